@@ -1,0 +1,321 @@
+"""``StarGANv2Module``: the LightningModule that wires the four nets, their EMA and the losses.
+
+One ``training_step`` is one iteration of the paper's schedule (manual optimization):
+
+1. D step with a latent-code fake, 2. D step with a reference fake,
+3. G step with latent codes (updates G, F and E), 4. G step with references (updates G only),
+5. EMA update of G, F and E.
+
+The module counts iterations itself (``self.iteration``, saved in checkpoints); the diversity
+weight and the stop at ``total_iters`` follow that counter, so a resumed run continues exactly.
+Lightning's ``global_step`` counts optimizer steps (six per iteration) and is not used for that.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from starganv2.ema import make_ema, update_ema
+from starganv2.losses import d_loss, ds_weight, g_loss
+from starganv2.nets import (
+    Discriminator,
+    Generator,
+    MappingNetwork,
+    StyleEncoder,
+    he_init,
+    validate_img_size,
+)
+
+__all__ = ["StarGANv2Module", "NonFiniteLossError"]
+
+log = logging.getLogger(__name__)
+
+EMA_NETS = ("generator", "mapping_network", "style_encoder")
+_TERMS = {
+    "d_latent": ("real", "fake", "reg"),
+    "d_ref": ("real", "fake", "reg"),
+    "g_latent": ("adv", "sty", "ds", "cyc"),
+    "g_ref": ("adv", "sty", "ds", "cyc"),
+}
+_TERM_NAMES = [f"{phase}/{term}" for phase, terms in _TERMS.items() for term in terms]
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN or infinite; the message names the iteration and the term."""
+
+
+class StarGANv2Module(L.LightningModule):
+    """StarGAN v2 training and inference.
+
+    Args:
+        img_size: square image side (power of two >= 16); set by the data config.
+        num_domains: number of domains; set by the data config.
+        latent_dim: length of the latent code z fed to the mapping network.
+        style_dim: length of the style code s.
+        hidden_dim: width of the mapping network's MLP.
+        dim_in: first-layer width of G, E and D; ``None`` is the paper's ``2**14 // img_size``.
+        max_conv_dim: cap on conv widths.
+        w_hpf: weight of the generator's high-pass face skip (0 disables it; 1 for CelebA-HQ).
+        lambda_reg: R1 weight. lambda_sty: style reconstruction weight. lambda_cyc: cycle weight.
+        lambda_ds: initial diversity weight, decayed linearly to 0 at iteration ``ds_iter``.
+        ds_iter: iterations of the diversity-weight decay (<= 0: no decay).
+        total_iters: training stops when ``iteration`` reaches this.
+        lr: Adam learning rate of G, E and D. f_lr: learning rate of the mapping network F.
+        beta1, beta2: Adam betas. weight_decay: Adam (L2) weight decay of all four optimizers.
+        ema_beta: EMA decay of G, F and E (per iteration).
+        r1_fp32: compute D's real branch and R1 in float32 even under autocast.
+        finite_check_every: check the losses for NaN/inf every this many iterations (the check
+            synchronises with the device; non-finite values are remembered on device in between
+            and always checked before a checkpoint is written, so no bad checkpoint is saved).
+    """
+
+    def __init__(
+        self,
+        img_size: int = 256,
+        num_domains: int = 2,
+        latent_dim: int = 16,
+        style_dim: int = 64,
+        hidden_dim: int = 512,
+        dim_in: int | None = None,
+        max_conv_dim: int = 512,
+        w_hpf: float = 0.0,
+        lambda_reg: float = 1.0,
+        lambda_sty: float = 1.0,
+        lambda_ds: float = 1.0,
+        lambda_cyc: float = 1.0,
+        ds_iter: int = 100_000,
+        total_iters: int = 100_000,
+        lr: float = 1e-4,
+        f_lr: float = 1e-6,
+        beta1: float = 0.0,
+        beta2: float = 0.99,
+        weight_decay: float = 1e-4,
+        ema_beta: float = 0.999,
+        r1_fp32: bool = True,
+        finite_check_every: int = 1,
+    ) -> None:
+        super().__init__()
+        validate_img_size(img_size, "img_size")
+        for name, value in (
+            ("total_iters", total_iters),
+            ("finite_check_every", finite_check_every),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} is invalid: expected an integer >= 1")
+        for name, value in (("lr", lr), ("f_lr", f_lr)):
+            if not value > 0:
+                raise ValueError(f"{name}={value!r} is invalid: expected a learning rate > 0")
+        if not 0.0 <= ema_beta <= 1.0:
+            raise ValueError(f"ema_beta={ema_beta!r} is invalid: expected a value in [0, 1]")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+
+        self.nets = nn.ModuleDict(
+            {
+                "generator": Generator(img_size, style_dim, max_conv_dim, w_hpf, dim_in),
+                "mapping_network": MappingNetwork(latent_dim, style_dim, num_domains, hidden_dim),
+                "style_encoder": StyleEncoder(
+                    img_size, style_dim, num_domains, max_conv_dim, dim_in
+                ),
+                "discriminator": Discriminator(img_size, num_domains, max_conv_dim, dim_in),
+            }
+        )
+        self.nets.apply(he_init)
+        # Initialise first, then copy: the original code copies into the EMA nets *before*
+        # initialising the online nets, so its EMA starts from PyTorch's default init instead.
+        self.nets_ema = nn.ModuleDict({name: make_ema(self.nets[name]) for name in EMA_NETS})
+        if w_hpf > 0:
+            log.warning(
+                "w_hpf=%s but no face-mask network is wired: the high-pass skip stays inactive "
+                "and the generator runs without it.",
+                w_hpf,
+            )
+        self.iteration = 0
+        self._nonfinite: torch.Tensor | None = None  # (num_terms,) first bad iteration or -1
+
+    # ------------------------------------------------------------------ optimizers
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Four Adams in the order G, F, E, D (F with ``f_lr``)."""
+        hp = self.hparams
+        betas = (hp.beta1, hp.beta2)
+
+        def adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
+            return torch.optim.Adam(
+                net.parameters(), lr=lr, betas=betas, weight_decay=hp.weight_decay
+            )
+
+        return [
+            adam(self.nets["generator"], hp.lr),
+            adam(self.nets["mapping_network"], hp.f_lr),
+            adam(self.nets["style_encoder"], hp.lr),
+            adam(self.nets["discriminator"], hp.lr),
+        ]
+
+    # ------------------------------------------------------------------ training
+    def lambda_ds_now(self) -> float:
+        """The diversity weight at the current iteration."""
+        return ds_weight(self.iteration, self.hparams.lambda_ds, self.hparams.ds_iter)
+
+    def _update(self, loss: torch.Tensor, opts: list[Any]) -> None:
+        for opt in self.optimizers():
+            opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        for opt in opts:
+            opt.step()
+
+    def _latents(self, batch: dict[str, torch.Tensor], n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if "z_trg" in batch and "z_trg2" in batch:  # fixed codes (tests, reproducibility)
+            return batch["z_trg"], batch["z_trg2"]
+        shape = (n, self.hparams.latent_dim)
+        device = batch["x_real"].device
+        return torch.randn(shape, device=device), torch.randn(shape, device=device)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
+        if self.iteration >= self.hparams.total_iters:
+            self.trainer.should_stop = True
+            return -1
+        return None
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        hp = self.hparams
+        opt_g, opt_f, opt_e, opt_d = self.optimizers()
+        x_real, y_org = batch["x_real"], batch["y_org"]
+        x_ref, x_ref2, y_trg = batch["x_ref"], batch["x_ref2"], batch["y_trg"]
+        z_trg, z_trg2 = self._latents(batch, x_real.size(0))
+        nets = (
+            self.nets["generator"],
+            self.nets["mapping_network"],
+            self.nets["style_encoder"],
+            self.nets["discriminator"],
+        )
+        stats: dict[str, dict[str, torch.Tensor]] = {}
+        d_kw = {"lambda_reg": hp.lambda_reg, "r1_fp32": hp.r1_fp32}
+
+        loss, stats["d_latent"] = d_loss(*nets, x_real, y_org, y_trg, z_trg=z_trg, **d_kw)
+        self._update(loss, [opt_d])
+        loss, stats["d_ref"] = d_loss(*nets, x_real, y_org, y_trg, x_ref=x_ref, **d_kw)
+        self._update(loss, [opt_d])
+
+        lambda_ds = self.lambda_ds_now()
+        g_kw = {"lambda_sty": hp.lambda_sty, "lambda_ds": lambda_ds, "lambda_cyc": hp.lambda_cyc}
+        loss, stats["g_latent"] = g_loss(
+            *nets, x_real, y_org, y_trg, z_trgs=(z_trg, z_trg2), **g_kw
+        )
+        self._update(loss, [opt_g, opt_f, opt_e])
+        loss, stats["g_ref"] = g_loss(*nets, x_real, y_org, y_trg, x_refs=(x_ref, x_ref2), **g_kw)
+        self._update(loss, [opt_g])
+
+        for name in EMA_NETS:
+            update_ema(self.nets_ema[name], self.nets[name], hp.ema_beta)
+
+        self._track_nonfinite(stats)
+        self.iteration += 1
+        if self.iteration % hp.finite_check_every == 0:
+            self.check_finite()
+
+        logged = {f"train/{p}/{t}": v for p, terms in stats.items() for t, v in terms.items()}
+        logged["train/lambda_ds"] = torch.tensor(lambda_ds)
+        logged["train/iteration"] = torch.tensor(float(self.iteration))
+        self.log_dict(logged, on_step=True, on_epoch=False, batch_size=x_real.size(0))
+        self.log_dict(
+            {
+                "d": stats["d_latent"]["real"] + stats["d_latent"]["fake"],
+                "g_adv": stats["g_latent"]["adv"],
+                "cyc": stats["g_latent"]["cyc"],
+            },
+            prog_bar=True,
+            logger=False,
+            on_step=True,
+            on_epoch=False,
+            batch_size=x_real.size(0),
+        )
+        if self.iteration >= hp.total_iters:
+            self.trainer.should_stop = True
+
+    # ------------------------------------------------------------------ NaN / inf guard
+    def _track_nonfinite(self, stats: dict[str, dict[str, torch.Tensor]]) -> None:
+        values = torch.stack([stats[p][t].float() for p, ts in _TERMS.items() for t in ts])
+        bad = ~torch.isfinite(values)
+        if self._nonfinite is None or self._nonfinite.device != values.device:
+            self._nonfinite = torch.full_like(values, -1, dtype=torch.long)
+        first = (self._nonfinite < 0) & bad
+        self._nonfinite = torch.where(first, self.iteration, self._nonfinite)
+
+    def check_finite(self) -> None:
+        """Raise :class:`NonFiniteLossError` if any loss term was NaN/inf since training began."""
+        if self._nonfinite is None:
+            return
+        flags = self._nonfinite.tolist()  # host sync
+        bad = [(it, name) for it, name in zip(flags, _TERM_NAMES) if it >= 0]
+        if bad:
+            it, _ = min(bad)
+            names = ", ".join(name for i, name in bad if i == it)
+            raise NonFiniteLossError(
+                f"non-finite loss at iteration {it} in term(s) {names}; training stopped and no "
+                "checkpoint was written after it. Lower the learning rates or lambda_reg, or "
+                "check the data; resume from the last good checkpoint."
+            )
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.check_finite()
+        checkpoint["starganv2"] = {"iteration": self.iteration}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.iteration = int(checkpoint.get("starganv2", {}).get("iteration", 0))
+
+    # ------------------------------------------------------------------ inference (EMA nets)
+    @torch.no_grad()
+    def style_from_latent(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Style codes ``(N, style_dim)`` of latent codes ``z (N, latent_dim)`` for domains ``y``."""
+        return self.nets_ema["mapping_network"](z, y)
+
+    @torch.no_grad()
+    def style_from_reference(self, x_ref: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Style codes ``(N, style_dim)`` of references ``x_ref (N, 3, H, W)`` of domains ``y``."""
+        return self.nets_ema["style_encoder"](x_ref, y)
+
+    @torch.no_grad()
+    def translate(
+        self,
+        x: torch.Tensor,
+        y_trg: torch.Tensor | int,
+        z: torch.Tensor | None = None,
+        x_ref: torch.Tensor | None = None,
+        s: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Translate ``x (N, 3, H, W)`` in [-1, 1] into domains ``y_trg`` with the EMA nets.
+
+        The style comes from exactly one of: latent codes ``z (N, latent_dim)``, reference images
+        ``x_ref (N, 3, H, W)`` of domain ``y_trg``, or style codes ``s (N, style_dim)``. With none
+        given, fresh latent codes are drawn. ``y_trg`` may be an int (same domain for all rows).
+        Returns ``(N, 3, H, W)`` in roughly [-1, 1] (not clamped).
+        """
+        n = x.size(0)
+        if isinstance(y_trg, int):
+            y_trg = torch.full((n,), y_trg, dtype=torch.long, device=x.device)
+        if int(y_trg.min()) < 0 or int(y_trg.max()) >= self.hparams.num_domains:
+            raise ValueError(
+                f"y_trg values must be in [0, {self.hparams.num_domains}), got "
+                f"{sorted(set(y_trg.tolist()))}"
+            )
+        given = [v is not None for v in (z, x_ref, s)]
+        if sum(given) > 1:
+            raise ValueError("translate: pass at most one of z, x_ref, s")
+        if s is None:
+            if x_ref is not None:
+                s = self.style_from_reference(x_ref, y_trg)
+            else:
+                if z is None:
+                    z = torch.randn(n, self.hparams.latent_dim, device=x.device)
+                s = self.style_from_latent(z, y_trg)
+        return self.nets_ema["generator"](x, s)
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameter count of each online net."""
+        return {k: sum(p.numel() for p in v.parameters()) for k, v in self.nets.items()}

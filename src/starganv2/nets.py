@@ -1,0 +1,409 @@
+"""The four StarGAN v2 networks (Choi et al., CVPR 2020) and their building blocks.
+
+Plain ``nn.Module`` s with no knowledge of Lightning or Hydra. Module and attribute names follow
+the paper's released code (``from_rgb, encode, decode, to_rgb, hpf, shared, unshared, main,
+conv1, conv2, norm1, norm2, conv1x1, fc``) so its checkpoints load with ``strict=True``.
+
+Images are ``(N, 3, H, W)`` in ``[-1, 1]``; domain labels ``y`` are ``(N,)`` long tensors in
+``[0, num_domains)``; style codes ``s`` are ``(N, style_dim)``; latent codes ``z`` are
+``(N, latent_dim)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "ResBlk",
+    "AdaIN",
+    "AdainResBlk",
+    "HighPass",
+    "Generator",
+    "MappingNetwork",
+    "StyleEncoder",
+    "Discriminator",
+    "default_dim_in",
+    "he_init",
+    "validate_img_size",
+]
+
+MIN_IMG_SIZE = 16
+_HPF_RESOLUTIONS = (32, 64, 128)  # feature sizes where the high-pass skip joins the decoder
+
+
+def validate_img_size(img_size: int, name: str = "img_size") -> None:
+    """Raise ``ValueError`` unless ``img_size`` is a power of two and at least 16.
+
+    The trunks of E and D halve the resolution down to 4x4 and the generator encoder keeps
+    ``log2(img_size) - 4`` downsampling blocks, so 16 px is the smallest meaningful size.
+    """
+    if (
+        isinstance(img_size, bool)
+        or not isinstance(img_size, int)
+        or img_size < MIN_IMG_SIZE
+        or img_size & (img_size - 1)
+    ):
+        raise ValueError(
+            f"{name}={img_size!r} is invalid: expected a power of two >= {MIN_IMG_SIZE} "
+            "(e.g. 32, 64, 128, 256)"
+        )
+
+
+def _check_positive(value: int, name: str, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r} is invalid: expected an integer >= {minimum}")
+
+
+def default_dim_in(img_size: int) -> int:
+    """The paper's first-layer width: ``2**14 // img_size`` (64 at 256 px)."""
+    return 2**14 // img_size
+
+
+def _resolve_dim_in(dim_in: int | None, img_size: int) -> int:
+    dim_in = default_dim_in(img_size) if dim_in is None else dim_in
+    _check_positive(dim_in, "dim_in")
+    return dim_in
+
+
+def he_init(module: nn.Module) -> None:
+    """He (Kaiming normal, fan_in) init of conv and linear weights, zero biases.
+
+    Apply with ``net.apply(he_init)``; norms keep their default (weight 1, bias 0).
+    """
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+        if module.bias is not None:
+            nn.init.constant_(module.bias, 0)
+
+
+class ResBlk(nn.Module):
+    """Pre-activation residual block: (norm, LeakyReLU 0.2, 3x3 conv) twice, optional 2x pooling.
+
+    The shortcut is a learned 1x1 conv without bias when ``dim_in != dim_out``, then the same
+    average pooling; the sum is scaled by ``1/sqrt(2)`` to keep unit variance.
+
+    Shapes: ``(N, dim_in, H, W) -> (N, dim_out, H', W')`` with ``H' = H/2`` when downsampling.
+    """
+
+    def __init__(
+        self, dim_in: int, dim_out: int, normalize: bool = False, downsample: bool = False
+    ) -> None:
+        super().__init__()
+        self.actv = nn.LeakyReLU(0.2)
+        self.normalize = normalize
+        self.downsample = downsample
+        self.learned_sc = dim_in != dim_out
+        self.conv1 = nn.Conv2d(dim_in, dim_in, 3, 1, 1)
+        self.conv2 = nn.Conv2d(dim_in, dim_out, 3, 1, 1)
+        if normalize:
+            self.norm1 = nn.InstanceNorm2d(dim_in, affine=True)
+            self.norm2 = nn.InstanceNorm2d(dim_in, affine=True)
+        if self.learned_sc:
+            self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False)
+
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.learned_sc:
+            x = self.conv1x1(x)
+        if self.downsample:
+            x = F.avg_pool2d(x, 2)
+        return x
+
+    def _residual(self, x: torch.Tensor) -> torch.Tensor:
+        if self.normalize:
+            x = self.norm1(x)
+        x = self.conv1(self.actv(x))
+        if self.downsample:
+            x = F.avg_pool2d(x, 2)
+        if self.normalize:
+            x = self.norm2(x)
+        return self.conv2(self.actv(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self._shortcut(x) + self._residual(x)) / math.sqrt(2)
+
+
+class AdaIN(nn.Module):
+    """Adaptive instance norm: ``(1 + gamma) * IN(x) + beta`` with ``gamma, beta = fc(s)``.
+
+    Shapes: ``x (N, C, H, W)``, ``s (N, style_dim)`` -> ``(N, C, H, W)``.
+    """
+
+    def __init__(self, style_dim: int, num_features: int) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(num_features, affine=False)
+        self.fc = nn.Linear(style_dim, num_features * 2)
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        h = self.fc(s).view(s.size(0), -1, 1, 1)  # (N, 2C, 1, 1)
+        gamma, beta = h.chunk(2, dim=1)  # each (N, C, 1, 1)
+        return (1 + gamma) * self.norm(x) + beta
+
+
+class AdainResBlk(nn.Module):
+    """Decoder block: (AdaIN, LeakyReLU 0.2, [2x nearest upsample], 3x3 conv) twice.
+
+    The shortcut (nearest upsample, then a bias-free 1x1 conv when widths differ) is used only when
+    ``w_hpf == 0``; with the high-pass skip the residual branch alone is returned. ``conv1x1`` is
+    built either way so the released checkpoints' keys match.
+
+    Shapes: ``x (N, dim_in, H, W)``, ``s (N, style_dim)`` -> ``(N, dim_out, H', W')``.
+    """
+
+    def __init__(
+        self,
+        dim_in: int,
+        dim_out: int,
+        style_dim: int = 64,
+        w_hpf: float = 0.0,
+        upsample: bool = False,
+    ) -> None:
+        super().__init__()
+        self.w_hpf = w_hpf
+        self.actv = nn.LeakyReLU(0.2)
+        self.upsample = upsample
+        self.learned_sc = dim_in != dim_out
+        self.conv1 = nn.Conv2d(dim_in, dim_out, 3, 1, 1)
+        self.conv2 = nn.Conv2d(dim_out, dim_out, 3, 1, 1)
+        self.norm1 = AdaIN(style_dim, dim_in)
+        self.norm2 = AdaIN(style_dim, dim_out)
+        if self.learned_sc:
+            self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False)
+
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        if self.learned_sc:
+            x = self.conv1x1(x)
+        return x
+
+    def _residual(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        x = self.actv(self.norm1(x, s))
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        x = self.conv1(x)
+        x = self.actv(self.norm2(x, s))
+        return self.conv2(x)
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        out = self._residual(x, s)
+        if self.w_hpf == 0:
+            out = (out + self._shortcut(x)) / math.sqrt(2)
+        return out
+
+
+class HighPass(nn.Module):
+    """Fixed depthwise 3x3 Laplacian divided by ``w_hpf``: passes edges of the masked features.
+
+    The kernel is a buffer named ``filter`` (as in the released checkpoints, where it is present
+    in some files and absent from others). Shapes: ``(N, C, H, W) -> (N, C, H, W)``.
+    """
+
+    def __init__(self, w_hpf: float) -> None:
+        super().__init__()
+        if w_hpf <= 0:
+            raise ValueError(f"w_hpf={w_hpf!r} is invalid for HighPass: expected > 0")
+        kernel = torch.tensor([[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.0]])
+        self.register_buffer("filter", kernel / w_hpf)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.size(1)
+        weight = self.filter.to(x.dtype).expand(channels, 1, 3, 3)  # (C, 1, 3, 3)
+        return F.conv2d(x, weight, padding=1, groups=channels)
+
+
+class Generator(nn.Module):
+    """G: encoder of normalised ResBlks, decoder of AdaIN ResBlks conditioned on a style code.
+
+    ``log2(img_size) - 4`` downsampling stages (one more when ``w_hpf > 0``), widths doubling from
+    ``dim_in`` up to ``max_conv_dim``, then two bottleneck blocks on each side. With ``w_hpf > 0``
+    and face ``masks`` given, encoder features at 32/64/128 px are masked, high-passed and added
+    to the decoder (the paper's skip for CelebA-HQ).
+
+    Args:
+        img_size: square image side in pixels; a power of two >= 16.
+        style_dim: length of the style code.
+        max_conv_dim: cap on the channel count.
+        w_hpf: weight of the high-pass skip; 0 disables it (and keeps the AdaIN block shortcuts).
+        dim_in: width of the first conv; ``None`` means the paper's ``2**14 // img_size``.
+    """
+
+    def __init__(
+        self,
+        img_size: int = 256,
+        style_dim: int = 64,
+        max_conv_dim: int = 512,
+        w_hpf: float = 1.0,
+        dim_in: int | None = None,
+    ) -> None:
+        super().__init__()
+        validate_img_size(img_size)
+        _check_positive(style_dim, "style_dim")
+        _check_positive(max_conv_dim, "max_conv_dim")
+        if w_hpf < 0:
+            raise ValueError(f"w_hpf={w_hpf!r} is invalid: expected >= 0 (0 disables the skip)")
+        dim_in = _resolve_dim_in(dim_in, img_size)
+        self.img_size = img_size
+        self.from_rgb = nn.Conv2d(3, dim_in, 3, 1, 1)
+        self.encode = nn.ModuleList()
+        self.decode = nn.ModuleList()
+        self.to_rgb = nn.Sequential(
+            nn.InstanceNorm2d(dim_in, affine=True),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(dim_in, 3, 1, 1, 0),
+        )
+        repeat_num = int(math.log2(img_size)) - 4
+        if w_hpf > 0:
+            repeat_num += 1
+        dim_out = dim_in
+        for _ in range(repeat_num):
+            dim_out = min(dim_in * 2, max_conv_dim)
+            self.encode.append(ResBlk(dim_in, dim_out, normalize=True, downsample=True))
+            self.decode.insert(
+                0, AdainResBlk(dim_out, dim_in, style_dim, w_hpf=w_hpf, upsample=True)
+            )
+            dim_in = dim_out
+        for _ in range(2):  # bottleneck
+            self.encode.append(ResBlk(dim_out, dim_out, normalize=True))
+            self.decode.insert(0, AdainResBlk(dim_out, dim_out, style_dim, w_hpf=w_hpf))
+        if w_hpf > 0:
+            self.hpf = HighPass(w_hpf)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        s: torch.Tensor,
+        masks: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Translate ``x (N, 3, H, W)`` with style ``s (N, style_dim)``; ``masks`` are the two
+        face heatmaps ``(N, 1, h, w)`` used at 32 px and at 64/128 px (only with ``w_hpf > 0``).
+        """
+        x = self.from_rgb(x)
+        use_skip = masks is not None and hasattr(self, "hpf")
+        cache: dict[int, torch.Tensor] = {}
+        for block in self.encode:
+            if use_skip and x.size(2) in _HPF_RESOLUTIONS:
+                cache[x.size(2)] = x
+            x = block(x)
+        for block in self.decode:
+            x = block(x, s)
+            if use_skip and x.size(2) in _HPF_RESOLUTIONS:
+                mask = masks[0] if x.size(2) == 32 else masks[1]
+                mask = F.interpolate(mask, size=x.size(2), mode="bilinear")
+                x = x + self.hpf(mask * cache[x.size(2)])
+        return self.to_rgb(x)
+
+
+def _gather_domain(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Pick row ``i``'s domain ``y[i]``: ``(N, num_domains, ...) -> (N, ...)``."""
+    return out[torch.arange(y.size(0), device=y.device), y]
+
+
+class MappingNetwork(nn.Module):
+    """F: latent code and domain to style code. A shared 4-layer MLP, then one 4-layer head per
+    domain; row ``i`` takes the output of head ``y[i]``.
+
+    Shapes: ``z (N, latent_dim)``, ``y (N,)`` -> ``(N, style_dim)``.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        style_dim: int = 64,
+        num_domains: int = 2,
+        hidden_dim: int = 512,
+    ) -> None:
+        super().__init__()
+        _check_positive(latent_dim, "latent_dim")
+        _check_positive(style_dim, "style_dim")
+        _check_positive(num_domains, "num_domains")
+        _check_positive(hidden_dim, "hidden_dim")
+        layers: list[nn.Module] = [nn.Linear(latent_dim, hidden_dim), nn.ReLU()]
+        for _ in range(3):
+            layers += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU()]
+        self.shared = nn.Sequential(*layers)
+        self.unshared = nn.ModuleList()
+        for _ in range(num_domains):
+            head: list[nn.Module] = []
+            for _ in range(3):
+                head += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU()]
+            head.append(nn.Linear(hidden_dim, style_dim))
+            self.unshared.append(nn.Sequential(*head))
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.shared(z)  # (N, hidden_dim)
+        out = torch.stack([head(h) for head in self.unshared], dim=1)  # (N, num_domains, style_dim)
+        return _gather_domain(out, y)  # (N, style_dim)
+
+
+def _trunk(img_size: int, dim_in: int, max_conv_dim: int) -> tuple[list[nn.Module], int]:
+    """The E / D trunk: 3x3 conv, ResBlks halving to 4x4, LeakyReLU, 4x4 valid conv, LeakyReLU.
+
+    Returns the layers (ending in ``(N, dim_out, 1, 1)``) and ``dim_out``.
+    """
+    blocks: list[nn.Module] = [nn.Conv2d(3, dim_in, 3, 1, 1)]
+    dim_out = dim_in
+    for _ in range(int(math.log2(img_size)) - 2):
+        dim_out = min(dim_in * 2, max_conv_dim)
+        blocks.append(ResBlk(dim_in, dim_out, downsample=True))
+        dim_in = dim_out
+    blocks += [nn.LeakyReLU(0.2), nn.Conv2d(dim_out, dim_out, 4, 1, 0), nn.LeakyReLU(0.2)]
+    return blocks, dim_out
+
+
+class StyleEncoder(nn.Module):
+    """E: image and domain to style code. The shared trunk, then one linear head per domain.
+
+    Shapes: ``x (N, 3, img_size, img_size)``, ``y (N,)`` -> ``(N, style_dim)``.
+    """
+
+    def __init__(
+        self,
+        img_size: int = 256,
+        style_dim: int = 64,
+        num_domains: int = 2,
+        max_conv_dim: int = 512,
+        dim_in: int | None = None,
+    ) -> None:
+        super().__init__()
+        validate_img_size(img_size)
+        _check_positive(style_dim, "style_dim")
+        _check_positive(num_domains, "num_domains")
+        _check_positive(max_conv_dim, "max_conv_dim")
+        blocks, dim_out = _trunk(img_size, _resolve_dim_in(dim_in, img_size), max_conv_dim)
+        self.shared = nn.Sequential(*blocks)
+        self.unshared = nn.ModuleList(nn.Linear(dim_out, style_dim) for _ in range(num_domains))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.shared(x).flatten(1)  # (N, dim_out)
+        out = torch.stack([head(h) for head in self.unshared], dim=1)  # (N, num_domains, style_dim)
+        return _gather_domain(out, y)  # (N, style_dim)
+
+
+class Discriminator(nn.Module):
+    """D: multi-task discriminator, one real/fake logit per domain; row ``i`` reads ``y[i]``.
+
+    Shapes: ``x (N, 3, img_size, img_size)``, ``y (N,)`` -> ``(N,)`` logits.
+    """
+
+    def __init__(
+        self,
+        img_size: int = 256,
+        num_domains: int = 2,
+        max_conv_dim: int = 512,
+        dim_in: int | None = None,
+    ) -> None:
+        super().__init__()
+        validate_img_size(img_size)
+        _check_positive(num_domains, "num_domains")
+        _check_positive(max_conv_dim, "max_conv_dim")
+        blocks, dim_out = _trunk(img_size, _resolve_dim_in(dim_in, img_size), max_conv_dim)
+        blocks.append(nn.Conv2d(dim_out, num_domains, 1, 1, 0))
+        self.main = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = self.main(x).flatten(1)  # (N, num_domains)
+        return _gather_domain(out, y)  # (N,)
