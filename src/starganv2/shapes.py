@@ -67,25 +67,39 @@ def default_cache_dir() -> Path:
 
 def _check_params(img_size: int, n_train: int, n_val: int, domains: Sequence[str]) -> None:
     if not 16 <= img_size <= 512:
-        raise ValueError(f"shapes img_size={img_size}: expected an int in [16, 512] (32-256 is typical)")
+        raise ValueError(
+            f"shapes img_size={img_size}: expected an int in [16, 512] (32-256 is typical)"
+        )
     if n_train < 2:
-        raise ValueError(f"shapes n_train={n_train}: expected >= 2 images per domain (a reference pair needs 2)")
+        raise ValueError(
+            f"shapes n_train={n_train}: expected >= 2 images per domain (a reference pair needs 2)"
+        )
     if n_val < 0:
         raise ValueError(f"shapes n_val={n_val}: expected >= 0")
     if not domains:
         raise ValueError("shapes domains=[]: expected at least one of " + str(list(SHAPES)))
     unknown = [d for d in domains if d not in SHAPES]
     if unknown:
-        raise ValueError(f"shapes domains={list(domains)}: unknown {unknown}, expected names from {list(SHAPES)}")
+        raise ValueError(
+            f"shapes domains={list(domains)}: unknown {unknown}, expected names from {list(SHAPES)}"
+        )
     if len(set(domains)) != len(domains):
         raise ValueError(f"shapes domains={list(domains)}: expected no duplicates")
 
 
-def shapes_params_hash(img_size: int, n_train: int, n_val: int, seed: int, domains: Sequence[str]) -> str:
+def shapes_params_hash(
+    img_size: int, n_train: int, n_val: int, seed: int, domains: Sequence[str]
+) -> str:
     """A short stable hash of everything that determines the dataset's bytes."""
     key = json.dumps(
-        {"v": GENERATOR_VERSION, "img_size": img_size, "n_train": n_train, "n_val": n_val,
-         "seed": seed, "domains": list(domains)},
+        {
+            "v": GENERATOR_VERSION,
+            "img_size": img_size,
+            "n_train": n_train,
+            "n_val": n_val,
+            "seed": seed,
+            "domains": list(domains),
+        },
         sort_keys=True,
     )
     return hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -101,7 +115,10 @@ def shapes_dataset_path(
 ) -> Path:
     """Where :func:`ensure_shapes_dataset` keeps the dataset for these parameters (not created here)."""
     base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return base / f"shapes-{img_size}px-{shapes_params_hash(img_size, n_train, n_val, seed, tuple(domains))}"
+    return (
+        base
+        / f"shapes-{img_size}px-{shapes_params_hash(img_size, n_train, n_val, seed, tuple(domains))}"
+    )
 
 
 def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]]:
@@ -115,16 +132,32 @@ def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
     if shape == "star":
         angles = np.pi / 2 + np.arange(10) * np.pi / 5
         radii = np.where(np.arange(10) % 2 == 0, r * 1.2, r * 0.5)
-        return [(cx + float(a) * np.cos(t), cy - float(a) * np.sin(t)) for a, t in zip(radii, angles, strict=True)]
+        return [
+            (cx + float(a) * np.cos(t), cy - float(a) * np.sin(t))
+            for a, t in zip(radii, angles, strict=True)
+        ]
     if shape == "cross":
         w = r * 0.38
-        return [(cx - w, cy - r), (cx + w, cy - r), (cx + w, cy - w), (cx + r, cy - w), (cx + r, cy + w),
-                (cx + w, cy + w), (cx + w, cy + r), (cx - w, cy + r), (cx - w, cy + w), (cx - r, cy + w),
-                (cx - r, cy - w), (cx - w, cy - w)]
+        return [
+            (cx - w, cy - r),
+            (cx + w, cy - r),
+            (cx + w, cy - w),
+            (cx + r, cy - w),
+            (cx + r, cy + w),
+            (cx + w, cy + w),
+            (cx + w, cy + r),
+            (cx - w, cy + r),
+            (cx - w, cy + w),
+            (cx - r, cy + w),
+            (cx - r, cy - w),
+            (cx - w, cy - w),
+        ]
     raise ValueError(f"shape={shape!r}: expected one of {list(SHAPES)}")
 
 
-def _texture(texture: str, size: int, color: tuple[int, int, int], period: int, phase: int) -> Image.Image:
+def _texture(
+    texture: str, size: int, color: tuple[int, int, int], period: int, phase: int
+) -> Image.Image:
     """A full-canvas RGB texture of ``color`` and a darker shade of it."""
     img = Image.new("RGB", (size, size), color)
     if texture == "solid":
@@ -134,8 +167,15 @@ def _texture(texture: str, size: int, color: tuple[int, int, int], period: int, 
     if texture == "stripes":  # diagonal stripes, half the period wide
         for k in range(-2 * size, 2 * size, period):
             x0 = k + phase
-            draw.polygon([(x0, 0), (x0 + period // 2, 0), (x0 + period // 2 + size, size), (x0 + size, size)],
-                         fill=shade)
+            draw.polygon(
+                [
+                    (x0, 0),
+                    (x0 + period // 2, 0),
+                    (x0 + period // 2 + size, size),
+                    (x0 + size, size),
+                ],
+                fill=shade,
+            )
     elif texture == "dots":
         rad = period * 0.28
         for y in range(phase - period, size + period, period):
@@ -146,7 +186,10 @@ def _texture(texture: str, size: int, color: tuple[int, int, int], period: int, 
         for y in range(-period, size + period, half):
             for x in range(-period, size + period, half):
                 if ((x + y) // half) % 2:
-                    draw.rectangle([x + phase, y + phase, x + phase + half - 1, y + phase + half - 1], fill=shade)
+                    draw.rectangle(
+                        [x + phase, y + phase, x + phase + half - 1, y + phase + half - 1],
+                        fill=shade,
+                    )
     else:
         raise ValueError(f"texture={texture!r}: expected one of {list(TEXTURES)}")
     return img
@@ -193,8 +236,15 @@ def _sample_image(rng: np.random.Generator, domain: str, img_size: int) -> dict:
     color = [int(np.clip(c + j, 0, 255)) for c, j in zip(base, jitter, strict=True)]
     texture = TEXTURES[int(rng.integers(len(TEXTURES)))]
     phase = float(rng.uniform())
-    return {"cx": round(cx, 3), "cy": round(cy, 3), "size": round(size, 3), "color": color,
-            "texture": texture, "texture_phase": round(phase, 4), "background": background}
+    return {
+        "cx": round(cx, 3),
+        "cy": round(cy, 3),
+        "size": round(size, 3),
+        "color": color,
+        "texture": texture,
+        "texture_phase": round(phase, 4),
+        "background": background,
+    }
 
 
 def make_shapes_dataset(
@@ -232,15 +282,36 @@ def make_shapes_dataset(
             for i in range(count):
                 rng = np.random.default_rng([seed, split_id, SHAPES.index(domain), i])
                 meta = _sample_image(rng, domain, img_size)
-                img = render_shape(domain, img_size, meta["cx"], meta["cy"], meta["size"], tuple(meta["color"]),
-                                   meta["texture"], tuple(meta["background"]), meta["texture_phase"])
+                img = render_shape(
+                    domain,
+                    img_size,
+                    meta["cx"],
+                    meta["cy"],
+                    meta["size"],
+                    tuple(meta["color"]),
+                    meta["texture"],
+                    tuple(meta["background"]),
+                    meta["texture_phase"],
+                )
                 rel = f"{split}/{domain}/{i:06d}.png"
                 img.save(root / rel, format="PNG", compress_level=6)
                 records.append({"path": rel, "split": split, "domain": domain, **meta})
-    params = {"generator_version": GENERATOR_VERSION, "img_size": img_size, "n_train": n_train, "n_val": n_val,
-              "seed": seed, "domains": list(domains)}
+    params = {
+        "generator_version": GENERATOR_VERSION,
+        "img_size": img_size,
+        "n_train": n_train,
+        "n_val": n_val,
+        "seed": seed,
+        "domains": list(domains),
+    }
     (root / METADATA_FILE).write_text(json.dumps({"params": params, "images": records}, indent=1))
-    log.info("wrote shapes dataset (%d images, %d domains, %dpx) to %s", len(records), len(domains), img_size, root)
+    log.info(
+        "wrote shapes dataset (%d images, %d domains, %dpx) to %s",
+        len(records),
+        len(domains),
+        img_size,
+        root,
+    )
     return root
 
 
@@ -265,8 +336,10 @@ def ensure_shapes_dataset(
     if (final / METADATA_FILE).is_file():
         return final
     if final.exists():
-        raise FileExistsError(f"shapes cache folder {final} exists but has no {METADATA_FILE}: "
-                              "expected a complete dataset; delete the folder to regenerate it")
+        raise FileExistsError(
+            f"shapes cache folder {final} exists but has no {METADATA_FILE}: "
+            "expected a complete dataset; delete the folder to regenerate it"
+        )
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp_parent = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:

@@ -16,7 +16,11 @@ SMALL = {"img_size": 32, "n_train": 4, "n_val": 2}
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_layout_and_metadata_count(tmp_path: Path) -> None:
@@ -46,7 +50,9 @@ def test_same_seed_identical_bytes_other_seed_differs(tmp_path: Path) -> None:
 
 
 def test_metadata_matches_pixels(tmp_path: Path) -> None:
-    root = make_shapes_dataset(tmp_path / "s", domains=shapes.SHAPES, img_size=48, n_train=3, n_val=0)
+    root = make_shapes_dataset(
+        tmp_path / "s", domains=shapes.SHAPES, img_size=48, n_train=3, n_val=0
+    )
     meta = json.loads((root / "metadata.json").read_text())
     assert not (root / "val").exists()
     for rec in meta["images"]:
@@ -65,7 +71,9 @@ def test_metadata_matches_pixels(tmp_path: Path) -> None:
 
 
 def test_content_shared_style_domain_specific(tmp_path: Path) -> None:
-    root = make_shapes_dataset(tmp_path / "s", domains=("circle", "square"), img_size=32, n_train=40, n_val=0)
+    root = make_shapes_dataset(
+        tmp_path / "s", domains=("circle", "square"), img_size=32, n_train=40, n_val=0
+    )
     recs = json.loads((root / "metadata.json").read_text())["images"]
     by = {d: [r for r in recs if r["domain"] == d] for d in ("circle", "square")}
     # content: the same distribution per domain (loose check on means)
@@ -106,7 +114,9 @@ def test_ensure_generates_once_and_reuses(tmp_path: Path, monkeypatch: pytest.Mo
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [root.name]  # no temp folder left
 
 
-def test_killed_generation_leaves_nothing_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_killed_generation_leaves_nothing_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_render = shapes.render_shape
     calls = {"n": 0}
 
