@@ -1,0 +1,125 @@
+"""Early checks of a composed config against the constructors it targets.
+
+Hydra rejects unknown override keys; these checks add what it cannot see: a key that is not an
+argument of its ``_target_``, a value of the wrong type, a mandatory value left as ``???``. Each
+error names the full key, shows the value and says what was expected, before anything trains.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+__all__ = ["ConfigError", "check_target_node", "check_config"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or of the wrong type."""
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a resolved config value fits a constructor's type hint (lenient where unsure)."""
+    if hint is Any or hint is inspect.Parameter.empty:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is Path:
+        return isinstance(value, (str, Path))
+    base = origin or hint
+    if base in (list, tuple, Sequence, typing.Sequence) or (
+        isinstance(base, type) and issubclass(base, Sequence) and base is not str
+    ):
+        return isinstance(value, (list, tuple))
+    if base in (dict, Mapping, typing.Mapping):
+        return isinstance(value, dict)
+    return True  # classes, callables, ...: leave it to the constructor
+
+
+def check_target_node(node: DictConfig, key: str) -> None:
+    """Check one ``_target_`` node: every key is an argument of the target, of the right type.
+
+    Raises :class:`ConfigError` naming ``key.<arg>``.
+    """
+    from hydra.utils import get_method
+
+    target = node.get("_target_")
+    if target is None:
+        return
+    try:
+        obj = get_method(target)
+    except Exception as err:  # hydra raises ImportError or ValueError
+        raise ConfigError(f"{key}._target_={target!r} cannot be imported: {err}") from err
+    init = obj.__init__ if inspect.isclass(obj) else obj
+    signature = inspect.signature(init)
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception:  # unresolvable annotations: check names only
+        hints = {}
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    params = [n for n in signature.parameters if n not in ("self", "args", "kwargs")]
+    for name in node:
+        if str(name).startswith("_"):
+            continue
+        full = f"{key}.{name}"
+        try:
+            value = node[name]
+        except MissingMandatoryValue as err:
+            raise ConfigError(
+                f"{full} is required but not set: give it on the command line, e.g. {full}=..."
+            ) from err
+        if name not in signature.parameters:
+            if takes_kwargs:
+                continue
+            raise ConfigError(
+                f"{full} is not an argument of {target}; valid keys: {', '.join(params)}"
+            )
+        resolved = (
+            OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        )
+        hint = hints.get(name, inspect.Parameter.empty)
+        if not _matches(resolved, hint):
+            raise ConfigError(
+                f"{full}={resolved!r} has the wrong type: expected {_type_name(hint)}"
+            )
+
+
+def check_config(cfg: DictConfig, keys: Sequence[str]) -> None:
+    """Check the ``_target_`` nodes at ``keys`` (e.g. ``data``, ``model``) and, for dict-valued
+    groups such as ``callbacks`` and ``logger``, each ``_target_`` node inside them."""
+    for key in keys:
+        try:
+            node = OmegaConf.select(cfg, key, throw_on_missing=True)
+        except MissingMandatoryValue as err:
+            raise ConfigError(f"{key} is required but not set") from err
+        if node is None:
+            continue
+        if "_target_" in node:
+            check_target_node(node, key)
+        else:
+            for name, child in node.items():
+                if isinstance(child, DictConfig) and "_target_" in child:
+                    check_target_node(child, f"{key}.{name}")

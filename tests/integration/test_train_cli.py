@@ -1,0 +1,264 @@
+"""The training application: composition, runs, resume, faults, sweeps, loggers, bad configs."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.core.global_hydra import GlobalHydra
+
+from starganv2.cli.config_check import ConfigError, check_config
+from starganv2.cli.train import run
+from tests.integration.conftest import (
+    CONF_DIR,
+    TINY_OVERRIDES,
+    TINY_SHAPES,
+    compose_train,
+    make_folder_dataset,
+    run_cli,
+    tiny_train_cfg,
+)
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    "override",
+    [f"data={o}" for o in group_options("data")]
+    + [f"model={o}" for o in group_options("model")]
+    + [f"trainer={o}" for o in group_options("trainer")]
+    + [f"logger={o}" for o in group_options("logger")]
+    + [f"callbacks={o}" for o in group_options("callbacks")]
+    + [f"experiment={o}" for o in group_options("experiment")]
+    + [f"hparams_search={o}" for o in group_options("hparams_search")]
+    + ["hydra/launcher=slurm"],
+)
+def test_every_group_option_composes(override, tmp_path):
+    extra = ["data.root=/some/where", "data.num_domains=2"] if override == "data=folder" else []
+    cfg = compose_train([override, *extra], tmp_path)
+    assert cfg.model.img_size == cfg.data.img_size
+    assert cfg.model.num_domains == cfg.data.num_domains
+    if not override.startswith("hydra/"):
+        check_config(cfg, ["data", "model", "callbacks"])
+
+
+def test_paper_experiments_settings(tmp_path):
+    afhq = compose_train(["experiment=afhq"], tmp_path)
+    assert (afhq.data.num_domains, afhq.model.w_hpf, afhq.model.lambda_ds) == (3, 0.0, 2.0)
+    assert (afhq.data.batch_size, afhq.model.total_iters, afhq.model.dim_in) == (8, 100000, None)
+    celeba = compose_train(["experiment=celeba_hq"], tmp_path)
+    assert (celeba.data.num_domains, celeba.model.w_hpf, celeba.model.lambda_ds) == (2, 1.0, 1.0)
+    assert celeba.data.img_size == 256 and celeba.model.max_conv_dim == 512
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """Rows of every CSV segment of a run (a resumed run writes version_1, version_2, ...)."""
+    rows = []
+    for path in sorted((run_dir / "csv").glob("version_*/metrics.csv")):
+        with open(path) as fh:
+            rows += list(csv.DictReader(fh))
+    return rows
+
+
+def test_quick_run_writes_checkpoints_samples_config_and_logs(tmp_path, shapes_cache):
+    cfg = tiny_train_cfg(tmp_path, shapes_cache)
+    metrics = run(cfg)
+    out = Path(cfg.paths.output_dir)
+    assert metrics["iteration"] == 2
+    ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert ckpts == ["iter_0000001.ckpt", "iter_0000002.ckpt", "last.ckpt"]
+    assert torch.load(out / "checkpoints/last.ckpt", weights_only=False)["starganv2"] == {
+        "iteration": 2
+    }
+    assert sorted(p.name for p in (out / "samples").iterdir()) == [
+        "0000002_latent.png",
+        "0000002_reference.png",
+    ]
+    assert (out / "config_resolved.yaml").is_file()
+    rows = read_metrics(out)
+    assert {"train/d_latent/real", "train/g_ref/cyc", "train/lambda_ds"} <= set(rows[0])
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+@pytest.mark.slow
+def test_every_experiment_runs_two_iterations(experiment, tmp_path, shapes_cache):
+    GlobalHydra.instance().clear()
+    cfg = compose_train([f"experiment={experiment}"], tmp_path)
+    extra = [f"experiment={experiment}", "trainer.accelerator=cpu"]
+    if "root" in cfg.data:
+        names = [f"d{i}" for i in range(cfg.data.num_domains)]
+        extra.append(f"data.root={make_folder_dataset(tmp_path / 'data', names)}")
+    else:
+        extra += TINY_SHAPES
+    cfg = compose_train(
+        TINY_OVERRIDES + [f"data.cache_dir={shapes_cache}", *extra], tmp_path / "run"
+    )
+    assert run(cfg)["iteration"] == 2
+
+
+def test_resume_continues_counter_lambda_ds_and_ema(tmp_path, shapes_cache):
+    common = ["model.lambda_ds=2.0", "model.ds_iter=4", "model.ema_beta=0.5"]
+    first = tiny_train_cfg(tmp_path, shapes_cache, common)
+    run(first)
+    out = Path(first.paths.output_dir)
+    saved = torch.load(out / "checkpoints/iter_0000002.ckpt", weights_only=False)
+    ema_key = next(k for k in saved["state_dict"] if k.startswith("nets_ema.generator."))
+
+    second = tiny_train_cfg(tmp_path, shapes_cache, [*common, "model.total_iters=4", "resume=auto"])
+    assert run(second)["iteration"] == 4
+    rows = read_metrics(out)
+    its = [float(r["train/iteration"]) for r in rows if r.get("train/iteration")]
+    lam = [float(r["train/lambda_ds"]) for r in rows if r.get("train/lambda_ds")]
+    assert its == [1, 2, 3, 4]
+    assert lam == pytest.approx([2.0, 1.5, 1.0, 0.5])
+    resumed = torch.load(out / "checkpoints/iter_0000003.ckpt", weights_only=False)
+    # EMA continued from the saved EMA (beta 0.5), not from the online weights or a fresh copy
+    online = resumed["state_dict"][ema_key.replace("nets_ema.", "nets.")]
+    expected_lo = saved["state_dict"][ema_key]
+    got = resumed["state_dict"][ema_key]
+    assert not torch.equal(got, online)
+    assert torch.allclose(got, 0.5 * expected_lo + 0.5 * online, atol=1e-6)
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, shapes_cache, monkeypatch):
+    import starganv2.module as mod
+    from starganv2.module import NonFiniteLossError
+
+    real = mod.d_loss
+    calls = {"n": 0}
+
+    def poisoned(*a, **k):
+        loss, stats = real(*a, **k)
+        calls["n"] += 1
+        if calls["n"] >= 5:  # iteration 2 (0-based), first D step
+            loss = loss * float("nan")
+            stats["real"] = loss.detach()
+        return loss, stats
+
+    monkeypatch.setattr(mod, "d_loss", poisoned)
+    cfg = tiny_train_cfg(tmp_path, shapes_cache, ["model.total_iters=5"])
+    with pytest.raises(NonFiniteLossError, match=r"iteration 2 in term\(s\) d_latent/real"):
+        run(cfg)
+    out = Path(cfg.paths.output_dir)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "iter_0000001.ckpt",
+        "iter_0000002.ckpt",
+        "last.ckpt",
+    ]
+    last = torch.load(out / "checkpoints/last.ckpt", weights_only=False)
+    assert last["starganv2"]["iteration"] == 2
+    assert all(
+        torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point()
+    )
+
+
+def test_bad_config_values_name_the_key(tmp_path, shapes_cache):
+    with pytest.raises(ConfigError, match=r"model\.lr='abc'"):
+        run(tiny_train_cfg(tmp_path, shapes_cache, ["model.lr=abc"]))
+    with pytest.raises(Exception, match="img_size=48"):
+        run(tiny_train_cfg(tmp_path, shapes_cache, ["data.img_size=48"]))
+    with pytest.raises(ConfigError, match=r"data\.root is required"):
+        run(compose_train(["data=folder", "data.num_domains=2"], tmp_path))
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        cfg = compose_train(
+            TINY_OVERRIDES + ["data=folder", "data.num_domains=2", f"data.root={tmp_path}/nowhere"],
+            tmp_path / "run",
+        )
+        run(cfg)
+    with pytest.raises(ConfigError, match="ckpt_path"):
+        run(tiny_train_cfg(tmp_path, shapes_cache, [f"ckpt_path={tmp_path}/missing.ckpt"]))
+
+
+@pytest.mark.slow
+def test_cli_unknown_key_and_bad_type_fail_before_training(tmp_path):
+    res = run_cli(["starganv2.cli.train", "model.not_a_key=1"], cwd=tmp_path, timeout=120)
+    assert res.returncode != 0 and "not_a_key" in res.stderr
+    res = run_cli(["starganv2.cli.train", "model.total_iters=abc"], cwd=tmp_path, timeout=120)
+    assert res.returncode == 1
+    assert "model.total_iters='abc'" in res.stderr + res.stdout
+    assert not list((tmp_path / "outputs/train").glob("*/checkpoints/*.ckpt"))
+
+
+@pytest.mark.slow
+def test_multirun_two_jobs_two_folders(tmp_path, shapes_cache):
+    args = TINY_OVERRIDES + TINY_SHAPES + [f"data.cache_dir={shapes_cache}", "model.total_iters=1"]
+    res = run_cli(
+        ["starganv2.cli.train", "-m", "model.lambda_sty=0.5,2", *args], cwd=tmp_path, timeout=600
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    jobs = sorted((tmp_path / "outputs/train/multirun").glob("*/*lambda_sty*"))
+    assert [j.name for j in jobs] == ["0_model.lambda_sty=0.5", "1_model.lambda_sty=2"]
+    for job in jobs:
+        assert (job / "csv/version_0/metrics.csv").is_file() and (
+            job / "checkpoints/last.ckpt"
+        ).is_file()
+
+
+@pytest.mark.slow
+def test_wandb_offline_run_writes_files(tmp_path, shapes_cache, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = tiny_train_cfg(tmp_path, shapes_cache, ["logger=wandb"])
+    run(cfg)
+    runs = list((Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    assert list(runs[0].glob("*.wandb")), "no wandb event file written"
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_resume_auto(tmp_path, shapes_cache):
+    args = (
+        TINY_OVERRIDES
+        + TINY_SHAPES
+        + [
+            f"data.cache_dir={shapes_cache}",
+            "run_name=killed",
+            "model.total_iters=400",
+            "callbacks.checkpoint.every_n_iters=2",
+            "callbacks.samples.every_n_iters=1000",
+        ]
+    )
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "starganv2.cli.train", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ckpt_dir = tmp_path / "outputs/train/killed/checkpoints"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(ckpt_dir.glob("iter_*.ckpt"))) < 2:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = sorted(ckpt_dir.glob("iter_*.ckpt"))
+    assert saved, "no checkpoint was written before the kill"
+    last = torch.load(ckpt_dir / "last.ckpt", weights_only=False)
+    killed_at = last["starganv2"]["iteration"]
+    assert killed_at >= 2 and killed_at % 2 == 0
+    total = killed_at + 2
+    res = run_cli(
+        [
+            "starganv2.cli.train",
+            *args[:-3],
+            "run_name=killed",
+            f"model.total_iters={total}",
+            "callbacks.checkpoint.every_n_iters=2",
+            "resume=auto",
+        ],
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    final = torch.load(ckpt_dir / "last.ckpt", weights_only=False)
+    assert final["starganv2"]["iteration"] == total
+    assert not list(ckpt_dir.glob(".*.tmp"))
