@@ -1,0 +1,155 @@
+"""Sampling entry point: ``starganv2-sample ckpt_path=... [overrides]``.
+
+Writes a reference-guided grid, one latent-guided grid per target domain and, on request, the
+``video_ref`` / ``video_latent`` interpolation videos into the run folder. Sources and references
+come from ``<data root>/<split>/<domain>/`` of the data config, or from ``src_dir`` / ``ref_dir``.
+See ``conf/sample.yaml`` for the keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+log = logging.getLogger("starganv2.sample")
+
+OUTPUTS = ("reference_grid", "latent_grid", "video_ref", "video_latent")
+
+
+def _data_root(cfg: DictConfig) -> Path:
+    """The dataset folder of the data config (generating the built-in shapes data if needed)."""
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(cfg.data)
+    if hasattr(datamodule, "shapes_params"):
+        datamodule.prepare_data()
+    return Path(datamodule.root)
+
+
+def _pick(files: dict[str, list[Path]], per_domain: int, seed: int) -> list[tuple[Path, int]]:
+    """Up to ``per_domain`` files of each domain, drawn with ``seed``; ``(path, domain index)``."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for y, paths in enumerate(files.values()):
+        order = torch.randperm(len(paths), generator=gen)[:per_domain].tolist()
+        out += [(paths[i], y) for i in sorted(order)]
+    return out
+
+
+def _load(items: list[tuple[Path, int]], img_size: int, device: Any) -> tuple[Any, Any]:
+    import torch
+
+    from starganv2.data import eval_transform, load_image
+
+    transform = eval_transform(img_size)
+    x = torch.stack([transform(load_image(p)) for p, _ in items]).to(device)
+    y = torch.tensor([y for _, y in items], dtype=torch.long, device=device)
+    return x, y
+
+
+def _split_files(folder: Path, what: str) -> dict[str, list[Path]]:
+    from starganv2.data import list_domain_files
+
+    files = list_domain_files(folder)
+    empty = [d for d, paths in files.items() if not paths]
+    if not files or empty:
+        raise FileNotFoundError(
+            f"{what}={folder}: expected one sub-folder of images per domain; "
+            f"found {sorted(files)} (empty: {empty})"
+        )
+    return files
+
+
+def run(cfg: DictConfig) -> dict[str, Path]:
+    """Sample as configured by ``cfg``; returns ``{output name: path}``."""
+    import torch
+
+    from starganv2.cli._inference import load_module, resolve_device
+    from starganv2.synthesis import latent_grid, reference_grid, save_grid, style_means
+    from starganv2.video import video_latent, video_ref
+
+    unknown = [o for o in cfg.outputs if o not in OUTPUTS]
+    if unknown:
+        raise ValueError(f"outputs={list(cfg.outputs)}: unknown {unknown}; choose from {OUTPUTS}")
+    device = resolve_device(cfg.device)
+    module = load_module(cfg.ckpt_path, device)
+    hp = module.hparams
+
+    root = None if cfg.src_dir and cfg.ref_dir else _data_root(cfg)
+    split_dir = None
+    if root is not None:
+        split_dir = root / cfg.split
+        if not split_dir.is_dir():
+            log.info("%s does not exist; sampling from %s", split_dir, root / "train")
+            split_dir = root / "train"
+    src_files = _split_files(Path(cfg.src_dir) if cfg.src_dir else split_dir, "src_dir")
+    ref_files = _split_files(Path(cfg.ref_dir) if cfg.ref_dir else split_dir, "ref_dir")
+    names = list(ref_files)
+    if len(names) != hp.num_domains:
+        raise ValueError(
+            f"the model has num_domains={hp.num_domains} but the reference folder has "
+            f"{len(names)} domain folders: {names}"
+        )
+    per_domain = max(1, -(-cfg.num_sources // len(src_files)))
+    sources = _pick(src_files, per_domain, cfg.seed)[: cfg.num_sources]
+    x_src, _ = _load(sources, hp.img_size, device)
+    x_ref, y_ref = _load(
+        _pick(ref_files, cfg.num_refs_per_domain, cfg.seed + 1), hp.img_size, device
+    )
+
+    out_dir = Path(cfg.output_dir)
+    written: dict[str, Path] = {}
+    gen = torch.Generator().manual_seed(cfg.seed)
+    s_mean = style_means(module, generator=gen) if cfg.psi != 1.0 else None
+    if "reference_grid" in cfg.outputs:
+        grid = reference_grid(module, x_src, x_ref, y_ref)
+        written["reference_grid"] = save_grid(grid, out_dir / "reference.png")
+    if "latent_grid" in cfg.outputs:
+        z = torch.randn(cfg.num_latents, hp.latent_dim, generator=gen).to(device)
+        for y, name in enumerate(names):
+            grid = latent_grid(module, x_src, z, [y], psi=cfg.psi, s_mean=s_mean)
+            written[f"latent_grid/{name}"] = save_grid(grid, out_dir / f"latent_{name}.png")
+    if "video_ref" in cfg.outputs:
+        path = out_dir / "video_ref.mp4"
+        video_ref(
+            module, x_src, x_ref, y_ref, path, cfg.video.frames_per_transition, cfg.video.fps, names
+        )
+        written["video_ref"] = path
+    if "video_latent" in cfg.outputs:
+        path = out_dir / "video_latent.mp4"
+        video_latent(
+            module,
+            x_src,
+            path,
+            num_codes=cfg.video.num_codes,
+            frames_per_transition=cfg.video.frames_per_transition,
+            fps=cfg.video.fps,
+            psi=cfg.psi,
+            s_mean=s_mean,
+            generator=gen,
+        )
+        written["video_latent"] = path
+    for key, path in written.items():
+        log.info("%s: %s", key, path)
+    return written
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
+def main(cfg: DictConfig) -> None:
+    """Hydra shim around :func:`run`; exits with status 1 and a one-line error on bad input."""
+    try:
+        run(cfg)
+    except (FileNotFoundError, ValueError, ImportError) as err:
+        log.error("%s", err)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

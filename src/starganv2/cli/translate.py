@@ -1,0 +1,103 @@
+"""Folder translation entry point: ``starganv2-translate ckpt_path=... input_dir=... output_dir=...``.
+
+Translates every image under ``input_dir`` into the chosen domains with ``num_styles`` styles each
+(:func:`starganv2.translate_folder.translate_folder`). Exits with status 2 when some images could
+not be translated (they are listed in the log and in ``<output_dir>/translate_failures.tsv``).
+See ``conf/translate.yaml`` for the keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+log = logging.getLogger("starganv2.translate")
+
+
+def domain_names(cfg: DictConfig, num_domains: int) -> list[str]:
+    """Names of the model's domains: ``domain_names``, else the data config's train folders (or
+    shapes classes), else ``ref_dir``'s folders, else ``domain0, domain1, ...``."""
+    from starganv2.data import list_domains
+
+    if cfg.get("domain_names"):
+        names, source = list(cfg.domain_names), "domain_names"
+    elif cfg.get("data") and cfg.data.get("domains"):
+        names, source = list(cfg.data.domains), "data.domains"
+    elif cfg.get("data") and cfg.data.get("root") and Path(cfg.data.root, "train").is_dir():
+        names, source = list_domains(Path(cfg.data.root, "train")), f"{cfg.data.root}/train"
+    elif cfg.get("ref_dir"):
+        names, source = list_domains(cfg.ref_dir), f"ref_dir={cfg.ref_dir}"
+    else:
+        return [f"domain{i}" for i in range(num_domains)]
+    if len(names) != num_domains:
+        raise ValueError(
+            f"{source} gives {len(names)} domain names {names} but the model has "
+            f"num_domains={num_domains}; set domain_names=[...] with one name per domain"
+        )
+    return names
+
+
+def target_domains(cfg: DictConfig, names: list[str]) -> list[int] | None:
+    """``domains`` (names or indices) as indices; ``None`` for all."""
+    if cfg.get("domains") is None:
+        return None
+    out = []
+    for d in cfg.domains:
+        if isinstance(d, int) and 0 <= d < len(names):
+            out.append(d)
+        elif d in names:
+            out.append(names.index(d))
+        else:
+            raise ValueError(
+                f"domains: {d!r} is not one of {names} nor an index below {len(names)}"
+            )
+    return out
+
+
+def run(cfg: DictConfig) -> Any:
+    """Translate as configured by ``cfg``; returns the :class:`TranslateReport`."""
+    from starganv2.cli._inference import load_module, resolve_device
+    from starganv2.translate_folder import translate_folder
+
+    module = load_module(cfg.ckpt_path, resolve_device(cfg.device))
+    names = domain_names(cfg, module.hparams.num_domains)
+    return translate_folder(
+        module,
+        cfg.input_dir,
+        cfg.output_dir,
+        target_domains=target_domains(cfg, names),
+        domain_names=names,
+        num_styles=cfg.num_styles,
+        ref_dir=cfg.ref_dir,
+        psi=cfg.psi,
+        resize_back=cfg.resize_back,
+        batch_size=cfg.batch_size,
+        sidecar_extensions=None if cfg.sidecar_extensions is None else list(cfg.sidecar_extensions),
+        name_template=cfg.name_template,
+        output_suffix=cfg.output_suffix,
+        quality=cfg.quality,
+        overwrite=cfg.overwrite,
+        seed=cfg.seed,
+        progress=cfg.progress,
+    )
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="translate")
+def main(cfg: DictConfig) -> None:
+    """Hydra shim around :func:`run`."""
+    try:
+        report = run(cfg)
+    except (FileNotFoundError, ValueError) as err:
+        log.error("%s", err)
+        sys.exit(1)
+    if report.failed:
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
