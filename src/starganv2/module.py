@@ -13,7 +13,9 @@ Lightning's ``global_step`` counts optimizer steps (six per iteration) and is no
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import lightning as L
@@ -35,7 +37,13 @@ __all__ = ["StarGANv2Module", "NonFiniteLossError"]
 
 log = logging.getLogger(__name__)
 
+# The EMA nets are frozen copies kept in eval mode on purpose; Lightning warns about any module in
+# eval mode when training starts.
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training")
+
 EMA_NETS = ("generator", "mapping_network", "style_encoder")
+COMPILABLE_NETS = ("generator", "mapping_network", "style_encoder")
+_IMAGE_KEYS = ("x_real", "x_ref", "x_ref2")
 _TERMS = {
     "d_latent": ("real", "fake", "reg"),
     "d_ref": ("real", "fake", "reg"),
@@ -72,6 +80,18 @@ class StarGANv2Module(L.LightningModule):
         finite_check_every: check the losses for NaN/inf every this many iterations (the check
             synchronises with the device; non-finite values are remembered on device in between
             and always checked before a checkpoint is written, so no bad checkpoint is saved).
+        channels_last: keep the nets' weights and the training images in channels-last memory
+            format (faster convolutions on recent GPUs, especially with mixed precision).
+        compile_nets: online nets to ``torch.compile`` when training starts, any of
+            ``generator, mapping_network, style_encoder`` (``None`` or empty: none). The
+            discriminator cannot be compiled: R1 needs a double backward through it, which
+            ``aot_autograd`` does not support. Parameter names and checkpoints are unchanged.
+        fused_adam: ``True``: fused Adam kernels; ``False``: the multi-tensor (``foreach``) Adam;
+            ``None``: fused where the device supports it, else ``foreach``.
+
+    Logging: the loss terms are logged only on Lightning's logging steps
+    (``Trainer(log_every_n_steps=...)``, in iterations), averaged over DDP ranks there
+    (``sync_dist``); other iterations read nothing back from the device.
     """
 
     def __init__(
@@ -98,6 +118,9 @@ class StarGANv2Module(L.LightningModule):
         ema_beta: float = 0.999,
         r1_fp32: bool = True,
         finite_check_every: int = 1,
+        channels_last: bool = False,
+        compile_nets: Sequence[str] | None = None,
+        fused_adam: bool | None = None,
     ) -> None:
         super().__init__()
         validate_img_size(img_size, "img_size")
@@ -112,6 +135,14 @@ class StarGANv2Module(L.LightningModule):
                 raise ValueError(f"{name}={value!r} is invalid: expected a learning rate > 0")
         if not 0.0 <= ema_beta <= 1.0:
             raise ValueError(f"ema_beta={ema_beta!r} is invalid: expected a value in [0, 1]")
+        compile_nets = [str(n) for n in (compile_nets or ())]
+        bad = [n for n in compile_nets if n not in COMPILABLE_NETS]
+        if bad:
+            raise ValueError(
+                f"compile_nets={compile_nets!r} is invalid: {bad} cannot be compiled; expected a "
+                f"subset of {list(COMPILABLE_NETS)} (R1's double backward through the "
+                "discriminator is not supported by torch.compile)"
+            )
         self.save_hyperparameters()
         self.automatic_optimization = False
 
@@ -129,6 +160,8 @@ class StarGANv2Module(L.LightningModule):
         # Initialise first, then copy: the original code copies into the EMA nets *before*
         # initialising the online nets, so its EMA starts from PyTorch's default init instead.
         self.nets_ema = nn.ModuleDict({name: make_ema(self.nets[name]) for name in EMA_NETS})
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
         if w_hpf > 0:
             log.warning(
                 "w_hpf=%s but no face-mask network is wired: the high-pass skip stays inactive "
@@ -140,14 +173,22 @@ class StarGANv2Module(L.LightningModule):
 
     # ------------------------------------------------------------------ optimizers
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """Four Adams in the order G, F, E, D (F with ``f_lr``)."""
+        """Four Adams in the order G, F, E, D (F with ``f_lr``); fused or foreach, see
+        ``fused_adam``."""
         hp = self.hparams
         betas = (hp.beta1, hp.beta2)
+        fused = hp.get("fused_adam")
 
         def adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
-            return torch.optim.Adam(
-                net.parameters(), lr=lr, betas=betas, weight_decay=hp.weight_decay
-            )
+            kw = {"lr": lr, "betas": betas, "weight_decay": hp.weight_decay}
+            if fused is None:
+                try:
+                    return torch.optim.Adam(net.parameters(), fused=True, **kw)
+                except RuntimeError:  # no fused kernel for this device
+                    return torch.optim.Adam(net.parameters(), foreach=True, **kw)
+            if fused:
+                return torch.optim.Adam(net.parameters(), fused=True, **kw)
+            return torch.optim.Adam(net.parameters(), foreach=True, **kw)
 
         return [
             adam(self.nets["generator"], hp.lr),
@@ -161,12 +202,17 @@ class StarGANv2Module(L.LightningModule):
         """The diversity weight at the current iteration."""
         return ds_weight(self.iteration, self.hparams.lambda_ds, self.hparams.ds_iter)
 
+    def on_fit_start(self) -> None:
+        for name in self.hparams.get("compile_nets") or ():
+            self.nets[name].compile()  # in place: parameter names and checkpoints unchanged
+
     def _update(self, loss: torch.Tensor, opts: list[Any]) -> None:
         for opt in self.optimizers():
             opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        for opt in opts:
-            opt.step()
+        with _one_scaler_update(getattr(self.trainer.precision_plugin, "scaler", None)):
+            for opt in opts:
+                opt.step()
 
     def _latents(self, batch: dict[str, torch.Tensor], n: int) -> tuple[torch.Tensor, torch.Tensor]:
         if "z_trg" in batch and "z_trg2" in batch:  # fixed codes (tests, reproducibility)
@@ -184,6 +230,11 @@ class StarGANv2Module(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         hp = self.hparams
         opt_g, opt_f, opt_e, opt_d = self.optimizers()
+        if hp.get("channels_last"):
+            batch = {
+                k: v.contiguous(memory_format=torch.channels_last) if k in _IMAGE_KEYS else v
+                for k, v in batch.items()
+            }
         x_real, y_org = batch["x_real"], batch["y_org"]
         x_ref, x_ref2, y_trg = batch["x_ref"], batch["x_ref2"], batch["y_trg"]
         z_trg, z_trg2 = self._latents(batch, x_real.size(0))
@@ -218,10 +269,24 @@ class StarGANv2Module(L.LightningModule):
         if self.iteration % hp.finite_check_every == 0:
             self.check_finite()
 
+        last = self.iteration >= hp.total_iters
+        if last or self._log_now():
+            self._log_stats(stats, lambda_ds, x_real.size(0))
+        if last:
+            self.trainer.should_stop = True
+
+    def _log_now(self) -> bool:
+        """True on the iterations whose logged values Lightning writes to the loggers."""
+        connector = getattr(self.trainer, "_logger_connector", None)
+        return True if connector is None else bool(connector.should_update_logs)
+
+    def _log_stats(
+        self, stats: dict[str, dict[str, torch.Tensor]], lambda_ds: float, batch_size: int
+    ) -> None:
+        # Loss terms: mean over DDP ranks (one all-reduce per term, on logging steps only).
         logged = {f"train/{p}/{t}": v for p, terms in stats.items() for t, v in terms.items()}
-        logged["train/lambda_ds"] = torch.tensor(lambda_ds)
-        logged["train/iteration"] = torch.tensor(float(self.iteration))
-        self.log_dict(logged, on_step=True, on_epoch=False, batch_size=x_real.size(0))
+        kw = {"on_step": True, "on_epoch": False, "batch_size": batch_size, "sync_dist": True}
+        self.log_dict(logged, **kw)
         self.log_dict(
             {
                 "d": stats["d_latent"]["real"] + stats["d_latent"]["fake"],
@@ -230,12 +295,13 @@ class StarGANv2Module(L.LightningModule):
             },
             prog_bar=True,
             logger=False,
-            on_step=True,
-            on_epoch=False,
-            batch_size=x_real.size(0),
+            **kw,
         )
-        if self.iteration >= hp.total_iters:
-            self.trainer.should_stop = True
+        # The same on every rank: no reduction needed.
+        kw["sync_dist"] = False
+        self.log_dict(
+            {"train/lambda_ds": float(lambda_ds), "train/iteration": float(self.iteration)}, **kw
+        )
 
     # ------------------------------------------------------------------ NaN / inf guard
     def _track_nonfinite(self, stats: dict[str, dict[str, torch.Tensor]]) -> None:
@@ -319,3 +385,33 @@ class StarGANv2Module(L.LightningModule):
     def param_counts(self) -> dict[str, int]:
         """Parameter count of each online net."""
         return {k: sum(p.numel() for p in v.parameters()) for k, v in self.nets.items()}
+
+
+@contextlib.contextmanager
+def _one_scaler_update(scaler: torch.amp.GradScaler | None) -> Iterator[None]:
+    """Make several ``opt.step()`` after one scaled backward share one ``GradScaler.update()``.
+
+    Lightning's ``16-mixed`` plugin calls ``scaler.update()`` after every optimizer step. When G,
+    F and E step after one backward, an update between them (a back-off after an inf, or the
+    periodic growth) would unscale F's and E's gradients by a different scale than the one the
+    loss was multiplied by. Inside this context ``update`` is deferred and run once at the end,
+    the pattern of ``torch.amp`` for several optimizers. No-op without a (enabled) scaler.
+    """
+    if scaler is None or not scaler.is_enabled():
+        yield
+        return
+    stepped = False
+
+    def deferred_update(new_scale: Any = None) -> None:
+        nonlocal stepped
+        if new_scale is not None:
+            raise RuntimeError("GradScaler.update(new_scale) inside a deferred update")
+        stepped = True
+
+    scaler.update = deferred_update  # instance attribute shadows the method
+    try:
+        yield
+    finally:
+        del scaler.update
+    if stepped:
+        scaler.update()
