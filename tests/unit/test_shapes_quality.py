@@ -1,0 +1,166 @@
+"""Shapes quality check: ground-truth estimators, the cached deterministic classifier, and the
+figures for an identity "translator" whose expected values are known exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from starganv2 import shapes_quality as Q
+from starganv2.module import StarGANv2Module
+from starganv2.shapes import make_shapes_dataset, render_shape
+from tests.helpers import TINY
+
+
+@pytest.fixture(scope="module")
+def shapes_root(tmp_path_factory) -> Path:
+    return make_shapes_dataset(
+        tmp_path_factory.mktemp("shapes") / "data", img_size=32, n_train=12, n_val=4
+    )
+
+
+def _img(shape="square", cx=12.0, cy=20.0, size=6.0, color=(200, 30, 30), texture="solid"):
+    pil = render_shape(shape, 32, cx, cy, size, color, texture, (120, 120, 120))
+    return torch.from_numpy(np.array(pil)).permute(2, 0, 1).float()[None]
+
+
+def test_centroid_and_colour_of_a_rendered_shape():
+    img = _img()
+    mask = Q.shape_mask(img, torch.tensor([[120.0, 120.0, 120.0]]))
+    assert torch.allclose(Q.mask_centroid(mask), torch.tensor([[12.0, 20.0]]), atol=0.05)
+    assert torch.allclose(Q.shape_color(img, mask), torch.tensor([[200.0, 30.0, 30.0]]), atol=1)
+
+
+@pytest.mark.parametrize("texture", ["stripes", "dots", "checker"])
+def test_colour_ignores_the_darker_texture_shade(texture):
+    img = _img(texture=texture, size=7, cx=16, cy=16)
+    mask = Q.shape_mask(img, torch.tensor([[120.0, 120.0, 120.0]]))
+    col = Q.shape_color(img, mask)[0]
+    assert (col - torch.tensor([200.0, 30.0, 30.0])).norm() < 2
+    assert Q.shape_mask(img, torch.tensor([[0.0, 0.0, 0.0]])).float().mean() > 0.9  # wrong bg
+
+
+def test_empty_mask_gives_nan():
+    img = torch.full((1, 3, 8, 8), 120.0)
+    mask = Q.shape_mask(img, torch.tensor([[120.0, 120.0, 120.0]]))
+    assert not mask.any()
+    assert torch.isnan(Q.mask_centroid(mask)).all() and torch.isnan(Q.shape_color(img, mask)).all()
+
+
+def test_classifier_is_deterministic_and_cached(shapes_root, monkeypatch):
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    net1, info = Q.load_or_train_classifier(shapes_root)
+    assert torch.equal(torch.get_rng_state(), state)  # global RNG untouched
+    assert (shapes_root / Q.CLASSIFIER_FILE).is_file()
+    assert info["domains"] == ["circle", "square", "triangle"] and 0 <= info["val_accuracy"] <= 1
+    net2, _ = Q.train_classifier(shapes_root)
+    for a, b in zip(net1.state_dict().values(), net2.state_dict().values()):
+        assert torch.equal(a, b)
+
+    def boom(*a, **k):
+        raise AssertionError("retrained although cached")
+
+    monkeypatch.setattr(Q, "train_classifier", boom)
+    net3, _ = Q.load_or_train_classifier(shapes_root)
+    assert torch.equal(net3.fc.weight, net1.fc.weight)
+
+
+class Identity(nn.Module):
+    """A "translator" that returns its input: keeps position and colour, never changes class."""
+
+    def __init__(self, img_size=32, num_domains=3):
+        super().__init__()
+        self.hparams = SimpleNamespace(img_size=img_size, num_domains=num_domains, latent_dim=2)
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    @property
+    def device(self):
+        return self.dummy.device
+
+    def style_from_latent(self, z, y):
+        return z
+
+    def style_from_reference(self, x, y):
+        return x.mean(dim=(2, 3))
+
+    def translate(self, x, y_trg, z=None, x_ref=None, s=None):
+        return x.clone()
+
+
+def test_identity_translator_figures(shapes_root):
+    results = Q.shapes_quality(Identity(), shapes_root, num_outs_per_domain=2, batch_size=3)
+    # Outputs are the sources: position error equals the estimator floor on the real images ...
+    assert results["shapes/position_error_px_latent"] == pytest.approx(
+        results["shapes/position_error_px_real"], rel=1e-5
+    )
+    assert results["shapes/position_error_px_real"] < 0.5
+    assert results["shapes/empty_shape_rate_latent"] == 0
+    # ... the colour stays the source's, from another domain's palette: far from the reference,
+    # farther than a random reference of the right domain.
+    assert results["shapes/ref_color_error"] > results["shapes/ref_color_error_chance"]
+    assert results["shapes/color_error_real"] < 20
+    # ... and the class never changes (a trained classifier should see the source class).
+    assert set(results) >= {"shapes/target_accuracy_latent", "shapes/target_accuracy_reference"}
+
+
+def test_target_accuracy_counts_target_predictions(shapes_root, monkeypatch):
+    calls = []
+
+    def always_target(x):
+        # translate_task runs one task at a time: answer its target, recorded from the stream
+        return torch.nn.functional.one_hot(torch.full((x.size(0),), calls[-1]), 3).float()
+
+    orig = Q.translate_task
+
+    def spy(module, src_files, src, trg, mode, **kw):
+        calls.append(trg)
+        yield from orig(module, src_files, src, trg, mode, **kw)
+
+    monkeypatch.setattr(Q, "translate_task", spy)
+    results = Q.shapes_quality(
+        Identity(), shapes_root, modes=["latent"], classifier=_Fn(always_target)
+    )
+    assert results["shapes/target_accuracy_latent"] == 1.0
+    results = Q.shapes_quality(
+        Identity(), shapes_root, modes=["latent"], classifier=_Fn(lambda x: -always_target(x))
+    )
+    assert results["shapes/target_accuracy_latent"] == 0.0
+
+
+class _Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+@pytest.mark.slow
+def test_real_module_gives_all_keys(shapes_root):
+    torch.manual_seed(0)
+    module = StarGANv2Module(**{**TINY, "num_domains": 3}).eval()
+    results = Q.shapes_quality(module, shapes_root, num_outs_per_domain=2)
+    for mode in ("latent", "reference"):
+        assert 0 <= results[f"shapes/target_accuracy_{mode}"] <= 1
+        assert f"shapes/position_error_px_{mode}" in results
+    assert "shapes/classifier_val_accuracy" in results and "shapes/ref_color_error" in results
+
+
+def test_not_shapes_data_is_a_clear_error(tmp_path):
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="metadata.json"):
+        Q.shapes_quality(Identity(num_domains=1), tmp_path)
+
+
+@pytest.mark.slow
+def test_classifier_learns_the_shapes(tmp_path):
+    root = make_shapes_dataset(tmp_path / "data", img_size=32, n_train=200, n_val=30)
+    _, info = Q.train_classifier(root)
+    assert info["val_accuracy"] >= 0.95
