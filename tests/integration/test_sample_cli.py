@@ -1,0 +1,139 @@
+"""The inference entry points on the real conf/ tree: sample, translate, convert, export."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from PIL import Image
+
+from starganv2.module import StarGANv2Module
+from tests.helpers import TINY
+from tests.integration.conftest import compose_train, make_folder_dataset, run_cli
+
+SHAPES = ["data.img_size=32", "data.n_train=3", "data.n_val=2", "data.num_workers=0"]
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A tiny 3-domain checkpoint (the shapes data's default domain count)."""
+    torch.manual_seed(0)
+    module = StarGANv2Module(**{**TINY, "num_domains": 3})
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": L.__version__,
+        },
+        path,
+    )
+    return path
+
+
+def test_sample_writes_grids_and_videos(ckpt, shapes_cache, tmp_path):
+    from starganv2.cli.sample import run
+    from starganv2.video import count_video_frames
+
+    cfg = compose_train(
+        [
+            f"ckpt_path={ckpt}",
+            f"data.cache_dir={shapes_cache}",
+            *SHAPES,
+            "num_sources=2",
+            "num_latents=2",
+            "psi=0.7",
+            "outputs=[reference_grid,latent_grid,video_ref,video_latent]",
+            "video.frames_per_transition=1",
+            "video.num_codes=2",
+        ],
+        tmp_path / "run",
+        config_name="sample",
+    )
+    written = run(cfg)
+    assert sorted(written) == [
+        "latent_grid/circle",
+        "latent_grid/square",
+        "latent_grid/triangle",
+        "reference_grid",
+        "video_latent",
+        "video_ref",
+    ]
+    # 2 sources + corner across, 3 domains x 2 refs + header down; 32 px tiles, padding 2
+    assert Image.open(written["reference_grid"]).size == (3 * 34 + 2, 7 * 34 + 2)
+    assert Image.open(written["latent_grid/circle"]).size == (3 * 34 + 2, 2 * 34 + 2)
+    assert count_video_frames(written["video_ref"]) == 3 * (1 + 1)
+    assert count_video_frames(written["video_latent"]) == 3 * (1 + 1)
+
+
+def test_sample_from_folders_with_a_single_reference_fails_clearly(ckpt, tmp_path):
+    from starganv2.cli.sample import run
+
+    root = make_folder_dataset(tmp_path / "data", ["a", "b", "c"], n=1, size=32)
+    cfg = compose_train(
+        [
+            f"ckpt_path={ckpt}",
+            f"src_dir={root / 'val'}",
+            f"ref_dir={root / 'val'}",
+            "outputs=[video_ref]",
+        ],
+        tmp_path / "run",
+        config_name="sample",
+    )
+    with pytest.raises(ValueError, match=r"domain\(s\) \['a', 'b', 'c'\] have a single reference"):
+        run(cfg)
+    assert not list(tmp_path.rglob("*.mp4"))
+
+
+@pytest.mark.slow
+def test_sample_cli_exits_with_one_line_error(tmp_path):
+    proc = run_cli(
+        [
+            "starganv2.cli.sample",
+            f"ckpt_path={tmp_path / 'nope.ckpt'}",
+            f"paths.log_dir={tmp_path}",
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    assert "no such checkpoint file" in proc.stdout + proc.stderr
+
+
+def test_translate_cli_uses_data_domain_names(ckpt, tmp_path):
+    from starganv2.cli.translate import run
+
+    root = make_folder_dataset(tmp_path / "data", ["cat", "dog", "fox"], n=1, size=40)
+    out = tmp_path / "aug"
+    cfg = compose_train(
+        [
+            f"ckpt_path={ckpt}",
+            f"input_dir={root / 'val'}",
+            f"output_dir={out}",
+            "data=folder",
+            f"data.root={root}",
+            "data.num_domains=3",
+            "domains=[dog,2]",
+            "progress=false",
+        ],
+        tmp_path / "run",
+        config_name="translate",
+    )
+    report = run(cfg)
+    assert report.written == 6 and not report.failed
+    assert (out / "dog" / "cat" / "0_0.png").is_file()
+    assert (out / "fox" / "fox" / "0_0.png").is_file()
+    assert Image.open(out / "fox" / "fox" / "0_0.png").size == (40, 40)
+
+
+def test_convert_cli_reports_the_mismatch(tmp_path):
+    from starganv2.cli.convert import main
+    from starganv2.module import EMA_NETS
+
+    module = StarGANv2Module(**TINY)
+    torch.save({n: module.nets_ema[n].state_dict() for n in EMA_NETS}, tmp_path / "5_nets_ema.ckpt")
+    args = [str(tmp_path / "5_nets_ema.ckpt"), str(tmp_path / "out.ckpt")]
+    assert main([*args, "--expect", "num_domains=4"]) == 1
+    assert not (tmp_path / "out.ckpt").exists()
+    assert main([*args, "--set", "lambda_ds=2.0"]) == 0
+    loaded = StarGANv2Module.load_from_checkpoint(tmp_path / "out.ckpt", map_location="cpu")
+    assert loaded.hparams.lambda_ds == 2.0 and loaded.iteration == 5
