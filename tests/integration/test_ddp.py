@@ -1,0 +1,270 @@
+"""DDP is proven equivalent to one process: 2 CPU processes (gloo) against a single-process run.
+
+One spawned pair of ranks trains tiny nets for a few iterations with the real strategy
+(``ddp_find_unused_parameters_true``), the real balanced sampler (sharding itself) and the real
+checkpoint callback, and records per update the gradient of every net right after
+``manual_backward``. A single process then trains on the same global batches (the two ranks'
+batches concatenated, with the same fixed latent codes) from the same initial weights.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+import torch.multiprocessing as mp
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch.utils.data import DataLoader, Dataset
+
+from starganv2.callbacks import IterationCheckpoint
+from starganv2.data import BalancedDomainSampler
+from starganv2.module import StarGANv2Module
+from tests.helpers import TINY, quiet_trainer
+
+pytestmark = pytest.mark.slow
+
+WORLD = 2
+PER_RANK = 2  # images per rank and iteration; the global batch is WORLD * PER_RANK
+ITERS = 2
+# lambda_ds=0: the diversity term mean|x_fake - x_fake2| has elements within rounding of 0 (two
+# styles give almost the same pixel at init), where the L1 subgradient flips sign between a
+# batch of 4 and two batches of 2: seen as a 1.8e-3 relative difference in G's gradient from a
+# single pixel with |x_fake - x_fake2| = 6e-8. That is the kink of |.|, not DDP; the other L1
+# terms (style, cycle) stay in and their arguments are far from 0 here.
+HP = {**TINY, "max_conv_dim": 32, "total_iters": ITERS, "lr": 1e-3, "f_lr": 1e-3, "lambda_ds": 0.0}
+NETS = ("generator", "mapping_network", "style_encoder", "discriminator")
+UPDATES = ("d_latent", "d_ref", "g_latent", "g_ref")
+RTOL = 1e-5
+
+
+class Triples(Dataset):
+    """Items for the balanced sampler's ``(src, ref, ref2)`` triples: fixed images per image index
+    and fixed latent codes per triple (so every process sees the same values), plus the triple."""
+
+    def __init__(self, n_images: int = 12):
+        g = torch.Generator().manual_seed(1)
+        self.images = torch.rand(n_images, 3, HP["img_size"], HP["img_size"], generator=g) * 2 - 1
+        self.labels = [i % HP["num_domains"] for i in range(n_images)]
+
+    def __getitem__(self, t: tuple[int, int, int]) -> dict[str, torch.Tensor]:
+        src, ref, ref2 = t
+        g = torch.Generator().manual_seed(src * 10_007 + ref * 101 + ref2)
+        return {
+            "x_real": self.images[src],
+            "y_org": torch.tensor(self.labels[src]),
+            "x_ref": self.images[ref],
+            "x_ref2": self.images[ref2],
+            "y_trg": torch.tensor(self.labels[ref]),
+            "z_trg": torch.randn(HP["latent_dim"], generator=g),
+            "z_trg2": torch.randn(HP["latent_dim"], generator=g),
+            "triple": torch.tensor(t),
+        }
+
+
+class TriplesData(L.LightningDataModule):
+    def train_dataloader(self) -> DataLoader:
+        data = Triples()
+        # built after the process group exists: the sampler reads world size and rank from it
+        sampler = BalancedDomainSampler(data.labels, num_samples=PER_RANK * ITERS, seed=0)
+        return DataLoader(data, batch_size=PER_RANK, sampler=sampler, drop_last=True)
+
+
+def _flat_params(net: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in net.parameters()]).clone()
+
+
+class Recorder(StarGANv2Module):
+    """Records the batches, each update's gradients and resulting parameters (per net,
+    flattened) and the logged stats. With ``forced`` (another run's recorded parameters), the
+    parameters are set to those after every update, so each gradient is computed at exactly the
+    other run's point: Adam's first steps (betas (0, 0.99)) turn rounding-level gradient
+    differences into visible parameter differences, which would otherwise compound."""
+
+    def __init__(self, forced: list[dict[str, torch.Tensor]] | None = None, **kw):
+        super().__init__(**kw)
+        self.forced = forced
+        self.record: dict[str, list] = {"batches": [], "grads": [], "params": [], "stats": []}
+
+    def _update(self, loss, opts):
+        super()._update(loss, opts)
+        if self.forced is not None:
+            with torch.no_grad():
+                for name in NETS:
+                    torch.nn.utils.vector_to_parameters(
+                        self.forced[len(self.record["params"])][name].clone(),
+                        self.nets[name].parameters(),
+                    )
+        self.record["params"].append({name: _flat_params(self.nets[name]) for name in NETS})
+
+    def training_step(self, batch, batch_idx):
+        if self.iteration < self.hparams.total_iters:
+            self.record["batches"].append({k: v.detach().clone() for k, v in batch.items()})
+        return super().training_step(batch, batch_idx)
+
+    def manual_backward(self, loss, *args, **kwargs):
+        super().manual_backward(loss, *args, **kwargs)
+        grads = {}
+        for name in NETS:
+            gs = [p.grad for p in self.nets[name].parameters()]
+            if all(g is None for g in gs):
+                grads[name] = None
+                continue
+            ps = self.nets[name].parameters()
+            grads[name] = torch.cat(
+                [
+                    (g if g is not None else torch.zeros_like(p)).detach().flatten()
+                    for g, p in zip(gs, ps)
+                ]
+            ).clone()
+        self.record["grads"].append(grads)
+
+    def _log_stats(self, stats, lambda_ds, batch_size):
+        self.record["stats"].append(
+            {f"train/{p}/{t}": v.clone() for p, ts in stats.items() for t, v in ts.items()}
+        )
+        super()._log_stats(stats, lambda_ds, batch_size)
+
+
+class CountingIO(TorchCheckpointIO):
+    """Appends ``rank path`` to a log file for every checkpoint file written."""
+
+    def __init__(self, log: Path):
+        super().__init__()
+        self.log = log
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        with open(self.log, "a") as fh:
+            fh.write(f"{os.environ.get('RANK', '0')} {Path(path).name}\n")
+        super().save_checkpoint(checkpoint, path, storage_options)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank_main(rank: int, out: str, port: int) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE=str(WORLD),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),  # processes created externally: Lightning does not launch more
+        NODE_RANK="0",
+    )
+    torch.set_num_threads(1)
+    out = Path(out)
+    torch.manual_seed(0)
+    model = Recorder(**HP)
+    if rank == 0:
+        torch.save(model.state_dict(), out / "init.pt")
+    trainer = quiet_trainer(
+        devices=WORLD,
+        strategy="ddp_find_unused_parameters_true",
+        log_every_n_steps=1,
+        callbacks=[IterationCheckpoint(out / "checkpoints", every_n_iters=1)],
+        plugins=[CountingIO(out / "writes.txt")],
+    )
+    trainer.fit(model, datamodule=TriplesData())
+    torch.save(
+        {
+            "state": model.state_dict(),
+            "optim": [opt.state_dict() for opt in trainer.optimizers],
+            "record": model.record,
+            "logged": {k: v.clone() for k, v in trainer.callback_metrics.items()},
+        },
+        out / f"rank{rank}.pt",
+    )
+
+
+def _single_process(init: dict, batches: list[dict], forced: list[dict]) -> Recorder:
+    torch.manual_seed(0)
+    model = Recorder(forced=forced, **HP)
+    model.load_state_dict(init)
+    trainer = quiet_trainer(log_every_n_steps=1)
+    trainer.fit(model, train_dataloaders=DataLoader(batches, batch_size=None))  # ready batches
+    return model
+
+
+def _assert_same_tree(a, b, where: str) -> None:
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{where} differs between ranks"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_same_tree(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same_tree(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ddp")
+    mp.spawn(_rank_main, args=(str(out), _free_port()), nprocs=WORLD, join=True)
+    return out
+
+
+def test_ddp_matches_single_process(ddp_run):
+    ranks = [torch.load(ddp_run / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+
+    # Both ranks end bit-identical: parameters, EMA (in the state dict) and optimizer states.
+    _assert_same_tree(ranks[0]["state"], ranks[1]["state"], "state_dict")
+    _assert_same_tree(ranks[0]["optim"], ranks[1]["optim"], "optimizers")
+
+    # The sampler sharded one epoch draw without duplication: rank r has draws r, r + WORLD, ...
+    draws = BalancedDomainSampler(Triples().labels, PER_RANK * ITERS, 0, WORLD, 0).epoch_draws()
+    for r, rank in enumerate(ranks):
+        seen = torch.cat([b["triple"] for b in rank["record"]["batches"]])
+        assert seen.tolist() == draws[r::WORLD].tolist(), f"rank {r} drew the wrong share"
+
+    # One process on the same global batches from the same initial weights.
+    batches = [
+        {k: torch.cat([b0[k], b1[k]]) for k in b0}
+        for b0, b1 in zip(ranks[0]["record"]["batches"], ranks[1]["record"]["batches"])
+    ]
+    assert len(batches) == ITERS
+    init = torch.load(ddp_run / "init.pt")
+    single = _single_process(init, batches, ranks[0]["record"]["params"]).record["grads"]
+    assert len(single) == len(UPDATES) * ITERS
+    worst = 0.0
+    for r, rank in enumerate(ranks):
+        assert len(rank["record"]["grads"]) == len(single)
+        for k, (g_ddp, g_one) in enumerate(zip(rank["record"]["grads"], single)):
+            for name in NETS:
+                where = f"rank {r}, iteration {k // 4 + 1}, update {UPDATES[k % 4]}, {name}"
+                a, b = g_ddp[name], g_one[name]
+                if a is None or b is None:
+                    assert a is None and b is None, f"{where}: gradient missing on one side"
+                    continue
+                rel = float((a - b).norm() / b.norm().clamp_min(1e-30))
+                worst = max(worst, rel)
+                assert rel <= RTOL, f"{where}: relative gradient difference {rel:.2e} > {RTOL}"
+    print(f"worst relative gradient difference DDP vs one process: {worst:.2e}")
+
+    # Logged losses are the mean over the ranks (sync_dist on logging steps).
+    for key in ("train/d_latent/real", "train/g_latent/cyc", "train/d_ref/reg"):
+        local = [rank["record"]["stats"][-1][key] for rank in ranks]
+        logged = ranks[0]["logged"][key]
+        torch.testing.assert_close(logged, torch.stack(local).mean(), rtol=1e-6, atol=0)
+
+
+def test_ddp_checkpoints_written_once_by_rank_zero(ddp_run):
+    writes = (ddp_run / "writes.txt").read_text().split()
+    ranks, names = writes[0::2], writes[1::2]
+    assert set(ranks) == {"0"}
+    assert names == [f".iter_{i:07d}.ckpt.tmp" for i in range(1, ITERS + 1)]
+    files = sorted(p.name for p in (ddp_run / "checkpoints").iterdir())
+    assert files == [f"iter_{i:07d}.ckpt" for i in range(1, ITERS + 1)] + ["last.ckpt"]
+    ckpt = torch.load(ddp_run / "checkpoints" / "last.ckpt", weights_only=False)
+    final = torch.load(ddp_run / "rank0.pt", weights_only=False)["state"]
+    _assert_same_tree(ckpt["state_dict"], final, "checkpoint")
+    assert ckpt["starganv2"] == {"iteration": ITERS}
