@@ -145,10 +145,19 @@ def test_converted_checkpoint_resumes_with_trainer_fit(tmp_path):
     ema, nets = _original_layout(src)
     torch.save(ema, tmp_path / "2_nets_ema.ckpt")
     torch.save(nets, tmp_path / "2_nets.ckpt")
-    opt_states = {n: o.state_dict() for n, o in zip(NETS, src.configure_optimizers())}
+    optimizers = src.configure_optimizers()
+    for name, opt in zip(NETS, optimizers):  # one step each, so Adam has moments to carry over
+        sum(p.sum() for p in src.nets[name].parameters()).backward()
+        opt.step()
+    opt_states = {n: o.state_dict() for n, o in zip(NETS, optimizers)}
     torch.save(opt_states, tmp_path / "2_optims.ckpt")
     out = tmp_path / "converted.ckpt"
     convert_checkpoint(tmp_path / "2_nets_ema.ckpt", out, total_iters=3)
+    saved = torch.load(out, map_location="cpu", weights_only=True)["optimizer_states"]
+    for name, state in zip(NETS, saved):
+        torch.testing.assert_close(
+            state["state"][0]["exp_avg"], opt_states[name]["state"][0]["exp_avg"]
+        )
 
     module = StarGANv2Module(**TINY, total_iters=3)
     quiet_trainer(max_steps=-1).fit(module, random_loader(n=8), ckpt_path=out)
