@@ -1,0 +1,291 @@
+"""Training speed: seconds per StarGAN v2 iteration and peak memory, per speed setting.
+
+Variants (``--variants``, comma-separated):
+
+- ``eager``: Lightning, float32, eager (the reference of the ratios).
+- ``plain``: the same iteration as a plain PyTorch loop without Lightning (same nets, losses,
+  optimizers, EMA), to show the framework overhead (``eager / plain``).
+- ``channels_last``, ``compile`` (G, F, E), ``bf16`` (bf16-mixed autocast), ``fp16`` (16-mixed
+  with GradScaler; GPU), and combinations joined by ``+``, e.g. ``bf16+channels_last+compile``.
+- ``plain_bf16``: the plain loop under bf16 autocast.
+
+Variants are interleaved round by round (``--rounds``) so a noisy, shared machine affects them
+alike; each round times ``--iters`` iterations after ``--warmup`` untimed ones. The table gives
+the median seconds per iteration and the median of the per-round ratios to ``eager``.
+
+    # this CPU (2 cores), 64 px, small widths
+    python benchmarks/train_speed.py --img-size 64 --batch 8 --dim-in 32 --max-conv-dim 256
+    # one GPU, the paper's setting (256 px, batch 8, paper widths)
+    python benchmarks/train_speed.py --img-size 256 --batch 8 \\
+        --variants eager,plain,channels_last,bf16,bf16+channels_last,bf16+channels_last+compile
+
+Peak memory: per variant on CUDA (``max_memory_allocated``); on the CPU the process's peak
+resident set (all variants together) is printed below the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--img-size", type=int, default=64)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--num-domains", type=int, default=2)
+    p.add_argument("--dim-in", type=int, default=None, help="None: the paper's 2**14 // img_size")
+    p.add_argument("--max-conv-dim", type=int, default=512)
+    p.add_argument("--style-dim", type=int, default=64)
+    p.add_argument("--hidden-dim", type=int, default=512)
+    p.add_argument("--latent-dim", type=int, default=16)
+    p.add_argument("--variants", default="eager,plain,channels_last,bf16,compile,bf16+compile")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--iters", type=int, default=3, help="timed iterations per round")
+    p.add_argument("--warmup", type=int, default=1, help="untimed iterations per round")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_batches(args: argparse.Namespace, n: int) -> list[dict[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(args.seed)
+    shape = (args.batch, 3, args.img_size, args.img_size)
+    out = []
+    for _ in range(n):
+        out.append(
+            {
+                "x_real": torch.rand(shape, generator=g) * 2 - 1,
+                "y_org": torch.randint(0, args.num_domains, (args.batch,), generator=g),
+                "x_ref": torch.rand(shape, generator=g) * 2 - 1,
+                "x_ref2": torch.rand(shape, generator=g) * 2 - 1,
+                "y_trg": torch.randint(0, args.num_domains, (args.batch,), generator=g),
+            }
+        )
+    return out
+
+
+class Variant:
+    """One setting; keeps its module (and compiled graphs) across rounds."""
+
+    def __init__(self, name: str, args: argparse.Namespace, device: torch.device):
+        from starganv2.module import StarGANv2Module
+
+        self.name, self.args, self.device = name, args, device
+        parts = set(name.split("+"))
+        known = {"eager", "plain", "plain_bf16", "channels_last", "compile", "bf16", "fp16"}
+        if parts - known:
+            raise SystemExit(
+                f"--variants: unknown {sorted(parts - known)}; expected {sorted(known)}"
+            )
+        self.plain = bool(parts & {"plain", "plain_bf16"})
+        self.precision = (
+            "bf16-mixed"
+            if parts & {"bf16", "plain_bf16"}
+            else "16-mixed"
+            if "fp16" in parts
+            else "32-true"
+        )
+        torch.manual_seed(args.seed)
+        self.model = StarGANv2Module(
+            img_size=args.img_size,
+            num_domains=args.num_domains,
+            latent_dim=args.latent_dim,
+            style_dim=args.style_dim,
+            hidden_dim=args.hidden_dim,
+            dim_in=args.dim_in,
+            max_conv_dim=args.max_conv_dim,
+            total_iters=10**9,
+            finite_check_every=10**6,
+            channels_last="channels_last" in parts,
+            compile_nets=["generator", "mapping_network", "style_encoder"]
+            if "compile" in parts
+            else None,
+        )
+        self.times: list[float] = []
+        self.peak_mb: float | None = None
+        if self.plain:
+            self._setup_plain()
+
+    # -------------------------------------------------------------- Lightning
+    def _run_lightning(self, n_warm: int, n_timed: int, batches: list) -> float:
+        import lightning as L
+        from torch.utils.data import DataLoader
+
+        class Timer(L.Callback):
+            t0 = t1 = None
+
+            def on_train_batch_start(cb, trainer, pl_module, batch, batch_idx):
+                if batch_idx == n_warm:
+                    _sync(self.device)
+                    cb.t0 = time.perf_counter()
+
+            def on_train_batch_end(cb, trainer, pl_module, outputs, batch, batch_idx):
+                if batch_idx == n_warm + n_timed - 1:
+                    _sync(self.device)
+                    cb.t1 = time.perf_counter()
+
+        timer = Timer()
+        self.model.hparams.total_iters = self.model.iteration + n_warm + n_timed
+        trainer = L.Trainer(
+            accelerator=self.device.type,
+            devices=1,
+            precision=self.precision,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            max_epochs=-1,
+            log_every_n_steps=50,
+            use_distributed_sampler=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            callbacks=[timer],
+        )
+        trainer.fit(self.model, train_dataloaders=DataLoader(batches, batch_size=None))
+        return (timer.t1 - timer.t0) / n_timed
+
+    # -------------------------------------------------------------- plain PyTorch
+    def _setup_plain(self) -> None:
+        m = self.model.to(self.device)
+        m.train()
+        for net in m.nets_ema.values():
+            net.eval()
+        self.opts = m.configure_optimizers()
+
+    def _plain_step(self, batch: dict[str, torch.Tensor]) -> None:
+        from starganv2.ema import update_ema
+        from starganv2.losses import d_loss, g_loss
+        from starganv2.module import EMA_NETS
+
+        m, hp = self.model, self.model.hparams
+        opt_g, opt_f, opt_e, opt_d = self.opts
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        x_real, y_org = batch["x_real"], batch["y_org"]
+        x_ref, x_ref2, y_trg = batch["x_ref"], batch["x_ref2"], batch["y_trg"]
+        n = x_real.size(0)
+        z_trg = torch.randn(n, hp.latent_dim, device=self.device)
+        z_trg2 = torch.randn(n, hp.latent_dim, device=self.device)
+        nets = tuple(m.nets[k] for k in EMA_NETS) + (m.nets["discriminator"],)
+        autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16)
+            if self.precision == "bf16-mixed"
+            else contextlib.nullcontext()
+        )
+
+        def update(loss: torch.Tensor, opts: list) -> None:
+            for opt in self.opts:
+                opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for opt in opts:
+                opt.step()
+
+        d_kw = {"lambda_reg": hp.lambda_reg, "r1_fp32": hp.r1_fp32}
+        with autocast:
+            loss, _ = d_loss(*nets, x_real, y_org, y_trg, z_trg=z_trg, **d_kw)
+        update(loss, [opt_d])
+        with autocast:
+            loss, _ = d_loss(*nets, x_real, y_org, y_trg, x_ref=x_ref, **d_kw)
+        update(loss, [opt_d])
+        g_kw = {"lambda_sty": hp.lambda_sty, "lambda_ds": m.lambda_ds_now(), "lambda_cyc": 1.0}
+        with autocast:
+            loss, _ = g_loss(*nets, x_real, y_org, y_trg, z_trgs=(z_trg, z_trg2), **g_kw)
+        update(loss, [opt_g, opt_f, opt_e])
+        with autocast:
+            loss, _ = g_loss(*nets, x_real, y_org, y_trg, x_refs=(x_ref, x_ref2), **g_kw)
+        update(loss, [opt_g])
+        for name in EMA_NETS:
+            update_ema(m.nets_ema[name], m.nets[name], hp.ema_beta)
+        m.iteration += 1
+
+    def _run_plain(self, n_warm: int, n_timed: int, batches: list) -> float:
+        for b in batches[:n_warm]:
+            self._plain_step(b)
+        _sync(self.device)
+        t0 = time.perf_counter()
+        for b in batches[n_warm : n_warm + n_timed]:
+            self._plain_step(b)
+        _sync(self.device)
+        return (time.perf_counter() - t0) / n_timed
+
+    # --------------------------------------------------------------
+    def run(self, n_warm: int, n_timed: int, batches: list) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        run: Callable = self._run_plain if self.plain else self._run_lightning
+        sec = run(n_warm, n_timed, batches)
+        if self.device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(self.device) / 2**20
+            self.peak_mb = max(self.peak_mb or 0.0, peak)
+        return sec
+
+
+def main() -> None:
+    args = parse_args()
+    import logging
+    import warnings
+
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if "eager" not in names:
+        names.insert(0, "eager")
+    batches = make_batches(args, args.warmup + args.iters)
+
+    variants = {}
+    for name in names:
+        v = Variant(name, args, device)
+        if "compile" in name:  # compile outside the timed rounds
+            t0 = time.perf_counter()
+            v.run(2, 1, batches[:3] if len(batches) >= 3 else batches * 3)
+            print(f"[{name}] compile warm-up {time.perf_counter() - t0:.1f} s", flush=True)
+        variants[name] = v
+    ratios: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(args.rounds):
+        row = {}
+        for name in names:
+            row[name] = variants[name].run(args.warmup, args.iters, batches)
+            variants[name].times.append(row[name])
+        for name in names:
+            ratios[name].append(row[name] / row["eager"])
+        print(f"round {r + 1}: " + ", ".join(f"{n} {s:.3f}s" for n, s in row.items()), flush=True)
+
+    dev = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    print()
+    print(
+        f"device: {device.type} ({dev or platform.machine()}), torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}; img {args.img_size}, batch {args.batch}, "
+        f"dim_in {args.dim_in}, max_conv_dim {args.max_conv_dim}; {args.rounds} rounds x "
+        f"{args.iters} iters (median)"
+    )
+    print("| variant | s/iter | x eager (time) | speed-up | peak MiB |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        sec = statistics.median(variants[name].times)
+        ratio = statistics.median(ratios[name])
+        peak = f"{variants[name].peak_mb:.0f}" if variants[name].peak_mb is not None else "-"
+        print(f"| {name} | {sec:.3f} | {ratio:.3f} | {1 / ratio:.2f}x | {peak} |")
+    if device.type != "cuda":
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak resident memory of the process (all variants): {rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
