@@ -24,6 +24,7 @@ from starganv2.callbacks import IterationCheckpoint
 from starganv2.data import BalancedDomainSampler
 from starganv2.module import StarGANv2Module
 from tests.helpers import TINY, quiet_trainer
+from tests.integration.conftest import TINY_OVERRIDES, TINY_SHAPES, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -268,3 +269,37 @@ def test_ddp_checkpoints_written_once_by_rank_zero(ddp_run):
     final = torch.load(ddp_run / "rank0.pt", weights_only=False)["state"]
     _assert_same_tree(ckpt["state_dict"], final, "checkpoint")
     assert ckpt["starganv2"] == {"iteration": ITERS}
+
+
+def test_ddp_cpu_from_the_cli(tmp_path, shapes_cache):
+    """``trainer=ddp_cpu`` end to end: Lightning re-runs the Hydra command for rank 1 in the same
+    run folder; rank 0 alone writes the config, checkpoints, samples and the CSV log."""
+    args = [
+        "starganv2.cli.train",
+        "trainer=ddp_cpu",
+        *TINY_OVERRIDES,
+        *TINY_SHAPES,
+        f"data.cache_dir={shapes_cache}",
+        f"paths.root_dir={tmp_path}",
+    ]
+    proc = run_cli(args, cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = list((tmp_path / "outputs" / "train").iterdir())
+    assert len(runs) == 1, runs  # one run folder (rank 1 is pointed at rank 0's)
+    out = runs[0]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "iter_0000001.ckpt",
+        "iter_0000002.ckpt",
+        "last.ckpt",
+    ]
+    logs = {p.name: p.read_text() for p in out.glob("*.log")}  # train.log: rank 0's
+    assert {name: text.count("saved checkpoint") for name, text in logs.items()} == {
+        "train.log": 2,
+        "train_ddp_process_1.log": 0,
+    }
+    assert (out / "config_resolved.yaml").is_file()
+    assert [p.name for p in (out / "csv").iterdir()] == ["version_0"]
+    rows = (out / "csv" / "version_0" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2  # header + one row per iteration (log_every_n_steps=1)
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["starganv2"] == {"iteration": 2}
