@@ -114,12 +114,13 @@ def _accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int 
 
 def train_classifier(
     root: str | os.PathLike,
-    epochs: int = 4,
+    steps: int = 300,
     batch_size: int = 64,
     lr: float = 2e-3,
     seed: int = 0,
 ) -> tuple[ShapeClassifier, dict[str, Any]]:
-    """Train a :class:`ShapeClassifier` on ``root/train`` at :data:`CLASSIFIER_SIZE` px.
+    """Train a :class:`ShapeClassifier` on ``root/train`` at :data:`CLASSIFIER_SIZE` px for
+    ``steps`` Adam steps (whole shuffled passes over the data, the last one cut short).
 
     Deterministic for a seed (own generators; the global RNG state is left untouched). Returns the
     net (eval mode, CPU) and its info: ``domains``, ``train_accuracy``, ``val_accuracy`` (on
@@ -129,15 +130,19 @@ def train_classifier(
     train_files = list_domain_files(root / "train")
     domains = list(train_files)
     x, y = _load_split(train_files, CLASSIFIER_SIZE)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():  # callers may be in no_grad
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         net = ShapeClassifier(len(domains))
         opt = torch.optim.Adam(net.parameters(), lr=lr)
-        for epoch in range(epochs):
-            net.train()
+        net.train()
+        step = 0
+        while step < steps:
             order = torch.randperm(len(x), generator=gen)
             for i in range(0, len(x), batch_size):
+                if step == steps:
+                    break
+                step += 1
                 idx = order[i : i + batch_size]
                 xb = x[idx]
                 flip = torch.rand(len(idx), generator=gen) < 0.5
@@ -146,9 +151,9 @@ def train_classifier(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-            log.info("shape classifier epoch %d/%d: loss %.4f", epoch + 1, epochs, loss.item())
+            log.info("shape classifier step %d/%d: loss %.4f", step, steps, loss.item())
     net.eval()
-    info: dict[str, Any] = {"domains": domains, "version": CLASSIFIER_VERSION}
+    info: dict[str, Any] = {"domains": domains, "version": CLASSIFIER_VERSION, "steps": steps}
     info["train_accuracy"] = _accuracy(net, x, y)
     if (root / "val").is_dir():
         x_val, y_val = _load_split(list_domain_files(root / "val"), CLASSIFIER_SIZE)
@@ -157,24 +162,24 @@ def train_classifier(
 
 
 def load_or_train_classifier(
-    root: str | os.PathLike, seed: int = 0
+    root: str | os.PathLike, seed: int = 0, steps: int = 300
 ) -> tuple[ShapeClassifier, dict[str, Any]]:
     """The cached classifier of a shapes dataset (``root/`` :data:`CLASSIFIER_FILE`), trained on
-    first use. The file is written atomically, and the net retrained when its domains or seed do
-    not match."""
+    first use (see :func:`train_classifier`). The file is written atomically, and the net
+    retrained when its domains, seed or steps do not match."""
     root = Path(root)
     path = root / CLASSIFIER_FILE
     domains = list(list_domain_files(root / "train"))
     if path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=True)
         info = saved["info"]
-        if info["domains"] == domains and info.get("seed") == seed:
+        if (info["domains"], info.get("seed"), info.get("steps")) == (domains, seed, steps):
             net = ShapeClassifier(len(domains))
             net.load_state_dict(saved["state_dict"])
             return net.eval(), info
-        log.warning("%s does not match domains %s and seed %d; retraining", path, domains, seed)
+        log.warning("%s: other domains, seed or steps; retraining", path)
     log.info("training the shapes quality classifier (cached at %s)", path)
-    net, info = train_classifier(root, seed=seed)
+    net, info = train_classifier(root, steps=steps, seed=seed)
     info["seed"] = seed
     fd, tmp = tempfile.mkstemp(prefix=f".{CLASSIFIER_FILE}.", dir=root)
     os.close(fd)

@@ -16,6 +16,13 @@ from starganv2.module import StarGANv2Module
 from starganv2.shapes import make_shapes_dataset, render_shape
 from tests.helpers import TINY
 
+STEPS = 10  # classifier steps in the fast tests (the default, 300, is for real use)
+
+
+@pytest.fixture(scope="module")
+def classifier(shapes_root) -> nn.Module:
+    return Q.load_or_train_classifier(shapes_root, steps=STEPS)[0]  # cached once trained
+
 
 @pytest.fixture(scope="module")
 def shapes_root(tmp_path_factory) -> Path:
@@ -55,11 +62,12 @@ def test_empty_mask_gives_nan():
 def test_classifier_is_deterministic_and_cached(shapes_root, monkeypatch):
     torch.manual_seed(5)
     state = torch.get_rng_state()
-    net1, info = Q.load_or_train_classifier(shapes_root)
+    net1, info = Q.load_or_train_classifier(shapes_root, steps=STEPS)
     assert torch.equal(torch.get_rng_state(), state)  # global RNG untouched
     assert (shapes_root / Q.CLASSIFIER_FILE).is_file()
     assert info["domains"] == ["circle", "square", "triangle"] and 0 <= info["val_accuracy"] <= 1
-    net2, _ = Q.train_classifier(shapes_root)
+    with torch.no_grad():  # shapes_quality() runs under no_grad: training must still work
+        net2, _ = Q.train_classifier(shapes_root, steps=STEPS)
     for a, b in zip(net1.state_dict().values(), net2.state_dict().values()):
         assert torch.equal(a, b)
 
@@ -67,7 +75,7 @@ def test_classifier_is_deterministic_and_cached(shapes_root, monkeypatch):
         raise AssertionError("retrained although cached")
 
     monkeypatch.setattr(Q, "train_classifier", boom)
-    net3, _ = Q.load_or_train_classifier(shapes_root)
+    net3, _ = Q.load_or_train_classifier(shapes_root, steps=STEPS)
     assert torch.equal(net3.fc.weight, net1.fc.weight)
 
 
@@ -93,8 +101,10 @@ class Identity(nn.Module):
         return x.clone()
 
 
-def test_identity_translator_figures(shapes_root):
-    results = Q.shapes_quality(Identity(), shapes_root, num_outs_per_domain=2, batch_size=3)
+def test_identity_translator_figures(shapes_root, classifier):
+    results = Q.shapes_quality(
+        Identity(), shapes_root, num_outs_per_domain=2, batch_size=3, classifier=classifier
+    )
     # Outputs are the sources: position error equals the estimator floor on the real images ...
     assert results["shapes/position_error_px_latent"] == pytest.approx(
         results["shapes/position_error_px_real"], rel=1e-5
@@ -146,7 +156,7 @@ class _Fn(nn.Module):
 def test_real_module_gives_all_keys(shapes_root):
     torch.manual_seed(0)
     module = StarGANv2Module(**{**TINY, "num_domains": 3}).eval()
-    results = Q.shapes_quality(module, shapes_root, num_outs_per_domain=2)
+    results = Q.shapes_quality(module, shapes_root, num_outs_per_domain=2)  # trains, caches
     for mode in ("latent", "reference"):
         assert 0 <= results[f"shapes/target_accuracy_{mode}"] <= 1
         assert f"shapes/position_error_px_{mode}" in results
@@ -161,6 +171,6 @@ def test_not_shapes_data_is_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_classifier_learns_the_shapes(tmp_path):
-    root = make_shapes_dataset(tmp_path / "data", img_size=32, n_train=200, n_val=30)
-    _, info = Q.train_classifier(root)
+    root = make_shapes_dataset(tmp_path / "data", img_size=32, n_train=100, n_val=30)
+    _, info = Q.train_classifier(root)  # the default 300 steps
     assert info["val_accuracy"] >= 0.95
