@@ -1,0 +1,172 @@
+"""The evaluation application: composition of conf/eval.yaml, errors, and a full tiny run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from starganv2 import metrics as M
+from starganv2.cli.eval import run
+from starganv2.module import StarGANv2Module
+from tests.helpers import TINY
+from tests.integration.conftest import CONF_DIR, compose_train, make_folder_dataset, run_cli
+
+TINY_SHAPES_EVAL = [
+    "data.img_size=32",
+    "data.n_train=6",
+    "data.n_val=2",
+    "data.num_workers=0",
+    "data.val_batch_size=2",
+]
+
+
+def _checkpoint(path: Path, num_domains: int, iteration: int = 3) -> Path:
+    torch.manual_seed(0)
+    module = StarGANv2Module(**{**TINY, "num_domains": num_domains})
+    module.iteration = iteration
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(path)
+    return path
+
+
+def compose_eval(overrides: list[str], output_dir: Path):
+    return compose_train(overrides, output_dir, config_name="eval")
+
+
+@pytest.mark.parametrize("data", sorted(p.stem for p in (CONF_DIR / "data").glob("*.yaml")))
+def test_eval_config_composes_with_every_data_option(data, tmp_path):
+    cfg = compose_eval([f"data={data}", "ckpt_path=x.ckpt"], tmp_path)
+    assert cfg.num_outs_per_domain == 10 and list(cfg.modes) == ["latent", "reference"]
+    assert cfg.fid_features == "standard" and cfg.quantize is True
+    assert cfg.output_file == str(tmp_path / "metrics.json")
+    assert "_target_" in cfg.data
+
+
+def test_missing_checkpoint_names_ckpt_path(tmp_path):
+    cfg = compose_eval([f"ckpt_path={tmp_path}/nope.ckpt"], tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"ckpt_path=.*nope\.ckpt"):
+        run(cfg)
+
+
+def test_missing_weights_fail_fast_before_reading_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 2)
+    cfg = compose_eval(
+        [f"ckpt_path={ckpt}", "data=folder", f"data.root={tmp_path}/absent", "data.num_domains=2"],
+        tmp_path,
+    )
+    t0 = time.perf_counter()
+    with pytest.raises(M.MissingWeightsError) as err:
+        run(cfg)
+    assert time.perf_counter() - t0 < 10
+    assert M.ALEXNET_FILE in str(err.value) and "lpips_weights" in str(err.value)
+
+
+def test_unknown_metric_is_rejected(tmp_path):
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 3)
+    cfg = compose_eval([f"ckpt_path={ckpt}", "metrics=[fid]"], tmp_path)
+    with pytest.raises(ValueError, match=r"metrics=\['fid'\]: unknown"):
+        run(cfg)
+
+
+def test_help_is_light(tmp_path):
+    t0 = time.perf_counter()
+    proc = run_cli(["starganv2.cli.eval", "--help"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "num_outs_per_domain" in proc.stdout and "fid_features" in proc.stdout
+    assert time.perf_counter() - t0 < 60
+
+
+@pytest.fixture
+def hub_with_random_weights(tmp_path, monkeypatch) -> Path:
+    """torchvision Inception and AlexNet weight files (random init) in a temporary hub cache."""
+    from torchvision.models import alexnet, inception_v3
+
+    hub = tmp_path / "torch_home" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(alexnet(weights=None).state_dict(), hub / M.ALEXNET_FILE)
+    net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    torch.save(net.state_dict(), hub / M.TORCHVISION_INCEPTION_FILE)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    return hub
+
+
+@pytest.mark.slow
+def test_full_run_on_shapes_writes_json_and_logs(tmp_path, hub_with_random_weights):
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 2, iteration=7)
+    out = tmp_path / "run"
+    cfg = compose_eval(
+        [
+            f"ckpt_path={ckpt}",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            *TINY_SHAPES_EVAL,
+            "data.domains=[circle,square]",  # 2 domains: 4 FIDs of 2048-d features to compute
+            "data.num_domains=2",
+            "fid_features=torchvision",
+            "num_outs_per_domain=2",
+            "max_images_per_domain=2",
+            "batch_size=4",
+            "save_images=true",
+            "device=cpu",
+        ],
+        out,
+    )
+    results = run(cfg)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == pytest.approx(results)
+    tasks = ["square2circle", "circle2square"]
+    for mode in ("latent", "reference"):
+        for metric in ("FID", "LPIPS"):
+            assert {f"{metric}_{mode}/{t}" for t in tasks + ["mean"]} <= set(saved)
+    assert len([k for k in saved if k.startswith("FID_latent/")]) == 3  # 2 tasks + mean
+    assert saved["iteration"] == 7
+    assert {"shapes/target_accuracy_latent", "shapes/ref_color_error"} <= set(saved)
+    assert len(list((out / "images" / "reference" / "circle2square").glob("*.png"))) == 4
+    with open(next(out.glob("csv/version_*/metrics.csv"))) as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[-1]["eval/FID_latent/mean"]) == pytest.approx(saved["FID_latent/mean"])
+
+
+@pytest.mark.slow
+def test_cli_subprocess_on_folder_data_prints_json_path(tmp_path, hub_with_random_weights):
+    root = make_folder_dataset(tmp_path / "data", ["a", "b"], n=3, size=32)
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 2)
+    proc = run_cli(
+        [
+            "starganv2.cli.eval",
+            f"ckpt_path={ckpt}",
+            "data=folder",
+            f"data.root={root}",
+            "data.num_domains=2",
+            "data.img_size=32",
+            "data.num_workers=0",
+            "fid_features=torchvision",
+            "num_outs_per_domain=2",
+            "modes=[latent]",
+            "logger=none",
+            f"paths.log_dir={tmp_path / 'outputs'}",
+        ],
+        cwd=tmp_path,
+        timeout=600,
+        env={"TORCH_HOME": str(hub_with_random_weights.parents[1])},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    path = Path(proc.stdout.strip().splitlines()[-1])
+    assert path.name == "metrics.json" and path.is_file()
+    assert set(json.loads(path.read_text())) == {
+        "FID_latent/b2a",
+        "FID_latent/a2b",
+        "FID_latent/mean",
+        "LPIPS_latent/b2a",
+        "LPIPS_latent/a2b",
+        "LPIPS_latent/mean",
+        "iteration",
+    }
