@@ -73,6 +73,7 @@ __all__ = [
     "latent_codes",
     "quantize_8bit",
     "reference_indices",
+    "reference_styles",
     "save_results",
     "task_name",
     "tasks",

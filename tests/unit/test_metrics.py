@@ -396,3 +396,47 @@ def test_evaluation_callback_missing_weights_fail_before_training(tmp_path, empt
     with pytest.raises(M.MissingWeightsError, match=M.ALEXNET_FILE):
         quiet_trainer(callbacks=[cb]).fit(module, train_dataloaders=[])
     assert module.iteration == 0
+
+
+# ---------------------------------------------------------------------------------------------- DDP
+def _ddp_worker(rank: int, world: int, port: int, root: str, torch_home: str, out: str) -> None:
+    import os
+
+    import torch.distributed as dist
+
+    os.environ["TORCH_HOME"] = torch_home
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        torch.manual_seed(0)
+        module = StarGANv2Module(**{**TINY, "num_domains": 2}).eval()
+        results = M.evaluate(module, root, feature_extractor=TinyFeatures(), num_outs_per_domain=3)
+        Path(out, f"rank{rank}.json").write_text(json.dumps(results))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_two_ranks_match_one_process(tmp_path, offline_hub, tiny_module):
+    """Images split over 2 gloo ranks (3 and 2 per domain: uneven) give the single-process figures."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    root = _write_domain_data(tmp_path / "data", ["a", "b"], n_train=5, n_val=3)
+    single = M.evaluate(tiny_module, root, feature_extractor=TinyFeatures(), num_outs_per_domain=3)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(
+        _ddp_worker,
+        args=(2, port, str(root), str(offline_hub.parents[1]), str(tmp_path)),
+        nprocs=2,
+        join=True,
+    )
+    for rank in range(2):
+        ranked = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert list(ranked) == list(single)
+        for key, value in single.items():
+            assert ranked[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
