@@ -188,7 +188,12 @@ def _single_process(init: dict, batches: list[dict], forced: list[dict]) -> Reco
     model = Recorder(forced=forced, **HP)
     model.load_state_dict(init)
     trainer = quiet_trainer(log_every_n_steps=1)
-    trainer.fit(model, train_dataloaders=DataLoader(batches, batch_size=None))  # ready batches
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny nets: threads only contend with other processes
+    try:
+        trainer.fit(model, train_dataloaders=DataLoader(batches, batch_size=None))
+    finally:
+        torch.set_num_threads(threads)
     return model
 
 
