@@ -53,6 +53,14 @@ def test_slurm_environment_sets_ranks(monkeypatch):
         monkeypatch.setenv(key, value)
     for key in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(key, raising=False)
+    # The Trainer sets the process-wide rank_zero_only.rank to 5: restore it after the test, or
+    # later tests in this process believe they are not rank 0 (and skip rank-0-only writes).
+    import lightning.fabric.utilities.rank_zero as fabric_rz
+    import lightning.pytorch.utilities.rank_zero as pl_rz
+    import lightning_utilities.core.rank_zero as util_rz
+
+    for module in (fabric_rz, pl_rz, util_rz):
+        monkeypatch.setattr(module.rank_zero_only, "rank", getattr(module.rank_zero_only, "rank", 0))
     trainer = instantiate(
         cfg.trainer, default_root_dir=None, logger=False, enable_model_summary=False
     )

@@ -57,7 +57,6 @@ def run(cfg: DictConfig) -> dict[str, float]:
     import lightning as L
     import torch
     from hydra.utils import instantiate
-    from lightning.pytorch.utilities import rank_zero_only
 
     from starganv2.cli.config_check import check_config
 
@@ -78,7 +77,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(resolved)
     out = Path(cfg.paths.output_dir)
-    if rank_zero_only.rank == 0:
+    if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(resolved), out / "config_resolved.yaml")
         log.info("run folder: %s", out.resolve())
