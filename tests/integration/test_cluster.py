@@ -60,7 +60,9 @@ def test_slurm_environment_sets_ranks(monkeypatch):
     import lightning_utilities.core.rank_zero as util_rz
 
     for module in (fabric_rz, pl_rz, util_rz):
-        monkeypatch.setattr(module.rank_zero_only, "rank", getattr(module.rank_zero_only, "rank", 0))
+        monkeypatch.setattr(
+            module.rank_zero_only, "rank", getattr(module.rank_zero_only, "rank", 0)
+        )
     trainer = instantiate(
         cfg.trainer, default_root_dir=None, logger=False, enable_model_summary=False
     )

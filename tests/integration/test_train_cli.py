@@ -261,3 +261,18 @@ def test_sigkill_mid_training_then_resume_auto(tmp_path, shapes_cache):
     final = torch.load(ckpt_dir / "last.ckpt", weights_only=False)
     assert final["starganv2"]["iteration"] == total
     assert not list(ckpt_dir.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("cli", ["train", "eval", "sample", "translate"])
+def test_console_entry_points_find_their_configs_from_any_folder(cli, tmp_path):
+    """Console scripts import ``starganv2.cli.<cli>:main`` (not ``__main__``), so Hydra looks the
+    configs up as the package ``starganv2.conf``; run it that way from a folder without conf/."""
+    code = (
+        f"import sys; from starganv2.cli.{cli} import main; "
+        f"sys.argv = ['starganv2-{cli}', '--cfg', 'job']; main()"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "task_name: " + cli in res.stdout
