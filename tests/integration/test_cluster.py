@@ -52,7 +52,10 @@ def test_slurm_environment_sets_ranks(monkeypatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     for key in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(key, raising=False)
+        # setenv first so that teardown removes the value SLURMEnvironment writes (it sets
+        # MASTER_ADDR/MASTER_PORT); a leaked MASTER_ADDR=gpu017 hangs later DDP tests.
+        monkeypatch.setenv(key, "unset")
+        monkeypatch.delenv(key)
     # The Trainer sets the process-wide rank_zero_only.rank to 5: restore it after the test, or
     # later tests in this process believe they are not rank 0 (and skip rank-0-only writes).
     import lightning.fabric.utilities.rank_zero as fabric_rz
