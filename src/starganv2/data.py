@@ -673,6 +673,9 @@ class ShapesDataModule(ImageDomainDataModule):
         domains: shape classes (subset of ``circle, square, triangle, diamond, star, cross``).
         n_train, n_val: images per domain and split.
         shapes_seed: seed of the generator (``seed`` is the sampler's).
+        textures, background_gray, background_tint: the look of the images, see
+            :func:`starganv2.shapes.make_shapes_dataset` (``None``: the library defaults, every
+            texture on varied backgrounds).
         Other arguments: as :class:`ImageDomainDataModule` (``img_size`` is also the generated size).
     """
 
@@ -685,6 +688,9 @@ class ShapesDataModule(ImageDomainDataModule):
         n_train: int = 500,
         n_val: int = 50,
         shapes_seed: int = 0,
+        textures: Sequence[str] | None = None,
+        background_gray: Sequence[float] | None = None,
+        background_tint: float | None = None,
         num_domains: int | None = None,
         val_batch_size: int | None = None,
         num_workers: int = 2,
@@ -697,10 +703,19 @@ class ShapesDataModule(ImageDomainDataModule):
         scan_workers: int = 8,
         samples_per_epoch: int | None = None,
     ):
-        from starganv2.shapes import _check_params, shapes_dataset_path
+        from starganv2 import shapes
 
         domains = tuple(domains)
-        _check_params(img_size, n_train, n_val, domains)
+        look = {
+            "textures": tuple(shapes.TEXTURES if textures is None else textures),
+            "background_gray": tuple(
+                shapes.BACKGROUND_GRAY_RANGE if background_gray is None else background_gray
+            ),
+            "background_tint": shapes.BACKGROUND_TINT
+            if background_tint is None
+            else float(background_tint),
+        }
+        shapes._check_params(img_size, n_train, n_val, domains, **look)
         self.shapes_params = {
             "cache_dir": cache_dir,
             "img_size": img_size,
@@ -708,9 +723,10 @@ class ShapesDataModule(ImageDomainDataModule):
             "n_val": n_val,
             "seed": shapes_seed,
             "domains": domains,
+            **look,
         }
         super().__init__(
-            root=shapes_dataset_path(**self.shapes_params),
+            root=shapes.shapes_dataset_path(**self.shapes_params),
             img_size=img_size,
             batch_size=batch_size,
             num_domains=num_domains if num_domains is not None else len(domains),

@@ -10,6 +10,11 @@ so it exercises the same loading code as real data.
 - **Content** (what a translation must keep) = position ``(cx, cy)``, size and background colour,
   drawn from the same distribution for every domain.
 
+The look is adjustable: ``textures`` (a subset of :data:`TEXTURES`), ``background_gray`` (range of
+the background's gray level) and ``background_tint`` (per-channel tint). The library defaults give
+the richest data; the built-in quick experiment (``conf/data/shapes.yaml``) uses solid colours on
+one mid-gray background, which a 10-minute CPU run can learn (see ``benchmarks/quick_tuning.py``).
+
 Images are drawn with ``PIL.ImageDraw`` at ``SUPERSAMPLE`` times the size and reduced with a box
 filter (anti-aliasing). Each image has its own RNG seeded by ``(seed, split, domain, index)``, so
 output is byte-identical for the same parameters. ``root/metadata.json`` holds the ground truth of
@@ -26,6 +31,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -65,7 +71,15 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "starganv2"
 
 
-def _check_params(img_size: int, n_train: int, n_val: int, domains: Sequence[str]) -> None:
+def _check_params(
+    img_size: int,
+    n_train: int,
+    n_val: int,
+    domains: Sequence[str],
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
+) -> None:
     if not 16 <= img_size <= 512:
         raise ValueError(
             f"shapes img_size={img_size}: expected an int in [16, 512] (32-256 is typical)"
@@ -85,10 +99,48 @@ def _check_params(img_size: int, n_train: int, n_val: int, domains: Sequence[str
         )
     if len(set(domains)) != len(domains):
         raise ValueError(f"shapes domains={list(domains)}: expected no duplicates")
+    textures = list(textures)
+    bad = [t for t in textures if t not in TEXTURES]
+    if not textures or bad or len(set(textures)) != len(textures):
+        raise ValueError(
+            f"shapes textures={textures}: expected distinct names from {list(TEXTURES)}"
+        )
+    gray = list(background_gray)
+    if len(gray) != 2 or not 0.0 <= gray[0] <= gray[1] <= 1.0:
+        raise ValueError(
+            f"shapes background_gray={gray}: expected [low, high] with 0 <= low <= high <= 1"
+        )
+    if not 0.0 <= background_tint <= 0.5:
+        raise ValueError(f"shapes background_tint={background_tint}: expected a value in [0, 0.5]")
+
+
+def _look(
+    textures: Sequence[str], background_gray: Sequence[float], background_tint: float
+) -> dict[str, Any]:
+    """The look parameters that differ from the library defaults (so default caches keep their
+    names)."""
+    look = {
+        "textures": list(textures),
+        "background_gray": [float(v) for v in background_gray],
+        "background_tint": float(background_tint),
+    }
+    defaults = {
+        "textures": list(TEXTURES),
+        "background_gray": list(BACKGROUND_GRAY_RANGE),
+        "background_tint": BACKGROUND_TINT,
+    }
+    return {k: v for k, v in look.items() if v != defaults[k]}
 
 
 def shapes_params_hash(
-    img_size: int, n_train: int, n_val: int, seed: int, domains: Sequence[str]
+    img_size: int,
+    n_train: int,
+    n_val: int,
+    seed: int,
+    domains: Sequence[str],
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
 ) -> str:
     """A short stable hash of everything that determines the dataset's bytes."""
     key = json.dumps(
@@ -99,6 +151,7 @@ def shapes_params_hash(
             "n_val": n_val,
             "seed": seed,
             "domains": list(domains),
+            **_look(textures, background_gray, background_tint),
         },
         sort_keys=True,
     )
@@ -112,13 +165,16 @@ def shapes_dataset_path(
     n_val: int = 50,
     seed: int = 0,
     domains: Sequence[str] = DEFAULT_DOMAINS,
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
 ) -> Path:
     """Where :func:`ensure_shapes_dataset` keeps the dataset for these parameters (not created here)."""
     base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return (
-        base
-        / f"shapes-{img_size}px-{shapes_params_hash(img_size, n_train, n_val, seed, tuple(domains))}"
+    key = shapes_params_hash(
+        img_size, n_train, n_val, seed, tuple(domains), textures, background_gray, background_tint
     )
+    return base / f"shapes-{img_size}px-{key}"
 
 
 def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]]:
@@ -223,18 +279,29 @@ def render_shape(
     return canvas.resize((img_size, img_size), Image.Resampling.BOX)
 
 
-def _sample_image(rng: np.random.Generator, domain: str, img_size: int) -> dict:
-    """Draw the ground truth of one image: content from the shared distribution, style from ``domain``."""
+def _sample_image(
+    rng: np.random.Generator,
+    domain: str,
+    img_size: int,
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
+) -> dict:
+    """Draw the ground truth of one image: content from the shared distribution, style from ``domain``.
+
+    The draws happen in the same order whatever the look parameters, so the positions, sizes and
+    colours of image ``i`` do not depend on them.
+    """
     cx, cy = (float(v) * img_size for v in rng.uniform(*CENTER_RANGE, size=2))
     size = float(rng.uniform(*SIZE_RANGE)) * img_size
-    gray = rng.uniform(*BACKGROUND_GRAY_RANGE)
-    tint = rng.uniform(-BACKGROUND_TINT, BACKGROUND_TINT, size=3)
+    gray = rng.uniform(*background_gray)
+    tint = rng.uniform(-background_tint, background_tint, size=3)
     background = [int(round(255 * float(np.clip(gray + t, 0, 1)))) for t in tint]
     palette = PALETTES[domain]
     base = palette[int(rng.integers(len(palette)))]
     jitter = rng.integers(-COLOR_JITTER, COLOR_JITTER + 1, size=3)
     color = [int(np.clip(c + j, 0, 255)) for c, j in zip(base, jitter, strict=True)]
-    texture = TEXTURES[int(rng.integers(len(TEXTURES)))]
+    texture = textures[int(rng.integers(len(textures)))]
     phase = float(rng.uniform())
     return {
         "cx": round(cx, 3),
@@ -254,6 +321,9 @@ def make_shapes_dataset(
     n_val: int = 50,
     seed: int = 0,
     domains: Sequence[str] = DEFAULT_DOMAINS,
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
 ) -> Path:
     """Write the dataset to ``root`` (must not exist yet) and return ``root``.
 
@@ -263,13 +333,16 @@ def make_shapes_dataset(
         n_train, n_val: images per domain in each split (``n_val=0`` writes no ``val/``).
         seed: same seed and parameters give byte-identical files.
         domains: shape classes, a subset of :data:`SHAPES`, in label order after sorting.
+        textures: fill textures drawn from, a subset of :data:`TEXTURES`.
+        background_gray: ``[low, high]`` range of the background's gray level (0-1).
+        background_tint: largest per-channel tint added to the gray (0 = neutral gray).
 
     ``root/metadata.json`` holds ``params`` and ``images``: one record per image with ``path``
     (relative, posix), ``split``, ``domain``, ``cx``, ``cy`` (centre, pixels), ``size`` (half-extent,
     pixels), ``color`` and ``background`` (RGB 0-255), ``texture`` and ``texture_phase``.
     """
     domains = tuple(domains)
-    _check_params(img_size, n_train, n_val, domains)
+    _check_params(img_size, n_train, n_val, domains, textures, background_gray, background_tint)
     root = Path(root)
     if root.exists():
         raise FileExistsError(f"shapes root={root} already exists: expected a new folder")
@@ -281,7 +354,9 @@ def make_shapes_dataset(
             folder.mkdir(parents=True)
             for i in range(count):
                 rng = np.random.default_rng([seed, split_id, SHAPES.index(domain), i])
-                meta = _sample_image(rng, domain, img_size)
+                meta = _sample_image(
+                    rng, domain, img_size, tuple(textures), background_gray, background_tint
+                )
                 img = render_shape(
                     domain,
                     img_size,
@@ -303,6 +378,9 @@ def make_shapes_dataset(
         "n_val": n_val,
         "seed": seed,
         "domains": list(domains),
+        "textures": list(textures),
+        "background_gray": [float(v) for v in background_gray],
+        "background_tint": float(background_tint),
     }
     (root / METADATA_FILE).write_text(json.dumps({"params": params, "images": records}, indent=1))
     log.info(
@@ -322,6 +400,9 @@ def ensure_shapes_dataset(
     n_val: int = 50,
     seed: int = 0,
     domains: Sequence[str] = DEFAULT_DOMAINS,
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
 ) -> Path:
     """Return the path of a complete shapes dataset, generating it on first use.
 
@@ -331,8 +412,9 @@ def ensure_shapes_dataset(
     (several ranks) end with one complete copy.
     """
     domains = tuple(domains)
-    _check_params(img_size, n_train, n_val, domains)
-    final = shapes_dataset_path(cache_dir, img_size, n_train, n_val, seed, domains)
+    look = (tuple(textures), tuple(background_gray), background_tint)
+    _check_params(img_size, n_train, n_val, domains, *look)
+    final = shapes_dataset_path(cache_dir, img_size, n_train, n_val, seed, domains, *look)
     if (final / METADATA_FILE).is_file():
         return final
     if final.exists():
@@ -343,7 +425,7 @@ def ensure_shapes_dataset(
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp_parent = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
-        make_shapes_dataset(tmp_parent / "data", img_size, n_train, n_val, seed, domains)
+        make_shapes_dataset(tmp_parent / "data", img_size, n_train, n_val, seed, domains, *look)
         try:
             os.rename(tmp_parent / "data", final)
         except OSError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 from pathlib import Path
@@ -474,3 +475,18 @@ def test_shapes_data_module(tmp_path: Path) -> None:
             num_domains=3,
             num_workers=0,
         ).setup()
+
+
+def test_shapes_data_module_look(tmp_path: Path) -> None:
+    kw = {"cache_dir": tmp_path, "img_size": 16, "n_train": 2, "n_val": 0, "num_workers": 0}
+    plain = ShapesDataModule(
+        **kw, textures=["solid"], background_gray=[0.5, 0.5], background_tint=0
+    )
+    default = ShapesDataModule(**kw)
+    assert plain.root != default.root
+    plain.prepare_data()
+    meta = json.loads((plain.root / "metadata.json").read_text())
+    assert {tuple(r["background"]) for r in meta["images"]} == {(128, 128, 128)}
+    assert {r["texture"] for r in meta["images"]} == {"solid"}
+    with pytest.raises(ValueError, match="background_gray"):
+        ShapesDataModule(**kw, background_gray=[0.9, 0.1])

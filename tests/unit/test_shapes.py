@@ -140,3 +140,74 @@ def test_incomplete_folder_is_reported(tmp_path: Path) -> None:
     (target / "train").mkdir(parents=True)
     with pytest.raises(FileExistsError, match="no metadata.json"):
         ensure_shapes_dataset(tmp_path, **SMALL)
+
+
+PLAIN = {"textures": ("solid",), "background_gray": (0.5, 0.5), "background_tint": 0.0}
+
+
+def test_plain_look_keeps_content_and_changes_only_the_look(tmp_path: Path) -> None:
+    rich = make_shapes_dataset(tmp_path / "rich", seed=1, **SMALL)
+    plain = make_shapes_dataset(tmp_path / "plain", seed=1, **SMALL, **PLAIN)
+    meta_rich = json.loads((rich / "metadata.json").read_text())
+    meta_plain = json.loads((plain / "metadata.json").read_text())
+    assert meta_plain["params"]["textures"] == ["solid"]
+    assert meta_plain["params"]["background_gray"] == [0.5, 0.5]
+    assert meta_rich["params"]["textures"] == list(shapes.TEXTURES)
+    assert {r["texture"] for r in meta_rich["images"]} != {"solid"}  # the default is varied
+    for r, p in zip(meta_rich["images"], meta_plain["images"], strict=True):
+        assert p["texture"] == "solid" and p["background"] == [128, 128, 128]
+        # the same draws in the same order: content and colour do not depend on the look
+        assert (p["cx"], p["cy"], p["size"], p["color"]) == (
+            r["cx"],
+            r["cy"],
+            r["size"],
+            r["color"],
+        )
+        img = np.asarray(Image.open(plain / p["path"]).convert("RGB"), dtype=np.int64)
+        assert (img[0, 0] == 128).all()
+
+
+def test_look_is_part_of_the_cache_key_and_defaults_keep_old_names(tmp_path: Path) -> None:
+    base = shapes_dataset_path(tmp_path, **SMALL)
+    explicit = shapes_dataset_path(
+        tmp_path,
+        **SMALL,
+        textures=shapes.TEXTURES,
+        background_gray=shapes.BACKGROUND_GRAY_RANGE,
+        background_tint=shapes.BACKGROUND_TINT,
+    )
+    assert base == explicit
+    # the name the default data had before the look parameters existed
+    old_key = shapes.hashlib.sha256(
+        json.dumps(
+            {
+                "v": 1,
+                "img_size": 32,
+                "n_train": 4,
+                "n_val": 2,
+                "seed": 0,
+                "domains": list(shapes.DEFAULT_DOMAINS),
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:12]
+    assert base.name == f"shapes-32px-{old_key}"
+    assert shapes_dataset_path(tmp_path, **SMALL, **PLAIN) != base
+    assert shapes_dataset_path(tmp_path, **SMALL, textures=("solid", "dots")) != base
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("textures", ()),
+        ("textures", ("solid", "plaid")),
+        ("textures", ("solid", "solid")),
+        ("background_gray", (0.7, 0.3)),
+        ("background_gray", (0.5,)),
+        ("background_tint", 0.9),
+    ],
+)
+def test_invalid_look_names_the_key(tmp_path: Path, key: str, value: object) -> None:
+    with pytest.raises(ValueError, match=key):
+        make_shapes_dataset(tmp_path / "s", **SMALL, **{key: value})
+    assert not (tmp_path / "s").exists()
