@@ -172,5 +172,21 @@ def test_not_shapes_data_is_a_clear_error(tmp_path):
 @pytest.mark.slow
 def test_classifier_learns_the_shapes(tmp_path):
     root = make_shapes_dataset(tmp_path / "data", img_size=32, n_train=100, n_val=30)
-    _, info = Q.train_classifier(root)  # the default 300 steps
+    net, info = Q.train_classifier(root)  # the default 300 steps
     assert info["val_accuracy"] >= 0.95
+    # and on noisy copies, like the speckled outputs of a young generator (the reason for
+    # the training augmentation; the first classifier put such images in one class)
+    x_val, y_val = Q._load_split(Q.list_domain_files(root / "val"), Q.CLASSIFIER_SIZE)
+    g = torch.Generator().manual_seed(1)
+    noisy = (x_val + 0.2 * torch.randn(x_val.shape, generator=g)).clamp(-1, 1)
+    assert Q._accuracy(net, noisy, y_val) >= 0.85
+
+
+def test_degrade_keeps_range_and_shape_and_is_seeded():
+    x = torch.cat([_img(), _img("circle", 16, 16, 7)]).repeat(8, 1, 1, 1) / 127.5 - 1
+    a = Q.degrade(x, torch.Generator().manual_seed(0))
+    b = Q.degrade(x, torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert a.min() >= -1 and a.max() <= 1
+    changed = (a - x).abs().flatten(1).amax(1) > 1e-6
+    assert changed.any() and not torch.equal(a, x)
