@@ -133,7 +133,8 @@ def run_one(args: argparse.Namespace, setting: str) -> None:
                 return
             if args.device == "cuda":
                 torch.cuda.synchronize()
-            train_s = time.perf_counter() - t0[0]
+            eval_start = time.perf_counter()
+            train_s = eval_start - t0[0]
             res = shapes_quality(
                 pl_module,
                 dm.root,
@@ -145,7 +146,7 @@ def run_one(args: argparse.Namespace, setting: str) -> None:
                 f.write(json.dumps(row) + "\n")
             figures = " ".join(f"{k.split('/')[1]}={res.get(k, float('nan')):.3g}" for k in FIGURES)
             print(f"[{name}] it {it} ({train_s:.0f} s) {figures}", flush=True)
-            t0[0] += time.perf_counter() - t0[0] - train_s  # exclude evaluation time
+            t0[0] += time.perf_counter() - eval_start  # train_s leaves evaluations out
 
     trainer = L.Trainer(
         accelerator=args.device,
