@@ -45,7 +45,7 @@ def _sync(device: torch.device) -> None:
 
 
 def main() -> None:
-    from starganv2.module import StarGANv2Module
+    from starganv2.models.stargan_v2.module import StarGANv2Module
 
     args = parse_args()
     if args.threads:

@@ -103,8 +103,8 @@ def run_one(args: argparse.Namespace, setting: str) -> None:
 
     from starganv2.callbacks import SampleGrids
     from starganv2.data import ShapesDataModule
-    from starganv2.module import StarGANv2Module
-    from starganv2.shapes_quality import shapes_quality
+    from starganv2.evaluation.shapes_quality import shapes_quality
+    from starganv2.models.stargan_v2.module import StarGANv2Module
 
     name, model_kw, data_kw = parse_setting(setting)
     out = Path(args.out) / name
@@ -194,7 +194,7 @@ def main() -> None:
         raise SystemExit(f"setting names must be unique, got {names}")
     # Make the dataset (and the quality classifier) once, before the workers race for it.
     from starganv2.data import ShapesDataModule
-    from starganv2.shapes_quality import load_or_train_classifier
+    from starganv2.evaluation.shapes_quality import load_or_train_classifier
 
     data_kw = {**BASE_DATA, **({"cache_dir": args.cache_dir} if args.cache_dir else {})}
     for s in settings:

@@ -82,7 +82,7 @@ class Variant:
     """One setting; keeps its module (and compiled graphs) across rounds."""
 
     def __init__(self, name: str, args: argparse.Namespace, device: torch.device):
-        from starganv2.module import StarGANv2Module
+        from starganv2.models.stargan_v2.module import StarGANv2Module
 
         self.name, self.args, self.device = name, args, device
         parts = set(name.split("+"))
@@ -167,9 +167,9 @@ class Variant:
         self.opts = m.configure_optimizers()
 
     def _plain_step(self, batch: dict[str, torch.Tensor]) -> None:
-        from starganv2.ema import update_ema
-        from starganv2.losses import d_loss, g_loss
-        from starganv2.module import EMA_NETS
+        from starganv2.models.ema import update_ema
+        from starganv2.models.stargan_v2.losses import d_loss, g_loss
+        from starganv2.models.stargan_v2.module import EMA_NETS
 
         m, hp = self.model, self.model.hparams
         opt_g, opt_f, opt_e, opt_d = self.opts

@@ -1,11 +1,61 @@
-"""StarGAN v2: diverse image-to-image translation across multiple domains.
+"""starganv2: StarGAN v2 (and the StarGAN v1 baseline) on PyTorch Lightning and Hydra.
 
-Public API (imports are lazy so ``import starganv2`` stays cheap):
+The public names are importable from the package (``from starganv2 import StarGANv2Module``) and
+resolved lazily, so ``import starganv2`` and ``starganv2.Generator`` do not import Lightning.
 
-- :mod:`starganv2.nets`: Generator, MappingNetwork, StyleEncoder, Discriminator
-- :mod:`starganv2.losses`: pure loss functions
-- :mod:`starganv2.module`: ``StarGANv2Module`` (LightningModule)
-- :mod:`starganv2.data`: ``ImageDomainDataModule`` (LightningDataModule)
+Layout: ``models/`` (the Translator protocol, EMA, one subpackage per model), ``data/``,
+``evaluation/``, ``synthesis/``, ``interop/`` (original checkpoints, ONNX), ``callbacks/``,
+``utils/`` (the one atomic write, the one pixel conversion), ``cli/`` (the console scripts),
+``conf/`` (the Hydra configs).
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.2.0"
+
+_PUBLIC: dict[str, str] = {
+    # models
+    "Translator": "starganv2.models.interface",
+    "StyleTranslator": "starganv2.models.interface",
+    "StarGANv2Module": "starganv2.models.stargan_v2.module",
+    "Generator": "starganv2.models.stargan_v2.nets",
+    "MappingNetwork": "starganv2.models.stargan_v2.nets",
+    "StyleEncoder": "starganv2.models.stargan_v2.nets",
+    "Discriminator": "starganv2.models.stargan_v2.nets",
+    "load_model": "starganv2.models.registry",
+    # data
+    "ImageDomainDataModule": "starganv2.data.datamodule",
+    "ShapesDataModule": "starganv2.data.datamodule",
+    # evaluation
+    "Evaluator": "starganv2.evaluation.evaluator",
+    # synthesis
+    "latent_grid": "starganv2.synthesis.grids",
+    "reference_grid": "starganv2.synthesis.grids",
+    "label_grid": "starganv2.synthesis.grids",
+    "style_means": "starganv2.synthesis.styles",
+    "video_ref": "starganv2.synthesis.video",
+    "video_latent": "starganv2.synthesis.video",
+    "video_ref_frames": "starganv2.synthesis.video",
+    "translate_folder": "starganv2.synthesis.translate_folder",
+    # interop
+    "convert_checkpoint": "starganv2.interop.original",
+    "export_onnx": "starganv2.interop.onnx",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'starganv2' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

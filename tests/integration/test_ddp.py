@@ -20,10 +20,12 @@ import torch.multiprocessing as mp
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset
 
-from starganv2.callbacks import IterationCheckpoint
-from starganv2.data import BalancedDomainSampler
-from starganv2.module import StarGANv2Module
+from starganv2.callbacks.checkpoint import IterationCheckpoint
+from starganv2.data.sampling import BalancedDomainSampler
+from starganv2.models.stargan_v2.module import StarGANv2Module
+from starganv2.models.stargan_v2.step import UPDATES as STEP_UPDATES
 from tests.helpers import TINY, quiet_trainer
+from tests.helpers.reference_step import reference_gradients
 from tests.integration.conftest import TINY_OVERRIDES, TINY_SHAPES, run_cli
 
 pytestmark = pytest.mark.slow
@@ -31,12 +33,12 @@ pytestmark = pytest.mark.slow
 WORLD = 2
 PER_RANK = 2  # images per rank and iteration; the global batch is WORLD * PER_RANK
 ITERS = 2
-# lambda_ds=0: the diversity term mean|x_fake - x_fake2| has elements within rounding of 0 (two
-# styles give almost the same pixel at init), where the L1 subgradient flips sign between a
-# batch of 4 and two batches of 2: seen as a 1.8e-3 relative difference in G's gradient from a
-# single pixel with |x_fake - x_fake2| = 6e-8. That is the kink of |.|, not DDP; the other L1
-# terms (style, cycle) stay in and their arguments are far from 0 here.
-HP = {**TINY, "max_conv_dim": 32, "total_iters": ITERS, "lr": 1e-3, "f_lr": 1e-3, "lambda_ds": 0.0}
+# The reference computes each update's gradient as the mean of the two ranks' half-batch
+# gradients (equal to the global batch's in exact arithmetic): with each half's forward pass
+# bit-identical to a rank's, rounding cannot flip the subgradient of an L1 term (diversity,
+# cycle, style) at its kink, which a global-batch forward did here (a 1.8e-3 to 2.3e-3 relative
+# difference in G's gradient from a single pixel with |x_fake - x_fake2| ~ 6e-8).
+HP = {**TINY, "max_conv_dim": 32, "total_iters": ITERS, "lr": 1e-3, "f_lr": 1e-3, "lambda_ds": 2.0}
 NETS = ("generator", "mapping_network", "style_encoder", "discriminator")
 UPDATES = ("d_latent", "d_ref", "g_latent", "g_ref")
 RTOL = 1e-5
@@ -80,25 +82,16 @@ def _flat_params(net: torch.nn.Module) -> torch.Tensor:
 
 class Recorder(StarGANv2Module):
     """Records the batches, each update's gradients and resulting parameters (per net,
-    flattened) and the logged stats. With ``forced`` (another run's recorded parameters), the
-    parameters are set to those after every update, so each gradient is computed at exactly the
-    other run's point: Adam's first steps (betas (0, 0.99)) turn rounding-level gradient
+    flattened) and the logged stats. The reference computes each gradient at exactly the
+    recorded weights: Adam's first steps (betas (0, 0.99)) turn rounding-level gradient
     differences into visible parameter differences, which would otherwise compound."""
 
-    def __init__(self, forced: list[dict[str, torch.Tensor]] | None = None, **kw):
+    def __init__(self, **kw):
         super().__init__(**kw)
-        self.forced = forced
         self.record: dict[str, list] = {"batches": [], "grads": [], "params": [], "stats": []}
 
     def _update(self, loss, opts):
         super()._update(loss, opts)
-        if self.forced is not None:
-            with torch.no_grad():
-                for name in NETS:
-                    torch.nn.utils.vector_to_parameters(
-                        self.forced[len(self.record["params"])][name].clone(),
-                        self.nets[name].parameters(),
-                    )
         self.record["params"].append({name: _flat_params(self.nets[name]) for name in NETS})
 
     def training_step(self, batch, batch_idx):
@@ -183,18 +176,35 @@ def _rank_main(rank: int, out: str, port: int) -> None:
     )
 
 
-def _single_process(init: dict, batches: list[dict], forced: list[dict]) -> Recorder:
+def _reference_grads(init: dict, batches: list[dict], params: list[dict]) -> list[dict]:
+    """Every update's gradients at the DDP run's weights before that update, computed without
+    Lightning or DDP as the mean of the two ranks' half-batch gradients."""
     torch.manual_seed(0)
-    model = Recorder(forced=forced, **HP)
+    model = StarGANv2Module(**HP)
     model.load_state_dict(init)
-    trainer = quiet_trainer(log_every_n_steps=1)
+    nets = model.online_nets()
+    grads = []
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets: threads only contend with other processes
+    torch.set_num_threads(1)  # as the ranks: the same kernels, the same rounding
     try:
-        trainer.fit(model, train_dataloaders=DataLoader(batches, batch_size=None))
+        for k, batch in enumerate(batches):
+            model.iteration = k
+            weights = model.loss_weights()
+            half = batch["x_real"].size(0) // WORLD
+            splits = [range(r * half, (r + 1) * half) for r in range(WORLD)]
+            for u, (update, _) in enumerate(STEP_UPDATES):
+                j = k * len(STEP_UPDATES) + u
+                if j > 0:  # the weights the DDP run had before this update
+                    with torch.no_grad():
+                        for name in NETS:
+                            torch.nn.utils.vector_to_parameters(
+                                params[j - 1][name].clone(), model.nets[name].parameters()
+                            )
+                z = (batch["z_trg"], batch["z_trg2"])
+                grads.append(reference_gradients(nets, batch, z, weights, update, splits))
     finally:
         torch.set_num_threads(threads)
-    return model
+    return grads
 
 
 def _assert_same_tree(a, b, where: str) -> None:
@@ -232,21 +242,22 @@ def test_ddp_matches_single_process(ddp_run):
         seen = torch.cat([b["triple"] for b in rank["record"]["batches"]])
         assert seen.tolist() == draws[r::WORLD].tolist(), f"rank {r} drew the wrong share"
 
-    # One process on the same global batches from the same initial weights.
+    # One process on the same global batches, at the same weights before every update.
     batches = [
         {k: torch.cat([b0[k], b1[k]]) for k in b0}
         for b0, b1 in zip(ranks[0]["record"]["batches"], ranks[1]["record"]["batches"])
     ]
     assert len(batches) == ITERS
     init = torch.load(ddp_run / "init.pt")
-    single = _single_process(init, batches, ranks[0]["record"]["params"]).record["grads"]
+    single = _reference_grads(init, batches, ranks[0]["record"]["params"])
     assert len(single) == len(UPDATES) * ITERS
     worst = 0.0
     for r, rank in enumerate(ranks):
         assert len(rank["record"]["grads"]) == len(single)
         for k, (g_ddp, g_one) in enumerate(zip(rank["record"]["grads"], single)):
-            for name in NETS:
-                where = f"rank {r}, iteration {k // 4 + 1}, update {UPDATES[k % 4]}, {name}"
+            update, stepped = STEP_UPDATES[k % 4]
+            for name in stepped:  # the nets this update steps
+                where = f"rank {r}, iteration {k // 4 + 1}, update {update}, {name}"
                 a, b = g_ddp[name], g_one[name]
                 if a is None or b is None:
                     assert a is None and b is None, f"{where}: gradient missing on one side"
@@ -267,13 +278,15 @@ def test_ddp_checkpoints_written_once_by_rank_zero(ddp_run):
     writes = (ddp_run / "writes.txt").read_text().split()
     ranks, names = writes[0::2], writes[1::2]
     assert set(ranks) == {"0"}
-    assert names == [f".iter_{i:07d}.ckpt.tmp" for i in range(1, ITERS + 1)]
+    # written under a hidden temporary name, then renamed
+    assert [n.split(".")[1] for n in names] == [f"iter_{i:07d}" for i in range(1, ITERS + 1)]
+    assert all(n.startswith(".") and n.endswith(".ckpt") for n in names)
     files = sorted(p.name for p in (ddp_run / "checkpoints").iterdir())
     assert files == [f"iter_{i:07d}.ckpt" for i in range(1, ITERS + 1)] + ["last.ckpt"]
     ckpt = torch.load(ddp_run / "checkpoints" / "last.ckpt", weights_only=False)
     final = torch.load(ddp_run / "rank0.pt", weights_only=False)["state"]
     _assert_same_tree(ckpt["state_dict"], final, "checkpoint")
-    assert ckpt["starganv2"] == {"iteration": ITERS}
+    assert ckpt["starganv2"] == {"iteration": ITERS, "model": "stargan_v2"}
 
 
 def test_ddp_cpu_from_the_cli(tmp_path, shapes_cache):
@@ -307,4 +320,4 @@ def test_ddp_cpu_from_the_cli(tmp_path, shapes_cache):
     rows = (out / "csv" / "version_0" / "metrics.csv").read_text().splitlines()
     assert len(rows) == 1 + 2  # header + one row per iteration (log_every_n_steps=1)
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
-    assert ckpt["starganv2"] == {"iteration": 2}
+    assert ckpt["starganv2"] == {"iteration": 2, "model": "stargan_v2"}

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from starganv2.module import StarGANv2Module
+from starganv2.models.stargan_v2.module import StarGANv2Module
 from tests.helpers import TINY
 from tests.integration.conftest import compose_train, make_folder_dataset, run_cli
 
@@ -33,7 +33,7 @@ def ckpt(tmp_path_factory):
 
 def test_sample_writes_grids_and_videos(ckpt, shapes_cache, tmp_path):
     from starganv2.cli.sample import run
-    from starganv2.video import count_video_frames
+    from starganv2.synthesis.video import count_video_frames
 
     cfg = compose_train(
         [
@@ -127,7 +127,7 @@ def test_translate_cli_uses_data_domain_names(ckpt, tmp_path):
 
 def test_convert_cli_reports_the_mismatch(tmp_path):
     from starganv2.cli.convert import main
-    from starganv2.module import EMA_NETS
+    from starganv2.models.stargan_v2.module import EMA_NETS
 
     module = StarGANv2Module(**TINY)
     torch.save({n: module.nets_ema[n].state_dict() for n in EMA_NETS}, tmp_path / "5_nets_ema.ckpt")

@@ -77,7 +77,8 @@ def test_quick_run_writes_checkpoints_samples_config_and_logs(tmp_path, shapes_c
     ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert ckpts == ["iter_0000001.ckpt", "iter_0000002.ckpt", "last.ckpt"]
     assert torch.load(out / "checkpoints/last.ckpt", weights_only=False)["starganv2"] == {
-        "iteration": 2
+        "iteration": 2,
+        "model": "stargan_v2",
     }
     assert sorted(p.name for p in (out / "samples").iterdir()) == [
         "0000002_latent.png",
@@ -128,8 +129,8 @@ def test_resume_continues_counter_lambda_ds_and_ema(tmp_path, shapes_cache):
 
 
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, shapes_cache, monkeypatch):
-    import starganv2.module as mod
-    from starganv2.module import NonFiniteLossError
+    import starganv2.models.stargan_v2.step as mod
+    from starganv2.models.training_checks import NonFiniteLossError
 
     real = mod.d_loss
     calls = {"n": 0}

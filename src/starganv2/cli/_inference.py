@@ -1,12 +1,9 @@
-"""Helpers shared by the inference entry points (sample, translate, export)."""
+"""Helpers shared by the inference entry points (sample, translate, export, eval)."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str | None) -> Any:
@@ -20,18 +17,10 @@ def resolve_device(name: str | None) -> Any:
 
 
 def load_module(ckpt_path: str | Path, device: Any) -> Any:
-    """A :class:`StarGANv2Module` from a checkpoint, in eval mode on ``device``.
+    """The model of a checkpoint (any registered class), in eval mode on ``device``.
 
     Raises ``FileNotFoundError`` naming the key and path when the file does not exist.
     """
-    from starganv2.module import StarGANv2Module
+    from starganv2.models.registry import load_model
 
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"ckpt_path={str(ckpt_path)!r}: no such checkpoint file (original StarGAN v2 files "
-            "must be converted first: starganv2-convert <iter>_nets_ema.ckpt out.ckpt)"
-        )
-    module = StarGANv2Module.load_from_checkpoint(path, map_location="cpu")
-    log.info("loaded %s (iteration %d)", path, module.iteration)
-    return module.to(device).eval()
+    return load_model(ckpt_path).to(device).eval()

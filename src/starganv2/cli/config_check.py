@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-__all__ = ["ConfigError", "check_target_node", "check_config"]
+__all__ = ["ConfigError", "check_target_node", "check_config", "instantiate"]
 
 
 class ConfigError(ValueError):
@@ -59,8 +59,40 @@ def _matches(value: Any, hint: Any) -> bool:
     return True  # classes, callables, ...: leave it to the constructor
 
 
+def _signature_params(obj: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
+    """Parameters and type hints of a target, following ``**kwargs`` up the class hierarchy (a
+    subclass that passes ``**kwargs`` to its parent accepts the parent's arguments)."""
+    params: dict[str, inspect.Parameter] = {}
+    hints: dict[str, Any] = {}
+    chain = inspect.getmro(obj) if inspect.isclass(obj) else (obj,)
+    for cls in chain:
+        init = cls.__init__ if inspect.isclass(obj) else cls
+        if inspect.isclass(obj) and "__init__" not in vars(cls):
+            continue
+        try:
+            signature = inspect.signature(init)
+        except (TypeError, ValueError):
+            return params, hints, True
+        try:
+            found = typing.get_type_hints(init)
+        except Exception:  # unresolvable annotations: check names only
+            found = {}
+        for name, p in signature.parameters.items():
+            if name in ("self", "args", "kwargs") or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            params.setdefault(name, p)
+            if name in found:
+                hints.setdefault(name, found[name])
+        if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+            return params, hints, False
+        if not inspect.isclass(obj) or cls is object:
+            break
+    return params, hints, True
+
+
 def check_target_node(node: DictConfig, key: str) -> None:
-    """Check one ``_target_`` node: every key is an argument of the target, of the right type.
+    """Check one ``_target_`` node: every key is an argument of the target, of the right type;
+    nested ``_target_`` nodes are checked too.
 
     Raises :class:`ConfigError` naming ``key.<arg>``.
     """
@@ -73,14 +105,7 @@ def check_target_node(node: DictConfig, key: str) -> None:
         obj = get_method(target)
     except Exception as err:  # hydra raises ImportError or ValueError
         raise ConfigError(f"{key}._target_={target!r} cannot be imported: {err}") from err
-    init = obj.__init__ if inspect.isclass(obj) else obj
-    signature = inspect.signature(init)
-    try:
-        hints = typing.get_type_hints(init)
-    except Exception:  # unresolvable annotations: check names only
-        hints = {}
-    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    params = [n for n in signature.parameters if n not in ("self", "args", "kwargs")]
+    params, hints, open_kwargs = _signature_params(obj)
     for name in node:
         if str(name).startswith("_"):
             continue
@@ -91,12 +116,15 @@ def check_target_node(node: DictConfig, key: str) -> None:
             raise ConfigError(
                 f"{full} is required but not set: give it on the command line, e.g. {full}=..."
             ) from err
-        if name not in signature.parameters:
-            if takes_kwargs:
+        if name not in params:
+            if open_kwargs:
                 continue
             raise ConfigError(
                 f"{full} is not an argument of {target}; valid keys: {', '.join(params)}"
             )
+        if isinstance(value, DictConfig) and "_target_" in value:
+            check_target_node(value, full)
+            continue
         resolved = (
             OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
         )
@@ -123,3 +151,20 @@ def check_config(cfg: DictConfig, keys: Sequence[str]) -> None:
             for name, child in node.items():
                 if isinstance(child, DictConfig) and "_target_" in child:
                     check_target_node(child, f"{key}.{name}")
+
+
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate``, but a constructor's own error (a missing weight file, a bad
+    value...) comes out as itself, with its message, instead of wrapped in Hydra's exception."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, (OSError, ValueError, ImportError, RuntimeError)):
+            raise cause from None
+        raise

@@ -6,7 +6,7 @@
 ``*_nets.ckpt`` and ``*_optims.ckpt`` next to the EMA file are picked up automatically. The
 architecture is inferred from the tensor shapes; ``--set key=value`` adds module arguments and
 ``--expect key=value`` checks architecture values (a mismatch is reported with the key and both
-shapes). See :func:`starganv2.convert.convert_checkpoint`.
+shapes). See :func:`starganv2.interop.original.convert_checkpoint`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from starganv2.convert import ConversionError, convert_checkpoint
+    from starganv2.interop.original import ConversionError, convert_checkpoint
 
     overrides = {**_pairs(args.set, "--set"), **_pairs(args.expect, "--expect")}
     try:

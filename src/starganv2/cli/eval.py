@@ -1,105 +1,63 @@
 """Evaluation entry point: ``starganv2-eval ckpt_path=... [data=...] [overrides]``.
 
-``run(cfg)`` only wires: the module from ``ckpt_path``, the data module from ``data``, then
-:class:`starganv2.metrics.Evaluator` (FID / LPIPS, the paper's protocol) and, on the built-in shapes
-data, :func:`starganv2.shapes_quality.shapes_quality`; the results go to ``output_file`` (JSON) and
-to the configured loggers. See ``conf/eval.yaml`` for the keys.
+``run(cfg)`` only wires: the model from ``ckpt_path`` (any model of this library), the data module
+from ``data``, the :class:`~starganv2.evaluation.evaluator.Evaluator` from the evaluation settings
+(``conf/evaluator/default.yaml``, at the top level of ``conf/eval.yaml``); the results go to
+``output_file`` (JSON) and to the configured loggers.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
 log = logging.getLogger("starganv2.eval")
 
-METRICS = ("fid_lpips", "shapes_quality")
 
+def build_evaluator(cfg: DictConfig):  # noqa: ANN201 - imported lazily
+    """The :class:`Evaluator` from the top-level keys of ``cfg`` that are its arguments."""
+    from starganv2.cli.config_check import instantiate
+    from starganv2.evaluation.evaluator import Evaluator
 
-def _metrics(cfg: DictConfig, datamodule: Any) -> list[str]:
-    if cfg.metrics == "auto":
-        is_shapes = hasattr(datamodule, "shapes_params")
-        return ["fid_lpips", "shapes_quality"] if is_shapes else ["fid_lpips"]
-    chosen = [cfg.metrics] if isinstance(cfg.metrics, str) else list(cfg.metrics)
-    unknown = [m for m in chosen if m not in METRICS]
-    if unknown or not chosen:
-        raise ValueError(
-            f"metrics={chosen}: unknown {unknown}; expected auto or a list from {list(METRICS)}"
-        )
-    return chosen
+    params = inspect.signature(Evaluator).parameters
+    node = {k: cfg[k] for k in ("_target_", *params) if k in cfg}
+    return instantiate(node)
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Evaluate as configured by ``cfg``; returns the results (also written to ``output_file``)."""
-    from hydra.utils import instantiate
-
     from starganv2.cli._inference import load_module, resolve_device
-    from starganv2.metrics import Evaluator, save_results
+    from starganv2.cli.config_check import instantiate
+    from starganv2.cli.logs import quiet_third_party
+    from starganv2.models.registry import check_checkpoint_path
+    from starganv2.utils.files import save_json
 
-    module = load_module(cfg.ckpt_path, resolve_device(cfg.device))
+    quiet_third_party()
+    check_checkpoint_path(cfg.ckpt_path)
+    evaluator = build_evaluator(cfg)  # before the model: missing weights fail before any reading
+    model = load_module(cfg.ckpt_path, resolve_device(cfg.device))
     datamodule = instantiate(cfg.data)
-    chosen = _metrics(cfg, datamodule)
-    out_dir = Path(cfg.paths.output_dir)
-    evaluator = None
-    if "fid_lpips" in chosen:  # built first: missing weights fail before any data is read
-        evaluator = Evaluator(
-            modes=list(cfg.modes),
-            num_outs_per_domain=cfg.num_outs_per_domain,
-            batch_size=cfg.batch_size,
-            fid_features=cfg.fid_features,
-            fid_weights=cfg.fid_weights,
-            lpips_weights=cfg.lpips_weights,
-            quantize=cfg.quantize,
-            seed=cfg.seed,
-            max_images_per_domain=cfg.max_images_per_domain,
-            num_workers=cfg.num_workers,
-            save_images=out_dir / "images" if cfg.save_images else None,
-        )
     datamodule.prepare_data()
     datamodule.setup("validate")
-    if datamodule.img_size != module.hparams.img_size:
+    if datamodule.img_size != model.img_size:
         log.warning(
             "data.img_size=%d but the checkpoint has img_size=%d: images are resized to %d",
             datamodule.img_size,
-            module.hparams.img_size,
-            module.hparams.img_size,
+            model.img_size,
+            model.img_size,
         )
-    results: dict[str, float] = {}
-    if evaluator is not None:
-        if datamodule.val_files is None:
-            raise FileNotFoundError(
-                f"{Path(datamodule.root) / 'val'}: not found; evaluation translates the "
-                "validation images (expected root/val/<domain>/ images)"
-            )
-        results.update(
-            evaluator.evaluate(
-                module, datamodule.domains, datamodule.train_files, datamodule.val_files
-            )
-        )
-    if "shapes_quality" in chosen:
-        from starganv2.shapes_quality import shapes_quality
-
-        results.update(
-            shapes_quality(
-                module,
-                datamodule.root,
-                modes=list(cfg.modes),
-                num_outs_per_domain=cfg.shapes_quality.num_outs_per_domain,
-                batch_size=cfg.batch_size,
-                seed=cfg.seed,
-                max_images_per_domain=cfg.max_images_per_domain,
-            )
-        )
-    results["iteration"] = float(module.iteration)
-    path = save_results(results, cfg.output_file)
+    results = evaluator.evaluate(model, datamodule)
+    iteration = int(getattr(model, "iteration", 0))
+    results["iteration"] = float(iteration)
+    path = save_json(results, cfg.output_file)
     loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
     for logger in loggers:
-        logger.log_metrics({f"eval/{k}": v for k, v in results.items()}, step=module.iteration)
+        logger.log_metrics({f"eval/{k}": v for k, v in results.items()}, step=iteration)
         logger.finalize("success")
     log.info("results: %s", path)
     return results

@@ -23,9 +23,14 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],
     )
-    p.add_argument("ckpt", help="a StarGANv2Module checkpoint (convert original files first)")
-    p.add_argument("output_dir", help="folder for latent.onnx / reference.onnx")
-    p.add_argument("--mode", choices=["latent", "reference", "both"], default="both")
+    p.add_argument("ckpt", help="a model checkpoint (convert original StarGAN v2 files first)")
+    p.add_argument("output_dir", help="folder for <mode>.onnx (latent.onnx, reference.onnx...)")
+    p.add_argument(
+        "--mode",
+        choices=["latent", "reference", "label", "both", "all"],
+        default="all",
+        help="guidance mode to export; all (or both): every mode the model has",
+    )
     p.add_argument("--psi", type=float, default=1.0, help="truncation baked into latent.onnx")
     p.add_argument("--opset", type=int, default=18)
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
@@ -39,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("starganv2").setLevel(logging.INFO)
     log = logging.getLogger("starganv2.export")
     from starganv2.cli._inference import load_module
-    from starganv2.export import ONNXParityError, export_onnx
+    from starganv2.interop.onnx import ONNXParityError, export_onnx
 
-    modes = ("latent", "reference") if args.mode == "both" else (args.mode,)
+    modes = None if args.mode in ("both", "all") else (args.mode,)
     try:
         module = load_module(args.ckpt, "cpu")
         results = export_onnx(
@@ -53,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             verify=not args.no_verify,
             seed=args.seed,
         )
-    except (FileNotFoundError, ImportError, ONNXParityError) as err:
+    except (FileNotFoundError, ImportError, ValueError, ONNXParityError) as err:
         log.error("%s", err)
         return 1
     for res in results.values():

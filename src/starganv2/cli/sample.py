@@ -1,7 +1,8 @@
 """Sampling entry point: ``starganv2-sample ckpt_path=... [overrides]``.
 
-Writes a reference-guided grid, one latent-guided grid per target domain and, on request, the
-``video_ref`` / ``video_latent`` interpolation videos into the run folder. Sources and references
+Writes one grid per guidance mode of the model (``outputs=auto``: a reference-guided grid and one
+latent-guided grid per target domain for StarGAN v2, a label grid for StarGAN v1) and, on request,
+the ``video_ref`` / ``video_latent`` interpolation videos into the run folder. Sources and references
 come from ``<data root>/<split>/<domain>/`` of the data config, or from ``src_dir`` / ``ref_dir``.
 See ``conf/sample.yaml`` for the keys.
 """
@@ -18,12 +19,14 @@ from omegaconf import DictConfig
 
 log = logging.getLogger("starganv2.sample")
 
-OUTPUTS = ("reference_grid", "latent_grid", "video_ref", "video_latent")
+OUTPUTS = ("reference_grid", "latent_grid", "label_grid", "video_ref", "video_latent")
+AUTO_OUTPUTS = {"reference": "reference_grid", "latent": "latent_grid", "label": "label_grid"}
+"""``outputs=auto``: one grid per guidance mode of the model."""
 
 
 def _data_root(cfg: DictConfig) -> Path:
     """The dataset folder of the data config (generating the built-in shapes data if needed)."""
-    from hydra.utils import instantiate
+    from starganv2.cli.config_check import instantiate
 
     datamodule = instantiate(cfg.data)
     if hasattr(datamodule, "shapes_params"):
@@ -46,7 +49,7 @@ def _pick(files: dict[str, list[Path]], per_domain: int, seed: int) -> list[tupl
 def _load(items: list[tuple[Path, int]], img_size: int, device: Any) -> tuple[Any, Any]:
     import torch
 
-    from starganv2.data import eval_transform, load_image
+    from starganv2.data.folders import eval_transform, load_image
 
     transform = eval_transform(img_size)
     x = torch.stack([transform(load_image(p)) for p, _ in items]).to(device)
@@ -55,7 +58,7 @@ def _load(items: list[tuple[Path, int]], img_size: int, device: Any) -> tuple[An
 
 
 def _split_files(folder: Path, what: str) -> dict[str, list[Path]]:
-    from starganv2.data import list_domain_files
+    from starganv2.data.folders import list_domain_files
 
     files = list_domain_files(folder)
     empty = [d for d, paths in files.items() if not paths]
@@ -72,15 +75,23 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     import torch
 
     from starganv2.cli._inference import load_module, resolve_device
-    from starganv2.synthesis import latent_grid, reference_grid, save_grid, style_means
-    from starganv2.video import video_latent, video_ref
+    from starganv2.cli.logs import quiet_third_party
+    from starganv2.models.interface import require_styles
+    from starganv2.synthesis.grids import label_grid, latent_grid, reference_grid, save_grid
+    from starganv2.synthesis.styles import style_means
+    from starganv2.synthesis.video import video_latent, video_ref
 
-    unknown = [o for o in cfg.outputs if o not in OUTPUTS]
+    quiet_third_party()
+    outputs = [cfg.outputs] if isinstance(cfg.outputs, str) else list(cfg.outputs)
+    unknown = [o for o in outputs if o not in (*OUTPUTS, "auto")]
     if unknown:
-        raise ValueError(f"outputs={list(cfg.outputs)}: unknown {unknown}; choose from {OUTPUTS}")
+        raise ValueError(
+            f"outputs={outputs}: unknown {unknown}; choose auto or from {list(OUTPUTS)}"
+        )
     device = resolve_device(cfg.device)
     module = load_module(cfg.ckpt_path, device)
-    hp = module.hparams
+    if outputs == ["auto"]:
+        outputs = [AUTO_OUTPUTS[m] for m in module.guidance_modes]
 
     root = None if cfg.src_dir and cfg.ref_dir else _data_root(cfg)
     split_dir = None
@@ -92,37 +103,42 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     src_files = _split_files(Path(cfg.src_dir) if cfg.src_dir else split_dir, "src_dir")
     ref_files = _split_files(Path(cfg.ref_dir) if cfg.ref_dir else split_dir, "ref_dir")
     names = list(ref_files)
-    if len(names) != hp.num_domains:
+    if len(names) != module.num_domains:
         raise ValueError(
-            f"the model has num_domains={hp.num_domains} but the reference folder has "
+            f"the model has num_domains={module.num_domains} but the reference folder has "
             f"{len(names)} domain folders: {names}"
         )
     per_domain = max(1, -(-cfg.num_sources // len(src_files)))
     sources = _pick(src_files, per_domain, cfg.seed)[: cfg.num_sources]
-    x_src, _ = _load(sources, hp.img_size, device)
+    x_src, _ = _load(sources, module.img_size, device)
     x_ref, y_ref = _load(
-        _pick(ref_files, cfg.num_refs_per_domain, cfg.seed + 1), hp.img_size, device
+        _pick(ref_files, cfg.num_refs_per_domain, cfg.seed + 1), module.img_size, device
     )
 
     out_dir = Path(cfg.output_dir)
     written: dict[str, Path] = {}
     gen = torch.Generator().manual_seed(cfg.seed)
-    s_mean = style_means(module, generator=gen) if cfg.psi != 1.0 else None
-    if "reference_grid" in cfg.outputs:
+    s_mean = None
+    if cfg.psi != 1.0:
+        s_mean = style_means(require_styles(module, f"psi={cfg.psi}"), generator=gen)
+    if "reference_grid" in outputs:
         grid = reference_grid(module, x_src, x_ref, y_ref)
         written["reference_grid"] = save_grid(grid, out_dir / "reference.png")
-    if "latent_grid" in cfg.outputs:
-        z = torch.randn(cfg.num_latents, hp.latent_dim, generator=gen).to(device)
+    if "latent_grid" in outputs:
+        latent_dim = require_styles(module, "outputs=[latent_grid]").latent_dim
+        z = torch.randn(cfg.num_latents, latent_dim, generator=gen).to(device)
         for y, name in enumerate(names):
             grid = latent_grid(module, x_src, z, [y], psi=cfg.psi, s_mean=s_mean)
             written[f"latent_grid/{name}"] = save_grid(grid, out_dir / f"latent_{name}.png")
-    if "video_ref" in cfg.outputs:
+    if "label_grid" in outputs:
+        written["label_grid"] = save_grid(label_grid(module, x_src), out_dir / "label.png")
+    if "video_ref" in outputs:
         path = out_dir / "video_ref.mp4"
         video_ref(
             module, x_src, x_ref, y_ref, path, cfg.video.frames_per_transition, cfg.video.fps, names
         )
         written["video_ref"] = path
-    if "video_latent" in cfg.outputs:
+    if "video_latent" in outputs:
         path = out_dir / "video_latent.mp4"
         video_latent(
             module,

@@ -14,6 +14,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from starganv2.utils.files import atomic_write_text
+
 log = logging.getLogger("starganv2.train")
 
 
@@ -45,44 +47,96 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
-    from hydra.utils import instantiate
+    from starganv2.cli.config_check import instantiate
 
     if not group:
         return []
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
+def _honour_trainer_switches(cfg: DictConfig, callbacks: list[Any]) -> list[Any]:
+    """Leave out the checkpoint callback under ``trainer.enable_checkpointing=false`` and the
+    progress bar under ``trainer.enable_progress_bar=false`` (Lightning refuses the combination)."""
+    from lightning.pytorch.callbacks import Checkpoint, ProgressBar
+
+    kept = []
+    for cb in callbacks:
+        if isinstance(cb, Checkpoint) and cfg.trainer.get("enable_checkpointing") is False:
+            log.info("trainer.enable_checkpointing=false: no checkpoints are written")
+            continue
+        if isinstance(cb, ProgressBar) and cfg.trainer.get("enable_progress_bar") is False:
+            continue
+        kept.append(cb)
+    return kept
+
+
+def eval_command(cfg: DictConfig, ckpt: Path) -> str:
+    """The ``starganv2-eval`` command line for ``ckpt`` with this run's data overrides."""
+    data_args: list[str] = []
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            overrides = HydraConfig.get().overrides.task
+            data_args = [o for o in overrides if o.startswith(("data=", "data.", "+data."))]
+            data_args = [o for o in data_args if not o.startswith("data.seed")]
+    except (ImportError, ValueError):
+        pass
+    return " ".join(["starganv2-eval", f"ckpt_path={ckpt}", *data_args])
+
+
+def _report(cfg: DictConfig, out: Path, model: Any) -> None:
+    """Say where the results are and how to evaluate them."""
+    ckpt_dir = out / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    samples = out / "samples"
+    log.info("finished at iteration %d; run folder %s", model.iteration, out.resolve())
+    if last.is_file():
+        log.info("checkpoints: %s (newest: %s)", ckpt_dir.resolve(), last.resolve())
+        log.info("evaluate it: %s", eval_command(cfg, last.resolve()))
+    if samples.is_dir():
+        grids = sorted(samples.glob("*.png"))
+        if grids:
+            log.info("sample grids: %s (newest: %s)", samples.resolve(), grids[-1].name)
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train as configured by ``cfg``; returns the final callback metrics as floats."""
     import lightning as L
     import torch
-    from hydra.utils import instantiate
 
-    from starganv2.cli.config_check import check_config
+    from starganv2.cli.config_check import check_config, instantiate
+    from starganv2.cli.logs import quiet_third_party
+    from starganv2.models.training_checks import check_trainer_counts
 
+    quiet_third_party()
     check_config(cfg, ["data", "model", "callbacks"])
     ckpt_path = resolve_ckpt_path(cfg)
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
-    callbacks = _instantiate_all(cfg.get("callbacks"))
+    callbacks = _honour_trainer_switches(cfg, _instantiate_all(cfg.get("callbacks")))
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    check_trainer_counts(trainer, "model.total_iters")
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(resolved)
     out = Path(cfg.paths.output_dir)
     if trainer.is_global_zero:
-        out.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(OmegaConf.create(resolved), out / "config_resolved.yaml")
+        atomic_write_text(
+            out / "config_resolved.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved))
+        )
         log.info("run folder: %s", out.resolve())
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    if trainer.is_global_zero:
+        _report(cfg, out, model)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     metrics["iteration"] = float(model.iteration)
     return metrics
@@ -92,11 +146,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
 def main(cfg: DictConfig) -> float | None:
     """Hydra shim around :func:`run`; returns ``optimized_metric`` for sweepers."""
     from starganv2.cli.config_check import ConfigError
-    from starganv2.module import NonFiniteLossError
+    from starganv2.data.sampling import UnreadableDataError
+    from starganv2.models.training_checks import NonFiniteLossError
 
     try:
         metrics = run(cfg)
-    except (ConfigError, NonFiniteLossError) as err:
+    except (ConfigError, NonFiniteLossError, UnreadableDataError) as err:
         log.error("%s", err)
         sys.exit(1)
     key = cfg.get("optimized_metric")

@@ -1,7 +1,7 @@
 """Folder translation entry point: ``starganv2-translate ckpt_path=... input_dir=... output_dir=...``.
 
 Translates every image under ``input_dir`` into the chosen domains with ``num_styles`` styles each
-(:func:`starganv2.translate_folder.translate_folder`). Exits with status 2 when some images could
+(:func:`starganv2.synthesis.translate_folder.translate_folder`). Exits with status 2 when some images could
 not be translated (they are listed in the log and in ``<output_dir>/translate_failures.tsv``).
 See ``conf/translate.yaml`` for the keys.
 """
@@ -22,7 +22,7 @@ log = logging.getLogger("starganv2.translate")
 def domain_names(cfg: DictConfig, num_domains: int) -> list[str]:
     """Names of the model's domains: ``domain_names``, else the data config's train folders (or
     shapes classes), else ``ref_dir``'s folders, else ``domain0, domain1, ...``."""
-    from starganv2.data import list_domains
+    from starganv2.data.folders import list_domains
 
     if cfg.get("domain_names"):
         names, source = list(cfg.domain_names), "domain_names"
@@ -62,10 +62,10 @@ def target_domains(cfg: DictConfig, names: list[str]) -> list[int] | None:
 def run(cfg: DictConfig) -> Any:
     """Translate as configured by ``cfg``; returns the :class:`TranslateReport`."""
     from starganv2.cli._inference import load_module, resolve_device
-    from starganv2.translate_folder import translate_folder
+    from starganv2.synthesis.translate_folder import translate_folder
 
     module = load_module(cfg.ckpt_path, resolve_device(cfg.device))
-    names = domain_names(cfg, module.hparams.num_domains)
+    names = domain_names(cfg, module.num_domains)
     return translate_folder(
         module,
         cfg.input_dir,

@@ -1,0 +1,140 @@
+"""``SampleGrids``: sample grids of the model's averaged (EMA) weights every N iterations.
+
+Fixed sources, references and latent codes are drawn once at the start (from the validation split
+when there is one, else the training split, balanced across domains), so grids of different
+iterations are comparable. One grid per guidance mode the model has: ``latent`` and ``reference``
+for StarGAN v2, ``label`` for StarGAN v1. Files: ``dirpath/{iteration:07d}_<mode>.png``; the
+images also go to TensorBoard and wandb loggers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+from starganv2.callbacks.checkpoint import model_iteration
+from starganv2.models.interface import MODE_LABEL, MODE_LATENT, MODE_REFERENCE, Translator
+from starganv2.synthesis.grids import label_grid, latent_grid, reference_grid, save_grid
+
+__all__ = ["SampleGrids"]
+
+
+class SampleGrids(L.Callback):
+    """Sample grids every ``every_n_iters`` iterations and at the end of training (rank 0).
+
+    Args:
+        dirpath: output folder.
+        every_n_iters: interval in iterations.
+        num_sources: source images (columns of the reference grid, rows of the others).
+        num_latents: latent codes per target domain in the latent grid.
+        refs_per_domain: reference images per domain (rows of the reference grid).
+        seed: seed of the draw of sources, references and latent codes.
+    """
+
+    def __init__(
+        self,
+        dirpath: str | Path,
+        every_n_iters: int = 1000,
+        num_sources: int = 6,
+        num_latents: int = 2,
+        refs_per_domain: int = 2,
+        seed: int = 0,
+    ) -> None:
+        if (
+            isinstance(every_n_iters, bool)
+            or not isinstance(every_n_iters, int)
+            or every_n_iters < 1
+        ):
+            raise ValueError(f"every_n_iters={every_n_iters!r} is invalid: expected an int >= 1")
+        self.dirpath = Path(dirpath)
+        self.every_n_iters = every_n_iters
+        self.num_sources = num_sources
+        self.num_latents = num_latents
+        self.refs_per_domain = refs_per_domain
+        self.seed = seed
+        self._fixed: dict[str, torch.Tensor] | None = None
+        self._last: int | None = None
+
+    @staticmethod
+    def _pick(labels: list[int], per_domain: int, offset: int) -> list[int]:
+        by_domain: dict[int, list[int]] = {}
+        for i, y in enumerate(labels):
+            by_domain.setdefault(y, []).append(i)
+        picked = []
+        for y in sorted(by_domain):
+            idx = by_domain[y]
+            picked += [idx[(offset + k) % len(idx)] for k in range(per_domain)]
+        return picked
+
+    def _fixed_inputs(self, trainer: L.Trainer, model: Translator) -> dict[str, torch.Tensor]:
+        dm = trainer.datamodule
+        dataset = getattr(dm, "val_set", None) or getattr(dm, "train_set", None)
+        if dataset is None:
+            raise RuntimeError(
+                "SampleGrids needs a data module with a val_set or train_set after setup()"
+            )
+        labels = list(dataset.labels)
+        num_domains = len(set(labels))
+        per = max(1, -(-self.num_sources // num_domains))
+        src_idx = self._pick(labels, per, 0)[: self.num_sources]
+        ref_idx = self._pick(labels, self.refs_per_domain, per)
+        device = model.device
+        fixed = {
+            "x_src": torch.stack([dataset.load(i) for i in src_idx]).to(device),
+            "x_ref": torch.stack([dataset.load(i) for i in ref_idx]).to(device),
+            "y_ref": torch.tensor([labels[i] for i in ref_idx], device=device),
+        }
+        if model.has_styles:
+            g = torch.Generator().manual_seed(self.seed)
+            fixed["z"] = torch.randn(self.num_latents, model.latent_dim, generator=g).to(device)
+        return fixed
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self._fixed = self._fixed_inputs(trainer, pl_module)
+        self._last = model_iteration(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        it = model_iteration(pl_module)
+        if it % self.every_n_iters == 0 and it != self._last:
+            self.make(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if model_iteration(pl_module) != self._last:
+            self.make(trainer, pl_module)
+
+    def grids(self, model: Translator) -> dict[str, torch.Tensor]:
+        """The grids of the fixed inputs, ``{mode: (3, H, W) in [0, 1]}``."""
+        f = self._fixed
+        grids = {}
+        for mode in model.guidance_modes:
+            if mode == MODE_LATENT:
+                grids[mode] = latent_grid(model, f["x_src"], f["z"])
+            elif mode == MODE_REFERENCE:
+                grids[mode] = reference_grid(model, f["x_src"], f["x_ref"], f["y_ref"])
+            elif mode == MODE_LABEL:
+                grids[mode] = label_grid(model, f["x_src"])
+        return grids
+
+    def make(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Path]:
+        """Render the grids for the current iteration (rank 0 only); returns the file paths."""
+        it = model_iteration(pl_module)
+        self._last = it
+        if not trainer.is_global_zero or self._fixed is None:
+            return {}
+        paths = {}
+        for mode, grid in self.grids(pl_module).items():
+            paths[mode] = save_grid(grid, self.dirpath / f"{it:07d}_{mode}.png")
+            self._send(trainer, f"samples/{mode}", grid, it)
+        return paths
+
+    @staticmethod
+    def _send(trainer: L.Trainer, key: str, grid: torch.Tensor, it: int) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image(key, grid.cpu(), global_step=it)
+            elif isinstance(logger, WandbLogger):
+                logger.log_image(key=key, images=[grid.cpu()], step=None)

@@ -1,0 +1,60 @@
+"""What a person sees on the console: each line once, and no known noise.
+
+Hydra configures the root logger (console and the job's log file); Lightning adds a console
+handler of its own to ``lightning.pytorch``, so every Lightning line used to appear twice. The
+entry points call :func:`quiet_third_party` first.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+__all__ = ["quiet_third_party", "NOISE"]
+
+_LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric")
+
+NOISE: tuple[str, ...] = (
+    # Lightning's advertisement for its "litlogger" and other tips, printed at every fit.
+    r".*litlogger.*",
+    r"(?s).*[Tt]ip:.*",
+    # Our checkpoints are Lightning's own format; the weights_only notice repeats at every load.
+    r".*weights_only.*",
+    # The EMA nets are frozen copies kept in eval mode on purpose.
+    r".*module\(s\) in eval mode at the start of training.*",
+    # Validation runs in callbacks keyed to iterations, not in Lightning's validation loop.
+    r".*(val_dataloader|validation_step|validation loop|`limit_val_batches`).*",
+    r".*does not have many workers.*",
+    r".*The number of training batches.*is smaller than the logging interval.*",
+)
+
+
+class _DropNoise(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        import re
+
+        self._patterns = [re.compile(p) for p in NOISE]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not any(p.match(msg) for p in self._patterns)
+
+
+def quiet_third_party() -> None:
+    """Route Lightning's messages through the job's handlers only, and drop known noise:
+    third-party deprecation warnings and the messages in :data:`NOISE`. Idempotent."""
+    noise = _DropNoise()
+    for name in _LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+    # Filters on a logger miss its children's records: filter at the handlers instead.
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _DropNoise) for f in handler.filters):
+            handler.addFilter(noise)
+    for pattern in NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(?!starganv2).*")

@@ -1,0 +1,385 @@
+"""The LightningDataModules: image folders and the built-in shapes data.
+
+Training batches are dicts ``x_real, y_org, x_ref, x_ref2, y_trg`` (see
+:mod:`starganv2.data.sampling`); validation and test batches ``{"x", "y"}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler
+
+from starganv2.data.folders import (
+    IMG_EXTENSIONS,
+    eval_transform,
+    list_domain_files,
+    scan_images,
+    train_transform,
+)
+from starganv2.data.sampling import (
+    BalancedDomainSampler,
+    EvalDataset,
+    ImageDomainDataset,
+    SourceReferenceDataset,
+)
+
+__all__ = ["ImageDomainDataModule", "ShapesDataModule", "ON_BAD_IMAGE"]
+
+log = logging.getLogger(__name__)
+
+ON_BAD_IMAGE = ("error", "skip")
+
+
+class ImageDomainDataModule(L.LightningDataModule):
+    """StarGAN v2 data from ``root/train/<domain>/...`` and ``root/val/<domain>/...``.
+
+    Training batches are dicts ``x_real, y_org, x_ref, x_ref2, y_trg`` (see the module docstring),
+    sampled domain-balanced by :class:`BalancedDomainSampler`, which shards itself across ranks:
+    **the Trainer must use** ``use_distributed_sampler=False``. Validation and test batches are
+    ``{"x", "y"}`` from ``root/val`` (sharded with a non-shuffling DistributedSampler under DDP, as
+    Lightning would). Without ``root/val`` a warning is logged and there are no validation or test
+    batches (``val_dataloader`` returns an empty list).
+
+    ``setup()`` checks everything before the first step and raises ``FileNotFoundError`` /
+    ``ValueError`` naming the path: missing ``root`` or ``root/train``, ``num_domains`` mismatch,
+    empty domains, domains with fewer than 2 training images, val domains that differ from train,
+    and unreadable / truncated files (all listed; or left out with one warning when
+    ``on_bad_image="skip"``). Files without an image extension are ignored.
+
+    Args:
+        root: dataset folder.
+        img_size: output side in pixels (images are resized to squares).
+        batch_size: training batch size per process.
+        num_domains: expected number of domain folders; ``None`` accepts what is found.
+        val_batch_size: validation/test batch size; ``None`` = ``batch_size``.
+        num_workers: DataLoader worker processes (0 = load in the main process).
+        pin_memory: pin host memory for faster transfer to the accelerator.
+        persistent_workers: keep workers between epochs (only used when ``num_workers > 0``).
+        drop_last: drop the last incomplete training batch.
+        seed: seed of the balanced sampler (the draw of each epoch depends on seed and epoch).
+        randcrop_prob: probability of the random resized crop in the training transform.
+        on_bad_image: ``"error"`` (fail listing every bad file) or ``"skip"`` (leave them out, warn once).
+        scan_workers: threads for the file check in ``setup()``.
+        samples_per_epoch: training samples per epoch over all ranks; ``None`` = number of training images.
+        max_consecutive_failures: training images that may fail to load in a row (files that became
+            unreadable after the start are replaced by other images of their domain, with a
+            warning) before the run stops, after a checkpoint.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        img_size: int = 256,
+        batch_size: int = 8,
+        num_domains: int | None = None,
+        val_batch_size: int | None = None,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        persistent_workers: bool = True,
+        drop_last: bool = True,
+        seed: int = 0,
+        randcrop_prob: float = 0.5,
+        on_bad_image: Literal["error", "skip"] = "error",
+        scan_workers: int = 8,
+        samples_per_epoch: int | None = None,
+        max_consecutive_failures: int = 50,
+    ):
+        super().__init__()
+        if on_bad_image not in ON_BAD_IMAGE:
+            raise ValueError(
+                f"data.on_bad_image={on_bad_image!r}: expected one of {list(ON_BAD_IMAGE)}"
+            )
+        for key, value, low in (
+            ("img_size", img_size, 1),
+            ("batch_size", batch_size, 1),
+            ("num_workers", num_workers, 0),
+            ("max_consecutive_failures", max_consecutive_failures, 1),
+        ):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"data.{key}={value!r}: expected an int >= {low}")
+        if num_domains is not None and num_domains < 1:
+            raise ValueError(f"data.num_domains={num_domains}: expected a positive int or None")
+        if not 0.0 <= randcrop_prob <= 1.0:
+            raise ValueError(
+                f"data.randcrop_prob={randcrop_prob}: expected a probability in [0, 1]"
+            )
+        self.root = Path(root).expanduser()
+        self.img_size = img_size
+        self.batch_size = batch_size
+        self.expected_num_domains = num_domains
+        self.val_batch_size = val_batch_size if val_batch_size is not None else batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.drop_last = drop_last
+        self.seed = seed
+        self.randcrop_prob = randcrop_prob
+        self.on_bad_image = on_bad_image
+        self.scan_workers = scan_workers
+        self.samples_per_epoch = samples_per_epoch
+        self.max_consecutive_failures = max_consecutive_failures
+        self.domains: list[str] = []
+        self.train_files: dict[str, list[Path]] = {}
+        self.val_files: dict[str, list[Path]] | None = None
+        self.train_set: ImageDomainDataset | None = None
+        self.val_set: EvalDataset | None = None
+        self._sampler: BalancedDomainSampler | None = None
+
+    @property
+    def num_domains(self) -> int:
+        """Number of domains: found ones after ``setup()``, else the constructor's ``num_domains``."""
+        if self.domains:
+            return len(self.domains)
+        if self.expected_num_domains is None:
+            raise RuntimeError("num_domains is unknown before setup() when data.num_domains=None")
+        return self.expected_num_domains
+
+    def _drop_bad(self, files: dict[str, list[Path]]) -> dict[str, list[Path]]:
+        """Scan ``files``; raise listing bad ones, or drop them with one warning in skip mode."""
+        all_files = [p for ps in files.values() for p in ps]
+        bad = scan_images(all_files, self.scan_workers)
+        if not bad:
+            return files
+        listing = "\n".join(f"  {p}: {r}" for p, r in sorted(bad.items()))
+        if self.on_bad_image == "error":
+            raise ValueError(
+                f"{len(bad)} unreadable or corrupt image file(s) under {self.root} "
+                f"(data.on_bad_image='error'; expected every image to decode; use 'skip' "
+                f"to leave them out):\n{listing}"
+            )
+        log.warning(
+            "skipping %d unreadable or corrupt image file(s) under %s (data.on_bad_image='skip'):\n%s",
+            len(bad),
+            self.root,
+            listing,
+        )
+        return {d: [p for p in ps if p not in bad] for d, ps in files.items()}
+
+    def _scan_train(self) -> None:
+        if not self.root.is_dir():
+            raise FileNotFoundError(
+                f"data.root={self.root}: folder not found; expected root/train/<domain>/ images"
+            )
+        train_dir = self.root / "train"
+        if not train_dir.is_dir():
+            raise FileNotFoundError(
+                f"{train_dir}: folder not found; expected one sub-folder per domain "
+                f"under data.root={self.root}"
+            )
+        files = list_domain_files(train_dir)
+        domains = list(files)
+        if not domains:
+            raise ValueError(
+                f"no domain folders under {train_dir}: expected one sub-folder per domain"
+            )
+        if self.expected_num_domains is not None and self.expected_num_domains != len(domains):
+            raise ValueError(
+                f"data.num_domains={self.expected_num_domains} but found {len(domains)} domain "
+                f"folders under {train_dir}: {domains}"
+            )
+        for d, ps in files.items():
+            if not ps:
+                raise ValueError(
+                    f"{train_dir / d}: empty domain, expected image files "
+                    f"({', '.join(sorted(IMG_EXTENSIONS))})"
+                )
+        files = self._drop_bad(files)
+        for d, ps in files.items():
+            if len(ps) < 2:
+                raise ValueError(
+                    f"{train_dir / d}: {len(ps)} usable image(s), expected at least 2 "
+                    "(a reference pair needs 2 different images of a domain)"
+                )
+        self.domains, self.train_files = domains, files
+
+    def _scan_val(self) -> None:
+        val_dir = self.root / "val"
+        if not val_dir.is_dir():
+            log.warning("%s not found: no validation or test batches", val_dir)
+            self.val_files = None
+            return
+        files = list_domain_files(val_dir)
+        if list(files) != self.domains:
+            raise ValueError(
+                f"domain folders under {val_dir}: {list(files)}, expected the training "
+                f"domains {self.domains}"
+            )
+        for d, ps in files.items():
+            if not ps:
+                raise ValueError(f"{val_dir / d}: empty domain, expected image files")
+        self.val_files = self._drop_bad(files)
+        for d, ps in self.val_files.items():
+            if not ps:
+                raise ValueError(f"{val_dir / d}: no usable image left after skipping bad files")
+
+    def setup(self, stage: str | None = None) -> None:
+        """Discover and check the files (once), then build the datasets."""
+        if self.train_set is not None:
+            return
+        self._scan_train()
+        self._scan_val()
+        self.train_set = ImageDomainDataset.from_domain_files(
+            self.train_files, self.domains, train_transform(self.img_size, self.randcrop_prob)
+        )
+        if self.val_files is not None:
+            self.val_set = EvalDataset.from_domain_files(
+                self.val_files, self.domains, eval_transform(self.img_size)
+            )
+        log.info(
+            "data %s: domains %s, %d train and %d val images",
+            self.root,
+            self.domains,
+            len(self.train_set),
+            len(self.val_set) if self.val_set is not None else 0,
+        )
+
+    def _loader_kwargs(self) -> dict:
+        return {
+            "num_workers": self.num_workers,
+            "pin_memory": self.pin_memory,
+            "persistent_workers": self.persistent_workers,
+        }
+
+    def train_dataloader(self) -> DataLoader:
+        """Balanced, self-sharding loader of training dicts (see the module docstring)."""
+        if self.train_set is None:
+            raise RuntimeError("train_dataloader() called before setup()")
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        num_samples = (
+            None if self.samples_per_epoch is None else -(-self.samples_per_epoch // world)
+        )
+        self._sampler = BalancedDomainSampler(
+            self.train_set.labels, num_samples=num_samples, seed=self.seed
+        )
+        trainer = self.trainer
+        if trainer is not None:
+            self._sampler.set_epoch(trainer.current_epoch)
+            if world > 1 and getattr(
+                trainer._accelerator_connector, "use_distributed_sampler", False
+            ):
+                raise ValueError(
+                    "trainer.use_distributed_sampler=true under DDP: Lightning would wrap the "
+                    "balanced sampler, which shards itself, so each process would see a sliver "
+                    "of the data and the same draw every epoch; set "
+                    "trainer.use_distributed_sampler=false (the trainer configs do)"
+                )
+        return DataLoader(
+            SourceReferenceDataset(self.train_set, self.max_consecutive_failures),
+            batch_size=self.batch_size,
+            sampler=self._sampler,
+            drop_last=self.drop_last,
+            **self._loader_kwargs(),
+        )
+
+    def _eval_loader(self) -> DataLoader | list:
+        if self.train_set is None:
+            raise RuntimeError("val_dataloader() / test_dataloader() called before setup()")
+        if self.val_set is None:
+            return []
+        sampler = None
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            sampler = DistributedSampler(self.val_set, shuffle=False, drop_last=False)
+        return DataLoader(
+            self.val_set,
+            batch_size=self.val_batch_size,
+            shuffle=False,
+            sampler=sampler,
+            drop_last=False,
+            **self._loader_kwargs(),
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        """``{"x", "y"}`` batches of ``root/val`` in file order; ``[]`` if there is no ``val/``."""
+        return self._eval_loader()
+
+    def test_dataloader(self) -> DataLoader | list:
+        """Same as :meth:`val_dataloader` (the public datasets ship train and val only)."""
+        return self._eval_loader()
+
+
+class ShapesDataModule(ImageDomainDataModule):
+    """:class:`ImageDomainDataModule` over the built-in synthetic ``shapes`` dataset.
+
+    The dataset is generated on first use (``prepare_data`` on rank 0, and ``setup`` for use without
+    a Trainer) into ``cache_dir`` (``None``: ``$STARGANV2_CACHE`` or ``~/.cache/starganv2``), see
+    :func:`starganv2.data.shapes.ensure_shapes_dataset`. ``num_domains`` defaults to ``len(domains)``.
+
+    Args:
+        cache_dir: parent folder of the generated dataset.
+        img_size: image side, also the generated size.
+        domains: shape classes (subset of ``circle, square, triangle, diamond, star, cross``).
+        n_train, n_val: images per domain and split.
+        shapes_seed: seed of the generator (``seed`` is the sampler's).
+        textures, background_gray, background_tint: the look of the images, see
+            :func:`starganv2.data.shapes.make_shapes_dataset` (``None``: the library defaults,
+            every texture on varied backgrounds).
+        num_workers: as :class:`ImageDomainDataModule` (default 2 here).
+        **kwargs: any other :class:`ImageDomainDataModule` argument (``batch_size``, ``seed``...).
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | Path | None = None,
+        img_size: int = 64,
+        domains: Sequence[str] = ("circle", "square", "triangle"),
+        n_train: int = 500,
+        n_val: int = 50,
+        shapes_seed: int = 0,
+        textures: Sequence[str] | None = None,
+        background_gray: Sequence[float] | None = None,
+        background_tint: float | None = None,
+        num_domains: int | None = None,
+        num_workers: int = 2,
+        **kwargs: Any,
+    ):
+        from starganv2.data import shapes
+
+        if "root" in kwargs:
+            raise ValueError(
+                "data.root is not an argument of the shapes data (it lives in data.cache_dir); "
+                "for your own images use data=folder data.root=..."
+            )
+        domains = tuple(domains)
+        look = {
+            "textures": tuple(shapes.TEXTURES if textures is None else textures),
+            "background_gray": tuple(
+                shapes.BACKGROUND_GRAY_RANGE if background_gray is None else background_gray
+            ),
+            "background_tint": shapes.BACKGROUND_TINT
+            if background_tint is None
+            else float(background_tint),
+        }
+        shapes.check_params(img_size, n_train, n_val, domains, **look)
+        self.shapes_params = {
+            "cache_dir": cache_dir,
+            "img_size": img_size,
+            "n_train": n_train,
+            "n_val": n_val,
+            "seed": shapes_seed,
+            "domains": domains,
+            **look,
+        }
+        super().__init__(
+            root=shapes.shapes_dataset_path(**self.shapes_params),
+            img_size=img_size,
+            num_domains=num_domains if num_domains is not None else len(domains),
+            num_workers=num_workers,
+            **kwargs,
+        )
+
+    def prepare_data(self) -> None:
+        """Generate the dataset if it is not cached yet (Lightning calls this on one process)."""
+        from starganv2.data.shapes import ensure_shapes_dataset
+
+        self.root = ensure_shapes_dataset(**self.shapes_params)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Make sure the dataset exists (idempotent), then as :meth:`ImageDomainDataModule.setup`."""
+        self.prepare_data()
+        super().setup(stage)

@@ -1,0 +1,229 @@
+"""Image folders: discovery, checks, decoding, transforms.
+
+Layout (the one the public StarGAN v2 datasets ship in)::
+
+    root/train/<domain>/**/*.{jpg,jpeg,png,webp,bmp}   (any case, any depth)
+    root/val/<domain>/...                              (optional)
+
+Domains are the sorted folder names under ``root/train``; label ``i`` is ``domains[i]``. Hidden
+files and folders (names starting with a dot) are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torchvision import transforms
+
+from starganv2.utils.images import from_uint8
+
+__all__ = [
+    "IMG_EXTENSIONS",
+    "is_image_file",
+    "list_domains",
+    "list_domain_files",
+    "check_image",
+    "scan_images",
+    "to_rgb",
+    "load_image",
+    "train_transform",
+    "eval_transform",
+    "ToModelRange",
+]
+
+log = logging.getLogger(__name__)
+
+IMG_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_TAIL_BYTES = 64
+
+
+def is_image_file(path: Path) -> bool:
+    """True if ``path`` has an image extension (case-insensitive) and is not hidden."""
+    return path.suffix.lower() in IMG_EXTENSIONS and not path.name.startswith(".")
+
+
+def list_domains(split_dir: str | Path) -> list[str]:
+    """Sorted names of the (non-hidden) sub-folders of ``split_dir``."""
+    split_dir = Path(split_dir)
+    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def list_domain_files(split_dir: str | Path) -> dict[str, list[Path]]:
+    """Map each domain folder of ``split_dir`` (sorted) to its image files (sorted, recursive).
+
+    Files without an image extension are ignored; a domain may map to an empty list.
+    Raises ``FileNotFoundError`` naming ``split_dir`` if it is not a folder.
+    """
+    split_dir = Path(split_dir)
+    if not split_dir.is_dir():
+        raise FileNotFoundError(f"{split_dir}: expected a folder with one sub-folder per domain")
+    return {
+        d: sorted(p for p in (split_dir / d).rglob("*") if is_image_file(p) and p.is_file())
+        for d in list_domains(split_dir)
+    }
+
+
+def _tail_ok(path: Path, fmt: str | None) -> str | None:
+    """Cheap truncation check from the file's end; returns a reason if it looks truncated."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - _TAIL_BYTES))
+        tail = f.read()
+        if fmt == "JPEG":
+            if not tail.rstrip(b"\x00\r\n\t ").endswith(b"\xff\xd9"):
+                return "JPEG does not end with the EOI marker FFD9 (truncated?)"
+        elif fmt == "PNG":
+            if not tail.endswith(_PNG_IEND):
+                return "PNG does not end with an IEND chunk (truncated?)"
+        elif fmt == "WEBP":
+            f.seek(4)
+            riff_size = struct.unpack("<I", f.read(4))[0]
+            if size < riff_size + 8:
+                return f"WebP RIFF header says {riff_size + 8} bytes but the file has {size} (truncated?)"
+        elif fmt == "BMP":
+            f.seek(2)
+            bmp_size = struct.unpack("<I", f.read(4))[0]
+            if bmp_size and size < bmp_size:
+                return f"BMP header says {bmp_size} bytes but the file has {size} (truncated?)"
+    return None
+
+
+def check_image(path: str | Path) -> str | None:
+    """Fast validity check of one file: header parse plus a format-specific end-of-file check.
+
+    Returns ``None`` when the file looks valid, else a short reason. A file whose end-of-file check
+    fails (e.g. data appended after a JPEG's EOI) is fully decoded as a fallback, so only files that
+    really fail to decode are reported. Cost: one ``open`` + header read per file.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            fmt = img.format
+        reason = _tail_ok(path, fmt)
+    except Exception as e:  # noqa: BLE001 - any failure to parse the header means a bad file
+        return f"{type(e).__name__}: {e}"
+    if reason is None:
+        return None
+    try:
+        with Image.open(path) as img:  # rare slow path: decode to be sure
+            img.load()
+    except Exception:  # noqa: BLE001 - keep the cheap check's clearer reason
+        return reason
+    return None
+
+
+def scan_images(paths: Sequence[Path], workers: int = 8) -> dict[Path, str]:
+    """Run :func:`check_image` on ``paths`` with a thread pool; return ``{bad path: reason}``."""
+    if workers <= 1 or len(paths) < 64:
+        results = [check_image(p) for p in paths]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(check_image, paths))
+    return {p: r for p, r in zip(paths, results, strict=True) if r is not None}
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading and transforms
+# ----------------------------------------------------------------------------------------------
+
+
+def _high_bit_depth_to_l(img: Image.Image) -> Image.Image:
+    """Map a 16/32-bit integer or float single-channel image to 8-bit ``L`` by scaling, never clipping.
+
+    ``I;16*`` is divided by 257 (65535 -> 255). For ``I`` and ``F`` the range is inferred from the
+    data: max <= 1 (float) is scaled by 255, max <= 255 is kept, max <= 65535 is divided by 257,
+    anything else is min-max normalised.
+    """
+    arr = np.asarray(img, dtype=np.float64)
+    if img.mode.startswith("I;16"):
+        out = arr / 257.0
+    else:
+        lo, hi = float(arr.min()), float(arr.max())
+        if img.mode == "F" and lo >= 0.0 and hi <= 1.0:
+            out = arr * 255.0
+        elif lo >= 0.0 and hi <= 255.0:
+            out = arr
+        elif lo >= 0.0 and hi <= 65535.0:
+            out = arr / 257.0
+        else:
+            out = (arr - lo) / max(hi - lo, 1e-12) * 255.0
+    return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8), mode="L")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB: alpha is composited over white, 16-bit is scaled to 8-bit."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        return _high_bit_depth_to_l(img).convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open ``path``, apply its EXIF orientation and return 8-bit RGB.
+
+    Raises ``OSError`` naming the file if it cannot be decoded (e.g. truncated after the scan).
+    """
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return to_rgb(img)
+    except Exception as e:
+        raise OSError(f"failed to load image {path}: {type(e).__name__}: {e}") from e
+
+
+class ToModelRange:
+    """Transform: uint8 ``(3, H, W)`` -> float ``[-1, 1]`` (:func:`~starganv2.utils.images.from_uint8`;
+    a class, not a lambda, so DataLoader workers can pickle it)."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return from_uint8(x)
+
+    def __repr__(self) -> str:
+        return "ToModelRange()"
+
+
+def train_transform(img_size: int, randcrop_prob: float = 0.5) -> transforms.Compose:
+    """The paper's training transform: PIL image -> (3, img_size, img_size) float in [-1, 1].
+
+    With probability ``randcrop_prob`` a random resized crop (scale 0.8-1.0, ratio 0.9-1.1), then a
+    square resize, a random horizontal flip and the map of 8-bit pixels to ``[-1, 1]``. Picklable.
+    """
+    if not 0.0 <= randcrop_prob <= 1.0:
+        raise ValueError(f"data.randcrop_prob={randcrop_prob}: expected a probability in [0, 1]")
+    crop = transforms.RandomResizedCrop(img_size, scale=(0.8, 1.0), ratio=(0.9, 1.1))
+    return transforms.Compose(
+        [
+            transforms.RandomApply([crop], p=randcrop_prob),
+            transforms.Resize([img_size, img_size]),
+            transforms.RandomHorizontalFlip(),
+            transforms.PILToTensor(),
+            ToModelRange(),
+        ]
+    )
+
+
+def eval_transform(img_size: int) -> transforms.Compose:
+    """Evaluation transform: square resize, 8-bit pixels to ``[-1, 1]``; (3, img_size, img_size)."""
+    return transforms.Compose(
+        [
+            transforms.Resize([img_size, img_size]),
+            transforms.PILToTensor(),
+            ToModelRange(),
+        ]
+    )

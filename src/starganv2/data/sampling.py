@@ -1,0 +1,270 @@
+"""Datasets of checked image files and the domain-balanced sampler of training triples.
+
+Training item (dict, the contract with the models)::
+
+    x_real (3, H, W) float in [-1, 1]   source image
+    y_org  int                          its domain
+    x_ref  (3, H, W) float in [-1, 1]   reference image of the target domain
+    x_ref2 (3, H, W) float in [-1, 1]   another image (a different file) of the same domain
+    y_trg  int                          target domain, drawn independently of the source
+
+Validation / test item: ``{"x": (3, H, W) float in [-1, 1], "y": int}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+from torchvision import transforms
+
+from starganv2.data.folders import load_image
+
+__all__ = [
+    "ImageDomainDataset",
+    "EvalDataset",
+    "SourceReferenceDataset",
+    "BalancedDomainSampler",
+    "UnreadableDataError",
+]
+
+log = logging.getLogger(__name__)
+
+
+class ImageDomainDataset(Dataset):
+    """One split as a flat list of ``(path, label)``; item ``i`` is ``(x (3, H, W), y int)``.
+
+    Args:
+        files: image paths.
+        labels: domain index of each file (same length as ``files``).
+        transform: PIL RGB image -> tensor; ``None`` returns the PIL image.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        labels: Sequence[int],
+        transform: transforms.Compose | None = None,
+    ):
+        if len(files) != len(labels):
+            raise ValueError(
+                f"files has {len(files)} entries but labels has {len(labels)}: expected equal lengths"
+            )
+        self.files = [Path(f) for f in files]
+        self.labels = [int(y) for y in labels]
+        self.transform = transform
+
+    @classmethod
+    def from_domain_files(
+        cls,
+        domain_files: dict[str, list[Path]],
+        domains: Sequence[str],
+        transform: transforms.Compose | None = None,
+    ) -> ImageDomainDataset:
+        """Build from :func:`list_domain_files` output; label = index of the domain in ``domains``."""
+        files, labels = [], []
+        for y, d in enumerate(domains):
+            files += domain_files.get(d, [])
+            labels += [y] * len(domain_files.get(d, []))
+        return cls(files, labels, transform)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def load(self, index: int) -> torch.Tensor | Image.Image:
+        """Image ``index`` loaded and transformed."""
+        img = load_image(self.files[index])
+        return self.transform(img) if self.transform is not None else img
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | Image.Image, int]:
+        return self.load(index), self.labels[index]
+
+
+class EvalDataset(ImageDomainDataset):
+    """:class:`ImageDomainDataset` whose items are dicts ``{"x": (3, H, W), "y": int}`` (val/test batches)."""
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:  # type: ignore[override]
+        return {"x": self.load(index), "y": self.labels[index]}
+
+
+class UnreadableDataError(OSError):
+    """Too many training images in a row could not be read (storage gone, network file system
+    down...). The run stops; the checkpoint callback writes a checkpoint first."""
+
+
+class SourceReferenceDataset(Dataset):
+    """Training items indexed by ``(src, ref, ref2)`` index triples from :class:`BalancedDomainSampler`.
+
+    Item: ``{"x_real", "y_org", "x_ref", "x_ref2", "y_trg"}`` (images (3, H, W), labels int), where
+    ``src``, ``ref``, ``ref2`` index the wrapped ``ImageDomainDataset``.
+
+    A file that cannot be read any more (deleted, truncated, a storage hiccup: all checked files
+    were fine when training started) is replaced by the next readable image of the same domain, with
+    a warning that counts the failures of this process (each DataLoader worker is one). After
+    ``max_consecutive_failures`` failed reads in a row :class:`UnreadableDataError` stops the run.
+
+    Args:
+        images: the training images.
+        max_consecutive_failures: failed reads in a row that stop the run (``>= 1``).
+    """
+
+    def __init__(self, images: ImageDomainDataset, max_consecutive_failures: int = 50):
+        if max_consecutive_failures < 1:
+            raise ValueError(
+                f"max_consecutive_failures={max_consecutive_failures!r}: expected an int >= 1"
+            )
+        self.images = images
+        self.max_consecutive_failures = max_consecutive_failures
+        self.failures = 0  # in this process
+        self._in_a_row = 0
+        by_domain: dict[int, list[int]] = {}
+        for i, y in enumerate(images.labels):
+            by_domain.setdefault(y, []).append(i)
+        self._by_domain = by_domain
+        self._pos = {i: k for members in by_domain.values() for k, i in enumerate(members)}
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def _load(self, index: int, avoid: int | None = None) -> tuple[torch.Tensor, int]:
+        """Image ``index``, or the next readable image of its domain (never ``avoid``)."""
+        members = self._by_domain[self.images.labels[index]]
+        start = self._pos[index]
+        for k in range(len(members)):
+            candidate = members[(start + k) % len(members)]
+            if candidate == avoid:
+                continue
+            try:
+                x = self.images.load(candidate)
+            except OSError as err:
+                self.failures += 1
+                self._in_a_row += 1
+                if self._in_a_row >= self.max_consecutive_failures:
+                    raise UnreadableDataError(
+                        f"{self._in_a_row} training images in a row could not be read (the last: "
+                        f"{err}); is the storage under {self.images.files[candidate].parent} "
+                        "still available? Training stops here; resume with resume=auto (or "
+                        "ckpt_path=...) once the files are back."
+                    ) from err
+                log.warning(
+                    "skipping an unreadable training image (%d so far in this process): %s",
+                    self.failures,
+                    err,
+                )
+                continue
+            self._in_a_row = 0
+            return x, candidate
+        raise UnreadableDataError(
+            f"no readable image left in the domain of {self.images.files[index]} "
+            f"({len(members)} files); check the storage and resume with resume=auto"
+        )
+
+    def __getitem__(self, index: tuple[int, int, int]) -> dict[str, torch.Tensor | int]:
+        src, ref, ref2 = (int(i) for i in index)
+        labels = self.images.labels
+        assert labels[ref] == labels[ref2] and ref != ref2, f"bad reference pair {index}"
+        x_real, _ = self._load(src)
+        x_ref, ref = self._load(ref, avoid=ref2)
+        x_ref2, _ = self._load(ref2, avoid=ref)
+        return {
+            "x_real": x_real,
+            "y_org": labels[src],
+            "x_ref": x_ref,
+            "x_ref2": x_ref2,
+            "y_trg": labels[ref],
+        }
+
+
+class BalancedDomainSampler(Sampler[tuple[int, int, int]]):
+    """Domain-balanced ``(src, ref, ref2)`` index triples, sharded across DDP ranks.
+
+    Each epoch draws ``num_replicas * num_samples`` triples from a generator seeded by
+    ``(seed, epoch)``: ``src`` and ``ref`` independently with weight ``1 / count(domain)`` (with
+    replacement), ``ref2`` uniformly among the *other* images of ``ref``'s domain. Rank ``r`` yields
+    draws ``r, r + num_replicas, ...``: shares are disjoint, their union is the whole epoch draw, and
+    everything depends only on seed and epoch. Call :meth:`set_epoch` each epoch (Lightning does it
+    for the DataLoader's sampler).
+
+    Because the sampler shards by itself, the Trainer must run with ``use_distributed_sampler=False``,
+    or Lightning wraps it in a DistributedSampler in DDP.
+
+    Args:
+        labels: domain of each image; every domain must have at least 2 images.
+        num_samples: triples per rank and epoch; ``None`` = ceil(len(labels) / num_replicas).
+        seed: base seed.
+        num_replicas, rank: ``None`` = read from ``torch.distributed`` when initialised, else 1 and 0.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[int],
+        num_samples: int | None = None,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ):
+        if num_replicas is None:
+            num_replicas = (
+                dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+            )
+        if rank is None:
+            rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        if not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"rank={rank} with num_replicas={num_replicas}: expected 0 <= rank < num_replicas"
+            )
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if self.labels.ndim != 1 or len(self.labels) == 0:
+            raise ValueError(
+                f"labels has shape {self.labels.shape}: expected a non-empty 1-d sequence"
+            )
+        counts = np.bincount(self.labels)
+        small = [int(d) for d in np.flatnonzero(counts < 2) if counts[d] > 0]
+        if small:
+            raise ValueError(
+                f"domains {small} have fewer than 2 images: expected >= 2 (a reference pair needs 2)"
+            )
+        self.num_replicas, self.rank, self.seed, self.epoch = num_replicas, rank, int(seed), 0
+        self.num_samples = (
+            int(num_samples) if num_samples is not None else -(-len(self.labels) // num_replicas)
+        )
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples={num_samples}: expected >= 1")
+        self.weights = 1.0 / counts[self.labels]  # (num_images,)
+        self.weights /= self.weights.sum()
+        self.order = np.argsort(self.labels, kind="stable")  # image indices grouped by domain
+        self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]])  # (num_domains,)
+        self.counts = counts
+        self.pos_in_domain = np.empty_like(self.order)
+        self.pos_in_domain[self.order] = (
+            np.arange(len(self.order)) - self.starts[self.labels[self.order]]
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch's draw (all ranks must use the same epoch)."""
+        self.epoch = int(epoch)
+
+    def epoch_draws(self) -> np.ndarray:
+        """All ranks' triples of the current epoch, (num_replicas * num_samples, 3) int64."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        total = self.num_replicas * self.num_samples
+        src = rng.choice(len(self.labels), size=total, p=self.weights)
+        ref = rng.choice(len(self.labels), size=total, p=self.weights)
+        d = self.labels[ref]
+        k = (rng.random(total) * (self.counts[d] - 1)).astype(np.int64)  # 0 .. count-2
+        k += k >= self.pos_in_domain[ref]  # skip ref itself
+        ref2 = self.order[self.starts[d] + k]
+        return np.stack([src, ref, ref2], axis=1)
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        draws = self.epoch_draws()[self.rank :: self.num_replicas]
+        return iter([tuple(map(int, t)) for t in draws])
+
+    def __len__(self) -> int:
+        return self.num_samples

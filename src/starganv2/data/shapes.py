@@ -1,0 +1,438 @@
+"""``shapes``: a small synthetic multi-domain dataset, written to disk in the StarGAN v2 layout.
+
+The library must train and test offline on a fresh machine, so it carries this generator. The
+dataset is written as ``root/{train,val}/<domain>/<index>.png`` exactly like the public datasets,
+so it exercises the same loading code as real data.
+
+- **Domain** = shape class (``circle``, ``square``, ``triangle``, ``diamond``, ``star``, ``cross``).
+- **Style** (what a reference image tells) = fill colour, drawn from a domain-specific palette, and
+  texture (``solid``, ``stripes``, ``dots``, ``checker``).
+- **Content** (what a translation must keep) = position ``(cx, cy)``, size and background colour,
+  drawn from the same distribution for every domain.
+
+The look is adjustable: ``textures`` (a subset of :data:`TEXTURES`), ``background_gray`` (range of
+the background's gray level) and ``background_tint`` (per-channel tint). The library defaults give
+the richest data; the built-in quick experiment (``conf/data/shapes.yaml``) uses solid colours on
+one mid-gray background, which a 10-minute CPU run can learn (see ``benchmarks/quick_tuning.py``).
+
+Images are drawn with ``PIL.ImageDraw`` at ``SUPERSAMPLE`` times the size and reduced with a box
+filter (anti-aliasing). Each image has its own RNG seeded by ``(seed, split, domain, index)``, so
+output is byte-identical for the same parameters. ``root/metadata.json`` holds the ground truth of
+every image (see :func:`make_shapes_dataset`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+log = logging.getLogger(__name__)
+
+GENERATOR_VERSION = 1
+SUPERSAMPLE = 4
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "star", "cross")
+TEXTURES: tuple[str, ...] = ("solid", "stripes", "dots", "checker")
+DEFAULT_DOMAINS: tuple[str, ...] = ("circle", "square", "triangle")
+CACHE_ENV = "STARGANV2_CACHE"
+METADATA_FILE = "metadata.json"
+
+# Domain-specific palettes (RGB). Disjoint hue families, so the colour of a reference image says
+# which domain style it carries and which member of the palette to copy.
+PALETTES: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "circle": ((220, 40, 40), (240, 130, 20), (235, 200, 30), (230, 70, 150)),
+    "square": ((30, 80, 220), (20, 180, 220), (120, 60, 210), (40, 140, 160)),
+    "triangle": ((40, 170, 60), (140, 210, 40), (110, 130, 30), (20, 120, 90)),
+    "diamond": ((150, 90, 40), (200, 150, 100), (120, 60, 50), (180, 110, 70)),
+    "star": ((250, 240, 240), (200, 30, 200), (160, 160, 40), (90, 200, 170)),
+    "cross": ((10, 10, 10), (255, 90, 90), (90, 90, 255), (90, 220, 90)),
+}
+
+# Content distribution, as fractions of the image size, shared by every domain.
+CENTER_RANGE = (0.32, 0.68)
+SIZE_RANGE = (0.16, 0.28)  # half-extent: circle radius, half the square side, ...
+BACKGROUND_GRAY_RANGE = (0.25, 0.75)
+BACKGROUND_TINT = 0.06
+COLOR_JITTER = 18  # +- per channel on the palette colour
+
+
+def default_cache_dir() -> Path:
+    """``$STARGANV2_CACHE`` if set, else ``~/.cache/starganv2``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "starganv2"
+
+
+def check_params(
+    img_size: int,
+    n_train: int,
+    n_val: int,
+    domains: Sequence[str],
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
+) -> None:
+    """Raise ``ValueError`` naming the parameter and the expected values for any bad one."""
+    if not 16 <= img_size <= 512:
+        raise ValueError(
+            f"shapes img_size={img_size}: expected an int in [16, 512] (32-256 is typical)"
+        )
+    if n_train < 2:
+        raise ValueError(
+            f"shapes n_train={n_train}: expected >= 2 images per domain (a reference pair needs 2)"
+        )
+    if n_val < 0:
+        raise ValueError(f"shapes n_val={n_val}: expected >= 0")
+    if not domains:
+        raise ValueError("shapes domains=[]: expected at least one of " + str(list(SHAPES)))
+    unknown = [d for d in domains if d not in SHAPES]
+    if unknown:
+        raise ValueError(
+            f"shapes domains={list(domains)}: unknown {unknown}, expected names from {list(SHAPES)}"
+        )
+    if len(set(domains)) != len(domains):
+        raise ValueError(f"shapes domains={list(domains)}: expected no duplicates")
+    textures = list(textures)
+    bad = [t for t in textures if t not in TEXTURES]
+    if not textures or bad or len(set(textures)) != len(textures):
+        raise ValueError(
+            f"shapes textures={textures}: expected distinct names from {list(TEXTURES)}"
+        )
+    gray = list(background_gray)
+    if len(gray) != 2 or not 0.0 <= gray[0] <= gray[1] <= 1.0:
+        raise ValueError(
+            f"shapes background_gray={gray}: expected [low, high] with 0 <= low <= high <= 1"
+        )
+    if not 0.0 <= background_tint <= 0.5:
+        raise ValueError(f"shapes background_tint={background_tint}: expected a value in [0, 0.5]")
+
+
+def _look(
+    textures: Sequence[str], background_gray: Sequence[float], background_tint: float
+) -> dict[str, Any]:
+    """The look parameters that differ from the library defaults (so default caches keep their
+    names)."""
+    look = {
+        "textures": list(textures),
+        "background_gray": [float(v) for v in background_gray],
+        "background_tint": float(background_tint),
+    }
+    defaults = {
+        "textures": list(TEXTURES),
+        "background_gray": list(BACKGROUND_GRAY_RANGE),
+        "background_tint": BACKGROUND_TINT,
+    }
+    return {k: v for k, v in look.items() if v != defaults[k]}
+
+
+def shapes_params_hash(
+    img_size: int,
+    n_train: int,
+    n_val: int,
+    seed: int,
+    domains: Sequence[str],
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
+) -> str:
+    """A short stable hash of everything that determines the dataset's bytes."""
+    key = json.dumps(
+        {
+            "v": GENERATOR_VERSION,
+            "img_size": img_size,
+            "n_train": n_train,
+            "n_val": n_val,
+            "seed": seed,
+            "domains": list(domains),
+            **_look(textures, background_gray, background_tint),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def shapes_dataset_path(
+    cache_dir: str | Path | None = None,
+    img_size: int = 64,
+    n_train: int = 500,
+    n_val: int = 50,
+    seed: int = 0,
+    domains: Sequence[str] = DEFAULT_DOMAINS,
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
+) -> Path:
+    """Where :func:`ensure_shapes_dataset` keeps the dataset for these parameters (not created here)."""
+    base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    key = shapes_params_hash(
+        img_size, n_train, n_val, seed, tuple(domains), textures, background_gray, background_tint
+    )
+    return base / f"shapes-{img_size}px-{key}"
+
+
+def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]]:
+    """Vertices of a polygonal shape with half-extent ``r`` centred at ``(cx, cy)``."""
+    if shape == "square":
+        return [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+    if shape == "triangle":  # upright, centroid at the centre
+        return [(cx, cy - r * 1.15), (cx + r * 1.1, cy + r * 0.75), (cx - r * 1.1, cy + r * 0.75)]
+    if shape == "diamond":
+        return [(cx, cy - r * 1.2), (cx + r * 0.9, cy), (cx, cy + r * 1.2), (cx - r * 0.9, cy)]
+    if shape == "star":
+        angles = np.pi / 2 + np.arange(10) * np.pi / 5
+        radii = np.where(np.arange(10) % 2 == 0, r * 1.2, r * 0.5)
+        return [
+            (cx + float(a) * np.cos(t), cy - float(a) * np.sin(t))
+            for a, t in zip(radii, angles, strict=True)
+        ]
+    if shape == "cross":
+        w = r * 0.38
+        return [
+            (cx - w, cy - r),
+            (cx + w, cy - r),
+            (cx + w, cy - w),
+            (cx + r, cy - w),
+            (cx + r, cy + w),
+            (cx + w, cy + w),
+            (cx + w, cy + r),
+            (cx - w, cy + r),
+            (cx - w, cy + w),
+            (cx - r, cy + w),
+            (cx - r, cy - w),
+            (cx - w, cy - w),
+        ]
+    raise ValueError(f"shape={shape!r}: expected one of {list(SHAPES)}")
+
+
+def _texture(
+    texture: str, size: int, color: tuple[int, int, int], period: int, phase: int
+) -> Image.Image:
+    """A full-canvas RGB texture of ``color`` and a darker shade of it."""
+    img = Image.new("RGB", (size, size), color)
+    if texture == "solid":
+        return img
+    shade = tuple(int(c * 0.55) for c in color)
+    draw = ImageDraw.Draw(img)
+    if texture == "stripes":  # diagonal stripes, half the period wide
+        for k in range(-2 * size, 2 * size, period):
+            x0 = k + phase
+            draw.polygon(
+                [
+                    (x0, 0),
+                    (x0 + period // 2, 0),
+                    (x0 + period // 2 + size, size),
+                    (x0 + size, size),
+                ],
+                fill=shade,
+            )
+    elif texture == "dots":
+        rad = period * 0.28
+        for y in range(phase - period, size + period, period):
+            for x in range(phase - period, size + period, period):
+                draw.ellipse([x - rad, y - rad, x + rad, y + rad], fill=shade)
+    elif texture == "checker":
+        half = period // 2
+        for y in range(-period, size + period, half):
+            for x in range(-period, size + period, half):
+                if ((x + y) // half) % 2:
+                    draw.rectangle(
+                        [x + phase, y + phase, x + phase + half - 1, y + phase + half - 1],
+                        fill=shade,
+                    )
+    else:
+        raise ValueError(f"texture={texture!r}: expected one of {list(TEXTURES)}")
+    return img
+
+
+def render_shape(
+    shape: str,
+    img_size: int,
+    cx: float,
+    cy: float,
+    size: float,
+    color: tuple[int, int, int],
+    texture: str,
+    background: tuple[int, int, int],
+    texture_phase: float = 0.0,
+) -> Image.Image:
+    """Draw one image; positions and ``size`` (half-extent) are in output pixels. Returns RGB ``img_size``²."""
+    s = SUPERSAMPLE
+    big = img_size * s
+    period = max(2 * s, int(round(img_size * s / 8)))
+    tex = _texture(texture, big, color, period, int(texture_phase * period))
+    mask = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(mask)
+    bx, by, br = cx * s, cy * s, size * s
+    if shape == "circle":
+        draw.ellipse([bx - br, by - br, bx + br, by + br], fill=255)
+    else:
+        draw.polygon(_polygon(shape, bx, by, br), fill=255)
+    canvas = Image.new("RGB", (big, big), background)
+    canvas.paste(tex, (0, 0), mask)
+    return canvas.resize((img_size, img_size), Image.Resampling.BOX)
+
+
+def _sample_image(
+    rng: np.random.Generator,
+    domain: str,
+    img_size: int,
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
+) -> dict:
+    """Draw the ground truth of one image: content from the shared distribution, style from ``domain``.
+
+    The draws happen in the same order whatever the look parameters, so the positions, sizes and
+    colours of image ``i`` do not depend on them.
+    """
+    cx, cy = (float(v) * img_size for v in rng.uniform(*CENTER_RANGE, size=2))
+    size = float(rng.uniform(*SIZE_RANGE)) * img_size
+    gray = rng.uniform(*background_gray)
+    tint = rng.uniform(-background_tint, background_tint, size=3)
+    background = [int(round(255 * float(np.clip(gray + t, 0, 1)))) for t in tint]
+    palette = PALETTES[domain]
+    base = palette[int(rng.integers(len(palette)))]
+    jitter = rng.integers(-COLOR_JITTER, COLOR_JITTER + 1, size=3)
+    color = [int(np.clip(c + j, 0, 255)) for c, j in zip(base, jitter, strict=True)]
+    texture = textures[int(rng.integers(len(textures)))]
+    phase = float(rng.uniform())
+    return {
+        "cx": round(cx, 3),
+        "cy": round(cy, 3),
+        "size": round(size, 3),
+        "color": color,
+        "texture": texture,
+        "texture_phase": round(phase, 4),
+        "background": background,
+    }
+
+
+def make_shapes_dataset(
+    root: str | Path,
+    img_size: int = 64,
+    n_train: int = 500,
+    n_val: int = 50,
+    seed: int = 0,
+    domains: Sequence[str] = DEFAULT_DOMAINS,
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
+) -> Path:
+    """Write the dataset to ``root`` (must not exist yet) and return ``root``.
+
+    Args:
+        root: output folder; its parent is created. Written as ``root/{train,val}/<domain>/NNNNNN.png``.
+        img_size: square image side in pixels (32-256 is typical).
+        n_train, n_val: images per domain in each split (``n_val=0`` writes no ``val/``).
+        seed: same seed and parameters give byte-identical files.
+        domains: shape classes, a subset of :data:`SHAPES`, in label order after sorting.
+        textures: fill textures drawn from, a subset of :data:`TEXTURES`.
+        background_gray: ``[low, high]`` range of the background's gray level (0-1).
+        background_tint: largest per-channel tint added to the gray (0 = neutral gray).
+
+    ``root/metadata.json`` holds ``params`` and ``images``: one record per image with ``path``
+    (relative, posix), ``split``, ``domain``, ``cx``, ``cy`` (centre, pixels), ``size`` (half-extent,
+    pixels), ``color`` and ``background`` (RGB 0-255), ``texture`` and ``texture_phase``.
+    """
+    domains = tuple(domains)
+    check_params(img_size, n_train, n_val, domains, textures, background_gray, background_tint)
+    root = Path(root)
+    if root.exists():
+        raise FileExistsError(f"shapes root={root} already exists: expected a new folder")
+    splits = [("train", 0, n_train)] + ([("val", 1, n_val)] if n_val > 0 else [])
+    records = []
+    for split, split_id, count in splits:
+        for domain in domains:
+            folder = root / split / domain
+            folder.mkdir(parents=True)
+            for i in range(count):
+                rng = np.random.default_rng([seed, split_id, SHAPES.index(domain), i])
+                meta = _sample_image(
+                    rng, domain, img_size, tuple(textures), background_gray, background_tint
+                )
+                img = render_shape(
+                    domain,
+                    img_size,
+                    meta["cx"],
+                    meta["cy"],
+                    meta["size"],
+                    tuple(meta["color"]),
+                    meta["texture"],
+                    tuple(meta["background"]),
+                    meta["texture_phase"],
+                )
+                rel = f"{split}/{domain}/{i:06d}.png"
+                img.save(root / rel, format="PNG", compress_level=6)
+                records.append({"path": rel, "split": split, "domain": domain, **meta})
+    params = {
+        "generator_version": GENERATOR_VERSION,
+        "img_size": img_size,
+        "n_train": n_train,
+        "n_val": n_val,
+        "seed": seed,
+        "domains": list(domains),
+        "textures": list(textures),
+        "background_gray": [float(v) for v in background_gray],
+        "background_tint": float(background_tint),
+    }
+    (root / METADATA_FILE).write_text(json.dumps({"params": params, "images": records}, indent=1))
+    log.info(
+        "wrote shapes dataset (%d images, %d domains, %dpx) to %s",
+        len(records),
+        len(domains),
+        img_size,
+        root,
+    )
+    return root
+
+
+def ensure_shapes_dataset(
+    cache_dir: str | Path | None = None,
+    img_size: int = 64,
+    n_train: int = 500,
+    n_val: int = 50,
+    seed: int = 0,
+    domains: Sequence[str] = DEFAULT_DOMAINS,
+    textures: Sequence[str] = TEXTURES,
+    background_gray: Sequence[float] = BACKGROUND_GRAY_RANGE,
+    background_tint: float = BACKGROUND_TINT,
+) -> Path:
+    """Return the path of a complete shapes dataset, generating it on first use.
+
+    The folder is :func:`shapes_dataset_path` (``cache_dir`` None: ``$STARGANV2_CACHE`` or
+    ``~/.cache/starganv2``). Generation writes into a temporary sibling folder and renames it into
+    place, so a killed run never leaves a half dataset that looks complete, and concurrent callers
+    (several ranks) end with one complete copy.
+    """
+    domains = tuple(domains)
+    look = (tuple(textures), tuple(background_gray), background_tint)
+    check_params(img_size, n_train, n_val, domains, *look)
+    final = shapes_dataset_path(cache_dir, img_size, n_train, n_val, seed, domains, *look)
+    if (final / METADATA_FILE).is_file():
+        return final
+    if final.exists():
+        raise FileExistsError(
+            f"shapes cache folder {final} exists but has no {METADATA_FILE}: "
+            "expected a complete dataset; delete the folder to regenerate it"
+        )
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp_parent = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        make_shapes_dataset(tmp_parent / "data", img_size, n_train, n_val, seed, domains, *look)
+        try:
+            os.rename(tmp_parent / "data", final)
+        except OSError:
+            if not (final / METADATA_FILE).is_file():  # not a concurrent winner: a real error
+                raise
+            log.info("shapes dataset %s was generated concurrently; keeping that copy", final)
+    finally:
+        shutil.rmtree(tmp_parent, ignore_errors=True)
+    return final

@@ -1,0 +1,260 @@
+"""FID and LPIPS with the StarGAN v2 protocol (torchmetrics), the metric named ``fid_lpips``.
+
+Per guidance mode and task (see :mod:`starganv2.evaluation.protocol`):
+
+- ``FID_<mode>/<task>``: Frechet distance between the outputs and **all training images** of the
+  target domain (torchmetrics ``FrechetInceptionDistance``). Outputs are clamped and, by default,
+  quantised to 8 bit exactly as saving PNGs would (:func:`starganv2.utils.images.quantize`).
+- ``LPIPS_<mode>/<task>``: diversity, the mean LPIPS (torchmetrics, AlexNet) over the pairs of
+  each source image's outputs, averaged over images. A deterministic model (``label`` mode) makes
+  one output per image: its diversity is 0 by construction and reported as such, not measured.
+- ``FID_<mode>/mean`` and ``LPIPS_<mode>/mean``: means over tasks.
+
+Metric states are summed across DDP ranks by torchmetrics at ``compute()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from starganv2.evaluation.backbones import (
+    FID_FEATURES,
+    build_fid_feature_extractor,
+    build_lpips,
+)
+from starganv2.evaluation.protocol import (
+    EvalData,
+    TranslationBatch,
+    image_loader,
+    rank_share,
+    reference_styles,
+    task_name,
+    tasks,
+    translate_task,
+)
+from starganv2.models.interface import MODE_LABEL, MODE_REFERENCE, Translator
+from starganv2.utils.files import atomic_write
+from starganv2.utils.images import quantize, to_pil, to_unit
+
+__all__ = ["FidLpips", "ordered_results"]
+
+log = logging.getLogger(__name__)
+
+
+class FidLpips:
+    """FID and LPIPS of a :class:`~starganv2.models.interface.Translator`, the paper's protocol.
+
+    The feature networks are built here, once (so missing weights fail before any data is read);
+    call :meth:`compute` as often as needed (the evaluation callback does, during training).
+
+    Args:
+        num_outs_per_domain: outputs per source image and task for style models (>= 2; the paper
+            uses 10).
+        batch_size: source images per batch.
+        seed: seed of the latent codes and reference draws (per image).
+        num_workers: DataLoader workers for image loading.
+        fid_features: ``standard`` or ``torchvision`` (see :mod:`~starganv2.evaluation.backbones`);
+            ignored with ``feature_extractor``.
+        fid_weights: explicit file for the FID network; ``None``: the torch hub cache.
+        lpips_weights: explicit AlexNet file (``alexnet-owt-7be5be79.pth``); ``None``: hub cache.
+        feature_extractor: a custom FID feature module, ``(N, 3, H, W)`` float in [0, 1] ->
+            ``(N, D)`` (tests, other backbones).
+        quantize: round outputs to 8 bit before FID, as a PNG round trip would. The ``standard``
+            network always sees 8-bit images, so this matters for the other extractors.
+        save_images: folder to also write every output as ``<mode>/<task>/<iiii>_<jj>.png``.
+    """
+
+    def __init__(
+        self,
+        num_outs_per_domain: int = 10,
+        batch_size: int = 32,
+        seed: int = 0,
+        num_workers: int = 0,
+        fid_features: str = "standard",
+        fid_weights: str | os.PathLike | None = None,
+        lpips_weights: str | os.PathLike | None = None,
+        feature_extractor: nn.Module | None = None,
+        quantize: bool = True,
+        save_images: str | os.PathLike | None = None,
+    ):
+        from torchmetrics.aggregation import MeanMetric
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        if num_outs_per_domain < 2:
+            raise ValueError(
+                f"num_outs_per_domain={num_outs_per_domain}: expected >= 2 "
+                "(LPIPS diversity compares pairs of outputs)"
+            )
+        if fid_features not in FID_FEATURES and feature_extractor is None:
+            raise ValueError(f"fid_features={fid_features!r}: expected one of {list(FID_FEATURES)}")
+        self.num_outs = int(num_outs_per_domain)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.num_workers = num_workers
+        self.fid_features = fid_features if feature_extractor is None else "custom"
+        self.quantize = quantize
+        self.save_images = Path(save_images) if save_images is not None else None
+        # Fail fast on missing weights, before any data is read.
+        self.lpips = build_lpips(lpips_weights)
+        extractor = (
+            feature_extractor
+            if feature_extractor is not None
+            else build_fid_feature_extractor(fid_features, fid_weights)
+        )
+        self.fid = FrechetInceptionDistance(
+            feature=extractor, reset_real_features=False, normalize=True
+        )
+        self.lpips_mean = MeanMetric()
+
+    # ------------------------------------------------------------------ helpers
+    def _to(self, device: torch.device) -> None:
+        self.fid.to(device)
+        self.lpips.to(device)
+        self.lpips_mean.to(device)
+
+    def _fid_images(self, x: torch.Tensor) -> torch.Tensor:
+        return quantize(x) if self.quantize else to_unit(x)
+
+    def _reset_fid(self, real: bool) -> None:
+        self.fid.reset_real_features = real
+        self.fid.reset()
+        self.fid.reset_real_features = False
+        if not hasattr(self.fid, "orig_dtype"):  # set by update(); a rank without data needs it
+            self.fid.orig_dtype = torch.float32
+
+    @torch.no_grad()
+    def _update_real(self, files: Sequence[Path], img_size: int, device: torch.device) -> None:
+        loader = image_loader(
+            files, rank_share(len(files)), img_size, self.batch_size, self.num_workers
+        )
+        for x, _ in loader:
+            # The eval transform maps 8-bit pixels p to p/127.5 - 1: quantising is exact.
+            self.fid.update(quantize(x.to(device)), real=True)
+
+    @torch.no_grad()
+    def _lpips_diversity(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Per-image mean LPIPS over all output pairs; ``outputs`` (B, K, 3, H, W) -> (B,)."""
+        b, k = outputs.shape[:2]
+        x = outputs.clamp(-1, 1)
+        scores = []
+        for a in range(k - 1):
+            for c in range(a + 1, k):
+                scores.append(self.lpips(x[:, a], x[:, c]).reshape(b))  # (B,)
+        self.lpips.reset()  # per-sample scores are aggregated by lpips_mean (DDP-safe sum states)
+        return torch.stack(scores).mean(0)  # (K*(K-1)/2, B) -> (B,)
+
+    # ------------------------------------------------------------------ main
+    @torch.no_grad()
+    def compute(self, model: Translator, data: EvalData, modes: Sequence[str]) -> dict[str, float]:
+        """Run the protocol; returns ``{"FID_latent/cat2dog": ..., "FID_latent/mean": ...,
+        "LPIPS_latent/...": ..., ...}`` (the same on every rank under DDP).
+
+        ``model`` is used in eval mode (and left as it was); its device is the device.
+        """
+        domains = data.domains
+        device = model.device
+        was_training = model.training
+        model.eval()
+        self._to(device)
+        fid: dict[str, float] = {}
+        lpips: dict[str, float] = {}
+        try:
+            for trg, trg_domain in enumerate(domains):
+                self._reset_fid(real=True)
+                self._update_real(data.train_files[trg_domain], model.img_size, device)
+                ref_styles = None
+                if MODE_REFERENCE in modes:
+                    ref_styles = reference_styles(
+                        model, data.val_files[trg_domain], trg, self.batch_size, self.num_workers
+                    )
+                for mode in modes:
+                    for src in (s for s in range(len(domains)) if s != trg):
+                        task = task_name(domains, src, trg)
+                        self._reset_fid(real=False)
+                        self.lpips_mean.reset()
+                        src_files = data.val_files[domains[src]]
+                        for batch in translate_task(
+                            model,
+                            src_files,
+                            src,
+                            trg,
+                            mode,
+                            num_outs=self.num_outs,
+                            batch_size=self.batch_size,
+                            seed=self.seed,
+                            indices=rank_share(len(src_files)),
+                            ref_styles=ref_styles,
+                            num_workers=self.num_workers,
+                        ):
+                            flat = batch.outputs.flatten(0, 1)  # (B*K, 3, H, W)
+                            self.fid.update(self._fid_images(flat), real=False)
+                            if mode != MODE_LABEL:
+                                self.lpips_mean.update(self._lpips_diversity(batch.outputs))
+                            if self.save_images is not None:
+                                self._save(batch, task)
+                        key = f"{mode}/{task}"
+                        fid[f"FID_{key}"] = float(self.fid.compute())
+                        # One output per image in label mode: no pair, diversity 0 by construction.
+                        lpips[f"LPIPS_{key}"] = (
+                            0.0 if mode == MODE_LABEL else float(self.lpips_mean.compute())
+                        )
+                        log.info(
+                            "%s %s: FID %.3f, LPIPS %.4f",
+                            mode,
+                            task,
+                            fid[f"FID_{key}"],
+                            lpips[f"LPIPS_{key}"],
+                        )
+        finally:
+            self._reset_fid(real=True)
+            self.lpips_mean.reset()
+            model.train(was_training)
+        return ordered_results(domains, modes, {**fid, **lpips})
+
+    def _save(self, batch: TranslationBatch, task: str) -> None:
+        folder = self.save_images / batch.mode / task
+        k = batch.outputs.size(1)
+        for n, i in enumerate(batch.index.tolist()):
+            for j in range(k):
+                img = to_pil(batch.outputs[n, j])
+                path = folder / f"{i + 1:04d}_{j + 1:02d}.png"
+                atomic_write(path, lambda tmp, img=img: img.save(tmp, format="PNG"))
+
+
+def ordered_results(
+    domains: Sequence[str], modes: Sequence[str], values: dict[str, float]
+) -> dict[str, float]:
+    """Keys in the original's order: per mode, FID tasks, FID mean, LPIPS tasks, LPIPS mean."""
+    out: dict[str, float] = {}
+    names = [task_name(domains, s, t) for s, t in tasks(len(domains))]
+    for mode in modes:
+        for metric in ("FID", "LPIPS"):
+            per_task = [values[f"{metric}_{mode}/{n}"] for n in names]
+            for n, v in zip(names, per_task):
+                out[f"{metric}_{mode}/{n}"] = v
+            out[f"{metric}_{mode}/mean"] = float(np.mean(per_task))
+    return out
+
+
+def metric(evaluator: object) -> object:
+    """Registry factory of ``fid_lpips``: a :class:`FidLpips` with the evaluator's settings."""
+    runner = FidLpips(
+        num_outs_per_domain=evaluator.num_outs_per_domain,
+        batch_size=evaluator.batch_size,
+        seed=evaluator.seed,
+        num_workers=evaluator.num_workers,
+        fid_features=evaluator.fid_features,
+        fid_weights=evaluator.fid_weights,
+        lpips_weights=evaluator.lpips_weights,
+        feature_extractor=evaluator.feature_extractor,
+        quantize=evaluator.quantize,
+        save_images=evaluator.save_images,
+    )
+    return runner.compute

@@ -1,0 +1,1 @@
+"""Other formats: the original StarGAN v2 checkpoints (``original``), ONNX (``onnx``)."""

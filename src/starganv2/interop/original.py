@@ -1,0 +1,359 @@
+"""Import the checkpoints released with the original StarGAN v2 code.
+
+The original code saves one file per group of nets, each a dict keyed by net name:
+
+* ``<iter>_nets_ema.ckpt``: ``generator``, ``mapping_network``, ``style_encoder`` (EMA weights;
+  the CelebA-HQ release also holds ``fan``, the face-landmark net, which is ignored here);
+* ``<iter>_nets.ckpt`` (optional): the online ``generator``, ``mapping_network``,
+  ``style_encoder`` and ``discriminator``;
+* ``<iter>_optims.ckpt`` (optional): their Adam states under the same names.
+
+Tensor names match this package's nets (``nets_ema.generator.<key>`` etc.), possibly prefixed
+with ``module.`` (saved from ``DataParallel``). The 2020 CelebA-HQ release lacks the generator's
+``hpf.filter`` buffer, which is a constant and is filled in.
+
+The architecture (``img_size``, ``num_domains``, ``latent_dim``, ``style_dim``, ``hidden_dim``,
+``dim_in``, ``max_conv_dim``, ``w_hpf``) is inferred from the tensor shapes
+(:func:`infer_config`). :func:`convert_checkpoint` writes a Lightning checkpoint of
+:class:`~starganv2.models.stargan_v2.module.StarGANv2Module` that ``load_from_checkpoint`` reads and that
+``Trainer.fit(ckpt_path=...)`` resumes (it holds optimizer states: the original ones when
+``*_optims.ckpt`` is given, otherwise fresh Adam states).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from starganv2.models.stargan_v2.module import EMA_NETS, MODEL_NAME, StarGANv2Module
+from starganv2.utils.files import atomic_write
+
+__all__ = [
+    "ConversionError",
+    "load_original",
+    "infer_config",
+    "build_module",
+    "convert_checkpoint",
+    "ARCH_KEYS",
+]
+
+log = logging.getLogger(__name__)
+
+ARCH_KEYS = (
+    "img_size",
+    "num_domains",
+    "latent_dim",
+    "style_dim",
+    "hidden_dim",
+    "dim_in",
+    "max_conv_dim",
+    "w_hpf",
+)
+ALL_NETS = (*EMA_NETS, "discriminator")
+IGNORED_NETS = ("fan",)
+_ITER_RE = re.compile(r"^(\d+)_(nets_ema|nets|optims)\.ckpt$")
+
+StateDicts = dict[str, dict[str, torch.Tensor]]
+
+
+class ConversionError(ValueError):
+    """The files do not hold a StarGAN v2 checkpoint matching the requested configuration."""
+
+
+def _strip_prefix(state: Mapping[str, Any]) -> dict[str, Any]:
+    return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def load_original(path: str | os.PathLike, allowed: tuple[str, ...] = ALL_NETS) -> StateDicts:
+    """Load one original checkpoint file (``weights_only=True``) as ``{net name: state_dict}``.
+
+    ``module.`` prefixes are removed and the ``fan`` entry is dropped (logged). Raises
+    :class:`ConversionError` naming the file for anything that is not such a dict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ConversionError(
+            f"{path} could not be loaded with torch.load(weights_only=True): {type(e).__name__}: "
+            f"{e}. Expected a file saved by the original StarGAN v2 code (a dict of state dicts)."
+        ) from e
+    if not isinstance(raw, Mapping):
+        raise ConversionError(f"{path} holds a {type(raw).__name__}, expected a dict of nets")
+    out: StateDicts = {}
+    for name, state in raw.items():
+        if name in IGNORED_NETS:
+            log.info(
+                "%s: ignoring %r (the face-landmark net is not used by this package)", path, name
+            )
+            continue
+        if name not in allowed:
+            raise ConversionError(
+                f"{path} has an unexpected entry {name!r}; expected some of {list(allowed)}"
+            )
+        if not isinstance(state, Mapping):
+            raise ConversionError(f"{path}: entry {name!r} is not a state dict")
+        out[name] = _strip_prefix(state)
+    return out
+
+
+def _count(state: Mapping[str, Any], pattern: str) -> int:
+    rx = re.compile(pattern)
+    return len({m.group(1) for k in state if (m := rx.match(k))})
+
+
+def _need(state: Mapping[str, Any], net: str, key: str) -> torch.Tensor:
+    if key not in state:
+        raise ConversionError(f"{net}: key {key!r} is missing; is this a StarGAN v2 checkpoint?")
+    return state[key]
+
+
+def infer_config(nets: StateDicts) -> dict[str, Any]:
+    """Architecture hyperparameters of :class:`StarGANv2Module` read from tensor shapes.
+
+    Needs ``generator``, ``mapping_network`` and ``style_encoder``. ``w_hpf`` is ``8 /
+    hpf.filter[1, 1]`` when the buffer is present, else 1 when the generator has one more
+    downsampling stage than ``log2(img_size) - 4`` (the high-pass variant), else 0.
+    ``max_conv_dim`` is the widest conv found (any larger value builds the same nets).
+    """
+    missing = [n for n in EMA_NETS if n not in nets]
+    if missing:
+        raise ConversionError(f"the checkpoint lacks {missing}; found {sorted(nets)}")
+    g, f, e = nets["generator"], nets["mapping_network"], nets["style_encoder"]
+
+    fc0 = _need(f, "mapping_network", "shared.0.weight")  # (hidden_dim, latent_dim)
+    hidden_dim, latent_dim = fc0.shape
+    num_domains = _count(f, r"^unshared\.(\d+)\.")
+    style_dim = _need(e, "style_encoder", "unshared.0.weight").shape[0]  # (style_dim, dim_out)
+    dim_in = _need(e, "style_encoder", "shared.0.weight").shape[0]  # (dim_in, 3, 3, 3)
+    n_resblk = _count(e, r"^shared\.(\d+)\.conv1\.weight$")
+    img_size = 2 ** (n_resblk + 2)
+    widths = [v.shape[0] for k, v in e.items() if k.endswith("conv2.weight")]
+    max_conv_dim = max(widths, default=dim_in)
+
+    n_encode = _count(g, r"^encode\.(\d+)\.")
+    stages = n_encode - 2  # minus the two bottleneck blocks
+    if "hpf.filter" in g:
+        w_hpf = float(8.0 / g["hpf.filter"][1, 1])
+    elif stages == int(math.log2(img_size)) - 3:
+        w_hpf = 1.0
+    else:
+        w_hpf = 0.0
+    expected_stages = int(math.log2(img_size)) - 4 + (1 if w_hpf > 0 else 0)
+    if stages != expected_stages:
+        raise ConversionError(
+            f"generator has {stages} downsampling stages (keys encode.0-{n_encode - 1}) but the "
+            f"style encoder implies img_size={img_size}, which needs {expected_stages} "
+            f"(w_hpf={w_hpf}): the nets do not belong together"
+        )
+    return {
+        "img_size": int(img_size),
+        "num_domains": int(num_domains),
+        "latent_dim": int(latent_dim),
+        "style_dim": int(style_dim),
+        "hidden_dim": int(hidden_dim),
+        "dim_in": int(dim_in),
+        "max_conv_dim": int(max_conv_dim),
+        "w_hpf": w_hpf,
+    }
+
+
+def _match(target: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> list[str]:
+    """Problems loading ``state`` into ``target``, one line each (key and both shapes)."""
+    expected = target.state_dict()
+    problems = []
+    for key, value in expected.items():
+        if key not in state:
+            problems.append(
+                f"{where}: key {key!r} (shape {tuple(value.shape)} in the requested config) is "
+                "missing from the file"
+            )
+        elif tuple(state[key].shape) != tuple(value.shape):
+            problems.append(
+                f"{where}: key {key!r} has shape {tuple(state[key].shape)} in the file but "
+                f"{tuple(value.shape)} in the requested config"
+            )
+    for key in state:
+        if key not in expected:
+            problems.append(
+                f"{where}: key {key!r} (shape {tuple(state[key].shape)}) in the file has no place "
+                "in the requested config"
+            )
+    return problems
+
+
+def _fill_hpf(generator: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    if "hpf.filter" in generator.state_dict() and "hpf.filter" not in state:
+        state["hpf.filter"] = generator.state_dict()["hpf.filter"].clone()
+        log.info("%s: filled the missing constant buffer hpf.filter", where)
+
+
+def build_module(
+    nets_ema: StateDicts,
+    nets: StateDicts | None = None,
+    source: str = "checkpoint",
+    **overrides: Any,
+) -> StarGANv2Module:
+    """A :class:`StarGANv2Module` holding the original weights.
+
+    Architecture hyperparameters come from :func:`infer_config`; ``overrides`` may add any other
+    module argument (``lr``, ``lambda_ds``, ``total_iters``...) and may restate architecture
+    values, which must then match the file: otherwise :class:`ConversionError` lists every key
+    that does not fit with both shapes. Without ``nets`` the online G, F, E start as copies of the
+    EMA nets and D keeps its fresh initialisation (logged).
+    """
+    inferred = infer_config(nets_ema)
+    kwargs = {**inferred, **overrides}
+    module = StarGANv2Module(**kwargs)
+    groups = [("nets_ema", nets_ema, module.nets_ema, EMA_NETS)]
+    if nets is not None:
+        missing = [n for n in ALL_NETS if n not in nets]
+        if missing:
+            raise ConversionError(f"the online-nets file lacks {missing}; found {sorted(nets)}")
+        groups.append(("nets", nets, module.nets, ALL_NETS))
+    problems = []
+    for prefix, states, target, names in groups:
+        for name in names:
+            state = dict(states[name])
+            if name == "generator":
+                _fill_hpf(target[name], state, f"{source}: {prefix}.{name}")
+            problems += _match(target[name], state, f"{prefix}.{name}")
+    if problems:
+        differ = {k: (inferred[k], overrides[k]) for k in ARCH_KEYS if k in overrides}
+        differ = {k: v for k, v in differ.items() if v[0] != v[1]}
+        hint = (
+            "; ".join(
+                f"{k}={req!r} was requested but the file has {k}={got!r}"
+                for k, (got, req) in differ.items()
+            )
+            or "the nets in the file do not agree with each other"
+        )
+        problems.sort(key=lambda line: "has shape" not in line)  # shape mismatches first
+        shown = problems[:20] + (
+            [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
+        )
+        raise ConversionError(
+            f"{source} does not fit the requested configuration: {hint}. Remove those "
+            "overrides to use the values inferred from the file "
+            f"({', '.join(f'{k}={inferred[k]}' for k in ARCH_KEYS)}).\n" + "\n".join(shown)
+        )
+    for prefix, states, target, names in groups:
+        for name in names:
+            state = dict(states[name])
+            if name == "generator":
+                _fill_hpf(target[name], state, f"{source}: {prefix}.{name}")
+            target[name].load_state_dict(state, strict=True)
+    if nets is None:
+        for name in EMA_NETS:
+            module.nets[name].load_state_dict(module.nets_ema[name].state_dict())
+        log.info(
+            "no *_nets.ckpt given: online generator, mapping network and style encoder start as "
+            "copies of the EMA nets; the discriminator is freshly initialised (fine-tune it "
+            "before trusting adversarial losses)"
+        )
+    return module
+
+
+def _sibling(nets_ema_path: Path, kind: str) -> Path | None:
+    name = nets_ema_path.name
+    if not name.endswith("_nets_ema.ckpt"):
+        return None
+    candidate = nets_ema_path.with_name(name[: -len("nets_ema.ckpt")] + f"{kind}.ckpt")
+    return candidate if candidate.is_file() else None
+
+
+def convert_checkpoint(
+    nets_ema_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    nets_path: str | os.PathLike | None = None,
+    optims_path: str | os.PathLike | None = None,
+    iteration: int | None = None,
+    find_siblings: bool = True,
+    overwrite: bool = False,
+    **overrides: Any,
+) -> StarGANv2Module:
+    """Convert original checkpoint files into one :class:`StarGANv2Module` checkpoint.
+
+    Args:
+        nets_ema_path: the ``*_nets_ema.ckpt`` file.
+        output_path: the ``.ckpt`` to write (atomically: temporary file, then rename).
+        nets_path, optims_path: the ``*_nets.ckpt`` / ``*_optims.ckpt`` files; with
+            ``find_siblings`` they are picked up next to ``nets_ema_path`` when not given.
+        iteration: saved as the module's iteration (default: the number that prefixes the file
+            name, e.g. 100000 for ``100000_nets_ema.ckpt``, else 0). It drives the diversity
+            weight schedule and ``total_iters`` when fine-tuning: pass 0 to restart the schedule.
+        overwrite: replace an existing ``output_path`` (default: refuse).
+        overrides: module arguments (see :func:`build_module`).
+
+    Returns the module (EMA and online nets loaded).
+    """
+    nets_ema_path, output_path = Path(nets_ema_path), Path(output_path)
+    if output_path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{output_path} exists; pass overwrite=True (--overwrite) to replace it"
+        )
+    if find_siblings:
+        nets_path = nets_path if nets_path is not None else _sibling(nets_ema_path, "nets")
+        optims_path = optims_path if optims_path is not None else _sibling(nets_ema_path, "optims")
+    nets_ema = load_original(nets_ema_path, allowed=EMA_NETS)
+    nets = load_original(nets_path) if nets_path is not None else None
+    module = build_module(nets_ema, nets, source=str(nets_ema_path), **overrides)
+
+    optimizers = module.configure_optimizers()
+    if optims_path is not None:
+        states = load_original(optims_path)
+        order = ("generator", "mapping_network", "style_encoder", "discriminator")
+        missing = [n for n in order if n not in states]
+        if missing:
+            raise ConversionError(f"{optims_path} lacks optimizer states for {missing}")
+        for name, opt in zip(order, optimizers):
+            try:
+                opt.load_state_dict(states[name])
+            except (ValueError, KeyError) as e:
+                raise ConversionError(
+                    f"{optims_path}: optimizer state {name!r} does not fit: {e}"
+                ) from e
+        log.info("loaded the optimizer states from %s", optims_path)
+    else:
+        log.info("no *_optims.ckpt given: fine-tuning starts with fresh Adam states")
+
+    if iteration is None:
+        m = _ITER_RE.match(nets_ema_path.name)
+        iteration = int(m.group(1)) if m else 0
+    module.iteration = int(iteration)
+    checkpoint = {
+        "epoch": 0,
+        "global_step": 0,
+        "pytorch-lightning_version": L.__version__,
+        "state_dict": module.state_dict(),
+        "hyper_parameters": dict(module.hparams),
+        "optimizer_states": [opt.state_dict() for opt in optimizers],
+        "lr_schedulers": [],
+        "starganv2": {
+            "iteration": module.iteration,
+            "model": MODEL_NAME,
+            "converted_from": {
+                "nets_ema": str(nets_ema_path),
+                "nets": None if nets_path is None else str(nets_path),
+                "optims": None if optims_path is None else str(optims_path),
+            },
+        },
+    }
+    atomic_write(output_path, lambda tmp: torch.save(checkpoint, tmp))
+    log.info(
+        "wrote %s (iteration %d; %s)",
+        output_path,
+        module.iteration,
+        ", ".join(f"{k}={module.hparams[k]}" for k in ARCH_KEYS),
+    )
+    return module

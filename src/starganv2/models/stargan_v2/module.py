@@ -1,0 +1,451 @@
+"""``StarGANv2Module``: the LightningModule that wires the four nets, their EMA and the losses.
+
+One ``training_step`` is one iteration of the paper's schedule (manual optimization):
+
+1. D step with a latent-code fake, 2. D step with a reference fake,
+3. G step with latent codes (updates G, F and E), 4. G step with references (updates G only),
+5. EMA update of G, F and E.
+
+The module counts iterations itself (``self.iteration``, saved in checkpoints); the diversity
+weight and the stop at ``total_iters`` follow that counter, so a resumed run continues exactly.
+Lightning's ``global_step`` counts optimizer steps (six per iteration) and is not used for that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from starganv2.models.ema import make_ema
+from starganv2.models.interface import MODE_LATENT, MODE_REFERENCE
+from starganv2.models.stargan_v2.graphs import LatentTranslator, ReferenceTranslator
+from starganv2.models.stargan_v2.losses import ds_weight
+from starganv2.models.stargan_v2.nets import (
+    Discriminator,
+    Generator,
+    MappingNetwork,
+    StyleEncoder,
+    he_init,
+    validate_img_size,
+)
+from starganv2.models.stargan_v2.step import EMA_NETS, LossWeights, Nets, train_iteration
+from starganv2.models.training_checks import (
+    NonFiniteLossError,
+    NonFiniteTracker,
+    check_trainer_counts,
+    domain_labels,
+)
+
+__all__ = ["StarGANv2Module", "NonFiniteLossError", "EMA_NETS", "MODEL_NAME"]
+
+log = logging.getLogger(__name__)
+
+# The EMA nets are frozen copies kept in eval mode on purpose; Lightning warns about any module in
+# eval mode when training starts.
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training")
+
+MODEL_NAME = "stargan_v2"
+"""The model's name in checkpoints (``checkpoint["starganv2"]["model"]``) and ``model=`` configs."""
+OPTIMIZER_ORDER = ("generator", "mapping_network", "style_encoder", "discriminator")
+COMPILABLE_NETS = ("generator", "mapping_network", "style_encoder")
+_IMAGE_KEYS = ("x_real", "x_ref", "x_ref2")
+_TERMS = {
+    "d_latent": ("real", "fake", "reg"),
+    "d_ref": ("real", "fake", "reg"),
+    "g_latent": ("adv", "sty", "ds", "cyc"),
+    "g_ref": ("adv", "sty", "ds", "cyc"),
+}
+_TERM_NAMES = [f"{phase}/{term}" for phase, terms in _TERMS.items() for term in terms]
+
+
+class StarGANv2Module(L.LightningModule):
+    """StarGAN v2 training and inference.
+
+    Args:
+        img_size: square image side (power of two >= 16); set by the data config.
+        num_domains: number of domains; set by the data config.
+        latent_dim: length of the latent code z fed to the mapping network.
+        style_dim: length of the style code s.
+        hidden_dim: width of the mapping network's MLP.
+        dim_in: first-layer width of G, E and D; ``None`` is the paper's ``2**14 // img_size``.
+        max_conv_dim: cap on conv widths.
+        w_hpf: weight of the generator's high-pass face skip (0 disables it; 1 for CelebA-HQ).
+        lambda_reg: R1 weight. lambda_sty: style reconstruction weight. lambda_cyc: cycle weight.
+        lambda_ds: initial diversity weight, decayed linearly to 0 at iteration ``ds_iter``.
+        ds_iter: iterations of the diversity-weight decay (<= 0: no decay).
+        total_iters: training stops when ``iteration`` reaches this.
+        lr: Adam learning rate of G, E and D. f_lr: learning rate of the mapping network F.
+        beta1, beta2: Adam betas. weight_decay: Adam (L2) weight decay of all four optimizers.
+        ema_beta: EMA decay of G, F and E (per iteration).
+        r1_fp32: compute D's real branch and R1 in float32 even under autocast.
+        finite_check_every: check the losses for NaN/inf every this many iterations (the check
+            synchronises with the device; non-finite values are remembered on device in between
+            and always checked before a checkpoint is written, so no bad checkpoint is saved).
+        channels_last: keep the nets' weights and the training images in channels-last memory
+            format (faster convolutions on recent GPUs, especially with mixed precision).
+        compile_nets: online nets to ``torch.compile`` when training starts, any of
+            ``generator, mapping_network, style_encoder`` (``None`` or empty: none). The
+            discriminator cannot be compiled: R1 needs a double backward through it, which
+            ``aot_autograd`` does not support. Parameter names and checkpoints are unchanged.
+        fused_adam: ``True``: fused Adam kernels; ``False``: the multi-tensor (``foreach``) Adam;
+            ``None``: fused where the device supports it, else ``foreach``.
+
+    Logging: the loss terms are logged only on Lightning's logging steps
+    (``Trainer(log_every_n_steps=...)``, in iterations), averaged over DDP ranks there
+    (``sync_dist``); other iterations read nothing back from the device.
+    """
+
+    def __init__(
+        self,
+        img_size: int = 256,
+        num_domains: int = 2,
+        latent_dim: int = 16,
+        style_dim: int = 64,
+        hidden_dim: int = 512,
+        dim_in: int | None = None,
+        max_conv_dim: int = 512,
+        w_hpf: float = 0.0,
+        lambda_reg: float = 1.0,
+        lambda_sty: float = 1.0,
+        lambda_ds: float = 1.0,
+        lambda_cyc: float = 1.0,
+        ds_iter: int = 100_000,
+        total_iters: int = 100_000,
+        lr: float = 1e-4,
+        f_lr: float = 1e-6,
+        beta1: float = 0.0,
+        beta2: float = 0.99,
+        weight_decay: float = 1e-4,
+        ema_beta: float = 0.999,
+        r1_fp32: bool = True,
+        finite_check_every: int = 1,
+        channels_last: bool = False,
+        compile_nets: Sequence[str] | None = None,
+        fused_adam: bool | None = None,
+    ) -> None:
+        super().__init__()
+        validate_img_size(img_size, "img_size")
+        for name, value in (
+            ("total_iters", total_iters),
+            ("finite_check_every", finite_check_every),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} is invalid: expected an integer >= 1")
+        for name, value in (("lr", lr), ("f_lr", f_lr)):
+            if not value > 0:
+                raise ValueError(f"{name}={value!r} is invalid: expected a learning rate > 0")
+        if not 0.0 <= ema_beta <= 1.0:
+            raise ValueError(f"ema_beta={ema_beta!r} is invalid: expected a value in [0, 1]")
+        compile_nets = [str(n) for n in (compile_nets or ())]
+        bad = [n for n in compile_nets if n not in COMPILABLE_NETS]
+        if bad:
+            raise ValueError(
+                f"compile_nets={compile_nets!r} is invalid: {bad} cannot be compiled; expected a "
+                f"subset of {list(COMPILABLE_NETS)} (R1's double backward through the "
+                "discriminator is not supported by torch.compile)"
+            )
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+
+        self.nets = nn.ModuleDict(
+            {
+                "generator": Generator(img_size, style_dim, max_conv_dim, w_hpf, dim_in),
+                "mapping_network": MappingNetwork(latent_dim, style_dim, num_domains, hidden_dim),
+                "style_encoder": StyleEncoder(
+                    img_size, style_dim, num_domains, max_conv_dim, dim_in
+                ),
+                "discriminator": Discriminator(img_size, num_domains, max_conv_dim, dim_in),
+            }
+        )
+        self.nets.apply(he_init)
+        # Initialise first, then copy: the original code copies into the EMA nets *before*
+        # initialising the online nets, so its EMA starts from PyTorch's default init instead.
+        self.nets_ema = nn.ModuleDict({name: make_ema(self.nets[name]) for name in EMA_NETS})
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+        if w_hpf > 0:
+            log.warning(
+                "w_hpf=%s but no face-mask network is wired: the high-pass skip stays inactive "
+                "and the generator runs without it.",
+                w_hpf,
+            )
+        self.iteration = 0
+        self._nonfinite = NonFiniteTracker(_TERM_NAMES)
+
+    # ------------------------------------------------------------------ Translator protocol
+    @property
+    def num_domains(self) -> int:
+        """Number of domains."""
+        return int(self.hparams.num_domains)
+
+    @property
+    def img_size(self) -> int:
+        """Square image side."""
+        return int(self.hparams.img_size)
+
+    @property
+    def latent_dim(self) -> int:
+        """Length of the latent code z."""
+        return int(self.hparams.latent_dim)
+
+    @property
+    def style_dim(self) -> int:
+        """Length of the style code s."""
+        return int(self.hparams.style_dim)
+
+    @property
+    def has_styles(self) -> bool:
+        """StarGAN v2 outputs depend on a style code: latent and reference guidance."""
+        return True
+
+    @property
+    def guidance_modes(self) -> tuple[str, ...]:
+        """``("latent", "reference")``."""
+        return (MODE_LATENT, MODE_REFERENCE)
+
+    # ------------------------------------------------------------------ optimizers
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Four Adams in the order G, F, E, D (F with ``f_lr``); fused or foreach, see
+        ``fused_adam``."""
+        hp = self.hparams
+        betas = (hp.beta1, hp.beta2)
+        fused = hp.get("fused_adam")
+
+        def adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
+            kw = {"lr": lr, "betas": betas, "weight_decay": hp.weight_decay}
+            if fused is None:
+                try:
+                    return torch.optim.Adam(net.parameters(), fused=True, **kw)
+                except RuntimeError:  # no fused kernel for this device
+                    return torch.optim.Adam(net.parameters(), foreach=True, **kw)
+            if fused:
+                return torch.optim.Adam(net.parameters(), fused=True, **kw)
+            return torch.optim.Adam(net.parameters(), foreach=True, **kw)
+
+        return [
+            adam(self.nets[name], hp.f_lr if name == "mapping_network" else hp.lr)
+            for name in OPTIMIZER_ORDER
+        ]
+
+    # ------------------------------------------------------------------ training
+    def lambda_ds_now(self) -> float:
+        """The diversity weight at the current iteration."""
+        return ds_weight(self.iteration, self.hparams.lambda_ds, self.hparams.ds_iter)
+
+    def loss_weights(self) -> LossWeights:
+        """The loss weights of the current iteration."""
+        hp = self.hparams
+        return LossWeights(
+            lambda_reg=hp.lambda_reg,
+            lambda_sty=hp.lambda_sty,
+            lambda_ds=self.lambda_ds_now(),
+            lambda_cyc=hp.lambda_cyc,
+            r1_fp32=hp.r1_fp32,
+        )
+
+    def online_nets(self) -> Nets:
+        """The four online nets as the loss functions take them."""
+        return Nets(*(self.nets[name] for name in Nets._fields))
+
+    def on_fit_start(self) -> None:
+        check_trainer_counts(self.trainer, "model.total_iters")
+        for name in self.hparams.get("compile_nets") or ():
+            self.nets[name].compile()  # in place: parameter names and checkpoints unchanged
+
+    def _update(self, loss: torch.Tensor, names: tuple[str, ...]) -> None:
+        optimizers = dict(zip(OPTIMIZER_ORDER, self.optimizers()))
+        for opt in optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        with _one_scaler_update(getattr(self.trainer.precision_plugin, "scaler", None)):
+            for name in names:
+                optimizers[name].step()
+
+    def _latents(self, batch: dict[str, torch.Tensor], n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if "z_trg" in batch and "z_trg2" in batch:  # fixed codes (tests, reproducibility)
+            return batch["z_trg"], batch["z_trg2"]
+        shape = (n, self.hparams.latent_dim)
+        device = batch["x_real"].device
+        return torch.randn(shape, device=device), torch.randn(shape, device=device)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
+        if self.iteration >= self.hparams.total_iters:
+            self.trainer.should_stop = True
+            return -1
+        return None
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        hp = self.hparams
+        if hp.get("channels_last"):
+            batch = {
+                k: v.contiguous(memory_format=torch.channels_last) if k in _IMAGE_KEYS else v
+                for k, v in batch.items()
+            }
+        weights = self.loss_weights()
+        stats = train_iteration(
+            self.online_nets(),
+            batch,
+            self._latents(batch, batch["x_real"].size(0)),
+            weights,
+            self._update,
+            ema=self.nets_ema,
+            ema_beta=hp.ema_beta,
+        )
+        self._nonfinite.track(stats, self.iteration)
+        self.iteration += 1
+        if self.iteration % hp.finite_check_every == 0:
+            self.check_finite()
+
+        last = self.iteration >= hp.total_iters
+        if last or self._log_now():
+            self._log_stats(stats, weights.lambda_ds, batch["x_real"].size(0))
+        if last:
+            self.trainer.should_stop = True
+
+    def _log_now(self) -> bool:
+        """True on the iterations whose logged values Lightning writes to the loggers."""
+        connector = getattr(self.trainer, "_logger_connector", None)
+        return True if connector is None else bool(connector.should_update_logs)
+
+    def _log_stats(
+        self, stats: dict[str, dict[str, torch.Tensor]], lambda_ds: float, batch_size: int
+    ) -> None:
+        # Loss terms: mean over DDP ranks (one all-reduce per term, on logging steps only).
+        logged = {f"train/{p}/{t}": v for p, terms in stats.items() for t, v in terms.items()}
+        kw = {"on_step": True, "on_epoch": False, "batch_size": batch_size, "sync_dist": True}
+        self.log_dict(logged, **kw)
+        self.log_dict(
+            {
+                "d": stats["d_latent"]["real"] + stats["d_latent"]["fake"],
+                "g_adv": stats["g_latent"]["adv"],
+                "cyc": stats["g_latent"]["cyc"],
+            },
+            prog_bar=True,
+            logger=False,
+            **kw,
+        )
+        # The same on every rank: no reduction needed.
+        kw["sync_dist"] = False
+        self.log_dict(
+            {"train/lambda_ds": float(lambda_ds), "train/iteration": float(self.iteration)}, **kw
+        )
+
+    def check_finite(self) -> None:
+        """Raise :class:`NonFiniteLossError` if any loss term was NaN/inf since training began."""
+        self._nonfinite.check()
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.check_finite()
+        checkpoint["starganv2"] = {"iteration": self.iteration, "model": MODEL_NAME}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.iteration = int(checkpoint.get("starganv2", {}).get("iteration", 0))
+
+    # ------------------------------------------------------------------ inference (EMA nets)
+    @torch.no_grad()
+    def style_from_latent(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Style codes ``(N, style_dim)`` of latent codes ``z (N, latent_dim)`` for domains ``y``."""
+        return self.nets_ema["mapping_network"](z, y)
+
+    @torch.no_grad()
+    def style_from_reference(self, x_ref: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Style codes ``(N, style_dim)`` of references ``x_ref (N, 3, H, W)`` of domains ``y``."""
+        return self.nets_ema["style_encoder"](x_ref, y)
+
+    @torch.no_grad()
+    def translate(
+        self,
+        x: torch.Tensor,
+        y_trg: torch.Tensor | int,
+        z: torch.Tensor | None = None,
+        x_ref: torch.Tensor | None = None,
+        s: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Translate ``x (N, 3, H, W)`` in [-1, 1] into domains ``y_trg`` with the EMA nets.
+
+        The style comes from exactly one of: latent codes ``z (N, latent_dim)``, reference images
+        ``x_ref (N, 3, H, W)`` of domain ``y_trg``, or style codes ``s (N, style_dim)``. With none
+        given, fresh latent codes are drawn. ``y_trg`` may be an int (same domain for all rows).
+        Returns ``(N, 3, H, W)`` in roughly [-1, 1] (not clamped).
+        """
+        y_trg = domain_labels(y_trg, x.size(0), self.num_domains, x.device)
+        given = [v is not None for v in (z, x_ref, s)]
+        if sum(given) > 1:
+            raise ValueError("translate: pass at most one of z, x_ref, s")
+        if s is None:
+            if x_ref is not None:
+                s = self.style_from_reference(x_ref, y_trg)
+            else:
+                if z is None:
+                    z = torch.randn(x.size(0), self.hparams.latent_dim, device=x.device)
+                s = self.style_from_latent(z, y_trg)
+        return self.nets_ema["generator"](x, s)
+
+    # ------------------------------------------------------------------ export
+    def inference_graph(
+        self, mode: str, psi: float = 1.0, s_mean: torch.Tensor | None = None
+    ) -> nn.Module:
+        """The EMA inference path of ``mode`` as a plain module (see :mod:`.graphs`)."""
+        ema = self.nets_ema
+        if mode == MODE_LATENT:
+            return LatentTranslator(ema["generator"], ema["mapping_network"], psi, s_mean)
+        if mode == MODE_REFERENCE:
+            return ReferenceTranslator(ema["generator"], ema["style_encoder"])
+        raise ValueError(f"mode={mode!r}: expected one of {list(self.guidance_modes)}")
+
+    def graph_input_names(self, mode: str) -> list[str]:
+        """``["x", "y", "z"]`` (latent) or ``["x", "y", "x_ref"]`` (reference)."""
+        return ["x", "y", "z" if mode == MODE_LATENT else "x_ref"]
+
+    def graph_inputs(
+        self, mode: str, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, ...]:
+        """Random ``(x, y, z | x_ref)`` for :meth:`inference_graph` on the CPU."""
+        size = self.img_size
+        x = torch.rand(n, 3, size, size, generator=generator) * 2 - 1
+        y = torch.randint(0, self.num_domains, (n,), generator=generator)
+        if mode == MODE_LATENT:
+            return x, y, torch.randn(n, self.latent_dim, generator=generator)
+        return x, y, torch.rand(n, 3, size, size, generator=generator) * 2 - 1
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameter count of each online net."""
+        return {k: sum(p.numel() for p in v.parameters()) for k, v in self.nets.items()}
+
+
+@contextlib.contextmanager
+def _one_scaler_update(scaler: torch.amp.GradScaler | None) -> Iterator[None]:
+    """Make several ``opt.step()`` after one scaled backward share one ``GradScaler.update()``.
+
+    Lightning's ``16-mixed`` plugin calls ``scaler.update()`` after every optimizer step. When G,
+    F and E step after one backward, an update between them (a back-off after an inf, or the
+    periodic growth) would unscale F's and E's gradients by a different scale than the one the
+    loss was multiplied by. Inside this context ``update`` is deferred and run once at the end,
+    the pattern of ``torch.amp`` for several optimizers. No-op without a (enabled) scaler.
+    """
+    if scaler is None or not scaler.is_enabled():
+        yield
+        return
+    stepped = False
+
+    def deferred_update(new_scale: Any = None) -> None:
+        nonlocal stepped
+        if new_scale is not None:
+            raise RuntimeError("GradScaler.update(new_scale) inside a deferred update")
+        stepped = True
+
+    scaler.update = deferred_update  # instance attribute shadows the method
+    try:
+        yield
+    finally:
+        del scaler.update
+    if stepped:
+        scaler.update()

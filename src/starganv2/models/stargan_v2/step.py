@@ -1,0 +1,116 @@
+"""One StarGAN v2 training iteration, in the paper's order, independent of any framework.
+
+The Lightning module and the plain-PyTorch loop of ``benchmarks/train_speed.py`` both call
+:func:`train_iteration`, so the two can only differ in what the framework adds around it. The
+caller supplies ``update(loss, nets)``: back-propagate ``loss`` and step the optimizers of the
+named nets (the module uses ``manual_backward`` and its GradScaler handling; a plain loop
+``loss.backward()``).
+
+Order (one iteration):
+
+1. ``d_latent``: D loss with a latent-code fake -> step D;
+2. ``d_ref``: D loss with a reference fake -> step D;
+3. ``g_latent``: G loss with two latent codes -> step G, F and E;
+4. ``g_ref``: G loss with two references -> step G;
+5. EMA of G, F and E.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from starganv2.models.ema import update_ema
+from starganv2.models.stargan_v2.losses import MaskFn, d_loss, g_loss
+
+__all__ = ["Nets", "LossWeights", "Update", "UPDATES", "EMA_NETS", "train_iteration"]
+
+EMA_NETS = ("generator", "mapping_network", "style_encoder")
+UPDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("d_latent", ("discriminator",)),
+    ("d_ref", ("discriminator",)),
+    ("g_latent", ("generator", "mapping_network", "style_encoder")),
+    ("g_ref", ("generator",)),
+)
+"""The four updates of an iteration: name and the nets whose optimizers step."""
+
+Update = Callable[[torch.Tensor, tuple[str, ...]], None]
+"""``update(loss, nets)``: back-propagate ``loss``, then step the optimizers of ``nets``."""
+
+
+class Nets(NamedTuple):
+    """The four online nets, in the order the loss functions take them."""
+
+    generator: nn.Module
+    mapping_network: nn.Module
+    style_encoder: nn.Module
+    discriminator: nn.Module
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Loss weights of one iteration (``lambda_ds`` already decayed for that iteration)."""
+
+    lambda_reg: float = 1.0
+    lambda_sty: float = 1.0
+    lambda_ds: float = 1.0
+    lambda_cyc: float = 1.0
+    r1_fp32: bool = True
+
+
+def train_iteration(
+    nets: Nets,
+    batch: Mapping[str, torch.Tensor],
+    z_trgs: tuple[torch.Tensor, torch.Tensor],
+    weights: LossWeights,
+    update: Update,
+    ema: Mapping[str, nn.Module] | None = None,
+    ema_beta: float = 0.999,
+    mask_fn: MaskFn | None = None,
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Run the four updates and the EMA step of one iteration (see the module docstring).
+
+    Args:
+        nets: the online nets.
+        batch: ``x_real, x_ref, x_ref2 (N, 3, H, W)``, ``y_org, y_trg (N,)``.
+        z_trgs: two latent codes ``(N, latent_dim)`` for the latent-guided updates (the first
+            also makes the fake of the latent D update).
+        weights: the loss weights.
+        update: back-propagates a loss and steps the named nets' optimizers.
+        ema: the EMA copies of G, F and E by name; ``None`` skips the EMA step.
+        ema_beta: EMA decay.
+        mask_fn: face masks for the high-pass skip (``None`` without it).
+
+    Returns ``{update name: {term: detached scalar}}`` for the four updates.
+    """
+    x_real, y_org = batch["x_real"], batch["y_org"]
+    x_ref, x_ref2, y_trg = batch["x_ref"], batch["x_ref2"], batch["y_trg"]
+    z_trg, z_trg2 = z_trgs
+    d_kw = {"lambda_reg": weights.lambda_reg, "mask_fn": mask_fn, "r1_fp32": weights.r1_fp32}
+    g_kw = {
+        "lambda_sty": weights.lambda_sty,
+        "lambda_ds": weights.lambda_ds,
+        "lambda_cyc": weights.lambda_cyc,
+        "mask_fn": mask_fn,
+    }
+    steps = dict(UPDATES)
+    stats: dict[str, dict[str, torch.Tensor]] = {}
+
+    loss, stats["d_latent"] = d_loss(*nets, x_real, y_org, y_trg, z_trg=z_trg, **d_kw)
+    update(loss, steps["d_latent"])
+    loss, stats["d_ref"] = d_loss(*nets, x_real, y_org, y_trg, x_ref=x_ref, **d_kw)
+    update(loss, steps["d_ref"])
+    loss, stats["g_latent"] = g_loss(*nets, x_real, y_org, y_trg, z_trgs=(z_trg, z_trg2), **g_kw)
+    update(loss, steps["g_latent"])
+    loss, stats["g_ref"] = g_loss(*nets, x_real, y_org, y_trg, x_refs=(x_ref, x_ref2), **g_kw)
+    update(loss, steps["g_ref"])
+
+    if ema is not None:
+        online = nets._asdict()
+        for name in EMA_NETS:
+            update_ema(ema[name], online[name], ema_beta)
+    return stats

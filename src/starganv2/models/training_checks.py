@@ -1,0 +1,104 @@
+"""Guards every model of this library applies while training: loss terms stay finite, trainer
+settings that count optimizer steps are refused, domain labels are in range.
+
+These models count *iterations* themselves (``module.iteration``, saved in checkpoints): one
+iteration runs several optimizer steps (six for StarGAN v2, one to two for StarGAN v1), so
+Lightning's ``global_step`` and every trainer setting expressed in it mean something else than a
+reader expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+__all__ = ["NonFiniteLossError", "NonFiniteTracker", "check_trainer_counts", "domain_labels"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN or infinite; the message names the iteration and the term."""
+
+
+class NonFiniteTracker:
+    """Remembers, on the device, the first iteration at which each loss term was not finite.
+
+    :meth:`track` costs no host synchronisation; :meth:`check` reads the flags back and raises.
+
+    Args:
+        term_names: ``"<update>/<term>"`` names in the order of :meth:`track`'s flattening.
+    """
+
+    def __init__(self, term_names: Sequence[str]) -> None:
+        self.term_names = list(term_names)
+        self._first: torch.Tensor | None = None  # (num_terms,) first bad iteration or -1
+
+    def track(self, stats: Mapping[str, Mapping[str, torch.Tensor]], iteration: int) -> None:
+        """Record ``stats`` (``{update: {term: scalar}}``) of ``iteration``."""
+        values = torch.stack([v.float() for terms in stats.values() for v in terms.values()])
+        if len(values) != len(self.term_names):
+            raise ValueError(f"got {len(values)} loss terms, expected {len(self.term_names)}")
+        bad = ~torch.isfinite(values)
+        if self._first is None or self._first.device != values.device:
+            self._first = torch.full_like(values, -1, dtype=torch.long)
+        new = (self._first < 0) & bad
+        self._first = torch.where(new, iteration, self._first)
+
+    def check(self) -> None:
+        """Raise :class:`NonFiniteLossError` naming the first bad iteration and its terms."""
+        if self._first is None:
+            return
+        flags = self._first.tolist()  # host sync
+        bad = [(it, name) for it, name in zip(flags, self.term_names) if it >= 0]
+        if bad:
+            it, _ = min(bad)
+            names = ", ".join(name for i, name in bad if i == it)
+            raise NonFiniteLossError(
+                f"non-finite loss at iteration {it} in term(s) {names}; training stopped and no "
+                "checkpoint was written after it. Lower the learning rates or the regulariser "
+                "weight, or check the data; resume from the last good checkpoint."
+            )
+
+
+_STEP_COUNTED = {
+    "max_steps": (-1, None),
+    "min_steps": (None, -1, 0),
+}
+
+
+def check_trainer_counts(trainer: Any, iterations_key: str) -> None:
+    """Refuse trainer settings that count optimizer steps, pointing to ``iterations_key``.
+
+    ``trainer.max_steps``/``min_steps`` and an integer ``val_check_interval`` are in Lightning's
+    ``global_step`` units (optimizer steps, several per iteration here).
+    """
+    for name, neutral in _STEP_COUNTED.items():
+        value = getattr(trainer, name, None)
+        if value not in neutral:
+            raise ValueError(
+                f"trainer.{name}={value} counts optimizer steps, and one iteration of this model "
+                f"takes several; set the training length in iterations with {iterations_key}=... "
+                f"and leave trainer.{name} unset"
+            )
+    interval = getattr(trainer, "val_check_interval", 1.0)
+    if isinstance(interval, int) and not isinstance(interval, bool) and interval != 1:
+        raise ValueError(
+            f"trainer.val_check_interval={interval} is a count of steps; evaluation during "
+            "training runs in callbacks keyed to iterations: set "
+            "callbacks.evaluation.every_n_iters=... instead"
+        )
+
+
+def domain_labels(
+    y: torch.Tensor | int, n: int, num_domains: int, device: torch.device
+) -> torch.Tensor:
+    """``y`` (an int for every row, or ``(n,)``) as a long tensor on ``device``, checked to lie
+    in ``[0, num_domains)``."""
+    if isinstance(y, int):
+        y = torch.full((n,), y, dtype=torch.long, device=device)
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_domains):
+        raise ValueError(
+            f"y_trg values must be in [0, {num_domains}), got {sorted(set(y.tolist()))}"
+        )
+    return y

@@ -1,0 +1,123 @@
+"""Sample grids from a trained model: latent-guided, reference-guided and (deterministic models)
+label-guided.
+
+Grids are ``(3, H, W)`` float tensors in [0, 1], ready for :func:`save_grid` or a logger. Inputs
+are images ``(N, 3, S, S)`` in [-1, 1]. Each grid function checks first that the model has the
+guidance it needs (:func:`~starganv2.models.interface.require_mode`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torchvision.utils import make_grid, save_image
+
+from starganv2.models.interface import (
+    MODE_LABEL,
+    MODE_LATENT,
+    MODE_REFERENCE,
+    StyleTranslator,
+    Translator,
+    require_mode,
+)
+from starganv2.synthesis.styles import latent_styles, style_means
+from starganv2.utils.files import atomic_write
+from starganv2.utils.images import to_unit
+
+__all__ = ["latent_grid", "reference_grid", "label_grid", "save_grid"]
+
+
+def save_grid(grid: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Save a ``(3, H, W)`` grid in [0, 1] as an image (format from the suffix, e.g. ``.png``),
+    written whole (:func:`starganv2.utils.files.atomic_write`). Returns the path."""
+    return atomic_write(path, lambda tmp: save_image(grid, tmp))
+
+
+@torch.no_grad()
+def latent_grid(
+    model: StyleTranslator,
+    x_src: torch.Tensor,
+    z: torch.Tensor,
+    domains: Sequence[int] | None = None,
+    padding: int = 2,
+    psi: float = 1.0,
+    s_mean: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Latent-guided grid: one row per source; first column the source, then for each target
+    domain one column per latent code.
+
+    Args:
+        model: a style model (its ``translate`` is used).
+        x_src: ``(N, 3, S, S)`` sources.
+        z: ``(K, latent_dim)`` latent codes shared by all rows (fixed codes make grids comparable
+            across iterations).
+        domains: target domains (default: all).
+        psi: truncation; 1 disables it.
+        s_mean: ``(num_domains, style_dim)`` style means for ``psi != 1`` (default: computed
+            with :func:`~starganv2.synthesis.styles.style_means`; pass them to reuse them).
+
+    Returns: ``(3, H, W)`` grid with ``N`` rows and ``1 + len(domains) * K`` columns.
+    """
+    require_mode(model, MODE_LATENT, "a latent-guided grid")
+    n = x_src.size(0)
+    domains = list(range(model.num_domains)) if domains is None else list(domains)
+    if psi != 1.0 and s_mean is None:
+        s_mean = style_means(model)
+    columns = [x_src]
+    for y in domains:
+        for k in range(z.size(0)):
+            z_k = z[k : k + 1].expand(n, -1)  # (N, latent_dim)
+            s = latent_styles(model, z_k, y, psi, s_mean)
+            columns.append(model.translate(x_src, y, s=s))
+    tiles = torch.stack(columns, dim=1).flatten(0, 1)  # (N * cols, 3, S, S), row-major
+    return make_grid(to_unit(tiles), nrow=len(columns), padding=padding)
+
+
+@torch.no_grad()
+def reference_grid(
+    model: StyleTranslator,
+    x_src: torch.Tensor,
+    x_ref: torch.Tensor,
+    y_ref: torch.Tensor,
+    padding: int = 2,
+) -> torch.Tensor:
+    """Reference-guided grid: sources across the top, references down the left side, and in cell
+    (i, j) source ``j`` translated into reference ``i``'s domain with its style.
+
+    Args:
+        x_src: ``(N, 3, S, S)`` sources; x_ref: ``(M, 3, S, S)`` references of domains
+            ``y_ref (M,)``.
+
+    Returns: ``(3, H, W)`` grid of ``(M + 1)`` rows and ``(N + 1)`` columns (top-left blank).
+    """
+    require_mode(model, MODE_REFERENCE, "a reference-guided grid")
+    n = x_src.size(0)
+    rows = [torch.cat([torch.full_like(x_src[:1], -1.0), x_src])]  # blank corner, then sources
+    for i in range(x_ref.size(0)):
+        ref = x_ref[i : i + 1].expand(n, -1, -1, -1)
+        y = y_ref[i : i + 1].expand(n)
+        rows.append(torch.cat([x_ref[i : i + 1], model.translate(x_src, y, x_ref=ref)]))
+    tiles = torch.cat(rows)  # ((M + 1) * (N + 1), 3, S, S)
+    return make_grid(to_unit(tiles), nrow=n + 1, padding=padding)
+
+
+@torch.no_grad()
+def label_grid(
+    model: Translator,
+    x_src: torch.Tensor,
+    domains: Sequence[int] | None = None,
+    padding: int = 2,
+) -> torch.Tensor:
+    """Label-guided grid of a deterministic model: one row per source; the source, then its
+    translation into each target domain (one column per domain).
+
+    Returns: ``(3, H, W)`` grid with ``N`` rows and ``1 + len(domains)`` columns.
+    """
+    require_mode(model, MODE_LABEL, "a label-guided grid")
+    domains = list(range(model.num_domains)) if domains is None else list(domains)
+    columns = [x_src] + [model.translate(x_src, y) for y in domains]
+    tiles = torch.stack(columns, dim=1).flatten(0, 1)  # (N * cols, 3, S, S), row-major
+    return make_grid(to_unit(tiles), nrow=len(columns), padding=padding)

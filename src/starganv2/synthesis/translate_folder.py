@@ -1,0 +1,303 @@
+"""Translate a folder of images into other domains, e.g. to make varied training data.
+
+Every image under ``input_dir`` (any depth) is translated into each target domain with
+``num_styles`` styles, either from random latent codes or from reference images, and written to
+``output_dir`` at the mirrored relative path::
+
+    input_dir/a/b/img.jpg  ->  output_dir/<domain>/a/b/img_<k>.jpg      (k = 0 .. num_styles - 1)
+
+The default layout can be changed with ``name_template`` (fields ``domain``, ``rel_dir``,
+``stem``, ``k``). Sidecar files next to an image with the same stem and a non-image suffix
+(YOLO ``img.txt``, Pascal VOC ``img.xml``, ...) are copied next to each output under the output's
+stem, so annotation tools pair them again. With ``resize_back`` each output is resized to its
+input's original size (the geometry maps linearly, so box annotations stay valid).
+
+Files are written to a temporary name and renamed when complete; existing outputs are skipped
+unless ``overwrite``, so an interrupted run can be restarted. Images that fail to load are logged,
+skipped, listed in the returned report and in ``output_dir/translate_failures.tsv``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from starganv2.data.folders import eval_transform, is_image_file, list_domain_files, load_image
+from starganv2.models.interface import StyleTranslator, Translator, require_styles
+from starganv2.synthesis.styles import latent_styles, style_means
+from starganv2.utils.files import atomic_write, atomic_write_text
+from starganv2.utils.images import to_pil
+
+__all__ = ["TranslateReport", "translate_folder", "find_sidecars", "DEFAULT_TEMPLATE"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATE = "{domain}/{rel_dir}/{stem}_{k}"
+FAILURES_FILE = "translate_failures.tsv"
+_PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}
+
+
+@dataclass
+class TranslateReport:
+    """What :func:`translate_folder` did.
+
+    Attributes:
+        written: output images written.
+        skipped_existing: outputs left alone because they already existed (``overwrite=False``).
+        sidecars: sidecar files copied.
+        failed: ``(input path, reason)`` for every image that could not be translated.
+    """
+
+    written: int = 0
+    skipped_existing: int = 0
+    sidecars: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def find_sidecars(image: Path, extensions: Sequence[str] | None = None) -> list[Path]:
+    """Files next to ``image`` with the same stem and a non-image suffix (sorted).
+
+    ``extensions`` (e.g. ``[".txt", ".xml"]``, case-insensitive) restricts the suffixes;
+    ``None`` accepts any non-image suffix.
+    """
+    wanted = None if extensions is None else {e.lower() for e in extensions}
+    out = []
+    for p in image.parent.glob(f"{_glob_escape(image.stem)}.*"):
+        if p == image or p.stem != image.stem or not p.is_file() or is_image_file(p):
+            continue
+        if wanted is None or p.suffix.lower() in wanted:
+            out.append(p)
+    return sorted(out)
+
+
+def _glob_escape(s: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in s)
+
+
+def _save_image(img: Image.Image, path: Path, quality: int) -> None:
+    fmt = _PIL_FORMATS.get(path.suffix.lower(), "PNG")
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **kwargs))
+
+
+def _reference_styles(
+    module: StyleTranslator,
+    ref_dir: Path,
+    target_domains: Sequence[int],
+    domain_names: Sequence[str],
+    batch_size: int,
+) -> dict[int, torch.Tensor]:
+    """Style codes of every reference image per target domain: ``{y: (R_y, style_dim)}``."""
+    files = list_domain_files(ref_dir)
+    transform = eval_transform(module.img_size)
+    device = module.device
+    styles: dict[int, torch.Tensor] = {}
+    for y in target_domains:
+        name = domain_names[y]
+        paths = files.get(name, [])
+        if not paths:
+            raise FileNotFoundError(
+                f"ref_dir={ref_dir} has no images for target domain {name!r} (expected "
+                f"{ref_dir / name}/*.jpg|png...); found domain folders {sorted(files)}"
+            )
+        codes = []
+        for i in range(0, len(paths), batch_size):
+            x = torch.stack([transform(load_image(p)) for p in paths[i : i + batch_size]])
+            y_ref = torch.full((x.size(0),), y, dtype=torch.long, device=device)
+            codes.append(module.style_from_reference(x.to(device), y_ref))
+        styles[y] = torch.cat(codes)  # (R_y, style_dim)
+        log.info("%d reference style(s) for domain %s from %s", len(paths), name, ref_dir / name)
+    return styles
+
+
+@torch.no_grad()
+def translate_folder(
+    module: Translator,
+    input_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    target_domains: Sequence[int] | None = None,
+    domain_names: Sequence[str] | None = None,
+    num_styles: int = 1,
+    ref_dir: str | os.PathLike | None = None,
+    psi: float = 1.0,
+    resize_back: bool = True,
+    batch_size: int = 8,
+    sidecar_extensions: Sequence[str] | None = None,
+    name_template: str = DEFAULT_TEMPLATE,
+    output_suffix: str | None = None,
+    quality: int = 95,
+    overwrite: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> TranslateReport:
+    """Translate every image under ``input_dir`` into ``target_domains`` (see the module doc).
+
+    Args:
+        module: a :class:`~starganv2.models.interface.Translator` (e.g. a ``StarGANv2Module``,
+            whose EMA nets are used), on any device.
+        input_dir: folder searched recursively for images.
+        output_dir: where outputs (and sidecars) are written.
+        target_domains: domain indices (default: all).
+        domain_names: a name per domain index, used in output paths and to find reference
+            folders (default: ``domain0, domain1, ...``).
+        num_styles: styles per image and target domain (``k`` in the output name); 1 for a
+            deterministic model, which makes one output per image and domain.
+        ref_dir: folder with one sub-folder of reference images per domain name; each output
+            takes the style of a reference drawn at random (seeded). ``None``: random latent codes.
+        psi: truncation of latent styles towards the domain mean (1 = none; latent mode only).
+        resize_back: resize each output to its input's original size (else ``img_size``).
+        batch_size: images translated per forward pass.
+        sidecar_extensions: suffixes of sidecar files to copy (``None``: any non-image suffix;
+            ``[]``: none).
+        name_template: output path without suffix, relative to ``output_dir``.
+        output_suffix: output image suffix such as ``.png`` (default: the input's).
+        quality: JPEG / WebP quality.
+        overwrite: replace existing outputs (default: skip them, which makes runs resumable).
+        seed: seed of the latent codes / reference draws.
+        progress: show a tqdm progress bar.
+
+    Returns: a :class:`TranslateReport`; every failed image is in ``report.failed``.
+    """
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"input_dir={input_dir} is not a folder")
+    if num_styles < 1:
+        raise ValueError(f"num_styles={num_styles!r} is invalid: expected >= 1")
+    num_domains = module.num_domains
+    if not module.has_styles:
+        if num_styles != 1:
+            raise ValueError(
+                f"num_styles={num_styles} but {type(module).__name__} is deterministic (one "
+                "output per image and domain): set num_styles=1"
+            )
+        if ref_dir is not None or psi != 1.0:
+            require_styles(module, "ref_dir / psi (reference styles, truncation)")
+    target_domains = list(range(num_domains)) if target_domains is None else list(target_domains)
+    bad = [y for y in target_domains if not 0 <= int(y) < num_domains]
+    if bad:
+        raise ValueError(f"target_domains {bad} are out of range [0, {num_domains})")
+    if domain_names is None:
+        domain_names = [f"domain{i}" for i in range(num_domains)]
+    if len(domain_names) != num_domains:
+        raise ValueError(
+            f"domain_names has {len(domain_names)} names {list(domain_names)} but the model has "
+            f"num_domains={num_domains}"
+        )
+
+    files = sorted(p for p in input_dir.rglob("*") if p.is_file() and is_image_file(p))
+    files = [p for p in files if output_dir.resolve() not in p.resolve().parents]  # not outputs
+    if not files:
+        raise FileNotFoundError(f"no images (jpg, jpeg, png, webp, bmp) found under {input_dir}")
+    device = module.device
+    gen = torch.Generator().manual_seed(seed)
+    ref_styles = None
+    s_mean = None
+    if ref_dir is not None:
+        ref_styles = _reference_styles(
+            module, Path(ref_dir), target_domains, domain_names, batch_size
+        )
+    elif psi != 1.0:
+        s_mean = style_means(module, generator=torch.Generator().manual_seed(seed))
+    transform = eval_transform(module.img_size)
+    report = TranslateReport()
+
+    def out_path(src: Path, y: int, k: int) -> Path:
+        rel = src.relative_to(input_dir)
+        name = name_template.format(
+            domain=domain_names[y], rel_dir=rel.parent.as_posix(), stem=src.stem, k=k
+        )
+        return output_dir / (name + (output_suffix or src.suffix))
+
+    bar = tqdm(total=len(files), desc="translate", unit="img", disable=not progress)
+    for start in range(0, len(files), batch_size):
+        chunk = files[start : start + batch_size]
+        loaded: list[tuple[Path, tuple[int, int], torch.Tensor]] = []
+        for p in chunk:
+            try:
+                img = load_image(p)
+            except OSError as e:
+                log.warning("skipping %s: %s", p, e)
+                report.failed.append((p, str(e)))
+                continue
+            loaded.append((p, img.size, transform(img)))
+        if not loaded:
+            bar.update(len(chunk))
+            continue
+        # draw every code for the chunk (even for skipped outputs) so results do not depend on
+        # what already exists
+        draws = {
+            (y, k): (
+                None
+                if not module.has_styles
+                else torch.randn(len(loaded), module.latent_dim, generator=gen)
+                if ref_styles is None
+                else torch.randint(len(ref_styles[y]), (len(loaded),), generator=gen)
+            )
+            for y in target_domains
+            for k in range(num_styles)
+        }
+        todo = [
+            (y, k)
+            for y in target_domains
+            for k in range(num_styles)
+            if overwrite or any(not out_path(p, y, k).exists() for p, _, _ in loaded)
+        ]
+        x = torch.stack([t for _, _, t in loaded]).to(device)  # (B, 3, S, S)
+        for y, k in todo:
+            y_trg = torch.full((len(loaded),), y, dtype=torch.long, device=device)
+            if not module.has_styles:
+                x_fake = module.translate(x, y_trg).cpu()  # (B, 3, S, S)
+            else:
+                if ref_styles is None:
+                    s = latent_styles(module, draws[y, k].to(device), y_trg, psi, s_mean)
+                else:
+                    s = ref_styles[y][draws[y, k].to(ref_styles[y].device)]  # (B, style_dim)
+                x_fake = module.translate(x, y_trg, s=s).cpu()  # (B, 3, S, S)
+            for (src, size, _), out in zip(loaded, x_fake):
+                dst = out_path(src, y, k)
+                if dst.exists() and not overwrite:
+                    report.skipped_existing += 1
+                    continue
+                img = to_pil(out)
+                if resize_back and img.size != size:
+                    img = img.resize(size, Image.Resampling.BICUBIC)
+                _save_image(img, dst, quality)
+                report.written += 1
+                for side in find_sidecars(src, sidecar_extensions):
+                    side_dst = dst.with_suffix(side.suffix)
+                    atomic_write(side_dst, lambda tmp, side=side: shutil.copyfile(side, tmp))
+                    report.sidecars += 1
+        skipped_all = len(target_domains) * num_styles - len(todo)
+        report.skipped_existing += skipped_all * len(loaded)
+        bar.update(len(chunk))
+    bar.close()
+
+    log.info(
+        "translated %d image(s) into %d output(s) under %s (%d existing skipped, %d sidecars)",
+        len(files) - len(report.failed),
+        report.written,
+        output_dir,
+        report.skipped_existing,
+        report.sidecars,
+    )
+    listing = output_dir / FAILURES_FILE
+    if not report.failed:
+        listing.unlink(missing_ok=True)  # stale list of an earlier run
+    else:
+        text = "".join(f"{p}\t{reason}\n" for p, reason in report.failed)
+        atomic_write_text(listing, text)
+        log.error(
+            "%d image(s) could not be translated (listed in %s):\n%s",
+            len(report.failed),
+            listing,
+            "\n".join(f"  {p}: {reason}" for p, reason in report.failed),
+        )
+    return report

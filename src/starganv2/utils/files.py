@@ -1,0 +1,129 @@
+"""The one way this library writes a file: whole or not at all, with ordinary permissions.
+
+Every output (checkpoints, sample grids, videos, translated images, ONNX graphs, JSON results,
+converted checkpoints, cached classifiers) goes through :func:`atomic_path`: the content is
+written to a hidden temporary file in the target's folder, flushed to disk, given the permissions
+any tool would give a new file under the user's umask (``0o666 & ~umask``; a temporary file is
+private, ``0o600``, by default), then renamed onto the target. A crash or an exception at any
+moment leaves the previous file, if any, untouched and no half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "atomic_path",
+    "atomic_write",
+    "atomic_write_text",
+    "atomic_link_or_copy",
+    "current_umask",
+    "save_json",
+]
+
+
+def current_umask() -> int:
+    """The process's umask (read from ``/proc`` where possible, so no thread ever sees it 0)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _finish(tmp: Path, path: Path) -> None:
+    """Make ``tmp`` durable, give it ordinary permissions and rename it onto ``path``."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o666 & ~current_umask())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on a clean exit it becomes ``path``.
+
+    Write the content to the yielded path by any means (``torch.save``, ``PIL.Image.save``, an
+    encoder that opens the file itself...). Parent folders are created. On an exception the
+    temporary file is removed and ``path`` is left as it was.
+
+    Args:
+        path: the final file.
+        suffix: suffix of the temporary file (default: ``path``'s, so writers that pick a format
+            from the suffix still do). The temporary name starts with a dot, so the library's image
+            discovery never mistakes it for data.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix if suffix is None else suffix
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        _finish(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp_path)`` and move the result onto ``path`` atomically; returns ``path``."""
+    with atomic_path(path) as tmp:
+        write(tmp)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Make ``dst`` a second name of ``src`` (hard link; a copy where links are not possible),
+    replacing ``dst`` atomically."""
+    import shutil
+
+    src, dst = Path(src), Path(dst)
+
+    def write(tmp: Path) -> None:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+    return atomic_write(dst, write)
+
+
+def save_json(obj: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``obj`` as indented JSON atomically (non-finite floats as strings); returns the path."""
+    clean = {
+        k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in obj.items()
+    }
+    return atomic_write_text(path, json.dumps(clean, indent=2) + "\n")

@@ -1,0 +1,207 @@
+"""The data modules: batch contract, validation batches, bad input, the shapes module."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from starganv2.data.datamodule import ShapesDataModule
+from starganv2.data.sampling import (
+    EvalDataset,
+    ImageDomainDataset,
+)
+from tests.helpers.images import SIZE, make_root, save_image, small_datamodule
+
+# ---------------------------------------------------------------- batches
+
+
+def test_training_batch_contract(tmp_path: Path) -> None:
+    counts = {"a": 2, "b": 3, "c": 4}
+    dm = small_datamodule(
+        make_root(tmp_path, counts), batch_size=5, randcrop_prob=1.0, samples_per_epoch=40
+    )
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert len(loader) == 8
+    batch = next(iter(loader))
+    assert set(batch) == {"x_real", "y_org", "x_ref", "x_ref2", "y_trg"}
+    for key in ("x_real", "x_ref", "x_ref2"):
+        x = batch[key]
+        assert x.shape == (5, 3, SIZE, SIZE) and x.dtype == torch.float32
+        assert x.min() >= -1 and x.max() <= 1
+    for key in ("y_org", "y_trg"):
+        assert batch[key].shape == (5,) and batch[key].dtype == torch.long
+
+    # images are solid colours: red encodes the domain, green/blue the file
+    def domain_of(x: torch.Tensor) -> torch.Tensor:
+        red = ((x[:, 0].mean((1, 2)) + 1) * 127.5).round()
+        return ((red - 20) / 40).round().long()
+
+    assert torch.equal(domain_of(batch["x_real"]), batch["y_org"])
+    assert torch.equal(domain_of(batch["x_ref"]), batch["y_trg"])
+    assert torch.equal(domain_of(batch["x_ref2"]), batch["y_trg"])
+    assert (
+        (batch["x_ref"] - batch["x_ref2"]).abs().amax((1, 2, 3)) > 0.003
+    ).all()  # different files
+
+
+def test_val_batches_and_missing_val(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    dm = small_datamodule(make_root(tmp_path / "a", {"a": 2, "b": 2}, val=3), val_batch_size=4)
+    dm.setup("fit")
+    batches = list(dm.val_dataloader())
+    assert [b["x"].shape for b in batches] == [(4, 3, SIZE, SIZE), (2, 3, SIZE, SIZE)]
+    assert torch.cat([b["y"] for b in batches]).tolist() == [0, 0, 0, 1, 1, 1]
+    assert batches[0]["y"].dtype == torch.long
+    assert len(list(dm.test_dataloader())) == 2
+
+    dm = small_datamodule(make_root(tmp_path / "b", {"a": 2, "b": 2}, val=None))
+    with caplog.at_level(logging.WARNING, logger="starganv2.data"):
+        dm.setup("fit")
+    assert "val not found" in caplog.text and str(tmp_path / "b" / "val") in caplog.text
+    assert dm.val_dataloader() == []
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_missing_root_and_train(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=f"data.root={tmp_path / 'nope'}"):
+        small_datamodule(tmp_path / "nope").setup()
+    (tmp_path / "r" / "val").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "r" / "train")):
+        small_datamodule(tmp_path / "r").setup()
+    (tmp_path / "r" / "train").mkdir()
+    with pytest.raises(ValueError, match=f"no domain folders under {tmp_path / 'r' / 'train'}"):
+        small_datamodule(tmp_path / "r").setup()
+
+
+def test_num_domains_mismatch(tmp_path: Path) -> None:
+    root = make_root(tmp_path / "afhq", {"cat": 2, "dog": 2})
+    msg = f"data.num_domains=3 but found 2 domain folders under {root / 'train'}: ['cat', 'dog']"
+    with pytest.raises(ValueError) as err:
+        small_datamodule(root, num_domains=3).setup()
+    assert str(err.value) == msg
+
+
+def test_empty_domain_and_single_image_domain(tmp_path: Path) -> None:
+    root = make_root(tmp_path / "a", {"cat": 2, "dog": 2})
+    (root / "train" / "fox").mkdir()
+    (root / "train" / "fox" / "readme.txt").write_text("not an image")
+    with pytest.raises(ValueError, match=f"{root / 'train' / 'fox'}: empty domain"):
+        small_datamodule(root).setup()
+    root = make_root(tmp_path / "b", {"cat": 2, "dog": 1})
+    with pytest.raises(ValueError, match=f"{root / 'train' / 'dog'}: 1 usable image.*at least 2"):
+        small_datamodule(root).setup()
+
+
+def test_val_domains_must_match_train(tmp_path: Path) -> None:
+    root = make_root(tmp_path, {"cat": 2, "dog": 2})
+    save_image(root / "val" / "fox" / "0.png")
+    with pytest.raises(ValueError, match=f"under {root / 'val'}: \\['cat', 'dog', 'fox'\\]"):
+        small_datamodule(root).setup()
+
+
+def _corrupt(root: Path) -> list[Path]:
+    good_jpg = save_image(root / "train" / "cat" / "ok.jpg").read_bytes()
+    good_png = (root / "train" / "cat" / "000.png").read_bytes()
+    bad = [
+        root / "train" / "cat" / "garbage.jpg",
+        root / "train" / "dog" / "cut.jpg",
+        root / "train" / "dog" / "sub" / "cut.png",
+        root / "train" / "dog" / "empty.png",
+    ]
+    bad[0].write_bytes(b"this is not a jpeg at all")
+    bad[1].write_bytes(good_jpg[: len(good_jpg) - 40])
+    bad[2].parent.mkdir()
+    bad[2].write_bytes(good_png[: len(good_png) // 2])
+    bad[3].write_bytes(b"")
+    return bad
+
+
+def test_bad_files_error_lists_every_file(tmp_path: Path) -> None:
+    root = make_root(tmp_path, {"cat": 3, "dog": 3})
+    bad = _corrupt(root)
+    with pytest.raises(ValueError, match="4 unreadable or corrupt") as err:
+        small_datamodule(root).setup()
+    for p in bad:
+        assert str(p) in str(err.value)
+    assert "000.png" not in str(err.value)
+
+
+def test_bad_files_skip_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = make_root(tmp_path, {"cat": 3, "dog": 3})
+    bad = _corrupt(root)
+    dm = small_datamodule(root, on_bad_image="skip", scan_workers=4)
+    with caplog.at_level(logging.WARNING, logger="starganv2.data"):
+        dm.setup()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    for p in bad:
+        assert str(p) in warnings[0].getMessage()
+        assert p not in dm.train_set.files
+    assert len(dm.train_set) == 7
+
+
+def test_skip_leaving_one_image_is_an_error(tmp_path: Path) -> None:
+    root = make_root(tmp_path, {"cat": 2, "dog": 2})
+    (root / "train" / "dog" / "001.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(ValueError, match=f"{root / 'train' / 'dog'}: 1 usable image"):
+        small_datamodule(root, on_bad_image="skip").setup()
+
+
+def test_invalid_on_bad_image(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"data.on_bad_image='ignore'.*\['error', 'skip'\]"):
+        small_datamodule(tmp_path, on_bad_image="ignore")
+
+
+# ---------------------------------------------------------------- shapes module
+
+
+def test_shapes_data_module(tmp_path: Path) -> None:
+    dm = ShapesDataModule(
+        cache_dir=tmp_path,
+        img_size=16,
+        batch_size=4,
+        n_train=3,
+        n_val=2,
+        domains=("square", "circle"),
+        num_workers=0,
+        pin_memory=False,
+    )
+    assert dm.num_domains == 2
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.domains == ["circle", "square"]
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["x_real"].shape == (4, 3, 16, 16)
+    assert sum(b["x"].shape[0] for b in dm.val_dataloader()) == 4
+    assert isinstance(dm.val_set, EvalDataset) and isinstance(dm.train_set, ImageDomainDataset)
+    with pytest.raises(ValueError, match="data.num_domains=3 but found 2"):
+        ShapesDataModule(
+            cache_dir=tmp_path,
+            img_size=16,
+            n_train=3,
+            n_val=2,
+            domains=("square", "circle"),
+            num_domains=3,
+            num_workers=0,
+        ).setup()
+
+
+def test_shapes_data_module_look(tmp_path: Path) -> None:
+    kw = {"cache_dir": tmp_path, "img_size": 16, "n_train": 2, "n_val": 0, "num_workers": 0}
+    plain = ShapesDataModule(
+        **kw, textures=["solid"], background_gray=[0.5, 0.5], background_tint=0
+    )
+    default = ShapesDataModule(**kw)
+    assert plain.root != default.root
+    plain.prepare_data()
+    meta = json.loads((plain.root / "metadata.json").read_text())
+    assert {tuple(r["background"]) for r in meta["images"]} == {(128, 128, 128)}
+    assert {r["texture"] for r in meta["images"]} == {"solid"}
+    with pytest.raises(ValueError, match="background_gray"):
+        ShapesDataModule(**kw, background_gray=[0.9, 0.1])

@@ -1,0 +1,213 @@
+"""The synthetic ``shapes`` dataset: layout, determinism, metadata ground truth, caching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from starganv2.data import shapes
+from starganv2.data.shapes import ensure_shapes_dataset, make_shapes_dataset, shapes_dataset_path
+
+SMALL = {"img_size": 32, "n_train": 4, "n_val": 2}
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_layout_and_metadata_count(tmp_path: Path) -> None:
+    root = make_shapes_dataset(tmp_path / "s", domains=("circle", "square", "star"), **SMALL)
+    meta = json.loads((root / "metadata.json").read_text())
+    assert len(meta["images"]) == 3 * (4 + 2)
+    for split, n in (("train", 4), ("val", 2)):
+        for d in ("circle", "square", "star"):
+            assert len(list((root / split / d).glob("*.png"))) == n
+    keys = {"path", "split", "domain", "cx", "cy", "size", "color", "texture", "background"}
+    for rec in meta["images"]:
+        assert keys <= set(rec)
+        assert (root / rec["path"]).is_file()
+        assert rec["path"].split("/")[:2] == [rec["split"], rec["domain"]]
+        assert rec["texture"] in shapes.TEXTURES
+    assert meta["params"]["domains"] == ["circle", "square", "star"]
+
+
+def test_same_seed_identical_bytes_other_seed_differs(tmp_path: Path) -> None:
+    a = _files(make_shapes_dataset(tmp_path / "a", seed=3, **SMALL))
+    b = _files(make_shapes_dataset(tmp_path / "b", seed=3, **SMALL))
+    c = _files(make_shapes_dataset(tmp_path / "c", seed=4, **SMALL))
+    assert a == b
+    assert a.keys() == c.keys()
+    differing = [k for k in a if k.endswith(".png") and a[k] != c[k]]
+    assert len(differing) == len([k for k in a if k.endswith(".png")])
+
+
+def test_metadata_matches_pixels(tmp_path: Path) -> None:
+    root = make_shapes_dataset(
+        tmp_path / "s", domains=shapes.SHAPES, img_size=48, n_train=3, n_val=0
+    )
+    meta = json.loads((root / "metadata.json").read_text())
+    assert not (root / "val").exists()
+    for rec in meta["images"]:
+        img = np.asarray(Image.open(root / rec["path"]).convert("RGB"), dtype=np.int64)
+        assert img.shape == (48, 48, 3)
+        bg = np.array(rec["background"])
+        centre = img[int(rec["cy"]), int(rec["cx"])]
+        assert np.abs(centre - bg).sum() > 30, rec  # the shape covers its centre
+        assert np.abs(img[0, 0] - bg).sum() <= 3, rec  # corners are background
+        if rec["texture"] == "solid":
+            assert np.abs(centre - np.array(rec["color"])).max() <= 3, rec
+        # nothing of the shape beyond 1.3 * size from the centre (bounding box check)
+        ys, xs = np.nonzero(np.abs(img - bg).sum(-1) > 30)
+        assert np.abs(xs - rec["cx"]).max() <= 1.3 * rec["size"] + 1
+        assert np.abs(ys - rec["cy"]).max() <= 1.3 * rec["size"] + 1
+
+
+def test_content_shared_style_domain_specific(tmp_path: Path) -> None:
+    root = make_shapes_dataset(
+        tmp_path / "s", domains=("circle", "square"), img_size=32, n_train=40, n_val=0
+    )
+    recs = json.loads((root / "metadata.json").read_text())["images"]
+    by = {d: [r for r in recs if r["domain"] == d] for d in ("circle", "square")}
+    # content: the same distribution per domain (loose check on means)
+    for key in ("cx", "cy", "size"):
+        m = [np.mean([r[key] for r in by[d]]) for d in by]
+        assert abs(m[0] - m[1]) < 0.1 * 32
+    # style: circle palette is red/orange/yellow/pink (R high), square palette blue-ish (B high)
+    assert all(r["color"][0] > r["color"][2] for r in by["circle"])
+    assert all(r["color"][2] > r["color"][0] for r in by["square"])
+
+
+def test_invalid_params_name_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"domains=.*'hexagon'"):
+        make_shapes_dataset(tmp_path / "a", domains=("circle", "hexagon"))
+    with pytest.raises(ValueError, match="img_size=8"):
+        make_shapes_dataset(tmp_path / "b", img_size=8)
+    with pytest.raises(ValueError, match="n_train=1"):
+        make_shapes_dataset(tmp_path / "c", n_train=1)
+    make_shapes_dataset(tmp_path / "d", **SMALL)
+    with pytest.raises(FileExistsError, match=str(tmp_path / "d")):
+        make_shapes_dataset(tmp_path / "d", **SMALL)
+
+
+def test_ensure_generates_once_and_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STARGANV2_CACHE", str(tmp_path / "cache"))
+    root = ensure_shapes_dataset(**SMALL)
+    assert root.parent == tmp_path / "cache" and root.name.startswith("shapes-32px-")
+    assert root == shapes_dataset_path(**SMALL)
+    stamp = (root / "metadata.json").stat().st_mtime_ns
+
+    def fail(*args: object, **kwargs: object) -> Path:
+        raise AssertionError("should reuse the cached dataset")
+
+    monkeypatch.setattr(shapes, "make_shapes_dataset", fail)
+    assert ensure_shapes_dataset(**SMALL) == root
+    assert (root / "metadata.json").stat().st_mtime_ns == stamp
+    assert shapes_dataset_path(**{**SMALL, "seed": 1}) != root
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [root.name]  # no temp folder left
+
+
+def test_killed_generation_leaves_nothing_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_render = shapes.render_shape
+    calls = {"n": 0}
+
+    def dying_render(*args: object, **kwargs: object) -> Image.Image:
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise KeyboardInterrupt("killed")
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(shapes, "render_shape", dying_render)
+    with pytest.raises(KeyboardInterrupt):
+        ensure_shapes_dataset(tmp_path, **SMALL)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(shapes, "render_shape", real_render)
+    root = ensure_shapes_dataset(tmp_path, **SMALL)
+    assert (root / "metadata.json").is_file()
+
+
+def test_incomplete_folder_is_reported(tmp_path: Path) -> None:
+    target = shapes_dataset_path(tmp_path, **SMALL)
+    (target / "train").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="no metadata.json"):
+        ensure_shapes_dataset(tmp_path, **SMALL)
+
+
+PLAIN = {"textures": ("solid",), "background_gray": (0.5, 0.5), "background_tint": 0.0}
+
+
+def test_plain_look_keeps_content_and_changes_only_the_look(tmp_path: Path) -> None:
+    rich = make_shapes_dataset(tmp_path / "rich", seed=1, **SMALL)
+    plain = make_shapes_dataset(tmp_path / "plain", seed=1, **SMALL, **PLAIN)
+    meta_rich = json.loads((rich / "metadata.json").read_text())
+    meta_plain = json.loads((plain / "metadata.json").read_text())
+    assert meta_plain["params"]["textures"] == ["solid"]
+    assert meta_plain["params"]["background_gray"] == [0.5, 0.5]
+    assert meta_rich["params"]["textures"] == list(shapes.TEXTURES)
+    assert {r["texture"] for r in meta_rich["images"]} != {"solid"}  # the default is varied
+    for r, p in zip(meta_rich["images"], meta_plain["images"], strict=True):
+        assert p["texture"] == "solid" and p["background"] == [128, 128, 128]
+        # the same draws in the same order: content and colour do not depend on the look
+        assert (p["cx"], p["cy"], p["size"], p["color"]) == (
+            r["cx"],
+            r["cy"],
+            r["size"],
+            r["color"],
+        )
+        img = np.asarray(Image.open(plain / p["path"]).convert("RGB"), dtype=np.int64)
+        assert (img[0, 0] == 128).all()
+
+
+def test_look_is_part_of_the_cache_key_and_defaults_keep_old_names(tmp_path: Path) -> None:
+    base = shapes_dataset_path(tmp_path, **SMALL)
+    explicit = shapes_dataset_path(
+        tmp_path,
+        **SMALL,
+        textures=shapes.TEXTURES,
+        background_gray=shapes.BACKGROUND_GRAY_RANGE,
+        background_tint=shapes.BACKGROUND_TINT,
+    )
+    assert base == explicit
+    # the name the default data had before the look parameters existed
+    old_key = shapes.hashlib.sha256(
+        json.dumps(
+            {
+                "v": 1,
+                "img_size": 32,
+                "n_train": 4,
+                "n_val": 2,
+                "seed": 0,
+                "domains": list(shapes.DEFAULT_DOMAINS),
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:12]
+    assert base.name == f"shapes-32px-{old_key}"
+    assert shapes_dataset_path(tmp_path, **SMALL, **PLAIN) != base
+    assert shapes_dataset_path(tmp_path, **SMALL, textures=("solid", "dots")) != base
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("textures", ()),
+        ("textures", ("solid", "plaid")),
+        ("textures", ("solid", "solid")),
+        ("background_gray", (0.7, 0.3)),
+        ("background_gray", (0.5,)),
+        ("background_tint", 0.9),
+    ],
+)
+def test_invalid_look_names_the_key(tmp_path: Path, key: str, value: object) -> None:
+    with pytest.raises(ValueError, match=key):
+        make_shapes_dataset(tmp_path / "s", **SMALL, **{key: value})
+    assert not (tmp_path / "s").exists()

@@ -1,0 +1,88 @@
+"""Feature networks from local files only: fast errors naming the file, explicit paths, the hub cache."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from starganv2.evaluation import backbones as B
+from starganv2.evaluation import fid_lpips as FL
+from starganv2.evaluation.evaluator import Evaluator
+from tests.evaluation.conftest import TinyFeatures
+
+
+# ---------------------------------------------------------------------------------------------- weights
+@pytest.mark.parametrize(
+    ("kwargs", "filename"),
+    [
+        ({"fid_features": "standard"}, B.STANDARD_INCEPTION_FILE),
+        ({"fid_features": "torchvision"}, B.TORCHVISION_INCEPTION_FILE),
+    ],
+)
+def test_missing_fid_weights_fail_fast_and_name_the_file(offline_hub, kwargs, filename):
+    t0 = time.perf_counter()
+    with pytest.raises(B.MissingWeightsError) as err:
+        Evaluator(**kwargs)
+    assert time.perf_counter() - t0 < 5
+    msg = str(err.value)
+    assert filename in msg and str(offline_hub) in msg and "fid_weights" in msg
+
+
+def test_missing_lpips_weights_fail_fast_and_name_the_file(empty_hub):
+    t0 = time.perf_counter()
+    with pytest.raises(B.MissingWeightsError) as err:
+        Evaluator(feature_extractor=TinyFeatures())
+    assert time.perf_counter() - t0 < 5
+    assert B.ALEXNET_FILE in str(err.value) and str(empty_hub) in str(err.value)
+
+
+def test_explicit_missing_path_names_key(tmp_path):
+    with pytest.raises(B.MissingWeightsError, match=r"fid_weights=.*nothere\.pth"):
+        B.find_weights(B.STANDARD_INCEPTION_FILE, tmp_path / "nothere.pth", "fid_weights")
+
+
+def test_lpips_from_explicit_file_outside_the_hub(torch_home, empty_hub):
+    explicit = torch_home / "hub" / "checkpoints" / B.ALEXNET_FILE
+    metric = B.build_lpips(explicit)
+    ref = torch.load(explicit, map_location="cpu", weights_only=True)
+    assert torch.equal(metric.net.net.slice1[0].weight, ref["features.0.weight"])
+    assert not (empty_hub / B.ALEXNET_FILE).exists()  # nothing downloaded or copied
+
+
+# ---------------------------------------------------------------------------------------------- real nets
+def _random_fidelity_inception_state(monkeypatch) -> dict:
+    """A randomly initialised state dict of torch-fidelity's FID Inception (no download)."""
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    with monkeypatch.context() as m:
+        m.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
+        m.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, **k: None)
+        net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    return net.state_dict()
+
+
+@pytest.mark.slow
+def test_standard_and_torchvision_extractors_load_from_hub_cache(offline_hub, monkeypatch):
+    """Random-init weight files in the hub cache are picked up; outputs are 2048-d features."""
+    from torchvision.models import inception_v3
+
+    torch.save(
+        _random_fidelity_inception_state(monkeypatch), offline_hub / B.STANDARD_INCEPTION_FILE
+    )
+    torch.save(
+        inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(),
+        offline_hub / B.TORCHVISION_INCEPTION_FILE,
+    )
+    x = torch.rand(2, 3, 32, 32)
+    try:
+        for kind in B.FID_FEATURES:
+            net = B.build_fid_feature_extractor(kind)
+            assert net(x).shape == (2, 2048)
+            assert float(net(x).abs().sum()) > 0
+        fl = FL.FidLpips(fid_features="torchvision", num_outs_per_domain=2)
+        assert isinstance(fl.fid.inception, B.TorchvisionInceptionFeatures)
+    finally:
+        for f in (B.STANDARD_INCEPTION_FILE, B.TORCHVISION_INCEPTION_FILE):
+            (offline_hub / f).unlink()

@@ -1,0 +1,74 @@
+"""Sample grids: layout and content of latent- and reference-guided grids."""
+
+from __future__ import annotations
+
+import torch
+
+from starganv2.models.stargan_v2.module import StarGANv2Module
+from starganv2.synthesis.grids import latent_grid, reference_grid, save_grid
+from starganv2.synthesis.styles import NUM_MEAN_CODES, style_means, truncate
+from starganv2.utils.images import to_unit as denormalize
+from tests.helpers import TINY
+
+
+def test_latent_grid_layout_and_first_column_is_source():
+    module = StarGANv2Module(**TINY)
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    z = torch.randn(2, 4)
+    grid = latent_grid(module, x, z, padding=0)
+    assert grid.shape == (3, 3 * 32, (1 + 2 * 2) * 32)
+    torch.testing.assert_close(grid[:, 32:64, :32], denormalize(x[1]))
+    expected = denormalize(module.translate(x, 1, z=z[1:2].expand(3, -1)))[2]
+    torch.testing.assert_close(grid[:, 64:96, 4 * 32 : 5 * 32], expected)
+
+
+def test_reference_grid_layout():
+    module = StarGANv2Module(**TINY)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    ref = torch.rand(2, 3, 32, 32) * 2 - 1
+    y_ref = torch.tensor([1, 0])
+    grid = reference_grid(module, x, ref, y_ref, padding=0)
+    assert grid.shape == (3, 3 * 32, 5 * 32)
+    torch.testing.assert_close(grid[:, :32, 32:64], denormalize(x[0]))  # sources on top
+    torch.testing.assert_close(grid[:, 64:96, :32], denormalize(ref[1]))  # references at left
+    assert grid[:, :32, :32].max() == 0  # blank corner
+    cell = module.translate(x[2:3], torch.tensor([0]), x_ref=ref[1:2])
+    torch.testing.assert_close(grid[:, 64:96, 96:128], denormalize(cell)[0])
+
+
+def test_style_means_average_the_mapping_network_per_domain():
+    module = StarGANv2Module(**TINY)
+    means = style_means(module, num=50, batch_size=20, generator=torch.Generator().manual_seed(3))
+    z = torch.randn(50, 4, generator=torch.Generator().manual_seed(3))
+    assert means.shape == (2, 8)
+    for d in range(2):
+        expected = module.style_from_latent(z, torch.full((50,), d)).mean(0)
+        torch.testing.assert_close(means[d], expected)
+    assert NUM_MEAN_CODES == 10_000
+
+
+def test_truncation_psi_zero_gives_the_mean_and_one_is_identity():
+    s = torch.randn(3, 8)
+    mean = torch.randn(2, 8)
+    y = torch.tensor([1, 0, 1])
+    torch.testing.assert_close(truncate(s, mean, 0.0, y), mean[y])
+    assert truncate(s, mean, 1.0, y) is s
+    torch.testing.assert_close(truncate(s, mean, 0.5, y), (s + mean[y]) / 2)
+
+
+def test_latent_grid_with_psi_uses_truncated_styles():
+    module = StarGANv2Module(**TINY)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    z = torch.randn(1, 4)
+    means = torch.randn(2, 8)
+    grid = latent_grid(module, x, z, domains=[1], padding=0, psi=0.0, s_mean=means)
+    assert grid.shape == (3, 2 * 32, 2 * 32)
+    expected = denormalize(module.translate(x, 1, s=means[1].expand(2, -1)))
+    torch.testing.assert_close(grid[:, 32:64, 32:64], expected[1])
+    untruncated = latent_grid(module, x, z, domains=[1], padding=0)
+    assert not torch.allclose(grid, untruncated)
+
+
+def test_save_grid_replaces_only_with_a_complete_file(tmp_path):
+    path = save_grid(torch.rand(3, 8, 8), tmp_path / "a" / "grid.png")
+    assert path.is_file() and [p.name for p in path.parent.iterdir()] == ["grid.png"]

@@ -1,0 +1,119 @@
+"""Interpolation videos: frame counts, streamed writing, the single-reference error."""
+
+from __future__ import annotations
+
+import weakref
+
+import pytest
+import torch
+
+from starganv2.models.stargan_v2.module import StarGANv2Module
+from starganv2.synthesis.video import (
+    VideoWriter,
+    count_video_frames,
+    video_latent,
+    video_latent_frames,
+    video_ref,
+    video_ref_frames,
+    write_video,
+)
+from starganv2.utils.images import to_unit as denormalize
+from tests.helpers import TINY
+
+pytest.importorskip("av")
+
+
+@pytest.fixture(scope="module")
+def module():
+    torch.manual_seed(0)
+    return StarGANv2Module(**TINY).eval()
+
+
+def _images(n):
+    return torch.rand(n, 3, 32, 32) * 2 - 1
+
+
+def test_video_ref_file_has_the_expected_frame_count(module, tmp_path):
+    x_ref, y_ref = _images(5), torch.tensor([0, 1, 0, 1, 0])  # domain 0: 3 refs, domain 1: 2
+    n = video_ref(module, _images(2), x_ref, y_ref, tmp_path / "ref.mp4", frames_per_transition=3)
+    assert n == (2 * 3 + 1) + (1 * 3 + 1)
+    assert count_video_frames(tmp_path / "ref.mp4") == n
+    assert [p.name for p in tmp_path.iterdir()] == ["ref.mp4"]  # no temporary file left
+
+
+def test_video_ref_frames_layout_and_endpoints(module):
+    x_src, x_ref, y_ref = _images(2), _images(2), torch.tensor([1, 1])
+    frames = list(video_ref_frames(module, x_src, x_ref, y_ref, frames_per_transition=2))
+    assert len(frames) == 3 and all(f.shape == (3, 64, 96) for f in frames)
+    first, last = frames[0], frames[-1]
+    torch.testing.assert_close(first[:, :32, :32], denormalize(x_ref[0]))  # panel: ref 0
+    torch.testing.assert_close(last[:, :32, :32], denormalize(x_ref[1]))  # ... slides to ref 1
+    torch.testing.assert_close(first[:, :32, 32:64], denormalize(x_src[0]))
+    expected = module.translate(x_src, 1, x_ref=x_ref[1:].expand(2, -1, -1, -1))
+    torch.testing.assert_close(last[:, 32:, 64:96], denormalize(expected[1]))
+    assert first[:, 32:, :32].max() == 0  # blank under the panel
+
+
+def test_single_reference_domain_gives_a_clear_error_before_writing(module, tmp_path):
+    y_ref = torch.tensor([0, 1, 0])
+    with pytest.raises(ValueError, match=r"domain\(s\) \['dog'\] have a single reference"):
+        video_ref(
+            module, _images(1), _images(3), y_ref, tmp_path / "v.mp4", domain_names=["cat", "dog"]
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_video_latent_frame_count(module, tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    n = video_latent(
+        module,
+        _images(2),
+        tmp_path / "lat.mp4",
+        domains=[1],
+        num_codes=3,
+        frames_per_transition=2,
+        generator=gen,
+    )
+    assert n == 1 * ((3 - 1) * 2 + 1)
+    assert count_video_frames(tmp_path / "lat.mp4") == n
+    frames = list(video_latent_frames(module, _images(1), num_codes=2, frames_per_transition=4))
+    assert len(frames) == 2 * (1 * 4 + 1)
+
+
+def test_writer_streams_one_frame_at_a_time(tmp_path):
+    """The writer pulls frames lazily and keeps none of them: memory stays flat."""
+    produced, alive = [], []
+
+    def frames():
+        for i in range(12):
+            frame = torch.rand(3, 31, 45)  # odd sides are padded to even
+            alive.append(weakref.ref(frame))
+            produced.append(i)
+            yield frame
+            # the writer has taken frame i; the generator is resumed only when it wants frame i+1
+            del frame  # tensors are freed by reference counting: no gc pass needed
+            assert sum(r() is not None for r in alive) == 0, "the writer kept a frame"
+
+    with VideoWriter(tmp_path / "s.mp4", fps=10) as writer:
+        i = 0
+        for frame in frames():  # (not enumerate: its cached result tuple would keep the frame)
+            assert len(produced) == i + 1  # nothing was read ahead
+            writer.write(frame)
+            del frame
+            i += 1
+    assert writer.frames_written == 12
+    assert count_video_frames(tmp_path / "s.mp4") == 12
+
+
+def test_failed_write_leaves_existing_file_untouched(tmp_path):
+    path = tmp_path / "v.mp4"
+    path.write_bytes(b"old video")
+
+    def frames():
+        yield torch.rand(3, 16, 16)
+        yield torch.rand(3, 8, 8)  # wrong size -> error mid-video
+
+    with pytest.raises(ValueError, match="all frames must have the same size"):
+        write_video(frames(), path)
+    assert path.read_bytes() == b"old video"
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]

@@ -1,0 +1,78 @@
+"""The one atomic write: whole files only, ordinary permissions under the umask, nothing left over."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from starganv2.utils.files import (
+    atomic_link_or_copy,
+    atomic_path,
+    atomic_write,
+    atomic_write_text,
+    current_umask,
+    save_json,
+)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def umask():
+    def set_umask(mask: int) -> None:
+        os.umask(mask)
+
+    old = os.umask(0o022)
+    yield set_umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
+def test_files_get_ordinary_permissions_under_the_umask(tmp_path, umask, mask):
+    umask(mask)
+    assert current_umask() == mask
+    path = atomic_write_text(tmp_path / "sub" / "a.txt", "hello")
+    assert path.read_text() == "hello"
+    assert _mode(path) == 0o666 & ~mask  # not the 0600 of a temporary file
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")  # what any tool gives a new file
+    assert _mode(path) == _mode(plain)
+
+
+def test_failure_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = atomic_write_text(tmp_path / "a.txt", "old")
+
+    def broken(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(path, broken)
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_atomic_path_keeps_the_suffix_and_hides_the_temporary(tmp_path):
+    with atomic_path(tmp_path / "grid.png") as tmp:
+        assert tmp.suffix == ".png" and tmp.name.startswith(".grid.")
+        assert not (tmp_path / "grid.png").exists()  # nothing under the final name yet
+        tmp.write_bytes(b"png")
+    assert (tmp_path / "grid.png").read_bytes() == b"png"
+
+
+def test_link_or_copy_replaces_the_target(tmp_path):
+    a = atomic_write_text(tmp_path / "iter_1.ckpt", "one")
+    last = atomic_link_or_copy(a, tmp_path / "last.ckpt")
+    b = atomic_write_text(tmp_path / "iter_2.ckpt", "two")
+    atomic_link_or_copy(b, last)
+    assert last.read_text() == "two" and a.read_text() == "one"
+
+
+def test_save_json_writes_non_finite_as_strings(tmp_path):
+    path = save_json({"FID_latent/mean": 1.5, "x": float("nan")}, tmp_path / "o" / "r.json")
+    assert json.loads(path.read_text()) == {"FID_latent/mean": 1.5, "x": "nan"}
