@@ -13,7 +13,7 @@ import argparse
 import logging
 import time
 
-from starganv2.data import ImageDomainDataModule, ShapesDataModule
+from starganv2.data.datamodule import ImageDomainDataModule, ShapesDataModule
 
 
 def parse_args() -> argparse.Namespace:

@@ -101,8 +101,8 @@ def run_one(args: argparse.Namespace, setting: str) -> None:
     import lightning as L
     import torch
 
-    from starganv2.callbacks import SampleGrids
-    from starganv2.data import ShapesDataModule
+    from starganv2.callbacks.samples import SampleGrids
+    from starganv2.data.datamodule import ShapesDataModule
     from starganv2.evaluation.shapes_quality import shapes_quality
     from starganv2.models.stargan_v2.module import StarGANv2Module
 
@@ -193,7 +193,7 @@ def main() -> None:
     if len(set(names)) != len(names):
         raise SystemExit(f"setting names must be unique, got {names}")
     # Make the dataset (and the quality classifier) once, before the workers race for it.
-    from starganv2.data import ShapesDataModule
+    from starganv2.data.datamodule import ShapesDataModule
     from starganv2.evaluation.shapes_quality import load_or_train_classifier
 
     data_kw = {**BASE_DATA, **({"cache_dir": args.cache_dir} if args.cache_dir else {})}

@@ -3,8 +3,9 @@
 Variants (``--variants``, comma-separated):
 
 - ``eager``: Lightning, float32, eager (the reference of the ratios).
-- ``plain``: the same iteration as a plain PyTorch loop without Lightning (same nets, losses,
-  optimizers, EMA), to show the framework overhead (``eager / plain``).
+- ``plain``: the same iteration as a plain PyTorch loop without Lightning: the module's own
+  ``train_iteration`` (same nets, loss weights, update order, optimizers, EMA) with
+  ``loss.backward()``, to show the framework overhead (``eager / plain``).
 - ``channels_last``, ``compile`` (G, F, E), ``bf16`` (bf16-mixed autocast), ``fp16`` (16-mixed
   with GradScaler; GPU), and combinations joined by ``+``, e.g. ``bf16+channels_last+compile``.
 - ``plain_bf16``: the plain loop under bf16 autocast.
@@ -167,48 +168,42 @@ class Variant:
         self.opts = m.configure_optimizers()
 
     def _plain_step(self, batch: dict[str, torch.Tensor]) -> None:
-        from starganv2.models.ema import update_ema
-        from starganv2.models.stargan_v2.losses import d_loss, g_loss
-        from starganv2.models.stargan_v2.module import EMA_NETS
+        """One iteration without Lightning: the module's own ``train_iteration`` (same losses,
+        weights, update order and EMA), with ``loss.backward()`` and ``opt.step()``."""
+        from starganv2.models.stargan_v2.module import OPTIMIZER_ORDER
+        from starganv2.models.stargan_v2.step import train_iteration
 
         m, hp = self.model, self.model.hparams
-        opt_g, opt_f, opt_e, opt_d = self.opts
+        optimizers = dict(zip(OPTIMIZER_ORDER, self.opts))
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        x_real, y_org = batch["x_real"], batch["y_org"]
-        x_ref, x_ref2, y_trg = batch["x_ref"], batch["x_ref2"], batch["y_trg"]
-        n = x_real.size(0)
-        z_trg = torch.randn(n, hp.latent_dim, device=self.device)
-        z_trg2 = torch.randn(n, hp.latent_dim, device=self.device)
-        nets = tuple(m.nets[k] for k in EMA_NETS) + (m.nets["discriminator"],)
+        n = batch["x_real"].size(0)
+        z_trgs = (
+            torch.randn(n, hp.latent_dim, device=self.device),
+            torch.randn(n, hp.latent_dim, device=self.device),
+        )
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16)
             if self.precision == "bf16-mixed"
             else contextlib.nullcontext()
         )
 
-        def update(loss: torch.Tensor, opts: list) -> None:
+        def update(loss: torch.Tensor, names: tuple[str, ...]) -> None:
             for opt in self.opts:
                 opt.zero_grad(set_to_none=True)
             loss.backward()
-            for opt in opts:
-                opt.step()
+            for name in names:
+                optimizers[name].step()
 
-        d_kw = {"lambda_reg": hp.lambda_reg, "r1_fp32": hp.r1_fp32}
         with autocast:
-            loss, _ = d_loss(*nets, x_real, y_org, y_trg, z_trg=z_trg, **d_kw)
-        update(loss, [opt_d])
-        with autocast:
-            loss, _ = d_loss(*nets, x_real, y_org, y_trg, x_ref=x_ref, **d_kw)
-        update(loss, [opt_d])
-        g_kw = {"lambda_sty": hp.lambda_sty, "lambda_ds": m.lambda_ds_now(), "lambda_cyc": 1.0}
-        with autocast:
-            loss, _ = g_loss(*nets, x_real, y_org, y_trg, z_trgs=(z_trg, z_trg2), **g_kw)
-        update(loss, [opt_g, opt_f, opt_e])
-        with autocast:
-            loss, _ = g_loss(*nets, x_real, y_org, y_trg, x_refs=(x_ref, x_ref2), **g_kw)
-        update(loss, [opt_g])
-        for name in EMA_NETS:
-            update_ema(m.nets_ema[name], m.nets[name], hp.ema_beta)
+            train_iteration(
+                m.online_nets(),
+                batch,
+                z_trgs,
+                m.loss_weights(),
+                update,
+                ema=m.nets_ema,
+                ema_beta=hp.ema_beta,
+            )
         m.iteration += 1
 
     def _run_plain(self, n_warm: int, n_timed: int, batches: list) -> float:

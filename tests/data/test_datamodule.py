@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from starganv2.data import sampling as sampling_mod
 from starganv2.data.datamodule import ShapesDataModule
 from starganv2.data.sampling import (
     EvalDataset,
@@ -205,3 +206,18 @@ def test_shapes_data_module_look(tmp_path: Path) -> None:
     assert {r["texture"] for r in meta["images"]} == {"solid"}
     with pytest.raises(ValueError, match="background_gray"):
         ShapesDataModule(**kw, background_gray=[0.9, 0.1])
+
+
+def test_lightnings_distributed_sampler_under_ddp_is_refused(tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    dm = small_datamodule(make_root(tmp_path, {"cat": 2, "dog": 2}))
+    dm.setup()
+    monkeypatch.setattr(sampling_mod.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(sampling_mod.dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(sampling_mod.dist, "get_rank", lambda: 0)
+    dm.trainer = SimpleNamespace(
+        current_epoch=0, _accelerator_connector=SimpleNamespace(use_distributed_sampler=True)
+    )
+    with pytest.raises(ValueError, match="trainer.use_distributed_sampler=true under DDP"):
+        dm.train_dataloader()

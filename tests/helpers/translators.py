@@ -35,6 +35,21 @@ class IdentityTranslator(nn.Module):
     def translate(self, x, y_trg, z=None, x_ref=None, s=None):
         return x.clone()
 
+    def inference_graph(self, mode, **options):
+        return _Passthrough()
+
+    def graph_input_names(self, mode):
+        return ["x", "y"]
+
+    def graph_inputs(self, mode, n, generator):
+        x = torch.rand(n, 3, self.img_size, self.img_size, generator=generator) * 2 - 1
+        return x, torch.randint(0, self.num_domains, (n,), generator=generator)
+
+
+class _Passthrough(nn.Module):
+    def forward(self, x, y):
+        return x * 1.0
+
 
 class DeterministicIdentity(IdentityTranslator):
     """The same, as a deterministic model (label guidance only, no styles)."""

@@ -277,3 +277,83 @@ def test_console_entry_points_find_their_configs_from_any_folder(cli, tmp_path):
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "task_name: " + cli in res.stdout
+
+
+def test_accelerator_is_auto_except_for_the_built_in_quick_run(tmp_path):
+    assert compose_train([], tmp_path).trainer.accelerator == "cpu"  # the quick run, as tuned
+    mine = ["data=folder", "data.root=x", "data.num_domains=2"]
+    assert compose_train(mine, tmp_path).trainer.accelerator == "auto"  # your data: any device
+    assert compose_train(["experiment=paper"], tmp_path).trainer.accelerator == "gpu"
+    assert compose_train(["trainer.accelerator=cpu", *mine], tmp_path).trainer.accelerator == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "trainer.max_steps=100",
+            r"trainer\.max_steps=100 counts optimizer steps.*model\.total_iters",
+        ),
+        ("trainer.val_check_interval=50", r"val_check_interval=50.*every_n_iters"),
+    ],
+)
+def test_step_counted_trainer_settings_are_refused(override, expected, tmp_path, shapes_cache):
+    with pytest.raises(ValueError, match=expected):
+        run(
+            tiny_train_cfg(
+                tmp_path, shapes_cache, [f"+{override}" if "val_check" in override else override]
+            )
+        )
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_enable_checkpointing_false_writes_no_checkpoint(tmp_path, shapes_cache):
+    cfg = tiny_train_cfg(tmp_path, shapes_cache, ["trainer.enable_checkpointing=false"])
+    assert run(cfg)["iteration"] == 2
+    out = Path(cfg.paths.output_dir)
+    assert not (out / "checkpoints").exists() and (out / "samples").is_dir()
+
+
+def test_callbacks_none_runs_without_checkpoints_or_samples(tmp_path, shapes_cache):
+    tiny = [o for o in TINY_OVERRIDES if not o.startswith("callbacks.")]
+    extra = [*TINY_SHAPES, f"data.cache_dir={shapes_cache}", "callbacks=none"]
+    cfg = compose_train(tiny + extra, tmp_path / "run")
+    assert run(cfg)["iteration"] == 2
+    out = Path(cfg.paths.output_dir)
+    assert not (out / "checkpoints").exists() and not (out / "samples").exists()
+
+
+def test_evaluation_settings_in_the_callback_are_checked(tmp_path, shapes_cache):
+    cfg = tiny_train_cfg(
+        tmp_path, shapes_cache, ["callbacks=eval", "+callbacks.evaluation.evaluator.not_a_key=1"]
+    )
+    with pytest.raises(ConfigError, match=r"callbacks\.evaluation\.evaluator\.not_a_key"):
+        run(cfg)
+
+
+@pytest.mark.slow
+def test_console_shows_each_line_once_without_noise_and_ends_with_the_eval_command(
+    tmp_path, shapes_cache
+):
+    args = [*TINY_OVERRIDES, *TINY_SHAPES, f"data.cache_dir={shapes_cache}", "run_name=r"]
+    res = run_cli(["starganv2.cli.train", *args], cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    console = res.stdout + res.stderr
+    assert console.count("GPU available") == 1  # Lightning's handler and the job's: once
+    for noise in (
+        "Tip:",
+        "litlogger",
+        "weights_only",
+        "val_dataloader",
+        "DeprecationWarning",
+        "is deprecated",
+        "eval mode at the start",
+    ):
+        assert noise not in console, noise
+    out = (tmp_path / "outputs" / "train" / "r").resolve()
+    assert f"checkpoints: {out / 'checkpoints'}" in console
+    assert f"sample grids: {out / 'samples'}" in console
+    assert f"evaluate it: starganv2-eval ckpt_path={out / 'checkpoints' / 'last.ckpt'}" in console
+    assert "data.img_size=32" in console.split("evaluate it:")[1].splitlines()[0]
+    log = (out / "train.log").read_text()
+    assert log.count("saved checkpoint") == 2

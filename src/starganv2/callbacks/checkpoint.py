@@ -20,6 +20,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from starganv2.data.sampling import UnreadableDataError
+from starganv2.utils.checks import check_int
 from starganv2.utils.files import atomic_link_or_copy, atomic_path
 
 __all__ = ["IterationCheckpoint", "model_iteration"]
@@ -59,12 +60,7 @@ class IterationCheckpoint(ModelCheckpoint):
         save_last: bool = True,
         keep_last: int | None = None,
     ) -> None:
-        if (
-            isinstance(every_n_iters, bool)
-            or not isinstance(every_n_iters, int)
-            or every_n_iters < 1
-        ):
-            raise ValueError(f"every_n_iters={every_n_iters!r} is invalid: expected an int >= 1")
+        check_int(every_n_iters, "every_n_iters")
         if keep_last is not None and keep_last < 1:
             raise ValueError(f"keep_last={keep_last!r} is invalid: expected >= 1 or null")
         super().__init__(dirpath=dirpath, save_top_k=-1, save_last=save_last)

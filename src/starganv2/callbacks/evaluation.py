@@ -21,6 +21,7 @@ import torch
 
 from starganv2.callbacks.checkpoint import model_iteration
 from starganv2.evaluation.evaluator import Evaluator
+from starganv2.utils.checks import check_int
 from starganv2.utils.files import save_json
 
 __all__ = ["EvaluationCallback"]
@@ -52,12 +53,7 @@ class EvaluationCallback(L.Callback):
         log_prefix: str = "eval/",
     ):
         super().__init__()
-        if (
-            isinstance(every_n_iters, bool)
-            or not isinstance(every_n_iters, int)
-            or every_n_iters < 1
-        ):
-            raise ValueError(f"every_n_iters={every_n_iters!r} is invalid: expected an int >= 1")
+        check_int(every_n_iters, "every_n_iters")
         self.evaluator = evaluator if isinstance(evaluator, Evaluator) else Evaluator(**evaluator)
         self.every_n_iters = every_n_iters
         self.at_end = at_end

@@ -9,12 +9,15 @@ leaves it out).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
 from starganv2.callbacks.checkpoint import model_iteration
+from starganv2.utils.checks import check_int
 
 __all__ = ["IterationProgressBar"]
 
@@ -28,23 +31,23 @@ class IterationProgressBar(TQDMProgressBar):
     """
 
     def __init__(self, refresh_every: int = 1) -> None:
-        if (
-            isinstance(refresh_every, bool)
-            or not isinstance(refresh_every, int)
-            or refresh_every < 1
-        ):
-            raise ValueError(f"refresh_every={refresh_every!r} is invalid: expected an int >= 1")
+        check_int(refresh_every, "refresh_every")
         super().__init__(refresh_rate=refresh_every, leave=True)
         self.refresh_every = refresh_every
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        bar = self.init_train_tqdm()
-        total = int(pl_module.hparams.get("total_iters", 0)) or None
-        bar.reset(total=total)
-        bar.initial = bar.n = model_iteration(pl_module)
-        bar.set_description("train")
-        bar.unit = "it"
-        self.train_progress_bar = bar
+        self.train_progress_bar = Tqdm(
+            desc="train",
+            total=int(pl_module.hparams.get("total_iters", 0)) or None,
+            initial=model_iteration(pl_module),  # a resumed run starts where it stopped
+            unit="it",
+            position=2 * self.process_position,
+            disable=self.is_disabled,
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stdout,
+            smoothing=0,
+        )
 
     def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
         """The bar spans epochs: nothing to reset."""
@@ -62,8 +65,9 @@ class IterationProgressBar(TQDMProgressBar):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         bar = self.train_progress_bar
-        bar.n = model_iteration(pl_module)
-        bar.refresh()
+        if bar.n != model_iteration(pl_module):
+            bar.n = model_iteration(pl_module)
+            bar.refresh()
         bar.close()
 
     def on_exception(self, trainer, pl_module, exception) -> None:

@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from starganv2.callbacks.checkpoint import model_iteration
 from starganv2.models.interface import MODE_LABEL, MODE_LATENT, MODE_REFERENCE, Translator
 from starganv2.synthesis.grids import label_grid, latent_grid, reference_grid, save_grid
+from starganv2.utils.checks import check_int
 
 __all__ = ["SampleGrids"]
 
@@ -43,12 +44,7 @@ class SampleGrids(L.Callback):
         refs_per_domain: int = 2,
         seed: int = 0,
     ) -> None:
-        if (
-            isinstance(every_n_iters, bool)
-            or not isinstance(every_n_iters, int)
-            or every_n_iters < 1
-        ):
-            raise ValueError(f"every_n_iters={every_n_iters!r} is invalid: expected an int >= 1")
+        check_int(every_n_iters, "every_n_iters")
         self.dirpath = Path(dirpath)
         self.every_n_iters = every_n_iters
         self.num_sources = num_sources

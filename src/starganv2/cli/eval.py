@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -31,7 +30,7 @@ def build_evaluator(cfg: DictConfig):  # noqa: ANN201 - imported lazily
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Evaluate as configured by ``cfg``; returns the results (also written to ``output_file``)."""
-    from starganv2.cli._inference import load_module, resolve_device
+    from starganv2.cli.common import load_module, resolve_device
     from starganv2.cli.config_check import instantiate
     from starganv2.cli.logs import quiet_third_party
     from starganv2.models.registry import check_checkpoint_path
@@ -66,11 +65,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`; prints the JSON path; exits 1 with a one-line error."""
-    try:
-        run(cfg)
-    except (FileNotFoundError, ValueError, ImportError) as err:
-        log.error("%s", err)
-        sys.exit(1)
+    from starganv2.cli.common import run_or_exit
+
+    run_or_exit(run, cfg, log)
     print(Path(cfg.output_file).resolve())
 
 

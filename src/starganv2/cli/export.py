@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("starganv2").setLevel(logging.INFO)
     log = logging.getLogger("starganv2.export")
-    from starganv2.cli._inference import load_module
+    from starganv2.cli.common import load_module
     from starganv2.interop.onnx import ONNXParityError, export_onnx
 
     modes = None if args.mode in ("both", "all") else (args.mode,)

@@ -10,7 +10,6 @@ See ``conf/sample.yaml`` for the keys.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +73,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     """Sample as configured by ``cfg``; returns ``{output name: path}``."""
     import torch
 
-    from starganv2.cli._inference import load_module, resolve_device
+    from starganv2.cli.common import load_module, resolve_device
     from starganv2.cli.logs import quiet_third_party
     from starganv2.models.interface import require_styles
     from starganv2.synthesis.grids import label_grid, latent_grid, reference_grid, save_grid
@@ -160,11 +159,9 @@ def run(cfg: DictConfig) -> dict[str, Path]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`; exits with status 1 and a one-line error on bad input."""
-    try:
-        run(cfg)
-    except (FileNotFoundError, ValueError, ImportError) as err:
-        log.error("%s", err)
-        sys.exit(1)
+    from starganv2.cli.common import run_or_exit
+
+    run_or_exit(run, cfg, log)
 
 
 if __name__ == "__main__":

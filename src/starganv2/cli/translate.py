@@ -61,7 +61,7 @@ def target_domains(cfg: DictConfig, names: list[str]) -> list[int] | None:
 
 def run(cfg: DictConfig) -> Any:
     """Translate as configured by ``cfg``; returns the :class:`TranslateReport`."""
-    from starganv2.cli._inference import load_module, resolve_device
+    from starganv2.cli.common import load_module, resolve_device
     from starganv2.synthesis.translate_folder import translate_folder
 
     module = load_module(cfg.ckpt_path, resolve_device(cfg.device))
@@ -90,11 +90,9 @@ def run(cfg: DictConfig) -> Any:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="translate")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`."""
-    try:
-        report = run(cfg)
-    except (FileNotFoundError, ValueError) as err:
-        log.error("%s", err)
-        sys.exit(1)
+    from starganv2.cli.common import run_or_exit
+
+    report = run_or_exit(run, cfg, log, (FileNotFoundError, ValueError))
     if report.failed:
         sys.exit(2)
 

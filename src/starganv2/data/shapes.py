@@ -384,7 +384,7 @@ def make_shapes_dataset(
         "background_tint": float(background_tint),
     }
     (root / METADATA_FILE).write_text(json.dumps({"params": params, "images": records}, indent=1))
-    log.info(
+    log.debug(
         "wrote shapes dataset (%d images, %d domains, %dpx) to %s",
         len(records),
         len(domains),
@@ -429,6 +429,12 @@ def ensure_shapes_dataset(
         make_shapes_dataset(tmp_parent / "data", img_size, n_train, n_val, seed, domains, *look)
         try:
             os.rename(tmp_parent / "data", final)
+            log.info(
+                "generated the shapes dataset (%dpx, domains %s) in %s",
+                img_size,
+                list(domains),
+                final,
+            )
         except OSError:
             if not (final / METADATA_FILE).is_file():  # not a concurrent winner: a real error
                 raise

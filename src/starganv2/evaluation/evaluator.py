@@ -24,6 +24,7 @@ from torch import nn
 from starganv2.evaluation.protocol import MODES, EvalData
 from starganv2.evaluation.registry import MetricRunner, build_metric, metric_names
 from starganv2.models.interface import Translator, require_mode
+from starganv2.utils.checks import check_int
 
 __all__ = ["Evaluator", "is_shapes_data"]
 
@@ -101,8 +102,7 @@ class Evaluator:
             ("batch_size", batch_size, 1),
             ("shapes_num_outs_per_domain", shapes_num_outs_per_domain, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"evaluator.{key}={value!r}: expected an int >= {low}")
+            check_int(value, f"evaluator.{key}", low)
         if max_images_per_domain is not None and max_images_per_domain < 2:
             raise ValueError(
                 f"evaluator.max_images_per_domain={max_images_per_domain}: expected null or >= 2 "

@@ -42,6 +42,7 @@ from starganv2.models.training_checks import (
     check_trainer_counts,
     domain_labels,
 )
+from starganv2.utils.checks import check_int
 
 __all__ = ["StarGANv2Module", "NonFiniteLossError", "EMA_NETS", "MODEL_NAME"]
 
@@ -132,12 +133,8 @@ class StarGANv2Module(L.LightningModule):
     ) -> None:
         super().__init__()
         validate_img_size(img_size, "img_size")
-        for name, value in (
-            ("total_iters", total_iters),
-            ("finite_check_every", finite_check_every),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} is invalid: expected an integer >= 1")
+        check_int(total_iters, "total_iters")
+        check_int(finite_check_every, "finite_check_every")
         for name, value in (("lr", lr), ("f_lr", f_lr)):
             if not value > 0:
                 raise ValueError(f"{name}={value!r} is invalid: expected a learning rate > 0")

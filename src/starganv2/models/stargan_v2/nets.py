@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from starganv2.utils.checks import check_int
+
 __all__ = [
     "ResBlk",
     "AdaIN",
@@ -53,11 +55,6 @@ def validate_img_size(img_size: int, name: str = "img_size") -> None:
         )
 
 
-def _check_positive(value: int, name: str, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} is invalid: expected an integer >= {minimum}")
-
-
 def default_dim_in(img_size: int) -> int:
     """The paper's first-layer width: ``2**14 // img_size`` (64 at 256 px)."""
     return 2**14 // img_size
@@ -65,7 +62,7 @@ def default_dim_in(img_size: int) -> int:
 
 def _resolve_dim_in(dim_in: int | None, img_size: int) -> int:
     dim_in = default_dim_in(img_size) if dim_in is None else dim_in
-    _check_positive(dim_in, "dim_in")
+    check_int(dim_in, "dim_in")
     return dim_in
 
 
@@ -241,8 +238,8 @@ class Generator(nn.Module):
     ) -> None:
         super().__init__()
         validate_img_size(img_size)
-        _check_positive(style_dim, "style_dim")
-        _check_positive(max_conv_dim, "max_conv_dim")
+        check_int(style_dim, "style_dim")
+        check_int(max_conv_dim, "max_conv_dim")
         if w_hpf < 0:
             raise ValueError(f"w_hpf={w_hpf!r} is invalid: expected >= 0 (0 disables the skip)")
         dim_in = _resolve_dim_in(dim_in, img_size)
@@ -317,10 +314,10 @@ class MappingNetwork(nn.Module):
         hidden_dim: int = 512,
     ) -> None:
         super().__init__()
-        _check_positive(latent_dim, "latent_dim")
-        _check_positive(style_dim, "style_dim")
-        _check_positive(num_domains, "num_domains")
-        _check_positive(hidden_dim, "hidden_dim")
+        check_int(latent_dim, "latent_dim")
+        check_int(style_dim, "style_dim")
+        check_int(num_domains, "num_domains")
+        check_int(hidden_dim, "hidden_dim")
         layers: list[nn.Module] = [nn.Linear(latent_dim, hidden_dim), nn.ReLU()]
         for _ in range(3):
             layers += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU()]
@@ -370,9 +367,9 @@ class StyleEncoder(nn.Module):
     ) -> None:
         super().__init__()
         validate_img_size(img_size)
-        _check_positive(style_dim, "style_dim")
-        _check_positive(num_domains, "num_domains")
-        _check_positive(max_conv_dim, "max_conv_dim")
+        check_int(style_dim, "style_dim")
+        check_int(num_domains, "num_domains")
+        check_int(max_conv_dim, "max_conv_dim")
         blocks, dim_out = _trunk(img_size, _resolve_dim_in(dim_in, img_size), max_conv_dim)
         self.shared = nn.Sequential(*blocks)
         self.unshared = nn.ModuleList(nn.Linear(dim_out, style_dim) for _ in range(num_domains))
@@ -398,8 +395,8 @@ class Discriminator(nn.Module):
     ) -> None:
         super().__init__()
         validate_img_size(img_size)
-        _check_positive(num_domains, "num_domains")
-        _check_positive(max_conv_dim, "max_conv_dim")
+        check_int(num_domains, "num_domains")
+        check_int(max_conv_dim, "max_conv_dim")
         blocks, dim_out = _trunk(img_size, _resolve_dim_in(dim_in, img_size), max_conv_dim)
         blocks.append(nn.Conv2d(dim_out, num_domains, 1, 1, 0))
         self.main = nn.Sequential(*blocks)

@@ -1,4 +1,4 @@
-"""Helpers shared by the inference entry points (sample, translate, export, eval)."""
+"""Helpers shared by the entry points: device and model loading, the exit on bad input."""
 
 from __future__ import annotations
 
@@ -24,3 +24,20 @@ def load_module(ckpt_path: str | Path, device: Any) -> Any:
     from starganv2.models.registry import load_model
 
     return load_model(ckpt_path).to(device).eval()
+
+
+BAD_INPUT: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, ImportError)
+"""Errors that mean bad input (a path, a key, a missing extra): one log line and exit status 1."""
+
+
+def run_or_exit(
+    run: Any, cfg: Any, log: Any, errors: tuple[type[BaseException], ...] = BAD_INPUT
+) -> Any:
+    """``run(cfg)``; on one of ``errors`` log its message (no traceback) and exit with status 1."""
+    import sys
+
+    try:
+        return run(cfg)
+    except errors as err:
+        log.error("%s", err)
+        sys.exit(1)
