@@ -27,7 +27,7 @@ from torch import nn
 from starganv2.models.ema import update_ema
 from starganv2.models.stargan_v2.losses import MaskFn, d_loss, g_loss
 
-__all__ = ["Nets", "LossWeights", "Update", "UPDATES", "EMA_NETS", "train_iteration"]
+__all__ = ["Nets", "LossWeights", "Update", "UPDATES", "EMA_NETS", "MasksOnce", "train_iteration"]
 
 EMA_NETS = ("generator", "mapping_network", "style_encoder")
 UPDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -62,6 +62,33 @@ class LossWeights:
     r1_fp32: bool = True
 
 
+class MasksOnce:
+    """``mask_fn`` that computes the masks of ``x_real`` once and returns them for every later call
+    on it (the four updates of an iteration use the same source images); other images (the fakes
+    of the cycle term) are computed each time, without gradient.
+
+    A call is "on ``x_real``" when the tensor shares its storage and shape (a ``detach()`` of it
+    counts, which is how the D loss passes it on).
+    """
+
+    def __init__(self, mask_fn: MaskFn, x_real: torch.Tensor) -> None:
+        self.mask_fn = mask_fn
+        self.key = (x_real.data_ptr(), tuple(x_real.shape))
+        self.cached: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.computed = 0  # how many times mask_fn ran (tests)
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        is_source = (x.data_ptr(), tuple(x.shape)) == self.key
+        if is_source and self.cached is not None:
+            return self.cached
+        with torch.no_grad():
+            masks = self.mask_fn(x)
+        self.computed += 1
+        if is_source:
+            self.cached = masks
+        return masks
+
+
 def train_iteration(
     nets: Nets,
     batch: Mapping[str, torch.Tensor],
@@ -83,13 +110,16 @@ def train_iteration(
         update: back-propagates a loss and steps the named nets' optimizers.
         ema: the EMA copies of G, F and E by name; ``None`` skips the EMA step.
         ema_beta: EMA decay.
-        mask_fn: face masks for the high-pass skip (``None`` without it).
+        mask_fn: face masks for the high-pass skip (``None`` without it); those of ``x_real`` are
+            computed once per iteration (:class:`MasksOnce`).
 
     Returns ``{update name: {term: detached scalar}}`` for the four updates.
     """
     x_real, y_org = batch["x_real"], batch["y_org"]
     x_ref, x_ref2, y_trg = batch["x_ref"], batch["x_ref2"], batch["y_trg"]
     z_trg, z_trg2 = z_trgs
+    if mask_fn is not None:
+        mask_fn = MasksOnce(mask_fn, x_real)
     d_kw = {"lambda_reg": weights.lambda_reg, "mask_fn": mask_fn, "r1_fp32": weights.r1_fp32}
     g_kw = {
         "lambda_sty": weights.lambda_sty,
