@@ -9,6 +9,14 @@ Variants (``--variants``, comma-separated):
 - ``channels_last``, ``compile`` (G, F, E), ``bf16`` (bf16-mixed autocast), ``fp16`` (16-mixed
   with GradScaler; GPU), and combinations joined by ``+``, e.g. ``bf16+channels_last+compile``.
 - ``plain_bf16``: the plain loop under bf16 autocast.
+- ``reference``: the straightforward step of ``tests/helpers/reference_step.py`` as a plain loop
+  (every net computes its weight gradients, every style code and the second fake carry a graph,
+  the latent fake is made twice): the step before the savings of version 0.2.
+- ``plain+noreuse``: the plain loop without ``reuse_latent_fake``; ``plain+nofreeze``: without
+  freezing D's (and, in the reference update, E's) weights in the G updates; ``+papers_order``:
+  the residual shortcuts in the paper's order (1x1 conv on the larger grid);
+  ``reference+papers_order`` is the whole step as it was before version 0.2;
+  ``plain+r1everyK``: lazy R1 every K-th D update (K = 2, 4, 8, 16; changes the math).
 
 Variants are interleaved round by round (``--rounds``) so a noisy, shared machine affects them
 alike; each round times ``--iters`` iterations after ``--warmup`` untimed ones. The table gives
@@ -31,10 +39,16 @@ import contextlib
 import platform
 import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+
+from starganv2.models.ema import update_ema
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.helpers.reference_step
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,7 +68,22 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall: elapsed seconds; cpu: this process's CPU seconds (with --threads 1, robust "
+        "to other jobs on a shared machine: the work done, not the waiting)",
+    )
+    p.add_argument(
+        "--baseline",
+        default="eager",
+        help="the variant the ratios are taken to (default eager; e.g. reference)",
+    )
     return p.parse_args()
+
+
+CLOCK = time.perf_counter
 
 
 def _sync(device: torch.device) -> None:
@@ -88,11 +117,17 @@ class Variant:
         self.name, self.args, self.device = name, args, device
         parts = set(name.split("+"))
         known = {"eager", "plain", "plain_bf16", "channels_last", "compile", "bf16", "fp16"}
+        known |= {"reference", "noreuse", "nofreeze", "papers_order"}
+        known |= {f"r1every{k}" for k in (2, 4, 8, 16)}
         if parts - known:
             raise SystemExit(
                 f"--variants: unknown {sorted(parts - known)}; expected {sorted(known)}"
             )
-        self.plain = bool(parts & {"plain", "plain_bf16"})
+        self.plain = bool(parts & {"plain", "plain_bf16", "reference"})
+        self.reference = "reference" in parts  # the straightforward step (before the 0.2 savings)
+        self.nofreeze = "nofreeze" in parts  # D/E weight gradients computed in the G updates
+        self.papers_order = "papers_order" in parts  # shortcuts: 1x1 conv at the larger grid
+        r1 = [int(p[len("r1every") :]) for p in parts if p.startswith("r1every")]
         self.precision = (
             "bf16-mixed"
             if parts & {"bf16", "plain_bf16"}
@@ -115,6 +150,8 @@ class Variant:
             compile_nets=["generator", "mapping_network", "style_encoder"]
             if "compile" in parts
             else None,
+            reuse_latent_fake="noreuse" not in parts,
+            r1_every=r1[0] if r1 else 1,
         )
         self.times: list[float] = []
         self.peak_mb: float | None = None
@@ -132,12 +169,12 @@ class Variant:
             def on_train_batch_start(cb, trainer, pl_module, batch, batch_idx):
                 if batch_idx == n_warm:
                     _sync(self.device)
-                    cb.t0 = time.perf_counter()
+                    cb.t0 = CLOCK()
 
             def on_train_batch_end(cb, trainer, pl_module, outputs, batch, batch_idx):
                 if batch_idx == n_warm + n_timed - 1:
                     _sync(self.device)
-                    cb.t1 = time.perf_counter()
+                    cb.t1 = CLOCK()
 
         timer = Timer()
         self.model.hparams.total_iters = self.model.iteration + n_warm + n_timed
@@ -169,9 +206,11 @@ class Variant:
 
     def _plain_step(self, batch: dict[str, torch.Tensor]) -> None:
         """One iteration without Lightning: the module's own ``train_iteration`` (same losses,
-        weights, update order and EMA), with ``loss.backward()`` and ``opt.step()``."""
+        weights, update order and EMA), with ``loss.backward()`` and ``opt.step()``; or, for the
+        ``reference`` variant, the straightforward step of tests/helpers/reference_step.py."""
+        from starganv2.models.stargan_v2 import losses
         from starganv2.models.stargan_v2.module import OPTIMIZER_ORDER
-        from starganv2.models.stargan_v2.step import train_iteration
+        from starganv2.models.stargan_v2.step import UPDATES, train_iteration
 
         m, hp = self.model, self.model.hparams
         optimizers = dict(zip(OPTIMIZER_ORDER, self.opts))
@@ -194,38 +233,84 @@ class Variant:
             for name in names:
                 optimizers[name].step()
 
-        with autocast:
-            train_iteration(
-                m.online_nets(),
-                batch,
-                z_trgs,
-                m.loss_weights(),
-                update,
-                ema=m.nets_ema,
-                ema_beta=hp.ema_beta,
-            )
+        if self.reference:
+            from tests.helpers.reference_step import update_loss
+
+            for name, stepped in UPDATES:
+                with autocast:
+                    loss = update_loss(m.online_nets(), batch, z_trgs, m.loss_weights(), name)
+                update(loss, stepped)
+            for name in ("generator", "mapping_network", "style_encoder"):
+                update_ema(m.nets_ema[name], m.nets[name], hp.ema_beta)
+        else:
+            frozen = losses.frozen
+            if self.nofreeze:
+                losses.frozen = lambda *modules: contextlib.nullcontext()
+            try:
+                with autocast:
+                    train_iteration(
+                        m.online_nets(),
+                        batch,
+                        z_trgs,
+                        m.loss_weights(),
+                        update,
+                        ema=m.nets_ema,
+                        ema_beta=hp.ema_beta,
+                        iteration=m.iteration,
+                        reuse_latent_fake=hp.reuse_latent_fake,
+                    )
+            finally:
+                losses.frozen = frozen
         m.iteration += 1
 
     def _run_plain(self, n_warm: int, n_timed: int, batches: list) -> float:
         for b in batches[:n_warm]:
             self._plain_step(b)
         _sync(self.device)
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         for b in batches[n_warm : n_warm + n_timed]:
             self._plain_step(b)
         _sync(self.device)
-        return (time.perf_counter() - t0) / n_timed
+        return (CLOCK() - t0) / n_timed
 
     # --------------------------------------------------------------
     def run(self, n_warm: int, n_timed: int, batches: list) -> float:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         run: Callable = self._run_plain if self.plain else self._run_lightning
-        sec = run(n_warm, n_timed, batches)
+        with papers_shortcut_order(self.papers_order):
+            sec = run(n_warm, n_timed, batches)
         if self.device.type == "cuda":
             peak = torch.cuda.max_memory_allocated(self.device) / 2**20
             self.peak_mb = max(self.peak_mb or 0.0, peak)
         return sec
+
+
+@contextlib.contextmanager
+def papers_shortcut_order(enabled: bool):
+    """Within the block the residual shortcuts run in the paper's order (the 1x1 conv on the
+    larger grid, before pooling / after upsampling), as before version 0.2."""
+    if not enabled:
+        yield
+        return
+    import torch.nn.functional as F
+
+    from starganv2.models.stargan_v2 import nets
+
+    def res_shortcut(self, x):
+        x = self.conv1x1(x) if self.learned_sc else x
+        return F.avg_pool2d(x, 2) if self.downsample else x
+
+    def adain_shortcut(self, x):
+        x = F.interpolate(x, scale_factor=2, mode="nearest") if self.upsample else x
+        return self.conv1x1(x) if self.learned_sc else x
+
+    saved = nets.ResBlk._shortcut, nets.AdainResBlk._shortcut
+    nets.ResBlk._shortcut, nets.AdainResBlk._shortcut = res_shortcut, adain_shortcut
+    try:
+        yield
+    finally:
+        nets.ResBlk._shortcut, nets.AdainResBlk._shortcut = saved
 
 
 def main() -> None:
@@ -239,9 +324,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    global CLOCK
+    if args.clock == "cpu":
+        if device.type == "cuda":
+            raise SystemExit("--clock cpu measures CPU work: use it on the CPU")
+        CLOCK = time.process_time
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if "eager" not in names:
-        names.insert(0, "eager")
+    base = args.baseline
+    if base not in names:
+        names.insert(0, base)
     batches = make_batches(args, args.warmup + args.iters)
 
     variants = {}
@@ -259,7 +350,7 @@ def main() -> None:
             row[name] = variants[name].run(args.warmup, args.iters, batches)
             variants[name].times.append(row[name])
         for name in names:
-            ratios[name].append(row[name] / row["eager"])
+            ratios[name].append(row[name] / row[base])
         print(f"round {r + 1}: " + ", ".join(f"{n} {s:.3f}s" for n, s in row.items()), flush=True)
 
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
@@ -268,9 +359,9 @@ def main() -> None:
         f"device: {device.type} ({dev or platform.machine()}), torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}; img {args.img_size}, batch {args.batch}, "
         f"dim_in {args.dim_in}, max_conv_dim {args.max_conv_dim}; {args.rounds} rounds x "
-        f"{args.iters} iters (median)"
+        f"{args.iters} iters (median); clock {args.clock}"
     )
-    print("| variant | s/iter | x eager (time) | speed-up | peak MiB |")
+    print(f"| variant | s/iter | x {base} (time) | speed-up | peak MiB |")
     print("|---|---|---|---|---|")
     for name in names:
         sec = statistics.median(variants[name].times)

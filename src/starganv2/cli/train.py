@@ -151,7 +151,13 @@ def main(cfg: DictConfig) -> float | None:
 
     try:
         metrics = run(cfg)
-    except (ConfigError, NonFiniteLossError, UnreadableDataError) as err:
+    except (
+        ConfigError,
+        NonFiniteLossError,
+        UnreadableDataError,
+        FileNotFoundError,
+        ValueError,
+    ) as err:
         log.error("%s", err)
         sys.exit(1)
     key = cfg.get("optimized_metric")

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from starganv2.data.folders import eval_transform, is_image_file, list_domain_files, load_image
 from starganv2.models.interface import StyleTranslator, Translator, require_styles
 from starganv2.synthesis.styles import latent_styles, style_means
-from starganv2.utils.files import atomic_write, atomic_write_text
+from starganv2.utils.files import atomic_write, write_failures
 from starganv2.utils.images import to_pil
 
 __all__ = ["TranslateReport", "translate_folder", "find_sidecars", "DEFAULT_TEMPLATE"]
@@ -288,16 +288,5 @@ def translate_folder(
         report.skipped_existing,
         report.sidecars,
     )
-    listing = output_dir / FAILURES_FILE
-    if not report.failed:
-        listing.unlink(missing_ok=True)  # stale list of an earlier run
-    else:
-        text = "".join(f"{p}\t{reason}\n" for p, reason in report.failed)
-        atomic_write_text(listing, text)
-        log.error(
-            "%d image(s) could not be translated (listed in %s):\n%s",
-            len(report.failed),
-            listing,
-            "\n".join(f"  {p}: {reason}" for p, reason in report.failed),
-        )
+    write_failures(output_dir / FAILURES_FILE, report.failed, "translated", log)
     return report

@@ -26,6 +26,8 @@ __all__ = [
     "atomic_link_or_copy",
     "current_umask",
     "save_json",
+    "write_failures",
+    "load_weights_file",
 ]
 
 
@@ -127,3 +129,50 @@ def save_json(obj: Mapping[str, Any], path: str | os.PathLike) -> Path:
         k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in obj.items()
     }
     return atomic_write_text(path, json.dumps(clean, indent=2) + "\n")
+
+
+def write_failures(
+    listing: str | os.PathLike, failed: list[tuple[Any, str]], what: str, log: Any
+) -> None:
+    """Keep ``listing`` the TSV of ``(path, reason)`` for every input that failed (one line each),
+    log them, or remove a stale listing of an earlier run when nothing failed.
+
+    ``what`` completes "N image(s) could not be ...", e.g. ``"translated"``.
+    """
+    listing = Path(listing)
+    if not failed:
+        listing.unlink(missing_ok=True)  # a stale list of an earlier run
+        return
+    atomic_write_text(listing, "".join(f"{p}\t{reason}\n" for p, reason in failed))
+    log.error(
+        "%d image(s) could not be %s (listed in %s):\n%s",
+        len(failed),
+        what,
+        listing,
+        "\n".join(f"  {p}: {reason}" for p, reason in failed),
+    )
+
+
+def load_weights_file(
+    path: str | os.PathLike,
+    name: str,
+    expected: str,
+    error: type[Exception] = ValueError,
+) -> Any:
+    """``torch.load`` a file made elsewhere, safely (CPU, ``weights_only=True``).
+
+    ``name`` says how the file is referred to in errors (``"fan_weights='wing.ckpt'"``, or just
+    the path); ``expected`` what it should hold. A missing file raises ``FileNotFoundError``, an
+    unreadable one ``error``, both naming the file and what was expected.
+    """
+    import torch
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{name}: no such file; expected {expected}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise error(
+            f"{name} could not be read with torch.load(weights_only=True): "
+            f"{type(err).__name__}: {err}; expected {expected}"
+        ) from err

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from starganv2.utils.autograd import frozen
 
 __all__ = [
     "adv_loss",
@@ -27,6 +30,9 @@ __all__ = [
     "ds_weight",
     "d_loss",
     "g_loss",
+    "frozen",
+    "LatentFake",
+    "make_latent_fake",
 ]
 
 MaskFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -96,6 +102,31 @@ def _style(
     return mapping_network(z, y) if z is not None else style_encoder(x_ref, y)
 
 
+@dataclass
+class LatentFake:
+    """A fake made by the latent D update with its graph kept, for the latent G update that
+    follows (``G`` and ``F`` do not change in between, so it is the same tensor): ``s_trg``
+    ``(N, style_dim)`` and ``x_fake`` ``(N, 3, H, W)``, both attached to the graph."""
+
+    s_trg: torch.Tensor
+    x_fake: torch.Tensor
+
+
+def make_latent_fake(
+    generator: nn.Module,
+    mapping_network: nn.Module,
+    x_real: torch.Tensor,
+    y_trg: torch.Tensor,
+    z_trg: torch.Tensor,
+    mask_fn: MaskFn | None = None,
+) -> LatentFake:
+    """``s_trg = F(z_trg, y_trg)`` and ``x_fake = G(x_real, s_trg)`` with gradients (see
+    :class:`LatentFake`)."""
+    masks = mask_fn(x_real) if mask_fn is not None else None
+    s_trg = mapping_network(z_trg, y_trg)
+    return LatentFake(s_trg, generator(x_real, s_trg, masks=masks))
+
+
 def d_loss(
     generator: nn.Module,
     mapping_network: nn.Module,
@@ -109,6 +140,8 @@ def d_loss(
     lambda_reg: float = 1.0,
     mask_fn: MaskFn | None = None,
     r1_fp32: bool = True,
+    fake: LatentFake | None = None,
+    compute_r1: bool = True,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Discriminator loss: real images of ``y_org`` as real (with R1), translations to ``y_trg``
     as fake. The fakes are made without gradient, so only D receives gradients.
@@ -119,11 +152,15 @@ def d_loss(
         lambda_reg: weight of the R1 penalty.
         mask_fn: face-mask function for the high-pass skip (``None`` without it).
         r1_fp32: run the real branch of D with autocast off so R1's double backward is float32.
+        fake: the fake of ``z_trg`` already made (:func:`make_latent_fake`); it is used detached
+            instead of running F and G again.
+        compute_r1: ``False`` skips the penalty (lazy R1): no input gradient, no double backward;
+            ``reg`` is then reported as 0.
 
     Returns: ``(loss, {"real", "fake", "reg"})``.
     """
     _check_one_style_source(z_trg, x_ref, "z_trg / x_ref")
-    x_real = x_real.detach().requires_grad_(True)  # fresh leaf for R1
+    x_real = x_real.detach().requires_grad_(compute_r1)  # a fresh leaf for R1
     no_autocast = (
         torch.autocast(x_real.device.type, enabled=False)
         if r1_fp32 and torch.is_autocast_enabled(x_real.device.type)
@@ -132,16 +169,21 @@ def d_loss(
     with no_autocast:
         out = discriminator(x_real, y_org)
         loss_real = adv_loss(out, 1.0)
-        loss_reg = r1_reg(out, x_real)
+        loss_reg = r1_reg(out, x_real) if compute_r1 else torch.zeros((), device=out.device)
 
-    with torch.no_grad():
-        s_trg = _style(mapping_network, style_encoder, y_trg, z_trg, x_ref)
-        masks = mask_fn(x_real) if mask_fn is not None else None
-        x_fake = generator(x_real, s_trg, masks=masks)
+    if fake is not None:
+        x_fake = fake.x_fake.detach()
+    else:
+        with torch.no_grad():
+            s_trg = _style(mapping_network, style_encoder, y_trg, z_trg, x_ref)
+            masks = mask_fn(x_real) if mask_fn is not None else None
+            x_fake = generator(x_real, s_trg, masks=masks)
     out = discriminator(x_fake, y_trg)
     loss_fake = adv_loss(out, 0.0)
 
-    loss = loss_real + loss_fake + lambda_reg * loss_reg
+    loss = loss_real + loss_fake
+    if compute_r1:
+        loss = loss + lambda_reg * loss_reg
     stats = {"real": loss_real.detach(), "fake": loss_fake.detach(), "reg": loss_reg.detach()}
     return loss, stats
 
@@ -160,8 +202,21 @@ def g_loss(
     lambda_ds: float = 1.0,
     lambda_cyc: float = 1.0,
     mask_fn: MaskFn | None = None,
+    fake: LatentFake | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Generator-side loss: adversarial + style reconstruction - diversity + cycle consistency.
+
+    The gradients it produces are those of the nets that step after it, and only those:
+
+    - latent codes (``z_trgs``): G, F and E (the paper's latent update steps all three);
+    - references (``x_refs``): G alone (the paper's reference update steps only G).
+
+    Work whose result no optimizer would use is skipped: D's weights get no gradient (its forward
+    still carries the adversarial gradient to the fake); in the reference case E's weights get
+    none either, and the style codes of the references and of the source (inputs of nothing that
+    learns) are made without a graph; the second fake of the diversity term, which is a detached
+    constant, is made without a graph in both cases. The values, and the gradients of the nets
+    that step, are those of the straightforward computation.
 
     Args:
         x_real: ``(N, 3, H, W)``; y_org, y_trg: ``(N,)``.
@@ -170,29 +225,39 @@ def g_loss(
         lambda_sty, lambda_ds, lambda_cyc: term weights (``lambda_ds`` is the already-decayed value
             from :func:`ds_weight`).
         mask_fn: face-mask function for the high-pass skip (``None`` without it).
+        fake: the first fake already made with its graph (:func:`make_latent_fake`, latent case).
 
     Returns: ``(loss, {"adv", "sty", "ds", "cyc"})``.
     """
     _check_one_style_source(z_trgs, x_refs, "z_trgs / x_refs")
-    z_trg, z_trg2 = z_trgs if z_trgs is not None else (None, None)
-    x_ref, x_ref2 = x_refs if x_refs is not None else (None, None)
+    latent = z_trgs is not None
+    z_trg, z_trg2 = z_trgs if latent else (None, None)
+    x_ref, x_ref2 = x_refs if not latent else (None, None)
     masks = mask_fn(x_real) if mask_fn is not None else None
+    learning = (discriminator,) if latent else (discriminator, style_encoder)
 
-    s_trg = _style(mapping_network, style_encoder, y_trg, z_trg, x_ref)
-    x_fake = generator(x_real, s_trg, masks=masks)
-    loss_adv = adv_loss(discriminator(x_fake, y_trg), 1.0)
+    with frozen(*learning):
+        if fake is not None:
+            s_trg, x_fake = fake.s_trg, fake.x_fake
+        else:
+            with torch.set_grad_enabled(latent and torch.is_grad_enabled()):
+                s_trg = _style(mapping_network, style_encoder, y_trg, z_trg, x_ref)
+            x_fake = generator(x_real, s_trg, masks=masks)
+        loss_adv = adv_loss(discriminator(x_fake, y_trg), 1.0)
 
-    s_pred = style_encoder(x_fake, y_trg)
-    loss_sty = style_recon_loss(s_pred, s_trg)
+        s_pred = style_encoder(x_fake, y_trg)
+        loss_sty = style_recon_loss(s_pred, s_trg)
 
-    s_trg2 = _style(mapping_network, style_encoder, y_trg, z_trg2, x_ref2)
-    x_fake2 = generator(x_real, s_trg2, masks=masks)
-    loss_ds = diversity_loss(x_fake, x_fake2)
+        with torch.no_grad():  # the second fake is a constant of the diversity term
+            s_trg2 = _style(mapping_network, style_encoder, y_trg, z_trg2, x_ref2)
+            x_fake2 = generator(x_real, s_trg2, masks=masks)
+        loss_ds = diversity_loss(x_fake, x_fake2)
 
-    masks_fake = mask_fn(x_fake) if mask_fn is not None else None
-    s_org = style_encoder(x_real, y_org)
-    x_rec = generator(x_fake, s_org, masks=masks_fake)
-    loss_cyc = cycle_loss(x_rec, x_real)
+        masks_fake = mask_fn(x_fake) if mask_fn is not None else None
+        with torch.set_grad_enabled(latent and torch.is_grad_enabled()):
+            s_org = style_encoder(x_real, y_org)
+        x_rec = generator(x_fake, s_org, masks=masks_fake)
+        loss_cyc = cycle_loss(x_rec, x_real)
 
     loss = loss_adv + lambda_sty * loss_sty - lambda_ds * loss_ds + lambda_cyc * loss_cyc
     stats = {

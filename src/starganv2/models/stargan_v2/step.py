@@ -8,7 +8,8 @@ named nets (the module uses ``manual_backward`` and its GradScaler handling; a p
 
 Order (one iteration):
 
-1. ``d_latent``: D loss with a latent-code fake -> step D;
+1. ``d_latent``: D loss with a latent-code fake -> step D (the fake, with its graph, is kept for
+   update 3: nothing it depends on changes in between);
 2. ``d_ref``: D loss with a reference fake -> step D;
 3. ``g_latent``: G loss with two latent codes -> step G, F and E;
 4. ``g_ref``: G loss with two references -> step G;
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 
 from starganv2.models.ema import update_ema
-from starganv2.models.stargan_v2.losses import MaskFn, d_loss, g_loss
+from starganv2.models.stargan_v2.losses import MaskFn, d_loss, g_loss, make_latent_fake
 
 __all__ = ["Nets", "LossWeights", "Update", "UPDATES", "EMA_NETS", "MasksOnce", "train_iteration"]
 
@@ -53,13 +54,22 @@ class Nets(NamedTuple):
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Loss weights of one iteration (``lambda_ds`` already decayed for that iteration)."""
+    """Loss weights of one iteration (``lambda_ds`` already decayed for that iteration).
+
+    ``r1_every``: lazy R1 (StyleGAN2): the penalty on every ``r1_every``-th D update only (D
+    updates counted from 0, two per iteration), weighted by ``r1_every``; 1 is the paper.
+    """
 
     lambda_reg: float = 1.0
     lambda_sty: float = 1.0
     lambda_ds: float = 1.0
     lambda_cyc: float = 1.0
     r1_fp32: bool = True
+    r1_every: int = 1
+
+    def r1_on(self, d_update: int) -> bool:
+        """Whether D update number ``d_update`` computes the R1 penalty."""
+        return d_update % self.r1_every == 0
 
 
 class MasksOnce:
@@ -98,6 +108,8 @@ def train_iteration(
     ema: Mapping[str, nn.Module] | None = None,
     ema_beta: float = 0.999,
     mask_fn: MaskFn | None = None,
+    iteration: int = 0,
+    reuse_latent_fake: bool = True,
 ) -> dict[str, dict[str, torch.Tensor]]:
     """Run the four updates and the EMA step of one iteration (see the module docstring).
 
@@ -112,6 +124,11 @@ def train_iteration(
         ema_beta: EMA decay.
         mask_fn: face masks for the high-pass skip (``None`` without it); those of ``x_real`` are
             computed once per iteration (:class:`MasksOnce`).
+        iteration: the iteration's number (the lazy-R1 schedule counts D updates from it).
+        reuse_latent_fake: make the latent fake once, with its graph, for both the latent D update
+            and the latent G update (G and F do not change in between, so it is the same tensor):
+            one G and one F forward less per iteration, at the memory of keeping that graph
+            across the two D updates.
 
     Returns ``{update name: {term: detached scalar}}`` for the four updates.
     """
@@ -120,7 +137,8 @@ def train_iteration(
     z_trg, z_trg2 = z_trgs
     if mask_fn is not None:
         mask_fn = MasksOnce(mask_fn, x_real)
-    d_kw = {"lambda_reg": weights.lambda_reg, "mask_fn": mask_fn, "r1_fp32": weights.r1_fp32}
+    r1_weight = weights.lambda_reg * weights.r1_every
+    d_kw = {"lambda_reg": r1_weight, "mask_fn": mask_fn, "r1_fp32": weights.r1_fp32}
     g_kw = {
         "lambda_sty": weights.lambda_sty,
         "lambda_ds": weights.lambda_ds,
@@ -129,12 +147,30 @@ def train_iteration(
     }
     steps = dict(UPDATES)
     stats: dict[str, dict[str, torch.Tensor]] = {}
+    fake = None
+    if reuse_latent_fake and torch.is_grad_enabled():
+        fake = make_latent_fake(nets.generator, nets.mapping_network, x_real, y_trg, z_trg, mask_fn)
+    d_update = 2 * iteration
 
-    loss, stats["d_latent"] = d_loss(*nets, x_real, y_org, y_trg, z_trg=z_trg, **d_kw)
+    loss, stats["d_latent"] = d_loss(
+        *nets,
+        x_real,
+        y_org,
+        y_trg,
+        z_trg=z_trg,
+        fake=fake,
+        compute_r1=weights.r1_on(d_update),
+        **d_kw,
+    )
     update(loss, steps["d_latent"])
-    loss, stats["d_ref"] = d_loss(*nets, x_real, y_org, y_trg, x_ref=x_ref, **d_kw)
+    loss, stats["d_ref"] = d_loss(
+        *nets, x_real, y_org, y_trg, x_ref=x_ref, compute_r1=weights.r1_on(d_update + 1), **d_kw
+    )
     update(loss, steps["d_ref"])
-    loss, stats["g_latent"] = g_loss(*nets, x_real, y_org, y_trg, z_trgs=(z_trg, z_trg2), **g_kw)
+    loss, stats["g_latent"] = g_loss(
+        *nets, x_real, y_org, y_trg, z_trgs=(z_trg, z_trg2), fake=fake, **g_kw
+    )
+    del fake  # its graph is freed by this backward
     update(loss, steps["g_latent"])
     loss, stats["g_ref"] = g_loss(*nets, x_real, y_org, y_trg, x_refs=(x_ref, x_ref2), **g_kw)
     update(loss, steps["g_ref"])
