@@ -16,6 +16,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from starganv2.cli.config_check import ConfigError, check_config
 from starganv2.cli.train import run
+from tests.helpers.fan import write_wing_ckpt
 from tests.integration.conftest import (
     CONF_DIR,
     TINY_OVERRIDES,
@@ -23,6 +24,7 @@ from tests.integration.conftest import (
     compose_train,
     make_folder_dataset,
     run_cli,
+    tiny_overrides,
     tiny_train_cfg,
 )
 
@@ -44,6 +46,8 @@ def group_options(group: str) -> list[str]:
 )
 def test_every_group_option_composes(override, tmp_path):
     extra = ["data.root=/some/where", "data.num_domains=2"] if override == "data=folder" else []
+    if override == "model=stargan_v1":  # the default experiment (quick) sets StarGAN v2 keys
+        extra = ["experiment=stargan_v1"]
     cfg = compose_train([override, *extra], tmp_path)
     assert cfg.model.img_size == cfg.data.img_size
     assert cfg.model.num_domains == cfg.data.num_domains
@@ -100,7 +104,9 @@ def test_every_experiment_runs_two_iterations(experiment, tmp_path, shapes_cache
         extra.append(f"data.root={make_folder_dataset(tmp_path / 'data', names)}")
     else:
         extra += TINY_SHAPES + [f"data.cache_dir={shapes_cache}"]
-    cfg = compose_train(TINY_OVERRIDES + extra, tmp_path / "run")
+    if cfg.model.get("w_hpf", 0) > 0:  # the face masks need the landmark net's weights
+        extra.append(f"model.fan_weights={write_wing_ckpt(tmp_path / 'wing.ckpt')}")
+    cfg = compose_train(tiny_overrides(cfg) + extra, tmp_path / "run")
     assert run(cfg)["iteration"] == 2
 
 

@@ -15,6 +15,7 @@ from starganv2.interop.original import (
 )
 from starganv2.models.stargan_v2.module import EMA_NETS, StarGANv2Module
 from tests.helpers import TINY, quiet_trainer, random_loader
+from tests.helpers.fan import fan_state, write_wing_ckpt
 
 NETS = ("generator", "mapping_network", "style_encoder", "discriminator")
 
@@ -33,7 +34,7 @@ def _original_layout(module, prefix="", drop_hpf=False, fan=False):
 
     ema = pack(module.nets_ema, EMA_NETS)
     if fan:
-        ema["fan"] = {"conv1.weight": torch.zeros(2, 2)}
+        ema["fan"] = fan_state(0, prefix)
     return ema, pack(module.nets, NETS)
 
 
@@ -88,19 +89,19 @@ def test_without_nets_file_online_nets_copy_ema_and_d_is_fresh(tmp_path, caplog)
 
 
 def test_missing_hpf_filter_is_filled_and_w_hpf_inferred(tmp_path, caplog):
-    src = _perturbed(w_hpf=1.0)
+    src = _perturbed(w_hpf=1.0, fan_weights=str(write_wing_ckpt(tmp_path / "wing.ckpt")))
     ema, _ = _original_layout(src, drop_hpf=True, fan=True)
     assert "hpf.filter" not in ema["generator"]
     torch.save(ema, tmp_path / "nets_ema.ckpt")
     with caplog.at_level(logging.INFO, logger="starganv2.interop.original"):
         module = convert_checkpoint(tmp_path / "nets_ema.ckpt", tmp_path / "out.ckpt")
     assert "filled the missing constant buffer hpf.filter" in caplog.text
-    assert "ignoring 'fan'" in caplog.text
     assert module.hparams.w_hpf == 1.0
+    assert module.fan is not None  # the file's face-landmark net was kept
     _assert_same(module.nets_ema, src.nets_ema)
 
 
-def test_infer_config_reads_every_architecture_key():
+def test_infer_config_reads_every_architecture_key(tmp_path):
     kw = {
         "img_size": 64,
         "num_domains": 3,
@@ -111,7 +112,8 @@ def test_infer_config_reads_every_architecture_key():
         "max_conv_dim": 32,
         "w_hpf": 0.5,
     }
-    ema, _ = _original_layout(StarGANv2Module(**kw))
+    wing = str(write_wing_ckpt(tmp_path / "wing.ckpt"))
+    ema, _ = _original_layout(StarGANv2Module(**kw, fan_weights=wing))
     assert infer_config(ema) == kw
     ema, _ = _original_layout(StarGANv2Module(**TINY))
     assert infer_config(ema) == TINY

@@ -2,10 +2,12 @@
 
 The original code saves one file per group of nets, each a dict keyed by net name:
 
-* ``<iter>_nets_ema.ckpt``: ``generator``, ``mapping_network``, ``style_encoder`` (EMA weights;
-  the CelebA-HQ release also holds ``fan``, the face-landmark net, which is ignored here);
+* ``<iter>_nets_ema.ckpt``: ``generator``, ``mapping_network``, ``style_encoder`` (EMA weights)
+  and, in the released files, ``fan``: the frozen face-landmark net. It is kept for models with
+  the high-pass skip (``w_hpf > 0``, CelebA-HQ), so a converted model needs no other file
+  (``wing.ckpt`` given as ``fan_path`` replaces it), and ignored otherwise (AFHQ);
 * ``<iter>_nets.ckpt`` (optional): the online ``generator``, ``mapping_network``,
-  ``style_encoder`` and ``discriminator``;
+  ``style_encoder`` and ``discriminator`` (its copy of ``fan`` is not used);
 * ``<iter>_optims.ckpt`` (optional): their Adam states under the same names.
 
 Tensor names match this package's nets (``nets_ema.generator.<key>`` etc.), possibly prefixed
@@ -34,7 +36,7 @@ import lightning as L
 import torch
 
 from starganv2.models.stargan_v2.module import EMA_NETS, MODEL_NAME, StarGANv2Module
-from starganv2.utils.files import atomic_write
+from starganv2.utils.files import atomic_write, load_weights_file
 
 __all__ = [
     "ConversionError",
@@ -58,7 +60,7 @@ ARCH_KEYS = (
     "w_hpf",
 )
 ALL_NETS = (*EMA_NETS, "discriminator")
-IGNORED_NETS = ("fan",)
+FAN_ENTRY = "fan"
 _ITER_RE = re.compile(r"^(\d+)_(nets_ema|nets|optims)\.ckpt$")
 
 StateDicts = dict[str, dict[str, torch.Tensor]]
@@ -75,29 +77,18 @@ def _strip_prefix(state: Mapping[str, Any]) -> dict[str, Any]:
 def load_original(path: str | os.PathLike, allowed: tuple[str, ...] = ALL_NETS) -> StateDicts:
     """Load one original checkpoint file (``weights_only=True``) as ``{net name: state_dict}``.
 
-    ``module.`` prefixes are removed and the ``fan`` entry is dropped (logged). Raises
-    :class:`ConversionError` naming the file for anything that is not such a dict.
+    ``module.`` prefixes are removed; a ``fan`` entry (the face-landmark net) is accepted
+    whatever ``allowed`` says. Raises :class:`ConversionError` naming the file for anything that
+    is not such a dict.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ConversionError(
-            f"{path} could not be loaded with torch.load(weights_only=True): {type(e).__name__}: "
-            f"{e}. Expected a file saved by the original StarGAN v2 code (a dict of state dicts)."
-        ) from e
+    expected = "a file saved by the original StarGAN v2 code (a dict of state dicts)"
+    raw = load_weights_file(path, str(path), expected, ConversionError)
     if not isinstance(raw, Mapping):
         raise ConversionError(f"{path} holds a {type(raw).__name__}, expected a dict of nets")
     out: StateDicts = {}
     for name, state in raw.items():
-        if name in IGNORED_NETS:
-            log.info(
-                "%s: ignoring %r (the face-landmark net is not used by this package)", path, name
-            )
-            continue
-        if name not in allowed:
+        if name not in allowed and name != FAN_ENTRY:
             raise ConversionError(
                 f"{path} has an unexpected entry {name!r}; expected some of {list(allowed)}"
             )
@@ -209,8 +200,9 @@ def build_module(
     Architecture hyperparameters come from :func:`infer_config`; ``overrides`` may add any other
     module argument (``lr``, ``lambda_ds``, ``total_iters``...) and may restate architecture
     values, which must then match the file: otherwise :class:`ConversionError` lists every key
-    that does not fit with both shapes. Without ``nets`` the online G, F, E start as copies of the
-    EMA nets and D keeps its fresh initialisation (logged).
+    that does not fit with both shapes. A model with ``w_hpf > 0`` needs ``fan_weights`` among
+    them (the file with the face-landmark net). Without ``nets`` the online G, F, E start as
+    copies of the EMA nets and D keeps its fresh initialisation (logged).
     """
     inferred = infer_config(nets_ema)
     kwargs = {**inferred, **overrides}
@@ -272,6 +264,35 @@ def _sibling(nets_ema_path: Path, kind: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def _fan_source(
+    nets_ema: StateDicts,
+    nets_ema_path: Path,
+    fan_path: str | os.PathLike | None,
+    overrides: dict[str, Any],
+) -> str | None:
+    """The file the FAN's weights come from for a model with the high-pass skip (``fan_path``,
+    else ``nets_ema_path`` when it has a ``fan`` entry); ``None`` without the skip."""
+    has_fan = nets_ema.pop(FAN_ENTRY, None) is not None
+    w_hpf = float(overrides.get("w_hpf", infer_config(nets_ema)["w_hpf"]))
+    if w_hpf <= 0:
+        if has_fan:
+            log.info("%s: ignoring 'fan' (w_hpf=0: no face masks)", nets_ema_path)
+        if fan_path is not None:
+            log.warning("ignoring fan_path=%s: the model has w_hpf=0 (no face masks)", fan_path)
+        return None
+    if fan_path is not None:
+        return str(fan_path)
+    if "fan_weights" in overrides:  # given as a module argument
+        return None
+    if has_fan:
+        return str(nets_ema_path)
+    raise ConversionError(
+        f"{nets_ema_path} has the high-pass skip (w_hpf={w_hpf}) but no 'fan' entry: pass the "
+        "face-landmark net's weights with --fan wing.ckpt (fan_path=...; clovaai/stargan-v2: "
+        "`bash download.sh wing` saves expr/checkpoints/wing.ckpt)"
+    )
+
+
 def convert_checkpoint(
     nets_ema_path: str | os.PathLike,
     output_path: str | os.PathLike,
@@ -280,6 +301,7 @@ def convert_checkpoint(
     iteration: int | None = None,
     find_siblings: bool = True,
     overwrite: bool = False,
+    fan_path: str | os.PathLike | None = None,
     **overrides: Any,
 ) -> StarGANv2Module:
     """Convert original checkpoint files into one :class:`StarGANv2Module` checkpoint.
@@ -293,6 +315,8 @@ def convert_checkpoint(
             name, e.g. 100000 for ``100000_nets_ema.ckpt``, else 0). It drives the diversity
             weight schedule and ``total_iters`` when fine-tuning: pass 0 to restart the schedule.
         overwrite: replace an existing ``output_path`` (default: refuse).
+        fan_path: the face-landmark net's weights (``wing.ckpt``) for a model with ``w_hpf > 0``;
+            default: the ``fan`` entry of ``nets_ema_path``. The converted checkpoint holds them.
         overrides: module arguments (see :func:`build_module`).
 
     Returns the module (EMA and online nets loaded).
@@ -307,6 +331,11 @@ def convert_checkpoint(
         optims_path = optims_path if optims_path is not None else _sibling(nets_ema_path, "optims")
     nets_ema = load_original(nets_ema_path, allowed=EMA_NETS)
     nets = load_original(nets_path) if nets_path is not None else None
+    if nets is not None:
+        nets.pop(FAN_ENTRY, None)
+    fan_weights = _fan_source(nets_ema, nets_ema_path, fan_path, overrides)
+    if fan_weights is not None:
+        overrides.setdefault("fan_weights", fan_weights)
     module = build_module(nets_ema, nets, source=str(nets_ema_path), **overrides)
 
     optimizers = module.configure_optimizers()
@@ -346,6 +375,7 @@ def convert_checkpoint(
                 "nets_ema": str(nets_ema_path),
                 "nets": None if nets_path is None else str(nets_path),
                 "optims": None if optims_path is None else str(optims_path),
+                "fan": module.hparams.get("fan_weights"),
             },
         },
     }

@@ -1,0 +1,197 @@
+"""Face alignment: the similarity transform, the mirrored padding, the warp, the folder command."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from starganv2.cli.align import main as align_main
+from starganv2.data.align import (
+    align_faces,
+    load_mean_landmarks,
+    pad_mirror,
+    similarity_matrix,
+    warp,
+)
+from starganv2.data.align_folder import FAILURES_FILE, align_folder
+from tests.helpers.fan import random_fan, write_wing_ckpt
+
+
+def _mean_landmarks(seed: int = 0) -> np.ndarray:
+    """A plausible (98, 2) face layout at 256 px: eyes above the mouth, spread around the centre."""
+    g = np.random.default_rng(seed)
+    pts = g.uniform(80, 176, (98, 2)).astype("float32")
+    pts[60:68], pts[96] = g.uniform([80, 100], [110, 110], (8, 2)), [95, 105]  # left eye
+    pts[68:76], pts[97] = g.uniform([146, 100], [176, 110], (8, 2)), [161, 105]  # right eye
+    pts[76], pts[82] = [100, 180], [156, 180]  # mouth corners
+    return pts
+
+
+def _similarity(angle: float, scale: float, shift: tuple[float, float]) -> torch.Tensor:
+    c, s = math.cos(angle) * scale, math.sin(angle) * scale
+    return torch.tensor([[c, -s, shift[0]], [s, c, shift[1]], [0, 0, 1]], dtype=torch.float64)
+
+
+def _apply(m: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
+    return (pts.double() @ m[:2, :2].T + m[:2, 2]).float()
+
+
+# ---------------------------------------------------------------- the transform
+
+
+def _original_matrix(lm: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """The original's composition T_ref S R T_origin, written out with numpy."""
+
+    def axis(p):
+        le = p[[*range(60, 68), 96]].mean(0)
+        re = p[[*range(68, 76), 97]].mean(0)
+        yp = (le + re) / 2 - (p[76] + p[82]) / 2
+        v = (re - le) - np.array([yp[1], -yp[0]])
+        return v / np.linalg.norm(v)
+
+    def shift(v):
+        t = np.eye(3)
+        t[:2, 2] = v
+        return t
+
+    a, b = axis(lm), axis(ref)
+    c = a @ b
+    s = np.sqrt(1 - c * c) * np.sign(a[0] * b[1] - a[1] * b[0])
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    idx = [96, 97, 76, 82]
+    ratio = np.linalg.norm(ref - ref.mean(0), axis=1) / np.linalg.norm(lm - lm.mean(0), axis=1)
+    scale = np.diag([ratio[idx].mean(), ratio[idx].mean(), 1])
+    return shift(ref.mean(0)) @ scale @ rot @ shift(-lm.mean(0))
+
+
+def test_similarity_matrix_equals_the_original_composition():
+    ref = _mean_landmarks(0)
+    lm = _mean_landmarks(1) * 1.3 + 20
+    got = similarity_matrix(torch.from_numpy(lm), torch.from_numpy(ref))
+    # in float64: the original's float32 arithmetic moves the result by about 1e-4 px
+    want = _original_matrix(lm.astype("float64"), ref.astype("float64"))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-9)
+
+
+def test_similarity_matrix_undoes_a_similarity():
+    ref = torch.from_numpy(_mean_landmarks())
+    m0 = _similarity(0.4, 1.7, (30.0, -12.0))
+    m = similarity_matrix(_apply(m0, ref), ref)
+    torch.testing.assert_close(m @ m0, torch.eye(3, dtype=torch.float64), atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------- padding and warp
+
+
+def test_pad_mirror_keeps_the_centre_and_fades_the_border():
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (1, 3, 256, 256), generator=g).float()
+    lm = torch.zeros(1, 98, 2)
+    padded, moved = pad_mirror(pixels, lm)
+    assert padded.shape == (1, 3, 512, 512)
+    torch.testing.assert_close(padded[..., 128:384, 128:384], pixels)  # weight 1 inside
+    torch.testing.assert_close(moved, lm + 128)
+    assert padded[..., 0, :].std() < pixels.std() / 4  # the outer edge is the blurred copy
+
+
+def test_warp_with_identity_and_integer_shift():
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.rand(2, 3, 64, 64, generator=g) * 255
+    eye = torch.eye(3, dtype=torch.float64).expand(2, 3, 3)
+    torch.testing.assert_close(warp(pixels, eye, 64), pixels, atol=1e-3, rtol=0)
+    move = _similarity(0.0, 1.0, (5.0, -3.0)).expand(2, 3, 3)  # source (x, y) -> (x+5, y-3)
+    out = warp(pixels, move, 64)
+    torch.testing.assert_close(out[..., 0:61, 5:64], pixels[..., 3:64, 0:59], atol=1e-3, rtol=0)
+    assert out[..., :, :5].abs().max() == 0  # outside the source: black
+
+
+class _StubFAN:
+    """Stands in for the FAN with fixed landmarks."""
+
+    def __init__(self, landmarks: torch.Tensor):
+        self.points = landmarks
+
+    def landmarks(self, x):
+        return self.points.expand(x.size(0), -1, -1).clone()
+
+
+def test_align_faces_puts_the_landmarks_on_the_reference():
+    ref = torch.from_numpy(_mean_landmarks())
+    m0 = _similarity(-0.3, 0.8, (40.0, 10.0))
+    seen = _apply(m0, ref)  # where the face's landmarks are in the photo
+    x = -torch.ones(1, 3, 256, 256)
+    for px, py in seen.round().long().tolist():
+        x[0, :, py - 1 : py + 2, px - 1 : px + 2] = 1.0  # a bright dot on every landmark
+    out = align_faces(_StubFAN(seen), x, ref)
+    assert out.shape == (1, 3, 256, 256)
+    at_ref = [out[0, 0, int(y), int(x_)].item() for x_, y in ref.round().tolist()]
+    assert np.mean(at_ref) > 0.3  # the dots moved onto the reference positions
+    assert out[0, 0].mean() < -0.8
+
+
+def test_degenerate_landmarks_give_nan_rows():
+    flat = torch.full((98, 2), 100.0)  # every landmark on one point: no scale, no axis
+    out = align_faces(_StubFAN(flat), torch.zeros(2, 3, 64, 64), torch.rand(98, 2) * 64)
+    assert torch.isnan(out).all()
+    with pytest.raises(ValueError, match="multiple of 64"):
+        align_faces(_StubFAN(flat), torch.zeros(1, 3, 100, 100), torch.rand(98, 2))
+
+
+# ---------------------------------------------------------------- files and the command
+
+
+def test_mean_landmarks_file(tmp_path):
+    pts = _mean_landmarks()
+    np.savez(tmp_path / "celeba_lm_mean.npz", mean=pts)
+    torch.testing.assert_close(
+        load_mean_landmarks(tmp_path / "celeba_lm_mean.npz", 512), torch.from_numpy(pts) * 2
+    )
+    np.savez(tmp_path / "bad.npz", points=pts)
+    with pytest.raises(ValueError, match=r"expected an array 'mean' of shape \(98, 2\)"):
+        load_mean_landmarks(tmp_path / "bad.npz")
+    with pytest.raises(FileNotFoundError, match="download.sh wing"):
+        load_mean_landmarks(tmp_path / "nope.npz")
+
+
+@pytest.fixture
+def photos(tmp_path):
+    src = tmp_path / "in"
+    g = np.random.default_rng(0)
+    for rel in ("a.jpg", "sub/deep/b.png"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(g.integers(0, 255, (90, 70, 3), dtype=np.uint8)).save(src / rel)
+    (src / "sub" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (src / "notes.txt").write_text("not an image")
+    np.savez(tmp_path / "lm.npz", mean=_mean_landmarks())
+    return src
+
+
+def test_align_folder_mirrors_paths_reports_bad_images_and_resumes(photos, tmp_path, caplog):
+    fan = random_fan(1)
+    ref = load_mean_landmarks(tmp_path / "lm.npz", 64)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING):
+        report = align_folder(fan, photos, out, ref, img_size=64, progress=False)
+    assert report.written == 2 and [p.name for p, _ in report.failed] == ["broken.jpg"]
+    assert Image.open(out / "a.jpg").size == (64, 64)
+    assert Image.open(out / "sub" / "deep" / "b.png").size == (64, 64)
+    assert "broken.jpg" in (out / FAILURES_FILE).read_text()
+    again = align_folder(fan, photos, out, ref, img_size=64, progress=False)
+    assert again.written == 0 and again.skipped_existing == 2
+
+
+def test_align_command_exit_status(photos, tmp_path):
+    wing = write_wing_ckpt(tmp_path / "wing.ckpt", seed=1)
+    args = [str(photos), str(tmp_path / "out"), "--fan", str(wing), "--img-size", "64"]
+    assert align_main([*args, "--mean-landmarks", str(tmp_path / "lm.npz"), "--no-progress"]) == 2
+    (photos / "sub" / "broken.jpg").unlink()
+    assert align_main([*args, "--mean-landmarks", str(tmp_path / "lm.npz"), "--overwrite"]) == 0
+    assert not (tmp_path / "out" / FAILURES_FILE).exists()
+    assert align_main([*args, "--mean-landmarks", str(tmp_path / "nope.npz")]) == 1
+    bad = [str(photos), str(tmp_path / "o2"), "--fan", str(tmp_path / "nope.ckpt")]
+    assert align_main([*bad, "--mean-landmarks", str(tmp_path / "lm.npz")]) == 1
