@@ -34,6 +34,15 @@ TINY_OVERRIDES = [
     "trainer.log_every_n_steps=1",
 ]
 TINY_SHAPES = ["data.n_train=6", "data.n_val=2"]
+TINY_V1_MODEL = ["model.g_conv_dim=8", "model.d_conv_dim=8", "model.g_repeat_num=1"]
+
+
+def tiny_overrides(cfg: DictConfig) -> list[str]:
+    """:data:`TINY_OVERRIDES` for the model ``cfg`` trains (StarGAN v1 has other width keys)."""
+    if str(cfg.model.get("_target_", "")).endswith("StarGANv1Module"):
+        keep = [o for o in TINY_OVERRIDES if not o.startswith("model.") or "total_iters" in o]
+        return keep + TINY_V1_MODEL
+    return TINY_OVERRIDES
 
 
 @pytest.fixture(scope="session")

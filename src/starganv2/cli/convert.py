@@ -3,10 +3,18 @@
     starganv2-convert expr/checkpoints/afhq/100000_nets_ema.ckpt afhq.ckpt
     starganv2-convert 100000_nets_ema.ckpt celeba_hq.ckpt --iteration 0 --set total_iters=150000
 
-``*_nets.ckpt`` and ``*_optims.ckpt`` next to the EMA file are picked up automatically. The
-architecture is inferred from the tensor shapes; ``--set key=value`` adds module arguments and
-``--expect key=value`` checks architecture values (a mismatch is reported with the key and both
-shapes). See :func:`starganv2.interop.original.convert_checkpoint`.
+``*_nets.ckpt`` and ``*_optims.ckpt`` next to the EMA file are picked up automatically. A
+CelebA-HQ file (``w_hpf > 0``) keeps its ``fan`` entry, the face-landmark net of the face masks,
+so the result needs no other file; ``--fan wing.ckpt`` supplies that net when the entry is
+missing. The architecture is inferred from the tensor shapes; ``--set key=value`` adds module
+arguments and ``--expect key=value`` checks architecture values (a mismatch is reported with the
+key and both shapes). See :func:`starganv2.interop.original.convert_checkpoint`.
+
+Original StarGAN (v1) files, ``<iter>-G.ckpt`` (with ``<iter>-D.ckpt`` beside it), are recognised
+by their name (or with ``--v1``) and become a ``StarGANv1Module`` checkpoint
+(:func:`starganv2.interop.original_v1.convert_v1_checkpoint`)::
+
+    starganv2-convert stargan_celeba_128/models/200000-G.ckpt celeba_v1.ckpt --set img_size=128
 """
 
 from __future__ import annotations
@@ -40,6 +48,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-siblings", action="store_true", help="do not look for --nets/--optims")
     p.add_argument(
+        "--fan",
+        help="wing.ckpt, the face-landmark net of a w_hpf>0 (CelebA-HQ) model (default: the "
+        "'fan' entry of nets_ema, which the released files have)",
+    )
+    p.add_argument(
         "--iteration", type=int, help="saved iteration (default: from the file name, e.g. 100000)"
     )
     p.add_argument(
@@ -57,16 +70,44 @@ def parser() -> argparse.ArgumentParser:
         help="other StarGANv2Module argument to store (lr, lambda_ds, total_iters, ...)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument(
+        "--v1",
+        action="store_true",
+        help="the input is an original StarGAN v1 <iter>-G.ckpt (automatic for such names)",
+    )
+    p.add_argument(
+        "--discriminator", help="v1 only: the <iter>-D.ckpt file (default: next to -G.ckpt if any)"
+    )
     return p
+
+
+def _convert_v1(args: argparse.Namespace, overrides: dict) -> None:
+    from starganv2.interop.original_v1 import convert_v1_checkpoint
+
+    if args.nets or args.optims or getattr(args, "fan", None):
+        raise SystemExit("--nets/--optims/--fan are StarGAN v2 options; for v1 use --discriminator")
+    convert_v1_checkpoint(
+        args.nets_ema,
+        args.output,
+        d_path=args.discriminator,
+        iteration=args.iteration,
+        find_siblings=not args.no_siblings,
+        overwrite=args.overwrite,
+        **overrides,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from starganv2.interop.original import ConversionError, convert_checkpoint
+    from starganv2.interop.original_v1 import is_v1_generator_file
 
     overrides = {**_pairs(args.set, "--set"), **_pairs(args.expect, "--expect")}
     try:
+        if args.v1 or is_v1_generator_file(args.nets_ema):
+            _convert_v1(args, overrides)
+            return 0
         convert_checkpoint(
             args.nets_ema,
             args.output,
@@ -75,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             iteration=args.iteration,
             find_siblings=not args.no_siblings,
             overwrite=args.overwrite,
+            fan_path=args.fan,
             **overrides,
         )
-    except (ConversionError, FileNotFoundError, FileExistsError, TypeError) as err:
+    except (ConversionError, ValueError, FileNotFoundError, FileExistsError, TypeError) as err:
         logging.getLogger("starganv2.convert").error("%s", err)
         return 1
     return 0

@@ -17,10 +17,13 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from starganv2.data.folders import (
     IMG_EXTENSIONS,
+    TRANSFORMS,
     eval_transform,
     list_domain_files,
     scan_images,
     train_transform,
+    v1_eval_transform,
+    v1_train_transform,
 )
 from starganv2.data.sampling import (
     BalancedDomainSampler,
@@ -70,6 +73,13 @@ class ImageDomainDataModule(L.LightningDataModule):
         max_consecutive_failures: training images that may fail to load in a row (files that became
             unreadable after the start are replaced by other images of their domain, with a
             warning) before the run stops, after a checkpoint.
+        transform: ``"stargan_v2"`` (random resized crop with ``randcrop_prob``, resize, flip) or
+            ``"stargan_v1"`` (flip, center crop to ``crop_size``, resize; validation: center crop
+            and resize), see :mod:`starganv2.data.folders`.
+        crop_size: center crop of the ``"stargan_v1"`` transform (the original: 178 for CelebA,
+            256 for RaFD); ``None``: no crop.
+        load_references: ``False`` leaves the two reference images out of the training items
+            (``x_real, y_org, y_trg`` only), for models that use none (StarGAN v1).
     """
 
     def __init__(
@@ -89,8 +99,18 @@ class ImageDomainDataModule(L.LightningDataModule):
         scan_workers: int = 8,
         samples_per_epoch: int | None = None,
         max_consecutive_failures: int = 50,
+        transform: Literal["stargan_v2", "stargan_v1"] = "stargan_v2",
+        crop_size: int | None = None,
+        load_references: bool = True,
     ):
         super().__init__()
+        if transform not in TRANSFORMS:
+            raise ValueError(f"data.transform={transform!r}: expected one of {list(TRANSFORMS)}")
+        if crop_size is not None and transform != "stargan_v1":
+            raise ValueError(
+                f"data.crop_size={crop_size!r} is an option of the stargan_v1 transform, but "
+                f"data.transform={transform!r}; set data.transform=stargan_v1 or crop_size=null"
+            )
         if on_bad_image not in ON_BAD_IMAGE:
             raise ValueError(
                 f"data.on_bad_image={on_bad_image!r}: expected one of {list(ON_BAD_IMAGE)}"
@@ -124,6 +144,11 @@ class ImageDomainDataModule(L.LightningDataModule):
         self.scan_workers = scan_workers
         self.samples_per_epoch = samples_per_epoch
         self.max_consecutive_failures = max_consecutive_failures
+        self.transform = transform
+        self.crop_size = crop_size
+        self.load_references = load_references
+        if transform == "stargan_v1":
+            v1_eval_transform(img_size, crop_size)  # checks crop_size now, not at setup()
         self.domains: list[str] = []
         self.train_files: dict[str, list[Path]] = {}
         self.val_files: dict[str, list[Path]] | None = None
@@ -224,13 +249,17 @@ class ImageDomainDataModule(L.LightningDataModule):
             return
         self._scan_train()
         self._scan_val()
+        if self.transform == "stargan_v1":
+            train_t = v1_train_transform(self.img_size, self.crop_size)
+            eval_t = v1_eval_transform(self.img_size, self.crop_size)
+        else:
+            train_t = train_transform(self.img_size, self.randcrop_prob)
+            eval_t = eval_transform(self.img_size)
         self.train_set = ImageDomainDataset.from_domain_files(
-            self.train_files, self.domains, train_transform(self.img_size, self.randcrop_prob)
+            self.train_files, self.domains, train_t
         )
         if self.val_files is not None:
-            self.val_set = EvalDataset.from_domain_files(
-                self.val_files, self.domains, eval_transform(self.img_size)
-            )
+            self.val_set = EvalDataset.from_domain_files(self.val_files, self.domains, eval_t)
         log.info(
             "data %s: domains %s, %d train and %d val images",
             self.root,
@@ -270,7 +299,9 @@ class ImageDomainDataModule(L.LightningDataModule):
                     "trainer.use_distributed_sampler=false (the trainer configs do)"
                 )
         return DataLoader(
-            SourceReferenceDataset(self.train_set, self.max_consecutive_failures),
+            SourceReferenceDataset(
+                self.train_set, self.max_consecutive_failures, self.load_references
+            ),
             batch_size=self.batch_size,
             sampler=self._sampler,
             drop_last=self.drop_last,

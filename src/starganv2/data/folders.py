@@ -35,6 +35,9 @@ __all__ = [
     "load_image",
     "train_transform",
     "eval_transform",
+    "v1_train_transform",
+    "v1_eval_transform",
+    "TRANSFORMS",
     "ToModelRange",
 ]
 
@@ -226,4 +229,38 @@ def eval_transform(img_size: int) -> transforms.Compose:
             transforms.PILToTensor(),
             ToModelRange(),
         ]
+    )
+
+
+TRANSFORMS = ("stargan_v2", "stargan_v1")
+"""Names of the transform families (``data.transform``)."""
+
+
+def _v1_resize(img_size: int, crop_size: int | None) -> list:
+    if crop_size is not None and (
+        isinstance(crop_size, bool) or not isinstance(crop_size, int) or crop_size < 1
+    ):
+        raise ValueError(f"data.crop_size={crop_size!r}: expected a positive int or null")
+    crop = [] if crop_size is None else [transforms.CenterCrop(crop_size)]
+    return [*crop, transforms.Resize([img_size, img_size])]
+
+
+def v1_train_transform(img_size: int, crop_size: int | None = None) -> transforms.Compose:
+    """The StarGAN (v1) training transform: random horizontal flip, center crop to
+    ``crop_size`` (the original: 178 for CelebA, 256 for RaFD; ``None``: no crop), square resize,
+    8-bit pixels to ``[-1, 1]``. PIL image -> (3, img_size, img_size); picklable."""
+    return transforms.Compose(
+        [
+            transforms.RandomHorizontalFlip(),
+            *_v1_resize(img_size, crop_size),
+            transforms.PILToTensor(),
+            ToModelRange(),
+        ]
+    )
+
+
+def v1_eval_transform(img_size: int, crop_size: int | None = None) -> transforms.Compose:
+    """The StarGAN (v1) test transform: :func:`v1_train_transform` without the flip."""
+    return transforms.Compose(
+        [*_v1_resize(img_size, crop_size), transforms.PILToTensor(), ToModelRange()]
     )

@@ -8,6 +8,8 @@ Training item (dict, the contract with the models)::
     x_ref2 (3, H, W) float in [-1, 1]   another image (a different file) of the same domain
     y_trg  int                          target domain, drawn independently of the source
 
+(``x_ref`` and ``x_ref2`` are left out when the data module's ``load_references`` is off.)
+
 Validation / test item: ``{"x": (3, H, W) float in [-1, 1], "y": int}``.
 """
 
@@ -112,15 +114,23 @@ class SourceReferenceDataset(Dataset):
     Args:
         images: the training images.
         max_consecutive_failures: failed reads in a row that stop the run (``>= 1``).
+        load_references: ``False`` leaves ``x_ref`` and ``x_ref2`` out of the items (models that
+            use no reference images, such as StarGAN v1: one image read per item instead of three).
     """
 
-    def __init__(self, images: ImageDomainDataset, max_consecutive_failures: int = 50):
+    def __init__(
+        self,
+        images: ImageDomainDataset,
+        max_consecutive_failures: int = 50,
+        load_references: bool = True,
+    ):
         if max_consecutive_failures < 1:
             raise ValueError(
                 f"max_consecutive_failures={max_consecutive_failures!r}: expected an int >= 1"
             )
         self.images = images
         self.max_consecutive_failures = max_consecutive_failures
+        self.load_references = load_references
         self.failures = 0  # in this process
         self._in_a_row = 0
         by_domain: dict[int, list[int]] = {}
@@ -170,6 +180,8 @@ class SourceReferenceDataset(Dataset):
         labels = self.images.labels
         assert labels[ref] == labels[ref2] and ref != ref2, f"bad reference pair {index}"
         x_real, _ = self._load(src)
+        if not self.load_references:
+            return {"x_real": x_real, "y_org": labels[src], "y_trg": labels[ref]}
         x_ref, ref = self._load(ref, avoid=ref2)
         x_ref2, _ = self._load(ref2, avoid=ref)
         return {

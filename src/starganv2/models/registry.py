@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "stargan_v2"
 MODELS: dict[str, str] = {
     "stargan_v2": "starganv2.models.stargan_v2.module:StarGANv2Module",
+    "stargan_v1": "starganv2.models.stargan_v1.module:StarGANv1Module",
 }
 
 

@@ -1,0 +1,32 @@
+"""The StarGAN (v1) inference path as a plain module (for export): the generator on a one-hot
+label vector.
+
+Takes and returns images ``(N, 3, S, S)`` in ``[-1, 1]``; labels ``y (N,)`` int64.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from starganv2.models.stargan_v1.nets import one_hot
+
+__all__ = ["LabelTranslator"]
+
+
+class LabelTranslator(nn.Module):
+    """``(x, y) -> G(x, one_hot(y))``.
+
+    Args:
+        generator: the trained generator (its instance norms use each image's own statistics
+            in eval mode too, see :class:`~.nets.InstanceNorm`).
+        num_domains: length of the label vectors.
+    """
+
+    def __init__(self, generator: nn.Module, num_domains: int) -> None:
+        super().__init__()
+        self.generator = generator
+        self.num_domains = int(num_domains)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.generator(x, one_hot(y, self.num_domains, x.dtype))

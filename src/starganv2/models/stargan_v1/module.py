@@ -1,0 +1,329 @@
+"""``StarGANv1Module``: the StarGAN baseline (Choi et al., CVPR 2018) as a LightningModule.
+
+One ``training_step`` is one iteration of the original code (manual optimization): a D update,
+and on every ``n_critic``-th iteration a G update (see :mod:`.step`). Target domains are the
+batch's own labels shuffled, as in the original. The module counts iterations itself
+(``self.iteration``, saved in checkpoints); the G schedule, the learning-rate decay and the stop
+at ``total_iters`` follow that counter, so a resumed run continues exactly. Lightning's
+``global_step`` counts optimizer steps (one or two per iteration) and is not used for that.
+
+There are no style codes and no averaged weights: ``translate(x, y_trg)`` makes one output per
+image and target domain with the generator itself. As in the original, whose nets are never
+switched to eval mode, instance norm uses each image's own statistics in eval mode too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import lightning as L
+import torch
+from torch import nn
+
+from starganv2.models.interface import MODE_LABEL, GuidanceModeError
+from starganv2.models.iterations import IterationCounting
+from starganv2.models.stargan_v1.graphs import LabelTranslator
+from starganv2.models.stargan_v1.nets import Discriminator, Generator, one_hot
+from starganv2.models.stargan_v1.step import (
+    LR_DECAY_RULES,
+    LossWeights,
+    Nets,
+    learning_rate,
+    shuffled_labels,
+    train_iteration,
+)
+from starganv2.models.stargan_v2.nets import validate_img_size
+from starganv2.models.training_checks import (
+    NonFiniteLossError,
+    NonFiniteTracker,
+    check_trainer_counts,
+    domain_labels,
+)
+from starganv2.utils.checks import check_int
+
+__all__ = ["StarGANv1Module", "NonFiniteLossError", "MODEL_NAME", "TERMS"]
+
+MODEL_NAME = "stargan_v1"
+"""The model's name in checkpoints (``checkpoint["starganv2"]["model"]``) and ``model=`` configs."""
+OPTIMIZER_ORDER = ("generator", "discriminator")
+TARGET_LABELS = ("shuffle", "batch")
+TERMS: dict[str, tuple[str, ...]] = {
+    "d": ("real", "fake", "cls", "gp"),
+    "g": ("fake", "cls", "rec"),
+}
+"""Loss terms of each update, logged as ``train/<update>/<term>``."""
+
+
+class StarGANv1Module(IterationCounting, L.LightningModule):
+    """StarGAN (v1) training and inference.
+
+    Defaults are the original code's (its ``main.py`` names in brackets where they differ).
+
+    Args:
+        img_size: square image side (power of two >= 16); set by the data config.
+        num_domains: number of domains, the length of the label vectors (``c_dim``); set by the
+            data config.
+        g_conv_dim, d_conv_dim: first-layer widths of G and D.
+        g_repeat_num: residual blocks of G.
+        d_repeat_num: stride-2 convs of D; ``None``: 6 from 64 px up (the original), fewer
+            below so that the trunk ends at 1x1 (5 at 32 px).
+        lambda_cls: weight of the domain classification terms (D and G).
+        lambda_rec: weight of G's reconstruction term.
+        lambda_gp: weight of D's gradient penalty.
+        n_critic: D updates per G update; G steps on iterations ``n_critic - 1, 2 n_critic - 1...``.
+        total_iters: training stops when ``iteration`` reaches this (``num_iters``).
+        g_lr, d_lr: Adam learning rates of G and D before decay.
+        beta1, beta2: Adam betas.
+        lr_decay: ``"original"``: the original's rule as written (after every
+            ``lr_update_step``-th iteration of the last ``lr_decay_iters``, the rate drops by
+            ``lr / lr_decay_iters``: with the defaults it ends at 0.999 of the rate, i.e. hardly
+            decays); ``"linear"``: linearly to 0 over the last ``lr_decay_iters`` iterations.
+        lr_decay_iters: length of the decay window (``num_iters_decay``); <= 0: no decay.
+        lr_update_step: interval of the ``"original"`` rule's drops.
+        target_labels: ``"shuffle"``: the batch's labels in a random order (the original);
+            ``"batch"``: the data module's ``y_trg`` (balanced over domains, drawn independently
+            of the source, as for StarGAN v2).
+        finite_check_every: check the losses for NaN/inf every this many iterations (a host
+            sync; always checked before a checkpoint is written).
+
+    Logging: ``train/d/{real,fake,cls,gp}`` every logged iteration, ``train/g/{fake,cls,rec}`` on
+    logged iterations that update G, ``train/g_lr``, ``train/d_lr``, ``train/iteration``.
+    """
+
+    MODEL_NAME = MODEL_NAME
+
+    def __init__(
+        self,
+        img_size: int = 128,
+        num_domains: int = 5,
+        g_conv_dim: int = 64,
+        d_conv_dim: int = 64,
+        g_repeat_num: int = 6,
+        d_repeat_num: int | None = None,
+        lambda_cls: float = 1.0,
+        lambda_rec: float = 10.0,
+        lambda_gp: float = 10.0,
+        n_critic: int = 5,
+        total_iters: int = 200_000,
+        g_lr: float = 1e-4,
+        d_lr: float = 1e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        lr_decay: Literal["original", "linear"] = "original",
+        lr_decay_iters: int = 100_000,
+        lr_update_step: int = 1000,
+        target_labels: Literal["shuffle", "batch"] = "shuffle",
+        finite_check_every: int = 1,
+    ) -> None:
+        super().__init__()
+        validate_img_size(img_size, "img_size")
+        check_int(num_domains, "num_domains")
+        check_int(n_critic, "n_critic")
+        check_int(total_iters, "total_iters")
+        check_int(lr_update_step, "lr_update_step")
+        check_int(finite_check_every, "finite_check_every")
+        for name, value in (("g_lr", g_lr), ("d_lr", d_lr)):
+            if not value > 0:
+                raise ValueError(f"{name}={value!r} is invalid: expected a learning rate > 0")
+        if lr_decay not in LR_DECAY_RULES:
+            raise ValueError(
+                f"lr_decay={lr_decay!r} is invalid: expected one of {list(LR_DECAY_RULES)}"
+            )
+        if target_labels not in TARGET_LABELS:
+            raise ValueError(
+                f"target_labels={target_labels!r} is invalid: expected one of {list(TARGET_LABELS)}"
+            )
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.nets = nn.ModuleDict(
+            {
+                "generator": Generator(num_domains, g_conv_dim, g_repeat_num),
+                "discriminator": Discriminator(img_size, num_domains, d_conv_dim, d_repeat_num),
+            }
+        )
+        self.iteration = 0
+        self._nonfinite = {
+            update: NonFiniteTracker([f"{update}/{t}" for t in terms])
+            for update, terms in TERMS.items()
+        }
+
+    # ------------------------------------------------------------------ Translator protocol
+    @property
+    def num_domains(self) -> int:
+        """Number of domains."""
+        return int(self.hparams.num_domains)
+
+    @property
+    def img_size(self) -> int:
+        """Square image side."""
+        return int(self.hparams.img_size)
+
+    @property
+    def has_styles(self) -> bool:
+        """False: one output per image and target domain."""
+        return False
+
+    @property
+    def guidance_modes(self) -> tuple[str, ...]:
+        """``("label",)``."""
+        return (MODE_LABEL,)
+
+    # ------------------------------------------------------------------ optimizers
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Two Adams, G then D (the original's betas (0.5, 0.999), no weight decay)."""
+        hp = self.hparams
+        betas = (hp.beta1, hp.beta2)
+        return [
+            torch.optim.Adam(self.nets["generator"].parameters(), lr=hp.g_lr, betas=betas),
+            torch.optim.Adam(self.nets["discriminator"].parameters(), lr=hp.d_lr, betas=betas),
+        ]
+
+    # ------------------------------------------------------------------ training
+    def learning_rates(self) -> dict[str, float]:
+        """The learning rates of G and D at the current iteration."""
+        hp = self.hparams
+
+        def lr(base: float) -> float:
+            return learning_rate(
+                self.iteration,
+                base,
+                hp.total_iters,
+                hp.lr_decay_iters,
+                hp.lr_decay,
+                hp.lr_update_step,
+            )
+
+        return {"generator": lr(hp.g_lr), "discriminator": lr(hp.d_lr)}
+
+    def loss_weights(self) -> LossWeights:
+        """The loss weights."""
+        hp = self.hparams
+        return LossWeights(hp.lambda_cls, hp.lambda_rec, hp.lambda_gp)
+
+    def online_nets(self) -> Nets:
+        """The two nets as the loss functions take them."""
+        return Nets(self.nets["generator"], self.nets["discriminator"])
+
+    def on_fit_start(self) -> None:
+        check_trainer_counts(self.trainer, "model.total_iters")
+
+    def _update(self, loss: torch.Tensor, names: tuple[str, ...]) -> None:
+        optimizers = dict(zip(OPTIMIZER_ORDER, self.optimizers()))
+        for opt in optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        for name in names:
+            optimizers[name].step()
+
+    def _set_learning_rates(self, rates: Mapping[str, float]) -> None:
+        for name, opt in zip(OPTIMIZER_ORDER, self.optimizers()):
+            for group in opt.param_groups:
+                group["lr"] = rates[name]
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        hp = self.hparams
+        x_real, y_org = batch["x_real"], batch["y_org"]
+        y_trg = shuffled_labels(y_org) if hp.target_labels == "shuffle" else batch["y_trg"]
+        rates = self.learning_rates()
+        self._set_learning_rates(rates)
+        stats = train_iteration(
+            self.online_nets(),
+            x_real,
+            y_org,
+            y_trg,
+            self.num_domains,
+            self.loss_weights(),
+            self._update,
+            iteration=self.iteration,
+            n_critic=hp.n_critic,
+        )
+        for update, terms in stats.items():
+            self._nonfinite[update].track({update: terms}, self.iteration)
+        self.iteration += 1
+        if self.iteration % hp.finite_check_every == 0:
+            self.check_finite()
+
+        last = self.iteration >= hp.total_iters
+        if last or self.log_now():
+            self._log_stats(stats, rates, x_real.size(0))
+        if last:
+            self.trainer.should_stop = True
+
+    def _log_stats(
+        self,
+        stats: dict[str, dict[str, torch.Tensor]],
+        rates: Mapping[str, float],
+        batch_size: int,
+    ) -> None:
+        logged = {f"train/{u}/{t}": v for u, terms in stats.items() for t, v in terms.items()}
+        kw = {"on_step": True, "on_epoch": False, "batch_size": batch_size, "sync_dist": True}
+        self.log_dict(logged, **kw)
+        bar = {"d": stats["d"]["real"] + stats["d"]["fake"]}
+        if "g" in stats:
+            bar.update(g_fake=stats["g"]["fake"], rec=stats["g"]["rec"])
+        self.log_dict(bar, prog_bar=True, logger=False, **kw)
+        kw["sync_dist"] = False  # the same on every rank
+        self.log_dict(
+            {
+                "train/g_lr": float(rates["generator"]),
+                "train/d_lr": float(rates["discriminator"]),
+                "train/iteration": float(self.iteration),
+            },
+            **kw,
+        )
+
+    def check_finite(self) -> None:
+        """Raise :class:`NonFiniteLossError` if any loss term was NaN/inf since training began."""
+        for tracker in self._nonfinite.values():
+            tracker.check()
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def translate(
+        self, x: torch.Tensor, y_trg: torch.Tensor | int, **style: torch.Tensor
+    ) -> torch.Tensor:
+        """Translate ``x (N, 3, H, W)`` in [-1, 1] into domains ``y_trg`` (``(N,)`` or one int
+        for all rows). Returns ``(N, 3, H, W)`` in [-1, 1]: one output per image and domain.
+
+        StarGAN v1 has no style codes: passing ``z``, ``x_ref`` or ``s`` is an error.
+        """
+        if style:
+            raise GuidanceModeError(
+                f"StarGANv1Module.translate got {sorted(style)}: StarGAN v1 is deterministic (no "
+                "style codes; one output per image and target domain); call translate(x, y_trg)"
+            )
+        y_trg = domain_labels(y_trg, x.size(0), self.num_domains, x.device)
+        return self.translate_labels(x, one_hot(y_trg, self.num_domains, x.dtype))
+
+    @torch.no_grad()
+    def translate_labels(self, x: torch.Tensor, c_trg: torch.Tensor) -> torch.Tensor:
+        """Translate ``x (N, 3, H, W)`` to arbitrary label vectors ``c_trg (N, num_domains)``,
+        e.g. the multi-hot attribute vectors of the original's CelebA weights (see
+        ``docs/baselines.md``)."""
+        return self.nets["generator"](x, c_trg)
+
+    # ------------------------------------------------------------------ export
+    def inference_graph(self, mode: str, **options: object) -> nn.Module:
+        """``(x, y) -> G(x, one_hot(y))`` as a plain module (see :mod:`.graphs`)."""
+        if mode != MODE_LABEL:
+            raise ValueError(f"mode={mode!r}: expected one of {list(self.guidance_modes)}")
+        if options:
+            raise ValueError(f"the label graph takes no options, got {sorted(options)}")
+        return LabelTranslator(self.nets["generator"], self.num_domains)
+
+    def graph_input_names(self, mode: str) -> list[str]:
+        """``["x", "y"]``."""
+        return ["x", "y"]
+
+    def graph_inputs(
+        self, mode: str, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, ...]:
+        """Random ``(x, y)`` for :meth:`inference_graph` on the CPU."""
+        size = self.img_size
+        x = torch.rand(n, 3, size, size, generator=generator) * 2 - 1
+        return x, torch.randint(0, self.num_domains, (n,), generator=generator)
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameter count of each net."""
+        return {k: sum(p.numel() for p in v.parameters()) for k, v in self.nets.items()}

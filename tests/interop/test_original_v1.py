@@ -1,0 +1,145 @@
+"""Import of the original StarGAN (v1) checkpoints, ``<iter>-G.ckpt`` / ``<iter>-D.ckpt`` plain state
+dicts (written here by the tests in that layout)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from starganv2.cli.convert import main as convert_main
+from starganv2.interop.original import ConversionError
+from starganv2.interop.original_v1 import (
+    convert_v1_checkpoint,
+    infer_v1_config,
+    is_v1_generator_file,
+)
+from starganv2.models.registry import load_model
+from starganv2.models.stargan_v1.module import StarGANv1Module
+from tests.helpers import quiet_trainer, random_loader
+
+ARCH = {"img_size": 64, "num_domains": 3, "g_conv_dim": 4, "d_conv_dim": 2, "g_repeat_num": 2}
+
+
+def _source(**kw) -> StarGANv1Module:
+    torch.manual_seed(1)
+    module = StarGANv1Module(**{**ARCH, **kw})
+    with torch.no_grad():
+        for name, b in module.named_buffers():
+            if "running" in name:
+                b.uniform_(0.5, 1.5)
+    return module
+
+
+def _write(module, folder, it=200, prefix="", old_torch=False):
+    """The original's two files; ``old_torch`` leaves out ``num_batches_tracked`` (PyTorch 0.4.0)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for net, letter in (("generator", "G"), ("discriminator", "D")):
+        state = {
+            prefix + k: v.clone()
+            for k, v in module.nets[net].state_dict().items()
+            if not (old_torch and k.endswith("num_batches_tracked"))
+        }
+        torch.save(state, folder / f"{it}-{letter}.ckpt")
+    return folder / f"{it}-G.ckpt"
+
+
+def _assert_same_nets(a, b):
+    for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), k
+
+
+@pytest.mark.parametrize(("prefix", "old_torch"), [("", False), ("module.", True)])
+def test_convert_round_trip(tmp_path, prefix, old_torch):
+    src = _source()
+    g_path = _write(src, tmp_path / "models", prefix=prefix, old_torch=old_torch)
+    out = tmp_path / "v1.ckpt"
+    module = convert_v1_checkpoint(g_path, out)  # finds 200-D.ckpt next to it
+    assert module.iteration == 200
+    assert {k: module.hparams[k] for k in ARCH} == ARCH
+    assert module.hparams.d_repeat_num == 6
+    loaded = load_model(out)
+    assert type(loaded) is StarGANv1Module and loaded.iteration == 200
+    for net in ("generator", "discriminator"):
+        expected = dict(src.nets[net].state_dict())
+        for k, v in loaded.nets[net].state_dict().items():
+            if old_torch and k.endswith("num_batches_tracked"):
+                assert int(v) == 0
+            else:
+                assert torch.equal(v, expected[k]), k
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    torch.testing.assert_close(loaded.translate(x, 2), src.eval().translate(x, 2))
+    with pytest.raises(FileExistsError, match="overwrite"):
+        convert_v1_checkpoint(g_path, out)
+
+
+def test_converted_checkpoint_fine_tunes(tmp_path):
+    g_path = _write(_source(img_size=32, d_conv_dim=4), tmp_path, it=5)
+    out = tmp_path / "v1.ckpt"
+    convert_v1_checkpoint(g_path, out, total_iters=6)
+    resumed = StarGANv1Module(**{**ARCH, "img_size": 32, "d_conv_dim": 4}, total_iters=6)
+    quiet_trainer().fit(resumed, random_loader(n=4, num_domains=3), ckpt_path=out)
+    assert resumed.iteration == 6
+
+
+def test_celeba_multi_hot_layout_imports_with_label_vectors(tmp_path):
+    """The released CelebA weights: c_dim 5 attributes (3 hair colours, male, young)."""
+    src = _source(img_size=32, num_domains=5, d_conv_dim=4)
+    g_path = _write(src, tmp_path)
+    module = convert_v1_checkpoint(g_path, tmp_path / "celeba.ckpt")
+    assert module.num_domains == 5 and module.img_size == 32
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    blond_male = torch.tensor([[0.0, 1.0, 0.0, 1.0, 0.0]] * 2)  # two attributes at once
+    out = module.eval().translate_labels(x, blond_male)
+    torch.testing.assert_close(out, src.eval().nets["generator"](x, blond_male))
+    # domain 1 is the one-hot vector: blond hair, female, old
+    torch.testing.assert_close(
+        module.translate(x, 1), module.translate_labels(x, torch.eye(5)[[1, 1]])
+    )
+
+
+def test_generator_alone_needs_the_image_size(tmp_path):
+    g_path = _write(_source(), tmp_path)
+    (tmp_path / "200-D.ckpt").unlink()
+    with pytest.raises(ConversionError, match="img_size.*--set img_size=128"):
+        convert_v1_checkpoint(g_path, tmp_path / "a.ckpt")
+    module = convert_v1_checkpoint(g_path, tmp_path / "a.ckpt", img_size=64)
+    assert module.img_size == 64 and module.hparams.g_conv_dim == 4
+
+
+def test_two_dataset_mask_layout_is_refused_with_the_reason(tmp_path):
+    """--dataset Both: G takes c_dim + c2_dim + 2 label channels, D has c_dim + c2_dim logits."""
+    g = StarGANv1Module(**{**ARCH, "num_domains": 5}).nets["generator"].state_dict()
+    d = StarGANv1Module(**{**ARCH, "num_domains": 3}).nets["discriminator"].state_dict()
+    with pytest.raises(ConversionError, match="two-dataset model.*mask vector"):
+        infer_v1_config(g, d)
+    d4 = StarGANv1Module(**{**ARCH, "num_domains": 4}).nets["discriminator"].state_dict()
+    with pytest.raises(ConversionError, match="do not belong to the same model"):
+        infer_v1_config(g, d4)
+
+
+def test_mismatching_override_names_key_and_shapes(tmp_path):
+    g_path = _write(_source(), tmp_path)
+    with pytest.raises(ConversionError, match=r"g_conv_dim=8 was requested.*\n.*main\.0\.weight"):
+        convert_v1_checkpoint(g_path, tmp_path / "a.ckpt", g_conv_dim=8)
+    torch.save({"generator": {}}, tmp_path / "1-G.ckpt")
+    with pytest.raises(ConversionError, match="not a plain state dict"):
+        convert_v1_checkpoint(tmp_path / "1-G.ckpt", tmp_path / "b.ckpt")
+
+
+def test_cli_recognises_v1_files(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(logging, "basicConfig", lambda **kw: None)  # keep other tests' logging
+    g_path = _write(_source(), tmp_path / "models", it=3000)
+    assert is_v1_generator_file(g_path) and not is_v1_generator_file(tmp_path / "3000-D.ckpt")
+    assert convert_main([str(g_path), str(tmp_path / "v1.ckpt"), "--iteration", "0"]) == 0
+    assert load_model(tmp_path / "v1.ckpt").iteration == 0
+    renamed = tmp_path / "gen.ckpt"
+    renamed.write_bytes(g_path.read_bytes())
+    args = [str(renamed), str(tmp_path / "v1b.ckpt"), "--v1", "--set", "img_size=64"]
+    assert convert_main(args) == 0
+    assert convert_main([str(g_path), str(tmp_path / "v1c.ckpt"), "--expect", "g_conv_dim=8"]) == 1
+    assert "g_conv_dim=8 was requested but the file has g_conv_dim=4" in caplog.text
+    assert convert_main([str(g_path), str(tmp_path / "v1d.ckpt"), "--set", "img_size=32"]) == 1
+    assert "d_repeat_num=6 is invalid at img_size=32" in caplog.text
+    assert "Inferred from the file: num_domains=3" in caplog.text
