@@ -16,8 +16,16 @@ texture and background of every image), so a translation ``x_src -> domain trg``
   of the brightest :data:`COLOR_TOP_SHARE` of the shape's interior pixels, so textures (a darker
   shade of the colour, blended at stripe edges) do not bias it.
 
+- **Size error** (px) and **box IoU**: the output's shape box against the box of the target shape
+  drawn at the source's centre and size (:mod:`.shapes_geometry`), what a detector's labels need.
+- **Diversity** (0-255): mean absolute pixel difference between two outputs of one source with
+  two styles, a pixel-space stand-in for LPIPS diversity that needs no weights.
+- **Shift consistency** (``shift_px``): how far the output's shape moves when the source is
+  shifted, against the shift (:func:`~.shapes_geometry.shift_figures`).
+
 The same estimators run on the real validation images give their floors
-(``shapes/position_error_px_real``, ``shapes/color_error_real``), and
+(``shapes/position_error_px_real``, ``shapes/color_error_real``, ``shapes/size_error_px_real``,
+``shapes/box_iou_real``), and
 ``shapes/ref_color_error_chance`` is the error of a random other reference of the target domain:
 a model that ignores the reference scores near that.
 """
@@ -38,7 +46,15 @@ from torch import nn
 
 from starganv2.data.folders import eval_transform, list_domain_files, load_image
 from starganv2.evaluation.protocol import EvalData, rank_world, reference_styles, translate_task
-from starganv2.models.interface import MODE_REFERENCE, Translator
+from starganv2.evaluation.shapes_geometry import (
+    box_iou,
+    mask_boxes,
+    outline_box,
+    shift_figures,
+    shift_images,
+    size_error,
+)
+from starganv2.models.interface import MODE_LABEL, MODE_LATENT, MODE_REFERENCE, Translator
 from starganv2.utils.files import atomic_write
 from starganv2.utils.images import to_uint8
 
@@ -296,6 +312,7 @@ def shapes_quality(
     seed: int = 0,
     max_images_per_domain: int | None = None,
     classifier: nn.Module | None = None,
+    shift_px: Sequence[int] = (),
 ) -> dict[str, float]:
     """Quality figures of ``module`` on the shapes dataset at ``root`` (see the module docstring).
 
@@ -304,8 +321,13 @@ def shapes_quality(
     deterministic model makes one output per image), with the same latent codes and references
     as :mod:`starganv2.evaluation.protocol`. Returns ``shapes/...`` keys: ``target_accuracy_<mode>``,
     ``position_error_px_<mode>`` (at the model's image size), ``empty_shape_rate_<mode>``,
-    ``ref_color_error`` and ``ref_color_error_chance`` (reference mode), and the floors
-    ``classifier_val_accuracy``, ``position_error_px_real``, ``color_error_real``.
+    ``ref_color_error`` and ``ref_color_error_chance`` (reference mode), ``size_error_px_<mode>``
+    and ``box_iou_<mode>``, ``diversity_l1_<mode>`` (with ``num_outs_per_domain >= 2``), and the
+    floors ``classifier_val_accuracy``, ``position_error_px_real``, ``color_error_real``,
+    ``size_error_px_real``, ``box_iou_real``. With ``shift_px`` (e.g. ``(1, 2)``), the first of
+    the latent and label modes also translates every source shifted by ``k`` px right and ``k``
+    px down, with the same style, for each ``k``: ``shift_error_px``, ``shift_gain`` and
+    ``shift_error_px_<k>px``.
     """
     root = Path(root)
     params = _dataset_params(root)
@@ -331,6 +353,22 @@ def shapes_quality(
     def record(path: Path) -> dict[str, Any]:
         return meta[path.relative_to(root).as_posix()]
 
+    def expected_boxes(recs: list[dict[str, Any]], shape: str | None = None) -> torch.Tensor:
+        """Boxes (B, 4) of ``shape`` (default: each record's own) at each record's centre and
+        size, in model pixels."""
+        return torch.stack(
+            [
+                outline_box(
+                    shape or r["domain"],
+                    img_size,
+                    r["cx"] * scale,
+                    r["cy"] * scale,
+                    r["size"] * scale,
+                )
+                for r in recs
+            ]
+        )
+
     def classify(x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != CLASSIFIER_SIZE:
             size = (CLASSIFIER_SIZE, CLASSIFIER_SIZE)
@@ -342,7 +380,7 @@ def shapes_quality(
         out["shapes/classifier_val_accuracy"] = float(info["val_accuracy"])
 
     # Estimator floors on the real validation images.
-    pos_real, col_real = [], []
+    pos_real, col_real, size_real, iou_real = [], [], [], []
     transform = eval_transform(img_size)
     for paths in val_files.values():
         x = torch.stack([transform(load_image(p)) for p in paths])
@@ -353,14 +391,27 @@ def shapes_quality(
         pos_real.append((mask_centroid(mask) - true_pos).norm(dim=1))
         true_col = torch.tensor([r["color"] for r in recs], dtype=torch.float32)
         col_real.append((shape_color(_to_255(x), mask) - true_col).norm(dim=1))
+        boxes, true_boxes = mask_boxes(mask), expected_boxes(recs)
+        size_real.append(size_error(boxes, true_boxes))
+        iou_real.append(box_iou(boxes, true_boxes))
     out["shapes/position_error_px_real"] = float(torch.cat(pos_real).nanmean())
     out["shapes/color_error_real"] = float(torch.cat(col_real).nanmean())
+    out["shapes/size_error_px_real"] = float(torch.cat(size_real).nanmean())
+    out["shapes/box_iou_real"] = float(torch.cat(iou_real).nanmean())
+    shift_mode = (
+        next((m for m in modes if m in (MODE_LATENT, MODE_LABEL)), None) if shift_px else None
+    )
+    shift_gen = torch.Generator().manual_seed(seed)
+    shifts = [(int(k), 0) for k in shift_px] + [(0, int(k)) for k in shift_px]
 
     was_training = module.training
     module.eval()
     try:
         for mode in modes:
             correct, pos_err, empty, col_err, col_chance = [], [], [], [], []
+            size_err, iou, diversity = [], [], []
+            shift_err: dict[int, list[torch.Tensor]] = {}
+            shift_gain: list[torch.Tensor] = []
             for trg, trg_domain in enumerate(domains):
                 ref_files = val_files[trg_domain]
                 ref_styles = None
@@ -394,6 +445,18 @@ def shapes_quality(
                         err = (mask_centroid(mask) - true_pos.repeat_interleave(k, 0)).norm(dim=1)
                         pos_err.append(err)
                         empty.append(~mask.flatten(1).any(1))
+                        boxes = expected_boxes(recs, trg_domain).repeat_interleave(k, 0)
+                        size_err.append(size_error(mask_boxes(mask), boxes))
+                        iou.append(box_iou(mask_boxes(mask), boxes))
+                        if k >= 2:
+                            diversity.append(_pairwise_l1(img.view(n, k, *img.shape[1:])))
+                        if mode == shift_mode:
+                            bg_src = bg[::k]  # (B, 3)
+                            for (dx, dy), e, g in _shifted(
+                                module, b.x_src, trg, mode, shifts, bg_src, shift_gen
+                            ):
+                                shift_err.setdefault(max(abs(dx), abs(dy)), []).append(e)
+                                shift_gain.append(g)
                         if mode == MODE_REFERENCE:
                             idx = b.ref_index.flatten()  # (B*K,)
                             target_col = ref_cols[idx]
@@ -403,6 +466,16 @@ def shapes_quality(
             out[f"shapes/target_accuracy_{mode}"] = float(torch.cat(correct).float().mean())
             out[f"shapes/position_error_px_{mode}"] = float(torch.cat(pos_err).nanmean())
             out[f"shapes/empty_shape_rate_{mode}"] = float(torch.cat(empty).float().mean())
+            out[f"shapes/size_error_px_{mode}"] = float(torch.cat(size_err).nanmean())
+            out[f"shapes/box_iou_{mode}"] = float(torch.cat(iou).nanmean())
+            if diversity:
+                out[f"shapes/diversity_l1_{mode}"] = float(torch.cat(diversity).mean())
+            if shift_err:
+                every = torch.cat([torch.cat(v) for v in shift_err.values()])
+                out["shapes/shift_error_px"] = float(every.nanmean())
+                out["shapes/shift_gain"] = float(torch.cat(shift_gain).nanmean())
+                for step, errs in sorted(shift_err.items()):
+                    out[f"shapes/shift_error_px_{step}px"] = float(torch.cat(errs).nanmean())
             if mode == MODE_REFERENCE:
                 out["shapes/ref_color_error"] = float(torch.cat(col_err).nanmean())
                 out["shapes/ref_color_error_chance"] = float(torch.cat(col_chance).mean())
@@ -411,6 +484,47 @@ def shapes_quality(
     for key, value in out.items():
         log.info("%s: %.4f", key, value)
     return {k: float(v) if np.isfinite(v) else float("nan") for k, v in out.items()}
+
+
+def _pairwise_l1(img: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference (0-255) over the pairs of each source's outputs:
+    ``(B, K, 3, H, W) -> (B,)``."""
+    k = img.size(1)
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    diffs = [(img[:, i] - img[:, j]).abs().mean(dim=(1, 2, 3)) for i, j in pairs]  # each (B,)
+    return torch.stack(diffs).mean(0)
+
+
+def _shifted(
+    module: Translator,
+    x: torch.Tensor,
+    trg: int,
+    mode: str,
+    shifts: Sequence[tuple[int, int]],
+    background: torch.Tensor,
+    gen: torch.Generator,
+) -> Any:
+    """For each shift: ``(shift, distance of the output's move from it (B,), gain (B,))`` of the
+    sources ``x (B, 3, H, W)`` translated into ``trg`` with and without the shift, with one style
+    (a latent code from ``gen`` in latent mode)."""
+    y = torch.full((x.size(0),), trg, dtype=torch.long, device=x.device)
+    if mode == MODE_LATENT:
+        z = torch.randn(x.size(0), module.latent_dim, generator=gen).to(x.device)
+        s = module.style_from_latent(z, y)
+
+        def run(v: torch.Tensor) -> torch.Tensor:
+            return module.translate(v, y, s=s)
+    else:
+
+        def run(v: torch.Tensor) -> torch.Tensor:
+            return module.translate(v, y)
+
+    def centroid(v: torch.Tensor) -> torch.Tensor:
+        return mask_centroid(shape_mask(_to_255(run(v).cpu()), background))
+
+    centre = centroid(x)
+    for dx, dy in shifts:
+        yield (dx, dy), *shift_figures(centre, centroid(shift_images(x, dx, dy)), (dx, dy))
 
 
 def metric(evaluator: Any) -> Any:

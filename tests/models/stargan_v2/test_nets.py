@@ -212,3 +212,41 @@ def test_generator_rejects_negative_w_hpf():
         Generator(64, w_hpf=-1)
     with pytest.raises(ValueError, match="num_domains"):
         MappingNetwork(num_domains=0)
+
+
+@pytest.mark.parametrize(
+    ("block", "resample"),
+    [
+        (lambda: ResBlk(8, 16, normalize=True, downsample=True), "down"),
+        (lambda: AdainResBlk(16, 8, style_dim=4, upsample=True), "up"),
+    ],
+)
+def test_cheaper_shortcut_order_is_the_papers_math(block, resample):
+    """Pooling (or upsampling) and the 1x1 conv commute: the library runs the conv on the smaller
+    grid; outputs and every gradient equal the paper's order to float rounding."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    net = block()
+    net.apply(he_init)
+    x = torch.randn(2, net.conv1.in_channels, 16, 16, requires_grad=True)
+    args = (x, torch.randn(2, 4)) if resample == "up" else (x,)
+
+    def papers_shortcut(t):
+        if resample == "up":
+            return net.conv1x1(F.interpolate(t, scale_factor=2, mode="nearest"))
+        return F.avg_pool2d(net.conv1x1(t), 2)
+
+    def rel(a, b):  # norm of the difference over the norm: rounding, not elementwise cancellation
+        return float(((a - b).norm() / b.norm()).detach())
+
+    assert rel(net._shortcut(x), papers_shortcut(x)) < 1e-6
+    grads = []
+    for shortcut in (net._shortcut, papers_shortcut):
+        net.zero_grad()
+        x.grad = None
+        shortcut(x).square().sum().backward()
+        grads.append((x.grad.clone(), net.conv1x1.weight.grad.clone()))
+    for a, b in zip(*grads):
+        assert rel(a, b) < 1e-6
+    assert net(*args).shape[-1] == (32 if resample == "up" else 8)

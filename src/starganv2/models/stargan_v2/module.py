@@ -14,9 +14,10 @@ Lightning's ``global_step`` counts optimizer steps (six per iteration) and is no
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -24,7 +25,10 @@ import torch
 from torch import nn
 
 from starganv2.models.ema import make_ema
+from starganv2.models.fan import FAN, MaskedGenerator
 from starganv2.models.interface import MODE_LATENT, MODE_REFERENCE
+from starganv2.models.masks import MaskProvider, check_mask_provider
+from starganv2.models.stargan_v2.downsample import per_net_downsample
 from starganv2.models.stargan_v2.graphs import LatentTranslator, ReferenceTranslator
 from starganv2.models.stargan_v2.losses import ds_weight
 from starganv2.models.stargan_v2.nets import (
@@ -78,6 +82,12 @@ class StarGANv2Module(L.LightningModule):
         dim_in: first-layer width of G, E and D; ``None`` is the paper's ``2**14 // img_size``.
         max_conv_dim: cap on conv widths.
         w_hpf: weight of the generator's high-pass face skip (0 disables it; 1 for CelebA-HQ).
+            With ``w_hpf > 0`` every generator call gets the face masks of its input, drawn by
+            the frozen landmark network FAN (``self.fan``; see docs/faces.md).
+        fan_weights: the FAN's weights, needed when ``w_hpf > 0``: ``wing.ckpt`` of the
+            StarGAN v2 release or an original CelebA-HQ ``*_nets_ema.ckpt`` (its ``fan``
+            entry). ``None`` with ``w_hpf > 0`` is an error. The FAN is saved in this module's
+            checkpoints, so ``load_from_checkpoint`` does not read this file again.
         lambda_reg: R1 weight. lambda_sty: style reconstruction weight. lambda_cyc: cycle weight.
         lambda_ds: initial diversity weight, decayed linearly to 0 at iteration ``ds_iter``.
         ds_iter: iterations of the diversity-weight decay (<= 0: no decay).
@@ -97,6 +107,25 @@ class StarGANv2Module(L.LightningModule):
             ``aot_autograd`` does not support. Parameter names and checkpoints are unchanged.
         fused_adam: ``True``: fused Adam kernels; ``False``: the multi-tensor (``foreach``) Adam;
             ``None``: fused where the device supports it, else ``foreach``.
+        r1_every: lazy R1 (as in StyleGAN2): the R1 penalty on every ``r1_every``-th D update
+            only (two D updates per iteration, counted from 0), weighted by ``r1_every``. 1 (the
+            default) is the paper. Changes the math: an option, measured in docs/scale.md.
+        reuse_latent_fake: make the latent fake once per iteration, with its graph, for the
+            latent D and G updates (the same tensor either way: G and F do not change in
+            between). The same math with one G and one F forward less, at the memory of keeping
+            that graph across the two D updates.
+        downsample: how G's encoder, E and D halve the resolution: ``"avgpool"`` (the paper),
+            ``"strided"`` or ``"blur"`` for all three, or a mapping from net name
+            (``generator``, ``style_encoder``, ``discriminator``) to one of them, the nets not
+            named keeping ``"avgpool"`` (see docs/ablations.md).
+        extra_stage, decoder_shortcut, skip, skip_resolutions: the generator's skip path
+            (:class:`~starganv2.models.stargan_v2.nets.Generator`); ``None`` follows the preset
+            of ``w_hpf``. ``skip`` is ``"none"``, ``"highpass"`` (needs ``w_hpf > 0``),
+            ``"attention"`` or ``"cross_attention"``.
+        mask_provider: where the high-pass skip's masks come from (only with ``w_hpf > 0``):
+            ``"fan"`` (faces: the landmark network, ``fan_weights``) or ``"shape_oracle"`` (the
+            built-in shapes data: each image's shape silhouette against its uniform background,
+            :class:`~starganv2.data.shape_masks.ShapeOracleMasks`; no weights).
 
     Logging: the loss terms are logged only on Lightning's logging steps
     (``Trainer(log_every_n_steps=...)``, in iterations), averaged over DDP ranks there
@@ -130,11 +159,21 @@ class StarGANv2Module(L.LightningModule):
         channels_last: bool = False,
         compile_nets: Sequence[str] | None = None,
         fused_adam: bool | None = None,
+        r1_every: int = 1,
+        reuse_latent_fake: bool = True,
+        fan_weights: str | None = None,
+        downsample: str | Mapping[str, str] = "avgpool",
+        extra_stage: bool | None = None,
+        decoder_shortcut: bool | None = None,
+        skip: str | None = None,
+        skip_resolutions: Sequence[int] | None = None,
+        mask_provider: str = "fan",
     ) -> None:
         super().__init__()
         validate_img_size(img_size, "img_size")
         check_int(total_iters, "total_iters")
         check_int(finite_check_every, "finite_check_every")
+        check_int(r1_every, "r1_every")
         for name, value in (("lr", lr), ("f_lr", f_lr)):
             if not value > 0:
                 raise ValueError(f"{name}={value!r} is invalid: expected a learning rate > 0")
@@ -148,17 +187,32 @@ class StarGANv2Module(L.LightningModule):
                 f"subset of {list(COMPILABLE_NETS)} (R1's double backward through the "
                 "discriminator is not supported by torch.compile)"
             )
+        check_mask_provider(mask_provider)
+        down = per_net_downsample(downsample)
         self.save_hyperparameters()
         self.automatic_optimization = False
 
         self.nets = nn.ModuleDict(
             {
-                "generator": Generator(img_size, style_dim, max_conv_dim, w_hpf, dim_in),
+                "generator": Generator(
+                    img_size,
+                    style_dim,
+                    max_conv_dim,
+                    w_hpf,
+                    dim_in,
+                    down["generator"],
+                    extra_stage,
+                    decoder_shortcut,
+                    skip,
+                    None if skip_resolutions is None else [int(r) for r in skip_resolutions],
+                ),
                 "mapping_network": MappingNetwork(latent_dim, style_dim, num_domains, hidden_dim),
                 "style_encoder": StyleEncoder(
-                    img_size, style_dim, num_domains, max_conv_dim, dim_in
+                    img_size, style_dim, num_domains, max_conv_dim, dim_in, down["style_encoder"]
                 ),
-                "discriminator": Discriminator(img_size, num_domains, max_conv_dim, dim_in),
+                "discriminator": Discriminator(
+                    img_size, num_domains, max_conv_dim, dim_in, down["discriminator"]
+                ),
             }
         )
         self.nets.apply(he_init)
@@ -167,12 +221,10 @@ class StarGANv2Module(L.LightningModule):
         self.nets_ema = nn.ModuleDict({name: make_ema(self.nets[name]) for name in EMA_NETS})
         if channels_last:
             self.to(memory_format=torch.channels_last)
-        if w_hpf > 0:
-            log.warning(
-                "w_hpf=%s but no face-mask network is wired: the high-pass skip stays inactive "
-                "and the generator runs without it.",
-                w_hpf,
-            )
+        # frozen, eval mode, not optimised or averaged
+        self.fan = _face_net(w_hpf, fan_weights) if mask_provider == "fan" else None
+        self.shape_oracle = _shape_oracle(w_hpf, mask_provider)  # no weights
+        self._fan_loaded = self.fan is not None and not _FAN_FROM_CHECKPOINT.get()
         self.iteration = 0
         self._nonfinite = NonFiniteTracker(_TERM_NAMES)
 
@@ -245,6 +297,7 @@ class StarGANv2Module(L.LightningModule):
             lambda_ds=self.lambda_ds_now(),
             lambda_cyc=hp.lambda_cyc,
             r1_fp32=hp.r1_fp32,
+            r1_every=hp.get("r1_every", 1),
         )
 
     def online_nets(self) -> Nets:
@@ -294,6 +347,9 @@ class StarGANv2Module(L.LightningModule):
             self._update,
             ema=self.nets_ema,
             ema_beta=hp.ema_beta,
+            mask_fn=None if self.mask_source is None else self.mask_source.masks,
+            iteration=self.iteration,
+            reuse_latent_fake=hp.get("reuse_latent_fake", True),
         )
         self._nonfinite.track(stats, self.iteration)
         self.iteration += 1
@@ -345,6 +401,39 @@ class StarGANv2Module(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = int(checkpoint.get("starganv2", {}).get("iteration", 0))
+        if self.fan is not None:
+            self._fan_into_checkpoint(checkpoint)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Lightning's ``load_from_checkpoint``; the FAN's weights come from the checkpoint, so
+        ``fan_weights`` need not exist any more (it is read only for a checkpoint without them)."""
+        token = _FAN_FROM_CHECKPOINT.set(True)
+        try:
+            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        finally:
+            _FAN_FROM_CHECKPOINT.reset(token)
+
+    def _fan_into_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Give a checkpoint without FAN weights (written before the FAN was part of the module)
+        those of ``fan_weights``, so it loads with ``strict=True``."""
+        state = checkpoint.setdefault("state_dict", {})
+        if any(k.startswith("fan.") for k in state):
+            return
+        if not self._fan_loaded:
+            path = self.hparams.get("fan_weights")
+            if path is None:
+                raise ValueError(
+                    f"this checkpoint has w_hpf={self.hparams.w_hpf} but holds no FAN weights: "
+                    "pass them, e.g. StarGANv2Module.load_from_checkpoint(path, "
+                    "fan_weights='wing.ckpt') (see docs/faces.md)"
+                )
+            self.fan.load_weights(path)
+            self._fan_loaded = True
+        log.warning(
+            "the checkpoint holds no FAN weights: using those of %s", self.hparams.fan_weights
+        )
+        state.update({f"fan.{k}": v for k, v in self.fan.state_dict().items()})
 
     # ------------------------------------------------------------------ inference (EMA nets)
     @torch.no_grad()
@@ -384,7 +473,14 @@ class StarGANv2Module(L.LightningModule):
                 if z is None:
                     z = torch.randn(x.size(0), self.hparams.latent_dim, device=x.device)
                 s = self.style_from_latent(z, y_trg)
-        return self.nets_ema["generator"](x, s)
+        masks = None if self.mask_source is None else self.mask_source.masks(x)
+        return self.nets_ema["generator"](x, s, masks=masks)
+
+    @property
+    def mask_source(self) -> MaskProvider | None:
+        """The high-pass skip's mask provider (the FAN or the shapes oracle); ``None`` without
+        the skip."""
+        return self.fan if self.fan is not None else self.shape_oracle
 
     # ------------------------------------------------------------------ export
     def inference_graph(
@@ -392,10 +488,15 @@ class StarGANv2Module(L.LightningModule):
     ) -> nn.Module:
         """The EMA inference path of ``mode`` as a plain module (see :mod:`.graphs`)."""
         ema = self.nets_ema
+        generator = (
+            ema["generator"]
+            if self.mask_source is None
+            else MaskedGenerator(ema["generator"], self.mask_source)
+        )
         if mode == MODE_LATENT:
-            return LatentTranslator(ema["generator"], ema["mapping_network"], psi, s_mean)
+            return LatentTranslator(generator, ema["mapping_network"], psi, s_mean)
         if mode == MODE_REFERENCE:
-            return ReferenceTranslator(ema["generator"], ema["style_encoder"])
+            return ReferenceTranslator(generator, ema["style_encoder"])
         raise ValueError(f"mode={mode!r}: expected one of {list(self.guidance_modes)}")
 
     def graph_input_names(self, mode: str) -> list[str]:
@@ -416,6 +517,41 @@ class StarGANv2Module(L.LightningModule):
     def param_counts(self) -> dict[str, int]:
         """Parameter count of each online net."""
         return {k: sum(p.numel() for p in v.parameters()) for k, v in self.nets.items()}
+
+
+_FAN_FROM_CHECKPOINT = contextvars.ContextVar("starganv2_fan_from_checkpoint", default=False)
+"""True while :meth:`StarGANv2Module.load_from_checkpoint` builds a module: its FAN weights come
+from the checkpoint, not from ``fan_weights``."""
+
+
+def _face_net(w_hpf: float, fan_weights: str | None) -> FAN | None:
+    """The frozen FAN for ``w_hpf > 0`` (weights from ``fan_weights``, or left for the checkpoint
+    being loaded); ``None`` without the high-pass skip."""
+    if w_hpf <= 0:
+        if fan_weights is not None:
+            log.warning(
+                "fan_weights=%r is not used: w_hpf=%s has no face masks", fan_weights, w_hpf
+            )
+        return None
+    if _FAN_FROM_CHECKPOINT.get():
+        return FAN()
+    if fan_weights is None:
+        raise ValueError(
+            f"w_hpf={w_hpf} needs the face-landmark network (FAN) for its face masks, but "
+            "model.fan_weights is not set: download wing.ckpt (clovaai/stargan-v2: `bash "
+            "download.sh wing` saves expr/checkpoints/wing.ckpt) and pass "
+            "model.fan_weights=path/to/wing.ckpt, or set model.w_hpf=0 (see docs/faces.md)"
+        )
+    return FAN.from_file(fan_weights, key="model.fan_weights")
+
+
+def _shape_oracle(w_hpf: float, mask_provider: str) -> nn.Module | None:
+    """The shapes data's oracle masks for ``w_hpf > 0`` with ``mask_provider="shape_oracle"``."""
+    if w_hpf <= 0 or mask_provider != "shape_oracle":
+        return None
+    from starganv2.data.shape_masks import ShapeOracleMasks
+
+    return ShapeOracleMasks()
 
 
 @contextlib.contextmanager

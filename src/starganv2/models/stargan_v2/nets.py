@@ -12,11 +12,14 @@ Images are ``(N, 3, H, W)`` in ``[-1, 1]``; domain labels ``y`` are ``(N,)`` lon
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from starganv2.models.stargan_v2.attention import SelfAttention
+from starganv2.models.stargan_v2.downsample import Downsample, check_downsample
 from starganv2.utils.checks import check_int
 
 __all__ = [
@@ -31,10 +34,14 @@ __all__ = [
     "default_dim_in",
     "he_init",
     "validate_img_size",
+    "SKIPS",
 ]
 
 MIN_IMG_SIZE = 16
 _HPF_RESOLUTIONS = (32, 64, 128)  # feature sizes where the high-pass skip joins the decoder
+_ATTENTION_RESOLUTIONS = (32, 64)  # the attention skips' default feature sizes
+SKIPS = ("none", "highpass", "attention", "cross_attention")
+"""The generator's skip paths from encoder to decoder (``Generator(skip=...)``)."""
 
 
 def validate_img_size(img_size: int, name: str = "img_size") -> None:
@@ -80,41 +87,60 @@ def he_init(module: nn.Module) -> None:
 class ResBlk(nn.Module):
     """Pre-activation residual block: (norm, LeakyReLU 0.2, 3x3 conv) twice, optional 2x pooling.
 
-    The shortcut is a learned 1x1 conv without bias when ``dim_in != dim_out``, then the same
-    average pooling; the sum is scaled by ``1/sqrt(2)`` to keep unit variance.
+    The shortcut is a learned 1x1 conv without bias when ``dim_in != dim_out`` and the same
+    average pooling (applied first: they commute, and the conv then runs at a quarter of the
+    pixels); the sum is scaled by ``1/sqrt(2)`` to keep unit variance.
+
+    ``downsample_kind`` says how the resolution is halved (:mod:`.downsample`): the paper's
+    ``"avgpool"``; ``"strided"`` (``conv1`` at stride 2, the shortcut takes every second pixel);
+    ``"blur"`` (a fixed binomial low-pass filter at stride 2 where the paper pools). Parameters
+    and state-dict names are the same for all three.
 
     Shapes: ``(N, dim_in, H, W) -> (N, dim_out, H', W')`` with ``H' = H/2`` when downsampling.
     """
 
     def __init__(
-        self, dim_in: int, dim_out: int, normalize: bool = False, downsample: bool = False
+        self,
+        dim_in: int,
+        dim_out: int,
+        normalize: bool = False,
+        downsample: bool = False,
+        downsample_kind: str = "avgpool",
     ) -> None:
         super().__init__()
         self.actv = nn.LeakyReLU(0.2)
         self.normalize = normalize
         self.downsample = downsample
+        self.downsample_kind = check_downsample(downsample_kind)
         self.learned_sc = dim_in != dim_out
-        self.conv1 = nn.Conv2d(dim_in, dim_in, 3, 1, 1)
+        strided = downsample and self.downsample_kind == "strided"
+        self.conv1 = nn.Conv2d(dim_in, dim_in, 3, 2 if strided else 1, 1)
         self.conv2 = nn.Conv2d(dim_in, dim_out, 3, 1, 1)
         if normalize:
             self.norm1 = nn.InstanceNorm2d(dim_in, affine=True)
             self.norm2 = nn.InstanceNorm2d(dim_in, affine=True)
         if self.learned_sc:
             self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False)
+        if downsample:
+            self.pool = Downsample(self.downsample_kind)  # no parameters, no state-dict entry
 
     def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        # The paper's order is 1x1 conv, then pooling; both are linear and act on different axes,
+        # so they commute: pooling first gives the same result (to float rounding) with a
+        # quarter of the 1x1 conv's multiply-adds. ("strided": subsampling, then the 1x1 conv,
+        # is the 1x1 conv at stride 2.)
+        if self.downsample:
+            x = self.pool(x)
         if self.learned_sc:
             x = self.conv1x1(x)
-        if self.downsample:
-            x = F.avg_pool2d(x, 2)
         return x
 
     def _residual(self, x: torch.Tensor) -> torch.Tensor:
         if self.normalize:
             x = self.norm1(x)
-        x = self.conv1(self.actv(x))
-        if self.downsample:
-            x = F.avg_pool2d(x, 2)
+        x = self.conv1(self.actv(x))  # at stride 2 for "strided"
+        if self.downsample and self.downsample_kind != "strided":
+            x = self.pool(x)
         if self.normalize:
             x = self.norm2(x)
         return self.conv2(self.actv(x))
@@ -143,9 +169,11 @@ class AdaIN(nn.Module):
 class AdainResBlk(nn.Module):
     """Decoder block: (AdaIN, LeakyReLU 0.2, [2x nearest upsample], 3x3 conv) twice.
 
-    The shortcut (nearest upsample, then a bias-free 1x1 conv when widths differ) is used only when
-    ``w_hpf == 0``; with the high-pass skip the residual branch alone is returned. ``conv1x1`` is
-    built either way so the released checkpoints' keys match.
+    The shortcut (nearest upsample and a bias-free 1x1 conv when widths differ; the conv runs
+    first, at a quarter of the pixels, which gives the same values) is used only when
+    ``shortcut`` is true; by default (``None``) that is when ``w_hpf == 0``, as in the paper: with
+    the high-pass skip the residual branch alone is returned. ``conv1x1`` is built either way so
+    the released checkpoints' keys match.
 
     Shapes: ``x (N, dim_in, H, W)``, ``s (N, style_dim)`` -> ``(N, dim_out, H', W')``.
     """
@@ -157,9 +185,11 @@ class AdainResBlk(nn.Module):
         style_dim: int = 64,
         w_hpf: float = 0.0,
         upsample: bool = False,
+        shortcut: bool | None = None,
     ) -> None:
         super().__init__()
         self.w_hpf = w_hpf
+        self.shortcut = w_hpf == 0 if shortcut is None else bool(shortcut)
         self.actv = nn.LeakyReLU(0.2)
         self.upsample = upsample
         self.learned_sc = dim_in != dim_out
@@ -171,10 +201,13 @@ class AdainResBlk(nn.Module):
             self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False)
 
     def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        # The paper's order is upsampling, then the 1x1 conv; nearest upsampling copies pixels and
+        # the 1x1 conv is per pixel, so convolving first gives the same values with a quarter of
+        # the multiply-adds.
         if self.learned_sc:
             x = self.conv1x1(x)
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
         return x
 
     def _residual(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -187,7 +220,7 @@ class AdainResBlk(nn.Module):
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         out = self._residual(x, s)
-        if self.w_hpf == 0:
+        if self.shortcut:
             out = (out + self._shortcut(x)) / math.sqrt(2)
         return out
 
@@ -215,17 +248,42 @@ class HighPass(nn.Module):
 class Generator(nn.Module):
     """G: encoder of normalised ResBlks, decoder of AdaIN ResBlks conditioned on a style code.
 
-    ``log2(img_size) - 4`` downsampling stages (one more when ``w_hpf > 0``), widths doubling from
-    ``dim_in`` up to ``max_conv_dim``, then two bottleneck blocks on each side. With ``w_hpf > 0``
-    and face ``masks`` given, encoder features at 32/64/128 px are masked, high-passed and added
-    to the decoder (the paper's skip for CelebA-HQ).
+    ``log2(img_size) - 4`` downsampling stages (one more with ``extra_stage``), widths doubling
+    from ``dim_in`` up to ``max_conv_dim``, then two bottleneck blocks on each side.
+
+    The skip path from encoder to decoder (``skip``, joining after the decoder block that outputs
+    each size in ``skip_resolutions``):
+
+    - ``"none"``: none (the paper's AFHQ generator);
+    - ``"highpass"``: with face ``masks`` given, encoder features are masked, high-passed
+      (:class:`HighPass`, divided by ``w_hpf``) and added (the paper's CelebA-HQ skip);
+    - ``"attention"``: a SAGAN self-attention block on the decoder's features
+      (:class:`~.attention.SelfAttention`, new parameters under ``attn.<size>``);
+    - ``"cross_attention"``: the same block with the encoder's features at that size as keys and
+      values: the decoder looks up what it needs from the source, with no mask.
+
+    ``w_hpf`` is the paper's preset: ``w_hpf > 0`` means ``extra_stage=True,
+    decoder_shortcut=False, skip="highpass"``; ``w_hpf == 0`` means ``extra_stage=False,
+    decoder_shortcut=True, skip="none"``. ``extra_stage`` and ``decoder_shortcut`` may be set
+    independently of it; ``skip`` must agree with it (``"highpass"`` exactly when ``w_hpf > 0``).
+    The default arguments build the paper's nets with the released checkpoints' state-dict names.
 
     Args:
         img_size: square image side in pixels; a power of two >= 16.
         style_dim: length of the style code.
         max_conv_dim: cap on the channel count.
-        w_hpf: weight of the high-pass skip; 0 disables it (and keeps the AdaIN block shortcuts).
+        w_hpf: weight of the high-pass skip (its filter is divided by it); 0 disables it.
         dim_in: width of the first conv; ``None`` means the paper's ``2**14 // img_size``.
+        downsample: how the encoder halves the resolution: ``"avgpool"`` (the paper),
+            ``"strided"`` or ``"blur"`` (see :mod:`.downsample`).
+        extra_stage: one more downsampling stage in the encoder (and upsampling stage in the
+            decoder); ``None``: ``w_hpf > 0``.
+        decoder_shortcut: the decoder blocks keep their shortcut; ``None``: ``w_hpf == 0``.
+        skip: one of :data:`SKIPS`; ``None``: ``"highpass"`` if ``w_hpf > 0`` else ``"none"``.
+        skip_resolutions: feature sizes (px) where the skip joins the decoder; each must be the
+            output size of an upsampling decoder block (from twice the bottleneck's size to
+            ``img_size``). ``None``: the paper's 32, 64 and 128 for ``"highpass"``, 32 and 64 for
+            the attention skips, those of them the net has.
     """
 
     def __init__(
@@ -235,6 +293,11 @@ class Generator(nn.Module):
         max_conv_dim: int = 512,
         w_hpf: float = 1.0,
         dim_in: int | None = None,
+        downsample: str = "avgpool",
+        extra_stage: bool | None = None,
+        decoder_shortcut: bool | None = None,
+        skip: str | None = None,
+        skip_resolutions: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         validate_img_size(img_size)
@@ -242,8 +305,12 @@ class Generator(nn.Module):
         check_int(max_conv_dim, "max_conv_dim")
         if w_hpf < 0:
             raise ValueError(f"w_hpf={w_hpf!r} is invalid: expected >= 0 (0 disables the skip)")
+        check_downsample(downsample)
+        skip = _resolve_skip(w_hpf, skip)
+        extra_stage = w_hpf > 0 if extra_stage is None else bool(extra_stage)
         dim_in = _resolve_dim_in(dim_in, img_size)
         self.img_size = img_size
+        self.skip = skip
         self.from_rgb = nn.Conv2d(3, dim_in, 3, 1, 1)
         self.encode = nn.ModuleList()
         self.decode = nn.ModuleList()
@@ -253,21 +320,37 @@ class Generator(nn.Module):
             nn.Conv2d(dim_in, 3, 1, 1, 0),
         )
         repeat_num = int(math.log2(img_size)) - 4
-        if w_hpf > 0:
+        if extra_stage:
             repeat_num += 1
+        widths: dict[int, int] = {}  # feature size -> width of the decoder's output there
+        size = img_size
         dim_out = dim_in
         for _ in range(repeat_num):
+            widths[size] = dim_in
+            size //= 2
             dim_out = min(dim_in * 2, max_conv_dim)
-            self.encode.append(ResBlk(dim_in, dim_out, normalize=True, downsample=True))
+            self.encode.append(
+                ResBlk(dim_in, dim_out, normalize=True, downsample=True, downsample_kind=downsample)
+            )
             self.decode.insert(
-                0, AdainResBlk(dim_out, dim_in, style_dim, w_hpf=w_hpf, upsample=True)
+                0,
+                AdainResBlk(
+                    dim_out, dim_in, style_dim, w_hpf, upsample=True, shortcut=decoder_shortcut
+                ),
             )
             dim_in = dim_out
         for _ in range(2):  # bottleneck
             self.encode.append(ResBlk(dim_out, dim_out, normalize=True))
-            self.decode.insert(0, AdainResBlk(dim_out, dim_out, style_dim, w_hpf=w_hpf))
-        if w_hpf > 0:
+            self.decode.insert(
+                0, AdainResBlk(dim_out, dim_out, style_dim, w_hpf, shortcut=decoder_shortcut)
+            )
+        self.skip_resolutions = _resolve_skip_resolutions(skip, skip_resolutions, widths)
+        if skip == "highpass":
             self.hpf = HighPass(w_hpf)
+        elif skip != "none":
+            self.attn = nn.ModuleDict(
+                {str(r): SelfAttention(widths[r]) for r in self.skip_resolutions}
+            )
 
     def forward(
         self,
@@ -276,22 +359,70 @@ class Generator(nn.Module):
         masks: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Translate ``x (N, 3, H, W)`` with style ``s (N, style_dim)``; ``masks`` are the two
-        face heatmaps ``(N, 1, h, w)`` used at 32 px and at 64/128 px (only with ``w_hpf > 0``).
+        masks ``(N, 1, h, w)`` of the high-pass skip, used at 32 px and at the other sizes (only
+        with ``skip="highpass"``; without them that skip is left out).
         """
         x = self.from_rgb(x)
         use_skip = masks is not None and hasattr(self, "hpf")
+        cross = self.skip == "cross_attention"
         cache: dict[int, torch.Tensor] = {}
         for block in self.encode:
-            if use_skip and x.size(2) in _HPF_RESOLUTIONS:
+            if (use_skip or cross) and x.size(2) in self.skip_resolutions:
                 cache[x.size(2)] = x
             x = block(x)
         for block in self.decode:
             x = block(x, s)
-            if use_skip and x.size(2) in _HPF_RESOLUTIONS:
-                mask = masks[0] if x.size(2) == 32 else masks[1]
-                mask = F.interpolate(mask, size=x.size(2), mode="bilinear")
-                x = x + self.hpf(mask * cache[x.size(2)])
+            size = x.size(2)
+            if size not in self.skip_resolutions:
+                continue
+            if use_skip:
+                mask = masks[0] if size == 32 else masks[1]
+                mask = F.interpolate(mask, size=size, mode="bilinear")
+                x = x + self.hpf(mask * cache[size])
+            elif self.skip != "highpass":
+                x = self.attn[str(size)](x, cache[size] if cross else None)
         return self.to_rgb(x)
+
+
+def _resolve_skip(w_hpf: float, skip: str | None) -> str:
+    """The skip kind: ``skip``, or the preset of ``w_hpf``; a contradiction is an error."""
+    preset = "highpass" if w_hpf > 0 else "none"
+    if skip is None:
+        return preset
+    if skip not in SKIPS:
+        raise ValueError(f"skip={skip!r} is invalid: expected one of {list(SKIPS)}")
+    if (skip == "highpass") != (w_hpf > 0):
+        raise ValueError(
+            f"skip={skip!r} contradicts w_hpf={w_hpf!r}: w_hpf is the high-pass skip's weight, so "
+            "skip='highpass' needs w_hpf > 0 and any other skip needs w_hpf=0"
+        )
+    return skip
+
+
+def _resolve_skip_resolutions(
+    skip: str, resolutions: Sequence[int] | None, widths: dict[int, int]
+) -> tuple[int, ...]:
+    """Validated feature sizes where the skip joins the decoder (see :class:`Generator`)."""
+    if skip == "none":
+        return ()
+    available = sorted(widths)
+    if resolutions is None:
+        default = _HPF_RESOLUTIONS if skip == "highpass" else _ATTENTION_RESOLUTIONS
+        chosen = tuple(r for r in default if r in widths)
+        if not chosen and skip != "highpass":
+            raise ValueError(
+                f"skip={skip!r}: none of the default skip_resolutions {list(default)} is a "
+                f"decoder feature size of this generator ({available}); set skip_resolutions"
+            )
+        return chosen
+    chosen = tuple(sorted({int(r) for r in resolutions}))
+    bad = [r for r in chosen if r not in widths]
+    if bad or not chosen:
+        raise ValueError(
+            f"skip_resolutions={list(resolutions)!r} is invalid for skip={skip!r}: expected a "
+            f"non-empty subset of the sizes of the upsampling decoder blocks' outputs {available}"
+        )
+    return chosen
 
 
 def _gather_domain(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -336,7 +467,9 @@ class MappingNetwork(nn.Module):
         return _gather_domain(out, y)  # (N, style_dim)
 
 
-def _trunk(img_size: int, dim_in: int, max_conv_dim: int) -> tuple[list[nn.Module], int]:
+def _trunk(
+    img_size: int, dim_in: int, max_conv_dim: int, downsample: str = "avgpool"
+) -> tuple[list[nn.Module], int]:
     """The E / D trunk: 3x3 conv, ResBlks halving to 4x4, LeakyReLU, 4x4 valid conv, LeakyReLU.
 
     Returns the layers (ending in ``(N, dim_out, 1, 1)``) and ``dim_out``.
@@ -345,7 +478,7 @@ def _trunk(img_size: int, dim_in: int, max_conv_dim: int) -> tuple[list[nn.Modul
     dim_out = dim_in
     for _ in range(int(math.log2(img_size)) - 2):
         dim_out = min(dim_in * 2, max_conv_dim)
-        blocks.append(ResBlk(dim_in, dim_out, downsample=True))
+        blocks.append(ResBlk(dim_in, dim_out, downsample=True, downsample_kind=downsample))
         dim_in = dim_out
     blocks += [nn.LeakyReLU(0.2), nn.Conv2d(dim_out, dim_out, 4, 1, 0), nn.LeakyReLU(0.2)]
     return blocks, dim_out
@@ -353,6 +486,9 @@ def _trunk(img_size: int, dim_in: int, max_conv_dim: int) -> tuple[list[nn.Modul
 
 class StyleEncoder(nn.Module):
     """E: image and domain to style code. The shared trunk, then one linear head per domain.
+
+    ``downsample`` says how the trunk halves the resolution: ``"avgpool"`` (the paper),
+    ``"strided"`` or ``"blur"`` (see :mod:`.downsample`); the parameters are the same.
 
     Shapes: ``x (N, 3, img_size, img_size)``, ``y (N,)`` -> ``(N, style_dim)``.
     """
@@ -364,13 +500,16 @@ class StyleEncoder(nn.Module):
         num_domains: int = 2,
         max_conv_dim: int = 512,
         dim_in: int | None = None,
+        downsample: str = "avgpool",
     ) -> None:
         super().__init__()
         validate_img_size(img_size)
         check_int(style_dim, "style_dim")
         check_int(num_domains, "num_domains")
         check_int(max_conv_dim, "max_conv_dim")
-        blocks, dim_out = _trunk(img_size, _resolve_dim_in(dim_in, img_size), max_conv_dim)
+        blocks, dim_out = _trunk(
+            img_size, _resolve_dim_in(dim_in, img_size), max_conv_dim, check_downsample(downsample)
+        )
         self.shared = nn.Sequential(*blocks)
         self.unshared = nn.ModuleList(nn.Linear(dim_out, style_dim) for _ in range(num_domains))
 
@@ -383,6 +522,9 @@ class StyleEncoder(nn.Module):
 class Discriminator(nn.Module):
     """D: multi-task discriminator, one real/fake logit per domain; row ``i`` reads ``y[i]``.
 
+    ``downsample`` says how the trunk halves the resolution: ``"avgpool"`` (the paper),
+    ``"strided"`` or ``"blur"`` (see :mod:`.downsample`); the parameters are the same.
+
     Shapes: ``x (N, 3, img_size, img_size)``, ``y (N,)`` -> ``(N,)`` logits.
     """
 
@@ -392,12 +534,15 @@ class Discriminator(nn.Module):
         num_domains: int = 2,
         max_conv_dim: int = 512,
         dim_in: int | None = None,
+        downsample: str = "avgpool",
     ) -> None:
         super().__init__()
         validate_img_size(img_size)
         check_int(num_domains, "num_domains")
         check_int(max_conv_dim, "max_conv_dim")
-        blocks, dim_out = _trunk(img_size, _resolve_dim_in(dim_in, img_size), max_conv_dim)
+        blocks, dim_out = _trunk(
+            img_size, _resolve_dim_in(dim_in, img_size), max_conv_dim, check_downsample(downsample)
+        )
         blocks.append(nn.Conv2d(dim_out, num_domains, 1, 1, 0))
         self.main = nn.Sequential(*blocks)
 

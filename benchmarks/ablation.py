@@ -1,0 +1,514 @@
+"""The architecture study (docs/ablations.md): arms x seeds side by side, the shapes figures over
+iterations, a summary table (mean and spread over seeds) and plots.
+
+An arm is a config delta, ``conf/ablation_arm/<arm>.yaml``; the base is an experiment
+(``conf/experiment/ablation.yaml``: richest shapes data at 64 px, long, for a GPU;
+``ablation_cpu.yaml``: the quick data at 32 px, 800 iterations). Each run composes
+``experiment=<base> +ablation_arm=<arm> seed=<seed>`` (plus any ``--override``) exactly as
+``starganv2-train`` does, builds the data module and the ``StarGANv2Module`` from it, and trains
+through Lightning (the library's training step). Every ``--eval-every`` iterations the EMA nets
+are measured with :func:`starganv2.evaluation.shapes_quality.shapes_quality` (target accuracy,
+position, size and box IoU, reference colour, pixel diversity, shift consistency); LPIPS
+diversity is added when the AlexNet weights are in the torch hub cache. Seconds per training
+iteration (evaluations left out; wall clock, and the process's CPU seconds, which count the work
+rather than the waiting on a shared machine) and the peak memory (resident set of the process; on CUDA also
+the peak allocated device memory) go with every row.
+
+::
+
+    # this CPU: 2 runs at a time, 1 thread each, stop everything after 2.5 h
+    python benchmarks/ablation.py --experiment ablation_cpu --seeds 0,1,2 --jobs 2 --threads 1 \\
+        --eval-every 200 --deadline-s 9000 --out outputs/ablation/cpu
+    # a GPU: every arm, 3 seeds, the full length (one command; see docs/ablations.md)
+    python benchmarks/ablation.py --experiment ablation --device cuda --seeds 0,1,2 --jobs 11 \\
+        --threads 1 --eval-every 1000 --out $OUT/ablation
+    # a learning curve of one setting (no arm), e.g. the richest data with the quick settings
+    python benchmarks/ablation.py --experiment ablation --arms avgpool --seeds 0 --iters 3000 \\
+        --override trainer.accelerator=cpu --eval-every 250 --out outputs/ablation/curve
+    # table and plots of a finished (or interrupted) study
+    python benchmarks/ablation.py --summary-only --out outputs/ablation/cpu --plots docs/images
+
+Output under ``--out``: ``<arm>/seed<k>/quality.jsonl`` (one line per evaluation),
+``<arm>/seed<k>/samples/`` (reference and latent grids at the end), ``<arm>_seed<k>.log``,
+``summary.json`` and ``summary.md`` (the last evaluation of each arm: mean, std and n over seeds),
+and with ``--plots`` PNG charts of figures over iterations (one line per arm, mean over seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ARMS = (
+    "avgpool",
+    "strided_g",
+    "strided_ed",
+    "strided_all",
+    "blur_g",
+    "blur_ed",
+    "blur_all",
+    "highpass",
+    "hpf_layout",
+    "attention",
+    "cross_attention",
+)
+"""Every arm of the study, in table order (``conf/ablation_arm/``)."""
+
+# Figures of the table and the plots: key -> (short name, higher is better).
+FIGURES: dict[str, tuple[str, bool]] = {
+    "shapes/target_accuracy_latent": ("acc_lat", True),
+    "shapes/target_accuracy_reference": ("acc_ref", True),
+    "shapes/position_error_px_reference": ("pos_ref", False),
+    "shapes/size_error_px_reference": ("size_ref", False),
+    "shapes/box_iou_reference": ("iou_ref", True),
+    "shapes/ref_color_error": ("col_ref", False),
+    "shapes/diversity_l1_latent": ("div_l1", True),
+    "lpips_diversity_latent": ("lpips", True),
+    "shapes/shift_error_px": ("shift_err", False),
+    "shapes/shift_gain": ("shift_gain", True),
+    "s_per_iter": ("s/it", False),
+    "cpu_s_per_iter": ("cpu_s/it", False),
+    "peak_rss_gb": ("rss_GB", False),
+    "peak_cuda_gb": ("cuda_GB", False),
+}
+PLOTTED = (
+    "shapes/target_accuracy_reference",
+    "shapes/position_error_px_reference",
+    "shapes/box_iou_reference",
+    "shapes/ref_color_error",
+    "shapes/shift_error_px",
+)
+CONF_DIR = Path(__file__).resolve().parents[1] / "src" / "starganv2" / "conf"
+
+
+# ------------------------------------------------------------------------------------- one run
+def compose(experiment: str, arm: str, seed: int, overrides: list[str]) -> Any:
+    """The run's config, composed from ``conf/`` as ``starganv2-train`` composes it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    arm_override = [f"+ablation_arm={arm}"] if arm != "none" else []
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(
+            "train",
+            overrides=[f"experiment={experiment}", *arm_override, f"seed={seed}", *overrides],
+        )
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _lpips_diversity(module: Any, root: Path, eval_images: int, lpips: Any) -> float:
+    """Mean LPIPS between two latent-guided outputs of each source (every task), or NaN."""
+    import torch
+
+    from starganv2.data.folders import list_domain_files
+    from starganv2.evaluation.protocol import tasks, translate_task
+
+    val = list_domain_files(root / "val")
+    files = {d: ps[:eval_images] for d, ps in val.items()}
+    names = list(files)
+    scores = []
+    lpips = lpips.to(module.device)
+    for src, trg in tasks(len(names)):
+        for b in translate_task(module, files[names[src]], src, trg, "latent", num_outs=2):
+            out = b.outputs.clamp(-1, 1)  # (B, 2, 3, H, W)
+            scores.append(lpips(out[:, 0], out[:, 1]).reshape(-1).cpu())
+            lpips.reset()
+    return float(torch.cat(scores).mean()) if scores else float("nan")
+
+
+def run_one(args: argparse.Namespace, arm: str, seed: int) -> None:
+    """Train one arm with one seed in this process, evaluating as it goes."""
+    import lightning as L
+    import torch
+    from hydra.utils import instantiate
+
+    from starganv2.callbacks.samples import SampleGrids
+    from starganv2.evaluation.shapes_quality import shapes_quality
+
+    torch.set_num_threads(args.threads)
+    overrides = list(args.override)
+    if args.iters is not None:
+        overrides += [f"model.total_iters={args.iters}", f"model.ds_iter={args.iters}"]
+    if args.cache_dir:
+        overrides.append(f"data.cache_dir={args.cache_dir}")
+    cfg = compose(args.experiment, arm, seed, overrides)
+    out = Path(args.out) / arm / f"seed{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(seed, verbose=False)
+    dm = instantiate(cfg.data, num_workers=0, pin_memory=args.device == "cuda")
+    module = instantiate(cfg.model)
+    total = int(cfg.model.total_iters)
+    eval_every = args.eval_every
+    lpips = None
+    if not args.no_lpips:
+        try:
+            from starganv2.evaluation.backbones import build_lpips
+
+            lpips = build_lpips()
+        except FileNotFoundError:  # no AlexNet weights on this machine: the pixel stand-in only
+            lpips = None
+    log_file = out / "quality.jsonl"
+    log_file.write_text("")
+    clock = {"start": 0.0, "eval": 0.0, "cpu_start": 0.0, "cpu_eval": 0.0}
+    device = torch.device(args.device)
+
+    class Quality(L.Callback):
+        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            clock["start"] = time.perf_counter()
+            clock["cpu_start"] = time.process_time()
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            it = pl_module.iteration
+            if it % eval_every and it != total:
+                return
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            eval_start, cpu_eval_start = time.perf_counter(), time.process_time()
+            train_s = eval_start - clock["start"] - clock["eval"]
+            train_cpu_s = cpu_eval_start - clock["cpu_start"] - clock["cpu_eval"]
+            res = shapes_quality(
+                pl_module,
+                dm.root,
+                num_outs_per_domain=2,
+                max_images_per_domain=args.eval_images,
+                shift_px=(1, 2),
+            )
+            if lpips is not None:
+                res["lpips_diversity_latent"] = _lpips_diversity(
+                    pl_module, dm.root, args.eval_images, lpips
+                )
+            row = {
+                "arm": arm,
+                "seed": seed,
+                "iteration": it,
+                "train_s": round(train_s, 2),
+                "s_per_iter": round(train_s / max(it, 1), 4),
+                "cpu_s_per_iter": round(train_cpu_s / max(it, 1), 4),
+                "peak_rss_gb": round(_peak_rss_gb(), 3),
+                **res,
+            }
+            if device.type == "cuda":
+                row["peak_cuda_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+            with log_file.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            short = " ".join(
+                f"{FIGURES[k][0]}={row[k]:.3g}" for k in PLOTTED if isinstance(row.get(k), float)
+            )
+            print(f"[{arm} seed {seed}] it {it} ({train_s:.0f} s) {short}", flush=True)
+            clock["eval"] += time.perf_counter() - eval_start
+            clock["cpu_eval"] += time.process_time() - cpu_eval_start
+
+    trainer = L.Trainer(
+        accelerator=args.device,
+        devices=1,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        log_every_n_steps=10**9,
+        callbacks=[Quality(), SampleGrids(out / "samples", every_n_iters=total)],
+    )
+    trainer.fit(module, datamodule=dm)
+
+
+# ----------------------------------------------------------------------------------- the study
+def prepare(args: argparse.Namespace, arms: list[str]) -> None:
+    """Make each dataset and its quality classifier once, before the workers race for them."""
+    from hydra.utils import instantiate
+
+    from starganv2.evaluation.shapes_quality import load_or_train_classifier
+
+    done = set()
+    for arm in arms:
+        overrides = list(args.override) + (
+            [f"data.cache_dir={args.cache_dir}"] if args.cache_dir else []
+        )
+        cfg = compose(args.experiment, arm, 0, overrides)
+        dm = instantiate(cfg.data, num_workers=0)
+        dm.prepare_data()
+        if dm.root not in done:
+            load_or_train_classifier(dm.root)
+            done.add(dm.root)
+
+
+def launch(args: argparse.Namespace, arms: list[str], seeds: list[int]) -> None:
+    """Run every (arm, seed) as its own process, ``--jobs`` at a time, seeds round-robin so an
+    interrupted study has every arm at the same number of seeds."""
+    runs = [(arm, seed) for seed in seeds for arm in arms]
+    base = [sys.executable, __file__, "--experiment", args.experiment, "--out", args.out]
+    for key in ("eval_every", "eval_images", "device", "threads", "iters", "cache_dir"):
+        value = getattr(args, key)
+        if value is not None:
+            base += [f"--{key.replace('_', '-')}", str(value)]
+    base += [f"--override={o}" for o in args.override]
+    if args.no_lpips:
+        base.append("--no-lpips")
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    running: list[tuple[subprocess.Popen, Any, tuple[str, int]]] = []
+    start = time.perf_counter()
+    while runs or running:
+        while runs and len(running) < args.jobs:
+            arm, seed = runs.pop(0)
+            if args.skip_done and _finished(Path(args.out) / arm / f"seed{seed}"):
+                continue
+            log = open(Path(args.out) / f"{arm}_seed{seed}.log", "w")  # noqa: SIM115
+            cmd = [*base, "--worker", f"{arm}:{seed}"]
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            running.append((proc, log, (arm, seed)))
+        time.sleep(2)
+        if args.deadline_s is not None and time.perf_counter() - start > args.deadline_s:
+            print(f"deadline of {args.deadline_s} s reached: stopping {len(running)} run(s)")
+            runs.clear()
+            for proc, _, _ in running:
+                proc.terminate()
+            for proc, _, _ in running:
+                proc.wait()
+        for item in list(running):
+            if item[0].poll() is not None:
+                item[1].close()
+                running.remove(item)
+                if item[0].returncode:
+                    print(f"run {item[2]} failed (rc {item[0].returncode}), see its log")
+
+
+def _finished(run_dir: Path) -> bool:
+    rows = _rows(run_dir / "quality.jsonl")
+    return (
+        bool(rows)
+        and (run_dir / "samples").is_dir()
+        and any(p.name.endswith("_reference.png") for p in (run_dir / "samples").iterdir())
+    )
+
+
+# ------------------------------------------------------------------------------------ summary
+def _rows(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def collect(out: Path) -> dict[str, dict[int, list[dict[str, Any]]]]:
+    """``{arm: {seed: rows}}`` of every run under ``out``, arms in :data:`ARMS` order."""
+    found: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for path in sorted(out.glob("*/seed*/quality.jsonl")):
+        rows = _rows(path)
+        if rows:
+            found.setdefault(path.parent.parent.name, {})[int(path.parent.name[4:])] = rows
+    order = {a: i for i, a in enumerate(ARMS)}
+    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def mean_std(values: list[float]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (NaN for one value) and count of the finite values."""
+    vals = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not vals:
+        return float("nan"), float("nan"), 0
+    m = sum(vals) / len(vals)
+    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else math.nan
+    return m, sd, len(vals)
+
+
+def summarize(out: Path, plots: Path | None = None) -> dict[str, Any]:
+    """Table of the last evaluation of every arm (mean, std, n over the seeds that reached it;
+    runs stopped earlier are listed as incomplete), written to ``summary.json`` and
+    ``summary.md``; charts and a montage of the final grids to ``plots`` if given."""
+    data = collect(out)
+    summary: dict[str, Any] = {}
+    for arm, seeds in data.items():
+        last = max(rows[-1]["iteration"] for rows in seeds.values())
+        done = {k: rows for k, rows in seeds.items() if rows[-1]["iteration"] == last}
+        finals = [rows[-1] for rows in done.values()]
+        summary[arm] = {"iteration": last, "seeds": sorted(done)}
+        summary[arm]["incomplete_seeds"] = sorted(set(seeds) - set(done))
+        for key in FIGURES:
+            summary[arm][key] = mean_std([r.get(key, float("nan")) for r in finals])
+    shown = [k for k in FIGURES if any(s[k][2] for s in summary.values())]
+    lines = [
+        "| arm | iter | seeds | " + " | ".join(FIGURES[k][0] for k in shown) + " |",
+        "|---|---|---|" + "---|" * len(shown),
+    ]
+    for arm, s in summary.items():
+        cells = []
+        for k in shown:
+            m, sd, n = s[k]
+            digits = 3 if abs(m) < 10 else 1
+            cells.append(
+                ""
+                if n == 0
+                else f"{m:.{digits}f} ± {sd:.{digits}f}"
+                if n > 1
+                else f"{m:.{digits}f}"
+            )
+        lines.append(
+            f"| {arm} | {s['iteration']} | {len(s['seeds'])} | " + " | ".join(cells) + " |"
+        )
+    table = "\n".join(lines)
+    (out / "summary.md").write_text(table + "\n")
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(table)
+    if plots is not None:
+        plot_curves(data, plots, prefix=out.name)
+        grid_montage(out, plots / f"ablation_{out.name}_grids.png", list(data))
+    return summary
+
+
+# -------------------------------------------------------------------------------------- plots
+_COLOURS = [
+    (0, 0, 0), (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+]  # fmt: skip
+
+
+def plot_curves(
+    data: dict[str, dict[int, list[dict[str, Any]]]], folder: Path, prefix: str
+) -> None:
+    """One PNG per figure of :data:`PLOTTED`: the mean over seeds against the iteration, one line
+    per arm (drawn with PIL, so no plotting library is needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for key in PLOTTED:
+        curves: dict[str, list[tuple[int, float]]] = {}
+        for arm, seeds in data.items():
+            by_it: dict[int, list[float]] = {}
+            for rows in seeds.values():
+                for r in rows:
+                    by_it.setdefault(r["iteration"], []).append(r.get(key, float("nan")))
+            pts = [(it, mean_std(v)[0]) for it, v in sorted(by_it.items())]
+            pts = [(it, v) for it, v in pts if math.isfinite(v)]
+            if pts:
+                curves[arm] = pts
+        if not curves:
+            continue
+        name = key.split("/")[-1]
+        _draw_chart(curves, key, folder / f"ablation_{prefix}_{name}.png")
+
+
+def _draw_chart(curves: dict[str, list[tuple[int, float]]], title: str, path: Path) -> None:
+    """A line chart (PIL) of ``curves``: arm -> [(iteration, value)], with a legend."""
+    from PIL import Image, ImageDraw
+
+    w, h, left, right, top, bottom = 760, 420, 60, 170, 30, 40
+    img = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(img)
+    xs = [it for pts in curves.values() for it, _ in pts]
+    ys = [v for pts in curves.values() for _, v in pts]
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+    pad = (y1 - y0) * 0.05
+    y0, y1 = y0 - pad, y1 + pad
+
+    def px(it: float, v: float) -> tuple[float, float]:
+        return (
+            left + (it - x0) / (x1 - x0) * (w - left - right),
+            top + (y1 - v) / (y1 - y0) * (h - top - bottom),
+        )
+
+    draw.rectangle([left, top, w - right, h - bottom], outline=(0, 0, 0))
+    for frac in (0, 0.25, 0.5, 0.75, 1):
+        v = y0 + frac * (y1 - y0)
+        _, yy = px(x0, v)
+        draw.line([left - 4, yy, left, yy], fill=(0, 0, 0))
+        draw.text((4, yy - 6), f"{v:.3g}", fill=(0, 0, 0))
+        it = x0 + frac * (x1 - x0)
+        xx, _ = px(it, y0)
+        draw.line([xx, h - bottom, xx, h - bottom + 4], fill=(0, 0, 0))
+        draw.text((xx - 12, h - bottom + 8), f"{it:.0f}", fill=(0, 0, 0))
+    draw.text((left, 8), f"{title} (mean over seeds) vs iteration", fill=(0, 0, 0))
+    for i, (arm, pts) in enumerate(curves.items()):
+        colour = _COLOURS[i % len(_COLOURS)]
+        draw.line([px(*p) for p in pts], fill=colour, width=2) if len(pts) > 1 else None
+        for p in pts:
+            cx, cy = px(*p)
+            draw.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=colour)
+        ly = top + 14 * i
+        draw.line([w - right + 10, ly + 6, w - right + 30, ly + 6], fill=colour, width=3)
+        draw.text((w - right + 36, ly), arm, fill=(0, 0, 0))
+    img.save(path)
+
+
+def grid_montage(
+    out: Path, dest: Path, arms: list[str], seed: int = 0, mode: str = "reference", columns: int = 4
+) -> None:
+    """The final ``mode`` grid of ``seed`` of each arm (shown 2x), ``columns`` to a row, with the
+    arm's name above each."""
+    from PIL import Image, ImageDraw
+
+    tiles = []
+    for arm in arms:
+        grids = sorted((out / arm / f"seed{seed}" / "samples").glob(f"*_{mode}.png"))
+        if grids:
+            tile = Image.open(grids[-1]).convert("RGB")
+            tiles.append((arm, tile.resize((tile.width * 2, tile.height * 2), Image.NEAREST)))
+    if not tiles:
+        return
+    tw = max(t.width for _, t in tiles) + 8
+    th = max(t.height for _, t in tiles) + 20
+    rows = math.ceil(len(tiles) / columns)
+    sheet = Image.new("RGB", (tw * min(columns, len(tiles)), th * rows), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (arm, tile) in enumerate(tiles):
+        x, y = (i % columns) * tw, (i // columns) * th
+        draw.text((x + 4, y + 4), arm, fill=(0, 0, 0))
+        sheet.paste(tile, (x, y + 18))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(dest)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--experiment", default="ablation_cpu", help="base experiment (conf/experiment)")
+    p.add_argument("--arms", default="all", help=f"comma list of {list(ARMS)}, or all")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument(
+        "--iters", type=int, default=None, help="override model.total_iters (and ds_iter)"
+    )
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--eval-images", type=int, default=20, help="validation images per domain")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=int, default=2, help="runs at once")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
+    p.add_argument("--cache-dir", default=None, help="shapes dataset cache (default: the usual)")
+    p.add_argument("--override", action="append", default=[], help="extra Hydra override (repeat)")
+    p.add_argument("--out", default="outputs/ablation")
+    p.add_argument("--deadline-s", type=float, default=None, help="stop every run after this")
+    p.add_argument("--skip-done", action="store_true", help="skip runs that finished before")
+    p.add_argument("--no-lpips", action="store_true", help="never compute LPIPS diversity")
+    p.add_argument("--summary-only", action="store_true", help="table (and plots) of --out")
+    p.add_argument("--plots", default=None, help="folder for the PNG charts")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker is not None:
+        arm, seed = args.worker.rsplit(":", 1)
+        run_one(args, arm, int(seed))
+        return
+    plots = Path(args.plots) if args.plots else None
+    if not args.summary_only:
+        arms = list(ARMS) if args.arms == "all" else [a for a in args.arms.split(",") if a]
+        unknown = [a for a in arms if a not in ARMS and a != "none"]
+        if unknown:
+            raise SystemExit(f"--arms: unknown {unknown}; expected names from {list(ARMS)}")
+        seeds = [int(s) for s in args.seeds.split(",") if s]
+        prepare(args, arms)
+        launch(args, arms, seeds)
+    summarize(Path(args.out), plots)
+
+
+if __name__ == "__main__":
+    main()

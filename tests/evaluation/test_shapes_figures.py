@@ -1,0 +1,130 @@
+"""The shapes figures a detector's labels need: boxes, size error, box IoU and shift consistency,
+and the pixel diversity stand-in, on rendered shapes and on stand-in translators whose answers
+are known."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from starganv2.data.shapes import make_shapes_dataset, render_shape
+from starganv2.evaluation import shapes_quality as Q
+from starganv2.evaluation.shapes_geometry import (
+    box_iou,
+    mask_boxes,
+    outline_box,
+    shift_figures,
+    shift_images,
+    size_error,
+)
+from tests.helpers.translators import IdentityTranslator
+
+
+@pytest.fixture(scope="module")
+def shapes_root(tmp_path_factory) -> Path:
+    return make_shapes_dataset(
+        tmp_path_factory.mktemp("shapes") / "data", img_size=32, n_train=12, n_val=4
+    )
+
+
+class _AnyClass(nn.Module):
+    """A classifier stand-in (the figures here do not depend on it)."""
+
+    def forward(self, x):
+        return torch.zeros(x.size(0), 3)
+
+
+def test_boxes_of_rendered_shapes():
+    assert outline_box("square", 32, 16, 16, 5).tolist() == [11, 11, 21, 21]
+    circle = outline_box("circle", 32, 10.5, 20.5, 4)
+    assert circle.tolist() == [6, 16, 15, 25]  # edge pixels half covered count
+    tri = outline_box("triangle", 64, 32, 32, 10)  # 2.2 r wide, 1.9 r high
+    assert (tri[2] - tri[0]).item() == pytest.approx(22, abs=1)
+    assert (tri[3] - tri[1]).item() == pytest.approx(19, abs=1)
+
+
+def test_mask_boxes_drop_speckle_and_empty_masks_are_nan():
+    mask = torch.zeros(2, 16, 16, dtype=torch.bool)
+    mask[0, 4:8, 5:10] = True
+    mask[0, 14, 1] = True  # an isolated pixel
+    boxes = mask_boxes(mask)
+    assert boxes[0].tolist() == [5, 4, 10, 8]
+    assert torch.isnan(boxes[1]).all()
+    assert mask_boxes(mask, despeckle=False)[0].tolist() == [1, 4, 10, 15]
+
+
+def test_iou_and_size_error():
+    a = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10]])
+    b = torch.tensor([[5.0, 0, 15, 10], [0, 0, 10, 10]])
+    torch.testing.assert_close(box_iou(a, b), torch.tensor([50 / 150, 1.0]))
+    torch.testing.assert_close(
+        size_error(a, torch.tensor([[0.0, 0, 12, 16]] * 2)), torch.tensor([4.0, 4.0])
+    )
+    assert torch.isnan(box_iou(torch.full((1, 4), float("nan")), a[:1])).all()
+
+
+def test_shift_images_moves_content_and_repeats_the_edges():
+    x = torch.zeros(1, 1, 6, 6)
+    x[0, 0, 2, 2] = 1.0
+    moved = shift_images(x, 2, -1)
+    assert moved[0, 0].nonzero().tolist() == [[1, 4]]
+    edge = torch.arange(6.0).view(1, 1, 1, 6).expand(1, 1, 6, 6)
+    assert shift_images(edge, 2, 0)[0, 0, 0].tolist() == [0, 0, 0, 1, 2, 3]
+    err, gain = shift_figures(torch.tensor([[3.0, 3.0]]), torch.tensor([[5.0, 3.0]]), (2, 0))
+    assert err.item() == 0 and gain.item() == 1
+
+
+def test_identity_translator_keeps_boxes_and_follows_shifts(shapes_root):
+    """The identity keeps the source's box: its size error and IoU are those of the estimator on
+    the real images when the target is the source's own shape, and it follows every shift."""
+    res = Q.shapes_quality(
+        IdentityTranslator(latent_dim=2),
+        shapes_root,
+        num_outs_per_domain=2,
+        classifier=_AnyClass(),
+        shift_px=(1, 2),
+    )
+    assert res["shapes/box_iou_real"] > 0.85 and res["shapes/size_error_px_real"] < 1.0
+    # sources keep their own outline, the expected box is the target's: the IoU is below 1
+    assert res["shapes/box_iou_latent"] < res["shapes/box_iou_real"]
+    assert res["shapes/diversity_l1_latent"] == 0  # one output whatever the style
+    assert res["shapes/shift_error_px"] < 0.05 and res["shapes/shift_gain"] == pytest.approx(
+        1, abs=0.02
+    )
+    assert {"shapes/shift_error_px_1px", "shapes/shift_error_px_2px"} <= set(res)
+    assert "shapes/shift_error_px" not in Q.shapes_quality(
+        IdentityTranslator(latent_dim=2), shapes_root, modes=["latent"], classifier=_AnyClass()
+    )
+
+
+class _Redraw(IdentityTranslator):
+    """Draws the target shape at a fixed place (ignores the source's position and size), in two
+    colours for two styles: diverse, never shift-consistent."""
+
+    def translate(self, x, y_trg, z=None, x_ref=None, s=None):
+        out = []
+        for i in range(x.size(0)):
+            shape = ("circle", "square", "triangle")[int(y_trg[i])]
+            colour = (200, 30, 30) if s is None or float(s[i].sum()) > 0 else (30, 30, 200)
+            img = render_shape(shape, 32, 16, 16, 6, colour, "solid", (128, 128, 128))
+            out.append(torch.from_numpy(np.array(img)).permute(2, 0, 1).float() / 127.5 - 1)
+        return torch.stack(out)
+
+
+def test_a_translator_that_ignores_the_source_scores_badly(shapes_root):
+    res = Q.shapes_quality(
+        _Redraw(latent_dim=2),
+        shapes_root,
+        modes=["latent"],
+        num_outs_per_domain=2,
+        classifier=_AnyClass(),
+        shift_px=(2,),
+    )
+    assert res["shapes/shift_gain"] == pytest.approx(0, abs=0.05)
+    assert res["shapes/shift_error_px"] == pytest.approx(2, abs=0.1)
+    assert res["shapes/box_iou_latent"] < 0.6
+    assert res["shapes/diversity_l1_latent"] > 2
