@@ -21,11 +21,13 @@ _PUBLIC: dict[str, str] = {
     "Translator": "starganv2.models.interface",
     "StyleTranslator": "starganv2.models.interface",
     "StarGANv2Module": "starganv2.models.stargan_v2.module",
+    "StarGANv1Module": "starganv2.models.stargan_v1.module",
     "Generator": "starganv2.models.stargan_v2.nets",
     "MappingNetwork": "starganv2.models.stargan_v2.nets",
     "StyleEncoder": "starganv2.models.stargan_v2.nets",
     "Discriminator": "starganv2.models.stargan_v2.nets",
     "load_model": "starganv2.models.registry",
+    "FAN": "starganv2.models.fan",
     # data
     "ImageDomainDataModule": "starganv2.data.datamodule",
     "ShapesDataModule": "starganv2.data.datamodule",
@@ -42,6 +44,7 @@ _PUBLIC: dict[str, str] = {
     "translate_folder": "starganv2.synthesis.translate_folder",
     # interop
     "convert_checkpoint": "starganv2.interop.original",
+    "convert_v1_checkpoint": "starganv2.interop.original_v1",
     "export_onnx": "starganv2.interop.onnx",
 }
 

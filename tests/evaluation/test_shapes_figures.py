@@ -128,3 +128,25 @@ def test_a_translator_that_ignores_the_source_scores_badly(shapes_root):
     assert res["shapes/shift_error_px"] == pytest.approx(2, abs=0.1)
     assert res["shapes/box_iou_latent"] < 0.6
     assert res["shapes/diversity_l1_latent"] > 2
+
+
+def test_evaluator_passes_its_shifts_to_shapes_quality(shapes_root, monkeypatch):
+    """``Evaluator(shapes_shift_px=...)`` (config ``evaluator.shapes_shift_px``) reaches the
+    metric; a shift below 1 px is rejected with the key's name."""
+    from starganv2.evaluation.evaluator import Evaluator
+    from starganv2.evaluation.protocol import EvalData
+
+    seen = {}
+
+    def fake(model, root, **kwargs):
+        seen.update(kwargs)
+        return {}
+
+    monkeypatch.setattr(Q, "shapes_quality", fake)
+    data = EvalData(["a"], {"a": []}, {"a": []}, shapes_root)
+    for shifts, expected in (([1, 2], (1, 2)), ((), ())):
+        ev = Evaluator(metrics=["shapes_quality"], shapes_shift_px=shifts)
+        ev._runners["shapes_quality"](IdentityTranslator(latent_dim=2), data, ["latent"])
+        assert seen["shift_px"] == expected
+    with pytest.raises(ValueError, match="evaluator.shapes_shift_px"):
+        Evaluator(metrics=["shapes_quality"], shapes_shift_px=[0])

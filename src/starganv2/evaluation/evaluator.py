@@ -70,6 +70,8 @@ class Evaluator:
         quantize: round outputs to 8 bit before FID, as a PNG round trip would.
         save_images: folder to also write every FID output as ``<mode>/<task>/<iiii>_<jj>.png``.
         shapes_num_outs_per_domain: outputs per source image and task of ``shapes_quality``.
+        shapes_shift_px: shifts (px, each >= 1) for ``shapes_quality``'s shift consistency
+            (``shapes/shift_error_px``, ``shapes/shift_gain``); empty: not measured.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class Evaluator:
         quantize: bool = True,
         save_images: str | os.PathLike | None = None,
         shapes_num_outs_per_domain: int = 2,
+        shapes_shift_px: Sequence[int] = (),
     ):
         if modes is not None:
             modes = tuple(modes)
@@ -132,6 +135,9 @@ class Evaluator:
         self.quantize = quantize
         self.save_images = save_images
         self.shapes_num_outs_per_domain = int(shapes_num_outs_per_domain)
+        for k in shapes_shift_px:
+            check_int(k, "evaluator.shapes_shift_px (each shift)", 1)
+        self.shapes_shift_px = tuple(int(k) for k in shapes_shift_px)
         self._runners: dict[str, MetricRunner] = {n: build_metric(n, self) for n in names}
 
     def metrics_for(self, data: EvalData) -> list[str]:

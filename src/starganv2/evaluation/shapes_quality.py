@@ -544,6 +544,7 @@ def metric(evaluator: Any) -> Any:
             batch_size=evaluator.batch_size,
             seed=evaluator.seed,
             max_images_per_domain=evaluator.max_images_per_domain,
+            shift_px=evaluator.shapes_shift_px,
         )
 
     return run

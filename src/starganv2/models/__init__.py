@@ -1,2 +1,3 @@
 """Models: the :class:`~starganv2.models.interface.Translator` protocol they all implement, the
-EMA helpers, and one subpackage per model (``stargan_v2``)."""
+EMA helpers, the face-landmark net (``fan``), and one subpackage per model (``stargan_v2``,
+``stargan_v1``)."""

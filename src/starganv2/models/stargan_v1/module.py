@@ -33,14 +33,13 @@ from starganv2.models.stargan_v1.step import (
     shuffled_labels,
     train_iteration,
 )
-from starganv2.models.stargan_v2.nets import validate_img_size
 from starganv2.models.training_checks import (
     NonFiniteLossError,
     NonFiniteTracker,
     check_trainer_counts,
     domain_labels,
 )
-from starganv2.utils.checks import check_int
+from starganv2.utils.checks import check_img_size, check_int
 
 __all__ = ["StarGANv1Module", "NonFiniteLossError", "MODEL_NAME", "TERMS"]
 
@@ -117,7 +116,7 @@ class StarGANv1Module(IterationCounting, L.LightningModule):
         finite_check_every: int = 1,
     ) -> None:
         super().__init__()
-        validate_img_size(img_size, "img_size")
+        check_img_size(img_size, "img_size")
         check_int(num_domains, "num_domains")
         check_int(n_critic, "n_critic")
         check_int(total_iters, "total_iters")

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from starganv2.models.stargan_v2.nets import validate_img_size
-from starganv2.utils.checks import check_int
+from starganv2.utils.checks import check_img_size, check_int
 
 __all__ = [
     "InstanceNorm",
@@ -181,7 +180,7 @@ class Discriminator(nn.Module):
         repeat_num: int | None = None,
     ) -> None:
         super().__init__()
-        validate_img_size(img_size)
+        check_img_size(img_size)
         check_int(c_dim, "c_dim")
         check_int(conv_dim, "conv_dim")
         repeat_num = default_d_repeat_num(img_size) if repeat_num is None else repeat_num

@@ -27,6 +27,7 @@ from torch import nn
 from starganv2.models.ema import make_ema
 from starganv2.models.fan import FAN, MaskedGenerator
 from starganv2.models.interface import MODE_LATENT, MODE_REFERENCE
+from starganv2.models.iterations import IterationCounting
 from starganv2.models.masks import MaskProvider, check_mask_provider
 from starganv2.models.stargan_v2.downsample import per_net_downsample
 from starganv2.models.stargan_v2.graphs import LatentTranslator, ReferenceTranslator
@@ -70,7 +71,7 @@ _TERMS = {
 _TERM_NAMES = [f"{phase}/{term}" for phase, terms in _TERMS.items() for term in terms]
 
 
-class StarGANv2Module(L.LightningModule):
+class StarGANv2Module(IterationCounting, L.LightningModule):
     """StarGAN v2 training and inference.
 
     Args:
@@ -131,6 +132,8 @@ class StarGANv2Module(L.LightningModule):
     (``Trainer(log_every_n_steps=...)``, in iterations), averaged over DDP ranks there
     (``sync_dist``); other iterations read nothing back from the device.
     """
+
+    MODEL_NAME = MODEL_NAME
 
     def __init__(
         self,
@@ -325,12 +328,6 @@ class StarGANv2Module(L.LightningModule):
         device = batch["x_real"].device
         return torch.randn(shape, device=device), torch.randn(shape, device=device)
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
-        if self.iteration >= self.hparams.total_iters:
-            self.trainer.should_stop = True
-            return -1
-        return None
-
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         hp = self.hparams
         if hp.get("channels_last"):
@@ -357,15 +354,10 @@ class StarGANv2Module(L.LightningModule):
             self.check_finite()
 
         last = self.iteration >= hp.total_iters
-        if last or self._log_now():
+        if last or self.log_now():
             self._log_stats(stats, weights.lambda_ds, batch["x_real"].size(0))
         if last:
             self.trainer.should_stop = True
-
-    def _log_now(self) -> bool:
-        """True on the iterations whose logged values Lightning writes to the loggers."""
-        connector = getattr(self.trainer, "_logger_connector", None)
-        return True if connector is None else bool(connector.should_update_logs)
 
     def _log_stats(
         self, stats: dict[str, dict[str, torch.Tensor]], lambda_ds: float, batch_size: int
@@ -395,12 +387,8 @@ class StarGANv2Module(L.LightningModule):
         self._nonfinite.check()
 
     # ------------------------------------------------------------------ checkpoints
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.check_finite()
-        checkpoint["starganv2"] = {"iteration": self.iteration, "model": MODEL_NAME}
-
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.iteration = int(checkpoint.get("starganv2", {}).get("iteration", 0))
+        super().on_load_checkpoint(checkpoint)  # the iteration counter
         if self.fan is not None:
             self._fan_into_checkpoint(checkpoint)
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from starganv2.models.stargan_v2.attention import SelfAttention
 from starganv2.models.stargan_v2.downsample import Downsample, check_downsample
-from starganv2.utils.checks import check_int
+from starganv2.utils.checks import check_img_size, check_int
 
 __all__ = [
     "ResBlk",
@@ -50,16 +50,7 @@ def validate_img_size(img_size: int, name: str = "img_size") -> None:
     The trunks of E and D halve the resolution down to 4x4 and the generator encoder keeps
     ``log2(img_size) - 4`` downsampling blocks, so 16 px is the smallest meaningful size.
     """
-    if (
-        isinstance(img_size, bool)
-        or not isinstance(img_size, int)
-        or img_size < MIN_IMG_SIZE
-        or img_size & (img_size - 1)
-    ):
-        raise ValueError(
-            f"{name}={img_size!r} is invalid: expected a power of two >= {MIN_IMG_SIZE} "
-            "(e.g. 32, 64, 128, 256)"
-        )
+    check_img_size(img_size, name, MIN_IMG_SIZE)
 
 
 def default_dim_in(img_size: int) -> int:
