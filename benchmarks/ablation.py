@@ -73,6 +73,7 @@ FIGURES: dict[str, tuple[str, bool]] = {
     "shapes/diversity_l1_latent": ("div_l1", True),
     "lpips_diversity_latent": ("lpips", True),
     "shapes/shift_error_px": ("shift_err", False),
+    "shapes/shift_error_px_1px": ("shift1_err", False),
     "shapes/shift_gain": ("shift_gain", True),
     "s_per_iter": ("s/it", False),
     "cpu_s_per_iter": ("cpu_s/it", False),
