@@ -159,6 +159,7 @@ def main(cfg: DictConfig) -> float | None:
         ValueError,
     ) as err:
         log.error("%s", err)
+        log.debug("where it was raised", exc_info=True)  # hydra.verbose=true shows the traceback
         sys.exit(1)
     key = cfg.get("optimized_metric")
     if key:
