@@ -41,11 +41,13 @@ import json
 import math
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
+from _jobs import quiet_trainer, run_side_by_side  # noqa: E402
 
 ARMS = (
     "avgpool",
@@ -212,19 +214,8 @@ def run_one(args: argparse.Namespace, arm: str, seed: int) -> None:
             clock["eval"] += time.perf_counter() - eval_start
             clock["cpu_eval"] += time.process_time() - cpu_eval_start
 
-    trainer = L.Trainer(
-        accelerator=args.device,
-        devices=1,
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        log_every_n_steps=10**9,
-        callbacks=[Quality(), SampleGrids(out / "samples", every_n_iters=total)],
+    trainer = quiet_trainer(
+        args.device, [Quality(), SampleGrids(out / "samples", every_n_iters=total)]
     )
     trainer.fit(module, datamodule=dm)
 
@@ -262,32 +253,14 @@ def launch(args: argparse.Namespace, arms: list[str], seeds: list[int]) -> None:
     if args.no_lpips:
         base.append("--no-lpips")
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    running: list[tuple[subprocess.Popen, Any, tuple[str, int]]] = []
-    start = time.perf_counter()
-    while runs or running:
-        while runs and len(running) < args.jobs:
-            arm, seed = runs.pop(0)
-            if args.skip_done and _finished(Path(args.out) / arm / f"seed{seed}"):
-                continue
-            log = open(Path(args.out) / f"{arm}_seed{seed}.log", "w")  # noqa: SIM115
-            cmd = [*base, "--worker", f"{arm}:{seed}"]
-            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-            running.append((proc, log, (arm, seed)))
-        time.sleep(2)
-        if args.deadline_s is not None and time.perf_counter() - start > args.deadline_s:
-            print(f"deadline of {args.deadline_s} s reached: stopping {len(running)} run(s)")
-            runs.clear()
-            for proc, _, _ in running:
-                proc.terminate()
-            for proc, _, _ in running:
-                proc.wait()
-        for item in list(running):
-            if item[0].poll() is not None:
-                item[1].close()
-                running.remove(item)
-                if item[0].returncode:
-                    print(f"run {item[2]} failed (rc {item[0].returncode}), see its log")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (f"({arm!r}, {seed})", [*base, "--worker", f"{arm}:{seed}"], out / f"{arm}_seed{seed}.log")
+        for arm, seed in runs
+        if not (args.skip_done and _finished(out / arm / f"seed{seed}"))
+    ]
+    run_side_by_side(jobs, args.jobs, env, args.deadline_s, poll_s=2, what="run")
 
 
 def _finished(run_dir: Path) -> bool:

@@ -31,11 +31,13 @@ import datetime
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
+from _jobs import quiet_trainer, run_side_by_side  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "src" / "starganv2" / "conf"
@@ -128,19 +130,8 @@ def run_one(args: argparse.Namespace, setting: str) -> None:
             if time.perf_counter() - clock["start"] >= args.budget_s:
                 trainer.should_stop = True
 
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        log_every_n_steps=10**9,
-        callbacks=[Budget(), SampleGrids(out / "samples", every_n_iters=10**9, num_sources=6)],
+    trainer = quiet_trainer(
+        "cpu", [Budget(), SampleGrids(out / "samples", every_n_iters=10**9, num_sources=6)]
     )
     trainer.fit(model, datamodule=dm)
     final = record(model.iteration, None)
@@ -263,18 +254,8 @@ def main() -> None:
     for key in ("budget_s", "eval_every", "eval_images", "seed"):
         cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-    procs = []
-    for s, name in zip(settings, names):
-        log = open(out / f"{name}.log", "w")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [*cmd, "--worker", s], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        procs.append((proc, log, name))
-    for proc, log, name in procs:
-        proc.wait()
-        log.close()
-        if proc.returncode:
-            print(f"setting {name!r} failed (rc {proc.returncode}), see {out / name}.log")
+    jobs = [(repr(n), [*cmd, "--worker", s], out / f"{n}.log") for s, n in zip(settings, names)]
+    run_side_by_side(jobs, len(jobs), env, what="setting")  # all at once: equal time for each
     load_after = loadavg()
     finished = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     print(f"{finished}: load average after: {load_after}", flush=True)

@@ -27,11 +27,13 @@ import argparse
 import ast
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
+from _jobs import quiet_trainer, run_side_by_side  # noqa: E402
 
 # The quick experiment's model and data settings (conf/experiment/quick.yaml over model/small and
 # data/shapes); a setting overrides any of them.
@@ -148,19 +150,8 @@ def run_one(args: argparse.Namespace, setting: str) -> None:
             print(f"[{name}] it {it} ({train_s:.0f} s) {figures}", flush=True)
             t0[0] += time.perf_counter() - eval_start  # train_s leaves evaluations out
 
-    trainer = L.Trainer(
-        accelerator=args.device,
-        devices=1,
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        log_every_n_steps=10**9,
-        callbacks=[Quality(), SampleGrids(out / "samples", every_n_iters=args.eval_every)],
+    trainer = quiet_trainer(
+        args.device, [Quality(), SampleGrids(out / "samples", every_n_iters=args.eval_every)]
     )
     trainer.fit(module, datamodule=dm)
 
@@ -217,36 +208,12 @@ def main() -> None:
         if value is not None:
             base_cmd += [f"--{key.replace('_', '-')}", str(value)]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    pending, running = list(settings), []
-    start = time.perf_counter()
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    while pending or running:
-        while pending and len(running) < args.jobs:
-            s = pending.pop(0)
-            log = open(Path(args.out) / f"{parse_setting(s)[0]}.log", "w")  # noqa: SIM115
-            running.append(
-                (
-                    subprocess.Popen(
-                        [*base_cmd, "--worker", s], env=env, stdout=log, stderr=subprocess.STDOUT
-                    ),
-                    log,
-                    s,
-                )
-            )
-        time.sleep(1)
-        if args.deadline_s is not None and time.perf_counter() - start > args.deadline_s:
-            print(f"deadline of {args.deadline_s} s reached: stopping {len(running)} setting(s)")
-            pending.clear()
-            for proc, _, _ in running:
-                proc.terminate()
-            for proc, _, _ in running:
-                proc.wait()
-        for item in list(running):
-            if item[0].poll() is not None:
-                item[1].close()
-                running.remove(item)
-                if item[0].returncode:
-                    print(f"setting {item[2]!r} failed (rc {item[0].returncode}), see its log")
+    jobs = [
+        (repr(s), [*base_cmd, "--worker", s], Path(args.out) / f"{parse_setting(s)[0]}.log")
+        for s in settings
+    ]
+    run_side_by_side(jobs, args.jobs, env, args.deadline_s, poll_s=1, what="setting")
 
     summarize(Path(args.out), names)
 
