@@ -24,12 +24,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starganv2.evaluation.shapes_quality import silhouette
-
-__all__ = ["MASK_HIGH", "MASK_LOW", "ShapeOracleMasks"]
+__all__ = ["MASK_HIGH", "MASK_LOW", "ShapeOracleMasks", "silhouette"]
 
 MASK_LOW = 20.0  # RGB distance (0-255) to the background below which a pixel is background
 MASK_HIGH = 60.0  # ... and above which it is fully shape (shapes_quality counts > 40 as shape)
+
+
+def silhouette(x: torch.Tensor) -> torch.Tensor:
+    """Each pixel's RGB distance to the image's background: the shape's colour-free outline.
+
+    ``x`` (N, 3, H, W) in [-1, 1] -> (N, 1, H, W), in [-1, 1] units; the background is the
+    per-channel median of the image's border pixels. It feeds the oracle masks here and the shape
+    classifier of ``evaluation/shapes_quality.py``: shape classes differ in outline only, so the
+    classifier cannot lean on a domain's colour palette, which a reference-guided translation is
+    meant to change.
+    """
+    border = torch.cat(
+        [x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2
+    )  # (N, 3, 4S)
+    bg = border.median(dim=2).values  # (N, 3)
+    return (x - bg[:, :, None, None]).norm(dim=1, keepdim=True)
 
 
 class ShapeOracleMasks(nn.Module):

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from starganv2.data.folders import eval_transform, list_domain_files, load_image
+from starganv2.data.shape_masks import silhouette
 from starganv2.evaluation.protocol import EvalData, rank_world, reference_styles, translate_task
 from starganv2.evaluation.shapes_geometry import (
     box_iou,
@@ -78,20 +79,6 @@ CLASSIFIER_FILE = f"quality_classifier-v{CLASSIFIER_VERSION}.pt"
 MASK_THRESHOLD = 40.0  # RGB distance (0-255) from the background that counts as shape
 COLOR_TOP_SHARE = 0.1  # share of the brightest interior pixels that gives a shape's colour
 CLASSIFIER_SIZE = 32  # the classifier sees every image resized to this side (shape is clear at 32)
-
-
-def silhouette(x: torch.Tensor) -> torch.Tensor:
-    """Colour-free input of the classifier: each pixel's RGB distance to the background.
-
-    ``x`` (N, 3, H, W) in [-1, 1] -> (N, 1, H, W); the background is the per-channel median of the
-    image's border pixels. Shape classes differ in outline only, so the classifier cannot lean on
-    a domain's colour palette, which a reference-guided translation is meant to change.
-    """
-    border = torch.cat(
-        [x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2
-    )  # (N, 3, 4S)
-    bg = border.median(dim=2).values  # (N, 3)
-    return (x - bg[:, :, None, None]).norm(dim=1, keepdim=True)
 
 
 class ShapeClassifier(nn.Module):
