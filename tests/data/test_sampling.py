@@ -19,6 +19,8 @@ from starganv2.data.folders import (
 from starganv2.data.sampling import (
     BalancedDomainSampler,
     SourceReferenceDataset,
+    UniformSampler,
+    UniformSourceSampler,
     UnreadableDataError,
 )
 from tests.helpers.images import SIZE, make_root, small_datamodule
@@ -84,6 +86,43 @@ def test_sampler_reads_rank_from_torch_distributed(monkeypatch: pytest.MonkeyPat
     assert (s.num_replicas, s.rank, len(s)) == (4, 3, 3)
     with pytest.raises(ValueError, match="rank=4 with num_replicas=2"):
         BalancedDomainSampler([0, 0], num_replicas=2, rank=4)
+
+
+def test_uniform_sampler_each_item_once_per_epoch_sharded() -> None:
+    """The original's shuffle: a permutation per epoch (no replacement), split across ranks."""
+    shards = [list(UniformSampler(10, seed=3, num_replicas=2, rank=r)) for r in range(2)]
+    assert sorted(shards[0] + shards[1]) == list(range(10))
+    again = list(UniformSampler(10, seed=3, num_replicas=2, rank=0))
+    assert again == shards[0]
+    one = UniformSampler(10, seed=3)
+    first = list(one)
+    one.set_epoch(1)
+    assert sorted(list(one)) == list(range(10)) and list(one) != first
+    longer = list(UniformSampler(4, num_samples=10, seed=0))  # passes continue: each 2-3 times
+    assert sorted(np.bincount(longer).tolist()) == [2, 2, 3, 3]
+    assert sorted(longer[:4]) == list(range(4))
+
+
+def test_uniform_source_sampler_keeps_imbalance_and_balanced_references() -> None:
+    labels = [0] * 2 + [1] * 20
+    sampler = UniformSourceSampler(labels, seed=0)
+    draws = np.array(list(sampler))  # (22, 3)
+    assert sorted(draws[:, 0].tolist()) == list(range(22))  # every source once: 20 of domain 1
+    lab = np.asarray(labels)
+    assert (lab[draws[:, 1]] == lab[draws[:, 2]]).all() and (draws[:, 1] != draws[:, 2]).all()
+    balanced = np.array(list(BalancedDomainSampler(labels, seed=0)))
+    np.testing.assert_array_equal(draws[:, 1:], balanced[:, 1:])  # the same references
+
+
+def test_datamodule_uniform_sampler(tmp_path: Path) -> None:
+    dm = small_datamodule(
+        make_root(tmp_path, {"a": 2, "b": 5}), sampler="uniform", drop_last=False, batch_size=3
+    )
+    dm.setup()
+    y = torch.cat([b["y_org"] for b in dm.train_dataloader()])
+    assert sorted(y.tolist()) == [0, 0, 1, 1, 1, 1, 1]  # the data's frequencies, once each
+    with pytest.raises(ValueError, match="data.sampler='random': expected one of"):
+        small_datamodule(tmp_path, sampler="random")
 
 
 def test_lightning_sets_sampler_epoch(tmp_path: Path) -> None:

@@ -211,3 +211,36 @@ def test_invalid_look_names_the_key(tmp_path: Path, key: str, value: object) -> 
     with pytest.raises(ValueError, match=key):
         make_shapes_dataset(tmp_path / "s", **SMALL, **{key: value})
     assert not (tmp_path / "s").exists()
+
+
+# ---------------------------------------------------------------- attribute mode
+
+
+def test_attribute_mode_table_matches_the_drawn_images(tmp_path: Path) -> None:
+    from starganv2.data.attributes import read_attribute_table
+
+    root = shapes.make_shapes_attribute_dataset(tmp_path / "a", img_size=32, n_images=24, seed=1)
+    table = read_attribute_table(root / shapes.ATTRIBUTE_TABLE)  # the CelebA reader
+    assert list(table.names) == ["circle", "square", "triangle", "warm", "large", "outline"]
+    assert table.values[:, :3].sum(1).tolist() == [1] * 24  # one shape each: exclusive
+    meta = json.loads((root / "metadata.json").read_text())["images"]
+    for row, rec in zip(table.values, meta, strict=True):
+        img = np.asarray(Image.open(root / rec["path"]).convert("RGB")).astype(int)
+        assert row[3] == rec["warm"] and row[4] == rec["large"] and row[5] == rec["outline"]
+        dark = (img.max(axis=2) < 60).sum()  # the outline colour; no fill is that dark
+        assert (dark > 0) == bool(rec["outline"]), rec
+        r, g, b = img[int(rec["cy"]), int(rec["cx"])]
+        assert (r > b) == bool(rec["warm"]), rec  # warm fills are red-dominant, cool ones blue
+    sizes = {bool(r["large"]): [] for r in meta}
+    for r in meta:
+        sizes[bool(r["large"])].append(r["size"])
+    assert max(sizes[False]) < min(sizes[True])  # the size classes do not overlap
+
+
+def test_attribute_mode_cache_is_deterministic(tmp_path: Path) -> None:
+    a = shapes.ensure_shapes_attribute_dataset(tmp_path / "c1", img_size=16, n_images=6)
+    b = shapes.ensure_shapes_attribute_dataset(tmp_path / "c2", img_size=16, n_images=6)
+    assert a.name == b.name and _files(a) == _files(b)
+    assert shapes.ensure_shapes_attribute_dataset(tmp_path / "c1", img_size=16, n_images=6) == a
+    with pytest.raises(ValueError, match="expected at least two distinct names"):
+        shapes.check_attribute_params(32, 10, ["circle", "hexagon"])

@@ -26,10 +26,12 @@ from starganv2.data.folders import (
     v1_train_transform,
 )
 from starganv2.data.sampling import (
+    SAMPLERS,
     BalancedDomainSampler,
     EvalDataset,
     ImageDomainDataset,
     SourceReferenceDataset,
+    UniformSourceSampler,
 )
 
 __all__ = ["ImageDomainDataModule", "ShapesDataModule", "ON_BAD_IMAGE"]
@@ -80,6 +82,10 @@ class ImageDomainDataModule(L.LightningDataModule):
             256 for RaFD); ``None``: no crop.
         load_references: ``False`` leaves the two reference images out of the training items
             (``x_real, y_org, y_trg`` only), for models that use none (StarGAN v1).
+        sampler: how training sources are drawn: ``"balanced"`` (domain-balanced with
+            replacement, StarGAN v2's way) or ``"uniform"`` (shuffled without replacement, each
+            image once per pass: the original StarGAN's way; references stay balanced), see
+            :mod:`starganv2.data.sampling`.
     """
 
     def __init__(
@@ -102,8 +108,11 @@ class ImageDomainDataModule(L.LightningDataModule):
         transform: Literal["stargan_v2", "stargan_v1"] = "stargan_v2",
         crop_size: int | None = None,
         load_references: bool = True,
+        sampler: Literal["balanced", "uniform"] = "balanced",
     ):
         super().__init__()
+        if sampler not in SAMPLERS:
+            raise ValueError(f"data.sampler={sampler!r}: expected one of {list(SAMPLERS)}")
         if transform not in TRANSFORMS:
             raise ValueError(f"data.transform={transform!r}: expected one of {list(TRANSFORMS)}")
         if crop_size is not None and transform != "stargan_v1":
@@ -147,6 +156,7 @@ class ImageDomainDataModule(L.LightningDataModule):
         self.transform = transform
         self.crop_size = crop_size
         self.load_references = load_references
+        self.sampler = sampler
         if transform == "stargan_v1":
             v1_eval_transform(img_size, crop_size)  # checks crop_size now, not at setup()
         self.domains: list[str] = []
@@ -283,7 +293,8 @@ class ImageDomainDataModule(L.LightningDataModule):
         num_samples = (
             None if self.samples_per_epoch is None else -(-self.samples_per_epoch // world)
         )
-        self._sampler = BalancedDomainSampler(
+        sampler_class = UniformSourceSampler if self.sampler == "uniform" else BalancedDomainSampler
+        self._sampler = sampler_class(
             self.train_set.labels, num_samples=num_samples, seed=self.seed
         )
         trainer = self.trainer

@@ -33,8 +33,17 @@ __all__ = [
     "EvalDataset",
     "SourceReferenceDataset",
     "BalancedDomainSampler",
+    "UniformSampler",
+    "UniformSourceSampler",
+    "uniform_order",
+    "SAMPLERS",
     "UnreadableDataError",
 ]
+
+SAMPLERS = ("balanced", "uniform")
+"""How training sources are drawn: ``balanced`` (:class:`BalancedDomainSampler`, StarGAN v2's
+default) or ``uniform`` (:class:`UniformSampler`: the original StarGAN's shuffle without
+replacement)."""
 
 log = logging.getLogger(__name__)
 
@@ -280,3 +289,89 @@ class BalancedDomainSampler(Sampler[tuple[int, int, int]]):
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+def _world(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
+    """``(num_replicas, rank)``, read from ``torch.distributed`` where not given."""
+    if num_replicas is None:
+        num_replicas = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    if rank is None:
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    if not 0 <= rank < num_replicas:
+        raise ValueError(
+            f"rank={rank} with num_replicas={num_replicas}: expected 0 <= rank < num_replicas"
+        )
+    return num_replicas, rank
+
+
+def uniform_order(num_items: int, total: int, seed: int, epoch: int) -> np.ndarray:
+    """``total`` item indices: random permutations of ``range(num_items)`` one after another
+    (each item once per pass, no replacement within a pass), from a generator seeded by
+    ``(seed, epoch, 1)`` (a stream of its own: the balanced draws use ``(seed, epoch)``).
+    ``(total,)`` int64."""
+    rng = np.random.default_rng([seed, epoch, 1])
+    passes = -(-total // num_items)
+    return np.concatenate([rng.permutation(num_items) for _ in range(passes)])[:total]
+
+
+class UniformSampler(Sampler[int]):
+    """Item indices shuffled uniformly without replacement (the original StarGAN's
+    ``DataLoader(shuffle=True)``), sharded across DDP ranks.
+
+    Each epoch takes ``num_replicas * num_samples`` indices from :func:`uniform_order` (one
+    permutation when that is at most the number of items; the next permutation continues
+    where it ends, as DistributedSampler pads); rank ``r`` yields indices ``r, r +
+    num_replicas, ...``. Everything depends only on seed and epoch (:meth:`set_epoch`). The
+    Trainer must run with ``use_distributed_sampler=False``.
+
+    Args:
+        num_items: items in the dataset.
+        num_samples: indices per rank and epoch; ``None`` = ``ceil(num_items / num_replicas)``.
+        seed: base seed.
+        num_replicas, rank: ``None`` = read from ``torch.distributed`` when initialised.
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        num_samples: int | None = None,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ):
+        if num_items < 1:
+            raise ValueError(f"num_items={num_items}: expected at least one training item")
+        self.num_replicas, self.rank = _world(num_replicas, rank)
+        self.num_items, self.seed, self.epoch = int(num_items), int(seed), 0
+        self.num_samples = (
+            int(num_samples) if num_samples is not None else -(-num_items // self.num_replicas)
+        )
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples={num_samples}: expected >= 1")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch's order (all ranks must use the same epoch)."""
+        self.epoch = int(epoch)
+
+    def epoch_order(self) -> np.ndarray:
+        """All ranks' indices of the current epoch, ``(num_replicas * num_samples,)``."""
+        total = self.num_replicas * self.num_samples
+        return uniform_order(self.num_items, total, self.seed, self.epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.epoch_order()[self.rank :: self.num_replicas].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class UniformSourceSampler(BalancedDomainSampler):
+    """:class:`BalancedDomainSampler` whose sources are shuffled uniformly without replacement
+    (:func:`uniform_order`) instead of drawn domain-balanced with replacement; the references
+    (and so ``y_trg``) stay domain-balanced. For StarGAN v1 on domain folders, whose original
+    shuffles the images uniformly (its targets are the batch's own labels shuffled)."""
+
+    def epoch_draws(self) -> np.ndarray:
+        draws = super().epoch_draws()  # (total, 3)
+        draws[:, 0] = uniform_order(len(self.labels), len(draws), self.seed, self.epoch)
+        return draws

@@ -19,6 +19,11 @@ Images are drawn with ``PIL.ImageDraw`` at ``SUPERSAMPLE`` times the size and re
 filter (anti-aliasing). Each image has its own RNG seeded by ``(seed, split, domain, index)``, so
 output is byte-identical for the same parameters. ``root/metadata.json`` holds the ground truth of
 every image (see :func:`make_shapes_dataset`).
+
+**Attribute mode** (:func:`make_shapes_attribute_dataset`, StarGAN v1's CelebA setting): one
+folder of images, each with several binary attributes drawn independently: its shape (one of
+``shapes``, an exclusive group), ``warm`` (fill colour family), ``large`` (size class) and
+``outline`` (a dark outline), listed in a table in CelebA's ``list_attr_celeba.txt`` format.
 """
 
 from __future__ import annotations
@@ -252,6 +257,17 @@ def _texture(
     return img
 
 
+def _shape_mask(shape: str, big: int, bx: float, by: float, br: float) -> Image.Image:
+    """An ``L`` mask of side ``big``: 255 inside the shape of half-extent ``br`` at ``(bx, by)``."""
+    mask = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(mask)
+    if shape == "circle":
+        draw.ellipse([bx - br, by - br, bx + br, by + br], fill=255)
+    else:
+        draw.polygon(_polygon(shape, bx, by, br), fill=255)
+    return mask
+
+
 def render_shape(
     shape: str,
     img_size: int,
@@ -262,21 +278,23 @@ def render_shape(
     texture: str,
     background: tuple[int, int, int],
     texture_phase: float = 0.0,
+    outline: float = 0.0,
 ) -> Image.Image:
-    """Draw one image; positions and ``size`` (half-extent) are in output pixels. Returns RGB ``img_size``²."""
+    """Draw one image; positions and ``size`` (half-extent) are in output pixels. Returns RGB ``img_size``².
+
+    ``outline > 0`` draws a dark band (:data:`OUTLINE_COLOR`) of about that width in pixels
+    inside the shape's edge: the fill is the same shape ``outline`` pixels smaller.
+    """
     s = SUPERSAMPLE
     big = img_size * s
     period = max(2 * s, int(round(img_size * s / 8)))
     tex = _texture(texture, big, color, period, int(texture_phase * period))
-    mask = Image.new("L", (big, big), 0)
-    draw = ImageDraw.Draw(mask)
     bx, by, br = cx * s, cy * s, size * s
-    if shape == "circle":
-        draw.ellipse([bx - br, by - br, bx + br, by + br], fill=255)
-    else:
-        draw.polygon(_polygon(shape, bx, by, br), fill=255)
     canvas = Image.new("RGB", (big, big), background)
-    canvas.paste(tex, (0, 0), mask)
+    if outline > 0:
+        canvas.paste(OUTLINE_COLOR, (0, 0, big, big), _shape_mask(shape, big, bx, by, br))
+        br = max(br - outline * s, s / 2)
+    canvas.paste(tex, (0, 0), _shape_mask(shape, big, bx, by, br))
     return canvas.resize((img_size, img_size), Image.Resampling.BOX)
 
 
@@ -394,6 +412,33 @@ def make_shapes_dataset(
     return root
 
 
+def _ensure_cached(final: Path, make: Any, what: str) -> Path:
+    """``final`` if it holds a complete dataset, else ``make(folder)`` into a temporary sibling
+    renamed into place (a killed run never leaves a half dataset that looks complete; concurrent
+    callers end with one complete copy)."""
+    if (final / METADATA_FILE).is_file():
+        return final
+    if final.exists():
+        raise FileExistsError(
+            f"shapes cache folder {final} exists but has no {METADATA_FILE}: "
+            "expected a complete dataset; delete the folder to regenerate it"
+        )
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp_parent = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        make(tmp_parent / "data")
+        try:
+            os.rename(tmp_parent / "data", final)
+            log.info("generated %s in %s", what, final)
+        except OSError:
+            if not (final / METADATA_FILE).is_file():  # not a concurrent winner: a real error
+                raise
+            log.info("shapes dataset %s was generated concurrently; keeping that copy", final)
+    finally:
+        shutil.rmtree(tmp_parent, ignore_errors=True)
+    return final
+
+
 def ensure_shapes_dataset(
     cache_dir: str | Path | None = None,
     img_size: int = 64,
@@ -416,29 +461,168 @@ def ensure_shapes_dataset(
     look = (tuple(textures), tuple(background_gray), background_tint)
     check_params(img_size, n_train, n_val, domains, *look)
     final = shapes_dataset_path(cache_dir, img_size, n_train, n_val, seed, domains, *look)
-    if (final / METADATA_FILE).is_file():
-        return final
-    if final.exists():
-        raise FileExistsError(
-            f"shapes cache folder {final} exists but has no {METADATA_FILE}: "
-            "expected a complete dataset; delete the folder to regenerate it"
+    return _ensure_cached(
+        final,
+        lambda folder: make_shapes_dataset(folder, img_size, n_train, n_val, seed, domains, *look),
+        f"the shapes dataset ({img_size}px, domains {list(domains)})",
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Attribute mode: one folder of images, each with several binary attributes (StarGAN v1's CelebA
+# setting), and a table in CelebA's list_attr_celeba.txt format.
+# ----------------------------------------------------------------------------------------------
+
+ATTRIBUTE_GENERATOR_VERSION = 1
+ATTRIBUTE_TABLE = "list_attr_shapes.txt"
+"""The table's name in the dataset folder (CelebA format: count, names, ``file 1 -1 ...`` rows)."""
+ATTRIBUTE_EXTRAS: tuple[str, ...] = ("warm", "large", "outline")
+"""The attributes after the shapes: fill colour family, size class, outline."""
+WARM_PALETTE: tuple[tuple[int, int, int], ...] = ((220, 40, 40), (240, 130, 20), (235, 200, 30))
+COOL_PALETTE: tuple[tuple[int, int, int], ...] = ((30, 80, 220), (20, 180, 220), (120, 60, 210))
+SIZE_CLASSES = {False: (0.13, 0.17), True: (0.23, 0.28)}
+"""Half-extent ranges (fractions of the image side) of the small and the large class."""
+OUTLINE_COLOR = (20, 20, 20)
+OUTLINE_WIDTH = 0.06
+"""Outline width as a fraction of the image side (at least 1.5 px)."""
+ATTRIBUTE_BACKGROUND = (128, 128, 128)
+
+
+def attribute_names(shapes: Sequence[str]) -> list[str]:
+    """The table's attribute names: the shapes (an exclusive group), then :data:`ATTRIBUTE_EXTRAS`."""
+    return [*shapes, *ATTRIBUTE_EXTRAS]
+
+
+def check_attribute_params(img_size: int, n_images: int, shapes: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming the parameter for any bad one."""
+    if not 16 <= img_size <= 512:
+        raise ValueError(f"shapes img_size={img_size}: expected an int in [16, 512]")
+    if n_images < 2:
+        raise ValueError(f"shapes n_train + n_val={n_images}: expected at least 2 images")
+    unknown = [d for d in shapes if d not in SHAPES]
+    if len(shapes) < 2 or unknown or len(set(shapes)) != len(shapes):
+        raise ValueError(
+            f"shapes shapes={list(shapes)}: expected at least two distinct names from {list(SHAPES)}"
         )
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp_parent = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        make_shapes_dataset(tmp_parent / "data", img_size, n_train, n_val, seed, domains, *look)
-        try:
-            os.rename(tmp_parent / "data", final)
-            log.info(
-                "generated the shapes dataset (%dpx, domains %s) in %s",
-                img_size,
-                list(domains),
-                final,
-            )
-        except OSError:
-            if not (final / METADATA_FILE).is_file():  # not a concurrent winner: a real error
-                raise
-            log.info("shapes dataset %s was generated concurrently; keeping that copy", final)
-    finally:
-        shutil.rmtree(tmp_parent, ignore_errors=True)
-    return final
+
+
+def shapes_attribute_dataset_path(
+    cache_dir: str | Path | None = None,
+    img_size: int = 32,
+    n_images: int = 1650,
+    seed: int = 0,
+    shapes: Sequence[str] = DEFAULT_DOMAINS,
+) -> Path:
+    """Where :func:`ensure_shapes_attribute_dataset` keeps the dataset (not created here)."""
+    base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    key = json.dumps(
+        {
+            "v": ATTRIBUTE_GENERATOR_VERSION,
+            "img_size": img_size,
+            "n": n_images,
+            "seed": seed,
+            "shapes": list(shapes),
+        },
+        sort_keys=True,
+    )
+    return base / f"shapes-attr-{img_size}px-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def _sample_attribute_image(
+    rng: np.random.Generator, shapes: Sequence[str], img_size: int
+) -> dict[str, Any]:
+    """The ground truth of one image: every attribute drawn independently (a shape uniformly,
+    the others on with probability 1/2), the position from :data:`CENTER_RANGE`."""
+    shape = shapes[int(rng.integers(len(shapes)))]
+    warm, large, outline = (bool(v) for v in rng.integers(0, 2, size=3))
+    cx, cy = (float(v) * img_size for v in rng.uniform(*CENTER_RANGE, size=2))
+    size = float(rng.uniform(*SIZE_CLASSES[large])) * img_size
+    palette = WARM_PALETTE if warm else COOL_PALETTE
+    base = palette[int(rng.integers(len(palette)))]
+    jitter = rng.integers(-COLOR_JITTER, COLOR_JITTER + 1, size=3)
+    color = [int(np.clip(c + j, 0, 255)) for c, j in zip(base, jitter, strict=True)]
+    return {
+        "shape": shape,
+        "warm": warm,
+        "large": large,
+        "outline": outline,
+        "cx": round(cx, 3),
+        "cy": round(cy, 3),
+        "size": round(size, 3),
+        "color": color,
+    }
+
+
+def make_shapes_attribute_dataset(
+    root: str | Path,
+    img_size: int = 32,
+    n_images: int = 1650,
+    seed: int = 0,
+    shapes: Sequence[str] = DEFAULT_DOMAINS,
+) -> Path:
+    """Write the attribute-mode dataset to ``root`` (must not exist yet) and return ``root``.
+
+    ``root/images/NNNNNN.png``, the table ``root/`` :data:`ATTRIBUTE_TABLE` (CelebA format, file
+    names relative to ``root``; values 1 / -1 in columns two wide, as CelebA's) and
+    ``root/metadata.json`` (``params`` and ``images``: per image ``path``, the attributes,
+    ``cx``, ``cy``, ``size`` (half-extent, pixels) and ``color``). Solid fills on a mid-gray
+    background; same parameters, byte-identical files.
+    """
+    shapes = tuple(shapes)
+    check_attribute_params(img_size, n_images, shapes)
+    root = Path(root)
+    if root.exists():
+        raise FileExistsError(f"shapes root={root} already exists: expected a new folder")
+    (root / "images").mkdir(parents=True)
+    names = attribute_names(shapes)
+    width = max(1.5, OUTLINE_WIDTH * img_size)
+    records, rows = [], []
+    for i in range(n_images):
+        meta = _sample_attribute_image(np.random.default_rng([seed, 2, i]), shapes, img_size)
+        img = render_shape(
+            meta["shape"],
+            img_size,
+            meta["cx"],
+            meta["cy"],
+            meta["size"],
+            tuple(meta["color"]),
+            "solid",
+            ATTRIBUTE_BACKGROUND,
+            outline=width if meta["outline"] else 0.0,
+        )
+        rel = f"images/{i:06d}.png"
+        img.save(root / rel, format="PNG", compress_level=6)
+        on = [meta["shape"] == d for d in shapes] + [meta[a] for a in ATTRIBUTE_EXTRAS]
+        rows.append(rel + " " + " ".join(f"{1 if v else -1:>2d}" for v in on))
+        records.append({"path": rel, **meta})
+    table = [str(n_images), " ".join(names) + " ", *rows]
+    (root / ATTRIBUTE_TABLE).write_text("\n".join(table) + "\n")
+    params = {
+        "generator_version": ATTRIBUTE_GENERATOR_VERSION,
+        "img_size": img_size,
+        "n_images": n_images,
+        "seed": seed,
+        "shapes": list(shapes),
+        "attributes": names,
+    }
+    (root / METADATA_FILE).write_text(json.dumps({"params": params, "images": records}, indent=1))
+    return root
+
+
+def ensure_shapes_attribute_dataset(
+    cache_dir: str | Path | None = None,
+    img_size: int = 32,
+    n_images: int = 1650,
+    seed: int = 0,
+    shapes: Sequence[str] = DEFAULT_DOMAINS,
+) -> Path:
+    """Return the path of a complete attribute-mode dataset, generating it on first use (into
+    :func:`shapes_attribute_dataset_path`, as :func:`ensure_shapes_dataset` does)."""
+    shapes = tuple(shapes)
+    check_attribute_params(img_size, n_images, shapes)
+    final = shapes_attribute_dataset_path(cache_dir, img_size, n_images, seed, shapes)
+    return _ensure_cached(
+        final,
+        lambda folder: make_shapes_attribute_dataset(folder, img_size, n_images, seed, shapes),
+        f"the shapes attribute dataset ({img_size}px, {n_images} images)",
+    )
