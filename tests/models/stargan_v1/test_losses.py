@@ -96,3 +96,32 @@ def test_g_loss_terms_and_gradients_reach_g_only():
     loss.backward()
     assert _grads(g) and not _grads(d)
     assert all(p.requires_grad for p in d.parameters())  # unfrozen afterwards
+
+
+def test_multi_label_classification_is_bce_summed_over_attributes():
+    """The original's ``BCEWithLogits(size_average=False)(logit, target) / N``."""
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    c = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    by_hand = -(c * F.logsigmoid(logits) + (1 - c) * F.logsigmoid(-logits)).sum() / 2
+    torch.testing.assert_close(classification_loss(logits, c), by_hand)
+    assert float(classification_loss(logits, c)) == pytest.approx(
+        3 * float(F.binary_cross_entropy_with_logits(logits, c))  # sum over 3, not the mean
+    )
+
+
+def test_multi_label_losses_feed_the_vectors_to_g():
+    g, d = _nets()
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    c_org = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    c_trg = torch.tensor([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0]])  # two attributes on in row 1
+    loss, stats = d_loss(g, d, x, c_org, c_trg, 3, alpha=torch.full((2,), 0.5))
+    torch.testing.assert_close(stats["cls"], classification_loss(d(x)[1], c_org).detach())
+    loss, stats = g_loss(g, d, x, c_org, c_trg, 3)
+    with torch.no_grad():
+        x_fake = g(x, c_trg)
+        expected = classification_loss(d(x_fake)[1], c_trg)
+        rec = reconstruction_loss(g(x_fake, c_org), x)
+    torch.testing.assert_close(stats["cls"], expected)
+    torch.testing.assert_close(stats["rec"], rec)
+    with pytest.raises(ValueError, match=r"labels have shape \(2, 4\)"):
+        g_loss(g, d, x, c_org, torch.zeros(2, 4), 3)

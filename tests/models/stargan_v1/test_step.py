@@ -10,7 +10,9 @@ from starganv2.models.stargan_v1.nets import Discriminator, Generator
 from starganv2.models.stargan_v1.step import (
     LossWeights,
     Nets,
+    flip_labels,
     g_step_due,
+    label_units,
     learning_rate,
     shuffled_labels,
     train_iteration,
@@ -66,3 +68,44 @@ def test_shuffled_labels_are_a_permutation_of_the_batch():
     out = shuffled_labels(y, torch.Generator().manual_seed(0))
     assert sorted(out.tolist()) == sorted(y.tolist())
     assert not torch.equal(out, y)
+
+
+def test_shuffled_labels_of_attribute_vectors_are_whole_rows():
+    c = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    out = shuffled_labels(c, torch.Generator().manual_seed(1))
+    assert sorted(map(tuple, out.tolist())) == sorted(map(tuple, c.tolist()))
+
+
+def test_label_units_count_a_group_once():
+    assert label_units(5, [(0, 1, 2)]) == [(0, 1, 2), (3,), (4,)]
+    assert label_units(3) == [(0,), (1,), (2,)]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_flip_labels_changes_k_units_and_keeps_the_groups(k):
+    gen = torch.Generator().manual_seed(0)
+    group = (0, 1, 2)
+    c = torch.tensor([[1.0, 0, 0, 1, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 1], [1, 1, 0, 0, 1]] * 25)
+    out = flip_labels(c, k, [group], gen)
+    assert out.shape == c.shape and set(out.unique().tolist()) <= {0.0, 1.0}
+    group_changed = (out[:, :3] != c[:, :3]).any(1).long()
+    one_on = c[:, :3].sum(1) == 1
+    kept_or_fixed = one_on | group_changed.bool()  # a row with two colours is fixed when drawn
+    assert out[kept_or_fixed][:, list(group)].sum(1).eq(1).all()  # one hair colour each
+    assert kept_or_fixed.sum() >= 50  # rows 1 and 2 of the pattern, at least
+    singles_changed = (out[:, 3:] != c[:, 3:]).sum(1)
+    assert (group_changed + singles_changed).eq(k).all()
+    assert group_changed[one_on].sum() > 0  # a valid group moves to another member when drawn
+    if k == 3:
+        assert group_changed.eq(1).all()
+    with pytest.raises(ValueError, match=r"flip_k=4 is invalid: expected 1 <= flip_k <= 3"):
+        flip_labels(c, 4, [group], gen)
+
+
+def test_train_iteration_with_attribute_vectors():
+    torch.manual_seed(0)
+    nets = Nets(Generator(c_dim=3, conv_dim=4, repeat_num=1), Discriminator(16, 3, 4))
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    c = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    stats = train_iteration(nets, x, c, flip_labels(c, 1), 3, LossWeights(), lambda *a: None, 4)
+    assert set(stats) == {"d", "g"} and all(torch.isfinite(v) for v in stats["g"].values())

@@ -3,8 +3,15 @@
 WGAN-GP adversarial terms (Gulrajani et al., 2017), domain classification by the
 discriminator's auxiliary head, and L1 reconstruction through the source's own label. Every
 function returns a scalar tensor; :func:`d_loss` and :func:`g_loss` return ``(loss, stats)``
-where ``stats`` maps a term name to its detached scalar tensor (no host sync). The generator is
-conditioned on one-hot label vectors of the domains (:func:`~.nets.one_hot`).
+where ``stats`` maps a term name to its detached scalar tensor (no host sync).
+
+Labels come in two kinds, told apart by their shape (:func:`label_vectors`):
+
+- domains ``y (N,)`` int64 (single-label data): the generator gets one-hot vectors
+  (:func:`~.nets.one_hot`), the classification is a cross-entropy over the domains;
+- attribute vectors ``y (N, A)`` float of 1.0 / 0.0 (multi-label data such as CelebA): the
+  generator gets the vectors themselves, the classification is a binary cross-entropy summed over
+  the attributes and averaged over the batch, as the original code's.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from starganv2.models.stargan_v1.nets import one_hot
 from starganv2.utils.autograd import frozen
 
 __all__ = [
+    "label_vectors",
     "interpolate",
     "gradient_penalty",
     "classification_loss",
@@ -53,9 +61,30 @@ def gradient_penalty(d_out: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return torch.mean((norm - 1) ** 2)
 
 
+def label_vectors(y: torch.Tensor, num_domains: int, dtype: torch.dtype) -> torch.Tensor:
+    """The generator's label vectors ``(N, num_domains)``: one-hot for domains ``y (N,)``, the
+    attribute vectors themselves for ``y (N, num_domains)``."""
+    if y.dim() == 1:
+        return one_hot(y, num_domains, dtype)
+    if y.dim() != 2 or y.size(1) != num_domains:
+        raise ValueError(
+            f"labels have shape {tuple(y.shape)}: expected domains (N,) or attribute vectors "
+            f"(N, {num_domains})"
+        )
+    return y.to(dtype)
+
+
 def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the domain logits ``(N, num_domains)`` against domains ``y (N,)``."""
-    return F.cross_entropy(logits.float(), y)
+    """Classification of the logits ``(N, num_domains)``.
+
+    Domains ``y (N,)``: cross-entropy, averaged over the batch. Attribute vectors ``y (N, A)``
+    of 1.0 / 0.0: binary cross-entropy with logits summed over the attributes and averaged over
+    the batch (the original's ``BCEWithLogits(size_average=False) / N``).
+    """
+    if y.dim() == 1:
+        return F.cross_entropy(logits.float(), y)
+    bce = F.binary_cross_entropy_with_logits(logits.float(), y.float(), reduction="sum")
+    return bce / logits.size(0)
 
 
 def reconstruction_loss(x_rec: torch.Tensor, x_real: torch.Tensor) -> torch.Tensor:
@@ -80,7 +109,8 @@ def d_loss(
     The fake is made without gradient, so only D receives gradients.
 
     Args:
-        x_real: ``(N, 3, H, W)`` sources; y_org, y_trg: ``(N,)`` their domains and the targets.
+        x_real: ``(N, 3, H, W)`` sources; y_org, y_trg: their labels and the targets, domains
+            ``(N,)`` or attribute vectors ``(N, num_domains)`` (see the module docstring).
         num_domains: length of the generator's label vectors.
         lambda_cls, lambda_gp: weights of the classification term and the gradient penalty.
         alpha: ``(N,)`` interpolation weights of the gradient penalty (``None``: uniform draws).
@@ -93,7 +123,7 @@ def d_loss(
     loss_cls = classification_loss(out_cls, y_org)
 
     with torch.no_grad():
-        x_fake = generator(x_real, one_hot(y_trg, num_domains, x_real.dtype))
+        x_fake = generator(x_real, label_vectors(y_trg, num_domains, x_real.dtype))
     out_src, _ = discriminator(x_fake)
     loss_fake = out_src.float().mean()
 
@@ -124,16 +154,17 @@ def g_loss(
     """Generator loss: ``-mean D_src(x_fake) + lambda_cls * CE(D_cls(x_fake), y_trg)
     + lambda_rec * |x_real - G(x_fake, y_org)|_1`` with ``x_fake = G(x_real, y_trg)``.
 
-    D's weights get no gradient (its forward still carries the gradient to the fake).
+    D's weights get no gradient (its forward still carries the gradient to the fake). Labels as
+    for :func:`d_loss`; the classification is :func:`classification_loss`.
 
     Returns: ``(loss, {"fake", "cls", "rec"})``.
     """
     with frozen(discriminator):
-        x_fake = generator(x_real, one_hot(y_trg, num_domains, x_real.dtype))
+        x_fake = generator(x_real, label_vectors(y_trg, num_domains, x_real.dtype))
         out_src, out_cls = discriminator(x_fake)
         loss_fake = -out_src.float().mean()
         loss_cls = classification_loss(out_cls, y_trg)
-        x_rec = generator(x_fake, one_hot(y_org, num_domains, x_real.dtype))
+        x_rec = generator(x_fake, label_vectors(y_org, num_domains, x_real.dtype))
         loss_rec = reconstruction_loss(x_rec, x_real)
 
     loss = loss_fake + lambda_cls * loss_cls + lambda_rec * loss_rec

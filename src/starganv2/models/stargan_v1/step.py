@@ -17,7 +17,7 @@ them exactly: :func:`g_step_due` and :func:`learning_rate`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -35,6 +35,8 @@ __all__ = [
     "g_step_due",
     "learning_rate",
     "shuffled_labels",
+    "label_units",
+    "flip_labels",
     "train_iteration",
 ]
 
@@ -103,10 +105,53 @@ def learning_rate(
 
 
 def shuffled_labels(y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The batch's labels in a random order: the original's target domains ``(N,)`` (a row may
-    keep its own domain)."""
+    """The batch's labels in a random order: the original's targets, domains ``(N,)`` or
+    attribute vectors ``(N, A)`` (a row may keep its own labels)."""
     order = torch.randperm(y.size(0), generator=generator).to(y.device)
     return y[order]
+
+
+def label_units(
+    num_attributes: int, exclusive: Sequence[Sequence[int]] = ()
+) -> list[tuple[int, ...]]:
+    """The units :func:`flip_labels` changes: each exclusive group (attribute indices) as one
+    unit, then every attribute outside the groups on its own, in index order."""
+    grouped = {i for g in exclusive for i in g}
+    return [tuple(g) for g in exclusive] + [(i,) for i in range(num_attributes) if i not in grouped]
+
+
+def flip_labels(
+    c: torch.Tensor,
+    k: int,
+    exclusive: Sequence[Sequence[int]] = (),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Target attribute vectors: each row of ``c (N, A)`` (1.0 / 0.0) with ``k`` random units
+    changed (:func:`label_units`, drawn without repetition per row).
+
+    A single attribute is switched (on <-> off). An exclusive group gets exactly one member on:
+    a member other than the one that was on, or any member when none or several were (as the
+    original's test labels set one hair colour and clear the others). Returns ``(N, A)``.
+    """
+    units = label_units(c.size(1), exclusive)
+    if not 1 <= k <= len(units):
+        raise ValueError(
+            f"flip_k={k} is invalid: expected 1 <= flip_k <= {len(units)} (the attributes, an "
+            f"exclusive group counting as one: {units})"
+        )
+    out = c.detach().clone().cpu()
+    for row in range(out.size(0)):
+        for u in torch.randperm(len(units), generator=generator)[:k].tolist():
+            unit = list(units[u])
+            if len(unit) == 1:
+                out[row, unit[0]] = 1.0 - out[row, unit[0]]
+                continue
+            on = [i for i in unit if out[row, i] > 0.5]
+            choices = [i for i in unit if i not in on] if len(on) == 1 else unit
+            pick = choices[int(torch.randint(len(choices), (1,), generator=generator))]
+            out[row, unit] = 0.0
+            out[row, pick] = 1.0
+    return out.to(c.device)
 
 
 def train_iteration(
@@ -125,7 +170,8 @@ def train_iteration(
 
     Args:
         nets: the generator and the discriminator.
-        x_real: ``(N, 3, H, W)`` sources; y_org, y_trg: ``(N,)`` their domains and the targets.
+        x_real: ``(N, 3, H, W)`` sources; y_org, y_trg: their labels and the targets, domains
+            ``(N,)`` or attribute vectors ``(N, num_domains)`` (see :mod:`.losses`).
         num_domains: length of the generator's label vectors.
         weights: the loss weights.
         update: back-propagates a loss and steps the named nets' optimizers.
