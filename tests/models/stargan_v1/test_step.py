@@ -14,6 +14,7 @@ from starganv2.models.stargan_v1.step import (
     g_step_due,
     label_units,
     learning_rate,
+    original_test_labels,
     shuffled_labels,
     train_iteration,
 )
@@ -109,3 +110,12 @@ def test_train_iteration_with_attribute_vectors():
     c = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     stats = train_iteration(nets, x, c, flip_labels(c, 1), 3, LossWeights(), lambda *a: None, 4)
     assert set(stats) == {"d", "g"} and all(torch.isfinite(v) for v in stats["g"].values())
+
+
+def test_original_test_labels_set_one_group_member_or_flip():
+    c = torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 1, 0, 1]])
+    cols = original_test_labels(c, [(0, 1, 2)])
+    assert len(cols) == 5
+    assert cols[1].tolist() == [[0, 1, 0, 1, 0], [0, 1, 0, 0, 1]]  # blond on, other colours off
+    assert cols[3].tolist() == [[1, 0, 0, 0, 0], [0, 1, 1, 1, 1]]  # male switched, rest kept
+    assert torch.equal(c, torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 1, 0, 1]]))  # not modified

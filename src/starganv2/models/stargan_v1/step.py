@@ -37,6 +37,7 @@ __all__ = [
     "shuffled_labels",
     "label_units",
     "flip_labels",
+    "original_test_labels",
     "train_iteration",
 ]
 
@@ -152,6 +153,28 @@ def flip_labels(
             out[row, unit] = 0.0
             out[row, pick] = 1.0
     return out.to(c.device)
+
+
+def original_test_labels(
+    c_org: torch.Tensor, exclusive: Sequence[Sequence[int]] = ()
+) -> list[torch.Tensor]:
+    """The original's test labels: one target ``(N, A)`` per attribute ``i`` of ``c_org (N, A)``.
+
+    For an attribute of an exclusive group: that one on, the rest of its group off (the
+    original's hair colours); for any other attribute: that one switched, the rest kept.
+    Returns ``A`` tensors, the columns of the original's test grid in attribute order.
+    """
+    group_of = {i: tuple(g) for g in exclusive for i in g}
+    targets = []
+    for i in range(c_org.size(1)):
+        c_trg = c_org.clone()
+        if i in group_of:
+            c_trg[:, list(group_of[i])] = 0.0
+            c_trg[:, i] = 1.0
+        else:
+            c_trg[:, i] = 1.0 - c_trg[:, i]
+        targets.append(c_trg)
+    return targets
 
 
 def train_iteration(
