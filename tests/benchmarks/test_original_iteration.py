@@ -1,0 +1,177 @@
+"""The comparator of the speed benchmarks (benchmarks/original_iteration.py): the original's work
+order with the library's math. One iteration moves the parameters as the library's step does."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from starganv2.models.stargan_v2.module import StarGANv2Module
+from starganv2.models.stargan_v2.nets import Generator, he_init
+from starganv2.models.stargan_v2.step import UPDATES, train_iteration
+from tests.helpers import TINY
+
+NETS = ("generator", "mapping_network", "style_encoder", "discriminator")
+PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "original_iteration.py"
+
+
+def _comparator():
+    spec = importlib.util.spec_from_file_location("original_iteration", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _batch(n: int = 2, size: int = 32, seed: int = 0) -> tuple[dict, tuple]:
+    g = torch.Generator().manual_seed(seed)
+    batch = {
+        "x_real": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
+        "x_ref": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
+        "x_ref2": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
+        "y_org": torch.randint(0, 2, (n,), generator=g),
+        "y_trg": torch.randint(0, 2, (n,), generator=g),
+    }
+    return batch, (torch.randn(n, 4, generator=g), torch.randn(n, 4, generator=g))
+
+
+def _copy(batch: dict) -> dict:
+    return {k: v.clone() for k, v in batch.items()}
+
+
+def _flat(tensors) -> torch.Tensor:
+    return torch.cat([t.detach().flatten() for t in tensors])
+
+
+def _sgd(module: StarGANv2Module) -> dict[str, torch.optim.Optimizer]:
+    """Plain SGD per net: Adam's first step would turn a rounding-level gradient difference near
+    zero into up to 2 lr (docs: STACK.md), so the parameters are compared under SGD; the Adam
+    settings are compared separately."""
+    return {n: torch.optim.SGD(module.nets[n].parameters(), lr=0.05) for n in NETS}
+
+
+def _record_steps(optimizers: dict) -> list[tuple[str, torch.Tensor]]:
+    """Every optimizer step, in order: the net's name and its gradients just before the step."""
+    seen: list[tuple[str, torch.Tensor]] = []
+    for name, opt in optimizers.items():
+        params = [p for group in opt.param_groups for p in group["params"]]
+
+        def hook(_opt, _args, _kwargs, name=name, params=params):
+            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+            seen.append((name, _flat(grads).clone()))
+
+        opt.register_step_pre_hook(hook)
+    return seen
+
+
+def _twins(hpf: bool = False, **hp) -> tuple[StarGANv2Module, StarGANv2Module]:
+    torch.manual_seed(0)
+    lib = StarGANv2Module(**{**TINY, "lambda_ds": 1.5, "ema_beta": 0.9, **hp})
+    if hpf:  # a high-pass generator whose masks the test supplies (no FAN weights needed)
+        h = lib.hparams
+        lib.nets["generator"] = Generator(h.img_size, h.style_dim, h.max_conv_dim, 1.0, h.dim_in)
+        lib.nets["generator"].apply(he_init)
+        lib.nets_ema["generator"] = copy.deepcopy(lib.nets["generator"]).requires_grad_(False)
+    return lib, copy.deepcopy(lib)
+
+
+def _mask_fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    m = torch.sigmoid(4 * x.mean(1, keepdim=True))  # (N, 1, H, W)
+    return m, m.square()
+
+
+@pytest.mark.parametrize("hpf", [False, True])
+def test_one_iteration_moves_the_parameters_as_the_librarys_step(hpf):
+    """The gradients of every optimizer step, then the online and EMA parameters after the
+    iteration, equal those of the library's step for the same nets, batch and latent codes."""
+    comparator = _comparator()
+    size = 64 if hpf else 32
+    lib, orig = _twins(hpf, img_size=size)
+    start = copy.deepcopy(orig)
+    batch, z = _batch(size=size)
+    mask_fn = _mask_fn if hpf else None
+    weights = lib.loss_weights()
+
+    lib_opts = _sgd(lib)
+    lib_steps = _record_steps(lib_opts)
+
+    def update(loss, names):
+        for o in lib_opts.values():
+            o.zero_grad(set_to_none=True)
+        loss.backward()
+        for n in names:
+            lib_opts[n].step()
+
+    train_iteration(
+        lib.online_nets(), _copy(batch), z, weights, update,
+        ema=lib.nets_ema, ema_beta=lib.hparams.ema_beta, mask_fn=mask_fn,
+    )  # fmt: skip
+    orig_opts = _sgd(orig)
+    orig_steps = _record_steps(orig_opts)
+    stats = comparator.original_iteration(
+        orig.online_nets(), orig_opts, _copy(batch), z, weights,
+        ema=orig.nets_ema, ema_beta=orig.hparams.ema_beta, mask_fn=mask_fn,
+    )  # fmt: skip
+
+    assert list(stats) == [name for name, _ in UPDATES]
+    assert all(isinstance(v, float) for terms in stats.values() for v in terms.values())
+    assert [n for n, _ in orig_steps] == [n for n, _ in lib_steps]
+    assert [n for n, _ in lib_steps] == [n for _, names in UPDATES for n in names]
+    for k, ((name, a), (_, b)) in enumerate(zip(lib_steps, orig_steps)):
+        rel = float((a - b).norm() / b.norm().clamp_min(1e-30))
+        assert rel <= 1e-5, f"step {k} ({name}): relative gradient difference {rel:.2e}"
+    for group in ("nets", "nets_ema"):
+        for name, net in getattr(lib, group).items():
+            got = _flat(getattr(orig, group)[name].parameters())
+            want = _flat(net.parameters())
+            before = _flat(getattr(start, group)[name].parameters())
+            assert (want - before).abs().max() > 1e-5, f"{group}.{name} did not move"
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=f"{group}.{name}")
+
+
+def test_the_optimizers_are_the_librarys_adam_settings():
+    """Same learning rates (``f_lr`` for F), betas and weight decay as the module's optimizers;
+    plain Adam: neither fused nor chosen to be foreach (torch's default)."""
+    comparator = _comparator()
+    lib, _ = _twins(lr=3e-4, f_lr=2e-6, beta1=0.1, beta2=0.9, weight_decay=1e-3)
+    h = lib.hparams
+    orig = comparator.original_optimizers(
+        lib.online_nets(), h.lr, h.f_lr, (h.beta1, h.beta2), h.weight_decay
+    )
+    assert list(orig) == list(NETS)
+    for name, want in zip(NETS, lib.configure_optimizers()):
+        got = orig[name]
+        assert type(got) is torch.optim.Adam
+        assert got.param_groups[0]["params"] == list(lib.nets[name].parameters())
+        for key in ("lr", "betas", "weight_decay"):
+            assert tuple(np.atleast_1d(got.defaults[key])) == tuple(
+                np.atleast_1d(want.defaults[key])
+            ), (name, key)
+        assert not got.defaults["fused"] and got.defaults["foreach"] is None
+
+
+def test_it_does_the_originals_extra_work():
+    """What makes it the comparator: the batch is a leaf that collects input gradients, and the
+    last update (references; it steps G only) still fills E's and D's weight gradients."""
+    comparator = _comparator()
+    orig, _ = _twins()
+    batch, z = _batch()
+    comparator.original_iteration(orig.online_nets(), _sgd(orig), batch, z, orig.loss_weights())
+    assert batch["x_real"].requires_grad and batch["x_real"].grad is not None
+    for name in ("generator", "style_encoder", "discriminator"):
+        assert all(p.grad is not None for p in orig.nets[name].parameters()), name
+
+
+def test_lazy_r1_is_refused():
+    comparator = _comparator()
+    orig, _ = _twins()
+    batch, z = _batch()
+    with pytest.raises(ValueError, match="r1_every"):
+        comparator.original_iteration(
+            orig.online_nets(), _sgd(orig), batch, z, replace(orig.loss_weights(), r1_every=2)
+        )
