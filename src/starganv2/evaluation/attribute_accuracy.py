@@ -1,0 +1,173 @@
+"""Per-attribute accuracy of multi-attribute translations (StarGAN v1 on CelebA-style data).
+
+An attribute classifier is trained on the real training images (a small CNN, a few hundred
+steps: it only has to read the attributes, not to generalise far), checked on the real test
+images, and then judges the translations of the test images into the original's test labels
+(:func:`~starganv2.models.stargan_v1.step.original_test_labels`: per attribute, one output with
+that attribute set or switched). Figures, per attribute ``a`` (``mean`` over the attributes):
+
+- ``attr/real/<a>``: the classifier's accuracy on the real test images (how far it can be
+  trusted; 1.00 on the built-in shapes attribute data);
+- ``attr/target/<a>``: in the outputs whose target changes ``a``, the share where the classifier
+  reads the target value of ``a`` (the edit happened);
+- ``attr/kept/<a>``: in the outputs whose target changes another attribute, the share where
+  it reads ``a``'s target (= source) value (the rest was kept).
+
+The StarGAN paper judges its CelebA results by such a classifier (its Table 1 reports
+classification error); the figures are comparable only for the same classifier.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from starganv2.models.stargan_v1.step import original_test_labels
+from starganv2.utils.checks import check_int
+
+__all__ = ["AttributeClassifier", "train_attribute_classifier", "attribute_accuracy"]
+
+log = logging.getLogger(__name__)
+
+
+class AttributeClassifier(nn.Module):
+    """A small CNN: four stride-2 3x3 convs (widths ``width`` to ``8 * width``) with ReLU, a
+    global average, a linear layer to ``num_attributes`` logits.
+
+    Shapes: ``(N, 3, S, S)`` in [-1, 1] -> ``(N, num_attributes)`` logits.
+    """
+
+    def __init__(self, num_attributes: int, width: int = 16) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        dim_in = 3
+        for k in range(4):
+            layers += [nn.Conv2d(dim_in, width * 2**k, 3, 2, 1), nn.ReLU()]
+            dim_in = width * 2**k
+        self.main = nn.Sequential(*layers)
+        self.fc = nn.Linear(dim_in, num_attributes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.main(x).mean(dim=(2, 3)))  # (N, C) -> (N, num_attributes)
+
+
+def _stack(dataset: Dataset, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ``(x, y)`` of a dataset whose items are ``{"x", "y"}`` or ``{"x_real", "y_org"}``."""
+    xs, ys = [], []
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        xs.append(batch.get("x", batch.get("x_real")))
+        ys.append(batch.get("y", batch.get("y_org")))
+    return torch.cat(xs), torch.cat(ys).float()
+
+
+def train_attribute_classifier(
+    x: torch.Tensor,
+    c: torch.Tensor,
+    steps: int = 400,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+    width: int = 16,
+) -> AttributeClassifier:
+    """Train an :class:`AttributeClassifier` on images ``x (N, 3, S, S)`` and their attributes
+    ``c (N, A)`` (1.0 / 0.0) with binary cross-entropy and Adam, on ``x``'s device; returns it in
+    eval mode. Batches are drawn with a generator seeded by ``seed`` (same inputs, same net)."""
+    check_int(steps, "steps", 1)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = AttributeClassifier(c.size(1), width).to(x.device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    net.train()
+    for _ in range(steps):
+        idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen).to(x.device)
+        loss = F.binary_cross_entropy_with_logits(net(x[idx]), c[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def _predict(net: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    return torch.cat([net(x[i : i + batch_size]) > 0 for i in range(0, len(x), batch_size)]).float()
+
+
+@torch.no_grad()
+def attribute_accuracy(
+    model: nn.Module,
+    train_set: Dataset,
+    val_set: Dataset,
+    attributes: Sequence[str],
+    exclusive: Sequence[Sequence[int]] = (),
+    classifier_steps: int = 400,
+    batch_size: int = 32,
+    seed: int = 0,
+    max_images: int | None = None,
+    classifier: nn.Module | None = None,
+) -> dict[str, float]:
+    """The figures of the module docstring for ``model`` (anything with ``translate_labels(x,
+    c_trg)``, e.g. a StarGAN v1 module with ``label_mode="multi"``).
+
+    Args:
+        train_set, val_set: items ``{"x", "y"}`` or ``{"x_real", "y_org"}`` with ``y (A,)``
+            float attribute vectors (an :class:`~starganv2.data.attributes.AttributeDataset`).
+        attributes: the attribute names, in label order (the keys of the figures).
+        exclusive: exclusive groups as index tuples (the test labels keep them).
+        classifier_steps: training steps of the attribute classifier.
+        max_images: use only the first N test images (``None``: all).
+        classifier: a trained attribute classifier (``(N, 3, S, S) -> (N, A)`` logits) to use
+            instead of training one on ``train_set`` (to judge several models by the same one).
+    """
+    if not hasattr(model, "translate_labels"):
+        raise ValueError(
+            f"{type(model).__name__} has no translate_labels(x, c_trg): the attribute accuracy "
+            "needs a model driven by attribute vectors (StarGAN v1, model.label_mode=multi)"
+        )
+    device = next(model.parameters()).device
+    x_val, c_val = _stack(val_set, batch_size)
+    if max_images is not None:
+        x_val, c_val = x_val[:max_images], c_val[:max_images]
+    if c_val.size(1) != len(attributes):
+        raise ValueError(
+            f"the data has {c_val.size(1)} attributes but {len(attributes)} names: {attributes}"
+        )
+    if classifier is None:
+        x_train, c_train = _stack(train_set, batch_size)
+        with torch.enable_grad():
+            classifier = train_attribute_classifier(
+                x_train.to(device), c_train.to(device), classifier_steps, seed=seed
+            )
+    net = classifier.to(device).eval()
+    x_val, c_val = x_val.to(device), c_val.to(device)
+    results: dict[str, float] = {}
+    real = (_predict(net, x_val, batch_size) == c_val).float().mean(0)  # (A,)
+    hits = torch.zeros(len(attributes), len(attributes), device=device)  # (column, attribute)
+    for i, c_trg in enumerate(original_test_labels(c_val, exclusive)):
+        fakes = torch.cat(
+            [
+                model.translate_labels(x_val[k : k + batch_size], c_trg[k : k + batch_size])
+                for k in range(0, len(x_val), batch_size)
+            ]
+        )
+        hits[i] = (_predict(net, fakes, batch_size) == c_trg).float().mean(0)
+    target = hits.diagonal()  # (A,): column i judged on attribute i
+    off = ~torch.eye(len(attributes), dtype=torch.bool, device=device)
+    kept = (hits * off).sum(0) / off.sum(0)  # (A,): the other columns
+    for name, values in (("real", real), ("target", target), ("kept", kept)):
+        for a, v in zip(attributes, values.tolist(), strict=True):
+            results[f"attr/{name}/{a}"] = float(v)
+        results[f"attr/{name}/mean"] = float(values.mean())
+    log.info(
+        "attribute accuracy on %d test images: real %.3f, target %.3f, kept %.3f",
+        len(x_val),
+        results["attr/real/mean"],
+        results["attr/target/mean"],
+        results["attr/kept/mean"],
+    )
+    return results
