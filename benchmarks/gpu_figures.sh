@@ -13,14 +13,14 @@ python -m pip install -q -e . >"$OUT/install.txt" 2>&1 || { echo "pip install fa
 
 if [[ "${SMOKE:-0}" == "1" ]]; then
   TRAIN="--img-size 32 --batch 2 --dim-in 16 --max-conv-dim 32 --hidden-dim 32 --style-dim 8 --rounds 1 --iters 1 --warmup 1"
-  VARIANTS="eager,plain,reference"
+  VARIANTS="original,eager,plain"
   INFER="--img-size 32 --batch 4 --dim-in 16 --max-conv-dim 32 --rounds 1"
   DATA="--img-size 32 --batch-size 4 --workers 1 --batches 5 --warmup 1 --jpeg-count 8 --jpeg-size 64"
   BATCH="--device cpu --img-size 32 --dim-in 16 --max-conv-dim 32 --caps-gb 1 --max-batch 2"
   LIMIT=300
 else
   TRAIN="--img-size 256 --batch 8 --rounds 3 --iters 10 --warmup 3"
-  VARIANTS="eager,plain,reference,channels_last,bf16,bf16+channels_last,bf16+channels_last+compile"
+  VARIANTS="original,eager,plain,channels_last,bf16,bf16+channels_last,bf16+channels_last+compile"
   INFER="--img-size 256 --batch 32 --rounds 3"
   DATA="--img-size 256 --batch-size 8 --workers 8 --batches 100 --warmup 10"
   BATCH="--img-size 256 --caps-gb 24,40,80"

@@ -2,31 +2,31 @@
 
 Variants (``--variants``, comma-separated):
 
-- ``eager``: Lightning, float32, eager (the reference of the ratios).
+- ``original``: the comparator, ``benchmarks/original_iteration.py``: the work the original code
+  does, in its order (the D updates' fakes without a graph, the second fake of the diversity term
+  built with a graph then detached, every net's weight gradients, plain Adam, the EMA as a loop
+  over parameters), with the library's nets and math, as a plain loop. The reference of the
+  ratios (``--baseline``).
+- ``eager``: Lightning, float32, eager: the library's training step as ``starganv2-train`` runs it.
 - ``plain``: the same iteration as a plain PyTorch loop without Lightning: the module's own
   ``train_iteration`` (same nets, loss weights, update order, optimizers, EMA) with
   ``loss.backward()``, to show the framework overhead (``eager / plain``).
 - ``channels_last``, ``compile`` (G, F, E), ``bf16`` (bf16-mixed autocast), ``fp16`` (16-mixed
   with GradScaler; GPU), and combinations joined by ``+``, e.g. ``bf16+channels_last+compile``.
 - ``plain_bf16``: the plain loop under bf16 autocast.
-- ``reference``: the straightforward step of ``tests/helpers/reference_step.py`` as a plain loop
-  (every net computes its weight gradients, every style code and the second fake carry a graph,
-  the latent fake is made twice): the step before the savings of version 0.2.
-- ``plain+noreuse``: the plain loop without ``reuse_latent_fake``; ``plain+nofreeze``: without
-  freezing D's (and, in the reference update, E's) weights in the G updates; ``+papers_order``:
-  the residual shortcuts in the paper's order (1x1 conv on the larger grid);
-  ``reference+papers_order`` is the whole step as it was before version 0.2;
-  ``plain+r1everyK``: lazy R1 every K-th D update (K = 2, 4, 8, 16; changes the math).
+- ``plain+noreuse``: the plain loop without ``reuse_latent_fake``; ``plain+r1everyK``: lazy R1
+  every K-th D update (K = 2, 4, 8, 16; changes the math). Both are options of the module.
 
 Variants are interleaved round by round (``--rounds``) so a noisy, shared machine affects them
 alike; each round times ``--iters`` iterations after ``--warmup`` untimed ones. The table gives
-the median seconds per iteration and the median of the per-round ratios to ``eager``.
+the median seconds per iteration and the median of the per-round ratios to ``--baseline``
+(default ``original``).
 
     # this CPU (2 cores), 64 px, small widths
     python benchmarks/train_speed.py --img-size 64 --batch 8 --dim-in 32 --max-conv-dim 256
     # one GPU, the paper's setting (256 px, batch 8, paper widths)
     python benchmarks/train_speed.py --img-size 256 --batch 8 \\
-        --variants eager,plain,channels_last,bf16,bf16+channels_last,bf16+channels_last+compile
+        --variants original,eager,plain,channels_last,bf16,bf16+channels_last,bf16+channels_last+compile
 
 Peak memory: per variant on CUDA (``max_memory_allocated``); on the CPU the process's peak
 resident set (all variants together) is printed below the table.
@@ -46,9 +46,8 @@ from pathlib import Path
 
 import torch
 
-from starganv2.models.ema import update_ema
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.helpers.reference_step
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the comparator, original_iteration
+from original_iteration import original_iteration, original_optimizers  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -61,7 +60,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--style-dim", type=int, default=64)
     p.add_argument("--hidden-dim", type=int, default=512)
     p.add_argument("--latent-dim", type=int, default=16)
-    p.add_argument("--variants", default="eager,plain,channels_last,bf16,compile,bf16+compile")
+    p.add_argument(
+        "--variants", default="original,eager,plain,channels_last,bf16,compile,bf16+compile"
+    )
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--iters", type=int, default=3, help="timed iterations per round")
     p.add_argument("--warmup", type=int, default=1, help="untimed iterations per round")
@@ -77,8 +78,8 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument(
         "--baseline",
-        default="eager",
-        help="the variant the ratios are taken to (default eager; e.g. reference)",
+        default="original",
+        help="the variant the ratios are taken to (default original, the comparator; e.g. eager)",
     )
     return p.parse_args()
 
@@ -117,17 +118,17 @@ class Variant:
         self.name, self.args, self.device = name, args, device
         parts = set(name.split("+"))
         known = {"eager", "plain", "plain_bf16", "channels_last", "compile", "bf16", "fp16"}
-        known |= {"reference", "noreuse", "nofreeze", "papers_order"}
+        known |= {"original", "noreuse"}
         known |= {f"r1every{k}" for k in (2, 4, 8, 16)}
         if parts - known:
             raise SystemExit(
                 f"--variants: unknown {sorted(parts - known)}; expected {sorted(known)}"
             )
-        self.plain = bool(parts & {"plain", "plain_bf16", "reference"})
-        self.reference = "reference" in parts  # the straightforward step (before the 0.2 savings)
-        self.nofreeze = "nofreeze" in parts  # D/E weight gradients computed in the G updates
-        self.papers_order = "papers_order" in parts  # shortcuts: 1x1 conv at the larger grid
+        self.plain = bool(parts & {"plain", "plain_bf16", "original"})
+        self.original = "original" in parts  # the comparator: the original's work order
         r1 = [int(p[len("r1every") :]) for p in parts if p.startswith("r1every")]
+        if self.original and (r1 or parts & {"compile", "noreuse"}):
+            raise SystemExit(f"--variants: {name!r}: the original has no lazy R1, reuse or compile")
         self.precision = (
             "bf16-mixed"
             if parts & {"bf16", "plain_bf16"}
@@ -202,19 +203,26 @@ class Variant:
         m.train()
         for net in m.nets_ema.values():
             net.eval()
-        self.opts = m.configure_optimizers()
+        if self.original:
+            hp = m.hparams
+            self.optimizers = original_optimizers(
+                m.online_nets(), hp.lr, hp.f_lr, (hp.beta1, hp.beta2), hp.weight_decay
+            )
+        else:
+            from starganv2.models.stargan_v2.module import OPTIMIZER_ORDER
+
+            self.optimizers = dict(zip(OPTIMIZER_ORDER, m.configure_optimizers()))
 
     def _plain_step(self, batch: dict[str, torch.Tensor]) -> None:
         """One iteration without Lightning: the module's own ``train_iteration`` (same losses,
         weights, update order and EMA), with ``loss.backward()`` and ``opt.step()``; or, for the
-        ``reference`` variant, the straightforward step of tests/helpers/reference_step.py."""
-        from starganv2.models.stargan_v2 import losses
-        from starganv2.models.stargan_v2.module import OPTIMIZER_ORDER
-        from starganv2.models.stargan_v2.step import UPDATES, train_iteration
+        ``original`` variant, the comparator's ``original_iteration``. The batch is copied first
+        (a data loader's batch is new each iteration, and the comparator marks its sources as
+        requiring gradients)."""
+        from starganv2.models.stargan_v2.step import train_iteration
 
         m, hp = self.model, self.model.hparams
-        optimizers = dict(zip(OPTIMIZER_ORDER, self.opts))
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        batch = {k: v.to(self.device, non_blocking=True, copy=True) for k, v in batch.items()}
         n = batch["x_real"].size(0)
         z_trgs = (
             torch.randn(n, hp.latent_dim, device=self.device),
@@ -227,40 +235,35 @@ class Variant:
         )
 
         def update(loss: torch.Tensor, names: tuple[str, ...]) -> None:
-            for opt in self.opts:
+            for opt in self.optimizers.values():
                 opt.zero_grad(set_to_none=True)
             loss.backward()
             for name in names:
-                optimizers[name].step()
+                self.optimizers[name].step()
 
-        if self.reference:
-            from tests.helpers.reference_step import update_loss
-
-            for name, stepped in UPDATES:
-                with autocast:
-                    loss = update_loss(m.online_nets(), batch, z_trgs, m.loss_weights(), name)
-                update(loss, stepped)
-            for name in ("generator", "mapping_network", "style_encoder"):
-                update_ema(m.nets_ema[name], m.nets[name], hp.ema_beta)
-        else:
-            frozen = losses.frozen
-            if self.nofreeze:
-                losses.frozen = lambda *modules: contextlib.nullcontext()
-            try:
-                with autocast:
-                    train_iteration(
-                        m.online_nets(),
-                        batch,
-                        z_trgs,
-                        m.loss_weights(),
-                        update,
-                        ema=m.nets_ema,
-                        ema_beta=hp.ema_beta,
-                        iteration=m.iteration,
-                        reuse_latent_fake=hp.reuse_latent_fake,
-                    )
-            finally:
-                losses.frozen = frozen
+        with autocast:
+            if self.original:
+                original_iteration(
+                    m.online_nets(),
+                    self.optimizers,
+                    batch,
+                    z_trgs,
+                    m.loss_weights(),
+                    ema=m.nets_ema,
+                    ema_beta=hp.ema_beta,
+                )
+            else:
+                train_iteration(
+                    m.online_nets(),
+                    batch,
+                    z_trgs,
+                    m.loss_weights(),
+                    update,
+                    ema=m.nets_ema,
+                    ema_beta=hp.ema_beta,
+                    iteration=m.iteration,
+                    reuse_latent_fake=hp.reuse_latent_fake,
+                )
         m.iteration += 1
 
     def _run_plain(self, n_warm: int, n_timed: int, batches: list) -> float:
@@ -278,39 +281,11 @@ class Variant:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         run: Callable = self._run_plain if self.plain else self._run_lightning
-        with papers_shortcut_order(self.papers_order):
-            sec = run(n_warm, n_timed, batches)
+        sec = run(n_warm, n_timed, batches)
         if self.device.type == "cuda":
             peak = torch.cuda.max_memory_allocated(self.device) / 2**20
             self.peak_mb = max(self.peak_mb or 0.0, peak)
         return sec
-
-
-@contextlib.contextmanager
-def papers_shortcut_order(enabled: bool):
-    """Within the block the residual shortcuts run in the paper's order (the 1x1 conv on the
-    larger grid, before pooling / after upsampling), as before version 0.2."""
-    if not enabled:
-        yield
-        return
-    import torch.nn.functional as F
-
-    from starganv2.models.stargan_v2 import nets
-
-    def res_shortcut(self, x):
-        x = self.conv1x1(x) if self.learned_sc else x
-        return F.avg_pool2d(x, 2) if self.downsample else x
-
-    def adain_shortcut(self, x):
-        x = F.interpolate(x, scale_factor=2, mode="nearest") if self.upsample else x
-        return self.conv1x1(x) if self.learned_sc else x
-
-    saved = nets.ResBlk._shortcut, nets.AdainResBlk._shortcut
-    nets.ResBlk._shortcut, nets.AdainResBlk._shortcut = res_shortcut, adain_shortcut
-    try:
-        yield
-    finally:
-        nets.ResBlk._shortcut, nets.AdainResBlk._shortcut = saved
 
 
 def main() -> None:
