@@ -72,3 +72,23 @@ def test_latent_grid_with_psi_uses_truncated_styles():
 def test_save_grid_replaces_only_with_a_complete_file(tmp_path):
     path = save_grid(torch.rand(3, 8, 8), tmp_path / "a" / "grid.png")
     assert path.is_file() and [p.name for p in path.parent.iterdir()] == ["grid.png"]
+
+
+def test_attribute_grid_is_the_originals_test_grid():
+    from starganv2.models.stargan_v1.module import StarGANv1Module
+    from starganv2.synthesis.grids import attribute_grid
+
+    torch.manual_seed(0)
+    module = StarGANv1Module(img_size=16, num_domains=4, g_conv_dim=4, d_conv_dim=4, g_repeat_num=1)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    c = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.0]])
+    grid = attribute_grid(module, x, c, [(0, 1, 2)], padding=0)
+    assert grid.shape == (3, 2 * 16, 5 * 16)
+    torch.testing.assert_close(grid[:, 16:32, :16], denormalize(x[1]))
+    blond = torch.tensor([[0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]])  # column 2: blond only
+    expected = denormalize(module.translate_labels(x, blond))
+    torch.testing.assert_close(grid[:, :16, 32:48], expected[0])
+    switched = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]])  # column 4
+    torch.testing.assert_close(
+        grid[:, 16:32, 64:80], denormalize(module.translate_labels(x, switched))[1]
+    )

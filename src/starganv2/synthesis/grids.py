@@ -23,11 +23,12 @@ from starganv2.models.interface import (
     Translator,
     require_mode,
 )
+from starganv2.models.stargan_v1.step import original_test_labels
 from starganv2.synthesis.styles import latent_styles, style_means
 from starganv2.utils.files import atomic_write
 from starganv2.utils.images import to_unit
 
-__all__ = ["latent_grid", "reference_grid", "label_grid", "save_grid"]
+__all__ = ["latent_grid", "reference_grid", "label_grid", "attribute_grid", "save_grid"]
 
 
 def save_grid(grid: torch.Tensor, path: str | os.PathLike) -> Path:
@@ -119,5 +120,33 @@ def label_grid(
     require_mode(model, MODE_LABEL, "a label-guided grid")
     domains = list(range(model.num_domains)) if domains is None else list(domains)
     columns = [x_src] + [model.translate(x_src, y) for y in domains]
+    tiles = torch.stack(columns, dim=1).flatten(0, 1)  # (N * cols, 3, S, S), row-major
+    return make_grid(to_unit(tiles), nrow=len(columns), padding=padding)
+
+
+@torch.no_grad()
+def attribute_grid(
+    model: Translator,
+    x_src: torch.Tensor,
+    c_org: torch.Tensor,
+    exclusive: Sequence[Sequence[int]] = (),
+    padding: int = 2,
+) -> torch.Tensor:
+    """The original StarGAN's test grid for attribute labels: one row per source; the source,
+    then one column per attribute: that attribute set (a member of an exclusive group, the rest
+    of its group cleared) or switched (any other), the other attributes as the source has them
+    (:func:`~starganv2.models.stargan_v1.step.original_test_labels`).
+
+    Args:
+        model: a model driven by attribute vectors (``translate_labels(x, c_trg)``, StarGAN v1
+            with ``label_mode="multi"``).
+        x_src: ``(N, 3, S, S)`` sources; c_org: ``(N, A)`` their attributes (1.0 / 0.0).
+        exclusive: exclusive groups as attribute index tuples.
+
+    Returns: ``(3, H, W)`` grid with ``N`` rows and ``1 + A`` columns.
+    """
+    require_mode(model, MODE_LABEL, "an attribute grid")
+    targets = original_test_labels(c_org.to(x_src.dtype), exclusive)
+    columns = [x_src] + [model.translate_labels(x_src, c_trg) for c_trg in targets]
     tiles = torch.stack(columns, dim=1).flatten(0, 1)  # (N * cols, 3, S, S), row-major
     return make_grid(to_unit(tiles), nrow=len(columns), padding=padding)
