@@ -35,7 +35,7 @@ def test_the_experiments_set_the_studys_data(tmp_path):
         ["solid"],
         400,
     )
-    assert list(full.callbacks.evaluation.evaluator.shapes_shift_px) == [1, 2]
+    assert list(full.callbacks.evaluation.evaluator.metrics.shapes_quality.shift_px) == [1, 2]
     assert (cpu.model.lr, cpu.model.lambda_cyc, cpu.model.dim_in) == (1e-3, 4.0, 16)  # quick's
 
 

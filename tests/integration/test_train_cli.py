@@ -46,8 +46,6 @@ def group_options(group: str) -> list[str]:
 )
 def test_every_group_option_composes(override, tmp_path):
     extra = ["data.root=/some/where", "data.num_domains=2"] if override == "data=folder" else []
-    if override == "model=stargan_v1":  # the default experiment (quick) sets StarGAN v2 keys
-        extra = ["experiment=stargan_v1"]
     cfg = compose_train([override, *extra], tmp_path)
     assert cfg.model.img_size == cfg.data.img_size
     assert cfg.model.num_domains == cfg.data.num_domains
@@ -291,6 +289,10 @@ def test_accelerator_is_auto_except_for_the_built_in_quick_run(tmp_path):
     assert compose_train(mine, tmp_path).trainer.accelerator == "auto"  # your data: any device
     assert compose_train(["experiment=paper"], tmp_path).trainer.accelerator == "gpu"
     assert compose_train(["trainer.accelerator=cpu", *mine], tmp_path).trainer.accelerator == "cpu"
+    assert compose_train(["trainer=cpu", *mine], tmp_path).trainer.accelerator == "cpu"
+    assert compose_train(["trainer=gpu"], tmp_path).trainer.accelerator == "gpu"  # asked for
+    assert compose_train(["model=stargan_v1"], tmp_path).trainer.accelerator == "cpu"
+    assert compose_train(["experiment=ablation"], tmp_path).trainer.accelerator == "auto"
 
 
 @pytest.mark.parametrize(
