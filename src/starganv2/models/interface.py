@@ -11,8 +11,11 @@ A model translates images ``x (N, 3, img_size, img_size)`` in ``[-1, 1]`` into t
   takes no ``z``, ``x_ref`` or ``s``.
 
 ``guidance_modes`` names the ways outputs can be made: ``("latent", "reference")`` for style
-models, ``("label",)`` for deterministic ones. Tools call :func:`require_mode` before they use a
-mode, so a model that lacks it fails at once with a message that says what it can do instead.
+models, ``("label",)`` for deterministic ones, ``("attribute",)`` for deterministic models driven
+by multi-hot attribute vectors instead of domains (StarGAN v1 with ``label_mode="multi"``, the
+CelebA setting: ``translate_labels(x, c_trg)`` with ``c_trg (N, num_domains)``). Tools call
+:func:`require_mode` before they use a mode, so a model that lacks it fails at once with a
+message that says what it can do instead.
 
 Inference uses the model's averaged (EMA) weights where it has them; ``translate`` handles
 everything model-specific (e.g. face masks for the high-pass skip).
@@ -34,11 +37,13 @@ __all__ = [
     "MODE_LATENT",
     "MODE_REFERENCE",
     "MODE_LABEL",
+    "MODE_ATTRIBUTE",
 ]
 
 MODE_LATENT = "latent"
 MODE_REFERENCE = "reference"
 MODE_LABEL = "label"
+MODE_ATTRIBUTE = "attribute"
 
 
 class GuidanceModeError(ValueError):
