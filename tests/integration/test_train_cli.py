@@ -365,3 +365,45 @@ def test_console_shows_each_line_once_without_noise_and_ends_with_the_eval_comma
     assert "data.img_size=32" in console.split("evaluate it:")[1].splitlines()[0]
     log = (out / "train.log").read_text()
     assert log.count("saved checkpoint") == 2
+
+
+BAD_INPUT_COMMANDS = {
+    "train": ["starganv2.cli.train", "ckpt_path=/nowhere/model.ckpt"],
+    "eval": ["starganv2.cli.eval", "ckpt_path=/nowhere/model.ckpt"],
+    "sample": ["starganv2.cli.sample", "ckpt_path=/nowhere/model.ckpt"],
+    "translate": [
+        "starganv2.cli.translate",
+        "ckpt_path=/nowhere/model.ckpt",
+        "input_dir=in",
+        "output_dir=out",
+    ],
+    "convert": ["starganv2.cli.convert", "/nowhere/100000_nets_ema.ckpt", "out.ckpt"],
+    "export": ["starganv2.cli.export", "/nowhere/model.ckpt", "onnx"],
+    "align": [
+        "starganv2.cli.align",
+        "in",
+        "out",
+        "--fan",
+        "/nowhere/wing.ckpt",
+        "--mean-landmarks",
+        "/nowhere/lm.npz",
+    ],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cli", sorted(BAD_INPUT_COMMANDS))
+def test_every_console_script_reports_bad_input_the_same_way(cli, tmp_path):
+    """One error line naming the input, no traceback, exit status 1; the traceback only with
+    hydra.verbose=true (Hydra entry points) or --verbose (the others)."""
+    args = BAD_INPUT_COMMANDS[cli]
+    res = run_cli(args, cwd=tmp_path, timeout=120)
+    console = res.stdout + res.stderr
+    assert res.returncode == 1, console[-2000:]
+    errors = [line for line in console.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "/nowhere/" in errors[0], console[-2000:]
+    assert "Traceback" not in console
+    if cli in ("sample", "align"):  # one of each kind: the others share the same function
+        verbose = "--verbose" if cli == "align" else "hydra.verbose=true"
+        res = run_cli([*args, verbose], cwd=tmp_path, timeout=120)
+        assert res.returncode == 1 and "Traceback" in res.stdout + res.stderr

@@ -20,6 +20,8 @@ import argparse
 import logging
 import sys
 
+from starganv2.cli.common import add_verbose_flag, console_logging
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -40,18 +42,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (an accelerator if any), cpu, cuda:0...")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_verbose_flag(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("starganv2").setLevel(logging.INFO)
+    console_logging(args.verbose)
     log = logging.getLogger("starganv2.align")
-    from starganv2.cli.common import resolve_device
-    from starganv2.data.align import load_mean_landmarks
+    from starganv2.cli.common import BAD_INPUT, report_error, resolve_device
     from starganv2.data.align_folder import align_folder
-    from starganv2.models.fan import FAN
+    from starganv2.faces.align import load_mean_landmarks
+    from starganv2.faces.fan import FAN
 
     try:
         fan = FAN.from_file(args.fan, key="--fan").to(resolve_device(args.device))
@@ -67,9 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             progress=not args.no_progress,
         )
-    except (FileNotFoundError, ValueError) as err:
-        log.error("%s", err)
-        return 1
+    except BAD_INPUT as err:
+        return report_error(err, log)
     return 2 if report.failed else 0
 
 

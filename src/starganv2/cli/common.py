@@ -1,7 +1,12 @@
-"""Helpers shared by the entry points: device and model loading, the exit on bad input."""
+"""Helpers shared by the entry points: device and model loading, and the one way every console
+script reports bad input (:func:`report_error`: one line, exit status 1)."""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +31,49 @@ def load_module(ckpt_path: str | Path, device: Any) -> Any:
     return load_model(ckpt_path).to(device).eval()
 
 
-BAD_INPUT: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, ImportError)
-"""Errors that mean bad input (a path, a key, a missing extra): one log line and exit status 1."""
+BAD_INPUT: tuple[type[BaseException], ...] = (
+    FileNotFoundError,
+    FileExistsError,
+    ValueError,
+    ImportError,
+)
+"""Errors that mean bad input (a path, a key, a value, a missing extra): reported by
+:func:`report_error`. ``ConfigError`` and the library's other input errors subclass these; an
+entry point adds the run-time failures it reports the same way (a non-finite loss...)."""
+
+
+def report_error(err: BaseException, log: logging.Logger) -> int:
+    """Report ``err`` the way every console script does: its message as one error line, the
+    traceback only at debug level (``hydra.verbose=true``, or ``--verbose`` for the argparse
+    scripts). Returns the exit status, 1."""
+    log.error("%s", err)
+    log.debug("where it was raised", exc_info=err)
+    return 1
 
 
 def run_or_exit(
-    run: Any, cfg: Any, log: Any, errors: tuple[type[BaseException], ...] = BAD_INPUT
+    run: Callable[[Any], Any],
+    cfg: Any,
+    log: logging.Logger,
+    errors: tuple[type[BaseException], ...] = BAD_INPUT,
 ) -> Any:
-    """``run(cfg)``; on one of ``errors`` log its message (no traceback) and exit with status 1."""
-    import sys
-
+    """``run(cfg)`` for a Hydra entry point; on one of ``errors`` :func:`report_error` and exit
+    with its status (the argparse scripts return that status from ``main`` instead)."""
     try:
         return run(cfg)
     except errors as err:
-        log.error("%s", err)
-        sys.exit(1)
+        sys.exit(report_error(err, log))
+
+
+def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
+    """``--verbose``: debug messages, and the traceback of a reported error."""
+    parser.add_argument(
+        "--verbose", action="store_true", help="debug messages and the traceback of an error"
+    )
+
+
+def console_logging(verbose: bool = False) -> None:
+    """The argparse scripts' console: third-party warnings, this library's info (or debug with
+    ``--verbose``), one line each."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("starganv2").setLevel(logging.DEBUG if verbose else logging.INFO)

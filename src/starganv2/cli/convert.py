@@ -24,6 +24,8 @@ import ast
 import logging
 import sys
 
+from starganv2.cli.common import BAD_INPUT, add_verbose_flag, console_logging, report_error
+
 
 def _pairs(items: list[str], flag: str) -> dict:
     out = {}
@@ -78,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--discriminator", help="v1 only: the <iter>-D.ckpt file (default: next to -G.ckpt if any)"
     )
+    add_verbose_flag(p)
     return p
 
 
@@ -99,8 +102,8 @@ def _convert_v1(args: argparse.Namespace, overrides: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from starganv2.interop.original import ConversionError, convert_checkpoint
+    console_logging(args.verbose)
+    from starganv2.interop.original import convert_checkpoint
     from starganv2.interop.original_v1 import is_v1_generator_file
 
     overrides = {**_pairs(args.set, "--set"), **_pairs(args.expect, "--expect")}
@@ -119,9 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             fan_path=args.fan,
             **overrides,
         )
-    except (ConversionError, ValueError, FileNotFoundError, FileExistsError, TypeError) as err:
-        logging.getLogger("starganv2.convert").error("%s", err)
-        return 1
+    except (*BAD_INPUT, TypeError) as err:  # ConversionError is a ValueError
+        return report_error(err, logging.getLogger("starganv2.convert"))
     return 0
 
 

@@ -15,6 +15,8 @@ import argparse
 import logging
 import sys
 
+from starganv2.cli.common import add_verbose_flag, console_logging
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -35,15 +37,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=18)
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
     p.add_argument("--seed", type=int, default=0)
+    add_verbose_flag(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("starganv2").setLevel(logging.INFO)
+    console_logging(args.verbose)
     log = logging.getLogger("starganv2.export")
-    from starganv2.cli.common import load_module
+    from starganv2.cli.common import BAD_INPUT, load_module, report_error
     from starganv2.interop.onnx import ONNXParityError, export_onnx
 
     modes = None if args.mode in ("both", "all") else (args.mode,)
@@ -58,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             verify=not args.no_verify,
             seed=args.seed,
         )
-    except (FileNotFoundError, ImportError, ValueError, ONNXParityError) as err:
-        log.error("%s", err)
-        return 1
+    except (*BAD_INPUT, ONNXParityError) as err:
+        return report_error(err, log)
     for res in results.values():
         diffs = ", ".join(f"batch {n}: {d:.2e}" for n, d in res["max_abs_diff"].items())
         sys.stdout.write(f"{res['path']}  max abs diff vs PyTorch: {diffs or 'not verified'}\n")

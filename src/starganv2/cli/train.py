@@ -7,7 +7,6 @@ from their ``_target_`` s, then ``fit``. See ``conf/train.yaml`` for the keys.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -145,22 +144,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra shim around :func:`run`; returns ``optimized_metric`` for sweepers."""
-    from starganv2.cli.config_check import ConfigError
+    from starganv2.cli.common import BAD_INPUT, run_or_exit
     from starganv2.data.sampling import UnreadableDataError
     from starganv2.models.training_checks import NonFiniteLossError
 
-    try:
-        metrics = run(cfg)
-    except (
-        ConfigError,
-        NonFiniteLossError,
-        UnreadableDataError,
-        FileNotFoundError,
-        ValueError,
-    ) as err:
-        log.error("%s", err)
-        log.debug("where it was raised", exc_info=True)  # hydra.verbose=true shows the traceback
-        sys.exit(1)
+    # bad input (ConfigError is a ValueError) and the run-time failures a person has to act on
+    metrics = run_or_exit(run, cfg, log, (*BAD_INPUT, NonFiniteLossError, UnreadableDataError))
     key = cfg.get("optimized_metric")
     if key:
         if key not in metrics:

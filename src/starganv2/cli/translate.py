@@ -89,10 +89,11 @@ def run(cfg: DictConfig) -> Any:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="translate")
 def main(cfg: DictConfig) -> None:
-    """Hydra shim around :func:`run`."""
+    """Hydra shim around :func:`run`; bad input: one error line and status 1; images that could
+    not be translated: status 2."""
     from starganv2.cli.common import run_or_exit
 
-    report = run_or_exit(run, cfg, log, (FileNotFoundError, ValueError))
+    report = run_or_exit(run, cfg, log)
     if report.failed:
         sys.exit(2)
 
