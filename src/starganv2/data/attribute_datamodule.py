@@ -83,6 +83,8 @@ class AttributeDataModule(L.LightningDataModule):
         randcrop_prob: crop probability of the ``"stargan_v2"`` transform.
         sampler: ``"uniform"`` only (kept as a setting so configs state it; there are no
             domains to balance).
+        load_references: ``False`` only (the items hold no reference images; kept so the
+            shared loader settings apply).
     """
 
     def __init__(
@@ -110,8 +112,14 @@ class AttributeDataModule(L.LightningDataModule):
         crop_size: int | None = None,
         randcrop_prob: float = 0.5,
         sampler: Literal["uniform"] = "uniform",
+        load_references: bool = False,
     ):
         super().__init__()
+        if load_references:
+            raise ValueError(
+                "data.load_references=true: attribute data has no reference images (StarGAN v1 "
+                "uses none); expected false"
+            )
         if sampler != "uniform":
             raise ValueError(
                 f"data.sampler={sampler!r}: attribute data has no domains to balance; "

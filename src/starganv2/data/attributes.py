@@ -307,8 +307,12 @@ class AttributeDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def load(self, index: int) -> torch.Tensor:
+        """Image ``index`` loaded and transformed."""
         img = load_image(self.files[index])
-        x = self.transform(img) if self.transform is not None else img
+        return self.transform(img) if self.transform is not None else img
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        x = self.load(index)
         y = self.labels[index]
         return {"x": x, "y": y} if self.eval_items else {"x_real": x, "y_org": y}
