@@ -28,7 +28,7 @@ def test_evaluation_callback_every_n_iters_logs_and_writes(tmp_path, offline_hub
     torch.manual_seed(0)
     module = StarGANv2Module(**{**TINY, "total_iters": 2})
     evaluator = Evaluator(
-        feature_extractor=TinyFeatures(),
+        metrics={"fid_lpips": {"feature_extractor": TinyFeatures()}},
         num_outs_per_domain=2,
         max_images_per_domain=2,
         modes=["latent"],

@@ -78,6 +78,17 @@ def tiny_module() -> StarGANv2Module:
     return StarGANv2Module(**{**TINY, "num_domains": 2}).eval()
 
 
+FID_LPIPS_SETTINGS = (
+    "fid_features",
+    "fid_weights",
+    "lpips_weights",
+    "feature_extractor",
+    "quantize",
+)
+
+
 def evaluate(model, root, **kwargs) -> dict[str, float]:
-    """FID/LPIPS of ``model`` on the folder ``root`` with ``Evaluator`` arguments ``kwargs``."""
-    return Evaluator(metrics=["fid_lpips"], **kwargs).evaluate(model, root)
+    """FID/LPIPS of ``model`` on the folder ``root``: ``kwargs`` are ``fid_lpips`` settings
+    (:data:`FID_LPIPS_SETTINGS`) and ``Evaluator`` arguments (the protocol)."""
+    settings = {k: kwargs.pop(k) for k in FID_LPIPS_SETTINGS if k in kwargs}
+    return Evaluator(metrics={"fid_lpips": settings}, **kwargs).evaluate(model, root)

@@ -24,7 +24,7 @@ from tests.evaluation.conftest import TinyFeatures
 def test_missing_fid_weights_fail_fast_and_name_the_file(offline_hub, kwargs, filename):
     t0 = time.perf_counter()
     with pytest.raises(B.MissingWeightsError) as err:
-        Evaluator(**kwargs)
+        Evaluator(metrics={"fid_lpips": kwargs})
     assert time.perf_counter() - t0 < 5
     msg = str(err.value)
     assert filename in msg and str(offline_hub) in msg and "fid_weights" in msg
@@ -33,7 +33,7 @@ def test_missing_fid_weights_fail_fast_and_name_the_file(offline_hub, kwargs, fi
 def test_missing_lpips_weights_fail_fast_and_name_the_file(empty_hub):
     t0 = time.perf_counter()
     with pytest.raises(B.MissingWeightsError) as err:
-        Evaluator(feature_extractor=TinyFeatures())
+        Evaluator(metrics={"fid_lpips": {"feature_extractor": TinyFeatures()}})
     assert time.perf_counter() - t0 < 5
     assert B.ALEXNET_FILE in str(err.value) and str(empty_hub) in str(err.value)
 

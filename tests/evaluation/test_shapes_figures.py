@@ -131,8 +131,9 @@ def test_a_translator_that_ignores_the_source_scores_badly(shapes_root):
 
 
 def test_evaluator_passes_its_shifts_to_shapes_quality(shapes_root, monkeypatch):
-    """``Evaluator(shapes_shift_px=...)`` (config ``evaluator.shapes_shift_px``) reaches the
-    metric; a shift below 1 px is rejected with the key's name."""
+    """``metrics={shapes_quality: {shift_px: ...}}`` (config
+    ``evaluator.metrics.shapes_quality.shift_px``) reaches the metric, with the protocol's seed
+    and batch; a shift below 1 px is rejected with the key's name."""
     from starganv2.evaluation.evaluator import Evaluator
     from starganv2.evaluation.protocol import EvalData
 
@@ -144,9 +145,12 @@ def test_evaluator_passes_its_shifts_to_shapes_quality(shapes_root, monkeypatch)
 
     monkeypatch.setattr(Q, "shapes_quality", fake)
     data = EvalData(["a"], {"a": []}, {"a": []}, shapes_root)
-    for shifts, expected in (([1, 2], (1, 2)), ((), ())):
-        ev = Evaluator(metrics=["shapes_quality"], shapes_shift_px=shifts)
+    for settings, expected in (({"shift_px": [1, 2]}, (1, 2)), ({}, ())):
+        ev = Evaluator({"shapes_quality": settings}, seed=3, batch_size=5)
         ev._runners["shapes_quality"](IdentityTranslator(latent_dim=2), data, ["latent"])
         assert seen["shift_px"] == expected
-    with pytest.raises(ValueError, match="evaluator.shapes_shift_px"):
-        Evaluator(metrics=["shapes_quality"], shapes_shift_px=[0])
+        assert (seen["seed"], seen["batch_size"], seen["num_outs_per_domain"]) == (3, 5, 2)
+    with pytest.raises(ValueError, match=r"metrics.shapes_quality.shift_px \(each shift\)=0"):
+        Evaluator({"shapes_quality": {"shift_px": [0]}})
+    with pytest.raises(ValueError, match="metrics.shapes_quality.num_outs_per_domain=0"):
+        Evaluator({"shapes_quality": {"num_outs_per_domain": 0}})

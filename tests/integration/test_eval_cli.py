@@ -10,6 +10,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from starganv2.cli.eval import run
 from starganv2.evaluation import backbones as M
@@ -44,7 +45,7 @@ def compose_eval(overrides: list[str], output_dir: Path):
 def test_eval_config_composes_with_every_data_option(data, tmp_path):
     cfg = compose_eval([f"data={data}", "ckpt_path=x.ckpt"], tmp_path)
     assert cfg.num_outs_per_domain == 10 and cfg.modes is None  # None: all the model's modes
-    assert cfg.fid_features == "standard" and cfg.quantize is True
+    assert cfg.metrics == "auto" and "fid_features" not in cfg  # a metric's own setting
     assert cfg.output_file == str(tmp_path / "metrics.json")
     assert "_target_" in cfg.data
 
@@ -76,11 +77,31 @@ def test_unknown_metric_is_rejected(tmp_path):
         run(cfg)
 
 
+def test_metrics_compose_as_names_auto_or_settings(tmp_path):
+    def metrics(override: str):
+        cfg = compose_eval(["ckpt_path=x.ckpt", override], tmp_path)
+        return OmegaConf.to_container(cfg)["metrics"]
+
+    assert metrics("metrics=[shapes_quality]") == ["shapes_quality"]
+    assert metrics("metrics=auto") == "auto"
+    assert metrics("metrics={fid_lpips: {fid_features: torchvision}, shapes_quality: {}}") == {
+        "fid_lpips": {"fid_features": "torchvision"},
+        "shapes_quality": {},
+    }
+
+
+def test_unknown_metric_setting_is_rejected_with_its_key(tmp_path):
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 3)
+    cfg = compose_eval([f"ckpt_path={ckpt}", "metrics={shapes_quality: {shift: [1]}}"], tmp_path)
+    with pytest.raises(ValueError, match=r"metrics.shapes_quality.shift=\[1\].*'shift_px'"):
+        run(cfg)
+
+
 def test_help_is_light(tmp_path):
     t0 = time.perf_counter()
     proc = run_cli(["starganv2.cli.eval", "--help"], cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "num_outs_per_domain" in proc.stdout and "fid_features" in proc.stdout
+    assert "num_outs_per_domain" in proc.stdout and "metrics: auto" in proc.stdout
     assert time.perf_counter() - t0 < 60
 
 
@@ -110,7 +131,7 @@ def test_full_run_on_shapes_writes_json_and_logs(tmp_path, hub_with_random_weigh
             *TINY_SHAPES_EVAL,
             "data.domains=[circle,square]",  # 2 domains: 4 FIDs of 2048-d features to compute
             "data.num_domains=2",
-            "fid_features=torchvision",
+            "metrics={fid_lpips: {fid_features: torchvision}, shapes_quality: {}}",
             "num_outs_per_domain=2",
             "max_images_per_domain=2",
             "batch_size=4",
@@ -148,7 +169,7 @@ def test_cli_subprocess_on_folder_data_prints_json_path(tmp_path, hub_with_rando
             "data.num_domains=2",
             "data.img_size=32",
             "data.num_workers=0",
-            "fid_features=torchvision",
+            "metrics={fid_lpips: {fid_features: torchvision}}",
             "num_outs_per_domain=2",
             "modes=[latent]",
             "logger=none",

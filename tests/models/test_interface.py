@@ -67,7 +67,7 @@ def test_deterministic_model_is_evaluated_in_label_mode(tmp_path, offline_hub):
     model = DeterministicIdentity(num_domains=2)
     outs = list(translate_task(model, sorted((root / "val" / "a").iterdir()), 0, 1, "label"))
     assert outs[0].outputs.shape == (2, 1, 3, 32, 32)  # one output per image
-    results = Evaluator(metrics=["fid_lpips"], feature_extractor=TinyFeatures()).evaluate(
+    results = Evaluator(metrics={"fid_lpips": {"feature_extractor": TinyFeatures()}}).evaluate(
         model, root
     )
     assert list(results) == [
@@ -77,5 +77,5 @@ def test_deterministic_model_is_evaluated_in_label_mode(tmp_path, offline_hub):
     assert results["FID_label/mean"] > 0
     with pytest.raises(GuidanceModeError, match="modes=\\['latent'\\]"):
         Evaluator(
-            metrics=["fid_lpips"], feature_extractor=TinyFeatures(), modes=["latent"]
+            metrics={"fid_lpips": {"feature_extractor": TinyFeatures()}}, modes=["latent"]
         ).evaluate(model, root)

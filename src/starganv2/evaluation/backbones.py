@@ -106,7 +106,9 @@ class TorchvisionInceptionFeatures(nn.Module):
         super().__init__()
         from torchvision.models import inception_v3
 
-        path = find_weights(TORCHVISION_INCEPTION_FILE, weights_path, "fid_weights")
+        path = find_weights(
+            TORCHVISION_INCEPTION_FILE, weights_path, "metrics.fid_lpips.fid_weights"
+        )
         net = inception_v3(weights=None, aux_logits=True, init_weights=False)
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         self.blocks = nn.Sequential(
@@ -162,7 +164,7 @@ class StandardInceptionFeatures(nn.Module):
 
     def __init__(self, weights_path: str | os.PathLike | None = None):
         super().__init__()
-        path = find_weights(STANDARD_INCEPTION_FILE, weights_path, "fid_weights")
+        path = find_weights(STANDARD_INCEPTION_FILE, weights_path, "metrics.fid_lpips.fid_weights")
         try:
             from torchmetrics.image.fid import NoTrainInceptionV3
         except ImportError as e:  # pragma: no cover - depends on the environment
@@ -203,7 +205,7 @@ def build_lpips(weights_path: str | os.PathLike | None = None) -> Any:
 
     from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
-    path = find_weights(ALEXNET_FILE, weights_path, "lpips_weights")
+    path = find_weights(ALEXNET_FILE, weights_path, "metrics.fid_lpips.lpips_weights")
     hub_file = Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
     if path.resolve() == hub_file.resolve():
         return LearnedPerceptualImagePatchSimilarity(net_type="alex", reduction="none")

@@ -1,13 +1,16 @@
-"""``Evaluator``: the evaluation settings in one object, and the one entry to every metric.
+"""``Evaluator``: the evaluation protocol in one object, and the one entry to every metric.
 
 ``starganv2-eval`` (``conf/eval.yaml``) and the training callback (``conf/callbacks/eval.yaml``)
 both build it from the same config node, ``conf/evaluator/default.yaml``::
 
     evaluator = Evaluator(metrics=["fid_lpips"], num_outs_per_domain=10)
+    evaluator = Evaluator(metrics={"fid_lpips": {"fid_features": "torchvision"}})
     results = evaluator.evaluate(model, datamodule)   # {"FID_latent/cat2dog": ..., ...}
 
-The metrics are looked up by name in :mod:`starganv2.evaluation.registry` and built when the
-evaluator is (so missing weights fail at once, before any data is read).
+The evaluator holds the protocol every metric shares (modes, outputs per image, batch, seed, image
+limit); each metric holds its own settings (``metrics.<name>.<key>``). The metrics are looked up
+by name in :mod:`starganv2.evaluation.registry` and built when the evaluator is (so missing
+weights and unknown settings fail at once, before any data is read).
 """
 
 from __future__ import annotations
@@ -15,13 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
-from starganv2.evaluation.protocol import MODES, EvalData
+from starganv2.evaluation.protocol import MODES, EvalData, EvalProtocol
 from starganv2.evaluation.registry import MetricRunner, build_metric, metric_names
 from starganv2.models.interface import Translator, require_mode
 from starganv2.utils.checks import check_int
@@ -31,6 +32,9 @@ __all__ = ["Evaluator", "is_shapes_data"]
 log = logging.getLogger(__name__)
 
 AUTO = "auto"
+AUTO_SHAPES = "shapes_quality"  # what ``auto`` adds on the built-in shapes data
+
+MetricsArg = str | Sequence[str] | Mapping[str, Mapping[str, Any] | None]
 
 
 def is_shapes_data(root: str | os.PathLike | None) -> bool:
@@ -46,12 +50,32 @@ def is_shapes_data(root: str | os.PathLike | None) -> bool:
         return False
 
 
+def _selected(metrics: MetricsArg) -> dict[str, dict[str, Any]]:
+    """``{name: settings}`` of ``metrics`` (a list or mapping; ``auto``: ``fid_lpips``)."""
+    if isinstance(metrics, str):
+        metrics = ["fid_lpips"] if metrics == AUTO else [metrics]
+    if isinstance(metrics, Mapping):
+        chosen = {str(k): dict(v or {}) for k, v in metrics.items()}
+    else:
+        chosen = {str(k): {} for k in metrics}
+    unknown = [m for m in chosen if m not in metric_names()]
+    if unknown or not chosen:
+        raise ValueError(
+            f"evaluator.metrics={list(chosen)}: unknown {unknown}; expected auto, a non-empty "
+            f"list from {metric_names()} or a mapping {{name: {{setting: value}}}}"
+        )
+    return chosen
+
+
 class Evaluator:
     """Evaluate a :class:`~starganv2.models.interface.Translator` with named metrics.
 
     Args:
-        metrics: ``"auto"`` (``fid_lpips``, plus ``shapes_quality`` on the built-in shapes data)
-            or a list of registered names (:func:`~starganv2.evaluation.registry.metric_names`).
+        metrics: which metrics run, each with its own settings: a mapping ``{name: {setting:
+            value}}`` (settings left out take the metric's defaults; see
+            :func:`~starganv2.evaluation.registry.metric_settings`), a list of registered names
+            (each with its defaults), or ``"auto"`` (``fid_lpips``, plus ``shapes_quality`` on
+            the built-in shapes data).
         modes: guidance modes to evaluate (``latent``, ``reference`` for style models, ``label``
             for deterministic ones); ``None``: every mode the model supports.
         num_outs_per_domain: outputs per source image and task (>= 2; the paper uses 10).
@@ -61,36 +85,19 @@ class Evaluator:
         max_images_per_domain: use only the first N validation (source and reference) and training
             (FID real) images of each domain; ``None``: all (the protocol). For quick checks.
         num_workers: DataLoader workers for image loading.
-        fid_features: ``standard`` (TF-Inception, the usual FID) or ``torchvision`` (ImageNet
-            Inception-v3, as the original StarGAN v2 code); ignored with ``feature_extractor``.
-        fid_weights: explicit file for the FID network; ``None``: the torch hub cache.
-        lpips_weights: explicit AlexNet file (``alexnet-owt-7be5be79.pth``); ``None``: hub cache.
-        feature_extractor: a custom FID feature module, ``(N, 3, H, W)`` float in [0, 1] ->
-            ``(N, D)`` (tests, other backbones).
-        quantize: round outputs to 8 bit before FID, as a PNG round trip would.
         save_images: folder to also write every FID output as ``<mode>/<task>/<iiii>_<jj>.png``.
-        shapes_num_outs_per_domain: outputs per source image and task of ``shapes_quality``.
-        shapes_shift_px: shifts (px, each >= 1) for ``shapes_quality``'s shift consistency
-            (``shapes/shift_error_px``, ``shapes/shift_gain``); empty: not measured.
     """
 
     def __init__(
         self,
-        metrics: str | Sequence[str] = AUTO,
+        metrics: MetricsArg = AUTO,
         modes: Sequence[str] | None = None,
         num_outs_per_domain: int = 10,
         batch_size: int = 32,
         seed: int = 0,
         max_images_per_domain: int | None = None,
         num_workers: int = 0,
-        fid_features: str = "standard",
-        fid_weights: str | os.PathLike | None = None,
-        lpips_weights: str | os.PathLike | None = None,
-        feature_extractor: nn.Module | None = None,
-        quantize: bool = True,
         save_images: str | os.PathLike | None = None,
-        shapes_num_outs_per_domain: int = 2,
-        shapes_shift_px: Sequence[int] = (),
     ):
         if modes is not None:
             modes = tuple(modes)
@@ -103,7 +110,8 @@ class Evaluator:
         for key, value, low in (
             ("num_outs_per_domain", num_outs_per_domain, 2),
             ("batch_size", batch_size, 1),
-            ("shapes_num_outs_per_domain", shapes_num_outs_per_domain, 1),
+            ("seed", seed, 0),
+            ("num_workers", num_workers, 0),
         ):
             check_int(value, f"evaluator.{key}", low)
         if max_images_per_domain is not None and max_images_per_domain < 2:
@@ -111,39 +119,26 @@ class Evaluator:
                 f"evaluator.max_images_per_domain={max_images_per_domain}: expected null or >= 2 "
                 "(FID needs 2)"
             )
-        if isinstance(metrics, str) and metrics != AUTO:
-            metrics = [metrics]
-        self.auto = metrics == AUTO
-        names = ["fid_lpips"] if self.auto else list(metrics)
-        unknown = [m for m in names if m not in metric_names()]
-        if unknown or not names:
-            raise ValueError(
-                f"evaluator.metrics={names}: unknown {unknown}; expected auto or a non-empty "
-                f"list from {metric_names()}"
-            )
-        self.metrics = names
+        self.auto = isinstance(metrics, str) and metrics == AUTO
+        self.metrics = _selected(metrics)
         self.modes = modes
-        self.num_outs_per_domain = int(num_outs_per_domain)
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.max_images_per_domain = max_images_per_domain
-        self.num_workers = num_workers
-        self.fid_features = fid_features
-        self.fid_weights = fid_weights
-        self.lpips_weights = lpips_weights
-        self.feature_extractor = feature_extractor
-        self.quantize = quantize
-        self.save_images = save_images
-        self.shapes_num_outs_per_domain = int(shapes_num_outs_per_domain)
-        for k in shapes_shift_px:
-            check_int(k, "evaluator.shapes_shift_px (each shift)", 1)
-        self.shapes_shift_px = tuple(int(k) for k in shapes_shift_px)
-        self._runners: dict[str, MetricRunner] = {n: build_metric(n, self) for n in names}
+        self.protocol = EvalProtocol(
+            num_outs_per_domain=int(num_outs_per_domain),
+            batch_size=int(batch_size),
+            seed=int(seed),
+            max_images_per_domain=max_images_per_domain,
+            num_workers=int(num_workers),
+            save_images=Path(save_images) if save_images is not None else None,
+        )
+        self._runners: dict[str, MetricRunner] = {
+            name: build_metric(name, self.protocol, settings)
+            for name, settings in self.metrics.items()
+        }
 
     def metrics_for(self, data: EvalData) -> list[str]:
         """The metric names that run on ``data`` (``auto`` adds ``shapes_quality`` on shapes)."""
-        if self.auto and is_shapes_data(data.root):
-            return [*self.metrics, "shapes_quality"]
+        if self.auto and is_shapes_data(data.root) and AUTO_SHAPES not in self.metrics:
+            return [*self.metrics, AUTO_SHAPES]
         return list(self.metrics)
 
     def modes_for(self, model: Translator) -> tuple[str, ...]:
@@ -162,12 +157,12 @@ class Evaluator:
             datamodule if isinstance(datamodule, EvalData) else EvalData.from_datamodule(datamodule)
         )
         self.check_data(model, data)
-        data = data.limited(self.max_images_per_domain)
+        data = data.limited(self.protocol.max_images_per_domain)
         modes = self.modes_for(model)
         results: dict[str, float] = {}
         for name in self.metrics_for(data):
-            if name not in self._runners:
-                self._runners[name] = build_metric(name, self)
+            if name not in self._runners:  # auto's shapes_quality, with its defaults
+                self._runners[name] = build_metric(name, self.protocol)
             results.update(self._runners[name](model, data, modes))
         return results
 

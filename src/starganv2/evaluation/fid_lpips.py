@@ -31,6 +31,7 @@ from starganv2.evaluation.backbones import (
 )
 from starganv2.evaluation.protocol import (
     EvalData,
+    EvalProtocol,
     TranslationBatch,
     image_loader,
     rank_share,
@@ -39,11 +40,12 @@ from starganv2.evaluation.protocol import (
     tasks,
     translate_task,
 )
+from starganv2.evaluation.registry import MetricRunner
 from starganv2.models.interface import MODE_LABEL, MODE_REFERENCE, Translator
 from starganv2.utils.files import atomic_write
 from starganv2.utils.images import quantize, to_pil, to_unit
 
-__all__ = ["FidLpips", "ordered_results"]
+__all__ = ["FidLpips", "metric", "ordered_results"]
 
 log = logging.getLogger(__name__)
 
@@ -243,18 +245,42 @@ def ordered_results(
     return out
 
 
-def metric(evaluator: object) -> object:
-    """Registry factory of ``fid_lpips``: a :class:`FidLpips` with the evaluator's settings."""
+def metric(
+    protocol: EvalProtocol,
+    *,
+    fid_features: str = "standard",
+    fid_weights: str | os.PathLike | None = None,
+    lpips_weights: str | os.PathLike | None = None,
+    feature_extractor: nn.Module | None = None,
+    quantize: bool = True,
+) -> MetricRunner:
+    """Registry factory of ``fid_lpips`` (settings ``metrics.fid_lpips.<key>``): a
+    :class:`FidLpips` with the protocol's outputs per image, batch, seed, workers and image folder.
+
+    Args:
+        protocol: the evaluation protocol.
+        fid_features: ``standard`` (TF-Inception, the usual FID) or ``torchvision`` (ImageNet
+            Inception-v3, as the original StarGAN v2 code); ignored with ``feature_extractor``.
+        fid_weights: explicit file for the FID network; ``None``: the torch hub cache.
+        lpips_weights: explicit AlexNet file (``alexnet-owt-7be5be79.pth``); ``None``: hub cache.
+        feature_extractor: a custom FID feature module, ``(N, 3, H, W)`` float in [0, 1] ->
+            ``(N, D)`` (tests, other backbones; Python only).
+        quantize: round outputs to 8 bit before FID, as a PNG round trip would.
+    """
+    if fid_features not in FID_FEATURES and feature_extractor is None:
+        raise ValueError(
+            f"metrics.fid_lpips.fid_features={fid_features!r}: expected one of {list(FID_FEATURES)}"
+        )
     runner = FidLpips(
-        num_outs_per_domain=evaluator.num_outs_per_domain,
-        batch_size=evaluator.batch_size,
-        seed=evaluator.seed,
-        num_workers=evaluator.num_workers,
-        fid_features=evaluator.fid_features,
-        fid_weights=evaluator.fid_weights,
-        lpips_weights=evaluator.lpips_weights,
-        feature_extractor=evaluator.feature_extractor,
-        quantize=evaluator.quantize,
-        save_images=evaluator.save_images,
+        num_outs_per_domain=protocol.num_outs_per_domain,
+        batch_size=protocol.batch_size,
+        seed=protocol.seed,
+        num_workers=protocol.num_workers,
+        fid_features=fid_features,
+        fid_weights=fid_weights,
+        lpips_weights=lpips_weights,
+        feature_extractor=feature_extractor,
+        quantize=quantize,
+        save_images=protocol.save_images,
     )
     return runner.compute

@@ -38,6 +38,7 @@ from starganv2.models.interface import (
 __all__ = [
     "MODES",
     "EvalData",
+    "EvalProtocol",
     "TranslationBatch",
     "image_loader",
     "latent_codes",
@@ -126,6 +127,25 @@ def image_loader(
         shuffle=False,
         num_workers=num_workers,
     )
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """The settings every metric shares (the rest of a metric's settings are its own).
+
+    ``num_outs_per_domain``: outputs per source image and task (the paper: 10); ``batch_size``:
+    source images per batch; ``seed``: seed of the latent codes and reference draws (per image);
+    ``max_images_per_domain``: use only the first N images of each domain and split (``None``:
+    all); ``num_workers``: DataLoader workers; ``save_images``: a folder to also write the outputs
+    to (``None``: none). :class:`~starganv2.evaluation.evaluator.Evaluator` checks the values.
+    """
+
+    num_outs_per_domain: int = 10
+    batch_size: int = 32
+    seed: int = 0
+    max_images_per_domain: int | None = None
+    num_workers: int = 0
+    save_images: Path | None = None
 
 
 @dataclass

@@ -1,33 +1,51 @@
-"""Named metrics: each a factory that takes the :class:`~starganv2.evaluation.evaluator.Evaluator`
-(its shared settings) and returns a function of the model and the data.
+"""Named metrics. Each is a factory that takes the shared protocol and the metric's own settings
+as keyword arguments, and returns a function of the model and the data:
 
-    runner = build_metric("fid_lpips", evaluator)   # builds what it needs now (fails fast)
+    runner = build_metric("fid_lpips", protocol, {"fid_features": "torchvision"})  # fails fast
     results = runner(model, data, modes)            # {"FID_latent/mean": ..., ...}
 
-Built in: ``fid_lpips`` (:mod:`~starganv2.evaluation.fid_lpips`, needs the Inception and AlexNet
-weights) and ``shapes_quality`` (:mod:`~starganv2.evaluation.shapes_quality`, the built-in shapes
-data only, no weights). Add your own with :func:`register_metric`.
+A factory's keyword arguments are the metric's settings, ``metrics.<name>.<key>`` in the config;
+their defaults are the metric's defaults (:func:`metric_settings`). Built in: ``fid_lpips``
+(:mod:`~starganv2.evaluation.fid_lpips`, needs the Inception and AlexNet weights) and
+``shapes_quality`` (:mod:`~starganv2.evaluation.shapes_quality`, the built-in shapes data only,
+no weights). Add your own with :func:`register_metric`::
+
+    def my_metric(protocol: EvalProtocol, *, threshold: float = 0.5) -> MetricRunner: ...
+    register_metric("my_metric", my_metric)      # then metrics={my_metric: {threshold: 0.3}}
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["MetricRunner", "register_metric", "build_metric", "metric_names"]
+from starganv2.evaluation.protocol import EvalData, EvalProtocol
 
-MetricRunner = Callable[[Any, Any, Sequence[str]], dict[str, float]]
+__all__ = [
+    "MetricFactory",
+    "MetricRunner",
+    "build_metric",
+    "metric_names",
+    "metric_settings",
+    "register_metric",
+]
+
+MetricRunner = Callable[[Any, EvalData, Sequence[str]], dict[str, float]]
 """``runner(model, data: EvalData, modes) -> {key: value}``."""
 
-_FACTORIES: dict[str, str | Callable[[Any], MetricRunner]] = {
+MetricFactory = Callable[..., MetricRunner]
+"""``factory(protocol: EvalProtocol, **settings) -> MetricRunner``."""
+
+_FACTORIES: dict[str, str | MetricFactory] = {
     "fid_lpips": "starganv2.evaluation.fid_lpips:metric",
     "shapes_quality": "starganv2.evaluation.shapes_quality:metric",
 }
 
 
-def register_metric(name: str, factory: Callable[[Any], MetricRunner]) -> None:
-    """Make ``factory(evaluator) -> runner`` available as ``metrics=[name]``."""
+def register_metric(name: str, factory: MetricFactory) -> None:
+    """Make ``factory(protocol, **settings) -> runner`` available as ``metrics=[name]``."""
     if name == "auto":
         raise ValueError("'auto' is reserved: it picks the metrics that fit the data")
     _FACTORIES[name] = factory
@@ -38,8 +56,7 @@ def metric_names() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def build_metric(name: str, evaluator: Any) -> MetricRunner:
-    """The runner of metric ``name`` for ``evaluator``'s settings."""
+def _factory(name: str) -> MetricFactory:
     if name not in _FACTORIES:
         raise ValueError(
             f"metrics: unknown {name!r}; expected auto or a list from {metric_names()}"
@@ -47,5 +64,34 @@ def build_metric(name: str, evaluator: Any) -> MetricRunner:
     factory = _FACTORIES[name]
     if isinstance(factory, str):
         module, attr = factory.split(":")
-        factory = getattr(importlib.import_module(module), attr)
-    return factory(evaluator)
+        factory = _FACTORIES[name] = getattr(importlib.import_module(module), attr)
+    return factory
+
+
+def metric_settings(name: str) -> dict[str, Any]:
+    """The settings metric ``name`` takes, with their defaults (``inspect.Parameter.empty`` for
+    a required one): its factory's keyword arguments after the protocol."""
+    params = list(inspect.signature(_factory(name)).parameters.values())[1:]
+    return {
+        p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+def build_metric(
+    name: str, protocol: EvalProtocol, settings: Mapping[str, Any] | None = None
+) -> MetricRunner:
+    """The runner of metric ``name`` with the shared ``protocol`` and its own ``settings``
+    (missing ones take the metric's defaults). An unknown setting is a ``ValueError`` that names
+    ``metrics.<name>.<key>`` and lists the valid ones."""
+    factory = _factory(name)
+    settings = dict(settings or {})
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
+    valid = metric_settings(name)
+    unknown = [k for k in settings if k not in valid]
+    if unknown and not takes_any:
+        key = unknown[0]
+        raise ValueError(
+            f"metrics.{name}.{key}={settings[key]!r}: {name} has no setting {key!r}; "
+            f"expected some of {sorted(valid)}"
+        )
+    return factory(protocol, **settings)

@@ -36,7 +36,7 @@ def test_label_grid_and_no_style_grids(model):
 
 def test_evaluation_in_label_mode(model, tmp_path, offline_hub):
     root = write_domain_data(tmp_path / "data", ["a", "b"], n_train=3, n_val=2)
-    results = Evaluator(metrics=["fid_lpips"], feature_extractor=TinyFeatures()).evaluate(
+    results = Evaluator(metrics={"fid_lpips": {"feature_extractor": TinyFeatures()}}).evaluate(
         model, root
     )
     assert sorted(results) == sorted(

@@ -1,0 +1,62 @@
+"""The metric registry: a factory's keyword arguments are the metric's settings, checked by name;
+a new metric is one function and one register_metric call."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from starganv2.evaluation import registry
+from starganv2.evaluation.evaluator import Evaluator
+from starganv2.evaluation.protocol import EvalData, EvalProtocol
+from tests.helpers.translators import IdentityTranslator
+
+
+def test_builtin_settings_and_defaults():
+    assert registry.metric_settings("fid_lpips") == {
+        "fid_features": "standard",
+        "fid_weights": None,
+        "lpips_weights": None,
+        "feature_extractor": None,
+        "quantize": True,
+    }
+    assert registry.metric_settings("shapes_quality") == {"num_outs_per_domain": 2, "shift_px": ()}
+
+
+def test_unknown_metric_and_reserved_name():
+    with pytest.raises(ValueError, match=r"metrics: unknown 'fancy'.*fid_lpips"):
+        registry.build_metric("fancy", EvalProtocol())
+    with pytest.raises(ValueError, match="reserved"):
+        registry.register_metric("auto", lambda protocol: None)
+
+
+def test_a_registered_metric_gets_the_protocol_and_its_own_settings(monkeypatch, tmp_path):
+    monkeypatch.setattr(registry, "_FACTORIES", dict(registry._FACTORIES))
+    seen = {}
+
+    def count_images(protocol: EvalProtocol, *, scale: float = 1.0, label: str = "n"):
+        seen.update(protocol=protocol, scale=scale)
+
+        def run(model, data, modes):
+            return {f"{label}/{m}": scale * len(data.val_files["a"]) for m in modes}
+
+        return run
+
+    registry.register_metric("count_images", count_images)
+    assert "count_images" in registry.metric_names()
+    assert registry.metric_settings("count_images") == {"scale": 1.0, "label": "n"}
+    ev = Evaluator({"count_images": {"scale": 2.0}}, batch_size=3, modes=["latent"])
+    assert seen["protocol"].batch_size == 3 and seen["scale"] == 2.0
+    files = [tmp_path / f"{i}.png" for i in range(3)]
+    data = EvalData(["a"], {"a": files}, {"a": files}, None)
+    assert ev.evaluate(IdentityTranslator(num_domains=1, latent_dim=2), data) == {"n/latent": 6.0}
+    with pytest.raises(ValueError, match=r"metrics.count_images.scal=3.*\['label', 'scale'\]"):
+        Evaluator({"count_images": {"scal": 3}})
+
+
+def test_factories_take_the_protocol_first_and_settings_by_keyword():
+    for name in registry.metric_names():
+        params = list(inspect.signature(registry._factory(name)).parameters.values())
+        assert params[0].name == "protocol"
+        assert all(p.kind == p.KEYWORD_ONLY for p in params[1:]), name
