@@ -1,7 +1,8 @@
-"""The StarGAN (v1) inference path as a plain module (for export): the generator on a one-hot
-label vector.
+"""The StarGAN (v1) inference paths as plain modules (for export): the generator on a one-hot
+label vector, or on an attribute vector.
 
-Takes and returns images ``(N, 3, S, S)`` in ``[-1, 1]``; labels ``y (N,)`` int64.
+Take and return images ``(N, 3, S, S)`` in ``[-1, 1]``; labels ``y (N,)`` int64 or attribute
+vectors ``c (N, c_dim)`` float.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from torch import nn
 
 from starganv2.models.stargan_v1.nets import one_hot
 
-__all__ = ["LabelTranslator"]
+__all__ = ["LabelTranslator", "AttributeTranslator"]
 
 
 class LabelTranslator(nn.Module):
@@ -30,3 +31,18 @@ class LabelTranslator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.generator(x, one_hot(y, self.num_domains, x.dtype))
+
+
+class AttributeTranslator(nn.Module):
+    """``(x, c) -> G(x, c)`` for attribute vectors ``c (N, c_dim)`` (``label_mode="multi"``).
+
+    Args:
+        generator: the trained generator.
+    """
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.generator(x, c.to(x.dtype))
