@@ -32,8 +32,8 @@ from pathlib import Path
 
 import torch
 
-from starganv2.models.fan import FAN
-from starganv2.models.stargan_v2.module import StarGANv2Module
+from starganv2.faces.fan import FAN
+from starganv2.models.stargan_v2.module import OPTIMIZER_ORDER, StarGANv2Module
 from starganv2.models.stargan_v2.step import train_iteration
 
 
@@ -86,8 +86,7 @@ def _step(
         w_hpf=w_hpf,
         fan_weights=fan_path if w_hpf > 0 else None,
     ).to(device)
-    opts = dict(zip(("generator", "mapping_network", "style_encoder", "discriminator"),
-                    module.configure_optimizers()))  # fmt: skip
+    opts = dict(zip(OPTIMIZER_ORDER, module.configure_optimizers()))
     batch = _batch(args, device)
     z = (torch.randn(args.batch, 16, device=device), torch.randn(args.batch, 16, device=device))
 

@@ -27,7 +27,7 @@ _PUBLIC: dict[str, str] = {
     "StyleEncoder": "starganv2.models.stargan_v2.nets",
     "Discriminator": "starganv2.models.stargan_v2.nets",
     "load_model": "starganv2.models.registry",
-    "FAN": "starganv2.models.fan",
+    "FAN": "starganv2.faces.fan",
     # data
     "ImageDomainDataModule": "starganv2.data.datamodule",
     "ShapesDataModule": "starganv2.data.datamodule",
@@ -62,3 +62,9 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+# The data layer registers its mask providers ("shape_oracle") when imported; the models layer
+# may not import it, so the root, above every layer and run before any, does (see
+# starganv2.models.masks). Light: no torch until a provider is built.
+import starganv2.data  # noqa: E402,F401

@@ -1,12 +1,14 @@
-"""Random FAN weights in the released layouts (the real ``wing.ckpt`` is not used offline)."""
+"""Random FAN weights in the released layouts (the real ``wing.ckpt`` is not used offline), and
+a plausible mean face layout for alignment (the real ``celeba_lm_mean.npz`` neither)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from starganv2.models.fan import FAN
+from starganv2.faces.fan import FAN
 
 
 def random_fan(seed: int = 0, sparse: bool = True) -> FAN:
@@ -50,3 +52,13 @@ def write_wing_ckpt(path: str | Path, seed: int = 0, prefix: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": fan_state(seed, prefix)}, path)
     return path
+
+
+def mean_landmarks(seed: int = 0) -> np.ndarray:
+    """A plausible (98, 2) face layout at 256 px: eyes above the mouth, spread around the centre."""
+    g = np.random.default_rng(seed)
+    pts = g.uniform(80, 176, (98, 2)).astype("float32")
+    pts[60:68], pts[96] = g.uniform([80, 100], [110, 110], (8, 2)), [95, 105]  # left eye
+    pts[68:76], pts[97] = g.uniform([146, 100], [176, 110], (8, 2)), [161, 105]  # right eye
+    pts[76], pts[82] = [100, 180], [156, 180]  # mouth corners
+    return pts

@@ -1,44 +1,32 @@
-"""Mask providers of the high-pass skip: the protocol, the shapes data's oracle (it agrees with the
-outline rendered from the metadata; fakes get their own silhouette) and the module wiring."""
+"""Mask providers of the high-pass skip: the protocol, the registry (names, building, where each
+provider registers), the masked generator of the graphs and the module wiring. The shapes
+oracle's masks themselves: tests/data/test_shape_masks.py."""
 
 from __future__ import annotations
 
-import json
+import logging
+import subprocess
+import sys
 
-import numpy as np
 import pytest
 import torch
 
-from starganv2.data.folders import eval_transform, load_image
 from starganv2.data.shape_masks import ShapeOracleMasks
-from starganv2.data.shapes import TEXTURES, make_shapes_dataset, render_shape
-from starganv2.evaluation.shapes_geometry import outline
-from starganv2.models.fan import FAN
-from starganv2.models.masks import MaskProvider, check_mask_provider
+from starganv2.faces.fan import FAN
+from starganv2.models.masks import (
+    MASK_PROVIDERS,
+    MaskProvider,
+    build_mask_provider,
+    check_mask_provider,
+    register_mask_provider,
+)
+from starganv2.models.stargan_v2.graphs import MaskedGenerator
 from starganv2.models.stargan_v2.module import StarGANv2Module
+from starganv2.models.stargan_v2.nets import Generator
 from tests.helpers import TINY, quiet_trainer, random_loader
+from tests.helpers.fan import random_fan, write_wing_ckpt
 
 ORACLE = {**TINY, "w_hpf": 1.0, "mask_provider": "shape_oracle"}
-
-
-def _dataset(folder, **look):
-    return make_shapes_dataset(folder / "data", img_size=32, n_train=2, n_val=8, **look)
-
-
-def _wrong_share(root) -> torch.Tensor:
-    """Per validation image, the oracle's wrong pixels (mask >= 0.5 vs the outline rendered from
-    metadata.json) outside the anti-aliased edge band, as a share of the shape's inner pixels."""
-    records = json.loads((root / "metadata.json").read_text())["images"]
-    val = [r for r in records if r["split"] == "val"]
-    transform = eval_transform(32)
-    x = torch.stack([transform(load_image(root / r["path"])) for r in val])
-    mask_a, mask_b = ShapeOracleMasks().masks(x)
-    assert mask_a.shape == (len(val), 1, 32, 32) and torch.equal(mask_a, mask_b)
-    assert 0 <= float(mask_a.min()) and float(mask_a.max()) <= 1
-    cover = torch.stack([outline(r["domain"], 32, r["cx"], r["cy"], r["size"]) for r in val])
-    pred, inner, touched = mask_a[:, 0] >= 0.5, cover >= 0.999, cover > 0.001
-    wrong = (inner & ~pred) | (pred & ~touched)
-    return wrong.flatten(1).sum(1) / inner.flatten(1).sum(1)
 
 
 def test_providers_follow_the_protocol():
@@ -49,35 +37,86 @@ def test_providers_follow_the_protocol():
         check_mask_provider("faces")
 
 
-def test_oracle_is_the_outline_from_the_metadata_on_solid_shapes(tmp_path):
-    """The quick data (solid colours, mid-gray): every pixel outside the edge band agrees."""
-    root = _dataset(tmp_path, textures=["solid"], background_gray=(0.5, 0.5), background_tint=0)
-    assert float(_wrong_share(root).max()) == 0
+class _Halves:
+    """A provider that is no ``nn.Module``: the left half of the image, for both skips."""
+
+    def masks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = torch.zeros_like(x[:, :1])  # (N, 1, H, W)
+        m[..., : x.size(-1) // 2] = 1
+        return m, m
 
 
-def test_oracle_on_the_richest_data_misses_only_low_contrast_textures(tmp_path):
-    """Textures whose darker shade is close to the background escape the oracle: measured 3 of
-    240 images with wrong pixels outside the edge band (seeds 0 and 1, 120 each)."""
-    root = _dataset(tmp_path, textures=TEXTURES, background_gray=(0.25, 0.75), background_tint=0.06)
-    share = _wrong_share(root)
-    assert float((share > 0.05).float().mean()) <= 0.1
-    assert float(share.median()) == 0
+def _halves(*, weights, key, load_weights):
+    return _Halves()
 
 
-def test_oracle_masks_of_a_fake_come_from_its_own_pixels():
-    """A fake has no metadata: its mask is its own silhouette, wherever it drew the shape."""
-    bg = (120, 120, 120)
+@pytest.fixture
+def halves():
+    register_mask_provider("halves", _halves)
+    yield "halves"
+    MASK_PROVIDERS.pop("halves")
 
-    def img(cx):
-        pil = render_shape("circle", 32, cx, 16, 6, (220, 40, 40), "solid", bg)
-        return torch.from_numpy(np.array(pil)).permute(2, 0, 1)[None].float() / 127.5 - 1
 
-    a, _ = ShapeOracleMasks().masks(img(10.0))
-    b, _ = ShapeOracleMasks().masks(img(22.0))
-    cols = torch.arange(32) + 0.5
-    centre = lambda m: float((m[0, 0].sum(0) * cols).sum() / m.sum())  # noqa: E731
-    assert abs(centre(a) - 10) < 0.2 and abs(centre(b) - 22) < 0.2
-    assert float(ShapeOracleMasks().masks(torch.zeros(1, 3, 8, 8))[0].max()) == 0  # no shape
+def test_unknown_provider_names_the_key_and_lists_the_known_names(halves):
+    with pytest.raises(ValueError) as err:
+        build_mask_provider("faces", w_hpf=1.0)
+    assert "mask_provider='faces' is invalid" in str(err.value)
+    assert "['fan', 'halves', 'shape_oracle']" in str(err.value)
+    with pytest.raises(ValueError, match="mask_provider='faces'"):
+        build_mask_provider("faces", w_hpf=0.0)  # the name is checked with or without the skip
+
+
+def test_build_gives_each_registered_provider_and_none_without_the_skip(tmp_path, halves, caplog):
+    assert isinstance(build_mask_provider("shape_oracle", w_hpf=1.0), ShapeOracleMasks)
+    assert isinstance(build_mask_provider(halves, w_hpf=1.0), _Halves)
+    bare = build_mask_provider("fan", w_hpf=1.0, load_weights=False)
+    assert isinstance(bare, FAN)
+    wing = write_wing_ckpt(tmp_path / "wing.ckpt", seed=3)
+    loaded = build_mask_provider("fan", w_hpf=1.0, weights=str(wing), key="model.fan_weights")
+    want = random_fan(3).state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in loaded.state_dict().items())
+    with pytest.raises(ValueError, match=r"model.fan_weights is not set: download wing.ckpt"):
+        build_mask_provider("fan", w_hpf=1.0)
+    with caplog.at_level(logging.WARNING):
+        assert build_mask_provider("fan", w_hpf=0.0, weights=str(wing)) is None
+    assert f"model.fan_weights={str(wing)!r} is not used: w_hpf=0.0" in caplog.text
+
+
+def test_a_name_belongs_to_one_provider(halves):
+    register_mask_provider(halves, _halves)  # the same function again (a reloaded module): fine
+    with pytest.raises(ValueError, match=r"mask provider 'fan' is already registered by"):
+        register_mask_provider("fan", _halves)
+    assert MASK_PROVIDERS["halves"] is _halves
+
+
+def test_every_provider_is_known_without_importing_its_layer_or_torch():
+    """The data layer's provider is registered by the package root, not by an upward import from
+    models, and registering imports no torch (``import starganv2`` stays light)."""
+    code = (
+        "import sys; from starganv2.models.masks import MASK_PROVIDERS; "
+        "print(sorted(MASK_PROVIDERS), 'torch' in sys.modules, "
+        "'starganv2.data.shape_masks' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["['fan',", "'shape_oracle']", "False", "False"]
+
+
+def test_masked_generator_takes_any_provider():
+    torch.manual_seed(0)
+    gen = Generator(32, TINY["style_dim"], 64, w_hpf=1.0, dim_in=16).eval()
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    x, s = torch.rand(2, 3, 32, 32) * 2 - 1, torch.randn(2, TINY["style_dim"])
+    for provider in (_Halves(), ShapeOracleMasks()):
+        graph = MaskedGenerator(gen, provider)
+        assert graph.provider is provider
+        with torch.no_grad():
+            torch.testing.assert_close(graph(x, s), gen(x, s, masks=provider.masks(x)))
+    with torch.no_grad():
+        assert not torch.allclose(MaskedGenerator(gen, _Halves())(x, s), gen(x, s))
+    with pytest.raises(TypeError, match="provider=Tensor: expected a mask provider"):
+        MaskedGenerator(gen, x)
 
 
 def test_module_with_the_oracle_needs_no_fan_and_feeds_the_masks():

@@ -1,4 +1,4 @@
-"""Align every face photo under a folder (:mod:`starganv2.data.align`), mirroring the paths.
+"""Align every face photo under a folder (:mod:`starganv2.faces.align`), mirroring the paths.
 
     input_dir/a/b/img.jpg  ->  output_dir/a/b/img.jpg      (img_size x img_size, aligned)
 
@@ -20,9 +20,9 @@ from PIL import Image
 from torchvision.transforms import functional as TF
 from tqdm.auto import tqdm
 
-from starganv2.data.align import align_faces
 from starganv2.data.folders import is_image_file, load_image
-from starganv2.models.fan import FAN
+from starganv2.faces.align import align_faces
+from starganv2.faces.fan import FAN
 from starganv2.utils.files import atomic_write, write_failures
 from starganv2.utils.images import to_pil
 
@@ -74,7 +74,7 @@ def align_folder(
     Args:
         fan: the face-landmark net (on the device to use).
         reference: mean landmarks ``(98, 2)`` for ``img_size``
-            (:func:`~starganv2.data.align.load_mean_landmarks`).
+            (:func:`~starganv2.faces.align.load_mean_landmarks`).
         img_size: output side, a multiple of 64 (the original: 256).
         batch_size: photos per FAN pass.
         quality: JPEG / WebP quality of the outputs (same format as each input).

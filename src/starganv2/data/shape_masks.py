@@ -42,7 +42,9 @@ def silhouette(x: torch.Tensor) -> torch.Tensor:
     border = torch.cat(
         [x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2
     )  # (N, 3, 4S)
-    bg = border.median(dim=2).values  # (N, 3)
+    # torch's median (the lower middle value) as the middle of a sort: the same value, and
+    # ONNX can export a sort (TopK) but has no median
+    bg = border.sort(dim=2).values[:, :, (border.size(2) - 1) // 2]  # (N, 3)
     return (x - bg[:, :, None, None]).norm(dim=1, keepdim=True)
 
 

@@ -12,12 +12,13 @@ batch axis ``N``. For StarGAN v2 (its EMA nets):
 Images are in [-1, 1]; outputs are not clamped. Export needs the ``export`` extra
 (``pip install 'starganv2[export]'``: onnx, onnxruntime, onnxscript).
 
-A model with the high-pass face skip (``w_hpf > 0``) exports with its face-landmark net inside the
-graph (same inputs; the masks are computed from ``x``). Its masks threshold each heatmap at 0.1
-before a per-heatmap min-max normalisation, so a heatmap value within float rounding of the
-threshold can switch a mask pixel between onnxruntime and PyTorch (as between two GPUs): for such
-graphs a verification batch also passes when its median difference is under the tolerance and at
-least :data:`MASKED_MIN_SHARE` of the values are within it (logged as a warning with the figures).
+A model with the high-pass skip (``w_hpf > 0``) exports with its mask provider inside the graph,
+whichever it is (``module.mask_source``: the face-landmark net, the shapes oracle, ...): same
+inputs, the masks are computed from ``x``. The FAN's masks threshold each heatmap at 0.1 before a
+per-heatmap min-max normalisation, so a heatmap value within float rounding of the threshold can
+switch a mask pixel between onnxruntime and PyTorch (as between two GPUs): for graphs with masks
+a verification batch also passes when its median difference is under the tolerance and at least
+:data:`MASKED_MIN_SHARE` of the values are within it (logged as a warning with the figures).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 TOLERANCE = 1e-4
 """Largest accepted absolute difference between onnxruntime and PyTorch outputs."""
 MASKED_MIN_SHARE = 0.9
-"""Graphs with face masks: share of output values that must be within the tolerance."""
+"""Graphs with masks: share of output values that must be within the tolerance."""
 
 
 class ONNXParityError(RuntimeError):
@@ -81,8 +82,8 @@ def verify_onnx(
 
     Returns the max absolute difference; raises :class:`ONNXParityError` when it is not below
     ``tolerance``, unless ``min_share < 1`` and the median difference is below ``tolerance``
-    with at least ``min_share`` of the values within it (graphs with face masks, see the
-    module docstring).
+    with at least ``min_share`` of the values within it (graphs with masks, see the module
+    docstring).
     """
     _require("onnxruntime")
     import onnxruntime as ort
@@ -158,7 +159,8 @@ def export_onnx(
 
             s_mean = style_means(module.cpu(), generator=torch.Generator().manual_seed(seed))
     module = module.cpu().float().eval()
-    min_share = 1.0 if getattr(module, "fan", None) is None else MASKED_MIN_SHARE
+    provider = getattr(module, "mask_source", None)  # the masks inside the graphs, if any
+    min_share = 1.0 if provider is None else MASKED_MIN_SHARE
     output_dir = Path(output_dir)
     gen = torch.Generator().manual_seed(seed)
     results: dict[str, dict[str, Any]] = {}

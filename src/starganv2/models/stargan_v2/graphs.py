@@ -1,5 +1,6 @@
 """The StarGAN v2 inference paths as plain modules (for export): generator with mapping network
-(latent-guided) and generator with style encoder (reference-guided).
+(latent-guided) and generator with style encoder (reference-guided); with the high-pass skip,
+the generator is a :class:`MaskedGenerator` that draws its masks from its input.
 
 Both take and return images ``(N, 3, S, S)`` in ``[-1, 1]``; labels ``y (N,)`` int64.
 """
@@ -9,7 +10,36 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["LatentTranslator", "ReferenceTranslator"]
+from starganv2.models.masks import MaskProvider
+
+__all__ = ["LatentTranslator", "MaskedGenerator", "ReferenceTranslator"]
+
+
+class MaskedGenerator(nn.Module):
+    """A StarGAN v2 generator fed the masks of its own input, from any mask provider:
+    ``forward(x, s) = generator(x, s, masks=provider.masks(x))``.
+
+    The provider (the FAN, the shapes oracle, or any :class:`~starganv2.models.masks.MaskProvider`)
+    is an attribute, so an exported graph computes the masks from ``x`` inside it.
+
+    Args:
+        generator: the (EMA) generator, called as ``generator(x, s, masks=...)``.
+        provider: the mask provider; an ``nn.Module`` one travels with the graph (device,
+            export), anything else with ``masks(x)`` is called as it is.
+    """
+
+    def __init__(self, generator: nn.Module, provider: MaskProvider) -> None:
+        super().__init__()
+        if not isinstance(provider, MaskProvider):
+            raise TypeError(
+                f"provider={type(provider).__name__}: expected a mask provider, an object with "
+                "masks(x) -> (mask_32, mask_64_128)"
+            )
+        self.generator = generator
+        self.provider = provider
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        return self.generator(x, s, masks=self.provider.masks(x))
 
 
 class LatentTranslator(nn.Module):

@@ -24,13 +24,17 @@ import lightning as L
 import torch
 from torch import nn
 
+from starganv2.faces.fan import FAN
 from starganv2.models.ema import make_ema
-from starganv2.models.fan import FAN, MaskedGenerator
 from starganv2.models.interface import MODE_LATENT, MODE_REFERENCE
 from starganv2.models.iterations import IterationCounting
 from starganv2.models.masks import MaskProvider, check_mask_provider
 from starganv2.models.stargan_v2.downsample import per_net_downsample
-from starganv2.models.stargan_v2.graphs import LatentTranslator, ReferenceTranslator
+from starganv2.models.stargan_v2.graphs import (
+    LatentTranslator,
+    MaskedGenerator,
+    ReferenceTranslator,
+)
 from starganv2.models.stargan_v2.losses import ds_weight
 from starganv2.models.stargan_v2.nets import (
     Discriminator,

@@ -4,7 +4,7 @@ A face-alignment network from the wing-loss work (Wang et al., "Adaptive Wing Lo
 a coordinate convolution, three residual blocks and one hourglass of depth 4 with 256 features
 predict 98 landmark heatmaps (the WFLW layout) and one face-boundary heatmap at 64x64 from a
 256x256 image. The generator's high-pass skip uses two masks drawn from the heatmaps
-(:meth:`FAN.masks`, :mod:`starganv2.models.fan_masks`); face alignment uses the landmark points
+(:meth:`FAN.masks`, :mod:`starganv2.faces.masks`); face alignment uses the landmark points
 (:meth:`FAN.landmarks`).
 
 Module and attribute names follow the released weights (``conv1.conv``, ``bn1``, ``conv2``..
@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from starganv2.models.fan_masks import NUM_LANDMARKS, face_masks
+from starganv2.faces.masks import NUM_LANDMARKS, face_masks
 from starganv2.utils.files import load_weights_file
 
-__all__ = ["FAN", "FANWeightsError", "MaskedGenerator", "read_fan_state", "heatmap_peaks"]
+__all__ = ["FAN", "FANWeightsError", "read_fan_state", "heatmap_peaks"]
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ class FAN(nn.Module):
     def masks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The generator's two face masks ``(N, 1, 256, 256)`` of images ``x (N, 3, H, W)`` in
         ``[-1, 1]``: for the 32 px skip, then for the 64/128 px skips
-        (:func:`~starganv2.models.fan_masks.face_masks`)."""
+        (:func:`~starganv2.faces.masks.face_masks`)."""
         with _full_precision(x.device.type):
             return face_masks(self.heatmaps(x))
 
@@ -326,16 +326,3 @@ def heatmap_peaks(heatmaps: torch.Tensor) -> torch.Tensor:
     nudge = torch.where(inside.unsqueeze(2), slope.sign() * 0.25, torch.zeros_like(slope))
     peaks = torch.stack([col, row], dim=2).to(heatmaps.dtype) + 1  # (N, C, 2)
     return peaks + nudge - 0.5
-
-
-class MaskedGenerator(nn.Module):
-    """A StarGAN v2 generator fed the FAN's masks of its input:
-    ``forward(x, s) = generator(x, s, masks=fan.masks(x))`` (inference and export graphs)."""
-
-    def __init__(self, generator: nn.Module, fan: FAN) -> None:
-        super().__init__()
-        self.generator = generator
-        self.fan = fan
-
-    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        return self.generator(x, s, masks=self.fan.masks(x))

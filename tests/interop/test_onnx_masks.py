@@ -1,5 +1,6 @@
-"""ONNX export of a model with face masks: the FAN is inside the graph (inputs unchanged), and the
-verification tolerates a mask pixel switched at the threshold, not a wrong graph."""
+"""ONNX export of a model with the high-pass skip: its mask provider is inside the graph (inputs
+unchanged), whichever it is (the FAN, the shapes oracle), and the verification tolerates a FAN
+mask pixel switched at the threshold, not a wrong graph."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from starganv2.interop.onnx import MASKED_MIN_SHARE, ONNXParityError, export_onnx, verify_onnx
+from starganv2.data.shape_masks import ShapeOracleMasks
+from starganv2.interop.onnx import (
+    MASKED_MIN_SHARE,
+    TOLERANCE,
+    ONNXParityError,
+    export_onnx,
+    verify_onnx,
+)
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from tests.helpers import TINY
 from tests.helpers.fan import write_wing_ckpt
@@ -61,3 +69,28 @@ def test_latent_export_includes_the_fan(tmp_path, caplog):
         verify_onnx(path, _Spoiled(wrapper, 0.02), (x, y, z))
     with pytest.raises(ONNXParityError):  # a wrong graph is not a switched pixel
         verify_onnx(path, _Spoiled(wrapper, 0.6), (x, y, z), min_share=MASKED_MIN_SHARE)
+
+
+@pytest.mark.slow
+def test_export_includes_the_shapes_oracle(tmp_path):
+    """Not only the FAN: the oracle's masks are computed inside the graph too (a graph without
+    them would miss the skip's edges), and they match PyTorch within the plain tolerance."""
+    import onnx
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    module = StarGANv2Module(**{**TINY, "w_hpf": 1.0, "mask_provider": "shape_oracle"}).eval()
+    assert isinstance(module.mask_source, ShapeOracleMasks)
+    res = export_onnx(module, tmp_path / "onnx", verify_batch_sizes=(1, 3))
+    assert all(d < TOLERANCE for mode in res.values() for d in mode["max_abs_diff"].values())
+
+    x, y, z = module.graph_inputs("latent", 3, torch.Generator().manual_seed(4))
+    path = res["latent"]["path"]
+    assert [i.name for i in onnx.load(str(path)).graph.input] == ["x", "y", "z"]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {"x": x.numpy(), "y": y.numpy(), "z": z.numpy()})
+    want = module.translate(x, y, z=z)
+    torch.testing.assert_close(torch.from_numpy(out), want, atol=TOLERANCE, rtol=0)
+    with torch.no_grad():
+        unmasked = module.nets_ema["generator"](x, module.style_from_latent(z, y))
+    assert (unmasked - want).abs().max() > 100 * TOLERANCE  # the masks matter in this graph

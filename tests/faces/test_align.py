@@ -1,35 +1,21 @@
-"""Face alignment: the similarity transform, the mirrored padding, the warp, the folder command."""
+"""Face alignment: the similarity transform, the mirrored padding, the warp, the mean landmarks."""
 
 from __future__ import annotations
 
-import logging
 import math
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from starganv2.cli.align import main as align_main
-from starganv2.data.align import (
+from starganv2.faces.align import (
     align_faces,
     load_mean_landmarks,
     pad_mirror,
     similarity_matrix,
     warp,
 )
-from starganv2.data.align_folder import FAILURES_FILE, align_folder
-from tests.helpers.fan import random_fan, write_wing_ckpt
-
-
-def _mean_landmarks(seed: int = 0) -> np.ndarray:
-    """A plausible (98, 2) face layout at 256 px: eyes above the mouth, spread around the centre."""
-    g = np.random.default_rng(seed)
-    pts = g.uniform(80, 176, (98, 2)).astype("float32")
-    pts[60:68], pts[96] = g.uniform([80, 100], [110, 110], (8, 2)), [95, 105]  # left eye
-    pts[68:76], pts[97] = g.uniform([146, 100], [176, 110], (8, 2)), [161, 105]  # right eye
-    pts[76], pts[82] = [100, 180], [156, 180]  # mouth corners
-    return pts
+from tests.helpers.fan import mean_landmarks
 
 
 def _similarity(angle: float, scale: float, shift: tuple[float, float]) -> torch.Tensor:
@@ -70,8 +56,8 @@ def _original_matrix(lm: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def test_similarity_matrix_equals_the_original_composition():
-    ref = _mean_landmarks(0)
-    lm = _mean_landmarks(1) * 1.3 + 20
+    ref = mean_landmarks(0)
+    lm = mean_landmarks(1) * 1.3 + 20
     got = similarity_matrix(torch.from_numpy(lm), torch.from_numpy(ref))
     # in float64: the original's float32 arithmetic moves the result by about 1e-4 px
     want = _original_matrix(lm.astype("float64"), ref.astype("float64"))
@@ -79,7 +65,7 @@ def test_similarity_matrix_equals_the_original_composition():
 
 
 def test_similarity_matrix_undoes_a_similarity():
-    ref = torch.from_numpy(_mean_landmarks())
+    ref = torch.from_numpy(mean_landmarks())
     m0 = _similarity(0.4, 1.7, (30.0, -12.0))
     m = similarity_matrix(_apply(m0, ref), ref)
     torch.testing.assert_close(m @ m0, torch.eye(3, dtype=torch.float64), atol=1e-5, rtol=0)
@@ -121,7 +107,7 @@ class _StubFAN:
 
 
 def test_align_faces_puts_the_landmarks_on_the_reference():
-    ref = torch.from_numpy(_mean_landmarks())
+    ref = torch.from_numpy(mean_landmarks())
     m0 = _similarity(-0.3, 0.8, (40.0, 10.0))
     seen = _apply(m0, ref)  # where the face's landmarks are in the photo
     x = -torch.ones(1, 3, 256, 256)
@@ -146,7 +132,7 @@ def test_degenerate_landmarks_give_nan_rows():
 
 
 def test_mean_landmarks_file(tmp_path):
-    pts = _mean_landmarks()
+    pts = mean_landmarks()
     np.savez(tmp_path / "celeba_lm_mean.npz", mean=pts)
     torch.testing.assert_close(
         load_mean_landmarks(tmp_path / "celeba_lm_mean.npz", 512), torch.from_numpy(pts) * 2
@@ -156,42 +142,3 @@ def test_mean_landmarks_file(tmp_path):
         load_mean_landmarks(tmp_path / "bad.npz")
     with pytest.raises(FileNotFoundError, match="download.sh wing"):
         load_mean_landmarks(tmp_path / "nope.npz")
-
-
-@pytest.fixture
-def photos(tmp_path):
-    src = tmp_path / "in"
-    g = np.random.default_rng(0)
-    for rel in ("a.jpg", "sub/deep/b.png"):
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(g.integers(0, 255, (90, 70, 3), dtype=np.uint8)).save(src / rel)
-    (src / "sub" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    (src / "notes.txt").write_text("not an image")
-    np.savez(tmp_path / "lm.npz", mean=_mean_landmarks())
-    return src
-
-
-def test_align_folder_mirrors_paths_reports_bad_images_and_resumes(photos, tmp_path, caplog):
-    fan = random_fan(1)
-    ref = load_mean_landmarks(tmp_path / "lm.npz", 64)
-    out = tmp_path / "out"
-    with caplog.at_level(logging.WARNING):
-        report = align_folder(fan, photos, out, ref, img_size=64, progress=False)
-    assert report.written == 2 and [p.name for p, _ in report.failed] == ["broken.jpg"]
-    assert Image.open(out / "a.jpg").size == (64, 64)
-    assert Image.open(out / "sub" / "deep" / "b.png").size == (64, 64)
-    assert "broken.jpg" in (out / FAILURES_FILE).read_text()
-    again = align_folder(fan, photos, out, ref, img_size=64, progress=False)
-    assert again.written == 0 and again.skipped_existing == 2
-
-
-def test_align_command_exit_status(photos, tmp_path):
-    wing = write_wing_ckpt(tmp_path / "wing.ckpt", seed=1)
-    args = [str(photos), str(tmp_path / "out"), "--fan", str(wing), "--img-size", "64"]
-    assert align_main([*args, "--mean-landmarks", str(tmp_path / "lm.npz"), "--no-progress"]) == 2
-    (photos / "sub" / "broken.jpg").unlink()
-    assert align_main([*args, "--mean-landmarks", str(tmp_path / "lm.npz"), "--overwrite"]) == 0
-    assert not (tmp_path / "out" / FAILURES_FILE).exists()
-    assert align_main([*args, "--mean-landmarks", str(tmp_path / "nope.npz")]) == 1
-    bad = [str(photos), str(tmp_path / "o2"), "--fan", str(tmp_path / "nope.ckpt")]
-    assert align_main([*bad, "--mean-landmarks", str(tmp_path / "lm.npz")]) == 1

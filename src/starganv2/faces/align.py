@@ -4,7 +4,7 @@ mode), in torch: no OpenCV.
 For each photo, as the original does:
 
 1. resize to ``img_size`` x ``img_size`` and find the 98 landmarks with the FAN
-   (:meth:`~starganv2.models.fan.FAN.landmarks`);
+   (:meth:`~starganv2.faces.fan.FAN.landmarks`);
 2. pad the image to twice its size by mirroring, the mirrored border fading (weight
    ``min(distance to the edge / (side / 4), 1) ** 4``) into a blurred copy (half resolution,
    Gaussian of sigma ``img_size // 100`` px, back to full size), so no hard mirror seams show;
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from starganv2.models.fan import FAN
+from starganv2.faces.fan import FAN
 
 __all__ = [
     "REFERENCE_SIZE",

@@ -16,8 +16,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from starganv2.models.fan import FAN, FANWeightsError, heatmap_peaks, read_fan_state
-from starganv2.models.fan_masks import face_masks
+from starganv2.faces.fan import FAN, FANWeightsError, heatmap_peaks, read_fan_state
+from starganv2.faces.masks import face_masks
 from tests.helpers.fan import fan_state, random_fan, write_wing_ckpt
 
 # ---------------------------------------------------------------- the plain reference
@@ -301,7 +301,7 @@ def test_loads_the_released_layouts(tmp_path, prefix):
 def test_lists_unexpected_keys_and_fails_on_missing_ones(tmp_path, caplog):
     state = fan_state(0)
     state["m1.b1_4.conv1.weight"] = torch.zeros(1)
-    with caplog.at_level(logging.WARNING, logger="starganv2.models.fan"):
+    with caplog.at_level(logging.WARNING, logger="starganv2.faces.fan"):
         FAN().load_weights(state)
     assert "ignoring 1 entries that are not FAN weights: m1.b1_4.conv1.weight" in caplog.text
 
