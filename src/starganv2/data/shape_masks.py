@@ -7,7 +7,7 @@ takes the background as the per-channel median of the image's border pixels (exa
 metadata's background on the data's images: the shapes stay clear of the border) and ramps the
 mask from 0 at an RGB distance of :data:`MASK_LOW` to 1 at :data:`MASK_HIGH` (0-255 units), so
 anti-aliased edges get partial values. On the data's images this is the outline rendered from the
-metadata (``tests/models/test_masks.py`` measures the agreement).
+metadata (``tests/data/test_shape_masks.py`` measures the agreement).
 
 The fakes of the cycle term have no metadata. They get the silhouette of their own pixels, as the
 FAN's masks of a fake come from the fake: the mask then tells the generator where *its output*
