@@ -89,6 +89,7 @@ class _Scratch:
         self.root = Path(tempfile.mkdtemp(prefix="starganv2-demo-"))
 
     def new(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)  # again after remove(): the app may reopen
         now = time.time()
         for old in self.root.iterdir():
             if now - old.stat().st_mtime > _SCRATCH_AGE_S:

@@ -1,0 +1,118 @@
+"""Demo entry point: ``starganv2-demo ckpt_path=model.ckpt [host=127.0.0.1 port=7860]``.
+
+Loads the checkpoint once, builds the page (:func:`starganv2.synthesis.demo.app.build_app`),
+prints its address and serves until Ctrl+C. See ``conf/demo.yaml`` for the keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+log = logging.getLogger("starganv2.demo")
+
+
+def examples_folder(cfg: DictConfig) -> Path | None:
+    """``examples_dir``, else ``<data root>/<examples_split>`` (``train`` when that split is
+    missing) of the data config, else ``None``."""
+    if cfg.get("examples_dir"):
+        folder = Path(cfg.examples_dir)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"examples_dir={cfg.examples_dir!r}: no such folder")
+        return folder
+    if not cfg.get("data"):
+        return None
+    from starganv2.cli.sample import _data_root
+
+    root = _data_root(cfg)
+    for split in (cfg.examples_split, "train"):
+        if (root / split).is_dir():
+            return root / split
+    return None
+
+
+def examples(folder: Path | None, names: list[str], per_domain: int) -> list[tuple[str, str]]:
+    """The first ``per_domain`` pictures (sorted) of each domain folder of ``folder`` that is
+    one of the model's domains ``names``: ``(path, domain name)``."""
+    if folder is None or per_domain < 1:
+        return []
+    from starganv2.data.folders import list_domain_files
+
+    found = list_domain_files(folder)
+    unknown = sorted(set(found) - set(names))
+    if unknown:
+        log.warning("examples under %s: folders %s are not model domains %s", folder, unknown, names)
+    return [(str(p), d) for d in names for p in sorted(found.get(d, []))[:per_domain]]
+
+
+def build(cfg: DictConfig) -> Any:
+    """The engine and page of ``cfg`` (not yet serving)."""
+    from starganv2.cli.common import load_module, resolve_device
+    from starganv2.cli.translate import domain_names
+    from starganv2.data.folders import list_domains
+    from starganv2.synthesis.demo.app import build_app
+    from starganv2.synthesis.demo.engine import DemoEngine
+
+    model = load_module(cfg.ckpt_path, resolve_device(cfg.device))
+    folder = examples_folder(cfg)
+    names = domain_names(cfg, model.num_domains)
+    if names[0] == "domain0" and folder is not None and not cfg.get("domain_names"):
+        found = list_domains(folder)
+        names = found if len(found) == model.num_domains else names
+    engine = DemoEngine(
+        model,
+        names,
+        attributes=None if cfg.attributes is None else list(cfg.attributes),
+        fit=cfg.fit,
+        pad=cfg.pad,
+        batch_size=cfg.batch_size,
+    )
+    return build_app(
+        engine,
+        examples=examples(folder, names, cfg.examples_per_domain),
+        title=f"StarGAN demo: {Path(cfg.ckpt_path).name}",
+        max_pixels=cfg.max_pixels,
+        max_styles=cfg.max_styles,
+        frames_per_transition=cfg.frames_per_transition,
+        fps=cfg.fps,
+    )
+
+
+def run(cfg: DictConfig, block: bool = True) -> Any:
+    """Build the page, start serving on ``host:port`` and print the address; with ``block``
+    serve until interrupted. Returns the app (serving, when ``block=False``)."""
+    app = build(cfg)
+    app.launch(
+        server_name=cfg.host,
+        server_port=cfg.port,
+        share=bool(cfg.share),
+        prevent_thread_lock=True,
+        quiet=True,
+        show_error=True,
+    )
+    print(f"starganv2-demo: {cfg.ckpt_path} on {app.local_url}", flush=True)
+    if getattr(app, "share_url", None):
+        print(f"starganv2-demo: public link {app.share_url}", flush=True)
+    if block:
+        print("starganv2-demo: press Ctrl+C to stop", flush=True)
+        try:
+            app.block_thread()
+        finally:
+            app.scratch.remove()
+    return app
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="demo")
+def main(cfg: DictConfig) -> None:
+    """Hydra shim around :func:`run`."""
+    from starganv2.cli.common import run_or_exit
+
+    run_or_exit(run, cfg, log)
+
+
+if __name__ == "__main__":
+    main()

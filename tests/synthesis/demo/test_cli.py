@@ -1,0 +1,62 @@
+"""``starganv2-demo``: composed from conf/demo.yaml, serving on 127.0.0.1 by default, printing its
+address, with the examples and domain names of a folder; a missing checkpoint is one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.conftest import compose_train, run_cli
+from tests.synthesis.demo.conftest import write_picture
+from tests.synthesis.demo.serve import free_port
+
+pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+
+def test_the_demo_serves_locally_and_prints_its_address(v2_ckpt, tmp_path, capsys):
+    from starganv2.cli.demo import run
+
+    for domain in ("cat", "dog"):
+        (tmp_path / "ex" / domain).mkdir(parents=True)
+        for i in range(3):
+            write_picture(tmp_path / "ex" / domain / f"{i}.png", 40, 40, seed=i)
+    port = free_port()
+    cfg = compose_train(
+        [f"ckpt_path={v2_ckpt}", f"examples_dir={tmp_path / 'ex'}", "examples_per_domain=2",
+         f"port={port}"],
+        tmp_path / "run", config_name="demo",
+    )  # fmt: skip
+    assert cfg.host == "127.0.0.1" and cfg.share is False  # never open to the network by default
+    app = run(cfg, block=False)
+    try:
+        printed = capsys.readouterr().out
+        assert f"on http://127.0.0.1:{port}/" in printed
+        assert "domains: `cat`, `dog`" in app.config["components"][0]["props"]["value"]
+        client = gradio_client.Client(app.local_url, verbose=False, download_files=str(tmp_path))
+        src = tmp_path / "ex" / "cat" / "0.png"
+        out = client.predict(gradio_client.handle_file(str(src)), target="dog", api_name="/translate")
+        assert out[4].startswith("1 image(s) of dog, 40x40 px")
+    finally:
+        app.close()
+        app.scratch.remove()
+
+
+def test_examples_come_from_the_folder_per_domain(tmp_path):
+    from starganv2.cli.demo import examples
+
+    for domain in ("cat", "dog", "owl"):
+        (tmp_path / domain).mkdir()
+        for i in range(3):
+            write_picture(tmp_path / domain / f"{i}.png", 8, 8)
+    found = examples(tmp_path, ["cat", "dog"], 2)
+    assert [(p.rsplit("/", 2)[-2:], d) for p, d in found] == [
+        (["cat", "0.png"], "cat"), (["cat", "1.png"], "cat"),
+        (["dog", "0.png"], "dog"), (["dog", "1.png"], "dog"),
+    ]  # fmt: skip
+    assert examples(None, ["cat"], 2) == [] and examples(tmp_path, ["cat"], 0) == []
+
+
+def test_a_missing_checkpoint_is_one_line_and_status_1(tmp_path):
+    proc = run_cli(["starganv2.cli.demo", "ckpt_path=nope.ckpt"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1
+    assert "ckpt_path='nope.ckpt': no such checkpoint file" in proc.stdout + proc.stderr
