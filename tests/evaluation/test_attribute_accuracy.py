@@ -67,3 +67,32 @@ def test_attribute_accuracy_tells_edits_from_no_edits():
 def test_attribute_accuracy_needs_label_vectors():
     with pytest.raises(ValueError, match="has no translate_labels"):
         attribute_accuracy(nn.Linear(1, 1), _Set(_labels(4, 0)), _Set(_labels(4, 1)), ATTRS)
+
+
+class _Identity(nn.Module):
+    """A translator driven by attribute vectors that changes nothing."""
+
+    num_domains, img_size, has_styles, guidance_modes = 6, 16, False, ("attribute",)
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def translate_labels(self, x, c_trg):
+        return x
+
+
+def test_evaluator_runs_it_on_attribute_data(tmp_path):
+    from starganv2.data.attribute_datamodule import ShapesAttributeDataModule
+    from starganv2.evaluation.evaluator import Evaluator
+
+    dm = ShapesAttributeDataModule(tmp_path, img_size=16, n_train=24, n_val=6, scan_workers=1)
+    evaluator = Evaluator(metrics={"attribute_accuracy": {"classifier_steps": 5}})
+    out = evaluator.evaluate(_Identity(), dm)
+    names = ["circle", "square", "triangle", "warm", "large", "outline"]
+    assert set(out) == {
+        f"attr/{k}/{a}" for k in ("real", "target", "kept") for a in [*names, "mean"]
+    }
+    assert out["attr/target/warm"] + out["attr/real/warm"] == pytest.approx(1.0)  # never switched
+    with pytest.raises(ValueError, match="the data has 6 attributes .* num_domains=3"):
+        evaluator.evaluate(type("M", (_Identity,), {"num_domains": 3})(), dm)

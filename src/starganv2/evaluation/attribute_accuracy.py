@@ -25,12 +25,14 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
+from starganv2.evaluation.protocol import EvalData, EvalProtocol, rank_world
+from starganv2.evaluation.registry import MetricRunner
 from starganv2.models.stargan_v1.step import original_test_labels
 from starganv2.utils.checks import check_int
 
-__all__ = ["AttributeClassifier", "train_attribute_classifier", "attribute_accuracy"]
+__all__ = ["AttributeClassifier", "train_attribute_classifier", "attribute_accuracy", "metric"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ def attribute_accuracy(
     seed: int = 0,
     max_images: int | None = None,
     classifier: nn.Module | None = None,
+    classifier_images: int | None = 10_000,
 ) -> dict[str, float]:
     """The figures of the module docstring for ``model`` (anything with ``translate_labels(x,
     c_trg)``, e.g. a StarGAN v1 module with ``label_mode="multi"``).
@@ -123,6 +126,8 @@ def attribute_accuracy(
         max_images: use only the first N test images (``None``: all).
         classifier: a trained attribute classifier (``(N, 3, S, S) -> (N, A)`` logits) to use
             instead of training one on ``train_set`` (to judge several models by the same one).
+        classifier_images: train the classifier on the first N training images (they are held
+            in memory; ``None``: all).
     """
     if not hasattr(model, "translate_labels"):
         raise ValueError(
@@ -138,6 +143,8 @@ def attribute_accuracy(
             f"the data has {c_val.size(1)} attributes but {len(attributes)} names: {attributes}"
         )
     if classifier is None:
+        if classifier_images is not None and classifier_images < len(train_set):
+            train_set = Subset(train_set, range(classifier_images))
         x_train, c_train = _stack(train_set, batch_size)
         with torch.enable_grad():
             classifier = train_attribute_classifier(
@@ -171,3 +178,43 @@ def attribute_accuracy(
         results["attr/kept/mean"],
     )
     return results
+
+
+def metric(
+    protocol: EvalProtocol, *, classifier_steps: int = 400, classifier_images: int = 10_000
+) -> MetricRunner:
+    """Registry factory of ``attribute_accuracy`` (settings ``metrics.attribute_accuracy.<key>``):
+    :func:`attribute_accuracy` on rank 0 (other ranks return nothing) with the protocol's seed,
+    batch size and image limit (the first ``max_images_per_domain`` test images).
+
+    Args:
+        protocol: the evaluation protocol.
+        classifier_steps: training steps of the attribute classifier.
+        classifier_images: training images the classifier learns from (held in memory).
+    """
+    check_int(classifier_steps, "metrics.attribute_accuracy.classifier_steps", 1)
+    check_int(classifier_images, "metrics.attribute_accuracy.classifier_images", 1)
+
+    def run(model: nn.Module, data: EvalData, modes: Sequence[str]) -> dict[str, float]:
+        if data.attributes is None:
+            raise ValueError(
+                "attribute_accuracy needs attribute data (data=attributes or "
+                "data=shapes_attributes), not domain folders"
+            )
+        if rank_world()[0] != 0:
+            return {}
+        a = data.attributes
+        return attribute_accuracy(
+            model,
+            a.train_set,
+            a.val_set,
+            a.names,
+            a.exclusive,
+            classifier_steps=classifier_steps,
+            batch_size=protocol.batch_size,
+            seed=protocol.seed,
+            max_images=protocol.max_images_per_domain,
+            classifier_images=classifier_images,
+        )
+
+    return run

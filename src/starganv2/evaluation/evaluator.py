@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"
 AUTO_SHAPES = "shapes_quality"  # what ``auto`` adds on the built-in shapes data
+AUTO_ATTRIBUTES = "attribute_accuracy"  # what ``auto`` is on attribute data
 
 MetricsArg = str | Sequence[str] | Mapping[str, Mapping[str, Any] | None]
 
@@ -136,7 +137,10 @@ class Evaluator:
         }
 
     def metrics_for(self, data: EvalData) -> list[str]:
-        """The metric names that run on ``data`` (``auto`` adds ``shapes_quality`` on shapes)."""
+        """The metric names that run on ``data`` (``auto`` adds ``shapes_quality`` on shapes, and
+        is ``attribute_accuracy`` on attribute data)."""
+        if self.auto and data.attributes is not None:
+            return [AUTO_ATTRIBUTES]
         if self.auto and is_shapes_data(data.root) and AUTO_SHAPES not in self.metrics:
             return [*self.metrics, AUTO_SHAPES]
         return list(self.metrics)
@@ -169,6 +173,14 @@ class Evaluator:
     @staticmethod
     def check_data(model: Translator, data: EvalData) -> None:
         """Raise ``ValueError`` if ``data`` does not fit ``model`` (domain count, images)."""
+        if data.attributes is not None:
+            if len(data.domains) != model.num_domains:
+                raise ValueError(
+                    f"the data has {len(data.domains)} attributes {data.domains} but the model "
+                    f"has num_domains={model.num_domains}: evaluate with the data the model was "
+                    "trained on"
+                )
+            return
         if len(data.domains) != model.num_domains:
             raise ValueError(
                 f"the data has {len(data.domains)} domains {data.domains} but the model has "

@@ -37,6 +37,7 @@ from starganv2.models.interface import (
 
 __all__ = [
     "MODES",
+    "AttributeSplits",
     "EvalData",
     "EvalProtocol",
     "TranslationBatch",
@@ -242,14 +243,29 @@ def translate_task(
 
 
 @dataclass
+class AttributeSplits:
+    """Attribute data (StarGAN v1's CelebA setting) as metrics see it: attribute ``names`` in
+    label order, ``exclusive`` groups as index tuples, and the training and test datasets (items
+    ``{"x", "y"}`` or ``{"x_real", "y_org"}`` with ``y (A,)`` float attribute vectors)."""
+
+    names: list[str]
+    exclusive: list[tuple[int, ...]]
+    train_set: Dataset
+    val_set: Dataset
+
+
+@dataclass
 class EvalData:
     """What a metric sees of the data: domain names in label order and the image files of each
-    domain (``train``: FID reals; ``val``: sources and references), plus the dataset folder."""
+    domain (``train``: FID reals; ``val``: sources and references), plus the dataset folder.
+    Attribute data has no domains: ``domains`` are then its attribute names, the file maps are
+    empty and ``attributes`` holds the datasets."""
 
     domains: list[str]
     train_files: dict[str, list[Path]]
     val_files: dict[str, list[Path]]
     root: Path | None = None
+    attributes: AttributeSplits | None = None
 
     def limited(self, n: int | None) -> EvalData:
         """The first ``n`` images of each domain and split (``None``: all)."""
@@ -257,7 +273,11 @@ class EvalData:
             return self
         cut = {d: list(ps)[:n] for d, ps in self.train_files.items()}
         return EvalData(
-            self.domains, cut, {d: list(ps)[:n] for d, ps in self.val_files.items()}, self.root
+            self.domains,
+            cut,
+            {d: list(ps)[:n] for d, ps in self.val_files.items()},
+            self.root,
+            self.attributes,
         )
 
     @classmethod
@@ -276,7 +296,24 @@ class EvalData:
                 )
             train_files = list_domain_files(root / "train")
             return cls(list(train_files), train_files, list_domain_files(val_dir), root)
+        from starganv2.data.attribute_datamodule import AttributeDataModule
+        from starganv2.data.attributes import exclusive_indices
+
         dm = datamodule
+        if isinstance(dm, AttributeDataModule):
+            if dm.train_set is None:
+                dm.prepare_data()
+                dm.setup("validate")
+            if dm.val_set is None:
+                raise ValueError(
+                    f"{dm.attr_file}: no test split (data.split={dm.split!r}); evaluation "
+                    "translates the test images (expected data.split=original)"
+                )
+            names = list(dm.attributes)
+            splits = AttributeSplits(
+                names, exclusive_indices(names, dm.exclusive), dm.train_set, dm.val_set
+            )
+            return cls(names, {}, {}, Path(dm.root), splits)
         if not getattr(dm, "domains", None):
             dm.prepare_data()
             dm.setup("validate")

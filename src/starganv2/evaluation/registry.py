@@ -8,7 +8,8 @@ A factory's keyword arguments are the metric's settings, ``metrics.<name>.<key>`
 their defaults are the metric's defaults (:func:`metric_settings`). Built in: ``fid_lpips``
 (:mod:`~starganv2.evaluation.fid_lpips`, needs the Inception and AlexNet weights) and
 ``shapes_quality`` (:mod:`~starganv2.evaluation.shapes_quality`, the built-in shapes data only,
-no weights). Add your own with :func:`register_metric`::
+no weights) and ``attribute_accuracy`` (:mod:`~starganv2.evaluation.attribute_accuracy`,
+attribute data only, no weights). Add your own with :func:`register_metric`::
 
     def my_metric(protocol: EvalProtocol, *, threshold: float = 0.5) -> MetricRunner: ...
     register_metric("my_metric", my_metric)      # then metrics={my_metric: {threshold: 0.3}}
@@ -41,6 +42,7 @@ MetricFactory = Callable[..., MetricRunner]
 _FACTORIES: dict[str, str | MetricFactory] = {
     "fid_lpips": "starganv2.evaluation.fid_lpips:metric",
     "shapes_quality": "starganv2.evaluation.shapes_quality:metric",
+    "attribute_accuracy": "starganv2.evaluation.attribute_accuracy:metric",
 }
 
 
