@@ -93,14 +93,27 @@ def test_invalid_arguments_name_the_key(kw, key):
         TimingCallback(**kw)
 
 
+def test_the_config_entry_adds_to_an_experiments_callbacks():
+    """``+callbacks@_global_=timing`` keeps the callbacks an experiment chose and adds timing."""
+    from hydra import compose, initialize_config_dir
+
+    from tests.integration.conftest import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        plain = compose("train", overrides=["experiment=ablation_cpu"])
+        timed = compose(
+            "train", overrides=["experiment=ablation_cpu", "+callbacks@_global_=timing"]
+        )
+    assert set(timed.callbacks) == {*plain.callbacks, "timing"}
+    assert timed.callbacks.evaluation == plain.callbacks.evaluation
+    assert timed.callbacks.timing._target_ == "starganv2.callbacks.timing.TimingCallback"
+
+
 def test_the_config_entry_adds_it_to_a_training_run(tmp_path):
     """``callbacks=[default,timing]`` composes, and ``starganv2-train``'s ``run`` writes the rows
     into the run folder (what the benchmarks read)."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import open_dict
-
     from starganv2.cli.train import run
-    from tests.integration.conftest import CONF_DIR, TINY_OVERRIDES, TINY_SHAPES
+    from tests.integration.conftest import TINY_OVERRIDES, TINY_SHAPES, compose_train
 
     overrides = [
         *TINY_OVERRIDES,
@@ -112,10 +125,7 @@ def test_the_config_entry_adds_it_to_a_training_run(tmp_path):
         "trainer.enable_progress_bar=false",
         "trainer.enable_checkpointing=false",
     ]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path / "run")
+    cfg = compose_train(overrides, tmp_path / "run")
     run(cfg)
     rows = read_timing(tmp_path / "run")
     assert [r["iteration"] for r in rows] == [1, 2]
