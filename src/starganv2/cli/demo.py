@@ -49,6 +49,21 @@ def examples(folder: Path | None, names: list[str], per_domain: int) -> list[tup
     return [(str(p), d) for d in names for p in sorted(found.get(d, []))[:per_domain]]
 
 
+def attribute_names(cfg: DictConfig, model: Any) -> list[str] | None:
+    """Names of a label model's multi-hot entries (check boxes): ``attributes``, else the data
+    config's ``attributes`` (e.g. ``data=attributes``), else ``attribute0, ...`` for a model
+    trained with multi-hot labels (``label_mode=multi``); ``None`` for single-domain labels."""
+    if cfg.get("attributes"):
+        return list(cfg.attributes)
+    if model.has_styles:
+        return None
+    if cfg.get("data") and cfg.data.get("attributes"):
+        return list(cfg.data.attributes)
+    if getattr(model, "hparams", {}).get("label_mode") == "multi":
+        return [f"attribute{i}" for i in range(model.num_domains)]
+    return None
+
+
 def build(cfg: DictConfig) -> Any:
     """The engine and page of ``cfg`` (not yet serving)."""
     from starganv2.cli.common import load_module, resolve_device
@@ -66,7 +81,7 @@ def build(cfg: DictConfig) -> Any:
     engine = DemoEngine(
         model,
         names,
-        attributes=None if cfg.attributes is None else list(cfg.attributes),
+        attributes=attribute_names(cfg, model),
         fit=cfg.fit,
         pad=cfg.pad,
         batch_size=cfg.batch_size,

@@ -60,3 +60,22 @@ def test_a_missing_checkpoint_is_one_line_and_status_1(tmp_path):
     proc = run_cli(["starganv2.cli.demo", "ckpt_path=nope.ckpt"], cwd=tmp_path, timeout=120)
     assert proc.returncode == 1
     assert "ckpt_path='nope.ckpt': no such checkpoint file" in proc.stdout + proc.stderr
+
+
+def test_attribute_check_boxes_come_from_the_setting_the_data_or_the_model():
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from starganv2.cli.demo import attribute_names
+
+    v1 = SimpleNamespace(has_styles=False, num_domains=2, hparams={"label_mode": "single"})
+    multi = SimpleNamespace(has_styles=False, num_domains=2, hparams={"label_mode": "multi"})
+    v2 = SimpleNamespace(has_styles=True, num_domains=2, hparams={})
+    none = OmegaConf.create({"attributes": None, "data": None})
+    data = OmegaConf.create({"attributes": None, "data": {"attributes": ["Blond", "Male"]}})
+    given = OmegaConf.create({"attributes": ["x", "y"], "data": None})
+    assert attribute_names(none, v1) is None and attribute_names(none, v2) is None
+    assert attribute_names(data, v1) == ["Blond", "Male"] and attribute_names(data, v2) is None
+    assert attribute_names(none, multi) == ["attribute0", "attribute1"]
+    assert attribute_names(given, v1) == ["x", "y"]
