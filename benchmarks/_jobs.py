@@ -1,18 +1,111 @@
-"""What the benchmark drivers share: runs side by side as subprocesses, and a bare Trainer.
+"""What the benchmark drivers share: ``starganv2-train`` runs side by side, and reading what they
+write.
 
 Imported by ``ablation.py``, ``quick_tuning.py`` and ``compare_baseline.py`` (each puts this
-folder on ``sys.path`` first, so they also work when loaded by file path).
+folder on ``sys.path`` first, so they also work when loaded by file path). A run is the library's
+own training command, ``python -m starganv2.cli.train <overrides>``, with its run folder at
+``hydra.run.dir``; the drivers use the evaluation callback (``callbacks=shapes_eval``, or the one
+the experiment chose: the evaluator's results in ``<run>/eval/eval_{iteration:07d}.json``), add
+the timing callback (``+callbacks@_global_=timing``: ``<run>/timing.jsonl``) and read those
+files.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["quiet_trainer", "run_side_by_side"]
+__all__ = [
+    "CONF_DIR",
+    "compose",
+    "prepare_shapes",
+    "read_run",
+    "run_side_by_side",
+    "thread_env",
+    "train_command",
+]
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "src" / "starganv2" / "conf"
+QUIET = ["logger=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+"""Overrides every benchmark run gets: no logger, no progress bar (their logs stay readable)."""
+
+
+def train_command(overrides: Sequence[str], run_dir: Path) -> list[str]:
+    """``starganv2-train`` with ``overrides`` and its run folder at ``run_dir``."""
+    return [
+        sys.executable,
+        "-m",
+        "starganv2.cli.train",
+        *QUIET,
+        *overrides,
+        f"hydra.run.dir={run_dir}",
+    ]
+
+
+def compose(overrides: Sequence[str]) -> Any:
+    """``conf/train.yaml`` with ``overrides``, composed as ``starganv2-train`` composes it (no
+    Hydra run: for reading settings and preparing data before the runs)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose("train", overrides=list(overrides))
+
+
+def prepare_shapes(overrides_per_run: Sequence[Sequence[str]]) -> None:
+    """Make each run's shapes dataset and its quality classifier once, before the runs race for
+    them (each run would otherwise build them itself, at the same time)."""
+    from starganv2.cli.config_check import instantiate
+
+    try:
+        from starganv2.evaluation.shapes_classifier import load_or_train_classifier
+    except ImportError:  # before the classifier had its own module
+        from starganv2.evaluation.shapes_quality import load_or_train_classifier
+
+    done: set[str] = set()
+    for overrides in overrides_per_run:
+        cfg = compose(overrides)
+        if "Shapes" not in str(cfg.data.get("_target_", "")):
+            continue
+        dm = instantiate(cfg.data)
+        dm.prepare_data()
+        if str(dm.root) not in done:
+            load_or_train_classifier(dm.root)
+            done.add(str(dm.root))
+
+
+def _number(value: Any) -> Any:
+    """JSON results write non-finite floats as strings ("nan", "inf"): read them back."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if not math.isfinite(number) else value
+    return value
+
+
+def read_run(run_dir: Path) -> list[dict[str, Any]]:
+    """One row per evaluation of a run: ``iteration``, the timing callback's columns at that
+    iteration (``train_s``, ``s_per_iter``, ``cpu_s_per_iter``, ``peak_rss_gb``,
+    ``peak_device_gb``...) and the evaluator's results; sorted by iteration."""
+    from starganv2.callbacks.timing import read_timing
+
+    timing = {r["iteration"]: r for r in read_timing(run_dir)}
+    rows = []
+    for path in sorted((run_dir / "eval").glob("eval_*.json")):
+        it = int(path.stem.split("_")[1])
+        results = {k: _number(v) for k, v in json.loads(path.read_text()).items()}
+        rows.append({"iteration": it, **timing.get(it, {}), **results})
+    return rows
 
 
 def run_side_by_side(
@@ -32,6 +125,7 @@ def run_side_by_side(
     while pending or running:
         while pending and len(running) < max_jobs:
             name, cmd, log_path = pending.pop(0)
+            log_path.parent.mkdir(parents=True, exist_ok=True)
             log = open(log_path, "w")  # noqa: SIM115 - closed when the job ends
             proc = subprocess.Popen(list(cmd), env=dict(env), stdout=log, stderr=subprocess.STDOUT)
             running.append((proc, log, name))
@@ -51,22 +145,8 @@ def run_side_by_side(
                     print(f"{what} {item[2]} failed (rc {item[0].returncode}), see its log")
 
 
-def quiet_trainer(accelerator: str, callbacks: list[Any]) -> Any:
-    """A one-device ``lightning.Trainer`` that trains until a callback stops it, with no logger,
-    checkpoints, progress bar, summary or validation: the drivers measure with their callbacks."""
-    import lightning as L
+def thread_env(threads: int) -> dict[str, str]:
+    """The environment of the runs: ``threads`` torch CPU threads each."""
+    import os
 
-    return L.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        log_every_n_steps=10**9,
-        callbacks=callbacks,
-    )
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

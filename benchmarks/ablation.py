@@ -3,16 +3,16 @@ iterations, a summary table (mean and spread over seeds) and plots.
 
 An arm is a config delta, ``conf/ablation_arm/<arm>.yaml``; the base is an experiment
 (``conf/experiment/ablation.yaml``: richest shapes data at 64 px, long, for a GPU;
-``ablation_cpu.yaml``: the quick data at 32 px, 800 iterations). Each run composes
-``experiment=<base> +ablation_arm=<arm> seed=<seed>`` (plus any ``--override``) exactly as
-``starganv2-train`` does, builds the data module and the ``StarGANv2Module`` from it, and trains
-through Lightning (the library's training step). Every ``--eval-every`` iterations the EMA nets
-are measured with :func:`starganv2.evaluation.shapes_quality.shapes_quality` (target accuracy,
-position, size and box IoU, reference colour, pixel diversity, shift consistency); LPIPS
-diversity is added when the AlexNet weights are in the torch hub cache. Seconds per training
-iteration (evaluations left out; wall clock, and the process's CPU seconds, which count the work
-rather than the waiting on a shared machine) and the peak memory (resident set of the process; on CUDA also
-the peak allocated device memory) go with every row.
+``ablation_cpu.yaml``: the quick data at 32 px, 400 iterations). Each run is the library's
+training command, ``starganv2-train experiment=<base> +ablation_arm=<arm> seed=<seed>`` (plus any
+``--override``), in its own process, with the evaluation callback the experiment configures
+(``callbacks.evaluation``: the shapes figures, i.e. target accuracy, position, size and box IoU,
+reference colour, pixel diversity, shift consistency; add ``fid_lpips`` to its metrics for LPIPS
+diversity) every ``--eval-every`` iterations, and the timing callback
+(:class:`starganv2.callbacks.timing.TimingCallback`: seconds per training step, evaluations left
+out, wall clock and the process's CPU seconds, which count the work rather than the waiting on a
+shared machine; peak resident memory, and on an accelerator its peak allocated memory). The
+driver reads what they write.
 
 ::
 
@@ -28,10 +28,12 @@ the peak allocated device memory) go with every row.
     # table and plots of a finished (or interrupted) study
     python benchmarks/ablation.py --summary-only --out outputs/ablation/cpu --plots docs/images
 
-Output under ``--out``: ``<arm>/seed<k>/quality.jsonl`` (one line per evaluation),
-``<arm>/seed<k>/samples/`` (reference and latent grids at the end), ``<arm>_seed<k>.log``,
-``summary.json`` and ``summary.md`` (the last evaluation of each arm: mean, std and n over seeds),
-and with ``--plots`` PNG charts of figures over iterations (one line per arm, mean over seeds).
+Output under ``--out``: ``<arm>/seed<k>/`` (the run folder: ``eval/eval_<iteration>.json``, one
+per evaluation, ``timing.jsonl``, ``samples/``, ``checkpoints/``, ``config_resolved.yaml``),
+``<arm>_seed<k>.log``, ``summary.json`` and ``summary.md`` (the last evaluation of each arm: mean,
+std and n over seeds), and with ``--plots`` PNG charts of figures over iterations (one line per
+arm, mean over seeds). Folders of the earlier driver (``<arm>/seed<k>/quality.jsonl``) are read
+too.
 """
 
 from __future__ import annotations
@@ -39,15 +41,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import resource
+import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
-from _jobs import quiet_trainer, run_side_by_side  # noqa: E402
+from _jobs import (  # noqa: E402
+    prepare_shapes,
+    read_run,
+    run_side_by_side,
+    thread_env,
+    train_command,
+)
 
 ARMS = (
     "avgpool",
@@ -73,14 +79,14 @@ FIGURES: dict[str, tuple[str, bool]] = {
     "shapes/box_iou_reference": ("iou_ref", True),
     "shapes/ref_color_error": ("col_ref", False),
     "shapes/diversity_l1_latent": ("div_l1", True),
-    "lpips_diversity_latent": ("lpips", True),
+    "LPIPS_latent/mean": ("lpips", True),
     "shapes/shift_error_px": ("shift_err", False),
     "shapes/shift_error_px_1px": ("shift1_err", False),
     "shapes/shift_gain": ("shift_gain", True),
     "s_per_iter": ("s/it", False),
     "cpu_s_per_iter": ("cpu_s/it", False),
     "peak_rss_gb": ("rss_GB", False),
-    "peak_cuda_gb": ("cuda_GB", False),
+    "peak_device_gb": ("dev_GB", False),
 }
 PLOTTED = (
     "shapes/target_accuracy_reference",
@@ -89,203 +95,78 @@ PLOTTED = (
     "shapes/ref_color_error",
     "shapes/shift_error_px",
 )
-CONF_DIR = Path(__file__).resolve().parents[1] / "src" / "starganv2" / "conf"
 
 
 # ------------------------------------------------------------------------------------- one run
-def compose(experiment: str, arm: str, seed: int, overrides: list[str]) -> Any:
-    """The run's config, composed from ``conf/`` as ``starganv2-train`` composes it."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    arm_override = [f"+ablation_arm={arm}"] if arm != "none" else []
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(
-            "train",
-            overrides=[f"experiment={experiment}", *arm_override, f"seed={seed}", *overrides],
-        )
-
-
-def _peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-
-
-def _lpips_diversity(module: Any, root: Path, eval_images: int, lpips: Any) -> float:
-    """Mean LPIPS between two latent-guided outputs of each source (every task), or NaN."""
-    import torch
-
-    from starganv2.data.folders import list_domain_files
-    from starganv2.evaluation.protocol import tasks, translate_task
-
-    val = list_domain_files(root / "val")
-    files = {d: ps[:eval_images] for d, ps in val.items()}
-    names = list(files)
-    scores = []
-    lpips = lpips.to(module.device)
-    for src, trg in tasks(len(names)):
-        for b in translate_task(module, files[names[src]], src, trg, "latent", num_outs=2):
-            out = b.outputs.clamp(-1, 1)  # (B, 2, 3, H, W)
-            scores.append(lpips(out[:, 0], out[:, 1]).reshape(-1).cpu())
-            lpips.reset()
-    return float(torch.cat(scores).mean()) if scores else float("nan")
-
-
-def run_one(args: argparse.Namespace, arm: str, seed: int) -> None:
-    """Train one arm with one seed in this process, evaluating as it goes."""
-    import lightning as L
-    import torch
-    from hydra.utils import instantiate
-
-    from starganv2.callbacks.samples import SampleGrids
-    from starganv2.evaluation.shapes_quality import shapes_quality
-
-    torch.set_num_threads(args.threads)
-    overrides = list(args.override)
+def run_overrides(args: argparse.Namespace, arm: str, seed: int) -> list[str]:
+    """The ``starganv2-train`` overrides of one run (its run folder aside)."""
+    overrides = [f"experiment={args.experiment}", f"seed={seed}"]
+    if arm != "none":
+        overrides.append(f"+ablation_arm={arm}")
+    overrides += [
+        "+callbacks@_global_=timing",  # added to the experiment's callbacks (its evaluation)
+        f"callbacks.evaluation.every_n_iters={args.eval_every}",
+        f"callbacks.timing.every_n_iters={args.eval_every}",
+        f"trainer.accelerator={args.device}",
+    ]
+    if args.device != "cpu":
+        overrides.append("data.pin_memory=true")
+    if args.eval_images is not None:
+        overrides.append(f"callbacks.evaluation.evaluator.max_images_per_domain={args.eval_images}")
     if args.iters is not None:
         overrides += [f"model.total_iters={args.iters}", f"model.ds_iter={args.iters}"]
     if args.cache_dir:
         overrides.append(f"data.cache_dir={args.cache_dir}")
-    cfg = compose(args.experiment, arm, seed, overrides)
-    out = Path(args.out) / arm / f"seed{seed}"
-    out.mkdir(parents=True, exist_ok=True)
-    L.seed_everything(seed, verbose=False)
-    dm = instantiate(cfg.data, num_workers=0, pin_memory=args.device == "cuda")
-    module = instantiate(cfg.model)
-    total = int(cfg.model.total_iters)
-    eval_every = args.eval_every
-    lpips = None
-    if not args.no_lpips:
-        try:
-            from starganv2.evaluation.backbones import build_lpips
-
-            lpips = build_lpips()
-        except FileNotFoundError:  # no AlexNet weights on this machine: the pixel stand-in only
-            lpips = None
-    log_file = out / "quality.jsonl"
-    log_file.write_text("")
-    clock = {"start": 0.0, "eval": 0.0, "cpu_start": 0.0, "cpu_eval": 0.0}
-    device = torch.device(args.device)
-
-    class Quality(L.Callback):
-        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            clock["start"] = time.perf_counter()
-            clock["cpu_start"] = time.process_time()
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats()
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            it = pl_module.iteration
-            if it % eval_every and it != total:
-                return
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            eval_start, cpu_eval_start = time.perf_counter(), time.process_time()
-            train_s = eval_start - clock["start"] - clock["eval"]
-            train_cpu_s = cpu_eval_start - clock["cpu_start"] - clock["cpu_eval"]
-            res = shapes_quality(
-                pl_module,
-                dm.root,
-                num_outs_per_domain=2,
-                max_images_per_domain=args.eval_images,
-                shift_px=(1, 2),
-            )
-            if lpips is not None:
-                res["lpips_diversity_latent"] = _lpips_diversity(
-                    pl_module, dm.root, args.eval_images, lpips
-                )
-            row = {
-                "arm": arm,
-                "seed": seed,
-                "iteration": it,
-                "train_s": round(train_s, 2),
-                "s_per_iter": round(train_s / max(it, 1), 4),
-                "cpu_s_per_iter": round(train_cpu_s / max(it, 1), 4),
-                "peak_rss_gb": round(_peak_rss_gb(), 3),
-                **res,
-            }
-            if device.type == "cuda":
-                row["peak_cuda_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
-            with log_file.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            short = " ".join(
-                f"{FIGURES[k][0]}={row[k]:.3g}" for k in PLOTTED if isinstance(row.get(k), float)
-            )
-            print(f"[{arm} seed {seed}] it {it} ({train_s:.0f} s) {short}", flush=True)
-            clock["eval"] += time.perf_counter() - eval_start
-            clock["cpu_eval"] += time.process_time() - cpu_eval_start
-
-    trainer = quiet_trainer(
-        args.device, [Quality(), SampleGrids(out / "samples", every_n_iters=total)]
-    )
-    trainer.fit(module, datamodule=dm)
+    return overrides + list(args.override)
 
 
 # ----------------------------------------------------------------------------------- the study
-def prepare(args: argparse.Namespace, arms: list[str]) -> None:
-    """Make each dataset and its quality classifier once, before the workers race for them."""
-    from hydra.utils import instantiate
-
-    from starganv2.evaluation.shapes_quality import load_or_train_classifier
-
-    done = set()
-    for arm in arms:
-        overrides = list(args.override) + (
-            [f"data.cache_dir={args.cache_dir}"] if args.cache_dir else []
-        )
-        cfg = compose(args.experiment, arm, 0, overrides)
-        dm = instantiate(cfg.data, num_workers=0)
-        dm.prepare_data()
-        if dm.root not in done:
-            load_or_train_classifier(dm.root)
-            done.add(dm.root)
-
-
 def launch(args: argparse.Namespace, arms: list[str], seeds: list[int]) -> None:
-    """Run every (arm, seed) as its own process, ``--jobs`` at a time, seeds round-robin so an
-    interrupted study has every arm at the same number of seeds."""
-    runs = [(arm, seed) for seed in seeds for arm in arms]
-    base = [sys.executable, __file__, "--experiment", args.experiment, "--out", args.out]
-    for key in ("eval_every", "eval_images", "device", "threads", "iters", "cache_dir"):
-        value = getattr(args, key)
-        if value is not None:
-            base += [f"--{key.replace('_', '-')}", str(value)]
-    base += [f"--override={o}" for o in args.override]
-    if args.no_lpips:
-        base.append("--no-lpips")
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    """Run every (arm, seed) as its own ``starganv2-train`` process, ``--jobs`` at a time, seeds
+    round-robin so an interrupted study has every arm at the same number of seeds."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [
-        (f"({arm!r}, {seed})", [*base, "--worker", f"{arm}:{seed}"], out / f"{arm}_seed{seed}.log")
-        for arm, seed in runs
-        if not (args.skip_done and _finished(out / arm / f"seed{seed}"))
-    ]
-    run_side_by_side(jobs, args.jobs, env, args.deadline_s, poll_s=2, what="run")
+    jobs = []
+    for seed in seeds:
+        for arm in arms:
+            run_dir = out / arm / f"seed{seed}"
+            if args.skip_done and _finished(run_dir):
+                continue
+            shutil.rmtree(run_dir / "eval", ignore_errors=True)  # no rows of an earlier run
+            cmd = train_command(run_overrides(args, arm, seed), run_dir)
+            jobs.append((f"({arm!r}, {seed})", cmd, out / f"{arm}_seed{seed}.log"))
+    run_side_by_side(jobs, args.jobs, thread_env(args.threads), args.deadline_s, 2, "run")
 
 
 def _finished(run_dir: Path) -> bool:
-    rows = _rows(run_dir / "quality.jsonl")
-    return (
-        bool(rows)
-        and (run_dir / "samples").is_dir()
-        and any(p.name.endswith("_reference.png") for p in (run_dir / "samples").iterdir())
-    )
+    """Whether the run reached its ``model.total_iters`` (its last timing row is there)."""
+    from omegaconf import OmegaConf
+
+    from starganv2.callbacks.timing import read_timing
+
+    config = run_dir / "config_resolved.yaml"
+    timing = read_timing(run_dir)
+    if not config.is_file() or not timing:
+        return False
+    return timing[-1]["iteration"] >= int(OmegaConf.load(config).model.total_iters)
 
 
 # ------------------------------------------------------------------------------------ summary
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def _rows(run_dir: Path) -> list[dict[str, Any]]:
+    """The evaluations of a run folder (or the ``quality.jsonl`` of the earlier driver)."""
+    old = run_dir / "quality.jsonl"
+    if old.is_file():
+        return [json.loads(line) for line in old.read_text().splitlines() if line.strip()]
+    return read_run(run_dir)
 
 
 def collect(out: Path) -> dict[str, dict[int, list[dict[str, Any]]]]:
     """``{arm: {seed: rows}}`` of every run under ``out``, arms in :data:`ARMS` order."""
     found: dict[str, dict[int, list[dict[str, Any]]]] = {}
-    for path in sorted(out.glob("*/seed*/quality.jsonl")):
-        rows = _rows(path)
+    for run_dir in sorted(p for p in out.glob("*/seed*") if p.is_dir()):
+        rows = _rows(run_dir)
         if rows:
-            found.setdefault(path.parent.parent.name, {})[int(path.parent.name[4:])] = rows
+            found.setdefault(run_dir.parent.name, {})[int(run_dir.name[4:])] = rows
     order = {a: i for i, a in enumerate(ARMS)}
     return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 
@@ -454,7 +335,13 @@ def main() -> None:
         "--iters", type=int, default=None, help="override model.total_iters (and ds_iter)"
     )
     p.add_argument("--eval-every", type=int, default=200)
-    p.add_argument("--eval-images", type=int, default=20, help="validation images per domain")
+    p.add_argument(
+        "--eval-images",
+        type=int,
+        default=None,
+        help="validation images per domain (default: "
+        "the experiment's callbacks.evaluation.evaluator.max_images_per_domain)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--jobs", type=int, default=2, help="runs at once")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
@@ -463,15 +350,9 @@ def main() -> None:
     p.add_argument("--out", default="outputs/ablation")
     p.add_argument("--deadline-s", type=float, default=None, help="stop every run after this")
     p.add_argument("--skip-done", action="store_true", help="skip runs that finished before")
-    p.add_argument("--no-lpips", action="store_true", help="never compute LPIPS diversity")
     p.add_argument("--summary-only", action="store_true", help="table (and plots) of --out")
     p.add_argument("--plots", default=None, help="folder for the PNG charts")
-    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.worker is not None:
-        arm, seed = args.worker.rsplit(":", 1)
-        run_one(args, arm, int(seed))
-        return
     plots = Path(args.plots) if args.plots else None
     if not args.summary_only:
         arms = list(ARMS) if args.arms == "all" else [a for a in args.arms.split(",") if a]
@@ -479,7 +360,7 @@ def main() -> None:
         if unknown:
             raise SystemExit(f"--arms: unknown {unknown}; expected names from {list(ARMS)}")
         seeds = [int(s) for s in args.seeds.split(",") if s]
-        prepare(args, arms)
+        prepare_shapes([run_overrides(args, arm, 0) for arm in arms])
         launch(args, arms, seeds)
     summarize(Path(args.out), plots)
 
