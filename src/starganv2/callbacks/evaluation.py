@@ -37,7 +37,9 @@ class EvaluationCallback(L.Callback):
 
     Args:
         evaluator: the :class:`~starganv2.evaluation.evaluator.Evaluator` (built from the config
-            node ``evaluator``), or its arguments as a mapping.
+            node ``evaluator``), or its arguments as a mapping: the protocol and ``metrics``, each
+            metric with its own settings (``{"metrics": {"shapes_quality": {"shift_px": [1]}},
+            "max_images_per_domain": 20}``).
         every_n_iters: interval in iterations (``>= 1``).
         at_end: also evaluate when training ends (unless that iteration was just evaluated).
         dirpath: folder for one JSON file per evaluation; ``None``: no files.
