@@ -35,7 +35,13 @@ from typing import Any
 import lightning as L
 import torch
 
-from starganv2.models.stargan_v2.module import EMA_NETS, MODEL_NAME, StarGANv2Module
+from starganv2.models.stargan_v2.module import (
+    EMA_NETS,
+    MODEL_NAME,
+    OPTIMIZER_ORDER,
+    StarGANv2Module,
+)
+from starganv2.models.stargan_v2.step import NET_NAMES
 from starganv2.utils.files import atomic_write, load_weights_file
 
 __all__ = [
@@ -59,7 +65,7 @@ ARCH_KEYS = (
     "max_conv_dim",
     "w_hpf",
 )
-ALL_NETS = (*EMA_NETS, "discriminator")
+ALL_NETS = NET_NAMES
 FAN_ENTRY = "fan"
 _ITER_RE = re.compile(r"^(\d+)_(nets_ema|nets|optims)\.ckpt$")
 
@@ -341,11 +347,10 @@ def convert_checkpoint(
     optimizers = module.configure_optimizers()
     if optims_path is not None:
         states = load_original(optims_path)
-        order = ("generator", "mapping_network", "style_encoder", "discriminator")
-        missing = [n for n in order if n not in states]
+        missing = [n for n in OPTIMIZER_ORDER if n not in states]
         if missing:
             raise ConversionError(f"{optims_path} lacks optimizer states for {missing}")
-        for name, opt in zip(order, optimizers):
+        for name, opt in zip(OPTIMIZER_ORDER, optimizers):
             try:
                 opt.load_state_dict(states[name])
             except (ValueError, KeyError) as e:

@@ -28,19 +28,16 @@ from torch import nn
 from starganv2.models.ema import update_ema
 from starganv2.models.stargan_v2.losses import MaskFn, d_loss, g_loss, make_latent_fake
 
-__all__ = ["Nets", "LossWeights", "Update", "UPDATES", "EMA_NETS", "MasksOnce", "train_iteration"]
-
-EMA_NETS = ("generator", "mapping_network", "style_encoder")
-UPDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("d_latent", ("discriminator",)),
-    ("d_ref", ("discriminator",)),
-    ("g_latent", ("generator", "mapping_network", "style_encoder")),
-    ("g_ref", ("generator",)),
-)
-"""The four updates of an iteration: name and the nets whose optimizers step."""
-
-Update = Callable[[torch.Tensor, tuple[str, ...]], None]
-"""``update(loss, nets)``: back-propagate ``loss``, then step the optimizers of ``nets``."""
+__all__ = [
+    "Nets",
+    "NET_NAMES",
+    "EMA_NETS",
+    "LossWeights",
+    "Update",
+    "UPDATES",
+    "MasksOnce",
+    "train_iteration",
+]
 
 
 class Nets(NamedTuple):
@@ -50,6 +47,23 @@ class Nets(NamedTuple):
     mapping_network: nn.Module
     style_encoder: nn.Module
     discriminator: nn.Module
+
+
+NET_NAMES: tuple[str, ...] = Nets._fields
+"""The nets' names (G, F, E, D): the module's ``nets`` keys, its optimizers' order, the
+original's checkpoint entries."""
+EMA_NETS = NET_NAMES[:3]
+"""G, F and E: the nets with an averaged copy, and those the latent G update steps."""
+UPDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("d_latent", ("discriminator",)),
+    ("d_ref", ("discriminator",)),
+    ("g_latent", EMA_NETS),
+    ("g_ref", ("generator",)),
+)
+"""The four updates of an iteration: name and the nets whose optimizers step."""
+
+Update = Callable[[torch.Tensor, tuple[str, ...]], None]
+"""``update(loss, nets)``: back-propagate ``loss``, then step the optimizers of ``nets``."""
 
 
 @dataclass(frozen=True)
