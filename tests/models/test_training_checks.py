@@ -41,3 +41,15 @@ def test_domain_labels():
     assert domain_labels(1, 3, 2, torch.device("cpu")).tolist() == [1, 1, 1]
     with pytest.raises(ValueError, match=r"\[0, 2\), got \[2\]"):
         domain_labels(torch.tensor([2]), 1, 2, torch.device("cpu"))
+
+
+def test_tracker_takes_the_updates_an_iteration_ran_and_refuses_unknown_terms():
+    tracker = NonFiniteTracker(["d/real", "g/rec"])
+    nan = torch.tensor(float("nan"))
+    tracker.track({"d": {"real": torch.tensor(1.0)}}, 0)  # an iteration without a G update
+    tracker.track({"d": {"real": torch.tensor(1.0)}, "g": {"rec": nan}}, 1)
+    tracker.track({"d": {"real": nan}}, 2)
+    with pytest.raises(RuntimeError, match=r"iteration 1 in term\(s\) g/rec;"):
+        tracker.check()
+    with pytest.raises(ValueError, match=r"\['g/cls'\] are not tracked"):
+        tracker.track({"g": {"cls": torch.tensor(1.0)}}, 3)

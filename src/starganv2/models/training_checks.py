@@ -27,23 +27,33 @@ class NonFiniteTracker:
     :meth:`track` costs no host synchronisation; :meth:`check` reads the flags back and raises.
 
     Args:
-        term_names: ``"<update>/<term>"`` names in the order of :meth:`track`'s flattening.
+        term_names: every ``"<update>/<term>"`` that :meth:`track` may be given.
     """
 
     def __init__(self, term_names: Sequence[str]) -> None:
         self.term_names = list(term_names)
+        self._index = {name: i for i, name in enumerate(self.term_names)}
         self._first: torch.Tensor | None = None  # (num_terms,) first bad iteration or -1
 
     def track(self, stats: Mapping[str, Mapping[str, torch.Tensor]], iteration: int) -> None:
-        """Record ``stats`` (``{update: {term: scalar}}``) of ``iteration``."""
+        """Record ``stats`` (``{update: {term: scalar}}``) of ``iteration``: all the terms, or
+        some of them (an iteration that skips an update, as StarGAN v1's G update)."""
+        names = [f"{update}/{term}" for update, terms in stats.items() for term in terms]
         values = torch.stack([v.float() for terms in stats.values() for v in terms.values()])
-        if len(values) != len(self.term_names):
-            raise ValueError(f"got {len(values)} loss terms, expected {len(self.term_names)}")
-        bad = ~torch.isfinite(values)
         if self._first is None or self._first.device != values.device:
-            self._first = torch.full_like(values, -1, dtype=torch.long)
-        new = (self._first < 0) & bad
-        self._first = torch.where(new, iteration, self._first)
+            self._first = torch.full(
+                (len(self.term_names),), -1, dtype=torch.long, device=values.device
+            )
+        bad = ~torch.isfinite(values)
+        if names == self.term_names:
+            self._first = torch.where((self._first < 0) & bad, iteration, self._first)
+            return
+        unknown = [n for n in names if n not in self._index]
+        if unknown:
+            raise ValueError(f"loss terms {unknown} are not tracked: expected {self.term_names}")
+        at = torch.tensor([self._index[n] for n in names], device=values.device)
+        first = self._first[at]
+        self._first[at] = torch.where((first < 0) & bad, iteration, first)
 
     def check(self) -> None:
         """Raise :class:`NonFiniteLossError` naming the first bad iteration and its terms."""

@@ -47,11 +47,34 @@ def _images(n=2, size=64, seed=0):
 
 
 def test_w_hpf_without_fan_weights_fails_naming_the_key_and_the_file():
+    """The weights are read when first needed: before training (``setup``), at the first mask,
+    at the first ``state_dict()``; each fails naming the key."""
+    module = StarGANv2Module(**HPF)
     with pytest.raises(ValueError, match="model.fan_weights is not set") as err:
-        StarGANv2Module(**HPF)
+        module.setup("fit")
     assert "wing.ckpt" in str(err.value) and "download.sh wing" in str(err.value)
+    with pytest.raises(ValueError, match="model.fan_weights is not set"):
+        module.translate(_images(), 0)
+    with pytest.raises(ValueError, match="model.fan_weights is not set"):
+        module.state_dict()
     with pytest.raises(FileNotFoundError, match=r"model.fan_weights='nope/wing.ckpt'"):
-        StarGANv2Module(**HPF, fan_weights="nope/wing.ckpt")
+        StarGANv2Module(**HPF, fan_weights="nope/wing.ckpt").setup("fit")
+    with pytest.raises(ValueError, match="model.fan_weights is not set"):
+        quiet_trainer().fit(StarGANv2Module(**HPF), random_loader(n=2, img_size=64))
+
+
+def test_the_fan_weights_are_read_once_when_first_needed(wing, monkeypatch):
+    from starganv2.faces.fan import FAN
+
+    reads = []
+    real = FAN.load_weights
+    monkeypatch.setattr(FAN, "load_weights", lambda *a, **k: reads.append(1) or real(*a, **k))
+    module = StarGANv2Module(**HPF, fan_weights=str(wing))
+    assert reads == []  # building reads nothing
+    module.eval().translate(_images(), 0)
+    module.setup("fit")
+    module.state_dict()
+    assert reads == [1]
 
 
 def test_without_the_skip_there_is_no_fan(wing, caplog):

@@ -2,10 +2,10 @@
 
 One ``training_step`` is one iteration of the original code (manual optimization): a D update,
 and on every ``n_critic``-th iteration a G update (see :mod:`.step`). Target domains are the
-batch's own labels shuffled, as in the original. The module counts iterations itself
-(``self.iteration``, saved in checkpoints); the G schedule, the learning-rate decay and the stop
-at ``total_iters`` follow that counter, so a resumed run continues exactly. Lightning's
-``global_step`` counts optimizer steps (one or two per iteration) and is not used for that.
+batch's own labels shuffled, as in the original. The iteration counter (``self.iteration``,
+saved in checkpoints), the NaN stop, logging and the checkpoint hooks are those of
+:class:`~starganv2.models.base.TranslationModule`; the G schedule, the learning-rate decay and
+the stop at ``total_iters`` follow that counter, so a resumed run continues exactly.
 
 There are no style codes and no averaged weights: ``translate(x, y_trg)`` makes one output per
 image and target domain with the generator itself. As in the original, whose nets are never
@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-import lightning as L
 import torch
 from torch import nn
 
+from starganv2.models.base import Stats, TranslationModule
 from starganv2.models.interface import MODE_LABEL, GuidanceModeError
-from starganv2.models.iterations import IterationCounting
 from starganv2.models.stargan_v1.graphs import LabelTranslator
 from starganv2.models.stargan_v1.nets import Discriminator, Generator, one_hot
 from starganv2.models.stargan_v1.step import (
@@ -33,19 +32,14 @@ from starganv2.models.stargan_v1.step import (
     shuffled_labels,
     train_iteration,
 )
-from starganv2.models.training_checks import (
-    NonFiniteLossError,
-    NonFiniteTracker,
-    check_trainer_counts,
-    domain_labels,
-)
+from starganv2.models.training_checks import NonFiniteLossError, domain_labels
 from starganv2.utils.checks import check_img_size, check_int
 
 __all__ = ["StarGANv1Module", "NonFiniteLossError", "MODEL_NAME", "TERMS"]
 
 MODEL_NAME = "stargan_v1"
 """The model's name in checkpoints (``checkpoint["starganv2"]["model"]``) and ``model=`` configs."""
-OPTIMIZER_ORDER = ("generator", "discriminator")
+OPTIMIZER_ORDER = Nets._fields
 TARGET_LABELS = ("shuffle", "batch")
 TERMS: dict[str, tuple[str, ...]] = {
     "d": ("real", "fake", "cls", "gp"),
@@ -54,7 +48,7 @@ TERMS: dict[str, tuple[str, ...]] = {
 """Loss terms of each update, logged as ``train/<update>/<term>``."""
 
 
-class StarGANv1Module(IterationCounting, L.LightningModule):
+class StarGANv1Module(TranslationModule):
     """StarGAN (v1) training and inference.
 
     Defaults are the original code's (its ``main.py`` names in brackets where they differ).
@@ -91,6 +85,8 @@ class StarGANv1Module(IterationCounting, L.LightningModule):
     """
 
     MODEL_NAME = MODEL_NAME
+    OPTIMIZER_ORDER = OPTIMIZER_ORDER
+    TERMS = TERMS
 
     def __init__(
         self,
@@ -134,30 +130,21 @@ class StarGANv1Module(IterationCounting, L.LightningModule):
                 f"target_labels={target_labels!r} is invalid: expected one of {list(TARGET_LABELS)}"
             )
         self.save_hyperparameters()
-        self.automatic_optimization = False
-        self.nets = nn.ModuleDict(
+        self.set_nets(
             {
-                "generator": Generator(num_domains, g_conv_dim, g_repeat_num),
-                "discriminator": Discriminator(img_size, num_domains, d_conv_dim, d_repeat_num),
+                "generator": Generator(
+                    c_dim=num_domains, conv_dim=g_conv_dim, repeat_num=g_repeat_num
+                ),
+                "discriminator": Discriminator(
+                    img_size=img_size,
+                    c_dim=num_domains,
+                    conv_dim=d_conv_dim,
+                    repeat_num=d_repeat_num,
+                ),
             }
         )
-        self.iteration = 0
-        self._nonfinite = {
-            update: NonFiniteTracker([f"{update}/{t}" for t in terms])
-            for update, terms in TERMS.items()
-        }
 
     # ------------------------------------------------------------------ Translator protocol
-    @property
-    def num_domains(self) -> int:
-        """Number of domains."""
-        return int(self.hparams.num_domains)
-
-    @property
-    def img_size(self) -> int:
-        """Square image side."""
-        return int(self.hparams.img_size)
-
     @property
     def has_styles(self) -> bool:
         """False: one output per image and target domain."""
@@ -204,19 +191,8 @@ class StarGANv1Module(IterationCounting, L.LightningModule):
         """The two nets as the loss functions take them."""
         return Nets(self.nets["generator"], self.nets["discriminator"])
 
-    def on_fit_start(self) -> None:
-        check_trainer_counts(self.trainer, "model.total_iters")
-
-    def _update(self, loss: torch.Tensor, names: tuple[str, ...]) -> None:
-        optimizers = dict(zip(OPTIMIZER_ORDER, self.optimizers()))
-        for opt in optimizers.values():
-            opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        for name in names:
-            optimizers[name].step()
-
     def _set_learning_rates(self, rates: Mapping[str, float]) -> None:
-        for name, opt in zip(OPTIMIZER_ORDER, self.optimizers()):
+        for name, opt in self.optimizers_by_name().items():
             for group in opt.param_groups:
                 group["lr"] = rates[name]
 
@@ -237,45 +213,16 @@ class StarGANv1Module(IterationCounting, L.LightningModule):
             iteration=self.iteration,
             n_critic=hp.n_critic,
         )
-        for update, terms in stats.items():
-            self._nonfinite[update].track({update: terms}, self.iteration)
-        self.iteration += 1
-        if self.iteration % hp.finite_check_every == 0:
-            self.check_finite()
+        self.end_iteration(
+            stats, x_real.size(0), g_lr=rates["generator"], d_lr=rates["discriminator"]
+        )
 
-        last = self.iteration >= hp.total_iters
-        if last or self.log_now():
-            self._log_stats(stats, rates, x_real.size(0))
-        if last:
-            self.trainer.should_stop = True
-
-    def _log_stats(
-        self,
-        stats: dict[str, dict[str, torch.Tensor]],
-        rates: Mapping[str, float],
-        batch_size: int,
-    ) -> None:
-        logged = {f"train/{u}/{t}": v for u, terms in stats.items() for t, v in terms.items()}
-        kw = {"on_step": True, "on_epoch": False, "batch_size": batch_size, "sync_dist": True}
-        self.log_dict(logged, **kw)
+    def progress_bar_values(self, stats: Stats) -> dict[str, torch.Tensor]:
+        """D's adversarial loss; G's adversarial and reconstruction terms when G stepped."""
         bar = {"d": stats["d"]["real"] + stats["d"]["fake"]}
         if "g" in stats:
             bar.update(g_fake=stats["g"]["fake"], rec=stats["g"]["rec"])
-        self.log_dict(bar, prog_bar=True, logger=False, **kw)
-        kw["sync_dist"] = False  # the same on every rank
-        self.log_dict(
-            {
-                "train/g_lr": float(rates["generator"]),
-                "train/d_lr": float(rates["discriminator"]),
-                "train/iteration": float(self.iteration),
-            },
-            **kw,
-        )
-
-    def check_finite(self) -> None:
-        """Raise :class:`NonFiniteLossError` if any loss term was NaN/inf since training began."""
-        for tracker in self._nonfinite.values():
-            tracker.check()
+        return bar
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
@@ -300,29 +247,12 @@ class StarGANv1Module(IterationCounting, L.LightningModule):
         """Translate ``x (N, 3, H, W)`` to arbitrary label vectors ``c_trg (N, num_domains)``,
         e.g. the multi-hot attribute vectors of the original's CelebA weights (see
         ``docs/baselines.md``)."""
-        return self.nets["generator"](x, c_trg)
+        return self.inference_net("generator")(x, c_trg)
 
     # ------------------------------------------------------------------ export
     def inference_graph(self, mode: str, **options: object) -> nn.Module:
         """``(x, y) -> G(x, one_hot(y))`` as a plain module (see :mod:`.graphs`)."""
-        if mode != MODE_LABEL:
-            raise ValueError(f"mode={mode!r}: expected one of {list(self.guidance_modes)}")
+        self.check_mode(mode)
         if options:
             raise ValueError(f"the label graph takes no options, got {sorted(options)}")
-        return LabelTranslator(self.nets["generator"], self.num_domains)
-
-    def graph_input_names(self, mode: str) -> list[str]:
-        """``["x", "y"]``."""
-        return ["x", "y"]
-
-    def graph_inputs(
-        self, mode: str, n: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, ...]:
-        """Random ``(x, y)`` for :meth:`inference_graph` on the CPU."""
-        size = self.img_size
-        x = torch.rand(n, 3, size, size, generator=generator) * 2 - 1
-        return x, torch.randint(0, self.num_domains, (n,), generator=generator)
-
-    def param_counts(self) -> dict[str, int]:
-        """Parameter count of each net."""
-        return {k: sum(p.numel() for p in v.parameters()) for k, v in self.nets.items()}
+        return LabelTranslator(self.inference_net("generator"), self.num_domains)

@@ -6,28 +6,25 @@ One ``training_step`` is one iteration of the paper's schedule (manual optimizat
 3. G step with latent codes (updates G, F and E), 4. G step with references (updates G only),
 5. EMA update of G, F and E.
 
-The module counts iterations itself (``self.iteration``, saved in checkpoints); the diversity
-weight and the stop at ``total_iters`` follow that counter, so a resumed run continues exactly.
-Lightning's ``global_step`` counts optimizer steps (six per iteration) and is not used for that.
+The iteration counter (``self.iteration``, saved in checkpoints), the NaN stop, logging, the
+shared parts of inference and export and the checkpoint hooks are those of
+:class:`~starganv2.models.base.TranslationModule`; the diversity weight and the stop at
+``total_iters`` follow that counter, so a resumed run continues exactly.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import lightning as L
 import torch
 from torch import nn
 
 from starganv2.faces.fan import FAN
-from starganv2.models.ema import make_ema
+from starganv2.models.base import Stats, TranslationModule
+from starganv2.models.deferred_weights import DeferredWeights
 from starganv2.models.interface import MODE_LATENT, MODE_REFERENCE
-from starganv2.models.iterations import IterationCounting
 from starganv2.models.masks import MaskProvider, check_mask_provider
 from starganv2.models.stargan_v2.downsample import per_net_downsample
 from starganv2.models.stargan_v2.graphs import (
@@ -44,38 +41,35 @@ from starganv2.models.stargan_v2.nets import (
     he_init,
     validate_img_size,
 )
-from starganv2.models.stargan_v2.step import EMA_NETS, LossWeights, Nets, train_iteration
-from starganv2.models.training_checks import (
-    NonFiniteLossError,
-    NonFiniteTracker,
-    check_trainer_counts,
-    domain_labels,
+from starganv2.models.stargan_v2.step import (
+    EMA_NETS,
+    NET_NAMES,
+    LossWeights,
+    Nets,
+    train_iteration,
 )
+from starganv2.models.training_checks import NonFiniteLossError, domain_labels
 from starganv2.utils.checks import check_int
 
-__all__ = ["StarGANv2Module", "NonFiniteLossError", "EMA_NETS", "MODEL_NAME"]
+__all__ = ["StarGANv2Module", "NonFiniteLossError", "EMA_NETS", "MODEL_NAME", "TERMS"]
 
 log = logging.getLogger(__name__)
 
-# The EMA nets are frozen copies kept in eval mode on purpose; Lightning warns about any module in
-# eval mode when training starts.
-warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training")
-
 MODEL_NAME = "stargan_v2"
 """The model's name in checkpoints (``checkpoint["starganv2"]["model"]``) and ``model=`` configs."""
-OPTIMIZER_ORDER = ("generator", "mapping_network", "style_encoder", "discriminator")
-COMPILABLE_NETS = ("generator", "mapping_network", "style_encoder")
+OPTIMIZER_ORDER = NET_NAMES
+COMPILABLE_NETS = EMA_NETS  # not D: torch.compile does not support R1's double backward
 _IMAGE_KEYS = ("x_real", "x_ref", "x_ref2")
-_TERMS = {
+TERMS: dict[str, tuple[str, ...]] = {
     "d_latent": ("real", "fake", "reg"),
     "d_ref": ("real", "fake", "reg"),
     "g_latent": ("adv", "sty", "ds", "cyc"),
     "g_ref": ("adv", "sty", "ds", "cyc"),
 }
-_TERM_NAMES = [f"{phase}/{term}" for phase, terms in _TERMS.items() for term in terms]
+"""Loss terms of each update, logged as ``train/<update>/<term>``."""
 
 
-class StarGANv2Module(IterationCounting, L.LightningModule):
+class StarGANv2Module(TranslationModule):
     """StarGAN v2 training and inference.
 
     Args:
@@ -91,8 +85,10 @@ class StarGANv2Module(IterationCounting, L.LightningModule):
             the frozen landmark network FAN (``self.fan``; see docs/faces.md).
         fan_weights: the FAN's weights, needed when ``w_hpf > 0``: ``wing.ckpt`` of the
             StarGAN v2 release or an original CelebA-HQ ``*_nets_ema.ckpt`` (its ``fan``
-            entry). ``None`` with ``w_hpf > 0`` is an error. The FAN is saved in this module's
-            checkpoints, so ``load_from_checkpoint`` does not read this file again.
+            entry). Read when first needed (``setup``, i.e. before training, the first mask or
+            the first ``state_dict()``); ``None`` or a missing file is an error then. The FAN is
+            saved in this module's checkpoints, so ``load_from_checkpoint`` does not read this
+            file again (only for an old checkpoint without FAN weights).
         lambda_reg: R1 weight. lambda_sty: style reconstruction weight. lambda_cyc: cycle weight.
         lambda_ds: initial diversity weight, decayed linearly to 0 at iteration ``ds_iter``.
         ds_iter: iterations of the diversity-weight decay (<= 0: no decay).
@@ -138,6 +134,10 @@ class StarGANv2Module(IterationCounting, L.LightningModule):
     """
 
     MODEL_NAME = MODEL_NAME
+    OPTIMIZER_ORDER = OPTIMIZER_ORDER
+    TERMS = TERMS
+    EMA_NETS = EMA_NETS
+    FROZEN_NETS = ("nets_ema", "fan")
 
     def __init__(
         self,
@@ -197,55 +197,58 @@ class StarGANv2Module(IterationCounting, L.LightningModule):
         check_mask_provider(mask_provider)
         down = per_net_downsample(downsample)
         self.save_hyperparameters()
-        self.automatic_optimization = False
-
-        self.nets = nn.ModuleDict(
-            {
-                "generator": Generator(
-                    img_size,
-                    style_dim,
-                    max_conv_dim,
-                    w_hpf,
-                    dim_in,
-                    down["generator"],
-                    extra_stage,
-                    decoder_shortcut,
-                    skip,
-                    None if skip_resolutions is None else [int(r) for r in skip_resolutions],
-                ),
-                "mapping_network": MappingNetwork(latent_dim, style_dim, num_domains, hidden_dim),
-                "style_encoder": StyleEncoder(
-                    img_size, style_dim, num_domains, max_conv_dim, dim_in, down["style_encoder"]
-                ),
-                "discriminator": Discriminator(
-                    img_size, num_domains, max_conv_dim, dim_in, down["discriminator"]
-                ),
-            }
-        )
-        self.nets.apply(he_init)
         # Initialise first, then copy: the original code copies into the EMA nets *before*
         # initialising the online nets, so its EMA starts from PyTorch's default init instead.
-        self.nets_ema = nn.ModuleDict({name: make_ema(self.nets[name]) for name in EMA_NETS})
+        self.set_nets(
+            {
+                "generator": Generator(
+                    img_size=img_size,
+                    style_dim=style_dim,
+                    max_conv_dim=max_conv_dim,
+                    w_hpf=w_hpf,
+                    dim_in=dim_in,
+                    downsample=down["generator"],
+                    extra_stage=extra_stage,
+                    decoder_shortcut=decoder_shortcut,
+                    skip=skip,
+                    skip_resolutions=(
+                        None if skip_resolutions is None else [int(r) for r in skip_resolutions]
+                    ),
+                ),
+                "mapping_network": MappingNetwork(
+                    latent_dim=latent_dim,
+                    style_dim=style_dim,
+                    num_domains=num_domains,
+                    hidden_dim=hidden_dim,
+                ),
+                "style_encoder": StyleEncoder(
+                    img_size=img_size,
+                    style_dim=style_dim,
+                    num_domains=num_domains,
+                    max_conv_dim=max_conv_dim,
+                    dim_in=dim_in,
+                    downsample=down["style_encoder"],
+                ),
+                "discriminator": Discriminator(
+                    img_size=img_size,
+                    num_domains=num_domains,
+                    max_conv_dim=max_conv_dim,
+                    dim_in=dim_in,
+                    downsample=down["discriminator"],
+                ),
+            },
+            init=he_init,
+        )
         if channels_last:
             self.to(memory_format=torch.channels_last)
-        # frozen, eval mode, not optimised or averaged
+        # frozen, eval mode, not optimised or averaged; the FAN's weights are read when needed
         self.fan = _face_net(w_hpf, fan_weights) if mask_provider == "fan" else None
         self.shape_oracle = _shape_oracle(w_hpf, mask_provider)  # no weights
-        self._fan_loaded = self.fan is not None and not _FAN_FROM_CHECKPOINT.get()
-        self.iteration = 0
-        self._nonfinite = NonFiniteTracker(_TERM_NAMES)
+        self._fan_weights = (
+            None if self.fan is None else DeferredWeights(self.fan, self._read_fan_weights)
+        )
 
     # ------------------------------------------------------------------ Translator protocol
-    @property
-    def num_domains(self) -> int:
-        """Number of domains."""
-        return int(self.hparams.num_domains)
-
-    @property
-    def img_size(self) -> int:
-        """Square image side."""
-        return int(self.hparams.img_size)
-
     @property
     def latent_dim(self) -> int:
         """Length of the latent code z."""
@@ -311,19 +314,16 @@ class StarGANv2Module(IterationCounting, L.LightningModule):
         """The four online nets as the loss functions take them."""
         return Nets(*(self.nets[name] for name in Nets._fields))
 
+    def setup(self, stage: str) -> None:
+        """Read the FAN's weights now unless a checkpoint brought them: a missing
+        ``fan_weights`` stops a run before it starts."""
+        if self._fan_weights is not None:
+            self._fan_weights.ensure()
+
     def on_fit_start(self) -> None:
-        check_trainer_counts(self.trainer, "model.total_iters")
+        super().on_fit_start()
         for name in self.hparams.get("compile_nets") or ():
             self.nets[name].compile()  # in place: parameter names and checkpoints unchanged
-
-    def _update(self, loss: torch.Tensor, names: tuple[str, ...]) -> None:
-        optimizers = dict(zip(OPTIMIZER_ORDER, self.optimizers()))
-        for opt in optimizers.values():
-            opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        with _one_scaler_update(getattr(self.trainer.precision_plugin, "scaler", None)):
-            for name in names:
-                optimizers[name].step()
 
     def _latents(self, batch: dict[str, torch.Tensor], n: int) -> tuple[torch.Tensor, torch.Tensor]:
         if "z_trg" in batch and "z_trg2" in batch:  # fixed codes (tests, reproducibility)
@@ -352,91 +352,58 @@ class StarGANv2Module(IterationCounting, L.LightningModule):
             iteration=self.iteration,
             reuse_latent_fake=hp.get("reuse_latent_fake", True),
         )
-        self._nonfinite.track(stats, self.iteration)
-        self.iteration += 1
-        if self.iteration % hp.finite_check_every == 0:
-            self.check_finite()
+        self.end_iteration(stats, batch["x_real"].size(0), lambda_ds=weights.lambda_ds)
 
-        last = self.iteration >= hp.total_iters
-        if last or self.log_now():
-            self._log_stats(stats, weights.lambda_ds, batch["x_real"].size(0))
-        if last:
-            self.trainer.should_stop = True
+    def progress_bar_values(self, stats: Stats) -> dict[str, torch.Tensor]:
+        """D's adversarial loss, G's adversarial and cycle terms (latent updates)."""
+        return {
+            "d": stats["d_latent"]["real"] + stats["d_latent"]["fake"],
+            "g_adv": stats["g_latent"]["adv"],
+            "cyc": stats["g_latent"]["cyc"],
+        }
 
-    def _log_stats(
-        self, stats: dict[str, dict[str, torch.Tensor]], lambda_ds: float, batch_size: int
-    ) -> None:
-        # Loss terms: mean over DDP ranks (one all-reduce per term, on logging steps only).
-        logged = {f"train/{p}/{t}": v for p, terms in stats.items() for t, v in terms.items()}
-        kw = {"on_step": True, "on_epoch": False, "batch_size": batch_size, "sync_dist": True}
-        self.log_dict(logged, **kw)
-        self.log_dict(
-            {
-                "d": stats["d_latent"]["real"] + stats["d_latent"]["fake"],
-                "g_adv": stats["g_latent"]["adv"],
-                "cyc": stats["g_latent"]["cyc"],
-            },
-            prog_bar=True,
-            logger=False,
-            **kw,
-        )
-        # The same on every rank: no reduction needed.
-        kw["sync_dist"] = False
-        self.log_dict(
-            {"train/lambda_ds": float(lambda_ds), "train/iteration": float(self.iteration)}, **kw
-        )
+    # ------------------------------------------------------------------ the FAN's weights
+    def _read_fan_weights(self, fan: nn.Module) -> None:
+        path = self.hparams.get("fan_weights")
+        if path is None:
+            raise ValueError(
+                f"w_hpf={self.hparams.w_hpf} needs the face-landmark network (FAN) for its face "
+                "masks, but model.fan_weights is not set: download wing.ckpt (clovaai/stargan-v2: "
+                "`bash download.sh wing` saves expr/checkpoints/wing.ckpt) and pass "
+                "model.fan_weights=path/to/wing.ckpt, or set model.w_hpf=0 (see docs/faces.md)"
+            )
+        fan.load_weights(path, key="model.fan_weights")
 
-    def check_finite(self) -> None:
-        """Raise :class:`NonFiniteLossError` if any loss term was NaN/inf since training began."""
-        self._nonfinite.check()
-
-    # ------------------------------------------------------------------ checkpoints
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)  # the iteration counter
-        if self.fan is not None:
-            self._fan_into_checkpoint(checkpoint)
-
-    @classmethod
-    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        """Lightning's ``load_from_checkpoint``; the FAN's weights come from the checkpoint, so
-        ``fan_weights`` need not exist any more (it is read only for a checkpoint without them)."""
-        token = _FAN_FROM_CHECKPOINT.set(True)
-        try:
-            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
-        finally:
-            _FAN_FROM_CHECKPOINT.reset(token)
-
-    def _fan_into_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+    def migrate_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Give a checkpoint without FAN weights (written before the FAN was part of the module)
         those of ``fan_weights``, so it loads with ``strict=True``."""
+        if self._fan_weights is None:
+            return
         state = checkpoint.setdefault("state_dict", {})
         if any(k.startswith("fan.") for k in state):
             return
-        if not self._fan_loaded:
-            path = self.hparams.get("fan_weights")
-            if path is None:
-                raise ValueError(
-                    f"this checkpoint has w_hpf={self.hparams.w_hpf} but holds no FAN weights: "
-                    "pass them, e.g. StarGANv2Module.load_from_checkpoint(path, "
-                    "fan_weights='wing.ckpt') (see docs/faces.md)"
-                )
-            self.fan.load_weights(path)
-            self._fan_loaded = True
+        if self._fan_weights.pending and self.hparams.get("fan_weights") is None:
+            raise ValueError(
+                f"this checkpoint has w_hpf={self.hparams.w_hpf} but holds no FAN weights: "
+                "pass them, e.g. StarGANv2Module.load_from_checkpoint(path, "
+                "fan_weights='wing.ckpt') (see docs/faces.md)"
+            )
+        fan_state = self.fan.state_dict()  # reads fan_weights if nothing has yet
         log.warning(
             "the checkpoint holds no FAN weights: using those of %s", self.hparams.fan_weights
         )
-        state.update({f"fan.{k}": v for k, v in self.fan.state_dict().items()})
+        state.update({f"fan.{k}": v for k, v in fan_state.items()})
 
     # ------------------------------------------------------------------ inference (EMA nets)
     @torch.no_grad()
     def style_from_latent(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Style codes ``(N, style_dim)`` of latent codes ``z (N, latent_dim)`` for domains ``y``."""
-        return self.nets_ema["mapping_network"](z, y)
+        return self.inference_net("mapping_network")(z, y)
 
     @torch.no_grad()
     def style_from_reference(self, x_ref: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Style codes ``(N, style_dim)`` of references ``x_ref (N, 3, H, W)`` of domains ``y``."""
-        return self.nets_ema["style_encoder"](x_ref, y)
+        return self.inference_net("style_encoder")(x_ref, y)
 
     @torch.no_grad()
     def translate(
@@ -466,7 +433,7 @@ class StarGANv2Module(IterationCounting, L.LightningModule):
                     z = torch.randn(x.size(0), self.hparams.latent_dim, device=x.device)
                 s = self.style_from_latent(z, y_trg)
         masks = None if self.mask_source is None else self.mask_source.masks(x)
-        return self.nets_ema["generator"](x, s, masks=masks)
+        return self.inference_net("generator")(x, s, masks=masks)
 
     @property
     def mask_source(self) -> MaskProvider | None:
@@ -479,62 +446,38 @@ class StarGANv2Module(IterationCounting, L.LightningModule):
         self, mode: str, psi: float = 1.0, s_mean: torch.Tensor | None = None
     ) -> nn.Module:
         """The EMA inference path of ``mode`` as a plain module (see :mod:`.graphs`)."""
-        ema = self.nets_ema
-        generator = (
-            ema["generator"]
-            if self.mask_source is None
-            else MaskedGenerator(ema["generator"], self.mask_source)
-        )
+        self.check_mode(mode)
+        generator = self.inference_net("generator")
+        if self.mask_source is not None:
+            generator = MaskedGenerator(generator, self.mask_source)
         if mode == MODE_LATENT:
-            return LatentTranslator(generator, ema["mapping_network"], psi, s_mean)
-        if mode == MODE_REFERENCE:
-            return ReferenceTranslator(generator, ema["style_encoder"])
-        raise ValueError(f"mode={mode!r}: expected one of {list(self.guidance_modes)}")
+            return LatentTranslator(generator, self.inference_net("mapping_network"), psi, s_mean)
+        return ReferenceTranslator(generator, self.inference_net("style_encoder"))
 
     def graph_input_names(self, mode: str) -> list[str]:
         """``["x", "y", "z"]`` (latent) or ``["x", "y", "x_ref"]`` (reference)."""
-        return ["x", "y", "z" if mode == MODE_LATENT else "x_ref"]
+        return [*super().graph_input_names(mode), "z" if mode == MODE_LATENT else "x_ref"]
 
-    def graph_inputs(
+    def extra_graph_inputs(
         self, mode: str, n: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, ...]:
-        """Random ``(x, y, z | x_ref)`` for :meth:`inference_graph` on the CPU."""
-        size = self.img_size
-        x = torch.rand(n, 3, size, size, generator=generator) * 2 - 1
-        y = torch.randint(0, self.num_domains, (n,), generator=generator)
+        """Random ``z (n, latent_dim)`` (latent) or ``x_ref (n, 3, S, S)`` in [-1, 1]."""
         if mode == MODE_LATENT:
-            return x, y, torch.randn(n, self.latent_dim, generator=generator)
-        return x, y, torch.rand(n, 3, size, size, generator=generator) * 2 - 1
-
-    def param_counts(self) -> dict[str, int]:
-        """Parameter count of each online net."""
-        return {k: sum(p.numel() for p in v.parameters()) for k, v in self.nets.items()}
-
-
-_FAN_FROM_CHECKPOINT = contextvars.ContextVar("starganv2_fan_from_checkpoint", default=False)
-"""True while :meth:`StarGANv2Module.load_from_checkpoint` builds a module: its FAN weights come
-from the checkpoint, not from ``fan_weights``."""
+            return (torch.randn(n, self.latent_dim, generator=generator),)
+        size = self.img_size
+        return (torch.rand(n, 3, size, size, generator=generator) * 2 - 1,)
 
 
 def _face_net(w_hpf: float, fan_weights: str | None) -> FAN | None:
-    """The frozen FAN for ``w_hpf > 0`` (weights from ``fan_weights``, or left for the checkpoint
-    being loaded); ``None`` without the high-pass skip."""
+    """The frozen FAN for ``w_hpf > 0``, its weights not read yet (see ``_read_fan_weights``);
+    ``None`` without the high-pass skip."""
     if w_hpf <= 0:
         if fan_weights is not None:
             log.warning(
                 "fan_weights=%r is not used: w_hpf=%s has no face masks", fan_weights, w_hpf
             )
         return None
-    if _FAN_FROM_CHECKPOINT.get():
-        return FAN()
-    if fan_weights is None:
-        raise ValueError(
-            f"w_hpf={w_hpf} needs the face-landmark network (FAN) for its face masks, but "
-            "model.fan_weights is not set: download wing.ckpt (clovaai/stargan-v2: `bash "
-            "download.sh wing` saves expr/checkpoints/wing.ckpt) and pass "
-            "model.fan_weights=path/to/wing.ckpt, or set model.w_hpf=0 (see docs/faces.md)"
-        )
-    return FAN.from_file(fan_weights, key="model.fan_weights")
+    return FAN()
 
 
 def _shape_oracle(w_hpf: float, mask_provider: str) -> nn.Module | None:
@@ -544,33 +487,3 @@ def _shape_oracle(w_hpf: float, mask_provider: str) -> nn.Module | None:
     from starganv2.data.shape_masks import ShapeOracleMasks
 
     return ShapeOracleMasks()
-
-
-@contextlib.contextmanager
-def _one_scaler_update(scaler: torch.amp.GradScaler | None) -> Iterator[None]:
-    """Make several ``opt.step()`` after one scaled backward share one ``GradScaler.update()``.
-
-    Lightning's ``16-mixed`` plugin calls ``scaler.update()`` after every optimizer step. When G,
-    F and E step after one backward, an update between them (a back-off after an inf, or the
-    periodic growth) would unscale F's and E's gradients by a different scale than the one the
-    loss was multiplied by. Inside this context ``update`` is deferred and run once at the end,
-    the pattern of ``torch.amp`` for several optimizers. No-op without a (enabled) scaler.
-    """
-    if scaler is None or not scaler.is_enabled():
-        yield
-        return
-    stepped = False
-
-    def deferred_update(new_scale: Any = None) -> None:
-        nonlocal stepped
-        if new_scale is not None:
-            raise RuntimeError("GradScaler.update(new_scale) inside a deferred update")
-        stepped = True
-
-    scaler.update = deferred_update  # instance attribute shadows the method
-    try:
-        yield
-    finally:
-        del scaler.update
-    if stepped:
-        scaler.update()

@@ -1,0 +1,242 @@
+"""``TranslationModule``: what the LightningModules of every translation model share.
+
+A model's module builds its nets and optimizers and runs one iteration in ``training_step``;
+this base holds the rest, so that a new model is its training logic only:
+
+- **the iteration counter.** One iteration runs several optimizer steps, so Lightning's
+  ``global_step`` is not the paper's count. The module counts ``iteration`` itself (saved in
+  checkpoints as ``checkpoint["starganv2"] = {"iteration": ..., "model": MODEL_NAME}``, which
+  :func:`~starganv2.models.registry.load_model` reads), stops at ``hparams.total_iters`` and
+  restores the counter on resume. Trainer settings counted in optimizer steps are refused.
+- **the NaN stop.** Loss terms are tracked on the device and checked every
+  ``hparams.finite_check_every`` iterations and always before a checkpoint is written, so no
+  checkpoint is saved after a non-finite loss.
+- **manual optimization.** ``_update(loss, names)`` back-propagates once and steps the named
+  nets' optimizers, with one GradScaler update (:func:`~starganv2.utils.amp.one_scaler_update`).
+- **logging** on Lightning's logging steps and the last iteration only (other iterations read
+  nothing back from the device).
+- **inference and export.** Inference uses the averaged (EMA) copy of a net where the model keeps
+  one (:meth:`inference_net`); ``num_domains``, ``img_size``, the export graphs' ``(x, y)``
+  inputs and parameter counts are answered here for every model.
+- **checkpoint migration.** :meth:`migrate_checkpoint` brings an older checkpoint up to date
+  before its state dict is loaded.
+- **frozen nets.** Lightning warns about every submodule in eval mode when training starts. The
+  nets named in ``FROZEN_NETS`` (EMA copies, the FAN) are so on purpose, so the base hides that
+  warning while they are the only ones; any other module in eval mode is still reported.
+
+A subclass sets ``MODEL_NAME``, ``OPTIMIZER_ORDER`` (the names of ``self.nets`` in the order of
+``configure_optimizers``), ``TERMS`` (the loss terms of each update) and, where it has them,
+``EMA_NETS`` and ``FROZEN_NETS``; calls ``self.save_hyperparameters()`` and :meth:`set_nets`;
+and ends ``training_step`` with :meth:`end_iteration`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.warnings import PossibleUserWarning
+from torch import nn
+
+from starganv2.models.ema import make_ema
+from starganv2.models.training_checks import NonFiniteTracker, check_trainer_counts
+from starganv2.utils.amp import one_scaler_update
+
+__all__ = ["TranslationModule", "Stats"]
+
+Stats = dict[str, dict[str, torch.Tensor]]
+"""``{update name: {term: detached scalar}}``, what a model's ``train_iteration`` returns."""
+
+_EVAL_MODE_WARNING = r"Found \d+ module\(s\) in eval mode at the start of training"
+
+
+class TranslationModule(L.LightningModule):
+    """The shared base of this library's LightningModules (see the module docstring)."""
+
+    MODEL_NAME: ClassVar[str]
+    """The model's name in checkpoints (``checkpoint["starganv2"]["model"]``) and configs."""
+    OPTIMIZER_ORDER: ClassVar[tuple[str, ...]]
+    """Names of ``self.nets`` in the order of ``configure_optimizers``."""
+    TERMS: ClassVar[Mapping[str, tuple[str, ...]]]
+    """Loss terms of each update, logged as ``train/<update>/<term>``."""
+    EMA_NETS: ClassVar[tuple[str, ...]] = ()
+    """Nets with an averaged copy in ``self.nets_ema``; inference uses that copy."""
+    FROZEN_NETS: ClassVar[tuple[str, ...]] = ()
+    """Submodules (attribute names) kept in eval mode on purpose."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.iteration = 0
+        self._nonfinite = NonFiniteTracker(
+            [f"{update}/{term}" for update, terms in self.TERMS.items() for term in terms]
+        )
+        self._eval_mode_filter: tuple[Any, ...] | None = None
+
+    def set_nets(
+        self, nets: Mapping[str, nn.Module], init: Callable[[nn.Module], None] | None = None
+    ) -> None:
+        """Install the online nets as ``self.nets``, apply ``init`` to them, then copy the
+        ``EMA_NETS`` into ``self.nets_ema`` (frozen, eval mode): initialise first, then copy."""
+        self.nets = nn.ModuleDict(dict(nets))
+        if init is not None:
+            self.nets.apply(init)
+        if self.EMA_NETS:
+            self.nets_ema = nn.ModuleDict({n: make_ema(self.nets[n]) for n in self.EMA_NETS})
+
+    # ------------------------------------------------------------------ Translator protocol
+    @property
+    def num_domains(self) -> int:
+        """Number of domains."""
+        return int(self.hparams.num_domains)
+
+    @property
+    def img_size(self) -> int:
+        """Square image side."""
+        return int(self.hparams.img_size)
+
+    def inference_net(self, name: str) -> nn.Module:
+        """The net that inference uses: the EMA copy of ``name`` if there is one, else the net."""
+        return self.nets_ema[name] if name in self.EMA_NETS else self.nets[name]
+
+    def check_mode(self, mode: str) -> None:
+        """``ValueError`` unless ``mode`` is one of ``self.guidance_modes``."""
+        if mode not in self.guidance_modes:
+            raise ValueError(f"mode={mode!r}: expected one of {list(self.guidance_modes)}")
+
+    def graph_input_names(self, mode: str) -> list[str]:
+        """``["x", "y"]``; models whose graphs take more inputs add theirs."""
+        return ["x", "y"]
+
+    def graph_inputs(
+        self, mode: str, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, ...]:
+        """Random ``(x, y)`` on the CPU (``x (n, 3, S, S)`` in [-1, 1], ``y (n,)``), then the
+        model's :meth:`extra_graph_inputs`, for :meth:`inference_graph`."""
+        size = self.img_size
+        x = torch.rand(n, 3, size, size, generator=generator) * 2 - 1
+        y = torch.randint(0, self.num_domains, (n,), generator=generator)
+        return x, y, *self.extra_graph_inputs(mode, n, generator)
+
+    def extra_graph_inputs(
+        self, mode: str, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, ...]:
+        """Inputs of ``mode``'s graph after ``(x, y)``, drawn after them; none by default."""
+        return ()
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameter count of each online net."""
+        return {k: sum(p.numel() for p in v.parameters()) for k, v in self.nets.items()}
+
+    # ------------------------------------------------------------------ training
+    def optimizers_by_name(self) -> dict[str, Any]:
+        """The optimizers (Lightning's wrappers) by net name."""
+        optimizers = self.optimizers()
+        if not isinstance(optimizers, list):  # Lightning unwraps a single optimizer
+            optimizers = [optimizers]
+        return dict(zip(self.OPTIMIZER_ORDER, optimizers))
+
+    def _update(self, loss: torch.Tensor, names: tuple[str, ...]) -> None:
+        """Back-propagate ``loss`` once and step the optimizers of the nets ``names``."""
+        optimizers = self.optimizers_by_name()
+        for opt in optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        with one_scaler_update(getattr(self.trainer.precision_plugin, "scaler", None)):
+            for name in names:
+                optimizers[name].step()
+
+    def end_iteration(self, stats: Stats, batch_size: int, **scalars: float) -> None:
+        """Close an iteration: track its loss terms, count it, check for NaN every
+        ``finite_check_every`` iterations, log on logging steps and the last iteration (the
+        terms, :meth:`progress_bar_values` and ``train/<name>`` for each of ``scalars``), and
+        stop at ``total_iters``."""
+        hp = self.hparams
+        self._nonfinite.track(stats, self.iteration)
+        self.iteration += 1
+        if self.iteration % hp.finite_check_every == 0:
+            self.check_finite()
+        last = self.iteration >= hp.total_iters
+        if last or self.log_now():
+            self._log_iteration(stats, batch_size, scalars)
+        if last:
+            self.trainer.should_stop = True
+
+    def progress_bar_values(self, stats: Stats) -> dict[str, torch.Tensor]:
+        """The few terms shown in the progress bar; none by default."""
+        return {}
+
+    def _log_iteration(self, stats: Stats, batch_size: int, scalars: Mapping[str, float]) -> None:
+        # Loss terms: mean over DDP ranks (one all-reduce per term, on logging steps only).
+        logged = {f"train/{u}/{t}": v for u, terms in stats.items() for t, v in terms.items()}
+        kw = {"on_step": True, "on_epoch": False, "batch_size": batch_size, "sync_dist": True}
+        self.log_dict(logged, **kw)
+        bar = self.progress_bar_values(stats)
+        if bar:
+            self.log_dict(bar, prog_bar=True, logger=False, **kw)
+        kw["sync_dist"] = False  # the same on every rank: no reduction needed
+        values = {f"train/{k}": float(v) for k, v in scalars.items()}
+        self.log_dict({**values, "train/iteration": float(self.iteration)}, **kw)
+
+    def log_now(self) -> bool:
+        """True on the iterations whose logged values Lightning writes to the loggers."""
+        connector = getattr(self.trainer, "_logger_connector", None)
+        return True if connector is None else bool(connector.should_update_logs)
+
+    def check_finite(self) -> None:
+        """Raise :class:`~starganv2.models.training_checks.NonFiniteLossError` if any loss term
+        was NaN/inf since training began."""
+        self._nonfinite.check()
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def on_fit_start(self) -> None:
+        check_trainer_counts(self.trainer, "model.total_iters")
+        self._hide_frozen_nets_warning()
+
+    def on_train_start(self) -> None:
+        self._restore_warning_filters()
+
+    def teardown(self, stage: str) -> None:
+        self._restore_warning_filters()
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
+        """Stop before a batch once ``iteration`` has reached ``total_iters``."""
+        if self.iteration >= self.hparams.total_iters:
+            self.trainer.should_stop = True
+            return -1
+        return None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.check_finite()
+        checkpoint["starganv2"] = {"iteration": self.iteration, "model": self.MODEL_NAME}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.iteration = int(checkpoint.get("starganv2", {}).get("iteration", 0))
+        self.migrate_checkpoint(checkpoint)
+
+    def migrate_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Bring ``checkpoint`` (written by an older version) up to date in place before its
+        state dict is loaded; nothing to do by default."""
+
+    # ------------------------------------------------------------------ frozen nets
+    def _hide_frozen_nets_warning(self) -> None:
+        """Ignore Lightning's "module(s) in eval mode" warning until training starts, if the only
+        modules in eval mode lie in ``FROZEN_NETS`` (a user cannot act on it then)."""
+        frozen = tuple(self.FROZEN_NETS)
+        others = [
+            name
+            for name, module in self.named_modules()
+            if not module.training and name.split(".")[0] not in frozen
+        ]
+        if others or self._eval_mode_filter is not None:
+            return
+        warnings.filterwarnings("ignore", message=_EVAL_MODE_WARNING, category=PossibleUserWarning)
+        self._eval_mode_filter = warnings.filters[0]
+
+    def _restore_warning_filters(self) -> None:
+        entry, self._eval_mode_filter = self._eval_mode_filter, None
+        if entry is not None and entry in warnings.filters:
+            warnings.filters.remove(entry)
