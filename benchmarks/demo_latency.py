@@ -89,7 +89,9 @@ def main() -> None:
     picture = Image.open(source).convert("RGB")
 
     app = build_app(engine)
-    app.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    app.launch(
+        server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True
+    )
     client = Client(app.local_url, verbose=False, download_files=str(work / "downloads"))
     rows = []
     try:

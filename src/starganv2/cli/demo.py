@@ -45,7 +45,9 @@ def examples(folder: Path | None, names: list[str], per_domain: int) -> list[tup
     found = list_domain_files(folder)
     unknown = sorted(set(found) - set(names))
     if unknown:
-        log.warning("examples under %s: folders %s are not model domains %s", folder, unknown, names)
+        log.warning(
+            "examples under %s: folders %s are not model domains %s", folder, unknown, names
+        )
     return [(str(p), d) for d in names for p in sorted(found.get(d, []))[:per_domain]]
 
 

@@ -37,7 +37,9 @@ def result_paths(out) -> list[str]:
 def test_translate_endpoint_with_only_an_image(engine, tmp_path):
     src = write_picture(tmp_path / "src.png", 60, 40)
     with served(build_app(engine)) as url:
-        out = client(url, tmp_path).predict(gradio_client.handle_file(str(src)), api_name="/translate")
+        out = client(url, tmp_path).predict(
+            gradio_client.handle_file(str(src)), api_name="/translate"
+        )
     (path,) = result_paths(out)
     got = Image.open(path)
     assert got.size == (60, 40)
@@ -83,13 +85,23 @@ def test_bad_uploads_give_a_message_and_the_server_keeps_serving(engine, tmp_pat
         with pytest.raises(gradio_client.exceptions.AppError, match="limit is 1,000"):
             c.predict(gradio_client.handle_file(str(src)), api_name="/translate")
         small = write_picture(tmp_path / "small.png", 30, 30)
-        assert len(result_paths(c.predict(gradio_client.handle_file(str(small)), api_name="/translate"))) == 1
+        assert (
+            len(
+                result_paths(
+                    c.predict(gradio_client.handle_file(str(small)), api_name="/translate")
+                )
+            )
+            == 1
+        )
 
 
 def test_tabs_at_the_same_time_get_their_own_results(engine, tmp_path):
     src = write_picture(tmp_path / "src.png", 40, 40)
     want = {
-        seed: np.asarray(engine.translate(engine.prepare(Image.open(src)), y_trg=0, seed=seed).images[0], dtype=np.int16)
+        seed: np.asarray(
+            engine.translate(engine.prepare(Image.open(src)), y_trg=0, seed=seed).images[0],
+            dtype=np.int16,
+        )
         for seed in range(4)
     }
     got: dict[int, np.ndarray] = {}
@@ -120,8 +132,12 @@ def test_a_label_model_shows_label_controls_and_hides_style_controls(v1_ckpt, tm
     assert not plain.controls["mode"].visible and not plain.controls["masks"].visible
     src = write_picture(tmp_path / "src.png", 40, 30)
     with served(plain) as url:
-        out = client(url, tmp_path).predict(gradio_client.handle_file(str(src)), target="c", api_name="/translate")
-    assert Image.open(result_paths(out)[0]).size == (40, 30) and out[4].startswith("1 image(s) of c")
+        out = client(url, tmp_path).predict(
+            gradio_client.handle_file(str(src)), target="c", api_name="/translate"
+        )
+    assert Image.open(result_paths(out)[0]).size == (40, 30) and out[4].startswith(
+        "1 image(s) of c"
+    )
     boxes = build_app(DemoEngine(model, attributes=["black", "blond", "male"]))
     assert boxes.controls["attributes"].visible and not boxes.controls["target"].visible
     with served(boxes) as url:

@@ -51,7 +51,7 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000"):  # fmt: skip
+                "--window-size=1400,1800"):  # fmt: skip
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(60)
@@ -60,8 +60,14 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def app(v2_ckpt):
-    return build_app(DemoEngine(load_model(v2_ckpt), ["cat", "dog"]))
+def app(v2_ckpt, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("examples")
+    examples = [
+        (str(write_picture(folder / f"{d}{i}.png", 64, 64, seed=10 * k + i)), d)
+        for k, d in enumerate(("cat", "dog"))
+        for i in range(2)
+    ]
+    return build_app(DemoEngine(load_model(v2_ckpt), ["cat", "dog"]), examples=examples)
 
 
 def find(driver, css, timeout=60):
@@ -74,8 +80,10 @@ def choose(driver, dropdown_id, option):
     find(driver, f"#{dropdown_id} input").click()
     find(driver, f'#{dropdown_id} li[data-testid="dropdown-option"][aria-label="{option}"]').click()
     WebDriverWait(driver, 10).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, f"#{dropdown_id} input").get_attribute("value")
-        == option
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, f"#{dropdown_id} input").get_attribute("value")
+            == option
+        )
     )
 
 
@@ -95,6 +103,7 @@ def test_upload_pick_a_domain_translate_and_get_the_result(browser, app, tmp_pat
         with urllib.request.urlopen(result.get_attribute("src"), timeout=30) as response:
             got = Image.open(io.BytesIO(response.read())).convert("RGB")
         shot = tmp_path / "page.png"
+        browser.execute_script("window.scrollTo(0, 0)")
         browser.save_screenshot(str(shot))
     assert got.size == (90, 60)
     diff = np.abs(np.asarray(got, dtype=np.int16) - np.asarray(Image.open(src), dtype=np.int16))

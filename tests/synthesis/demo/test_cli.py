@@ -34,7 +34,9 @@ def test_the_demo_serves_locally_and_prints_its_address(v2_ckpt, tmp_path, capsy
         assert "domains: `cat`, `dog`" in app.config["components"][0]["props"]["value"]
         client = gradio_client.Client(app.local_url, verbose=False, download_files=str(tmp_path))
         src = tmp_path / "ex" / "cat" / "0.png"
-        out = client.predict(gradio_client.handle_file(str(src)), target="dog", api_name="/translate")
+        out = client.predict(
+            gradio_client.handle_file(str(src)), target="dog", api_name="/translate"
+        )
         assert out[4].startswith("1 image(s) of dog, 40x40 px")
     finally:
         app.close()

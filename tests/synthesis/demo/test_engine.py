@@ -119,7 +119,9 @@ def test_attribute_check_boxes_give_multi_hot_labels(v1_ckpt, source):
     src = engine.prepare(source)
     result = engine.translate(src, mode="label", labels=[1, 2])
     want = model.translate_labels(src.x.unsqueeze(0), torch.tensor([[0.0, 1.0, 1.0]]))
-    assert np.array_equal(np.asarray(result.images[0]), np.asarray(engine._pictures(want, src.fit)[0]))
+    assert np.array_equal(
+        np.asarray(result.images[0]), np.asarray(engine._pictures(want, src.fit)[0])
+    )
     with pytest.raises(ValueError, match=r"attributes=\['a'\] has 1 names"):
         DemoEngine(model, attributes=["a"])
 
@@ -163,7 +165,10 @@ def test_the_video_loops_through_the_styles_at_the_source_size(v2, source, tmp_p
     frames = list(v2.video_frames(src, 1, styles, frames_per_transition=4))
     assert len(frames) == 3 * 4 and frames[0].shape == (3, 40, 60)
     first = v2.translate(src, y_trg=1, num_styles=1, seed=0).images[0]
-    assert np.abs(np.asarray(first, dtype=float) / 255 - frames[0].permute(1, 2, 0).numpy()).max() < 1 / 255 + 1e-6
+    assert (
+        np.abs(np.asarray(first, dtype=float) / 255 - frames[0].permute(1, 2, 0).numpy()).max()
+        < 1 / 255 + 1e-6
+    )
     n = v2.video(src, 1, styles, tmp_path / "v.mp4", frames_per_transition=2)
     assert n == 6 and count_video_frames(tmp_path / "v.mp4") == 6
 

@@ -74,17 +74,23 @@ def _png_header_only(path, width, height):
     decoding it would need gigabytes."""
 
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     row = zlib.compress(b"\x00" + bytes(3 * width))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", row) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
+    )
     return path
 
 
 def test_a_10000_by_10000_picture_is_refused_before_decoding(tmp_path):
     path = _png_header_only(tmp_path / "huge.png", 10_000, 10_000)
-    with pytest.raises(PictureError, match=r"10000x10000 = 100,000,000 pixels; the limit is 50,000,000"):
+    with pytest.raises(
+        PictureError, match=r"10000x10000 = 100,000,000 pixels; the limit is 50,000,000"
+    ):
         read_picture(path)
 
 

@@ -60,25 +60,26 @@ def import_gradio() -> Any:
     return gradio
 
 
-@functools.cache
-def _upload_image(gr: Any) -> type:
-    """``gr.Image`` whose own check of an upload (it opens the file with PIL before our function
-    runs) ends in a message in the page instead of an internal error. ``is_template`` makes the
-    page draw it with ``gr.Image``'s own frontend."""
+def _upload_image(gr: Any, **kwargs: Any) -> Any:
+    """A ``gr.Image`` upload whose own check of the file (Gradio opens it with PIL before the
+    page's function runs) ends in a message in the page instead of an internal error.
 
-    class UploadImage(gr.Image):
-        is_template = True
+    The check is wrapped on the instance: a subclass would make Gradio write a ``.pyi`` stub
+    next to this file at run time."""
+    component = gr.Image(**kwargs)
+    checked = component.preprocess
 
-        def preprocess(self, payload: Any) -> Any:
-            try:
-                return super().preprocess(payload)
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-                name = getattr(payload, "orig_name", None) or "the file"
-                raise gr.Error(
-                    f"{self.label}: {name} is not an image this app can read ({type(e).__name__})"
-                ) from e
+    def preprocess(payload: Any) -> Any:
+        try:
+            return checked(payload)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            name = getattr(payload, "orig_name", None) or "the file"
+            raise gr.Error(
+                f"{component.label}: {name} is not an image this app can read ({type(e).__name__})"
+            ) from e
 
-    return UploadImage
+    component.preprocess = preprocess
+    return component
 
 
 class _Scratch:
@@ -138,7 +139,7 @@ def build_app(
     styles = engine.has_styles
     labels_by_attribute = engine.attributes is not None
     scratch = _Scratch()
-    upload_image = _upload_image(gr)
+    upload_image = functools.partial(_upload_image, gr)
 
     def picture(path: str | None, what: str) -> Picture | None:
         if not path:
@@ -225,10 +226,14 @@ def build_app(
 
     def blend(state: dict | None, a: float, b: float, alpha: float) -> Any:
         if not state or state.get("styles") is None:
-            raise gr.Error("translate with a style model first; the slider moves between its styles")
+            raise gr.Error(
+                "translate with a style model first; the slider moves between its styles"
+            )
         codes = state["styles"]
         if codes.size(0) < 2 and max(int(a), int(b)) > 1:
-            codes = engine.latent_styles(state["y"], max(int(a), int(b)), state["seed"], state["psi"])
+            codes = engine.latent_styles(
+                state["y"], max(int(a), int(b)), state["seed"], state["psi"]
+            )
         k = codes.size(0)
         if not (1 <= int(a) <= k and 1 <= int(b) <= k):
             raise gr.Error(f"styles are numbered 1 to {k}; got {int(a)} and {int(b)}")
@@ -257,9 +262,8 @@ def build_app(
 
     sources = [[p] for p, _ in examples]
     references = [[p, d] for p, d in examples]
-    info = (
-        f"**{type(engine.model).__name__}**, {engine.img_size} px, domains: "
-        + ", ".join(f"`{n}`" for n in names)
+    info = f"**{type(engine.model).__name__}**, {engine.img_size} px, domains: " + ", ".join(
+        f"`{n}`" for n in names
     )
     with gr.Blocks(title=f"{title} demo", analytics_enabled=False) as app:
         gr.Markdown(f"# {title}\n{info}")
@@ -268,17 +272,23 @@ def build_app(
             with gr.Column(scale=1):
                 source = upload_image(
                     type="filepath", image_mode=None, label="Source", elem_id="source",
-                    sources=["upload", "clipboard"],
+                    sources=["upload", "clipboard"], height=240,
                 )  # fmt: skip
                 if sources:
                     gr.Examples(sources, inputs=[source], label="Validation images (source)")
                 fit = gr.Radio(list(FIT_MODES), value=engine.fit, label="Fit to the model's square")
                 view = gr.Image(
-                    label="What the model sees", interactive=False, elem_id="view", format="png"
+                    label="What the model sees",
+                    interactive=False,
+                    elem_id="view",
+                    format="png",
+                    height=240,
                 )
                 modes = [MODE_LATENT, MODE_REFERENCE] if styles else [MODE_LABEL]
                 mode = gr.Radio(modes, value=modes[0], label="Guidance", visible=styles)
-                choices = [("auto: a domain other than the source's", _AUTO)] + [(n, n) for n in names]
+                choices = [("auto: a domain other than the source's", _AUTO)] + [
+                    (n, n) for n in names
+                ]
                 target = gr.Dropdown(
                     choices, value=_AUTO, label="Target domain", elem_id="target",
                     visible=not labels_by_attribute,
@@ -342,13 +352,11 @@ def build_app(
             mode_changed, mode, [latent_controls, reference_controls, target],
             api_visibility="private",
         )  # fmt: skip
-        reroll.click(
-            lambda: random.randrange(2**31), None, seed, api_visibility="private"
-        ).then(translate, inputs, outputs, api_visibility="private")
+        reroll.click(lambda: random.randrange(2**31), None, seed, api_visibility="private").then(
+            translate, inputs, outputs, api_visibility="private"
+        )
         for trigger in (alpha.release, style_a.submit, style_b.submit):
-            trigger(
-                blend, [state, style_a, style_b, alpha], blended, api_visibility="private"
-            )
+            trigger(blend, [state, style_a, style_b, alpha], blended, api_visibility="private")
         make_video.click(video, state, video_out, api_name="video")
     app.queue(default_concurrency_limit=1)
     app.scratch = scratch

@@ -90,6 +90,7 @@ class _Scratch:
         self.root = Path(tempfile.mkdtemp(prefix="starganv2-demo-"))
 
     def new(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)  # again after remove(): the app may reopen
         now = time.time()
         for old in self.root.iterdir():
             if now - old.stat().st_mtime > _SCRATCH_AGE_S:
@@ -129,8 +130,9 @@ def build_app(
         max_styles: upper end of the number-of-styles slider.
         frames_per_transition, fps: the style video's pace.
 
-    Returns: a ``gradio.Blocks``; ``.launch(server_name=..., server_port=...)`` serves it, and
-    ``.scratch.remove()`` deletes its files once it is closed.
+    Returns: a ``gradio.Blocks``; ``.launch(server_name=..., server_port=...)`` serves it,
+    ``.scratch.remove()`` deletes its files once it is closed, and ``.controls`` names its main
+    components (``source``, ``target``, ``latent``, ``reference``, ``attributes``, ...).
     """
     gr = import_gradio()
     names = engine.domain_names
@@ -267,13 +269,14 @@ def build_app(
             with gr.Column(scale=1):
                 source = upload_image(
                     type="filepath", image_mode=None, label="Source", elem_id="source",
-                    sources=["upload", "clipboard"],
+                    sources=["upload", "clipboard"], height=240,
                 )  # fmt: skip
                 if sources:
                     gr.Examples(sources, inputs=[source], label="Validation images (source)")
                 fit = gr.Radio(list(FIT_MODES), value=engine.fit, label="Fit to the model's square")
                 view = gr.Image(
-                    label="What the model sees", interactive=False, elem_id="view", format="png"
+                    label="What the model sees", interactive=False, elem_id="view", format="png",
+                    height=240,
                 )
                 modes = [MODE_LATENT, MODE_REFERENCE] if styles else [MODE_LABEL]
                 mode = gr.Radio(modes, value=modes[0], label="Guidance", visible=styles)
@@ -320,7 +323,7 @@ def build_app(
                     label="Masks of the high-pass skip", format="png", columns=2,
                     visible=engine.has_masks,
                 )  # fmt: skip
-                with gr.Accordion("Move through styles", open=True, visible=styles):
+                with gr.Accordion("Move through styles", open=True, visible=styles) as styles_panel:
                     with gr.Row():
                         style_a = gr.Number(value=1, precision=0, minimum=1, label="From style")
                         style_b = gr.Number(value=2, precision=0, minimum=1, label="To style")
@@ -351,4 +354,9 @@ def build_app(
         make_video.click(video, state, video_out, api_name="video")
     app.queue(default_concurrency_limit=1)
     app.scratch = scratch
+    app.controls = {
+        "source": source, "fit": fit, "mode": mode, "target": target, "attributes": attribute_boxes,
+        "latent": latent_controls, "reference": reference_controls, "masks": show_masks,
+        "styles": styles_panel, "results": gallery, "status": status,
+    }  # fmt: skip
     return app

@@ -220,7 +220,11 @@ class DemoEngine:
                 start = time.perf_counter()
                 g = torch.Generator().manual_seed(0)
                 self._s_mean = style_means(model, self.mean_codes, generator=g)
-                log.info("mean styles of %d codes in %.2f s", self.mean_codes, time.perf_counter() - start)
+                log.info(
+                    "mean styles of %d codes in %.2f s",
+                    self.mean_codes,
+                    time.perf_counter() - start,
+                )
             return self._s_mean
 
     def latent_styles(self, y: int, num: int, seed: int, psi: float = 1.0) -> torch.Tensor:
