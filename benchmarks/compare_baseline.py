@@ -1,13 +1,16 @@
 """StarGAN v1 against StarGAN v2 on the built-in shapes data at equal training time.
 
-Each setting is composed from the library's own configs (``conf/train.yaml`` with the given
-overrides, as ``starganv2-train`` would), trained by Lightning for the same wall-clock budget in
-its own process, all settings at the same time with the same number of torch threads each, so
-they share the machine equally. Training stops at the budget (evaluation time excluded) or at the
-setting's ``model.total_iters``, whichever comes first. Every setting is then measured with
-:func:`starganv2.evaluation.shapes_quality.shapes_quality` (target-shape accuracy, position
-error and, for StarGAN v2's reference mode, reference colour error) on the whole validation set,
-and optionally every ``--eval-every`` iterations on its first ``--eval-images`` images per domain.
+Each setting is a run of the library's training command, ``starganv2-train`` with the setting's
+overrides, in its own process, all settings at the same time with the same number of torch
+threads each, so they share the machine equally. The timing callback
+(:class:`starganv2.callbacks.timing.TimingCallback`, ``budget_s``) stops each run when its
+training steps have taken the budget (evaluations and other callbacks' work excluded), or at the
+setting's ``model.total_iters``, whichever comes first. With ``--eval-every`` the evaluation
+callback (``callbacks=shapes_eval``) measures the run on the first ``--eval-images`` validation
+images per domain as it goes. At the end the driver evaluates every setting's last checkpoint on
+the whole validation set with the same evaluator (:class:`starganv2.evaluation.evaluator.Evaluator`:
+target-shape accuracy, position error and, for StarGAN v2's reference mode, reference colour
+error).
 
 A setting is ``name:override override ...`` (Hydra overrides of ``conf/train.yaml``)::
 
@@ -16,11 +19,12 @@ A setting is ``name:override override ...`` (Hydra overrides of ``conf/train.yam
         --setting "v2_quick:experiment=quick" \\
         --setting "v1_quick:experiment=stargan_v1_quick"
 
-Output under ``--out``: ``<name>/quality.jsonl`` (one line per evaluation), ``<name>/last.ckpt``,
-``<name>/samples/<iteration>_<mode>.png`` (one grid per guidance mode), ``side_by_side.png`` (the same sources
-translated by every setting: per setting one column per target domain; StarGAN v2 with one fixed
-latent code), ``summary.json`` and a printed table. The machine's load average before and after
-is printed and saved: other jobs on the machine slow every setting alike but shift the budget's
+Output under ``--out``: ``<name>/`` (the run folder: ``checkpoints/last.ckpt``, ``timing.jsonl``,
+``eval/`` with the interim evaluations, ``samples/<iteration>_<mode>.png``, ``final.json``: the
+whole-validation-set figures), ``<name>.log``, ``side_by_side.png`` (the same sources translated
+by every setting: per setting one column per target domain; StarGAN v2 with one fixed latent
+code), ``summary.json`` and a printed table. The machine's load average before and after is
+printed and saved: other jobs on the machine slow every setting alike but shift the budget's
 worth of iterations.
 """
 
@@ -29,18 +33,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import shlex
+import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
-from _jobs import quiet_trainer, run_side_by_side  # noqa: E402
+from _jobs import prepare_shapes, run_side_by_side, thread_env, train_command  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "src" / "starganv2" / "conf"
 FIGURES = {
     "target_accuracy": "shapes/target_accuracy_{mode}",
     "position_error_px": "shapes/position_error_px_{mode}",
@@ -56,97 +57,60 @@ def parse_setting(text: str) -> tuple[str, list[str]]:
     return name, shlex.split(rest)
 
 
-def compose(overrides: list[str], out: Path) -> Any:
-    """``conf/train.yaml`` with ``overrides``, its run folder at ``out`` (no Hydra run)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("train", overrides=[*overrides, f"paths.output_dir={out}"])
-
-
-def build(cfg: Any) -> tuple[Any, Any]:
-    """The data module and the model of a composed config, checked as ``starganv2-train`` does."""
-    from starganv2.cli.config_check import check_config, instantiate
-
-    check_config(cfg, ["data", "model"])
-    return instantiate(cfg.data), instantiate(cfg.model)
-
-
-def evaluate(model: Any, root: Path, images: int | None, seed: int) -> dict[str, float]:
-    from starganv2.evaluation.shapes_quality import shapes_quality
-
-    return shapes_quality(model, root, max_images_per_domain=images, seed=seed)
+def run_overrides(args: argparse.Namespace, overrides: list[str]) -> list[str]:
+    """The ``starganv2-train`` overrides of one setting (its run folder aside): the CPU, the
+    shapes evaluation (interim only: the final one is the driver's), the timing budget."""
+    every = args.eval_every or 10**9
+    base = [
+        "trainer.accelerator=cpu",
+        "callbacks=shapes_eval",
+        "+callbacks@_global_=timing",
+        f"callbacks.timing.budget_s={args.budget_s}",
+        f"callbacks.timing.every_n_iters={every}",
+        f"callbacks.evaluation.every_n_iters={every}",
+        "callbacks.evaluation.at_end=false",
+        f"callbacks.evaluation.evaluator.seed={args.seed}",
+        f"callbacks.evaluation.evaluator.max_images_per_domain={args.eval_images}",
+    ]
+    return base + overrides
 
 
-def run_one(args: argparse.Namespace, setting: str) -> None:
-    """Train and evaluate one setting in this process."""
-    import lightning as L
-    import torch
+def final_evaluation(run_dir: Path, name: str, overrides: list[str]) -> dict[str, Any] | None:
+    """The run's last checkpoint on the whole validation set, with the run's own evaluator and
+    data settings (``config_resolved.yaml``); written to ``run_dir/final.json``."""
+    from omegaconf import OmegaConf
 
-    from starganv2.callbacks.samples import SampleGrids
-    from starganv2.utils.files import atomic_path, save_json
+    from starganv2.callbacks.timing import read_timing
+    from starganv2.cli.config_check import instantiate
+    from starganv2.models.registry import load_model
+    from starganv2.utils.files import save_json
 
-    name, overrides = parse_setting(setting)
-    out = Path(args.out) / name
-    out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(args.threads)
-    cfg = compose(overrides, out)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    dm, model = build(cfg)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    config = run_dir / "config_resolved.yaml"
+    if not ckpt.is_file() or not config.is_file():
+        return None
+    cfg = OmegaConf.load(config)
+    dm = instantiate(cfg.data)
     dm.prepare_data()
-    log_file = out / "quality.jsonl"
-    log_file.write_text("")
-    clock = {"start": 0.0, "train_s": 0.0}
-
-    def record(it: int, images: int | None) -> dict[str, Any]:
-        eval_start = time.perf_counter()
-        clock["train_s"] = eval_start - clock["start"]
-        res = evaluate(model, Path(dm.root), images, args.seed)
-        row = {
-            "name": name,
-            "iteration": it,
-            "train_s": round(clock["train_s"], 1),
-            "eval_images_per_domain": images,
-            **res,
-        }
-        with log_file.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        shown = " ".join(f"{k.split('/')[1]}={v:.3g}" for k, v in res.items() if "real" not in k)
-        print(f"[{name}] it {it} ({clock['train_s']:.0f} s) {shown}", flush=True)
-        clock["start"] += time.perf_counter() - eval_start  # train_s leaves evaluations out
-        return row
-
-    class Budget(L.Callback):
-        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            clock["start"] = time.perf_counter()
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            it = pl_module.iteration
-            if args.eval_every and it % args.eval_every == 0:
-                record(it, args.eval_images)
-            if time.perf_counter() - clock["start"] >= args.budget_s:
-                trainer.should_stop = True
-
-    trainer = quiet_trainer(
-        "cpu", [Budget(), SampleGrids(out / "samples", every_n_iters=10**9, num_sources=6)]
-    )
-    trainer.fit(model, datamodule=dm)
-    final = record(model.iteration, None)
-    with atomic_path(out / "last.ckpt") as tmp:
-        trainer.save_checkpoint(tmp)
-    save_json(
-        {
-            **final,
-            "overrides": overrides,
-            "params": sum(p.numel() for p in model.nets.parameters()),
-            "modes": list(model.guidance_modes),
-            "root": str(dm.root),
-        },
-        out / "final.json",
-    )
+    dm.setup("validate")
+    model = load_model(ckpt)
+    evaluator = instantiate(cfg.callbacks.evaluation.evaluator, max_images_per_domain=None)
+    results = evaluator.evaluate(model, dm)
+    timing = read_timing(run_dir)
+    row = {
+        "name": name,
+        "iteration": int(model.iteration),
+        "train_s": timing[-1]["train_s"] if timing else float("nan"),
+        **results,
+        "overrides": overrides,
+        "params": sum(p.numel() for p in model.nets.parameters()),
+        "modes": list(model.guidance_modes),
+        "root": str(dm.root),
+    }
+    save_json(row, run_dir / "final.json")
+    shown = " ".join(f"{k.split('/')[1]}={v:.3g}" for k, v in results.items() if "real" not in k)
+    print(f"[{name}] it {row['iteration']} ({row['train_s']:.0f} s) {shown}", flush=True)
+    return row
 
 
 def side_by_side(out: Path, names: list[str], seed: int) -> Path:
@@ -159,7 +123,7 @@ def side_by_side(out: Path, names: list[str], seed: int) -> Path:
     from starganv2.synthesis.grids import save_grid
     from starganv2.utils.images import to_unit
 
-    models = [load_model(out / n / "last.ckpt") for n in names]
+    models = [load_model(out / n / "checkpoints" / "last.ckpt") for n in names]
     root = Path(json.loads((out / names[0] / "final.json").read_text())["root"])
     files = list_domain_files(root / "val")
     transform = eval_transform(models[0].img_size)
@@ -222,11 +186,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation draws")
     p.add_argument("--out", default="outputs/compare_baseline")
     p.add_argument("--summary-only", action="store_true", help="print the table of --out")
-    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.worker is not None:
-        run_one(args, args.worker)
-        return
     out = Path(args.out)
     settings = args.setting or [
         "v2_quick:experiment=quick",
@@ -239,26 +199,22 @@ def main() -> None:
     if len(set(names)) != len(names):
         raise SystemExit(f"setting names must be unique, got {names}")
     out.mkdir(parents=True, exist_ok=True)
-    # Make the datasets (and the quality classifiers) once, before the workers race for them.
-    from starganv2.evaluation.shapes_quality import load_or_train_classifier
-
-    for s in settings:
-        name, overrides = parse_setting(s)
-        dm, _ = build(compose(overrides, out / name))
-        dm.prepare_data()
-        load_or_train_classifier(dm.root, seed=args.seed)
+    runs = [(n, run_overrides(args, parse_setting(s)[1])) for s, n in zip(settings, names)]
+    prepare_shapes([o for _, o in runs])
     started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     load_before = loadavg()
     print(f"{started}: load average before: {load_before}", flush=True)
-    cmd = [sys.executable, __file__, "--out", str(out), "--threads", str(args.threads)]
-    for key in ("budget_s", "eval_every", "eval_images", "seed"):
-        cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-    jobs = [(repr(n), [*cmd, "--worker", s], out / f"{n}.log") for s, n in zip(settings, names)]
-    run_side_by_side(jobs, len(jobs), env, what="setting")  # all at once: equal time for each
+    jobs = []
+    for name, overrides in runs:
+        shutil.rmtree(out / name / "eval", ignore_errors=True)  # no rows of an earlier run
+        (out / name / "final.json").unlink(missing_ok=True)
+        jobs.append((repr(name), train_command(overrides, out / name), out / f"{name}.log"))
+    run_side_by_side(jobs, len(jobs), thread_env(args.threads), what="setting")  # equal time
     load_after = loadavg()
     finished = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     print(f"{finished}: load average after: {load_after}", flush=True)
+    for setting, name in zip(settings, names):
+        final_evaluation(out / name, name, parse_setting(setting)[1])
     done = [n for n in names if (out / n / "final.json").exists()]
     if done:
         print(f"side by side: {side_by_side(out, done, args.seed)}")
