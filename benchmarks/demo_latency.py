@@ -9,8 +9,10 @@ page (:func:`starganv2.synthesis.demo.app.build_app`) on 127.0.0.1 and times:
 - ``api``: the whole round trip of the ``translate`` endpoint from ``gradio_client`` with only an
   image (upload, decode, translate, PNG encode, download): what a user waits for.
 
-Medians over ``--rounds`` after one warm-up; the load average is printed before and after (the
-figures mean little on a busy machine).
+Medians over ``--rounds`` after one warm-up, in wall seconds and in CPU seconds of this process
+(server and client threads included): on a busy machine the wall time grows with the load, the CPU
+time much less, and on an idle one the wall time is about the CPU time divided by the threads used.
+The load average is printed before and after.
 
     python benchmarks/demo_latency.py                     # 256 px, 640x480 source, 1 and 4 styles
     python benchmarks/demo_latency.py --img-size 64 --dim-in 32 --max-conv-dim 256
@@ -50,14 +52,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _median_s(fn, rounds: int) -> float:
+def _median_s(fn, rounds: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds of this process per call of ``fn``."""
     fn()  # warm-up
-    times = []
+    wall, cpu = [], []
     for _ in range(rounds):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -117,10 +121,10 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, torch {torch.__version__}"
     )
     print(f"# load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
-    print("| styles | engine (s) | API round trip (s) |")
-    print("|---|---|---|")
-    for k, t_engine, t_api in rows:
-        print(f"| {k} | {t_engine:.2f} | {t_api:.2f} |")
+    print("| styles | engine wall (s) | engine CPU (s) | API round trip wall (s) | API CPU (s) |")
+    print("|---|---|---|---|---|")
+    for k, (wall, cpu), (api_wall, api_cpu) in rows:
+        print(f"| {k} | {wall:.2f} | {cpu:.2f} | {api_wall:.2f} | {api_cpu:.2f} |")
 
 
 if __name__ == "__main__":

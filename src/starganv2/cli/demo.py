@@ -53,12 +53,15 @@ def examples(folder: Path | None, names: list[str], per_domain: int) -> list[tup
 
 def attribute_names(cfg: DictConfig, model: Any) -> list[str] | None:
     """Names of a label model's multi-hot entries (check boxes): ``attributes``, else the data
-    config's ``attributes`` (e.g. ``data=attributes``), else ``attribute0, ...`` for a model
-    trained with multi-hot labels (``label_mode=multi``); ``None`` for single-domain labels."""
+    config's ``attributes`` (e.g. ``data=attributes``), else the model's own (multi-label
+    models: ``attribute_names``, or ``attribute0, ...`` for ``label_mode=multi``); ``None`` for
+    single-domain labels."""
     if cfg.get("attributes"):
         return list(cfg.attributes)
     if model.has_styles:
         return None
+    if "attribute" in tuple(model.guidance_modes) and getattr(model, "attribute_names", None):
+        return list(model.attribute_names)  # a multi-label model names its attributes
     if cfg.get("data") and cfg.data.get("attributes"):
         return list(cfg.data.attributes)
     if getattr(model, "hparams", {}).get("label_mode") == "multi":

@@ -147,6 +147,25 @@ def test_a_label_model_shows_label_controls_and_hides_style_controls(v1_ckpt, tm
     assert out[4].startswith("1 image(s) of attributes")
 
 
+def test_a_multi_label_model_gets_check_boxes_by_default(tmp_path):
+    from starganv2.models.stargan_v1.module import StarGANv1Module
+    from tests.synthesis.demo.conftest import TINY_V1
+
+    class AttributeModel(StarGANv1Module):
+        guidance_modes = ("attribute",)
+        attribute_names = ["warm", "large", "outline"]
+
+    app = build_app(DemoEngine(AttributeModel(**TINY_V1).eval()))
+    assert app.controls["attributes"].visible and not app.controls["target"].visible
+    assert app.controls["mode"].value == "attribute"
+    src = write_picture(tmp_path / "src.png", 40, 30)
+    with served(app) as url:
+        out = client(url, tmp_path).predict(
+            gradio_client.handle_file(str(src)), attributes=["large"], api_name="/translate"
+        )
+    assert out[4].startswith("1 image(s) of attributes, 40x30 px")
+
+
 def test_a_style_model_shows_style_controls(engine):
     app = build_app(engine)
     assert app.controls["latent"].visible and app.controls["styles"].visible

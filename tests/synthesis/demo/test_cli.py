@@ -71,9 +71,16 @@ def test_attribute_check_boxes_come_from_the_setting_the_data_or_the_model():
 
     from starganv2.cli.demo import attribute_names
 
-    v1 = SimpleNamespace(has_styles=False, num_domains=2, hparams={"label_mode": "single"})
-    multi = SimpleNamespace(has_styles=False, num_domains=2, hparams={"label_mode": "multi"})
-    v2 = SimpleNamespace(has_styles=True, num_domains=2, hparams={})
+    label = ("label",)
+    v1 = SimpleNamespace(has_styles=False, num_domains=2, hparams={}, guidance_modes=label)
+    multi = SimpleNamespace(
+        has_styles=False, num_domains=2, hparams={"label_mode": "multi"}, guidance_modes=label
+    )
+    named = SimpleNamespace(
+        has_styles=False, num_domains=2, hparams={}, guidance_modes=("attribute",),
+        attribute_names=["warm", "large"],
+    )  # fmt: skip
+    v2 = SimpleNamespace(has_styles=True, num_domains=2, hparams={}, guidance_modes=("latent",))
     none = OmegaConf.create({"attributes": None, "data": None})
     data = OmegaConf.create({"attributes": None, "data": {"attributes": ["Blond", "Male"]}})
     given = OmegaConf.create({"attributes": ["x", "y"], "data": None})
@@ -81,3 +88,4 @@ def test_attribute_check_boxes_come_from_the_setting_the_data_or_the_model():
     assert attribute_names(data, v1) == ["Blond", "Male"] and attribute_names(data, v2) is None
     assert attribute_names(none, multi) == ["attribute0", "attribute1"]
     assert attribute_names(given, v1) == ["x", "y"]
+    assert attribute_names(none, named) == ["warm", "large"] == attribute_names(data, named)

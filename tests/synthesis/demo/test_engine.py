@@ -12,10 +12,11 @@ from PIL import Image
 
 from starganv2.models.interface import GuidanceModeError
 from starganv2.models.registry import load_model
+from starganv2.models.stargan_v1.module import StarGANv1Module
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from starganv2.synthesis.demo.engine import AUTO, DemoEngine, predict_domains, write_zip
 from tests.helpers import TINY
-from tests.synthesis.demo.conftest import write_picture
+from tests.synthesis.demo.conftest import TINY_V1, write_picture
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +125,27 @@ def test_attribute_check_boxes_give_multi_hot_labels(v1_ckpt, source):
     )
     with pytest.raises(ValueError, match=r"attributes=\['a'\] has 1 names"):
         DemoEngine(model, attributes=["a"])
+
+
+class AttributeModel(StarGANv1Module):
+    """A StarGAN v1 model driven by attribute vectors only (``label_mode="multi"``)."""
+
+    guidance_modes = ("attribute",)
+    attribute_names = ["warm", "large", "outline"]
+
+
+def test_a_multi_label_model_takes_its_attribute_names_and_vectors(source):
+    torch.manual_seed(0)
+    model = AttributeModel(**TINY_V1).eval()
+    engine = DemoEngine(model)
+    assert engine.attributes == ["warm", "large", "outline"]
+    src = engine.prepare(source)
+    result = engine.translate(src, mode="attribute", labels=[0, 2])
+    want = model.translate_labels(src.x.unsqueeze(0), torch.tensor([[1.0, 0.0, 1.0]]))
+    assert same(result.images[0], engine._pictures(want, src.fit)[0])
+    none_on = engine.translate(src, mode="attribute").images[0]
+    zeros = model.translate_labels(src.x.unsqueeze(0), torch.zeros(1, 3))
+    assert same(none_on, engine._pictures(zeros, src.fit)[0])
 
 
 def test_attributes_need_a_label_model(v2):

@@ -31,7 +31,7 @@ from typing import Any
 from PIL import Image
 
 from starganv2.models.interface import MODE_LABEL, MODE_LATENT, MODE_REFERENCE
-from starganv2.synthesis.demo.engine import AUTO, DemoEngine, write_zip
+from starganv2.synthesis.demo.engine import AUTO, MODE_ATTRIBUTE, DemoEngine, write_zip
 from starganv2.synthesis.demo.inputs import MAX_PIXELS, Picture, PictureError, read_picture
 from starganv2.synthesis.fit import FIT_MODES
 
@@ -138,6 +138,8 @@ def build_app(
     names = engine.domain_names
     styles = engine.has_styles
     labels_by_attribute = engine.attributes is not None
+    # a label model's one mode: "label" (domains), or "attribute" (multi-hot vectors)
+    label_mode = MODE_ATTRIBUTE if MODE_ATTRIBUTE in engine.model.guidance_modes else MODE_LABEL
     scratch = _Scratch()
     upload_image = functools.partial(_upload_image, gr)
 
@@ -159,7 +161,7 @@ def build_app(
     def translate(
         source: str | None,
         fit: str = engine.fit,
-        mode: str = MODE_LATENT if styles else MODE_LABEL,
+        mode: str = MODE_LATENT if styles else label_mode,
         target: str = _AUTO,
         num_styles: float = 1,
         seed: float = 0,
@@ -185,7 +187,7 @@ def build_app(
                     raise gr.Error("reference-guided: upload a reference image (or pick one)")
                 ref = engine.prepare(ref_pic.image, fit)
             labels = None
-            if mode == MODE_LABEL and labels_by_attribute:
+            if mode in (MODE_LABEL, MODE_ATTRIBUTE) and labels_by_attribute:
                 labels = [engine.attributes.index(a) for a in (attributes or [])]
             result = engine.translate(
                 src,
@@ -284,7 +286,7 @@ def build_app(
                     format="png",
                     height=240,
                 )
-                modes = [MODE_LATENT, MODE_REFERENCE] if styles else [MODE_LABEL]
+                modes = [MODE_LATENT, MODE_REFERENCE] if styles else [label_mode]
                 mode = gr.Radio(modes, value=modes[0], label="Guidance", visible=styles)
                 choices = [("auto: a domain other than the source's", _AUTO)] + [
                     (n, n) for n in names

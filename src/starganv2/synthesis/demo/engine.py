@@ -46,9 +46,21 @@ from starganv2.synthesis.video import write_video
 from starganv2.utils.files import atomic_write
 from starganv2.utils.images import from_uint8, to_pil, to_unit
 
-__all__ = ["AUTO", "Prepared", "Result", "DemoEngine", "predict_domains", "write_zip"]
+__all__ = [
+    "AUTO",
+    "MODE_ATTRIBUTE",
+    "Prepared",
+    "Result",
+    "DemoEngine",
+    "predict_domains",
+    "write_zip",
+]
 
 log = logging.getLogger(__name__)
+
+MODE_ATTRIBUTE = "attribute"
+"""Guidance of label models driven by multi-hot attribute vectors (StarGAN v1 with
+``label_mode="multi"``): outputs come from ``translate_labels``."""
 
 AUTO = -1
 """Domain index meaning "choose for me": the reference's predicted domain, or for a target a
@@ -127,7 +139,8 @@ class DemoEngine:
         model: any :class:`~starganv2.models.interface.Translator`, in eval mode.
         domain_names: one name per domain (default ``domain0, domain1, ...``).
         attributes: for deterministic models with multi-hot labels (StarGAN v1's CelebA weights),
-            one name per label entry; ``None``: labels are single domains.
+            one name per label entry; ``None``: the model's ``attribute_names`` when its guidance
+            is ``"attribute"``, else labels are single domains.
         fit, pad: default fit of non-square pictures (:data:`~starganv2.synthesis.fit.FIT_MODES`)
             and letterbox fill (:data:`~starganv2.synthesis.fit.PAD_MODES`).
         batch_size: outputs computed per forward pass.
@@ -146,6 +159,9 @@ class DemoEngine:
     ) -> None:
         n = model.num_domains
         names = [f"domain{i}" for i in range(n)] if domain_names is None else list(domain_names)
+        if attributes is None and MODE_ATTRIBUTE in tuple(model.guidance_modes):
+            found = getattr(model, "attribute_names", None)
+            attributes = list(found) if found else [f"attr{i}" for i in range(n)]
         if len(names) != n:
             raise ValueError(
                 f"domain_names={names} has {len(names)} names but the model has num_domains={n}"
@@ -302,20 +318,25 @@ class DemoEngine:
         Args:
             src: the source (:meth:`prepare`).
             mode: ``"latent"`` (``num_styles`` styles of ``y_trg`` from ``seed``, truncated by
-                ``psi``), ``"reference"`` (the style of ``ref``, of domain ``y_ref``) or
+                ``psi``), ``"reference"`` (the style of ``ref``, of domain ``y_ref``),
                 ``"label"`` (deterministic models: one output for ``y_trg``, or for the multi-hot
-                ``labels`` when the engine has ``attributes``).
+                ``labels`` when the engine has ``attributes``) or ``"attribute"`` (multi-label
+                models: the ``labels`` switched on, none by default).
             y_trg, y_ref: domain indices; ``AUTO`` chooses (see :meth:`target_for`,
                 :meth:`reference_style`).
             masks: also return the high-pass skip's masks of the source (face models).
         """
-        require_mode(self.model, mode, f"mode={mode!r}")
+        if mode == MODE_ATTRIBUTE and labels is None:
+            labels = []  # every attribute off
+        if mode in (MODE_LABEL, MODE_ATTRIBUTE) and labels is not None:
+            if self.attributes is None:
+                raise ValueError("labels=... needs attributes (multi-hot label names)")
+        else:
+            require_mode(self.model, mode, f"mode={mode!r}")
         start = time.perf_counter()
         notes: list[str] = []
         styles = None
-        if mode == MODE_LABEL and labels is not None:
-            if self.attributes is None:
-                raise ValueError("labels=... needs attributes (multi-hot label names)")
+        if labels is not None:
             c = torch.zeros(1, self.model.num_domains, device=src.x.device)
             c[0, list(labels)] = 1.0  # (1, num_domains) multi-hot
             out = self.model.translate_labels(src.x.unsqueeze(0), c).cpu()
