@@ -14,20 +14,22 @@ switched to eval mode, instance norm uses each image's own statistics in eval mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import torch
 from torch import nn
 
 from starganv2.models.base import Stats, TranslationModule
-from starganv2.models.interface import MODE_LABEL, GuidanceModeError
-from starganv2.models.stargan_v1.graphs import LabelTranslator
+from starganv2.models.interface import MODE_ATTRIBUTE, MODE_LABEL, GuidanceModeError
+from starganv2.models.stargan_v1.graphs import AttributeTranslator, LabelTranslator
 from starganv2.models.stargan_v1.nets import Discriminator, Generator, one_hot
 from starganv2.models.stargan_v1.step import (
     LR_DECAY_RULES,
     LossWeights,
     Nets,
+    flip_labels,
+    label_units,
     learning_rate,
     shuffled_labels,
     train_iteration,
@@ -40,7 +42,8 @@ __all__ = ["StarGANv1Module", "NonFiniteLossError", "MODEL_NAME", "TERMS"]
 MODEL_NAME = "stargan_v1"
 """The model's name in checkpoints (``checkpoint["starganv2"]["model"]``) and ``model=`` configs."""
 OPTIMIZER_ORDER = Nets._fields
-TARGET_LABELS = ("shuffle", "batch")
+TARGET_LABELS = ("shuffle", "batch", "flip")
+LABEL_MODES = ("single", "multi")
 TERMS: dict[str, tuple[str, ...]] = {
     "d": ("real", "fake", "cls", "gp"),
     "g": ("fake", "cls", "rec"),
@@ -75,10 +78,22 @@ class StarGANv1Module(TranslationModule):
         lr_decay_iters: length of the decay window (``num_iters_decay``); <= 0: no decay.
         lr_update_step: interval of the ``"original"`` rule's drops.
         target_labels: ``"shuffle"``: the batch's labels in a random order (the original);
-            ``"batch"``: the data module's ``y_trg`` (balanced over domains, drawn independently
-            of the source, as for StarGAN v2).
+            ``"batch"``: the data module's ``y_trg`` (single labels only: balanced over
+            domains, drawn independently of the source, as for StarGAN v2); ``"flip"`` (multi
+            labels only): each source's own attributes with ``flip_k`` of them changed,
+            an exclusive group counting as one (:func:`~.step.flip_labels`).
         finite_check_every: check the losses for NaN/inf every this many iterations (a host
             sync; always checked before a checkpoint is written).
+        label_mode: ``"single"``: one domain per image (``y_org (N,)`` int, one-hot labels,
+            cross-entropy; domain folders); ``"multi"``: attribute vectors (``y_org (N,
+            num_domains)`` of 1.0 / 0.0, binary cross-entropy summed over the attributes, as the
+            original on CelebA; ``num_domains`` is the number of attributes). Guidance mode
+            ``"attribute"``: drive it with :meth:`translate_labels`.
+        attributes: the attribute names in label order (``multi`` only; ``None``: unnamed);
+            set from ``data.attributes``.
+        exclusive: groups of ``attributes`` of which at most one is on (the hair colours); the
+            ``flip`` targets and the original's test grid keep them.
+        flip_k: attributes changed per target with ``target_labels="flip"``.
 
     Logging: ``train/d/{real,fake,cls,gp}`` every logged iteration, ``train/g/{fake,cls,rec}`` on
     logged iterations that update G, ``train/g_lr``, ``train/d_lr``, ``train/iteration``.
@@ -108,8 +123,12 @@ class StarGANv1Module(TranslationModule):
         lr_decay: Literal["original", "linear"] = "original",
         lr_decay_iters: int = 100_000,
         lr_update_step: int = 1000,
-        target_labels: Literal["shuffle", "batch"] = "shuffle",
+        target_labels: Literal["shuffle", "batch", "flip"] = "shuffle",
         finite_check_every: int = 1,
+        label_mode: Literal["single", "multi"] = "single",
+        attributes: Sequence[str] | None = None,
+        exclusive: Sequence[Sequence[str]] = (),
+        flip_k: int = 1,
     ) -> None:
         super().__init__()
         check_img_size(img_size, "img_size")
@@ -129,6 +148,9 @@ class StarGANv1Module(TranslationModule):
             raise ValueError(
                 f"target_labels={target_labels!r} is invalid: expected one of {list(TARGET_LABELS)}"
             )
+        self._groups = _check_labels(
+            label_mode, num_domains, target_labels, attributes, exclusive, flip_k
+        )
         self.save_hyperparameters()
         self.set_nets(
             {
@@ -146,14 +168,30 @@ class StarGANv1Module(TranslationModule):
 
     # ------------------------------------------------------------------ Translator protocol
     @property
+    def multi_label(self) -> bool:
+        """Whether the model is driven by attribute vectors (``label_mode="multi"``)."""
+        return self.hparams.get("label_mode", "single") == "multi"
+
+    @property
+    def attribute_names(self) -> list[str]:
+        """The attribute names in label order (``attr<i>`` where none were given)."""
+        names = self.hparams.get("attributes")
+        return list(names) if names else [f"attr{i}" for i in range(self.num_domains)]
+
+    @property
+    def exclusive_groups(self) -> list[tuple[int, ...]]:
+        """The exclusive groups as attribute index tuples."""
+        return list(self._groups)
+
+    @property
     def has_styles(self) -> bool:
         """False: one output per image and target domain."""
         return False
 
     @property
     def guidance_modes(self) -> tuple[str, ...]:
-        """``("label",)``."""
-        return (MODE_LABEL,)
+        """``("label",)``; ``("attribute",)`` with ``label_mode="multi"``."""
+        return (MODE_ATTRIBUTE,) if self.multi_label else (MODE_LABEL,)
 
     # ------------------------------------------------------------------ optimizers
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -199,7 +237,18 @@ class StarGANv1Module(TranslationModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         hp = self.hparams
         x_real, y_org = batch["x_real"], batch["y_org"]
-        y_trg = shuffled_labels(y_org) if hp.target_labels == "shuffle" else batch["y_trg"]
+        if (y_org.dim() == 2) != self.multi_label:
+            raise ValueError(
+                f"model.label_mode={hp.get('label_mode', 'single')!r} but the batch's labels "
+                f"y_org have shape {tuple(y_org.shape)}: attribute data (y_org (N, A)) needs "
+                "model.label_mode=multi, domain folders (y_org (N,)) model.label_mode=single"
+            )
+        if hp.target_labels == "shuffle":
+            y_trg = shuffled_labels(y_org)
+        elif hp.target_labels == "flip":
+            y_trg = flip_labels(y_org, hp.flip_k, self._groups)
+        else:
+            y_trg = batch["y_trg"]
         rates = self.learning_rates()
         self._set_learning_rates(rates)
         stats = train_iteration(
@@ -232,8 +281,15 @@ class StarGANv1Module(TranslationModule):
         """Translate ``x (N, 3, H, W)`` in [-1, 1] into domains ``y_trg`` (``(N,)`` or one int
         for all rows). Returns ``(N, 3, H, W)`` in [-1, 1]: one output per image and domain.
 
-        StarGAN v1 has no style codes: passing ``z``, ``x_ref`` or ``s`` is an error.
+        StarGAN v1 has no style codes: passing ``z``, ``x_ref`` or ``s`` is an error. A
+        ``label_mode="multi"`` model has no domains: use :meth:`translate_labels`.
         """
+        if self.multi_label:
+            raise GuidanceModeError(
+                "this StarGAN v1 model is driven by attribute vectors (label_mode=multi, "
+                f"attributes {self.attribute_names}); call translate_labels(x, c_trg) with "
+                f"c_trg (N, {self.num_domains}) of 1.0 / 0.0"
+            )
         if style:
             raise GuidanceModeError(
                 f"StarGANv1Module.translate got {sorted(style)}: StarGAN v1 is deterministic (no "
@@ -251,8 +307,78 @@ class StarGANv1Module(TranslationModule):
 
     # ------------------------------------------------------------------ export
     def inference_graph(self, mode: str, **options: object) -> nn.Module:
-        """``(x, y) -> G(x, one_hot(y))`` as a plain module (see :mod:`.graphs`)."""
+        """``(x, y) -> G(x, one_hot(y))`` (``label``) or ``(x, c) -> G(x, c)`` (``attribute``)
+        as a plain module (see :mod:`.graphs`)."""
         self.check_mode(mode)
         if options:
-            raise ValueError(f"the label graph takes no options, got {sorted(options)}")
+            raise ValueError(f"the {mode} graph takes no options, got {sorted(options)}")
+        if mode == MODE_ATTRIBUTE:
+            return AttributeTranslator(self.inference_net("generator"))
         return LabelTranslator(self.inference_net("generator"), self.num_domains)
+
+    def graph_input_names(self, mode: str) -> list[str]:
+        """``["x", "y"]``; ``["x", "c"]`` for the attribute graph."""
+        return ["x", "c"] if mode == MODE_ATTRIBUTE else ["x", "y"]
+
+    def graph_inputs(
+        self, mode: str, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, ...]:
+        """Random ``(x, y)``, or ``(x, c)`` with ``c (n, num_domains)`` of 0.0 / 1.0 for the
+        attribute graph, on the CPU."""
+        x, y = super().graph_inputs(mode, n, generator)[:2]
+        if mode != MODE_ATTRIBUTE:
+            return x, y
+        return x, torch.randint(0, 2, (n, self.num_domains), generator=generator).float()
+
+
+def _check_labels(
+    label_mode: str,
+    num_domains: int,
+    target_labels: str,
+    attributes: Sequence[str] | None,
+    exclusive: Sequence[Sequence[str]],
+    flip_k: int,
+) -> list[tuple[int, ...]]:
+    """Check the label arguments together; return the exclusive groups as index tuples."""
+    if label_mode not in LABEL_MODES:
+        raise ValueError(
+            f"label_mode={label_mode!r} is invalid: expected one of {list(LABEL_MODES)}"
+        )
+    if label_mode == "single":
+        if attributes or exclusive or target_labels == "flip":
+            raise ValueError(
+                "attributes, exclusive and target_labels=flip are options of label_mode=multi "
+                f"(got label_mode='single', attributes={attributes!r}, exclusive={exclusive!r}, "
+                f"target_labels={target_labels!r}); set model.label_mode=multi for attribute data"
+            )
+        return []
+    if target_labels == "batch":
+        raise ValueError(
+            "target_labels='batch' needs domain labels; with label_mode=multi expected "
+            "'shuffle' (the original) or 'flip'"
+        )
+    names = list(attributes) if attributes else []
+    if names and len(names) != num_domains:
+        raise ValueError(
+            f"attributes has {len(names)} names {names} but num_domains={num_domains}: expected "
+            "one name per label entry"
+        )
+    if exclusive and not names:
+        raise ValueError(f"exclusive={exclusive!r} names attributes, but attributes is not set")
+    groups: list[tuple[int, ...]] = []
+    for group in exclusive:
+        unknown = [a for a in group if a not in names]
+        if unknown or len(set(group)) < 2:
+            raise ValueError(
+                f"exclusive group {list(group)}: expected at least two different names from "
+                f"attributes={names} (unknown: {unknown})"
+            )
+        groups.append(tuple(names.index(a) for a in group))
+    check_int(flip_k, "flip_k")
+    units = label_units(num_domains, groups)
+    if flip_k > len(units):
+        raise ValueError(
+            f"flip_k={flip_k} is invalid: there are {len(units)} attributes to change (an "
+            "exclusive group counts as one)"
+        )
+    return groups
