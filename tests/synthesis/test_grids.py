@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from starganv2.models.interface import GuidanceModeError
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from starganv2.synthesis.grids import latent_grid, reference_grid, save_grid
 from starganv2.synthesis.styles import NUM_MEAN_CODES, style_means, truncate
@@ -79,10 +81,19 @@ def test_attribute_grid_is_the_originals_test_grid():
     from starganv2.synthesis.grids import attribute_grid
 
     torch.manual_seed(0)
-    module = StarGANv1Module(img_size=16, num_domains=4, g_conv_dim=4, d_conv_dim=4, g_repeat_num=1)
+    module = StarGANv1Module(
+        img_size=16,
+        num_domains=4,
+        g_conv_dim=4,
+        d_conv_dim=4,
+        g_repeat_num=1,
+        label_mode="multi",
+        attributes=["black", "blond", "brown", "male"],
+        exclusive=[["black", "blond", "brown"]],
+    )
     x = torch.rand(2, 3, 16, 16) * 2 - 1
     c = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.0]])
-    grid = attribute_grid(module, x, c, [(0, 1, 2)], padding=0)
+    grid = attribute_grid(module, x, c, module.exclusive_groups, padding=0)
     assert grid.shape == (3, 2 * 16, 5 * 16)
     torch.testing.assert_close(grid[:, 16:32, :16], denormalize(x[1]))
     blond = torch.tensor([[0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]])  # column 2: blond only
@@ -92,3 +103,5 @@ def test_attribute_grid_is_the_originals_test_grid():
     torch.testing.assert_close(
         grid[:, 16:32, 64:80], denormalize(module.translate_labels(x, switched))[1]
     )
+    with pytest.raises(GuidanceModeError, match="needs 'attribute' guidance"):
+        attribute_grid(StarGANv1Module(img_size=16, num_domains=4, g_conv_dim=4), x, c)

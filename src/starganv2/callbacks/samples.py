@@ -3,7 +3,8 @@
 Fixed sources, references and latent codes are drawn once at the start (from the validation split
 when there is one, else the training split, balanced across domains), so grids of different
 iterations are comparable. One grid per guidance mode the model has: ``latent`` and ``reference``
-for StarGAN v2, ``label`` for StarGAN v1. Files: ``dirpath/{iteration:07d}_<mode>.png``; the
+for StarGAN v2, ``label`` for StarGAN v1, ``attribute`` for StarGAN v1 on attribute data (the
+original's test grid of the first sources, with their own attributes). Files: ``dirpath/{iteration:07d}_<mode>.png``; the
 images also go to TensorBoard and wandb loggers.
 """
 
@@ -16,8 +17,20 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
 from starganv2.callbacks.checkpoint import model_iteration
-from starganv2.models.interface import MODE_LABEL, MODE_LATENT, MODE_REFERENCE, Translator
-from starganv2.synthesis.grids import label_grid, latent_grid, reference_grid, save_grid
+from starganv2.models.interface import (
+    MODE_ATTRIBUTE,
+    MODE_LABEL,
+    MODE_LATENT,
+    MODE_REFERENCE,
+    Translator,
+)
+from starganv2.synthesis.grids import (
+    attribute_grid,
+    label_grid,
+    latent_grid,
+    reference_grid,
+    save_grid,
+)
 from starganv2.utils.checks import check_int
 
 __all__ = ["SampleGrids"]
@@ -72,6 +85,12 @@ class SampleGrids(L.Callback):
             raise RuntimeError(
                 "SampleGrids needs a data module with a val_set or train_set after setup()"
             )
+        if MODE_ATTRIBUTE in model.guidance_modes:  # attribute vectors: the first sources
+            idx = list(range(min(self.num_sources, len(dataset))))
+            return {
+                "x_src": torch.stack([dataset.load(i) for i in idx]).to(model.device),
+                "c_src": dataset.labels[idx].to(model.device),  # (num_sources, num_domains)
+            }
         labels = list(dataset.labels)
         num_domains = len(set(labels))
         per = max(1, -(-self.num_sources // num_domains))
@@ -113,6 +132,8 @@ class SampleGrids(L.Callback):
                 grids[mode] = reference_grid(model, f["x_src"], f["x_ref"], f["y_ref"])
             elif mode == MODE_LABEL:
                 grids[mode] = label_grid(model, f["x_src"])
+            elif mode == MODE_ATTRIBUTE:
+                grids[mode] = attribute_grid(model, f["x_src"], f["c_src"], model.exclusive_groups)
         return grids
 
     def make(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Path]:

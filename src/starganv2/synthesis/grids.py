@@ -16,6 +16,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from starganv2.models.interface import (
+    MODE_ATTRIBUTE,
     MODE_LABEL,
     MODE_LATENT,
     MODE_REFERENCE,
@@ -145,7 +146,7 @@ def attribute_grid(
 
     Returns: ``(3, H, W)`` grid with ``N`` rows and ``1 + A`` columns.
     """
-    require_mode(model, MODE_LABEL, "an attribute grid")
+    require_mode(model, MODE_ATTRIBUTE, "an attribute grid")
     targets = original_test_labels(c_org.to(x_src.dtype), exclusive)
     columns = [x_src] + [model.translate_labels(x_src, c_trg) for c_trg in targets]
     tiles = torch.stack(columns, dim=1).flatten(0, 1)  # (N * cols, 3, S, S), row-major
