@@ -33,6 +33,7 @@ from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
 from starganv2.models.interface import (
+    MODE_ATTRIBUTE,
     MODE_LABEL,
     MODE_LATENT,
     MODE_REFERENCE,
@@ -57,10 +58,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-MODE_ATTRIBUTE = "attribute"
-"""Guidance of label models driven by multi-hot attribute vectors (StarGAN v1 with
-``label_mode="multi"``): outputs come from ``translate_labels``."""
 
 AUTO = -1
 """Domain index meaning "choose for me": the reference's predicted domain, or for a target a
