@@ -89,3 +89,36 @@ def test_attribute_check_boxes_come_from_the_setting_the_data_or_the_model():
     assert attribute_names(none, multi) == ["attribute0", "attribute1"]
     assert attribute_names(given, v1) == ["x", "y"]
     assert attribute_names(none, named) == ["warm", "large"] == attribute_names(data, named)
+
+
+def test_a_data_config_gives_names_and_validation_examples(tmp_path):
+    """``data=shapes``: the shapes' class names and its validation pictures, per domain."""
+    import torch
+
+    from starganv2.cli.demo import build
+    from starganv2.models.stargan_v2.module import StarGANv2Module
+    from tests.helpers import TINY
+    from tests.synthesis.demo.conftest import save_checkpoint
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(StarGANv2Module(**{**TINY, "num_domains": 3}), tmp_path / "m.ckpt")
+    cfg = compose_train(
+        [f"ckpt_path={ckpt}", "data=shapes", f"data.cache_dir={tmp_path / 'cache'}",
+         "data.n_train=2", "data.n_val=3", "examples_per_domain=2"],
+        tmp_path / "run", config_name="demo",
+    )  # fmt: skip
+    app = build(cfg)
+    try:
+        assert (
+            "domains: `circle`, `square`, `triangle`"
+            in app.config["components"][0]["props"]["value"]
+        )
+        (sources, references) = [c for c in app.config["components"] if c["type"] == "dataset"]
+        assert len(sources["props"]["samples"]) == 3 * 2 == len(references["props"]["samples"])
+        assert [s[1] for s in references["props"]["samples"]][::2] == [
+            "circle",
+            "square",
+            "triangle",
+        ]
+    finally:
+        app.scratch.remove()
