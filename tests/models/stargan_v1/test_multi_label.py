@@ -121,3 +121,18 @@ def test_label_modes_do_not_mix():
 def test_label_arguments_are_checked(change, message):
     with pytest.raises(ValueError, match=message):
         StarGANv1Module(**{**MULTI, **change})
+
+
+def test_checkpoint_of_a_config_built_module_loads_with_weights_only(tmp_path):
+    """Hydra passes ListConfigs; the hyperparameters must be plain lists in the checkpoint."""
+    import lightning as L
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"attributes": NAMES, "exclusive": MULTI["exclusive"]})
+    module = StarGANv1Module(**{**MULTI, "attributes": cfg.attributes, "exclusive": cfg.exclusive})
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    hp = torch.load(tmp_path / "m.ckpt", weights_only=True)["hyper_parameters"]
+    assert hp["attributes"] == NAMES and type(hp["exclusive"][0]) is list
+    assert load_model(tmp_path / "m.ckpt").exclusive_groups == [(0, 1, 2)]

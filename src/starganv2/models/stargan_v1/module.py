@@ -148,6 +148,9 @@ class StarGANv1Module(TranslationModule):
             raise ValueError(
                 f"target_labels={target_labels!r} is invalid: expected one of {list(TARGET_LABELS)}"
             )
+        # plain lists (a config passes ListConfigs), so checkpoints load with weights_only=True
+        attributes = None if attributes is None else [str(a) for a in attributes]
+        exclusive = [[str(a) for a in group] for group in exclusive]
         self._groups = _check_labels(
             label_mode, num_domains, target_labels, attributes, exclusive, flip_k
         )
