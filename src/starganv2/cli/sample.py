@@ -4,7 +4,9 @@ Writes one grid per guidance mode of the model (``outputs=auto``: a reference-gu
 latent-guided grid per target domain for StarGAN v2, a label grid for StarGAN v1) and, on request,
 the ``video_ref`` / ``video_latent`` interpolation videos into the run folder. Sources and references
 come from ``<data root>/<split>/<domain>/`` of the data config, or from ``src_dir`` / ``ref_dir``.
-See ``conf/sample.yaml`` for the keys.
+A StarGAN v1 model on attribute vectors (``label_mode=multi``) gets the original's test grid
+(``attribute_grid``) of test images of its attribute data config with their own labels
+(``data=attributes data.root=... data.attr_file=...``). See ``conf/sample.yaml`` for the keys.
 """
 
 from __future__ import annotations
@@ -18,8 +20,20 @@ from omegaconf import DictConfig
 
 log = logging.getLogger("starganv2.sample")
 
-OUTPUTS = ("reference_grid", "latent_grid", "label_grid", "video_ref", "video_latent")
-AUTO_OUTPUTS = {"reference": "reference_grid", "latent": "latent_grid", "label": "label_grid"}
+OUTPUTS = (
+    "reference_grid",
+    "latent_grid",
+    "label_grid",
+    "attribute_grid",
+    "video_ref",
+    "video_latent",
+)
+AUTO_OUTPUTS = {
+    "reference": "reference_grid",
+    "latent": "latent_grid",
+    "label": "label_grid",
+    "attribute": "attribute_grid",
+}
 """``outputs=auto``: one grid per guidance mode of the model."""
 
 
@@ -69,6 +83,39 @@ def _split_files(folder: Path, what: str) -> dict[str, list[Path]]:
     return files
 
 
+def _attribute_sources(cfg: DictConfig, module: Any, device: Any) -> tuple[Any, Any]:
+    """``num_sources`` test images (training images without a test split) of the attribute data
+    config, drawn with ``seed``, and their attributes ``(N, A)``."""
+    import torch
+
+    from starganv2.cli.config_check import instantiate
+    from starganv2.data.attribute_datamodule import AttributeDataModule
+
+    datamodule = instantiate(cfg.data)
+    if not isinstance(datamodule, AttributeDataModule):
+        raise ValueError(
+            "outputs=[attribute_grid] needs attribute data and its labels: data=attributes "
+            "data.root=... data.attr_file=... (or data=shapes_attributes)"
+        )
+    datamodule.prepare_data()
+    datamodule.setup("validate")
+    names, expected = list(datamodule.attributes), list(module.attribute_names)
+    if names != expected and module.hparams.get("attributes"):
+        raise ValueError(
+            f"data.attributes={names} but the model was trained on {expected} (in that order); "
+            "set data.attributes to the model's"
+        )
+    if datamodule.img_size != module.img_size:
+        log.warning(
+            "data.img_size=%d but the model has img_size=%d", datamodule.img_size, module.img_size
+        )
+    dataset = datamodule.val_set or datamodule.train_set
+    gen = torch.Generator().manual_seed(cfg.seed)
+    idx = sorted(torch.randperm(len(dataset), generator=gen)[: cfg.num_sources].tolist())
+    x = torch.stack([dataset.load(i) for i in idx]).to(device)
+    return x, dataset.labels[idx].to(device)
+
+
 def run(cfg: DictConfig) -> dict[str, Path]:
     """Sample as configured by ``cfg``; returns ``{output name: path}``."""
     import torch
@@ -91,6 +138,16 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     module = load_module(cfg.ckpt_path, device)
     if outputs == ["auto"]:
         outputs = [AUTO_OUTPUTS[m] for m in module.guidance_modes]
+    if "attribute_grid" in outputs:  # attribute vectors: sources with their labels, no domains
+        from starganv2.synthesis.grids import attribute_grid
+
+        if outputs != ["attribute_grid"]:
+            raise ValueError(f"outputs={outputs}: attribute_grid goes alone")
+        x_src, c_src = _attribute_sources(cfg, module, device)
+        grid = attribute_grid(module, x_src, c_src, module.exclusive_groups)
+        path = save_grid(grid, Path(cfg.output_dir) / "attribute.png")
+        log.info("attribute_grid: %s", path)
+        return {"attribute_grid": path}
 
     root = None if cfg.src_dir and cfg.ref_dir else _data_root(cfg)
     split_dir = None
