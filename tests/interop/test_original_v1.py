@@ -143,3 +143,61 @@ def test_cli_recognises_v1_files(tmp_path, caplog, monkeypatch):
     assert convert_main([str(g_path), str(tmp_path / "v1d.ckpt"), "--set", "img_size=32"]) == 1
     assert "d_repeat_num=6 is invalid at img_size=32" in caplog.text
     assert "Inferred from the file: num_domains=3" in caplog.text
+
+
+def _celeba_folder(root, n=4):
+    """A CelebA-layout folder: images and list_attr_celeba.txt (count, names, 1/-1 rows)."""
+    from PIL import Image
+
+    names = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Smiling", "Young"]
+    rows = []
+    for i in range(n):
+        (root / "img").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 40), (60 * i, 90, 30)).save(root / "img" / f"{i:06d}.jpg")
+        hair = [1 if k == i % 3 else -1 for k in range(3)]
+        rows.append(f"{i:06d}.jpg " + " ".join(f"{v:>2d}" for v in [*hair, 1, -1, (-1) ** i]))
+    (root / "list_attr_celeba.txt").write_text("\n".join([str(n), " ".join(names) + " ", *rows]))
+    return root / "img", root / "list_attr_celeba.txt"
+
+
+def test_convert_celeba_weights_and_sample_the_originals_test_grid(tmp_path):
+    from PIL import Image
+
+    from starganv2.cli.sample import run as sample
+    from starganv2.interop.original_v1 import CELEBA_ATTRIBUTES
+    from tests.integration.conftest import compose_train
+
+    src = _source(img_size=32, num_domains=5)
+    g_path = _write(src, tmp_path / "models")
+    out = tmp_path / "celeba_v1.ckpt"
+    assert convert_main([str(g_path), str(out), "--labels", "celeba"]) == 0
+    module = load_model(out)
+    assert module.multi_label and module.attribute_names == list(CELEBA_ATTRIBUTES)
+    assert module.exclusive_groups == [(0, 1, 2)]
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    c = torch.tensor([[0.0, 1.0, 0.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0, 0.0]])
+    torch.testing.assert_close(module.translate_labels(x, c), src.nets["generator"](x, c))
+
+    root, table = _celeba_folder(tmp_path / "celeba")
+    cfg = compose_train(
+        [
+            f"ckpt_path={out}",
+            "data=attributes",
+            f"data.root={root}",
+            f"data.attr_file={table}",
+            "data.img_size=32",
+            "data.test_size=2",
+            "data.num_workers=0",
+            "num_sources=2",
+        ],
+        tmp_path / "run",
+        config_name="sample",
+    )
+    grid = sample(cfg)["attribute_grid"]
+    assert Image.open(grid).size == ((1 + 5) * 34 + 2, 2 * 34 + 2)  # source + 5 test labels
+
+
+def test_celeba_labels_need_five_label_channels(tmp_path, caplog):
+    g_path = _write(_source(img_size=32), tmp_path / "models")  # 3 domains
+    assert convert_main([str(g_path), str(tmp_path / "x.ckpt"), "--labels", "celeba"]) == 1
+    assert "attributes has 5 names" in caplog.text

@@ -14,7 +14,10 @@ Original StarGAN (v1) files, ``<iter>-G.ckpt`` (with ``<iter>-D.ckpt`` beside it
 by their name (or with ``--v1``) and become a ``StarGANv1Module`` checkpoint
 (:func:`starganv2.interop.original_v1.convert_v1_checkpoint`)::
 
-    starganv2-convert stargan_celeba_128/models/200000-G.ckpt celeba_v1.ckpt --set img_size=128
+    starganv2-convert stargan_celeba_128/models/200000-G.ckpt celeba_v1.ckpt --labels celeba
+
+``--labels celeba`` stores the released CelebA model's label layout (five attributes, the hair
+colours exclusive, ``label_mode=multi``), so ``starganv2-sample`` draws the original's test grid.
 """
 
 from __future__ import annotations
@@ -80,6 +83,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--discriminator", help="v1 only: the <iter>-D.ckpt file (default: next to -G.ckpt if any)"
     )
+    p.add_argument(
+        "--labels",
+        choices=["celeba"],
+        help="v1 only: the label layout of a released model (celeba: Black_Hair, Blond_Hair, "
+        "Brown_Hair, Male, Young as attribute vectors); default: single-label domains",
+    )
     add_verbose_flag(p)
     return p
 
@@ -96,6 +105,7 @@ def _convert_v1(args: argparse.Namespace, overrides: dict) -> None:
         iteration=args.iteration,
         find_siblings=not args.no_siblings,
         overwrite=args.overwrite,
+        labels=args.labels,
         **overrides,
     )
 
@@ -111,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.v1 or is_v1_generator_file(args.nets_ema):
             _convert_v1(args, overrides)
             return 0
+        if args.labels:
+            raise ValueError(f"--labels {args.labels} is a StarGAN v1 option (with --v1)")
         convert_checkpoint(
             args.nets_ema,
             args.output,

@@ -18,11 +18,12 @@ Label layouts (see ``docs/baselines.md``):
 - single-label data (RaFD-style, one-hot labels, cross-entropy): fits exactly; domain ``i`` is
   label ``i``.
 - CelebA (``c_dim=5`` multi-hot attributes: black, blond, brown hair, male, young; trained with
-  binary cross-entropy): the tensors fit and the import works, but a "domain" of this library is
-  a one-hot vector, i.e. one of five attribute *combinations* (domain 3 = male, old, no hair colour
-  set), not "change one attribute". :meth:`StarGANv1Module.translate_labels` takes the
-  original's multi-hot vectors. Fine-tuning such weights with this library's single-label
-  cross-entropy changes what D's classifier means.
+  binary cross-entropy): convert with ``labels="celeba"`` (``starganv2-convert --labels celeba``),
+  which stores ``label_mode="multi"``, the five attribute names and the hair colours as an
+  exclusive group (:data:`LABEL_PRESETS`). The result is driven by attribute vectors
+  (``translate_labels``; ``starganv2-sample`` draws the original's test grid) and fine-tunes with
+  the original's binary cross-entropy. Without the preset the weights load as five single-label
+  domains, i.e. five attribute *combinations* (domain 3 = male, old, no hair colour set).
 - the two-dataset model (``--dataset Both``: CelebA and RaFD labels with a 2-entry mask vector,
   G has ``c_dim + c2_dim + 2`` label channels and D ``c_dim + c2_dim`` logits) does not fit:
   its labels are two label sets switched by the mask, which single-label domains cannot express;
@@ -46,6 +47,9 @@ from starganv2.models.stargan_v1.module import MODEL_NAME, StarGANv1Module
 from starganv2.utils.files import atomic_write, load_weights_file
 
 __all__ = [
+    "CELEBA_ATTRIBUTES",
+    "CELEBA_EXCLUSIVE",
+    "LABEL_PRESETS",
     "V1_ARCH_KEYS",
     "V1_FILE",
     "is_v1_generator_file",
@@ -67,6 +71,18 @@ V1_ARCH_KEYS = (
     "g_repeat_num",
     "d_repeat_num",
 )
+CELEBA_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
+"""The attributes of the original's CelebA model, in its label order (``--selected_attrs``)."""
+CELEBA_EXCLUSIVE = (("Black_Hair", "Blond_Hair", "Brown_Hair"),)
+"""The hair colours: the original's test labels set one of them and clear the others."""
+LABEL_PRESETS: dict[str, dict[str, Any]] = {
+    "celeba": {
+        "label_mode": "multi",
+        "attributes": list(CELEBA_ATTRIBUTES),
+        "exclusive": [list(g) for g in CELEBA_EXCLUSIVE],
+    },
+}
+"""Module arguments of the released models' label layouts (``labels=`` of the conversion)."""
 _RESBLOCK = re.compile(r"^main\.(\d+)\.main\.0\.weight$")
 _D_CONV = re.compile(r"^main\.(\d+)\.weight$")
 
@@ -244,6 +260,7 @@ def convert_v1_checkpoint(
     iteration: int | None = None,
     find_siblings: bool = True,
     overwrite: bool = False,
+    labels: str | None = None,
     **overrides: Any,
 ) -> StarGANv1Module:
     """Convert original ``<iter>-G.ckpt`` (and ``<iter>-D.ckpt``) into one
@@ -259,11 +276,19 @@ def convert_v1_checkpoint(
             200000, else 0). The G schedule, the learning-rate decay and ``total_iters`` follow
             it when fine-tuning: pass 0 to restart them.
         overwrite: replace an existing ``output_path`` (default: refuse).
-        overrides: module arguments (see :func:`build_v1_module`).
+        labels: a label layout of :data:`LABEL_PRESETS` (``"celeba"``: the released CelebA
+            model's five attributes, driven by attribute vectors); ``None``: single-label domains.
+        overrides: module arguments (see :func:`build_v1_module`); they win over ``labels``.
 
     The original saves no optimizer states: fine-tuning starts with fresh Adam states.
     """
     g_path, output_path = Path(g_path), Path(output_path)
+    if labels is not None:
+        if labels not in LABEL_PRESETS:
+            raise ConversionError(
+                f"labels={labels!r}: expected one of {sorted(LABEL_PRESETS)} or none"
+            )
+        overrides = {**LABEL_PRESETS[labels], **overrides}
     if output_path.exists() and not overwrite:
         raise FileExistsError(
             f"{output_path} exists; pass overwrite=True (--overwrite) to replace it"
