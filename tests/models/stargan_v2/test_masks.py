@@ -179,3 +179,12 @@ def test_a_checkpoint_without_fan_weights_takes_them_from_fan_weights(module, wi
     loaded = StarGANv2Module.load_from_checkpoint(tmp_path / "old.ckpt", fan_weights=str(other))
     want = random_fan(6).state_dict()
     assert all(torch.equal(loaded.fan.state_dict()[k], want[k]) for k in want)
+
+
+def test_the_export_graph_gets_a_fan_with_its_weights_read(wing):
+    """ONNX export traces the graph: the file must be read before, not inside the trace."""
+    module = StarGANv2Module(**HPF, fan_weights=str(wing))
+    module.inference_graph("latent")
+    want = torch.load(wing, weights_only=True)["state_dict"]
+    got = dict(module.fan.named_parameters())
+    assert torch.equal(got["conv1.conv.weight"], want["conv1.conv.weight"])

@@ -437,8 +437,11 @@ class StarGANv2Module(TranslationModule):
 
     @property
     def mask_source(self) -> MaskProvider | None:
-        """The high-pass skip's mask provider (the FAN or the shapes oracle); ``None`` without
-        the skip."""
+        """The high-pass skip's mask provider (the FAN, its weights read, or the shapes oracle);
+        ``None`` without the skip. Reading the FAN's weights here, not at its first forward,
+        keeps file reads out of traced code (ONNX export)."""
+        if self._fan_weights is not None:
+            self._fan_weights.ensure()
         return self.fan if self.fan is not None else self.shape_oracle
 
     # ------------------------------------------------------------------ export
