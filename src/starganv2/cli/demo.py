@@ -129,9 +129,10 @@ def run(cfg: DictConfig, block: bool = True) -> Any:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="demo")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`."""
-    from starganv2.cli.common import run_or_exit
+    from starganv2.cli.common import BAD_INPUT, run_or_exit
 
-    run_or_exit(run, cfg, log)
+    # OSError: the port is taken (Gradio says which and how to choose another: port=...)
+    run_or_exit(run, cfg, log, (*BAD_INPUT, OSError))
 
 
 if __name__ == "__main__":

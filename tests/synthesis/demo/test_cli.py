@@ -122,3 +122,20 @@ def test_a_data_config_gives_names_and_validation_examples(tmp_path):
         ]
     finally:
         app.scratch.remove()
+
+
+def test_a_taken_port_is_one_line_and_status_1(v2_ckpt, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_cli(
+            ["starganv2.cli.demo", f"ckpt_path={v2_ckpt}", f"port={port}"],
+            cwd=tmp_path,
+            timeout=180,
+        )
+    assert proc.returncode == 1
+    out = proc.stdout + proc.stderr
+    assert f"{port}" in out and "Traceback" not in out and "Error executing job" not in out
