@@ -21,11 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from starganv2.faces.fan import FAN
 from starganv2.models.base import Stats, TranslationModule
 from starganv2.models.deferred_weights import DeferredWeights
 from starganv2.models.interface import MODE_LATENT, MODE_REFERENCE
-from starganv2.models.masks import MaskProvider, check_mask_provider
+from starganv2.models.masks import MaskProvider, build_mask_provider, check_mask_provider
 from starganv2.models.stargan_v2.downsample import per_net_downsample
 from starganv2.models.stargan_v2.graphs import (
     LatentTranslator,
@@ -242,8 +241,11 @@ class StarGANv2Module(TranslationModule):
         if channels_last:
             self.to(memory_format=torch.channels_last)
         # frozen, eval mode, not optimised or averaged; the FAN's weights are read when needed
-        self.fan = _face_net(w_hpf, fan_weights) if mask_provider == "fan" else None
-        self.shape_oracle = _shape_oracle(w_hpf, mask_provider)  # no weights
+        provider = build_mask_provider(
+            mask_provider, w_hpf=w_hpf, weights=fan_weights, load_weights=False
+        )
+        self.fan = provider if mask_provider == "fan" else None  # keeps the fan.* state names
+        self.shape_oracle = None if mask_provider == "fan" else provider
         self._fan_weights = (
             None if self.fan is None else DeferredWeights(self.fan, self._read_fan_weights)
         )
@@ -469,24 +471,3 @@ class StarGANv2Module(TranslationModule):
             return (torch.randn(n, self.latent_dim, generator=generator),)
         size = self.img_size
         return (torch.rand(n, 3, size, size, generator=generator) * 2 - 1,)
-
-
-def _face_net(w_hpf: float, fan_weights: str | None) -> FAN | None:
-    """The frozen FAN for ``w_hpf > 0``, its weights not read yet (see ``_read_fan_weights``);
-    ``None`` without the high-pass skip."""
-    if w_hpf <= 0:
-        if fan_weights is not None:
-            log.warning(
-                "fan_weights=%r is not used: w_hpf=%s has no face masks", fan_weights, w_hpf
-            )
-        return None
-    return FAN()
-
-
-def _shape_oracle(w_hpf: float, mask_provider: str) -> nn.Module | None:
-    """The shapes data's oracle masks for ``w_hpf > 0`` with ``mask_provider="shape_oracle"``."""
-    if w_hpf <= 0 or mask_provider != "shape_oracle":
-        return None
-    from starganv2.data.shape_masks import ShapeOracleMasks
-
-    return ShapeOracleMasks()
