@@ -366,7 +366,27 @@ def test_console_shows_each_line_once_without_noise_and_ends_with_the_eval_comma
     assert f"checkpoints: {out / 'checkpoints'}" in console
     assert f"sample grids: {out / 'samples'}" in console
     assert f"evaluate it: starganv2-eval ckpt_path={out / 'checkpoints' / 'last.ckpt'}" in console
-    assert "data.img_size=32" in console.split("evaluate it:")[1].splitlines()[0]
+    eval_line = console.split("evaluate it:")[1].splitlines()[0]
+    assert "data.img_size=32" in eval_line
+    # the built-in shapes evaluate offline: no FID/LPIPS (their weights need a download)
+    assert eval_line.endswith("'metrics=[shapes_quality]'")
+    # ... and the command works exactly as printed, offline (no weights in the torch hub cache)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "TORCH_HOME": str(tmp_path / "empty_torch_home"),
+        "HYDRA_FULL_ERROR": "0",
+    }
+    printed = subprocess.run(
+        ["bash", "-c", eval_line.strip()],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert printed.returncode == 0, (printed.stdout + printed.stderr)[-3000:]
+    assert "shapes/" in Path(printed.stdout.strip().splitlines()[-1]).read_text()
     log = (out / "train.log").read_text()
     assert log.count("saved checkpoint") == 2
 

@@ -81,7 +81,16 @@ def eval_command(cfg: DictConfig, ckpt: Path) -> str:
             data_args = [o for o in data_args if not o.startswith("data.seed")]
     except (ImportError, ValueError):
         pass
-    return " ".join(["starganv2-eval", f"ckpt_path={ckpt}", *data_args])
+    # The built-in shapes evaluate offline with their own figures; `auto` would add FID/LPIPS,
+    # whose Inception and AlexNet weights cannot be downloaded on an offline machine.
+    metrics = ["'metrics=[shapes_quality]'"] if _is_builtin_shapes(cfg) else []
+    return " ".join(["starganv2-eval", f"ckpt_path={ckpt}", *data_args, *metrics])
+
+
+def _is_builtin_shapes(cfg: DictConfig) -> bool:
+    """Whether the run trained on the built-in shapes data (``ShapesDataModule``)."""
+    target = str(cfg.get("data", {}).get("_target_", ""))
+    return target.endswith(".ShapesDataModule")
 
 
 def _report(cfg: DictConfig, out: Path, model: Any) -> None:
