@@ -136,3 +136,14 @@ def test_checkpoint_of_a_config_built_module_loads_with_weights_only(tmp_path):
     hp = torch.load(tmp_path / "m.ckpt", weights_only=True)["hyper_parameters"]
     assert hp["attributes"] == NAMES and type(hp["exclusive"][0]) is list
     assert load_model(tmp_path / "m.ckpt").exclusive_groups == [(0, 1, 2)]
+
+
+@pytest.mark.slow
+def test_attribute_graph_exports_to_onnx(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from starganv2.interop.onnx import export_onnx
+
+    res = export_onnx(StarGANv1Module(**MULTI).eval(), tmp_path, verify_batch_sizes=(1, 3))
+    assert list(res) == ["attribute"] and max(res["attribute"]["max_abs_diff"].values()) < 1e-4
+    assert [p.name for p in tmp_path.iterdir()] == ["attribute.onnx"]
