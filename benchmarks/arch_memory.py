@@ -10,10 +10,10 @@ held once the net and inputs were built (activations kept for the backward, grad
 temporaries); on CUDA the peak allocated device memory minus the allocation before the forward.
 
 Options: ``none`` (AFHQ generator), ``highpass`` (CelebA-HQ generator with masks), ``hpf_layout``
-(its layout without the skip), ``attention``, ``cross_attention`` (at 32 and 64 px), and
-``attention_unfused`` / ``cross_attention_unfused``: the same blocks with the attention map
-computed by PyTorch's math kernel (values not split into heads), which stores the map for the
-backward; the difference to the fused versions is what the fused kernels save.
+(its layout without the skip), ``attention``, ``cross_attention`` (at 32 and 64 px). (Version
+0.2 also measured the attention blocks with the map stored by the math kernel, by replacing the
+library's attention function from here; the library has no such option, and a benchmark does
+not patch the library, so those rows in docs/ablations.md are that version's.)
 
 ::
 
@@ -39,8 +39,6 @@ OPTIONS = (
     "hpf_layout",
     "attention",
     "cross_attention",
-    "attention_unfused",
-    "cross_attention_unfused",
 )
 
 
@@ -52,16 +50,10 @@ def _rss_now_gb() -> float:
 def measure(option: str, img_size: int, batch: int, device: str) -> dict[str, float]:
     """One forward + backward of the generator of ``option``; memory figures in GiB."""
     import torch
-    import torch.nn.functional as F
 
-    from starganv2.models.stargan_v2 import attention
     from starganv2.models.stargan_v2.nets import Generator, he_init
 
-    if option.endswith("_unfused"):  # one head, SAGAN's wide values: the math kernel
-        attention._attend = lambda q, k, v: F.scaled_dot_product_attention(
-            q[:, None], k[:, None], v[:, None]
-        )[:, 0]
-    skip = option.removesuffix("_unfused")
+    skip = option
     kw: dict = {"w_hpf": 1.0 if skip == "highpass" else 0.0}
     if skip in ("attention", "cross_attention"):
         kw["skip"] = skip
@@ -69,7 +61,7 @@ def measure(option: str, img_size: int, batch: int, device: str) -> dict[str, fl
         kw.update(extra_stage=True, decoder_shortcut=False)
     dev = torch.device(device)
     torch.manual_seed(0)
-    g = Generator(img_size, 64, 512, **kw).to(dev)
+    g = Generator(img_size=img_size, style_dim=64, max_conv_dim=512, **kw).to(dev)
     g.apply(he_init)
     for block in getattr(g, "attn", {}).values():  # a trained block: the attention is in use
         torch.nn.init.constant_(block.gamma, 0.5)
