@@ -4,6 +4,8 @@ the switched attributes."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -70,7 +72,7 @@ def test_attribute_accuracy_needs_label_vectors():
 
 
 class _Identity(nn.Module):
-    """A translator driven by attribute vectors that changes nothing."""
+    """A translator driven by attribute vectors that changes nothing (or blanks its outputs)."""
 
     num_domains, img_size, has_styles, guidance_modes = 6, 16, False, ("attribute",)
 
@@ -90,9 +92,18 @@ def test_evaluator_runs_it_on_attribute_data(tmp_path):
     evaluator = Evaluator(metrics={"attribute_accuracy": {"classifier_steps": 5}})
     out = evaluator.evaluate(_Identity(), dm)
     names = ["circle", "square", "triangle", "warm", "large", "outline"]
-    assert set(out) == {
-        f"attr/{k}/{a}" for k in ("real", "target", "kept") for a in [*names, "mean"]
-    }
+    geometry = {"attr/position_error_px", "attr/position_error_px_real", "attr/empty_share"}
+    assert (
+        set(out)
+        == {f"attr/{k}/{a}" for k in ("real", "target", "kept") for a in [*names, "mean"]}
+        | geometry
+    )
+    # the identity puts every shape where the source had it: the real images' floor, < 1 px
+    assert out["attr/position_error_px"] == pytest.approx(out["attr/position_error_px_real"])
+    assert out["attr/position_error_px_real"] < 1.0 and out["attr/empty_share"] == 0.0
+    blank = type("Blank", (_Identity,), {"translate_labels": lambda self, x, c: 0 * x + 0.0039})
+    out = evaluator.evaluate(blank(), dm)  # the mid-gray background only: no shape anywhere
+    assert out["attr/empty_share"] == 1.0 and math.isnan(out["attr/position_error_px"])
     assert out["attr/target/warm"] + out["attr/real/warm"] == pytest.approx(1.0)  # never switched
     with pytest.raises(ValueError, match="the data has 6 attributes .* num_domains=3"):
         evaluator.evaluate(type("M", (_Identity,), {"num_domains": 3})(), dm)

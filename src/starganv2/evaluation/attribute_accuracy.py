@@ -14,14 +14,22 @@ that attribute set or switched). Figures, per attribute ``a`` (``mean`` over the
 - ``attr/kept/<a>``: in the outputs whose target changes another attribute, the share where
   it reads ``a``'s target (= source) value (the rest was kept).
 
+On the built-in shapes attribute data (where the ground truth is known) the geometry too:
+``attr/position_error_px`` (mean distance between the centroid of each output's shape pixels
+and the source's true centre, over every output), ``attr/position_error_px_real`` (the same
+estimator on the real test images: the floor) and ``attr/empty_share`` (outputs with no shape
+pixel at all, left out of the position error).
+
 The StarGAN paper judges its CelebA results by such a classifier (its Table 1 reports
 classification error); the figures are comparable only for the same classifier.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from starganv2.evaluation.protocol import EvalData, EvalProtocol, rank_world
 from starganv2.evaluation.registry import MetricRunner
+from starganv2.evaluation.shapes_estimators import mask_centroid, shape_mask, to_255
 from starganv2.models.stargan_v1.step import original_test_labels
 from starganv2.utils.checks import check_int
 
@@ -114,6 +123,8 @@ def attribute_accuracy(
     max_images: int | None = None,
     classifier: nn.Module | None = None,
     classifier_images: int | None = 10_000,
+    centres: torch.Tensor | None = None,
+    background: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """The figures of the module docstring for ``model`` (anything with ``translate_labels(x,
     c_trg)``, e.g. a StarGAN v1 module with ``label_mode="multi"``).
@@ -129,6 +140,8 @@ def attribute_accuracy(
             instead of training one on ``train_set`` (to judge several models by the same one).
         classifier_images: train the classifier on the first N training images (they are held
             in memory; ``None``: all).
+        centres: ``(len(val_set), 2)`` the true ``(x, y)`` centre in pixels of each test image's
+            shape, with ``background`` (its RGB, 0-255): also the geometry figures.
     """
     if not hasattr(model, "translate_labels"):
         raise ValueError(
@@ -156,6 +169,7 @@ def attribute_accuracy(
     results: dict[str, float] = {}
     real = (_predict(net, x_val, batch_size) == c_val).float().mean(0)  # (A,)
     hits = torch.zeros(len(attributes), len(attributes), device=device)  # (column, attribute)
+    outputs = []
     for i, c_trg in enumerate(original_test_labels(c_val, exclusive)):
         fakes = torch.cat(
             [
@@ -164,6 +178,8 @@ def attribute_accuracy(
             ]
         )
         hits[i] = (_predict(net, fakes, batch_size) == c_trg).float().mean(0)
+        if centres is not None:
+            outputs.append(fakes.cpu())
     target = hits.diagonal()  # (A,): column i judged on attribute i
     off = ~torch.eye(len(attributes), dtype=torch.bool, device=device)
     kept = (hits * off).sum(0) / off.sum(0)  # (A,): the other columns
@@ -171,6 +187,11 @@ def attribute_accuracy(
         for a, v in zip(attributes, values.tolist(), strict=True):
             results[f"attr/{name}/{a}"] = float(v)
         results[f"attr/{name}/mean"] = float(values.mean())
+    if centres is not None:
+        if background is None:
+            raise ValueError("centres need the background colour of the images")
+        truth = centres[: len(x_val)].float()  # (N, 2)
+        results.update(_geometry(x_val.cpu(), outputs, truth, torch.tensor(background)))
     log.info(
         "attribute accuracy on %d test images: real %.3f, target %.3f, kept %.3f",
         len(x_val),
@@ -179,6 +200,47 @@ def attribute_accuracy(
         results["attr/kept/mean"],
     )
     return results
+
+
+def _geometry(
+    x_real: torch.Tensor,
+    outputs: Sequence[torch.Tensor],
+    centres: torch.Tensor,
+    background: torch.Tensor,
+) -> dict[str, float]:
+    """Position figures of the real images ``(N, 3, S, S)`` and of every output batch (each
+    ``(N, 3, S, S)``) against the true centres ``(N, 2)``, on a plain ``background (3,)``."""
+
+    def errors(x: torch.Tensor) -> torch.Tensor:
+        mask = shape_mask(to_255(x), background.float().expand(x.size(0), 3))
+        return (mask_centroid(mask) - centres).norm(dim=1)  # (N,), NaN where empty
+
+    real = errors(x_real)
+    fake = torch.cat([errors(x) for x in outputs])
+    found = ~fake.isnan()
+    return {
+        "attr/position_error_px": float(fake[found].mean()) if found.any() else float("nan"),
+        "attr/position_error_px_real": float(real[~real.isnan()].mean()),
+        "attr/empty_share": float(1 - found.float().mean()),
+    }
+
+
+def _shapes_truth(root: Path, files: Sequence[Path]) -> tuple[torch.Tensor, list[float]] | None:
+    """The true centres of ``files`` and the background, if ``root`` holds the built-in shapes
+    attribute data (its ``metadata.json`` lists every image); else ``None``."""
+    from starganv2.data.shapes import ATTRIBUTE_BACKGROUND, METADATA_FILE
+
+    meta_path = root / METADATA_FILE
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    if "attributes" not in meta.get("params", {}):
+        return None
+    by_path = {r["path"]: (r["cx"], r["cy"]) for r in meta["images"]}
+    rel = [Path(f).relative_to(root).as_posix() for f in files]
+    if not all(r in by_path for r in rel):
+        return None
+    return torch.tensor([by_path[r] for r in rel]), [float(v) for v in ATTRIBUTE_BACKGROUND]
 
 
 def metric(
@@ -205,6 +267,10 @@ def metric(
         if rank_world()[0] != 0:
             return {}
         a = data.attributes
+        truth = None
+        if data.root is not None and hasattr(a.val_set, "files"):
+            truth = _shapes_truth(Path(data.root), a.val_set.files)
+        centres, background = truth if truth is not None else (None, None)
         return attribute_accuracy(
             model,
             a.train_set,
@@ -216,6 +282,8 @@ def metric(
             seed=protocol.seed,
             max_images=protocol.max_images_per_domain,
             classifier_images=classifier_images,
+            centres=centres,
+            background=background,
         )
 
     return run
