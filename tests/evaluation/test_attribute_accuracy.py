@@ -107,3 +107,32 @@ def test_evaluator_runs_it_on_attribute_data(tmp_path):
     assert out["attr/target/warm"] + out["attr/real/warm"] == pytest.approx(1.0)  # never switched
     with pytest.raises(ValueError, match="the data has 6 attributes .* num_domains=3"):
         evaluator.evaluate(type("M", (_Identity,), {"num_domains": 3})(), dm)
+
+
+class _Flipping(_Set):
+    """Items through a random flip, as the training transform does (it uses the global RNG)."""
+
+    def __getitem__(self, i):
+        item = super().__getitem__(i)
+        if torch.rand(()) < 0.5:
+            item = {"x": item["x"].flip(-1), "y": item["y"]}
+        return item
+
+
+def test_the_classifier_sees_the_same_images_whatever_the_global_rng(monkeypatch):
+    from starganv2.evaluation import attribute_accuracy as module
+
+    seen = []
+    train = module.train_attribute_classifier
+
+    def spy(x, c, *args, **kw):
+        seen.append(x.clone())
+        return train(x, c, *args, **kw)
+
+    monkeypatch.setattr(module, "train_attribute_classifier", spy)
+    data, val = _Flipping(_labels(32, 0)), _Set(_labels(8, 1))
+    for seed in (1, 2):
+        torch.manual_seed(seed)  # the caller's RNG state must not change what it learns from
+        attribute_accuracy(_Translator(False), data, val, ATTRS, classifier_steps=2)
+    assert torch.equal(seen[0], seen[1])
+    assert not torch.equal(seen[0], data.x)  # some images were flipped: the check is real

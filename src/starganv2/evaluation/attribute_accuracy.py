@@ -159,7 +159,9 @@ def attribute_accuracy(
     if classifier is None:
         if classifier_images is not None and classifier_images < len(train_set):
             train_set = Subset(train_set, range(classifier_images))
-        x_train, c_train = _stack(train_set, batch_size)
+        with torch.random.fork_rng(devices=[]):  # the training transform's flips: seeded
+            torch.manual_seed(seed)
+            x_train, c_train = _stack(train_set, batch_size)
         with torch.enable_grad():
             classifier = train_attribute_classifier(
                 x_train.to(device), c_train.to(device), classifier_steps, seed=seed
