@@ -16,7 +16,8 @@ this base holds the rest, so that a new model is its training logic only:
 - **logging** on Lightning's logging steps and the last iteration only (other iterations read
   nothing back from the device).
 - **inference and export.** Inference uses the averaged (EMA) copy of a net where the model keeps
-  one (:meth:`inference_net`); ``num_domains``, ``img_size``, the export graphs' ``(x, y)``
+  one (:meth:`inference_net`); :meth:`translation_inputs` checks ``translate``'s inputs;
+  ``num_domains``, ``img_size``, the export graphs' ``(x, y)``
   inputs and parameter counts are answered here for every model.
 - **checkpoint migration.** :meth:`migrate_checkpoint` brings an older checkpoint up to date
   before its state dict is loaded.
@@ -42,7 +43,12 @@ from lightning.fabric.utilities.warnings import PossibleUserWarning
 from torch import nn
 
 from starganv2.models.ema import make_ema
-from starganv2.models.training_checks import NonFiniteTracker, check_trainer_counts
+from starganv2.models.training_checks import (
+    NonFiniteTracker,
+    check_images,
+    check_trainer_counts,
+    domain_labels,
+)
 from starganv2.utils.amp import one_scaler_update
 
 __all__ = ["TranslationModule", "Stats"]
@@ -101,6 +107,15 @@ class TranslationModule(L.LightningModule):
     def inference_net(self, name: str) -> nn.Module:
         """The net that inference uses: the EMA copy of ``name`` if there is one, else the net."""
         return self.nets_ema[name] if name in self.EMA_NETS else self.nets[name]
+
+    def translation_inputs(self, x: torch.Tensor, y_trg: torch.Tensor | int) -> torch.Tensor:
+        """Check ``translate``'s inputs: ``x`` a float ``(N, 3, img_size, img_size)`` in [-1, 1],
+        ``y_trg`` an int or an integer ``(N,)`` tensor in ``[0, num_domains)``. Returns ``y_trg``
+        as a long ``(N,)`` tensor on ``x``'s device; the errors name the argument and show the
+        value (8-bit images, a list of labels and a wrong size would otherwise translate
+        silently into garbage)."""
+        check_images(x, self.img_size, "x")
+        return domain_labels(y_trg, x.size(0), self.num_domains, x.device)
 
     def check_mode(self, mode: str) -> None:
         """``ValueError`` unless ``mode`` is one of ``self.guidance_modes``."""

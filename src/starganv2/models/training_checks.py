@@ -1,5 +1,7 @@
-"""Guards every model of this library applies while training: loss terms stay finite, trainer
-settings that count optimizer steps are refused, domain labels are in range.
+"""Guards every model of this library applies: while training, loss terms stay finite and trainer
+settings that count optimizer steps are refused; at inference (``translate``), images are float
+``(N, 3, img_size, img_size)`` in [-1, 1] and domain labels are ints or integer tensors in range;
+in constructors, loss weights are >= 0.
 
 These models count *iterations* themselves (``module.iteration``, saved in checkpoints): one
 iteration runs several optimizer steps (six for StarGAN v2, one to two for StarGAN v1), so
@@ -9,12 +11,25 @@ reader expects.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["NonFiniteLossError", "NonFiniteTracker", "check_trainer_counts", "domain_labels"]
+__all__ = [
+    "NonFiniteLossError",
+    "NonFiniteTracker",
+    "check_trainer_counts",
+    "check_images",
+    "check_loss_weights",
+    "domain_labels",
+    "RANGE_TOLERANCE",
+]
+
+RANGE_TOLERANCE = 0.1
+"""How far outside [-1, 1] an input image may reach (resampling overshoots a little) before
+:func:`check_images` refuses it as being in another range (0-255, or unnormalised)."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -100,15 +115,69 @@ def check_trainer_counts(trainer: Any, iterations_key: str) -> None:
         )
 
 
+def check_loss_weights(**weights: float) -> None:
+    """``ValueError`` naming the first weight that is negative or not a finite number (a negative
+    weight turns a loss term into one that training maximises)."""
+    for key, value in weights.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"model.{key}={value!r} is invalid: expected a number >= 0")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"model.{key}={value!r} is invalid: expected a weight >= 0")
+
+
+def check_images(x: object, img_size: int, key: str = "x") -> torch.Tensor:
+    """``x`` if it is a float tensor ``(N, 3, img_size, img_size)`` with values in [-1, 1] (up to
+    :data:`RANGE_TOLERANCE`), else a ``TypeError``/``ValueError`` naming ``key``.
+
+    Catches the usual slips: 8-bit images (uint8, or floats in 0-255), a missing batch dimension,
+    channels last, another image size. Reads the value range back from the device (one sync).
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"{key} is a {type(x).__name__}: expected a float tensor (N, 3, {img_size}, {img_size})"
+        )
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{key} has dtype {x.dtype}: expected a float tensor in [-1, 1]; convert 8-bit "
+            "images with starganv2.utils.images.from_uint8"
+        )
+    if x.dim() != 4 or x.size(1) != 3 or tuple(x.shape[2:]) != (img_size, img_size):
+        raise ValueError(
+            f"{key} has shape {tuple(x.shape)}: expected (N, 3, {img_size}, {img_size}), the "
+            f"model's img_size={img_size}; resize the images first"
+        )
+    if x.numel():
+        low, high = torch.aminmax(x.detach())
+        low, high = float(low), float(high)  # host sync
+        if not (low >= -1 - RANGE_TOLERANCE and high <= 1 + RANGE_TOLERANCE):
+            raise ValueError(
+                f"{key} has values in [{low:.4g}, {high:.4g}]: expected images in [-1, 1]; "
+                "convert 8-bit images with starganv2.utils.images.from_uint8"
+            )
+    return x
+
+
 def domain_labels(
-    y: torch.Tensor | int, n: int, num_domains: int, device: torch.device
+    y: torch.Tensor | int, n: int, num_domains: int, device: torch.device, key: str = "y_trg"
 ) -> torch.Tensor:
-    """``y`` (an int for every row, or ``(n,)``) as a long tensor on ``device``, checked to lie
-    in ``[0, num_domains)``."""
+    """``y`` (an int for every row, or an integer tensor ``(n,)``) as a long tensor on ``device``,
+    checked to lie in ``[0, num_domains)``; ``TypeError``/``ValueError`` naming ``key`` otherwise
+    (a Python list, float labels, one-hot rows, a length other than ``n``)."""
+    if isinstance(y, bool) or not isinstance(y, (int, torch.Tensor)):
+        raise TypeError(
+            f"{key}={y!r} is a {type(y).__name__}: expected an int (one domain for every row) "
+            f"or an integer tensor of shape ({n},)"
+        )
     if isinstance(y, int):
         y = torch.full((n,), y, dtype=torch.long, device=device)
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"{key} has dtype {y.dtype}: expected an integer tensor of domain indices")
+    if tuple(y.shape) != (n,):
+        raise ValueError(
+            f"{key} has shape {tuple(y.shape)}: expected ({n},), one domain index per image"
+        )
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_domains):
         raise ValueError(
-            f"y_trg values must be in [0, {num_domains}), got {sorted(set(y.tolist()))}"
+            f"{key} values must be in [0, {num_domains}), got {sorted(set(y.tolist()))}"
         )
-    return y
+    return y.to(device=device, dtype=torch.long)

@@ -34,7 +34,11 @@ from starganv2.models.stargan_v1.step import (
     shuffled_labels,
     train_iteration,
 )
-from starganv2.models.training_checks import NonFiniteLossError, domain_labels
+from starganv2.models.training_checks import (
+    NonFiniteLossError,
+    check_images,
+    check_loss_weights,
+)
 from starganv2.utils.checks import check_img_size, check_int
 
 __all__ = ["StarGANv1Module", "NonFiniteLossError", "MODEL_NAME", "TERMS"]
@@ -133,6 +137,12 @@ class StarGANv1Module(TranslationModule):
         super().__init__()
         check_img_size(img_size, "img_size")
         check_int(num_domains, "num_domains")
+        if label_mode == "single" and num_domains < 2:
+            raise ValueError(
+                f"model.num_domains={num_domains!r} is invalid: expected at least 2 domains "
+                "(a translation needs a source and a target domain)"
+            )
+        check_loss_weights(lambda_cls=lambda_cls, lambda_rec=lambda_rec, lambda_gp=lambda_gp)
         check_int(n_critic, "n_critic")
         check_int(total_iters, "total_iters")
         check_int(lr_update_step, "lr_update_step")
@@ -298,15 +308,24 @@ class StarGANv1Module(TranslationModule):
                 f"StarGANv1Module.translate got {sorted(style)}: StarGAN v1 is deterministic (no "
                 "style codes; one output per image and target domain); call translate(x, y_trg)"
             )
-        y_trg = domain_labels(y_trg, x.size(0), self.num_domains, x.device)
+        y_trg = self.translation_inputs(x, y_trg)
         return self.translate_labels(x, one_hot(y_trg, self.num_domains, x.dtype))
 
     @torch.no_grad()
     def translate_labels(self, x: torch.Tensor, c_trg: torch.Tensor) -> torch.Tensor:
         """Translate ``x (N, 3, H, W)`` to arbitrary label vectors ``c_trg (N, num_domains)``,
         e.g. the multi-hot attribute vectors of the original's CelebA weights (see
-        ``docs/baselines.md``)."""
-        return self.inference_net("generator")(x, c_trg)
+        ``docs/baselines.md``). ``x`` is checked as in :meth:`translate`; returns ``(N, 3, H, W)``
+        clamped to [-1, 1]."""
+        check_images(x, self.img_size, "x")
+        expected = (x.size(0), self.num_domains)
+        if not isinstance(c_trg, torch.Tensor) or tuple(c_trg.shape) != expected:
+            shown = tuple(c_trg.shape) if isinstance(c_trg, torch.Tensor) else type(c_trg).__name__
+            raise ValueError(
+                f"c_trg is {shown}: expected a tensor ({x.size(0)}, {self.num_domains}) of label "
+                "vectors, one row per image"
+            )
+        return self.inference_net("generator")(x, c_trg.to(x.dtype)).clamp_(-1, 1)
 
     # ------------------------------------------------------------------ export
     def inference_graph(self, mode: str, **options: object) -> nn.Module:

@@ -47,7 +47,11 @@ from starganv2.models.stargan_v2.step import (
     Nets,
     train_iteration,
 )
-from starganv2.models.training_checks import NonFiniteLossError, domain_labels
+from starganv2.models.training_checks import (
+    NonFiniteLossError,
+    check_images,
+    check_loss_weights,
+)
 from starganv2.utils.checks import check_int
 
 __all__ = ["StarGANv2Module", "NonFiniteLossError", "EMA_NETS", "MODEL_NAME", "TERMS"]
@@ -73,7 +77,7 @@ class StarGANv2Module(TranslationModule):
 
     Args:
         img_size: square image side (power of two >= 16); set by the data config.
-        num_domains: number of domains; set by the data config.
+        num_domains: number of domains (at least 2); set by the data config.
         latent_dim: length of the latent code z fed to the mapping network.
         style_dim: length of the style code s.
         hidden_dim: width of the mapping network's MLP.
@@ -90,6 +94,7 @@ class StarGANv2Module(TranslationModule):
             file again (only for an old checkpoint without FAN weights).
         lambda_reg: R1 weight. lambda_sty: style reconstruction weight. lambda_cyc: cycle weight.
         lambda_ds: initial diversity weight, decayed linearly to 0 at iteration ``ds_iter``.
+            Every loss weight must be >= 0.
         ds_iter: iterations of the diversity-weight decay (<= 0: no decay).
         total_iters: training stops when ``iteration`` reaches this.
         lr: Adam learning rate of G, E and D. f_lr: learning rate of the mapping network F.
@@ -180,6 +185,10 @@ class StarGANv2Module(TranslationModule):
         check_int(total_iters, "total_iters")
         check_int(finite_check_every, "finite_check_every")
         check_int(r1_every, "r1_every")
+        check_int(num_domains, "num_domains", minimum=2)  # a translation needs two domains
+        check_loss_weights(
+            lambda_reg=lambda_reg, lambda_sty=lambda_sty, lambda_ds=lambda_ds, lambda_cyc=lambda_cyc
+        )
         for name, value in (("lr", lr), ("f_lr", f_lr)):
             if not value > 0:
                 raise ValueError(f"{name}={value!r} is invalid: expected a learning rate > 0")
@@ -421,9 +430,15 @@ class StarGANv2Module(TranslationModule):
         The style comes from exactly one of: latent codes ``z (N, latent_dim)``, reference images
         ``x_ref (N, 3, H, W)`` of domain ``y_trg``, or style codes ``s (N, style_dim)``. With none
         given, fresh latent codes are drawn. ``y_trg`` may be an int (same domain for all rows).
-        Returns ``(N, 3, H, W)`` in roughly [-1, 1] (not clamped).
+        Returns ``(N, 3, H, W)`` clamped to [-1, 1].
+
+        ``x`` and ``x_ref`` must be float ``(N, 3, img_size, img_size)`` in [-1, 1] and ``y_trg``
+        an int or an integer tensor: anything else is a ``TypeError``/``ValueError`` naming the
+        argument (see :meth:`~starganv2.models.base.TranslationModule.translation_inputs`).
         """
-        y_trg = domain_labels(y_trg, x.size(0), self.num_domains, x.device)
+        y_trg = self.translation_inputs(x, y_trg)
+        if x_ref is not None:
+            check_images(x_ref, self.img_size, "x_ref")
         given = [v is not None for v in (z, x_ref, s)]
         if sum(given) > 1:
             raise ValueError("translate: pass at most one of z, x_ref, s")
@@ -435,7 +450,7 @@ class StarGANv2Module(TranslationModule):
                     z = torch.randn(x.size(0), self.hparams.latent_dim, device=x.device)
                 s = self.style_from_latent(z, y_trg)
         masks = None if self.mask_source is None else self.mask_source.masks(x)
-        return self.inference_net("generator")(x, s, masks=masks)
+        return self.inference_net("generator")(x, s, masks=masks).clamp_(-1, 1)
 
     @property
     def mask_source(self) -> MaskProvider | None:

@@ -1,0 +1,125 @@
+"""Nonsense that used to train or translate silently is refused with the key, the value and what
+was expected: negative loss weights, fewer than 2 domains, 8-bit or wrongly sized images and
+Python lists of labels given to ``translate``; ``translate`` returns values in [-1, 1]."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from starganv2.models.stargan_v1.module import StarGANv1Module
+from starganv2.models.stargan_v2.module import StarGANv2Module
+from tests.helpers import TINY
+
+TINY_V1 = {"img_size": 32, "num_domains": 3, "g_conv_dim": 8, "d_conv_dim": 8, "g_repeat_num": 1}
+
+
+@pytest.fixture(scope="module")
+def v2() -> StarGANv2Module:
+    return StarGANv2Module(**TINY).eval()
+
+
+@pytest.fixture(scope="module")
+def v1() -> StarGANv1Module:
+    return StarGANv1Module(**TINY_V1).eval()
+
+
+def images(n: int = 2, size: int = 32) -> torch.Tensor:
+    return torch.rand(n, 3, size, size) * 2 - 1  # (n, 3, size, size) in [-1, 1]
+
+
+# ------------------------------------------------------------------ constructor checks
+@pytest.mark.parametrize("key", ["lambda_reg", "lambda_sty", "lambda_ds", "lambda_cyc"])
+def test_v2_refuses_a_negative_loss_weight(key):
+    with pytest.raises(ValueError, match=rf"model\.{key}=-5.0 is invalid: expected a weight >= 0"):
+        StarGANv2Module(**{**TINY, key: -5.0})
+
+
+def test_v2_refuses_a_nan_loss_weight():
+    with pytest.raises(ValueError, match=r"model\.lambda_cyc=nan is invalid"):
+        StarGANv2Module(**{**TINY, "lambda_cyc": float("nan")})
+
+
+def test_a_zero_weight_is_allowed():
+    """0 switches a term off (an ablation), so it is not an error."""
+    StarGANv2Module(**{**TINY, "lambda_sty": 0.0, "lambda_ds": 0})
+
+
+@pytest.mark.parametrize("key", ["lambda_cls", "lambda_rec", "lambda_gp"])
+def test_v1_refuses_a_negative_loss_weight(key):
+    with pytest.raises(ValueError, match=rf"model\.{key}=-1.0 is invalid: expected a weight >= 0"):
+        StarGANv1Module(**{**TINY_V1, key: -1.0})
+
+
+def test_v2_refuses_one_domain():
+    with pytest.raises(ValueError, match=r"num_domains=1 is invalid: expected an integer >= 2"):
+        StarGANv2Module(**{**TINY, "num_domains": 1})
+
+
+def test_v1_refuses_one_domain():
+    with pytest.raises(ValueError, match=r"model\.num_domains=1 is invalid: expected at least 2"):
+        StarGANv1Module(**{**TINY_V1, "num_domains": 1})
+
+
+# ------------------------------------------------------------------ translate's inputs
+def test_translate_refuses_8bit_values(v2, v1):
+    x = torch.randint(0, 256, (2, 3, 32, 32)).float()
+    for model in (v2, v1):
+        with pytest.raises(ValueError, match=r"x has values in \[0, 255\]: expected .*\[-1, 1\]"):
+            model.translate(x, 1)
+
+
+def test_translate_refuses_uint8_images(v2):
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    with pytest.raises(TypeError, match=r"x has dtype torch.uint8: expected a float tensor"):
+        v2.translate(x, 1)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 64, 64), (3, 32, 32), (2, 32, 32, 3)])
+def test_translate_refuses_a_wrong_shape(v2, v1, shape):
+    x = torch.rand(shape) * 2 - 1
+    for model in (v2, v1):
+        with pytest.raises(ValueError, match=r"x has shape .*: expected \(N, 3, 32, 32\)"):
+            model.translate(x, 1)
+
+
+def test_translate_refuses_a_list_of_labels(v2, v1):
+    for model in (v2, v1):
+        with pytest.raises(TypeError, match=r"y_trg=\[0, 1\] is a list: expected an int"):
+            model.translate(images(), [0, 1])
+
+
+def test_translate_refuses_float_or_misshaped_labels(v2):
+    with pytest.raises(TypeError, match=r"y_trg has dtype torch.float32"):
+        v2.translate(images(), torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"y_trg has shape \(3,\): expected \(2,\)"):
+        v2.translate(images(), torch.tensor([0, 1, 1]))
+
+
+def test_translate_checks_the_reference_images(v2):
+    with pytest.raises(ValueError, match=r"x_ref has values in"):
+        v2.translate(images(), 1, x_ref=images() * 255)
+
+
+def test_translate_accepts_a_small_overshoot_and_integer_labels(v2):
+    """Resampling overshoots [-1, 1] a little: that is not another range."""
+    x = images().clamp(-1, 1) * 1.05
+    out = v2.translate(x, torch.tensor([0, 1], dtype=torch.int32))
+    assert out.shape == (2, 3, 32, 32)
+
+
+def test_translate_clamps_its_output(v2, v1):
+    """A net whose raw output leaves [-1, 1] (the last conv scaled up) is clamped."""
+    for model in (v2, v1):
+        net = model.inference_net("generator")
+        last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        saved = last.weight.detach().clone()
+        try:
+            with torch.no_grad():
+                last.weight.mul_(1000)
+            out = model.translate(images(), 1)
+        finally:
+            with torch.no_grad():
+                last.weight.copy_(saved)
+        assert out.min() >= -1 and out.max() <= 1
+        assert out.abs().max() == 1  # it did reach past the range
