@@ -123,3 +123,16 @@ def test_translate_clamps_its_output(v2, v1):
                 last.weight.copy_(saved)
         assert out.min() >= -1 and out.max() <= 1
         assert out.abs().max() == 1  # it did reach past the range
+
+
+# ------------------------------------------------------------------ truncation psi
+@pytest.mark.parametrize("psi", [-0.5, 1.5, float("nan")])
+def test_latent_styles_refuse_psi_outside_0_1(v2, psi):
+    from starganv2.synthesis.styles import latent_styles, truncate
+
+    z = torch.randn(2, TINY["latent_dim"])
+    s_mean = torch.zeros(TINY["num_domains"], v2.style_dim)
+    with pytest.raises(ValueError, match=r"psi=.* is invalid: expected a truncation in \[0, 1\]"):
+        latent_styles(v2, z, 1, psi=psi, s_mean=s_mean)
+    with pytest.raises(ValueError, match=r"psi=.* is invalid"):
+        truncate(torch.randn(2, v2.style_dim), s_mean, psi, torch.tensor([0, 1]))

@@ -11,10 +11,24 @@ import torch
 
 from starganv2.models.interface import StyleTranslator, require_styles
 
-__all__ = ["NUM_MEAN_CODES", "style_means", "truncate", "latent_styles"]
+__all__ = ["NUM_MEAN_CODES", "check_psi", "style_means", "truncate", "latent_styles"]
 
 NUM_MEAN_CODES = 10_000
 """Latent codes averaged per domain for the truncation mean (as in the paper's code)."""
+
+
+def check_psi(psi: float, key: str = "psi") -> float:
+    """``psi`` as a float if it lies in [0, 1], else ``ValueError`` naming ``key``.
+
+    Outside that range the "truncation" extrapolates away from the mean style (``psi > 1``) or
+    through it to the opposite side (``psi < 0``): styles the mapping network never produced.
+    """
+    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not 0.0 <= psi <= 1.0:
+        raise ValueError(
+            f"{key}={psi!r} is invalid: expected a truncation in [0, 1] (1 = none, 0 = the "
+            "domain's mean style)"
+        )
+    return float(psi)
 
 
 @torch.no_grad()
@@ -56,8 +70,10 @@ def truncate(
         s: ``(N, style_dim)`` style codes.
         s_mean: ``(style_dim,)``, ``(N, style_dim)`` or, with ``y``, ``(num_domains, style_dim)``.
         psi: 1 keeps ``s``; 0 gives the mean; values in between trade diversity for fidelity.
+            Outside [0, 1]: ``ValueError`` (:func:`check_psi`).
         y: ``(N,)`` domains used to pick each row's mean from a per-domain ``s_mean``.
     """
+    psi = check_psi(psi)
     if psi == 1.0:
         return s
     if y is not None:
@@ -77,6 +93,7 @@ def latent_styles(
     truncated towards ``s_mean`` (``(num_domains, style_dim)``, see :func:`style_means`) when
     ``psi != 1``. ``s_mean=None`` with ``psi != 1`` computes the means (10,000 codes) first.
     """
+    psi = check_psi(psi)
     model = require_styles(model, "latent-guided synthesis")
     if isinstance(y, int):
         y = torch.full((z.size(0),), y, dtype=torch.long, device=z.device)
