@@ -19,6 +19,7 @@ from starganv2.data.folders import (
     IMG_EXTENSIONS,
     TRANSFORMS,
     eval_transform,
+    image_sizes,
     list_domain_files,
     scan_images,
     train_transform,
@@ -132,8 +133,11 @@ class ImageDomainDataModule(L.LightningDataModule):
         ):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"data.{key}={value!r}: expected an int >= {low}")
-        if num_domains is not None and num_domains < 1:
-            raise ValueError(f"data.num_domains={num_domains}: expected a positive int or None")
+        if num_domains is not None and num_domains < 2:
+            raise ValueError(
+                f"data.num_domains={num_domains} is invalid: expected at least 2 domains (a "
+                "translation needs a source and a target domain) or None"
+            )
         if not 0.0 <= randcrop_prob <= 1.0:
             raise ValueError(
                 f"data.randcrop_prob={randcrop_prob}: expected a probability in [0, 1]"
@@ -196,6 +200,32 @@ class ImageDomainDataModule(L.LightningDataModule):
         )
         return {d: [p for p in ps if p not in bad] for d, ps in files.items()}
 
+    def _warn_small(self, files: dict[str, list[Path]], split_dir: Path) -> None:
+        """One warning with counts per domain if images have a side below ``img_size``: the
+        transforms upscale them, so the nets learn blurred images the user may not expect."""
+        sizes = image_sizes([p for ps in files.values() for p in ps], self.scan_workers)
+        side = self.img_size
+        small = {
+            d: [p for p in ps if min(sizes.get(p, (side, side))) < side] for d, ps in files.items()
+        }
+        total = sum(len(ps) for ps in small.values())
+        if not total:
+            return
+        smallest = min((sizes[p] for ps in small.values() for p in ps), key=min)
+        counts = ", ".join(f"{d}: {len(small[d])} of {len(files[d])}" for d in files if small[d])
+        example = next(p for ps in small.values() for p in ps)
+        log.warning(
+            "%d of %d images under %s are smaller than data.img_size=%d and will be upscaled "
+            "(%s; smallest %dx%d, e.g. %s); use larger images or a smaller data.img_size",
+            total,
+            sum(len(ps) for ps in files.values()),
+            split_dir,
+            side,
+            counts,
+            *smallest,
+            example,
+        )
+
     def _scan_train(self) -> None:
         if not self.root.is_dir():
             raise FileNotFoundError(
@@ -218,6 +248,11 @@ class ImageDomainDataModule(L.LightningDataModule):
                 f"data.num_domains={self.expected_num_domains} but found {len(domains)} domain "
                 f"folders under {train_dir}: {domains}"
             )
+        if len(domains) < 2:
+            raise ValueError(
+                f"found {len(domains)} domain folder under {train_dir}: {domains}; expected at "
+                "least 2 (a translation needs a source and a target domain)"
+            )
         for d, ps in files.items():
             if not ps:
                 raise ValueError(
@@ -232,6 +267,7 @@ class ImageDomainDataModule(L.LightningDataModule):
                     "(a reference pair needs 2 different images of a domain)"
                 )
         self.domains, self.train_files = domains, files
+        self._warn_small(files, train_dir)
 
     def _scan_val(self) -> None:
         val_dir = self.root / "val"
@@ -249,6 +285,7 @@ class ImageDomainDataModule(L.LightningDataModule):
             if not ps:
                 raise ValueError(f"{val_dir / d}: empty domain, expected image files")
         self.val_files = self._drop_bad(files)
+        self._warn_small(self.val_files, val_dir)
         for d, ps in self.val_files.items():
             if not ps:
                 raise ValueError(f"{val_dir / d}: no usable image left after skipping bad files")

@@ -31,6 +31,7 @@ __all__ = [
     "list_domain_files",
     "check_image",
     "scan_images",
+    "image_sizes",
     "to_rgb",
     "load_image",
     "train_transform",
@@ -131,6 +132,25 @@ def scan_images(paths: Sequence[Path], workers: int = 8) -> dict[Path, str]:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(check_image, paths))
     return {p: r for p, r in zip(paths, results, strict=True) if r is not None}
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    try:
+        with Image.open(path) as img:
+            return img.size  # (width, height), read from the header only
+    except Exception:  # noqa: BLE001 - an unreadable file is scan_images' business
+        return None
+
+
+def image_sizes(paths: Sequence[Path], workers: int = 8) -> dict[Path, tuple[int, int]]:
+    """``{path: (width, height)}`` read from each file's header (no decoding), with a thread pool;
+    files whose header cannot be read are left out."""
+    if workers <= 1 or len(paths) < 64:
+        sizes = [_header_size(p) for p in paths]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            sizes = list(pool.map(_header_size, paths))
+    return {p: wh for p, wh in zip(paths, sizes, strict=True) if wh is not None}
 
 
 # ----------------------------------------------------------------------------------------------
