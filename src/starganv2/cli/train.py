@@ -7,6 +7,7 @@ from their ``_target_`` s, then ``fit``. See ``conf/train.yaml`` for the keys.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,15 @@ from starganv2.utils.files import atomic_write_text
 log = logging.getLogger("starganv2.train")
 
 
-def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """The checkpoint to resume from: ``ckpt_path``, or with ``resume=auto`` the run folder's
-    ``checkpoints/last.ckpt`` when it exists (a fresh start otherwise)."""
+def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
+    """The checkpoint to resume from, and the damaged checkpoints passed over to find it.
+
+    ``ckpt_path``, or with ``resume=auto`` the newest of the run folder's
+    ``checkpoints/last.ckpt`` and ``iter_*.ckpt`` that loads (a fresh start when there is none);
+    each damaged newer one is named in a warning (see :func:`set_aside`). A given ``ckpt_path``
+    that does not load is one ``CheckpointError`` line."""
     from starganv2.cli.config_check import ConfigError
+    from starganv2.models.registry import read_checkpoint
 
     resume = cfg.get("resume")
     if cfg.get("ckpt_path") and resume:
@@ -32,17 +38,53 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
         path = Path(cfg.ckpt_path)
         if not path.is_file():
             raise ConfigError(f"ckpt_path={cfg.ckpt_path!r}: no such checkpoint file")
-        return str(path)
+        read_checkpoint(path)
+        return str(path), []
     if resume is None:
-        return None
+        return None, []
     if resume != "auto":
         raise ConfigError(f"resume={resume!r} is invalid: expected auto or null")
-    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        log.info("resume=auto: continuing from %s", last)
-        return str(last)
-    log.info("resume=auto: no %s yet, starting from scratch", last)
-    return None
+    return _newest_loadable(Path(cfg.paths.output_dir) / "checkpoints")
+
+
+def _newest_loadable(folder: Path) -> tuple[str | None, list[Path]]:
+    """``last.ckpt``, else the ``iter_*.ckpt`` files newest first: the first that loads."""
+    from starganv2.cli.config_check import ConfigError
+    from starganv2.models.registry import CheckpointError, read_checkpoint
+
+    iters = sorted(folder.glob("iter_*.ckpt"), reverse=True)  # zero-padded: newest first
+    candidates = [p for p in [folder / "last.ckpt", *iters] if p.is_file()]
+    if not candidates:
+        log.info("resume=auto: no checkpoint under %s yet, starting from scratch", folder)
+        return None, []
+    damaged = []
+    for path in candidates:
+        try:
+            read_checkpoint(path, key="resume=auto")
+        except CheckpointError as err:
+            log.warning("%s; passed over, kept as %s", err, _aside_name(path).name)
+            damaged.append(path)
+            continue
+        log.info("resume=auto: continuing from %s", path)
+        return str(path), damaged
+    raise ConfigError(
+        f"resume=auto: none of the checkpoints under {folder} loads "
+        f"({', '.join(p.name for p in damaged)}); move them aside to start from scratch, "
+        "or give ckpt_path"
+    )
+
+
+def _aside_name(path: Path) -> Path:
+    return path.with_name(path.name + ".damaged")
+
+
+def set_aside(damaged: list[Path]) -> None:
+    """Rename each damaged checkpoint to ``<name>.damaged``: kept for a person to inspect, never
+    deleted, and neither overwritten by the resumed run's saves nor offered to the next resume.
+    Called once the run folder's lock is held."""
+    for path in damaged:
+        if path.is_file():
+            os.replace(path, _aside_name(path))
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -115,11 +157,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     from starganv2.cli.config_check import check_config, instantiate
     from starganv2.cli.logs import quiet_third_party
+    from starganv2.models.registry import check_checkpoint_fits, read_checkpoint
     from starganv2.models.training_checks import check_trainer_counts
+    from starganv2.utils.run_lock import RunLock
 
     quiet_third_party()
     check_config(cfg, ["data", "model", "callbacks"])
-    ckpt_path = resolve_ckpt_path(cfg)
+    ckpt_path, damaged = resolve_ckpt_path(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("matmul_precision"):
@@ -127,24 +171,34 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    if ckpt_path is not None:
+        check_checkpoint_fits(read_checkpoint(ckpt_path), model, ckpt_path)
     callbacks = _honour_trainer_switches(cfg, _instantiate_all(cfg.get("callbacks")))
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     check_trainer_counts(trainer, "model.total_iters")
 
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    for logger in loggers:
-        logger.log_hyperparams(resolved)
     out = Path(cfg.paths.output_dir)
-    if trainer.is_global_zero:
-        atomic_write_text(
-            out / "config_resolved.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved))
-        )
-        log.info("run folder: %s", out.resolve())
+    # one job per run folder: the process that writes (global rank 0) holds its lock
+    lock = RunLock(out).acquire() if trainer.is_global_zero else None
+    try:
+        if lock is not None:
+            set_aside(damaged)
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        for logger in loggers:
+            logger.log_hyperparams(resolved)
+        if trainer.is_global_zero:
+            atomic_write_text(
+                out / "config_resolved.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved))
+            )
+            log.info("run folder: %s", out.resolve())
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    if trainer.is_global_zero:
-        _report(cfg, out, model)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        if trainer.is_global_zero:
+            _report(cfg, out, model)
+    finally:
+        if lock is not None:
+            lock.release()
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     metrics["iteration"] = float(model.iteration)
     return metrics

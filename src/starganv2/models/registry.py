@@ -3,6 +3,10 @@
 Checkpoints written by this library record their model's name under
 ``checkpoint["starganv2"]["model"]`` (checkpoints from before that field are StarGAN v2).
 :func:`load_model` reads it and calls that class's ``load_from_checkpoint``.
+
+:func:`read_checkpoint` and :func:`check_checkpoint_fits` turn the ways a file can be wrong for
+training (text, truncated, foreign, another model, other net sizes) into one
+:class:`CheckpointError` line naming the file and what it is, instead of torch's tracebacks.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,9 @@ __all__ = [
     "model_class",
     "checkpoint_model_name",
     "check_checkpoint_path",
+    "CheckpointError",
+    "read_checkpoint",
+    "check_checkpoint_fits",
     "load_model",
 ]
 
@@ -63,6 +71,113 @@ def check_checkpoint_path(ckpt_path: str | os.PathLike) -> Path:
             "must be converted first: starganv2-convert <iter>_nets_ema.ckpt out.ckpt)"
         )
     return path
+
+
+class CheckpointError(ValueError):
+    """A file that is no usable checkpoint for this run (bad input: reported in one line)."""
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _what_it_is(path: Path, err: BaseException) -> str:
+    """What an unloadable ``path`` holds, judged from its first bytes and torch's error."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    if size == 0:
+        return "is empty"
+    if head.startswith(_ZIP_MAGIC):
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return (
+            f"is a damaged or truncated checkpoint ({size} bytes; torch cannot read it: {reason})"
+        )
+    if isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in str(err):
+        return "is a PyTorch file holding Python objects, not a checkpoint of this library"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"is not a PyTorch checkpoint ({size} bytes of unknown content)"
+    first = text.splitlines()[0][:40] if text.strip() else ""
+    return f"is a text file, not a checkpoint (it begins {first!r})"
+
+
+def _name(key: str, path: str | os.PathLike) -> str:
+    """``ckpt_path='x.ckpt'`` for a key, ``resume=auto: 'x.ckpt'`` for a setting."""
+    return f"{key}: {str(path)!r}" if "=" in key else f"{key}={str(path)!r}"
+
+
+def read_checkpoint(ckpt_path: str | os.PathLike, key: str = "ckpt_path") -> dict[str, Any]:
+    """The checkpoint dict of a file this library wrote, tensors memory-mapped on the CPU.
+
+    Raises ``FileNotFoundError`` when there is no file and :class:`CheckpointError` (one line:
+    ``key``, the path, what the file is) when it is empty, text, truncated, or a PyTorch file that
+    is no training checkpoint (no ``state_dict``, e.g. an original StarGAN v2 file).
+    """
+    path = check_checkpoint_path(ckpt_path)
+    name = _name(key, path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # torch.load fails in many ways on foreign bytes; each is described
+        raise CheckpointError(f"{name} {_what_it_is(path, err)}") from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        found = sorted(map(str, checkpoint))[:6] if isinstance(checkpoint, dict) else None
+        raise CheckpointError(
+            f"{name} is a PyTorch file but no training checkpoint (expected a "
+            f"'state_dict' entry, found {found if found is not None else type(checkpoint)}; "
+            "original StarGAN v2 files must be converted first: starganv2-convert "
+            "<iter>_nets_ema.ckpt out.ckpt)"
+        )
+    return checkpoint
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    return tuple(value.shape) if hasattr(value, "shape") else None
+
+
+def check_checkpoint_fits(
+    checkpoint: dict[str, Any], model: Any, path: str | os.PathLike, key: str = "ckpt_path"
+) -> None:
+    """Raise :class:`CheckpointError` (one line naming both sides) when ``checkpoint`` holds
+    another model than ``model`` (a ``LightningModule`` with ``MODEL_NAME``) or nets of other
+    sizes; the settings that differ (``hyper_parameters``) are listed to say which."""
+    name = _name(key, path)
+    theirs = checkpoint_model_name(checkpoint)
+    mine = getattr(model, "MODEL_NAME", None)
+    if mine is not None and theirs != mine:
+        cls = MODELS.get(theirs, "an unregistered class").rsplit(":", 1)[-1]
+        raise CheckpointError(
+            f"{name} holds a {theirs} model ({cls}) but this run trains {mine} "
+            f"({type(model).__name__}): choose model={theirs}, or another checkpoint"
+        )
+    migrate = getattr(model, "migrate_checkpoint", None)
+    if migrate is not None:  # what loading will do first: an older checkpoint is brought up to date
+        checkpoint = {**checkpoint, "state_dict": dict(checkpoint["state_dict"])}
+        migrate(checkpoint)
+    ours = model.state_dict()
+    saved = checkpoint["state_dict"]
+    differ = [k for k in ours if k in saved and _shape(ours[k]) != _shape(saved[k])]
+    strict = getattr(model, "strict_loading", True)
+    missing = [k for k in ours if k not in saved] if strict else []
+    extra = [k for k in saved if k not in ours] if strict else []
+    if not (differ or missing or extra):
+        return
+    if differ:
+        k = differ[0]
+        example = f"e.g. {k} is {_shape(saved[k])} there, {_shape(ours[k])} here"
+    else:
+        example = f"e.g. {(missing or extra)[0]} is {'missing there' if missing else 'extra'}"
+    hparams = getattr(model, "hparams", {})
+    settings = [
+        f"{k}={v!r} there, {hparams[k]!r} here"
+        for k, v in checkpoint.get("hyper_parameters", {}).items()
+        if k in hparams and hparams[k] != v
+    ]
+    raise CheckpointError(
+        f"{name} holds {mine or theirs} nets of other sizes than this run's "
+        f"({len(differ)} tensors of other shapes, {len(missing)} missing, {len(extra)} extra; "
+        f"{example}); settings that differ: {'; '.join(settings) or 'none recorded'}"
+    )
 
 
 def load_model(ckpt_path: str | os.PathLike, map_location: Any = "cpu") -> Any:

@@ -1,0 +1,169 @@
+"""Run folders that survive mistakes: one job per folder, resume past a damaged checkpoint, and
+one-line answers for files that are no checkpoint of this run (issue 20)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from starganv2.cli.config_check import ConfigError
+from starganv2.cli.train import run
+from starganv2.models.registry import CheckpointError
+from tests.integration.conftest import TINY_OVERRIDES, TINY_SHAPES, run_cli, tiny_train_cfg
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shapes_cache) -> Path:
+    """The checkpoints folder of a tiny 3-iteration run (iter_1..3 and last.ckpt)."""
+    root = tmp_path_factory.mktemp("trained")
+    run(tiny_train_cfg(root, shapes_cache, ["model.total_iters=3"]))
+    return root / "run" / "checkpoints"
+
+
+def damage(path: Path, content: bytes) -> None:
+    """Replace ``path`` by ``content`` (a new file: ``last.ckpt`` is a hard link of an iter_)."""
+    path.unlink()
+    path.write_bytes(content)
+
+
+def test_resume_auto_skips_a_damaged_last_ckpt_and_keeps_it(
+    tmp_path, shapes_cache, trained, caplog
+):
+    cfg = tiny_train_cfg(tmp_path, shapes_cache, ["model.total_iters=4", "resume=auto"])
+    ckpts = Path(cfg.paths.output_dir) / "checkpoints"
+    shutil.copytree(trained, ckpts)
+    damage(ckpts / "last.ckpt", (trained / "last.ckpt").read_bytes()[:5000])
+    damage(ckpts / "iter_0000003.ckpt", b"")
+    with caplog.at_level(logging.INFO, logger="starganv2"):
+        metrics = run(cfg)
+    assert metrics["iteration"] == 4
+    assert "resume=auto: continuing from " + str(ckpts / "iter_0000002.ckpt") in caplog.text
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("last.ckpt' is a damaged or truncated checkpoint" in w for w in warned), warned
+    assert any("iter_0000003.ckpt' is empty" in w for w in warned), warned
+    # the damaged files are kept for a person to look at, out of the way of the new saves
+    assert (ckpts / "iter_0000003.ckpt.damaged").stat().st_size == 0
+    assert (ckpts / "last.ckpt.damaged").stat().st_size == 5000
+    assert torch.load(ckpts / "last.ckpt", weights_only=True)["starganv2"]["iteration"] == 4
+
+
+def test_resume_auto_with_no_loadable_checkpoint_is_one_line(tmp_path, shapes_cache):
+    cfg = tiny_train_cfg(tmp_path, shapes_cache, ["resume=auto"])
+    ckpts = Path(cfg.paths.output_dir) / "checkpoints"
+    ckpts.mkdir(parents=True)
+    (ckpts / "last.ckpt").write_text("not a checkpoint\n")
+    with pytest.raises(ConfigError, match=r"none of the checkpoints under .* loads \(last.ckpt\)"):
+        run(cfg)
+    assert (ckpts / "last.ckpt").read_text() == "not a checkpoint\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (b"hello\n", "is a text file, not a checkpoint (it begins 'hello')"),
+        (b"", "is empty"),
+        (None, "is a damaged or truncated checkpoint"),
+        (b"\x00\x01\x02\xff" * 10, "is not a PyTorch checkpoint (40 bytes of unknown content)"),
+    ],
+)
+def test_a_file_that_is_no_checkpoint_is_named_in_one_line(
+    tmp_path, shapes_cache, trained, content, what
+):
+    bad = tmp_path / "model.ckpt"
+    bad.write_bytes((trained / "last.ckpt").read_bytes()[:5000] if content is None else content)
+    with pytest.raises(CheckpointError) as err:
+        run(tiny_train_cfg(tmp_path, shapes_cache, [f"ckpt_path={bad}"]))
+    assert str(err.value).startswith(f"ckpt_path={str(bad)!r} {what}")
+    assert "\n" not in str(err.value)
+
+
+def test_a_torch_file_without_a_state_dict_says_what_it_expected(tmp_path, shapes_cache):
+    bad = tmp_path / "100000_nets_ema.ckpt"
+    torch.save({"generator": {"w": torch.zeros(1)}}, bad)
+    with pytest.raises(CheckpointError, match="no training checkpoint .*'generator'.*convert"):
+        run(tiny_train_cfg(tmp_path, shapes_cache, [f"ckpt_path={bad}"]))
+
+
+def test_a_checkpoint_of_another_model_names_both(tmp_path, shapes_cache, trained):
+    other = tmp_path / "v1.ckpt"
+    checkpoint = torch.load(trained / "last.ckpt", weights_only=True)
+    checkpoint["starganv2"]["model"] = "stargan_v1"
+    torch.save(checkpoint, other)
+    with pytest.raises(CheckpointError) as err:
+        run(tiny_train_cfg(tmp_path, shapes_cache, [f"ckpt_path={other}"]))
+    assert str(err.value) == (
+        f"ckpt_path={str(other)!r} holds a stargan_v1 model (StarGANv1Module) but this run "
+        "trains stargan_v2 (StarGANv2Module): choose model=stargan_v1, or another checkpoint"
+    )
+
+
+def test_a_checkpoint_of_other_net_sizes_names_both(tmp_path, shapes_cache, trained):
+    cfg = tiny_train_cfg(
+        tmp_path, shapes_cache, ["model.dim_in=32", f"ckpt_path={trained / 'last.ckpt'}"]
+    )
+    with pytest.raises(CheckpointError) as err:
+        run(cfg)
+    msg = str(err.value)
+    assert "holds stargan_v2 nets of other sizes than this run's" in msg
+    assert "is (16, 3, 3, 3) there, (32, 3, 3, 3) here" in msg
+    assert "dim_in=16 there, 32 here" in msg
+    assert len(msg) < 1000 and "\n" not in msg
+
+
+def train_args(run_name: str, total_iters: int, cache: Path) -> list[str]:
+    return [
+        "starganv2.cli.train",
+        *TINY_OVERRIDES,
+        *TINY_SHAPES,
+        f"data.cache_dir={cache}",
+        f"run_name={run_name}",
+        f"model.total_iters={total_iters}",
+        "callbacks.samples.every_n_iters=1000",
+        "trainer.enable_progress_bar=false",
+        "resume=auto",
+    ]
+
+
+@pytest.mark.slow
+def test_a_second_job_on_a_run_folder_is_refused_then_takes_a_stale_lock(tmp_path, shapes_cache):
+    """Two real training processes on one run folder: the second refuses in one line while the
+    first trains; once the first is killed (its lock left behind) a third takes over."""
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", *train_args("shared", 400, shapes_cache)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    folder = tmp_path / "outputs/train/shared"
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not (folder / "run.lock").is_file():
+            time.sleep(0.2)
+        assert (folder / "run.lock").is_file(), "the first job never took the lock"
+        second = run_cli(train_args("shared", 400, shapes_cache), cwd=tmp_path)
+        assert second.returncode == 1
+        errors = [line for line in second.stderr.splitlines() if "[ERROR]" in line]
+        assert len(errors) == 1, second.stderr[-3000:]
+        assert f"is in use by pid {first.pid} on " in errors[0]
+        assert "Traceback" not in second.stderr
+        assert first.poll() is None, "the refused job must not stop the first"
+    finally:
+        first.kill()
+        first.wait()
+    assert (folder / "run.lock").is_file()  # killed: the lock stays behind
+    last = folder / "checkpoints/last.ckpt"
+    done = torch.load(last, weights_only=True)["starganv2"]["iteration"] if last.is_file() else 0
+    third = run_cli(train_args("shared", done + 1, shapes_cache), cwd=tmp_path)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert f"took over a stale lock (pid {first.pid} on " in third.stderr
+    assert not (folder / "run.lock").exists()
