@@ -185,7 +185,7 @@ class StarGANv2Module(TranslationModule):
         check_int(total_iters, "total_iters")
         check_int(finite_check_every, "finite_check_every")
         check_int(r1_every, "r1_every")
-        check_int(num_domains, "num_domains", minimum=2)  # a translation needs two domains
+        check_int(num_domains, "model.num_domains", minimum=2)  # a translation needs two domains
         check_loss_weights(
             lambda_reg=lambda_reg, lambda_sty=lambda_sty, lambda_ds=lambda_ds, lambda_cyc=lambda_cyc
         )
