@@ -52,7 +52,9 @@ def test_v1_refuses_a_negative_loss_weight(key):
 
 
 def test_v2_refuses_one_domain():
-    with pytest.raises(ValueError, match=r"model\.num_domains=1 is invalid: expected an integer >= 2"):
+    with pytest.raises(
+        ValueError, match=r"model\.num_domains=1 is invalid: expected an integer >= 2"
+    ):
         StarGANv2Module(**{**TINY, "num_domains": 1})
 
 
