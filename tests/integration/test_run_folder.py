@@ -152,10 +152,11 @@ def test_a_second_job_on_a_run_folder_is_refused_then_takes_a_stale_lock(tmp_pat
         assert (folder / "run.lock").is_file(), "the first job never took the lock"
         second = run_cli(train_args("shared", 400, shapes_cache), cwd=tmp_path)
         assert second.returncode == 1
-        errors = [line for line in second.stderr.splitlines() if "[ERROR]" in line]
-        assert len(errors) == 1, second.stderr[-3000:]
+        console = second.stdout + second.stderr
+        errors = [line for line in console.splitlines() if "[ERROR]" in line]
+        assert len(errors) == 1, console[-3000:]
         assert f"is in use by pid {first.pid} on " in errors[0]
-        assert "Traceback" not in second.stderr
+        assert "Traceback" not in console
         assert first.poll() is None, "the refused job must not stop the first"
     finally:
         first.kill()
@@ -164,6 +165,6 @@ def test_a_second_job_on_a_run_folder_is_refused_then_takes_a_stale_lock(tmp_pat
     last = folder / "checkpoints/last.ckpt"
     done = torch.load(last, weights_only=True)["starganv2"]["iteration"] if last.is_file() else 0
     third = run_cli(train_args("shared", done + 1, shapes_cache), cwd=tmp_path)
-    assert third.returncode == 0, third.stderr[-3000:]
-    assert f"took over a stale lock (pid {first.pid} on " in third.stderr
+    assert third.returncode == 0, (third.stdout + third.stderr)[-3000:]
+    assert f"took over a stale lock (pid {first.pid} on " in third.stdout + third.stderr
     assert not (folder / "run.lock").exists()
