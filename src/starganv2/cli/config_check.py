@@ -17,7 +17,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-__all__ = ["ConfigError", "check_target_node", "check_config", "instantiate"]
+__all__ = [
+    "ConfigError",
+    "check_target_node",
+    "check_trainer_limits",
+    "check_config",
+    "instantiate",
+]
 
 
 class ConfigError(ValueError):
@@ -135,9 +141,27 @@ def check_target_node(node: DictConfig, key: str) -> None:
             )
 
 
+_EPOCH_LIMITS = {"max_epochs": (None, -1), "min_epochs": (None, -1, 0)}
+
+
+def check_trainer_limits(node: DictConfig, key: str = "trainer") -> None:
+    """Refuse epoch limits in a trainer node: training length is ``model.total_iters``
+    (iterations), and an epoch (a pass over the balanced sampler's draw) ends training at an
+    iteration that depends on the data size, silently short of ``total_iters``."""
+    for name, neutral in _EPOCH_LIMITS.items():
+        value = node.get(name)
+        if value not in neutral:
+            raise ConfigError(
+                f"{key}.{name}={value!r} counts passes over the data and would end training at "
+                f"an iteration set by the data size; set the training length in iterations with "
+                f"model.total_iters=... and leave {key}.{name}=-1"
+            )
+
+
 def check_config(cfg: DictConfig, keys: Sequence[str]) -> None:
-    """Check the ``_target_`` nodes at ``keys`` (e.g. ``data``, ``model``) and, for dict-valued
-    groups such as ``callbacks`` and ``logger``, each ``_target_`` node inside them."""
+    """Check the ``_target_`` nodes at ``keys`` (e.g. ``data``, ``model``, ``trainer``) and, for
+    dict-valued groups such as ``callbacks`` and ``logger``, each ``_target_`` node inside them.
+    The ``trainer`` node's epoch limits are refused too (:func:`check_trainer_limits`)."""
     for key in keys:
         try:
             node = OmegaConf.select(cfg, key, throw_on_missing=True)
@@ -147,6 +171,8 @@ def check_config(cfg: DictConfig, keys: Sequence[str]) -> None:
             continue
         if "_target_" in node:
             check_target_node(node, key)
+            if key == "trainer":
+                check_trainer_limits(node, key)
         else:
             for name, child in node.items():
                 if isinstance(child, DictConfig) and "_target_" in child:

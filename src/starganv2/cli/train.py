@@ -162,7 +162,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     from starganv2.utils.run_lock import RunLock
 
     quiet_third_party()
-    check_config(cfg, ["data", "model", "callbacks"])
+    check_config(cfg, ["data", "model", "trainer", "callbacks"])
     ckpt_path, damaged = resolve_ckpt_path(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)

@@ -33,6 +33,7 @@ and ends ``training_step`` with :meth:`end_iteration`.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -52,6 +53,8 @@ from starganv2.models.training_checks import (
 from starganv2.utils.amp import one_scaler_update
 
 __all__ = ["TranslationModule", "Stats"]
+
+log = logging.getLogger(__name__)
 
 Stats = dict[str, dict[str, torch.Tensor]]
 """``{update name: {term: detached scalar}}``, what a model's ``train_iteration`` returns."""
@@ -209,10 +212,33 @@ class TranslationModule(L.LightningModule):
     # ------------------------------------------------------------------ Lightning hooks
     def on_fit_start(self) -> None:
         check_trainer_counts(self.trainer, "model.total_iters")
+        if self.trainer.fast_dev_run:
+            # fast_dev_run=N sets max_steps=N optimizer steps, which one iteration exceeds; its
+            # limit of N batches (one epoch) is what makes it N iterations.
+            self.trainer.fit_loop.epoch_loop.max_steps = -1
         self._hide_frozen_nets_warning()
 
     def on_train_start(self) -> None:
         self._restore_warning_filters()
+
+    def on_train_end(self) -> None:
+        """Say so when a trainer limit (``max_epochs``, ``max_time``...) ended training before
+        ``total_iters``: the run looks finished otherwise. ``fast_dev_run`` is meant to."""
+        total = self.hparams.total_iters
+        trainer = self.trainer
+        if self.iteration >= total or trainer.interrupted or trainer.fast_dev_run:
+            return
+        if trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs:
+            reason = f"trainer.max_epochs={trainer.max_epochs} (epochs are passes over the data)"
+        else:
+            reason = "a trainer limit (max_time, limit_train_batches, a callback)"
+        log.warning(
+            "training stopped at iteration %d of model.total_iters=%d: %s ended it first; set the "
+            "length with model.total_iters and leave trainer.max_epochs=-1",
+            self.iteration,
+            total,
+            reason,
+        )
 
     def teardown(self, stage: str) -> None:
         self._restore_warning_filters()

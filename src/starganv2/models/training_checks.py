@@ -96,10 +96,15 @@ def check_trainer_counts(trainer: Any, iterations_key: str) -> None:
     """Refuse trainer settings that count optimizer steps, pointing to ``iterations_key``.
 
     ``trainer.max_steps``/``min_steps`` and an integer ``val_check_interval`` are in Lightning's
-    ``global_step`` units (optimizer steps, several per iteration here).
+    ``global_step`` units (optimizer steps, several per iteration here). The ``max_steps`` that
+    ``fast_dev_run=N`` sets is accepted: the module runs N iterations then (see
+    :meth:`~starganv2.models.base.TranslationModule.on_fit_start`).
     """
+    fast_dev_run = getattr(trainer, "fast_dev_run", False)
     for name, neutral in _STEP_COUNTED.items():
         value = getattr(trainer, name, None)
+        if name == "max_steps" and fast_dev_run and value == int(fast_dev_run):
+            continue  # set by fast_dev_run=N, which the module turns into N iterations
         if value not in neutral:
             raise ValueError(
                 f"trainer.{name}={value} counts optimizer steps, and one iteration of this model "
