@@ -116,11 +116,11 @@ class Recorder(StarGANv2Module):
             ).clone()
         self.record["grads"].append(grads)
 
-    def _log_stats(self, stats, lambda_ds, batch_size):
+    def _log_iteration(self, stats, batch_size, scalars):
         self.record["stats"].append(
             {f"train/{p}/{t}": v.clone() for p, ts in stats.items() for t, v in ts.items()}
         )
-        super()._log_stats(stats, lambda_ds, batch_size)
+        super()._log_iteration(stats, batch_size, scalars)
 
 
 class CountingIO(TorchCheckpointIO):
