@@ -168,3 +168,45 @@ def test_a_second_job_on_a_run_folder_is_refused_then_takes_a_stale_lock(tmp_pat
     assert third.returncode == 0, (third.stdout + third.stderr)[-3000:]
     assert f"took over a stale lock (pid {first.pid} on " in third.stdout + third.stderr
     assert not (folder / "run.lock").exists()
+
+
+@pytest.mark.slow
+def test_a_relaunched_multirun_with_resume_auto_continues_each_job(tmp_path, shapes_cache):
+    """The same sweep launched again (same run_name, resume=auto) finds each job's folder by
+    its overrides, not by its position, and continues it."""
+    args = [*TINY_OVERRIDES, *TINY_SHAPES, f"data.cache_dir={shapes_cache}", "run_name=sweep"]
+    args = [a for a in args if not a.startswith("model.total_iters")]
+    sweep = tmp_path / "outputs/train/multirun/sweep"
+    first = run_cli(
+        ["starganv2.cli.train", "-m", "model.lambda_sty=0.5,2", *args, "model.total_iters=1"],
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    # listed the other way round: job 0 is now lambda_sty=2, and must still find its own folder
+    again = run_cli(
+        [
+            "starganv2.cli.train",
+            "-m",
+            "model.lambda_sty=2,0.5",
+            *args,
+            "model.total_iters=2",
+            "resume=auto",
+        ],
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["model.lambda_sty-0.5", "model.lambda_sty-2"]
+    for job, value in (("model.lambda_sty-0.5", 0.5), ("model.lambda_sty-2", 2.0)):
+        ckpts = sweep / job / "checkpoints"
+        assert sorted(p.name for p in ckpts.glob("iter_*.ckpt")) == [
+            "iter_0000001.ckpt",
+            "iter_0000002.ckpt",
+        ]
+        last = torch.load(ckpts / "last.ckpt", weights_only=True)
+        assert last["starganv2"]["iteration"] == 2
+        assert last["hyper_parameters"]["lambda_sty"] == value
+    resumed = sweep / "model.lambda_sty-2" / "checkpoints" / "last.ckpt"
+    assert f"resume=auto: continuing from {resumed}" in again.stdout + again.stderr

@@ -202,8 +202,8 @@ def test_multirun_two_jobs_two_folders(tmp_path, shapes_cache):
         ["starganv2.cli.train", "-m", "model.lambda_sty=0.5,2", *args], cwd=tmp_path, timeout=600
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    jobs = sorted((tmp_path / "outputs/train/multirun").glob("*/[0-9]*"))
-    assert [j.name for j in jobs] == ["0", "1"]
+    jobs = sorted(p for p in (tmp_path / "outputs/train/multirun").glob("*/*") if p.is_dir())
+    assert [j.name for j in jobs] == ["model.lambda_sty-0.5", "model.lambda_sty-2"]
     for job, value in zip(jobs, ("0.5", "2")):
         assert f"model.lambda_sty={value}" in (job / ".hydra/overrides.yaml").read_text()
         assert (job / "csv/version_0/metrics.csv").is_file() and (

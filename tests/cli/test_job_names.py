@@ -1,0 +1,37 @@
+"""Multirun job folders named from their swept overrides (starganv2.cli.job_names)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from starganv2.cli.job_names import MAX_NAME, job_folder, swept_keys
+
+
+def test_swept_keys_are_those_with_several_values_or_a_sweep_function():
+    argv = ["-m", "a=1,2", "b=3", "+c=range(1,3)", "d=[1,2]", "e='x,y'", "f=choice(p,q)"]
+    assert swept_keys(argv) == {"a", "c", "f"}
+
+
+def test_a_job_is_named_by_its_swept_values_only(monkeypatch):
+    monkeypatch.setattr(
+        sys, "argv", ["train", "-m", "model.lambda_sty=0.5,2", "model.lambda_ds=1,2"]
+    )
+    overrides = ["model.lambda_sty=2", "data.batch_size=4", "model.lambda_ds=1", "resume=auto"]
+    assert job_folder(overrides) == "model.lambda_ds-1__model.lambda_sty-2"
+
+
+def test_without_a_known_sweep_every_override_but_run_name_resume_ckpt_path_names_it(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["submitit-node"])
+    assert job_folder(["b=2", "a=1", "run_name=x", "resume=auto", "ckpt_path=y"]) == "a-1__b-2"
+    assert job_folder(["run_name=x"]) == "default"
+
+
+@pytest.mark.parametrize("value", ["/data/afhq", "x" * 300])
+def test_an_unsafe_or_long_name_keeps_a_prefix_and_a_stable_hash(monkeypatch, value):
+    monkeypatch.setattr(sys, "argv", ["train"])
+    name = job_folder([f"data.root={value}"])
+    assert len(name) <= MAX_NAME and "/" not in name and "=" not in name
+    assert name.startswith("data.root-") and name == job_folder([f"data.root={value}"])
+    assert name != job_folder([f"data.root={value}2"])
