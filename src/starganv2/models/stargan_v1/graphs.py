@@ -1,8 +1,8 @@
 """The StarGAN (v1) inference paths as plain modules (for export): the generator on a one-hot
 label vector, or on an attribute vector.
 
-Take and return images ``(N, 3, S, S)`` in ``[-1, 1]``; labels ``y (N,)`` int64 or attribute
-vectors ``c (N, c_dim)`` float.
+Take and return images ``(N, 3, S, S)`` in ``[-1, 1]`` (outputs clamped, as ``translate``);
+labels ``y (N,)`` int64 or attribute vectors ``c (N, c_dim)`` float.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class LabelTranslator(nn.Module):
         self.num_domains = int(num_domains)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.generator(x, one_hot(y, self.num_domains, x.dtype))
+        return self.generator(x, one_hot(y, self.num_domains, x.dtype)).clamp(-1, 1)
 
 
 class AttributeTranslator(nn.Module):
@@ -45,4 +45,4 @@ class AttributeTranslator(nn.Module):
         self.generator = generator
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.generator(x, c.to(x.dtype))
+        return self.generator(x, c.to(x.dtype)).clamp(-1, 1)

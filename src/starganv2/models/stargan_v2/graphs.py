@@ -2,7 +2,9 @@
 (latent-guided) and generator with style encoder (reference-guided); with the high-pass skip,
 the generator is a :class:`MaskedGenerator` that draws its masks from its input.
 
-Both take and return images ``(N, 3, S, S)`` in ``[-1, 1]``; labels ``y (N,)`` int64.
+Both take and return images ``(N, 3, S, S)`` in ``[-1, 1]`` (outputs clamped there, as
+``translate`` does, so an exported graph answers what the module answers); labels ``y (N,)``
+int64.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class LatentTranslator(nn.Module):
         s = self.mapping_network(z, y)  # (N, style_dim)
         if self.psi != 1.0:
             s = torch.lerp(self.s_mean[y], s, self.psi)
-        return self.generator(x, s)
+        return self.generator(x, s).clamp(-1, 1)
 
 
 class ReferenceTranslator(nn.Module):
@@ -83,4 +85,4 @@ class ReferenceTranslator(nn.Module):
         self.style_encoder = style_encoder
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, x_ref: torch.Tensor) -> torch.Tensor:
-        return self.generator(x, self.style_encoder(x_ref, y))
+        return self.generator(x, self.style_encoder(x_ref, y)).clamp(-1, 1)
