@@ -16,7 +16,7 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from starganv2.data.attributes import (
     ORIGINAL_SPLIT_SEED,
@@ -37,7 +37,7 @@ from starganv2.data.folders import (
     v1_eval_transform,
     v1_train_transform,
 )
-from starganv2.data.sampling import UniformSampler
+from starganv2.data.sampling import UniformSampler, eval_dataloader
 
 __all__ = ["AttributeDataModule", "ShapesAttributeDataModule"]
 
@@ -306,17 +306,7 @@ class AttributeDataModule(L.LightningDataModule):
             raise RuntimeError("val_dataloader() / test_dataloader() called before setup()")
         if self.val_set is None:
             return []
-        sampler = None
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            sampler = DistributedSampler(self.val_set, shuffle=False, drop_last=False)
-        return DataLoader(
-            self.val_set,
-            batch_size=self.val_batch_size,
-            shuffle=False,
-            sampler=sampler,
-            drop_last=False,
-            **self._loader_kwargs(),
-        )
+        return eval_dataloader(self.val_set, self.val_batch_size, self._loader_kwargs())
 
     def val_dataloader(self) -> DataLoader | list:
         """``{"x", "y"}`` batches of the test split in split order; ``[]`` with ``split="none"``."""

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import lightning as L
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from starganv2.data.folders import (
     IMG_EXTENSIONS,
@@ -33,6 +33,7 @@ from starganv2.data.sampling import (
     ImageDomainDataset,
     SourceReferenceDataset,
     UniformSourceSampler,
+    eval_dataloader,
 )
 
 __all__ = ["ImageDomainDataModule", "ShapesDataModule", "ON_BAD_IMAGE"]
@@ -361,17 +362,7 @@ class ImageDomainDataModule(L.LightningDataModule):
             raise RuntimeError("val_dataloader() / test_dataloader() called before setup()")
         if self.val_set is None:
             return []
-        sampler = None
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            sampler = DistributedSampler(self.val_set, shuffle=False, drop_last=False)
-        return DataLoader(
-            self.val_set,
-            batch_size=self.val_batch_size,
-            shuffle=False,
-            sampler=sampler,
-            drop_last=False,
-            **self._loader_kwargs(),
-        )
+        return eval_dataloader(self.val_set, self.val_batch_size, self._loader_kwargs())
 
     def val_dataloader(self) -> DataLoader | list:
         """``{"x", "y"}`` batches of ``root/val`` in file order; ``[]`` if there is no ``val/``."""

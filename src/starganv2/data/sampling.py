@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from PIL import Image
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from torchvision import transforms
 
 from starganv2.data.folders import load_image
@@ -38,6 +38,7 @@ __all__ = [
     "uniform_order",
     "SAMPLERS",
     "UnreadableDataError",
+    "eval_dataloader",
 ]
 
 SAMPLERS = ("balanced", "uniform")
@@ -375,3 +376,19 @@ class UniformSourceSampler(BalancedDomainSampler):
         draws = super().epoch_draws()  # (total, 3)
         draws[:, 0] = uniform_order(len(self.labels), len(draws), self.seed, self.epoch)
         return draws
+
+
+def eval_dataloader(dataset: Dataset, batch_size: int, loader_kwargs: dict) -> DataLoader:
+    """The loader of an evaluation split: in order, nothing dropped; under DDP each rank takes
+    its share (``DistributedSampler`` without shuffling), so a metric sees every image once."""
+    sampler = None
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        sampler = DistributedSampler(dataset, shuffle=False, drop_last=False)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        sampler=sampler,
+        drop_last=False,
+        **loader_kwargs,
+    )
