@@ -48,6 +48,27 @@ def train_command(overrides: Sequence[str], run_dir: Path) -> list[str]:
     ]
 
 
+def measurement_overrides(args: Any) -> list[str]:
+    """The overrides every driver adds to a run: the timing callback beside the experiment's
+    evaluation, both every ``args.eval_every`` iterations, the device, and the optional image
+    limit, length and data cache (``args.eval_images``, ``args.iters``, ``args.cache_dir``)."""
+    overrides = [
+        "+callbacks@_global_=timing",  # added to the experiment's callbacks (its evaluation)
+        f"callbacks.evaluation.every_n_iters={args.eval_every}",
+        f"callbacks.timing.every_n_iters={args.eval_every}",
+        f"trainer.accelerator={args.device}",
+    ]
+    if args.device != "cpu":
+        overrides.append("data.pin_memory=true")
+    if args.eval_images is not None:
+        overrides.append(f"callbacks.evaluation.evaluator.max_images_per_domain={args.eval_images}")
+    if args.iters is not None:
+        overrides += [f"model.total_iters={args.iters}", f"model.ds_iter={args.iters}"]
+    if args.cache_dir:
+        overrides.append(f"data.cache_dir={args.cache_dir}")
+    return overrides
+
+
 def compose(overrides: Sequence[str]) -> Any:
     """``conf/train.yaml`` with ``overrides``, composed as ``starganv2-train`` composes it (no
     Hydra run: for reading settings and preparing data before the runs)."""

@@ -48,6 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
 from _jobs import (  # noqa: E402
+    measurement_overrides,
     prepare_shapes,
     read_run,
     run_side_by_side,
@@ -103,20 +104,7 @@ def run_overrides(args: argparse.Namespace, arm: str, seed: int) -> list[str]:
     overrides = [f"experiment={args.experiment}", f"seed={seed}"]
     if arm != "none":
         overrides.append(f"+ablation_arm={arm}")
-    overrides += [
-        "+callbacks@_global_=timing",  # added to the experiment's callbacks (its evaluation)
-        f"callbacks.evaluation.every_n_iters={args.eval_every}",
-        f"callbacks.timing.every_n_iters={args.eval_every}",
-        f"trainer.accelerator={args.device}",
-    ]
-    if args.device != "cpu":
-        overrides.append("data.pin_memory=true")
-    if args.eval_images is not None:
-        overrides.append(f"callbacks.evaluation.evaluator.max_images_per_domain={args.eval_images}")
-    if args.iters is not None:
-        overrides += [f"model.total_iters={args.iters}", f"model.ds_iter={args.iters}"]
-    if args.cache_dir:
-        overrides.append(f"data.cache_dir={args.cache_dir}")
+    overrides += measurement_overrides(args)
     return overrides + list(args.override)
 
 

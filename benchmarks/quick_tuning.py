@@ -32,7 +32,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
-from _jobs import prepare_shapes, read_run, run_side_by_side, thread_env, train_command  # noqa: E402
+from _jobs import (  # noqa: E402
+    measurement_overrides,
+    prepare_shapes,
+    read_run,
+    run_side_by_side,
+    thread_env,
+    train_command,
+)
 
 SHORT = ("acc_lat", "acc_ref", "pos_lat", "pos_ref", "col_ref", "col_chance")
 FIGURES = (
@@ -73,20 +80,9 @@ def run_overrides(args: argparse.Namespace, setting: str) -> list[str]:
         f"experiment={args.experiment}",
         f"seed={args.seed}",
         "callbacks=shapes_eval",
-        "+callbacks@_global_=timing",
-        f"callbacks.evaluation.every_n_iters={args.eval_every}",
-        f"callbacks.timing.every_n_iters={args.eval_every}",
         f"callbacks.samples.every_n_iters={args.eval_every}",
-        f"trainer.accelerator={args.device}",
     ]
-    if args.device != "cpu":
-        overrides.append("data.pin_memory=true")
-    if args.eval_images is not None:
-        overrides.append(f"callbacks.evaluation.evaluator.max_images_per_domain={args.eval_images}")
-    if args.iters is not None:
-        overrides += [f"model.total_iters={args.iters}", f"model.ds_iter={args.iters}"]
-    if args.cache_dir:
-        overrides.append(f"data.cache_dir={args.cache_dir}")
+    overrides += measurement_overrides(args)
     return overrides + parse_setting(setting)[1]
 
 
