@@ -105,19 +105,29 @@ def test_tabs_at_the_same_time_get_their_own_results(engine, tmp_path):
         for seed in range(4)
     }
     got: dict[int, np.ndarray] = {}
+    errors: dict[int, BaseException] = {}
     with served(build_app(engine)) as url:
+        # one client per tab, connected first; their requests then run at the same time
+        clients = [client(url, tmp_path) for _ in range(4)]
 
         def tab(seed):
-            out = client(url, tmp_path).predict(
-                gradio_client.handle_file(str(src)), target="cat", seed=seed, api_name="/translate"
-            )
-            got[seed] = np.asarray(Image.open(result_paths(out)[0]), dtype=np.int16)
+            try:
+                out = clients[seed].predict(
+                    gradio_client.handle_file(str(src)),
+                    target="cat",
+                    seed=seed,
+                    api_name="/translate",
+                )
+                got[seed] = np.asarray(Image.open(result_paths(out)[0]), dtype=np.int16)
+            except BaseException as err:  # reported below: a thread's exception is otherwise lost
+                errors[seed] = err
 
         threads = [threading.Thread(target=tab, args=(seed,)) for seed in range(4)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=120)
+    assert not errors, errors
     assert sorted(got) == [0, 1, 2, 3]
     for seed in range(4):
         assert np.abs(got[seed] - want[seed]).max() <= 1, seed
