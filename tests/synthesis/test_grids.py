@@ -8,7 +8,6 @@ import torch
 from starganv2.models.interface import GuidanceModeError
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from starganv2.synthesis.grids import latent_grid, reference_grid, save_grid
-from starganv2.synthesis.styles import NUM_MEAN_CODES, style_means, truncate
 from starganv2.utils.images import to_unit as denormalize
 from tests.helpers import TINY
 
@@ -36,26 +35,6 @@ def test_reference_grid_layout():
     assert grid[:, :32, :32].max() == 0  # blank corner
     cell = module.translate(x[2:3], torch.tensor([0]), x_ref=ref[1:2])
     torch.testing.assert_close(grid[:, 64:96, 96:128], denormalize(cell)[0])
-
-
-def test_style_means_average_the_mapping_network_per_domain():
-    module = StarGANv2Module(**TINY)
-    means = style_means(module, num=50, batch_size=20, generator=torch.Generator().manual_seed(3))
-    z = torch.randn(50, 4, generator=torch.Generator().manual_seed(3))
-    assert means.shape == (2, 8)
-    for d in range(2):
-        expected = module.style_from_latent(z, torch.full((50,), d)).mean(0)
-        torch.testing.assert_close(means[d], expected)
-    assert NUM_MEAN_CODES == 10_000
-
-
-def test_truncation_psi_zero_gives_the_mean_and_one_is_identity():
-    s = torch.randn(3, 8)
-    mean = torch.randn(2, 8)
-    y = torch.tensor([1, 0, 1])
-    torch.testing.assert_close(truncate(s, mean, 0.0, y), mean[y])
-    assert truncate(s, mean, 1.0, y) is s
-    torch.testing.assert_close(truncate(s, mean, 0.5, y), (s + mean[y]) / 2)
 
 
 def test_latent_grid_with_psi_uses_truncated_styles():

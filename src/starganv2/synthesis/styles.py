@@ -1,105 +1,21 @@
-"""Style codes for synthesis: per-domain mean styles and the truncation trick.
+"""Style means and truncation for the synthesis tools: re-exported from
+:mod:`starganv2.models.styles`, where they moved so that the modules' ``predict_step`` can
+truncate too (a model may not import ``synthesis/``). Import from either place."""
 
-Truncation (``psi < 1``) pulls latent-guided style codes towards the domain's mean style,
-``s_mean + psi * (s - s_mean)``, where ``s_mean`` is the mean of the mapping network's output over
-10,000 random latent codes (:func:`style_means`, as in the paper's code).
-"""
+from starganv2.models.styles import (
+    NUM_MEAN_CODES,
+    check_psi,
+    check_psi_rows,
+    latent_styles,
+    style_means,
+    truncate,
+)
 
-from __future__ import annotations
-
-import torch
-
-from starganv2.models.interface import StyleTranslator, require_styles
-
-__all__ = ["NUM_MEAN_CODES", "check_psi", "style_means", "truncate", "latent_styles"]
-
-NUM_MEAN_CODES = 10_000
-"""Latent codes averaged per domain for the truncation mean (as in the paper's code)."""
-
-
-def check_psi(psi: float, key: str = "psi") -> float:
-    """``psi`` as a float if it lies in [0, 1], else ``ValueError`` naming ``key``.
-
-    Outside that range the "truncation" extrapolates away from the mean style (``psi > 1``) or
-    through it to the opposite side (``psi < 0``): styles the mapping network never produced.
-    """
-    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not 0.0 <= psi <= 1.0:
-        raise ValueError(
-            f"{key}={psi!r} is invalid: expected a truncation in [0, 1] (1 = none, 0 = the "
-            "domain's mean style)"
-        )
-    return float(psi)
-
-
-@torch.no_grad()
-def style_means(
-    model: StyleTranslator,
-    num: int = NUM_MEAN_CODES,
-    batch_size: int = 1000,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Mean style code of each domain over ``num`` random latent codes.
-
-    The same latent codes are used for every domain. ``generator`` (a CPU ``torch.Generator``)
-    makes the result reproducible; codes are drawn on the CPU and moved to the model's device.
-
-    Returns: ``(num_domains, style_dim)``.
-    """
-    model = require_styles(model, "truncation (psi < 1)")
-    if num < 1:
-        raise ValueError(f"num={num!r} is invalid: expected at least one latent code")
-    device = model.device
-    sums = torch.zeros(model.num_domains, model.style_dim, dtype=torch.float64, device=device)
-    done = 0
-    while done < num:
-        n = min(batch_size, num - done)
-        z = torch.randn(n, model.latent_dim, generator=generator).to(device)  # (n, latent_dim)
-        for d in range(model.num_domains):
-            y = torch.full((n,), d, dtype=torch.long, device=device)
-            sums[d] += model.style_from_latent(z, y).double().sum(0)
-        done += n
-    return (sums / num).float()  # (num_domains, style_dim)
-
-
-def truncate(
-    s: torch.Tensor, s_mean: torch.Tensor, psi: float, y: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Truncation trick: ``s_mean + psi * (s - s_mean)``.
-
-    Args:
-        s: ``(N, style_dim)`` style codes.
-        s_mean: ``(style_dim,)``, ``(N, style_dim)`` or, with ``y``, ``(num_domains, style_dim)``.
-        psi: 1 keeps ``s``; 0 gives the mean; values in between trade diversity for fidelity.
-            Outside [0, 1]: ``ValueError`` (:func:`check_psi`).
-        y: ``(N,)`` domains used to pick each row's mean from a per-domain ``s_mean``.
-    """
-    psi = check_psi(psi)
-    if psi == 1.0:
-        return s
-    if y is not None:
-        s_mean = s_mean[y]  # (N, style_dim)
-    return torch.lerp(s_mean.to(s.dtype), s, psi)
-
-
-@torch.no_grad()
-def latent_styles(
-    model: StyleTranslator,
-    z: torch.Tensor,
-    y: torch.Tensor | int,
-    psi: float = 1.0,
-    s_mean: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Style codes ``(N, style_dim)`` of latent codes ``z (N, latent_dim)`` for domains ``y``,
-    truncated towards ``s_mean`` (``(num_domains, style_dim)``, see :func:`style_means`) when
-    ``psi != 1``. ``s_mean=None`` with ``psi != 1`` computes the means (10,000 codes) first.
-    """
-    psi = check_psi(psi)
-    model = require_styles(model, "latent-guided synthesis")
-    if isinstance(y, int):
-        y = torch.full((z.size(0),), y, dtype=torch.long, device=z.device)
-    s = model.style_from_latent(z, y)
-    if psi == 1.0:
-        return s
-    if s_mean is None:
-        s_mean = style_means(model)
-    return truncate(s, s_mean.to(s.device), psi, y)
+__all__ = [
+    "NUM_MEAN_CODES",
+    "check_psi",
+    "check_psi_rows",
+    "style_means",
+    "truncate",
+    "latent_styles",
+]
