@@ -30,6 +30,15 @@ the median seconds per iteration and the median of the per-round ratios to ``--b
 
 Peak memory: per variant on CUDA (``max_memory_allocated``); on the CPU the process's peak
 resident set (all variants together) is printed below the table.
+
+``--profile N`` then profiles ``--iters`` iterations of every variant with ``torch.profiler``
+(after the timed rounds, so the timings are not affected) and prints the N operators whose self
+time differs most between the variants, side by side, in milliseconds per iteration (self CPU
+time, or self CUDA time on a GPU), with each variant's total and its number of operator calls::
+
+    # where our iteration and the comparator's differ at 64 px
+    python benchmarks/train_speed.py --img-size 64 --batch 2 --max-conv-dim 128 --threads 1 \\
+        --variants original,plain --profile 25
 """
 
 from __future__ import annotations
@@ -80,6 +89,13 @@ def parse_args() -> argparse.Namespace:
         "--baseline",
         default="original",
         help="the variant the ratios are taken to (default original, the comparator; e.g. eager)",
+    )
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after timing, print the N operators whose self time differs most between variants",
     )
     return p.parse_args()
 
@@ -211,7 +227,7 @@ class Variant:
         else:
             from starganv2.models.stargan_v2.module import OPTIMIZER_ORDER
 
-            self.optimizers = dict(zip(OPTIMIZER_ORDER, m.configure_optimizers()))
+            self.optimizers = dict(zip(OPTIMIZER_ORDER, m.build_optimizers()))
 
     def _plain_step(self, batch: dict[str, torch.Tensor]) -> None:
         """One iteration without Lightning: the module's own ``train_iteration`` (same losses,
@@ -346,6 +362,54 @@ def main() -> None:
     if device.type != "cuda":
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak resident memory of the process (all variants): {rss:.0f} MiB")
+    if args.profile:
+        print_profile(variants, args, batches, device)
+
+
+def profile_ops(
+    variant: Variant, args: argparse.Namespace, batches: list, device: torch.device
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Self time (ms per iteration) and calls per iteration of each operator over ``--iters``
+    iterations of ``variant`` (after two unprofiled ones, so no first-call work is counted)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    variant.run(1, 1, batches)
+    with profile(activities=activities) as prof:
+        variant.run(0, args.iters, batches)
+    ms: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    for e in prof.key_averages():
+        us = e.self_device_time_total if device.type == "cuda" else e.self_cpu_time_total
+        ms[e.key] = us / 1000 / args.iters
+        calls[e.key] = round(e.count / args.iters)
+    return ms, calls
+
+
+def print_profile(
+    variants: dict[str, Variant], args: argparse.Namespace, batches: list, device: torch.device
+) -> None:
+    """The per-operator table of ``--profile`` (see the module docstring)."""
+    names = list(variants)
+    prof = {n: profile_ops(variants[n], args, batches, device) for n in names}
+    ops = set().union(*(ms for ms, _ in prof.values()))
+
+    def spread(op: str) -> float:
+        values = [prof[n][0].get(op, 0.0) for n in names]
+        return max(values) - min(values)
+
+    top = sorted(ops, key=spread, reverse=True)[: args.profile]
+    print()
+    print(f"per-operator self time, ms per iteration ({args.iters} iterations profiled)")
+    print("| operator | " + " | ".join(f"{n} ms (calls)" for n in names) + " |")
+    print("|---|" + "---|" * len(names))
+    for op in top:
+        cells = [f"{prof[n][0].get(op, 0.0):.1f} ({prof[n][1].get(op, 0)})" for n in names]
+        print(f"| {op} | " + " | ".join(cells) + " |")
+    totals = [f"{sum(prof[n][0].values()):.1f} ({sum(prof[n][1].values())})" for n in names]
+    print("| **all operators** | " + " | ".join(totals) + " |")
 
 
 if __name__ == "__main__":
