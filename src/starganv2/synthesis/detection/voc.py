@@ -1,0 +1,191 @@
+"""Pascal VOC detection folders: ``Annotations/*.xml`` (one per image), ``JPEGImages/``, and
+optional ``ImageSets/**/*.txt`` lists of image ids.
+
+Each XML file is kept whole: a translated image's file is its source's with ``<filename>`` (and
+``<path>``, where there is one) naming the new image; every other tag (``difficult``,
+``truncated``, ``pose``, ``segmented``, parts, tags of other tools, comments) stays as it was.
+Boxes are VOC's ``xmin ymin xmax ymax`` pixel corners (1-based, as written). Image-set lists get
+one line per output image, with the rest of its source's line (``id  1`` in the class lists).
+The input may be the folder holding ``Annotations/`` or a ``VOCdevkit`` with one such folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+from PIL import Image
+
+from starganv2.data.folders import IMG_EXTENSIONS
+from starganv2.synthesis.detection.dataset import (
+    Box,
+    DetectionDataset,
+    DetectionFormatError,
+    DetectionImage,
+    OutputImage,
+    Problem,
+    box_problem,
+)
+from starganv2.utils.files import atomic_write, atomic_write_text
+
+__all__ = ["read_voc", "write_voc", "voc_root"]
+
+
+def voc_root(path: Path) -> Path | None:
+    """The folder holding ``Annotations/``: ``path`` itself or its only child that has one."""
+    if (path / "Annotations").is_dir():
+        return path
+    found = [c for c in sorted(path.iterdir()) if c.is_dir() and (c / "Annotations").is_dir()]
+    return found[0] if len(found) == 1 else None
+
+
+def _parse(path: Path) -> ET.ElementTree:
+    parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))
+    return ET.parse(path, parser=parser)
+
+
+def _find_image(img_dir: Path, filename: str | None, stem: str) -> Path | None:
+    if filename:
+        p = img_dir / filename
+        if p.is_file():
+            return p
+    for ext in sorted(IMG_EXTENSIONS):
+        for cand in (img_dir / f"{stem}{ext}", img_dir / f"{stem}{ext.upper()}"):
+            if cand.is_file():
+                return cand
+    return None
+
+
+def _size(root: ET.Element, file: Path) -> tuple[int, int] | None:
+    try:
+        w, h = int(root.findtext("size/width")), int(root.findtext("size/height"))
+        if w > 0 and h > 0:
+            return w, h
+    except (TypeError, ValueError):
+        pass
+    try:
+        with Image.open(file) as img:
+            return img.size
+    except Exception:  # noqa: BLE001 - any decoder error means the same: unreadable
+        return None
+
+
+def read_voc(path: str | Path) -> DetectionDataset:
+    """Read the VOC folder ``path`` (see the module docstring)."""
+    path = Path(path)
+    root = voc_root(path) if path.is_dir() else None
+    if root is None:
+        raise DetectionFormatError(
+            f"input={path} is not a Pascal VOC folder: expected Annotations/ and JPEGImages/ in "
+            "it (or in its only sub-folder)"
+        )
+    ann_dir, img_dir = root / "Annotations", root / "JPEGImages"
+    problems: list[Problem] = []
+    images: list[DetectionImage] = []
+    categories: list[str] = []
+    for xml_file in sorted(ann_dir.rglob("*.xml")):
+        try:
+            tree = _parse(xml_file)
+        except ET.ParseError as err:
+            problems.append(Problem(str(xml_file), f"not an XML file ({err}); left out"))
+            continue
+        top = tree.getroot()
+        filename = top.findtext("filename")
+        file = _find_image(img_dir, filename, xml_file.stem)
+        if file is None:
+            problems.append(
+                Problem(
+                    str(xml_file),
+                    f"image {filename or xml_file.stem!r} not found in {img_dir}; left out",
+                )
+            )
+            continue
+        size = _size(top, file)
+        if size is None:
+            problems.append(Problem(str(file), "unreadable image; left out"))
+            continue
+        boxes = []
+        for n, obj in enumerate(top.findall("object")):
+            name = (obj.findtext("name") or "").strip()
+            where = f"{xml_file}: object {n} ({name})"
+            try:
+                xyxy = tuple(
+                    float(obj.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")
+                )
+            except (TypeError, ValueError):
+                problems.append(
+                    Problem(where, "no numeric bndbox xmin/ymin/xmax/ymax (kept as it is)")
+                )
+                xyxy = (0.0, 0.0, 0.0, 0.0)
+            else:
+                why = box_problem(xyxy, *size)
+                if why:
+                    problems.append(Problem(where, why))
+            if name not in categories:
+                categories.append(name)
+            boxes.append(Box(name, xyxy, raw=obj))
+        raw = {
+            "xml": xml_file.relative_to(root).as_posix(),
+            "tree": tree,
+            "declaration": xml_file.read_bytes().lstrip().startswith(b"<?xml"),
+        }
+        rel = file.relative_to(root).as_posix()
+        images.append(DetectionImage(file, rel, size[0], size[1], boxes, raw=raw))
+    sets = (
+        {
+            p.relative_to(root).as_posix(): p.read_text(encoding="utf-8").splitlines()
+            for p in sorted((root / "ImageSets").rglob("*.txt"))
+        }
+        if (root / "ImageSets").is_dir()
+        else {}
+    )
+    return DetectionDataset("voc", root, categories, images, {"image_sets": sets}, problems)
+
+
+def _xml_rel(out: OutputImage) -> str:
+    src = PurePosixPath(out.source.raw["xml"])
+    if out.is_source:
+        return src.as_posix()
+    return (src.parent / (PurePosixPath(out.rel).stem + ".xml")).as_posix()
+
+
+def write_voc(ds: DetectionDataset, outputs: Sequence[OutputImage], root: str | Path) -> Path:
+    """Write the XML file of every output and the image-set lists under ``root``; returns
+    ``root``. Image files are not written here."""
+    root = Path(root)
+    for out in outputs:
+        dst = root / _xml_rel(out)
+        if out.is_source:
+            src = ds.source / out.source.raw["xml"]
+            atomic_write(dst, lambda tmp, src=src: shutil.copyfile(src, tmp))
+            continue
+        top = copy.deepcopy(out.source.raw["tree"].getroot())
+        new_name = PurePosixPath(out.rel).name
+        node = top.find("filename")
+        if node is not None:
+            node.text = (PurePosixPath(node.text or "").parent / new_name).as_posix()
+        node = top.find("path")
+        if node is not None:
+            node.text = str(root / out.rel)
+        tree = ET.ElementTree(top)
+        decl = out.source.raw["declaration"]
+        atomic_write(
+            dst, lambda tmp, t=tree, d=decl: t.write(tmp, encoding="utf-8", xml_declaration=d)
+        )
+    by_id: dict[str, list[str]] = defaultdict(list)
+    for out in outputs:
+        by_id[PurePosixPath(out.source.raw["xml"]).stem].append(PurePosixPath(_xml_rel(out)).stem)
+    for rel, lines in ds.meta["image_sets"].items():
+        new = []
+        for line in lines:
+            parts = line.split(maxsplit=1)
+            if not parts:
+                continue
+            rest = line.lstrip()[len(parts[0]) :]
+            new += [i + rest for i in by_id.get(parts[0], [])]
+        atomic_write_text(root / rel, "".join(f"{line}\n" for line in new))
+    return root

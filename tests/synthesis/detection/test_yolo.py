@@ -1,0 +1,76 @@
+"""YOLO folders read into the common structure and written back byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from starganv2.synthesis.detection.dataset import OutputImage
+from starganv2.synthesis.detection.yolo import label_rel, read_yolo, write_yolo
+from tests.synthesis.detection.datasets import make_yolo, tree_bytes
+
+
+def test_label_paths_mirror_the_last_images_folder():
+    assert label_rel("images/train/a.jpg") == "labels/train/a.txt"
+    assert label_rel("train/images/a.png") == "train/labels/a.txt"
+    assert label_rel("images/x/images/b.jpg") == "images/x/labels/b.txt"
+
+
+def test_reads_nested_images_with_normalised_boxes_in_pixels(tmp_path):
+    ds = read_yolo(make_yolo(tmp_path, broken=False))
+    assert ds.categories == ["car", "person"]
+    by_rel = {im.rel: im for im in ds.images}
+    assert sorted(by_rel) == [
+        "images/train/a.jpg",
+        "images/train/background.jpg",
+        "images/val/night/deep/ünï.png",
+    ]
+    a = by_rel["images/train/a.jpg"]
+    assert (a.width, a.height) == (48, 32)
+    assert a.boxes[0].category == "car"
+    assert a.boxes[0].xyxy == pytest.approx((18.0, 8.0, 30.0, 24.0))
+    assert a.boxes[0].raw == "0 0.5 0.5 0.25 0.5"
+    assert by_rel["images/train/background.jpg"].boxes == []
+    assert ds.problems == []
+
+
+def test_each_broken_line_or_image_is_one_problem(tmp_path):
+    ds = read_yolo(make_yolo(tmp_path))
+    lines = [p.line() for p in ds.problems]
+    assert len(lines) == 3, lines
+    assert any("broken.jpg" in line and "unreadable image" in line for line in lines)
+    assert any("ünï.txt:2" in line and "class id 7 is not in data.yaml" in line for line in lines)
+    assert any("ünï.txt:3" in line and "outside the 32x40 image" in line for line in lines)
+    deep = next(im for im in ds.images if im.rel.endswith("ünï.png"))
+    assert [b.category for b in deep.boxes] == ["person", "7", "car"]  # kept as written
+
+
+def test_sources_written_back_are_byte_identical(tmp_path):
+    src = make_yolo(tmp_path / "in", broken=False)
+    ds = read_yolo(src)
+    out = tmp_path / "out"
+    write_yolo(ds, [OutputImage(im, im.rel) for im in ds.images], out)
+    want = {k: v for k, v in tree_bytes(src).items() if k.endswith((".txt", ".yaml"))}
+    assert tree_bytes(out) == want  # CRLF lines, the comment, no label for the background
+
+
+def test_translations_carry_their_sources_labels(tmp_path):
+    ds = read_yolo(make_yolo(tmp_path / "in", broken=False))
+    out = tmp_path / "out"
+    outputs = [OutputImage(im, im.rel.replace(".", "_night_0."), "night", 0) for im in ds.images]
+    write_yolo(ds, outputs, out)
+    assert (
+        out / "labels/train/a_night_0.txt"
+    ).read_bytes() == b"0 0.5 0.5 0.25 0.5\r\n1 0.1 0.2 0.1 0.2\r\n"
+    assert (out / "labels/val/night/deep/ünï_night_0.txt").is_file()
+    assert not (out / "labels/train/background_night_0.txt").exists()
+    assert read_yolo(out).images == []  # labels only: the images are the translator's job
+
+
+def test_data_yaml_path_points_to_the_output(tmp_path):
+    ds = read_yolo(make_yolo(tmp_path / "in", broken=False, with_path=True))
+    out = tmp_path / "out"
+    write_yolo(ds, [], out)
+    cfg = yaml.safe_load((out / "data.yaml").read_text(encoding="utf-8"))
+    assert cfg["path"] == str(out.resolve())
+    assert cfg["names"] == {0: "car", 1: "person"} and cfg["train"] == "images/train"
