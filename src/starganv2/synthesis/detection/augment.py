@@ -1,0 +1,311 @@
+"""Augment a detection dataset: every image translated into other domains, its boxes kept.
+
+``augment_dataset(module, "train.json", "augmented/", domain_names=["day", "night"])`` reads
+the dataset (COCO, YOLO or VOC; :mod:`.detect`), translates each image into every target domain
+with ``styles`` styles (:mod:`.translate`), and writes a dataset of the same format under
+``output``: the translations (with ``include_source`` the sources too) and their annotations.
+An output sits beside its source's path with the domain and style in its name::
+
+    images/train/a.jpg  ->  images/train/a_night_0.jpg     ({stem}_{domain}_{k}{suffix})
+
+The input is never written to. Outputs that exist already are skipped (a rerun finishes an
+interrupted one; each file lands whole). ``augment_report.json`` in ``output`` lists every output
+with its status and label check (``check``: ``null`` until a check is asked for), and every
+problem of the input, one line each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from starganv2.data.folders import list_domain_files
+from starganv2.models.interface import require_mode
+from starganv2.synthesis.detection.dataset import DetectionImage, OutputImage, Problem
+from starganv2.synthesis.detection.detect import read_dataset, write_dataset
+from starganv2.synthesis.detection.translate import (
+    DETECTION_FITS,
+    Reference,
+    translate_requests,
+)
+from starganv2.synthesis.requests import TranslationRequest, style_seed
+from starganv2.synthesis.styles import check_psi
+from starganv2.utils.files import atomic_link_or_copy, save_json
+
+__all__ = ["AugmentReport", "augment_dataset", "output_rel", "REPORT_FILE", "CHECKS"]
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "augment_report.json"
+CHECKS = ("none",)
+"""Label checks available (a detector's re-detection comes later)."""
+
+
+def output_rel(rel: str, domain: str, k: int) -> str:
+    """Where the translation of ``rel`` into ``domain`` with style ``k`` goes (same folder)."""
+    p = PurePosixPath(rel)
+    return (p.parent / f"{p.stem}_{domain}_{k}{p.suffix}").as_posix()
+
+
+@dataclass
+class AugmentReport:
+    """What :func:`augment_dataset` did (also written as ``augment_report.json``).
+
+    Attributes:
+        format: the dataset format.
+        outputs: one record per planned output: ``image`` (path in the output), ``source``,
+            ``domain`` and ``style`` (``null`` for a copied source), ``status`` (``written``,
+            ``skipped``: it existed, ``failed``, ``copied``: a source) and ``check`` (``null``).
+        problems: every problem found in the input, one :class:`Problem` each.
+        path: the report file.
+    """
+
+    format: str
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    path: Path | None = None
+
+    def count(self, status: str) -> int:
+        return sum(o["status"] == status for o in self.outputs)
+
+    @property
+    def written(self) -> int:
+        return self.count("written")
+
+    @property
+    def skipped(self) -> int:
+        return self.count("skipped")
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+
+def _check_output_place(input_path: Path, output: Path, images_dir: Path | None) -> None:
+    """Refuse an output folder that is the input folder (a COCO file's or its ``images_dir``)
+    or lies inside an input folder (where a later read would find the outputs)."""
+    out = output.resolve()
+    if input_path.is_file():
+        inside = out in {
+            input_path.resolve().parent,
+            *([images_dir.resolve()] if images_dir else []),
+        }
+    else:
+        inside = out == input_path.resolve() or input_path.resolve() in out.parents
+    if inside:
+        raise ValueError(
+            f"output={output} lies in the input {input_path}: expected a folder outside it (the "
+            "input is never written to)"
+        )
+
+
+def augment_dataset(
+    module: Any,
+    input: str | Path,
+    output: str | Path,
+    domain_names: Sequence[str],
+    format: str = "auto",
+    images_dir: str | Path | None = None,
+    targets: Sequence[int] | None = None,
+    source_domain: int | None = None,
+    styles: int = 1,
+    ref_dir: str | Path | None = None,
+    psi: float = 1.0,
+    seed: int = 0,
+    fit: str = "letterbox",
+    include_source: bool = False,
+    check: str = "none",
+    batch_size: int = 8,
+    quality: int = 95,
+    accelerator: str = "auto",
+    progress: bool = False,
+) -> AugmentReport:
+    """Translate the detection dataset ``input`` into ``output`` (see the module docstring).
+
+    Args:
+        module: a translation LightningModule (any of the library's, with ``predict_step``).
+        input: a COCO JSON file, a YOLO folder or a Pascal VOC folder.
+        output: the output folder (created; outside the input).
+        domain_names: one name per model domain, used in output names and to find references.
+        format: ``auto``, ``coco``, ``yolo`` or ``voc``.
+        images_dir: COCO only: where the ``file_name``s are (default: beside the JSON).
+        targets: target domain indices; ``None``: every domain but ``source_domain``.
+        source_domain: the domain the input's images are from (``None``: unknown).
+        styles: outputs per image and target domain (``K``).
+        ref_dir: ``ref_dir/<domain name>/`` reference images give the styles; ``None``: latent.
+        psi: truncation toward the target domain's mean style in [0, 1] (1 = none; latent only).
+        seed: base seed; an output's style depends on it, its source and its (domain, k) only.
+        fit: ``letterbox`` (boxes stay exactly) or ``stretch``.
+        include_source: copy the sources, with their annotations and ids, into the output too.
+        check: the label check, one of :data:`CHECKS`.
+        batch_size: images per forward pass.
+        quality: JPEG / WebP quality of the outputs.
+        accelerator: Lightning accelerator of the prediction run.
+        progress: show Lightning's progress bar.
+
+    Raises :class:`~.dataset.DetectionFormatError` (a ``ValueError``) for a wrong format or an
+    empty dataset, ``ValueError`` for bad options; problems of single records and unreadable
+    images are in the report.
+    """
+    input_path, root = Path(input), Path(output)
+    if check not in CHECKS:
+        raise ValueError(f"check={check!r} is invalid: expected one of {list(CHECKS)}")
+    if fit not in DETECTION_FITS:
+        raise ValueError(f"fit={fit!r} is invalid: expected one of {list(DETECTION_FITS)}")
+    if isinstance(styles, bool) or not isinstance(styles, int) or styles < 1:
+        raise ValueError(f"styles={styles!r} is invalid: expected an int >= 1")
+    psi = check_psi(psi)
+    if not module.has_styles and styles != 1:
+        raise ValueError(
+            f"styles={styles} but {type(module).__name__} is deterministic (one output per image "
+            "and domain): set styles=1"
+        )
+    if ref_dir is not None:
+        require_mode(module, "reference", f"ref_dir={ref_dir}")
+    elif psi != 1.0:
+        require_mode(module, "latent", f"psi={psi}")
+    names = list(domain_names)
+    if len(names) != module.num_domains:
+        raise ValueError(
+            f"domain_names={names} has {len(names)} names but the model has "
+            f"num_domains={module.num_domains}"
+        )
+    if targets is None:
+        targets = [y for y in range(len(names)) if y != source_domain]
+    targets = [int(y) for y in targets]
+    bad = [y for y in targets if not 0 <= y < len(names)]
+    if bad:
+        raise ValueError(f"targets {bad} are out of range: expected indices below {len(names)}")
+    if not targets:
+        raise ValueError(
+            f"targets is empty (source_domain={source_domain}, domains {names}): expected at "
+            "least one target domain"
+        )
+
+    ds = read_dataset(input_path, format, images_dir)
+    _check_output_place(input_path, root, None if images_dir is None else Path(images_dir))
+    log.info(
+        "%s dataset %s: %d image(s), %d problem(s)",
+        ds.format,
+        input_path,
+        len(ds.images),
+        len(ds.problems),
+    )
+
+    refs = None if ref_dir is None else _references(Path(ref_dir), targets, names)
+    planned, requests = _plan(ds.images, targets, names, styles, seed, refs, psi, include_source)
+
+    existed = {o.rel for o in planned if not o.is_source and (root / o.rel).is_file()}
+    written, failed = translate_requests(
+        module, requests, root, fit, batch_size, quality, accelerator, progress
+    )
+    done = set(written)
+    failed_sources: dict[str, str] = {}
+    for out in planned:
+        if out.rel in failed:
+            failed_sources.setdefault(out.source.rel, failed[out.rel])
+
+    report = AugmentReport(ds.format, problems=list(ds.problems))
+    for src_rel, reason in failed_sources.items():
+        report.problems.append(Problem(src_rel, f"unreadable image ({reason}); left out"))
+    kept: list[OutputImage] = []
+    for out in planned:
+        if out.source.rel in failed_sources:
+            status = "failed"
+        elif out.is_source:
+            dst = root / out.rel
+            if not dst.is_file():
+                atomic_link_or_copy(out.source.path, dst)
+            status = "copied"
+        elif out.rel in existed:
+            status = "skipped"
+        else:
+            status = "written" if out.rel in done else "failed"
+        if status != "failed":
+            kept.append(out)
+        report.outputs.append(
+            {
+                "image": out.rel,
+                "source": out.source.rel,
+                "domain": out.domain,
+                "style": out.k,
+                "status": status,
+                "check": None,
+            }
+        )
+    write_dataset(ds, kept, root)
+    report.path = save_json(
+        {
+            "format": ds.format,
+            "input": str(input_path),
+            "output": str(root),
+            "counts": {s: report.count(s) for s in ("written", "skipped", "failed", "copied")},
+            "problems": [p.line() for p in report.problems],
+            "outputs": report.outputs,
+        },
+        root / REPORT_FILE,
+    )
+    for p in report.problems:
+        log.warning("%s", p.line())
+    log.info(
+        "%d written, %d skipped (existed), %d failed; report %s",
+        report.written,
+        report.skipped,
+        report.failed,
+        report.path,
+    )
+    return report
+
+
+def _references(
+    ref_dir: Path, targets: Sequence[int], names: Sequence[str]
+) -> dict[int, list[Path]]:
+    """The reference images of every target domain: ``ref_dir/<name>/`` (each must have one)."""
+    found = list_domain_files(ref_dir)
+    refs = {y: found.get(names[y], []) for y in targets}
+    empty = [names[y] for y, files in refs.items() if not files]
+    if empty:
+        raise ValueError(
+            f"ref_dir={ref_dir} has no images for target domain(s) {empty}: expected "
+            f"{ref_dir}/<domain>/*.jpg|png...; found folders {sorted(found)}"
+        )
+    return refs
+
+
+def _plan(
+    images: Sequence[DetectionImage],
+    targets: Sequence[int],
+    names: Sequence[str],
+    styles: int,
+    seed: int,
+    refs: dict[int, list[Path]] | None,
+    psi: float,
+    include_source: bool,
+) -> tuple[list[OutputImage], list[TranslationRequest]]:
+    """Every output image (sources first where included) and a translation request for each
+    translated one; ``ValueError`` when two would land on one path."""
+    planned: list[OutputImage] = []
+    requests: list[TranslationRequest] = []
+    for img in images:
+        if include_source:
+            planned.append(OutputImage(img, img.rel))
+        for y in targets:
+            for k in range(styles):
+                out = OutputImage(img, output_rel(img.rel, names[y], k), names[y], k)
+                s = style_seed(seed, img.rel, y, k)
+                ref = None if refs is None else Reference(refs[y][s % len(refs[y])])
+                truncation = None if psi == 1.0 else psi
+                requests.append(TranslationRequest(img.path, y, s, out.rel, k, ref, truncation))
+                planned.append(out)
+    seen: dict[str, OutputImage] = {}
+    for out in planned:
+        if out.rel in seen:
+            raise ValueError(
+                f"two outputs would be written to {out.rel} (from {seen[out.rel].source.rel} and "
+                f"{out.source.rel}): rename one of the inputs"
+            )
+        seen[out.rel] = out
+    return planned, requests
