@@ -40,7 +40,9 @@ def test_truncation_takes_one_psi_per_row():
     torch.testing.assert_close(rows[2], truncate(s, mean, 0.5, y)[2])
     with pytest.raises(ValueError, match=r"psi holds \[-0\.5\]: expected truncations in \[0, 1\]"):
         truncate(s, mean, torch.tensor([-0.5, 1.0, 1.0]), y)
-    with pytest.raises(ValueError, match=r"psi is torch.float32 \(2,\): expected a float tensor \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"psi is torch.float32 \(2,\): expected a float tensor \(3,\)"
+    ):
         truncate(s, mean, torch.tensor([0.5, 0.5]), y)
 
 

@@ -45,6 +45,7 @@ from torch import nn
 
 from starganv2.models.ema import make_ema
 from starganv2.models.lightning_steps import EvaluationSteps
+from starganv2.models.prediction import PredictionMixin
 from starganv2.models.training_checks import (
     NonFiniteTracker,
     check_images,
@@ -63,7 +64,7 @@ Stats = dict[str, dict[str, torch.Tensor]]
 _EVAL_MODE_WARNING = r"Found \d+ module\(s\) in eval mode at the start of training"
 
 
-class TranslationModule(EvaluationSteps, L.LightningModule):
+class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
     """The shared base of this library's LightningModules (see the module docstring)."""
 
     MODEL_NAME: ClassVar[str]

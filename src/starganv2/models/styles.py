@@ -76,9 +76,7 @@ def check_psi_rows(psi: torch.Tensor, n: int, key: str = "psi") -> torch.Tensor:
     """``psi`` as a float ``(n, 1)`` column (one truncation per row of a batch of styles), or a
     ``ValueError`` naming ``key`` unless it is a floating ``(n,)`` tensor in [0, 1]."""
     if not isinstance(psi, torch.Tensor) or not psi.is_floating_point() or psi.shape != (n,):
-        shown = (
-            f"{psi.dtype} {tuple(psi.shape)}" if isinstance(psi, torch.Tensor) else repr(psi)
-        )
+        shown = f"{psi.dtype} {tuple(psi.shape)}" if isinstance(psi, torch.Tensor) else repr(psi)
         raise ValueError(f"{key} is {shown}: expected a float tensor ({n},), one psi per row")
     bad = (psi < 0) | (psi > 1) | psi.isnan()
     if bool(bad.any()):
