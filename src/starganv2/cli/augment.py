@@ -1,0 +1,88 @@
+"""Detection augmentation entry point: ``starganv2-augment ckpt_path=... input=... output=...``.
+
+Translates a COCO, YOLO or Pascal VOC dataset into the model's other domains and writes the same
+format (:func:`starganv2.synthesis.detection.augment.augment_dataset`); the console ends with the
+counts written, skipped and failed. Exits with status 1 on bad input (one line), 2 when some
+outputs failed (listed in ``<output>/augment_report.json``). See ``conf/augment.yaml``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+log = logging.getLogger("starganv2.augment")
+
+
+def domain_index(value: Any, names: Sequence[str], key: str) -> int:
+    """A domain given by name or index, as its index; ``ValueError`` naming ``key`` otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+        return value
+    if value in names:
+        return list(names).index(value)
+    raise ValueError(
+        f"{key}: {value!r} is not one of {list(names)} nor an index below {len(names)}"
+    )
+
+
+def run(cfg: DictConfig) -> Any:
+    """Augment as configured by ``cfg``; returns the :class:`AugmentReport`."""
+    import torch
+
+    from starganv2.cli.common import load_module
+    from starganv2.cli.translate import domain_names
+    from starganv2.synthesis.detection.augment import augment_dataset
+
+    module = load_module(cfg.ckpt_path, torch.device("cpu"))
+    names = domain_names(cfg, module.num_domains)
+    targets = None
+    if cfg.targets is not None:
+        targets = [domain_index(t, names, "targets") for t in cfg.targets]
+    source = None
+    if cfg.source_domain is not None:
+        source = domain_index(cfg.source_domain, names, "source_domain")
+    return augment_dataset(
+        module,
+        cfg.input,
+        cfg.output,
+        domain_names=names,
+        format=cfg.format,
+        images_dir=cfg.images,
+        targets=targets,
+        source_domain=source,
+        styles=cfg.styles,
+        ref_dir=cfg.ref_dir,
+        psi=cfg.psi,
+        seed=cfg.seed,
+        fit=cfg.fit,
+        include_source=cfg.include_source,
+        check=cfg.check,
+        batch_size=cfg.batch_size,
+        quality=cfg.quality,
+        accelerator=cfg.device,
+        progress=cfg.progress,
+    )
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="augment")
+def main(cfg: DictConfig) -> None:
+    """Hydra shim around :func:`run`; bad input: one error line and status 1; outputs that
+    failed: status 2."""
+    from starganv2.cli.common import run_or_exit
+
+    report = run_or_exit(run, cfg, log)
+    print(
+        f"{report.written} written, {report.skipped} skipped, {report.failed} failed "
+        f"({len(report.problems)} input problem(s)); report: {report.path}"
+    )
+    if report.failed:
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

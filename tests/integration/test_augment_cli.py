@@ -1,0 +1,129 @@
+"""``starganv2-augment`` on the real conf/ tree with a model trained for 2 iterations: a COCO,
+YOLO or VOC dataset in, the same format out, one command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from starganv2.synthesis.detection.detect import read_dataset
+from tests.integration.conftest import compose_train, run_cli, tiny_train_cfg
+from tests.synthesis.detection.datasets import make_coco, make_voc, make_yolo, tree_bytes
+
+SHAPES = ["circle", "square", "triangle"]  # the built-in data's domains (3)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory, shapes_cache) -> Path:
+    """``last.ckpt`` of a tiny run on the built-in shapes, 2 iterations."""
+    from starganv2.cli.train import run
+
+    cfg = tiny_train_cfg(tmp_path_factory.mktemp("train"), shapes_cache)
+    run(cfg)
+    return Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+
+
+def augment_cfg(ckpt: Path, tmp_path: Path, *overrides: str):
+    return compose_train(
+        [f"ckpt_path={ckpt}", f"domain_names=[{','.join(SHAPES)}]", *overrides],
+        tmp_path / "run",
+        config_name="augment",
+    )
+
+
+@pytest.mark.parametrize("make", [make_coco, make_yolo, make_voc], ids=["coco", "yolo", "voc"])
+def test_each_format_in_gives_the_same_format_out(ckpt, tmp_path, make):
+    from starganv2.cli.augment import run
+
+    src = make(tmp_path / "in", broken=False)
+    before = tree_bytes(tmp_path / "in")
+    cfg = augment_cfg(
+        ckpt, tmp_path, f"input={src}", f"output={tmp_path / 'out'}", "source_domain=circle"
+    )
+    report = run(cfg)
+    assert tree_bytes(tmp_path / "in") == before
+    n_sources = len(read_dataset(src).images)
+    assert (report.written, report.skipped, report.failed) == (2 * n_sources, 0, 0)
+    fmt = read_dataset(src).format
+    out = read_dataset(tmp_path / "out" / src.name if fmt == "coco" else tmp_path / "out")
+    assert out.format == fmt
+    assert sorted({im.rel.rsplit("_", 2)[1] for im in out.images}) == ["square", "triangle"]
+
+
+def test_targets_by_name_and_sources_kept(ckpt, tmp_path):
+    from starganv2.cli.augment import run
+
+    src = make_coco(tmp_path / "in", broken=False)
+    out = tmp_path / "out"
+    report = run(
+        augment_cfg(
+            ckpt,
+            tmp_path,
+            f"input={src}",
+            f"output={out}",
+            "targets=[triangle]",
+            "include_source=true",
+        )
+    )
+    assert (report.written, report.count("copied")) == (3, 3)
+    doc = json.loads((out / "annotations.json").read_text(encoding="utf-8"))
+    assert [im["id"] for im in doc["images"]] == [7, 13, 3, 14, 12, 15]
+    assert (out / "sub" / "über bild_triangle_0.png").is_file() and (out / "a.jpg").is_file()
+
+
+def test_an_unknown_target_name_names_the_key(ckpt, tmp_path):
+    from starganv2.cli.augment import run
+
+    src = make_coco(tmp_path / "in", broken=False)
+    with pytest.raises(
+        ValueError, match=r"targets: 'dog' is not one of \['circle', 'square', 'triangle'\]"
+    ):
+        run(
+            augment_cfg(
+                ckpt, tmp_path, f"input={src}", f"output={tmp_path / 'out'}", "targets=[dog]"
+            )
+        )
+
+
+@pytest.mark.slow
+def test_console_ends_with_the_counts_and_bad_input_is_one_line(ckpt, tmp_path):
+    src = make_yolo(tmp_path / "in")  # with a broken image: one failed source, status 2
+    args = [
+        "starganv2.cli.augment",
+        f"ckpt_path={ckpt}",
+        f"input={src}",
+        f"output={tmp_path / 'out'}",
+    ]
+    res = run_cli([*args, f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path)
+    console = res.stdout + res.stderr
+    assert res.returncode == 0, console[-3000:]  # unreadable images are left out when read
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.startswith("9 written, 0 skipped, 0 failed (3 input problem(s)); report: ")
+    bad = run_cli(
+        [
+            *args[:2],
+            f"input={tmp_path / 'nowhere'}",
+            f"output={tmp_path / 'o2'}",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+    )
+    errors = [line for line in (bad.stdout + bad.stderr).splitlines() if "ERROR" in line]
+    assert bad.returncode == 1 and len(errors) == 1 and "nowhere" in errors[0]
+    assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_console_entry_point_finds_its_config_from_any_folder(tmp_path):
+    code = (
+        "import sys; from starganv2.cli.augment import main; "
+        "sys.argv = ['starganv2-augment', '--cfg', 'job']; main()"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "task_name: augment" in res.stdout
