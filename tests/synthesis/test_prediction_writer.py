@@ -152,6 +152,7 @@ def test_predict_writes_every_output_and_a_rerun_skips_them_before_reading(modul
 
     predict()
     assert writer.written == 12 and len(loader_fn.calls) == 12
+    assert module.allow_zero_length_dataloader_with_multiple_devices is False  # restored
     files = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
     assert [f for f in files if f.endswith(".png")] == sorted(r.key for r in requests)
     assert not [f for f in files if Path(f).name.startswith(".")]  # no temporary file left

@@ -224,7 +224,11 @@ class TranslationRequests(Dataset):
 
 def collate_requests(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Items -> one batch: tensors stacked (``(N, ...)``), every other value kept as a list of
-    ``N`` (file names, annotations, fit records stay as they are)."""
+    ``N`` (file names, annotations, fit records stay as they are).
+
+    Lightning then moves the batch to the device through every list, dict and dataclass in it,
+    rebuilding them: pass records as plain dicts, not frozen dataclasses (which it cannot rebuild).
+    """
     if not items:
         return {}
     keys = list(items[0])
