@@ -84,6 +84,19 @@ def test_reference_guided_prediction_equals_translate_with_the_references(v2):
     torch.testing.assert_close(v2.predict_step({**no_seed, "x_ref": x_ref}, 0)["x_fake"], out)
 
 
+def test_psi_truncates_reference_styles_too(v2):
+    batch = _batch()
+    x_ref = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    psi = torch.tensor([0.0, 0.5, 1.0, 0.0])
+    out = v2.predict_step({**batch, "x_ref": x_ref, "psi": psi}, 0)["x_fake"]
+    means = style_means(v2, generator=torch.Generator().manual_seed(MEAN_STYLE_SEED))
+    y = batch["y_trg"]
+    s = truncate(v2.style_from_reference(x_ref, y), means, psi, y)
+    torch.testing.assert_close(out, v2.translate(batch["x"], y, s=s))
+    latent_mean = v2.predict_step({**batch, "psi": torch.zeros(4)}, 0)["x_fake"]
+    torch.testing.assert_close(out[[0, 3]], latent_mean[[0, 3]])  # psi = 0: the mean either way
+
+
 def test_other_keys_pass_through_untouched(v2):
     batch = {
         **_batch(2),
