@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -43,12 +44,43 @@ def test_explicit_missing_path_names_key(tmp_path):
         B.find_weights(B.STANDARD_INCEPTION_FILE, tmp_path / "nothere.pth", "fid_weights")
 
 
-def test_lpips_from_explicit_file_outside_the_hub(torch_home, empty_hub):
-    explicit = torch_home / "hub" / "checkpoints" / B.ALEXNET_FILE
-    metric = B.build_lpips(explicit)
-    ref = torch.load(explicit, map_location="cpu", weights_only=True)
-    assert torch.equal(metric.net.net.slice1[0].weight, ref["features.0.weight"])
-    assert not (empty_hub / B.ALEXNET_FILE).exists()  # nothing downloaded or copied
+@pytest.mark.parametrize("fid_features", B.FID_FEATURES)
+def test_every_missing_file_is_listed_in_one_error(empty_hub, fid_features):
+    """An empty hub cache: one error names the FID and the LPIPS file, each with the exact path
+    to put it at in ``torch.hub.get_dir()/checkpoints`` and the setting that takes its path."""
+    fid_file = B.FID_WEIGHT_FILES[fid_features]
+    t0 = time.perf_counter()
+    with pytest.raises(B.MissingWeightsError) as err:
+        Evaluator(metrics={"fid_lpips": {"fid_features": fid_features}})
+    assert time.perf_counter() - t0 < 5
+    msg = str(err.value)
+    assert err.value.files == (fid_file, B.ALEXNET_FILE)
+    assert msg.startswith(f"2 weight files are missing ({fid_file}, {B.ALEXNET_FILE})")
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    assert hub == empty_hub
+    for filename, key in ((fid_file, "fid_weights"), (B.ALEXNET_FILE, "lpips_weights")):
+        assert f"put it at {hub / filename}" in msg
+        assert f"metrics.fid_lpips.{key}=/path/to/{filename}" in msg
+        assert B.WEIGHT_URLS[filename] in msg
+
+
+def test_missing_explicit_and_hub_files_are_listed_together(empty_hub, tmp_path):
+    with pytest.raises(B.MissingWeightsError) as err:
+        FL.FidLpips(fid_weights=tmp_path / "inception.pth", num_outs_per_domain=2)
+    msg = str(err.value)
+    assert (
+        f"metrics.fid_lpips.fid_weights={tmp_path / 'inception.pth'}: weight file not found" in msg
+    )
+    assert f"put it at {empty_hub / B.ALEXNET_FILE}" in msg
+
+
+def test_find_all_weights_returns_paths_in_order(torch_home, offline_hub, tmp_path):
+    explicit = tmp_path / "mine.pth"
+    explicit.write_bytes(b"x")
+    found = B.find_all_weights(
+        [B.WeightRequest(B.ALEXNET_FILE), B.WeightRequest("any.pth", explicit, "key")]
+    )
+    assert found == [offline_hub / B.ALEXNET_FILE, explicit]
 
 
 # ---------------------------------------------------------------------------------------------- real nets
@@ -82,7 +114,7 @@ def test_standard_and_torchvision_extractors_load_from_hub_cache(offline_hub, mo
             assert net(x).shape == (2, 2048)
             assert float(net(x).abs().sum()) > 0
         fl = FL.FidLpips(fid_features="torchvision", num_outs_per_domain=2)
-        assert isinstance(fl.fid.inception, B.TorchvisionInceptionFeatures)
+        assert isinstance(fl.fid.feature_extractor, B.TorchvisionInceptionFeatures)
     finally:
         for f in (B.STANDARD_INCEPTION_FILE, B.TORCHVISION_INCEPTION_FILE):
             (offline_hub / f).unlink()

@@ -4,7 +4,6 @@ random-weight AlexNet in a temporary hub cache; DDP ranks match one process."""
 from __future__ import annotations
 
 import json
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -36,25 +35,6 @@ def test_results_keys_and_means():
 
 
 # ---------------------------------------------------------------------------------------------- protocol
-def test_lpips_diversity_is_mean_over_45_pairs(offline_hub):
-    from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
-
-    ev = FL.FidLpips(feature_extractor=TinyFeatures(), num_outs_per_domain=10)
-    g = torch.Generator().manual_seed(0)
-    outputs = torch.rand(2, 10, 3, 32, 32, generator=g) * 2.2 - 1.1  # (B, K, 3, H, W)
-    got = ev._lpips_diversity(outputs)
-    assert got.shape == (2,)
-    lpips = LearnedPerceptualImagePatchSimilarity(net_type="alex")  # default: mean reduction
-    x = outputs.clamp(-1, 1)
-    pairs = list(combinations(range(10), 2))
-    assert len(pairs) == 45
-    first, second = (torch.tensor(t) for t in zip(*pairs))
-    for b in range(2):  # the mean LPIPS of the 45 pairs of image b, in one batch of 45
-        direct = lpips(x[b, first], x[b, second])
-        assert got[b].item() == pytest.approx(direct.item(), rel=1e-5)
-    assert float(got.min()) > 0
-
-
 def test_protocol_two_domains(tmp_path, offline_hub, tiny_module):
     root = write_domain_data(tmp_path / "data", ["cat", "dog"], n_train=5, n_val=3)
     feats = TinyFeatures()
@@ -103,16 +83,28 @@ def test_protocol_three_domains_keys(tmp_path, offline_hub):
 
 
 def test_fid_real_features_are_the_target_training_images(tmp_path, offline_hub, tiny_module):
-    """A generator that returns the target's training images exactly gives FID ~ 0."""
+    """A generator that returns the target's training images exactly gives FID ~ 0, again after
+    the reset between tasks (which keeps the target's real statistics)."""
     root = write_domain_data(tmp_path / "data", ["a", "b"], n_train=4, n_val=4)
     train = list_domain_files(root / "train")
     ev = FL.FidLpips(feature_extractor=TinyFeatures(), num_outs_per_domain=2)
-    ev._reset_fid(real=True)
     ev._update_real(train["b"], 32, torch.device("cpu"))
-    ev._reset_fid(real=False)
-    for x, _ in P.image_loader(train["b"], range(4), 32, 4, 0):
-        ev.fid.update(ev._fid_images(x), real=False)
-    assert float(ev.fid.compute()) == pytest.approx(0.0, abs=1e-6)
+    for _ in range(2):
+        ev.fid.reset()
+        for x, _ in P.image_loader(train["b"], range(4), 32, 4, 0):
+            ev.fid.update(ev._fid_images(x), real=False)
+        assert int(ev.fid.real_features_num_samples) == 4
+        assert float(ev.fid.compute()) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_runner_uses_the_metric_classes(offline_hub):
+    from starganv2.evaluation.fid import FID
+    from starganv2.evaluation.lpips import LPIPSDiversity
+
+    feats = TinyFeatures()
+    ev = FL.FidLpips(feature_extractor=feats, num_outs_per_domain=2)
+    assert isinstance(ev.fid, FID) and isinstance(ev.lpips, LPIPSDiversity)
+    assert ev.fid.feature_extractor is feats and not ev.fid.reset_real_features
 
 
 # ---------------------------------------------------------------------------------------------- DDP

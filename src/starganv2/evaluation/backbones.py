@@ -6,19 +6,25 @@
   Inception-v3 pool features (:data:`TORCHVISION_INCEPTION_FILE`) with ImageNet normalisation, as
   the original StarGAN v2 code computed FID (to compare with the paper's table). The two scales
   are not comparable with each other.
-- LPIPS: torchmetrics' AlexNet LPIPS; its linear layers ship with torchmetrics, the ImageNet
-  AlexNet backbone (:data:`ALEXNET_FILE`) does not.
+- LPIPS (:class:`AlexNetLPIPS`): the AlexNet LPIPS of Zhang et al. (2018), the network
+  torchmetrics' ``LearnedPerceptualImagePatchSimilarity(net_type="alex")`` computes, built here
+  so that it reads the ImageNet AlexNet backbone (:data:`ALEXNET_FILE`) from a file we name
+  (torchmetrics takes no path for it); the linear layers are the file that ships inside the
+  torchmetrics wheel (:func:`lpips_linear_file`).
 
-Weights come from an explicit path or the torch hub cache ``$TORCH_HOME/hub/checkpoints/``
-(default ``~/.cache/torch/hub/checkpoints/``). A missing file raises :class:`MissingWeightsError`
-at once, naming the file, where it was looked for and where to get it.
+Weights come from an explicit path or the torch hub cache ``torch.hub.get_dir()/checkpoints/``
+(``$TORCH_HOME/hub/checkpoints/``, default ``~/.cache/torch/hub/checkpoints/``). Missing files
+raise one :class:`MissingWeightsError` at once that lists every missing file, where it was looked
+for and where to put it (:func:`find_all_weights`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -27,21 +33,30 @@ from torch import nn
 __all__ = [
     "ALEXNET_FILE",
     "FID_FEATURES",
+    "FID_WEIGHT_FILES",
     "STANDARD_INCEPTION_FILE",
     "TORCHVISION_INCEPTION_FILE",
     "WEIGHT_URLS",
+    "AlexNetLPIPS",
     "MissingWeightsError",
     "StandardInceptionFeatures",
     "TorchvisionInceptionFeatures",
+    "WeightRequest",
     "build_fid_feature_extractor",
-    "build_lpips",
+    "find_all_weights",
     "find_weights",
+    "lpips_linear_file",
 ]
 
 FID_FEATURES: tuple[str, ...] = ("standard", "torchvision")
 STANDARD_INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 TORCHVISION_INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+FID_WEIGHT_FILES: dict[str, str] = {
+    "standard": STANDARD_INCEPTION_FILE,
+    "torchvision": TORCHVISION_INCEPTION_FILE,
+}
+"""The weight file each ``fid_features`` choice reads."""
 WEIGHT_URLS: dict[str, str] = {
     STANDARD_INCEPTION_FILE: "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
     + STANDARD_INCEPTION_FILE,
@@ -53,11 +68,81 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class MissingWeightsError(FileNotFoundError):
-    """A pretrained weight file is not on disk; the message names it and where to put it."""
+    """Pretrained weight files are not on disk; the message names each one and where to put it.
+
+    ``files`` holds the canonical names of the missing files, in the order they were asked for.
+    """
+
+    def __init__(self, message: str, files: Sequence[str] = ()):
+        super().__init__(message)
+        self.files = tuple(files)
+
+
+class WeightRequest(NamedTuple):
+    """One weight file a metric needs: its canonical name, an explicit path (``None``: the torch
+    hub cache) and the config key that sets that path (named in the error message)."""
+
+    filename: str
+    path: str | os.PathLike | None = None
+    key: str = ""
+
+
+def _missing_reason(request: WeightRequest) -> tuple[Path | None, str]:
+    """``(path, "")`` when the file is on disk, else ``(None, why and what to do)``."""
+    filename, path, key = request
+    url = WEIGHT_URLS.get(filename, "")
+    fetch = f"download it from {url} on a machine with network" if url else "obtain it"
+    if path is not None:
+        p = Path(path).expanduser()
+        if p.is_file():
+            return p, ""
+        return None, (
+            f"{key + '=' if key else ''}{p}: weight file not found (expected {filename}); "
+            f"{fetch} and pass its path."
+        )
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    p = hub / filename
+    if p.is_file():
+        return p, ""
+    return None, (
+        f"weight file {filename} not found in the torch hub cache {hub} (set by $TORCH_HOME). "
+        f"Evaluation runs offline: {fetch} and put it at {p}"
+        + (f", or pass its path with {key}=/path/to/{filename}" if key else "")
+        + "."
+    )
+
+
+def find_all_weights(requests: Sequence[WeightRequest]) -> list[Path]:
+    """Locate every requested weight file on disk (never downloads), in order.
+
+    Raises one :class:`MissingWeightsError` listing **every** missing file, each with where it
+    was looked for (the explicit path, or ``torch.hub.get_dir()/checkpoints``), the exact path
+    to put it at and the config key that takes its path, so that one round trip to a machine
+    with network fetches all of them.
+    """
+    found: list[Path] = []
+    reasons: list[str] = []
+    missing: list[str] = []
+    for request in requests:
+        path, reason = _missing_reason(WeightRequest(*request))
+        if path is None:
+            reasons.append(reason)
+            missing.append(request[0])
+        else:
+            found.append(path)
+    if len(reasons) == 1:
+        raise MissingWeightsError(reasons[0], missing)
+    if reasons:
+        raise MissingWeightsError(
+            f"{len(reasons)} weight files are missing ({', '.join(missing)}):\n"
+            + "\n".join(f"- {r}" for r in reasons),
+            missing,
+        )
+    return found
 
 
 def find_weights(filename: str, path: str | os.PathLike | None = None, key: str = "") -> Path:
-    """Locate a weight file on disk (never downloads).
+    """Locate one weight file on disk (never downloads).
 
     Args:
         filename: the file's canonical name (e.g. :data:`ALEXNET_FILE`).
@@ -66,26 +151,7 @@ def find_weights(filename: str, path: str | os.PathLike | None = None, key: str 
 
     Raises :class:`MissingWeightsError` naming the file, where it was looked for and what to do.
     """
-    url = WEIGHT_URLS.get(filename, "")
-    fetch = f"download it from {url} on a machine with network" if url else "obtain it"
-    if path is not None:
-        p = Path(path).expanduser()
-        if p.is_file():
-            return p
-        raise MissingWeightsError(
-            f"{key + '=' if key else ''}{p}: weight file not found (expected {filename}); "
-            f"{fetch} and pass its path."
-        )
-    hub = Path(torch.hub.get_dir()) / "checkpoints"
-    p = hub / filename
-    if p.is_file():
-        return p
-    raise MissingWeightsError(
-        f"weight file {filename} not found in the torch hub cache {hub} (set by $TORCH_HOME). "
-        f"Evaluation runs offline: {fetch} and put it at {p}"
-        + (f", or pass its path with {key}=/path/to/{filename}" if key else "")
-        + "."
-    )
+    return find_all_weights([WeightRequest(filename, path, key)])[0]
 
 
 class TorchvisionInceptionFeatures(nn.Module):
@@ -195,27 +261,83 @@ def build_fid_feature_extractor(
     raise ValueError(f"fid_features={fid_features!r}: expected one of {list(FID_FEATURES)}")
 
 
-def build_lpips(weights_path: str | os.PathLike | None = None) -> Any:
-    """torchmetrics LPIPS (AlexNet, per-sample scores) built from local backbone weights only.
+def lpips_linear_file(net: str = "alex") -> Path:
+    """The LPIPS linear-layer weights that ship inside the torchmetrics wheel
+    (``torchmetrics/functional/image/lpips_models/<net>.pth``, about 6 KB for ``alex``)."""
+    package = resources.files("torchmetrics.functional.image")
+    p = Path(str(package.joinpath("lpips_models", f"{net}.pth")))
+    if not p.is_file():
+        raise MissingWeightsError(
+            f"LPIPS linear layers {p} not found: they ship with torchmetrics; reinstall it "
+            "(pip install --force-reinstall torchmetrics).",
+            [p.name],
+        )
+    return p
 
-    The LPIPS linear layers ship with torchmetrics; the ImageNet AlexNet backbone
-    (:data:`ALEXNET_FILE`) comes from ``weights_path`` or the torch hub cache.
+
+def _unit_normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale each position's feature vector to unit length: ``(N, C, H, W)`` -> same shape."""
+    return x / torch.sqrt(eps + torch.sum(x**2, dim=1, keepdim=True))
+
+
+class AlexNetLPIPS(nn.Module):
+    """LPIPS distance with the AlexNet backbone, from local files only.
+
+    The network of Zhang et al. (2018) as torchmetrics' ``LearnedPerceptualImagePatchSimilarity(
+    net_type="alex")`` computes it (same layers, same order of operations, so the same values):
+    both images are shifted and scaled per channel, passed through AlexNet's five conv stages;
+    at each stage the features are scaled to unit length per position, their squared difference
+    is weighted per channel by a learned 1x1 conv (no bias) and averaged over space; the five
+    stage values are summed. The backbone is torchvision's ``alexnet()`` loaded with
+    ``load_state_dict(torch.load(weights))``; the linear layers are the file torchmetrics ships.
+    Always in eval mode, no gradients to its parameters.
+
+    Args:
+        weights_path: torchvision's ImageNet AlexNet file (:data:`ALEXNET_FILE`); ``None`` looks
+            in the torch hub cache.
+        linear_path: the LPIPS linear layers (keys ``lin<k>.model.1.weight``); ``None``: the
+            file shipped with torchmetrics (:func:`lpips_linear_file`).
     """
-    import tempfile
 
-    from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+    channels = (64, 192, 384, 256, 256)
+    stages = ((0, 2), (2, 5), (5, 8), (8, 10), (10, 12))
+    """Index ranges of ``alexnet().features`` whose outputs LPIPS compares (after each ReLU)."""
 
-    path = find_weights(ALEXNET_FILE, weights_path, "metrics.fid_lpips.lpips_weights")
-    hub_file = Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
-    if path.resolve() == hub_file.resolve():
-        return LearnedPerceptualImagePatchSimilarity(net_type="alex", reduction="none")
-    # An explicit file: torchvision only reads the hub cache, so show it a cache holding a link.
-    previous = torch.hub._hub_dir  # None means "from $TORCH_HOME"; restore exactly that
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "checkpoints").mkdir()
-        os.symlink(path.resolve(), Path(tmp) / "checkpoints" / ALEXNET_FILE)
-        try:
-            torch.hub.set_dir(tmp)
-            return LearnedPerceptualImagePatchSimilarity(net_type="alex", reduction="none")
-        finally:
-            torch.hub._hub_dir = previous
+    def __init__(
+        self,
+        weights_path: str | os.PathLike | None = None,
+        linear_path: str | os.PathLike | None = None,
+    ):
+        super().__init__()
+        from torchvision.models import alexnet
+
+        path = find_weights(ALEXNET_FILE, weights_path, "metrics.fid_lpips.lpips_weights")
+        linear = Path(linear_path) if linear_path is not None else lpips_linear_file("alex")
+        net = alexnet(weights=None)
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        self.slices = nn.ModuleList(net.features[a:b] for a, b in self.stages)
+        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in self.channels)
+        lin_state = torch.load(linear, map_location="cpu", weights_only=True)
+        self.lins.load_state_dict(  # (1, C, 1, 1) each; torchmetrics' index 0 is a dropout
+            {f"{k}.weight": lin_state[f"lin{k}.model.1.weight"] for k in range(len(self.lins))}
+        )
+        shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+        scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+        self.register_buffer("shift", shift, persistent=False)
+        self.register_buffer("scale", scale, persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> AlexNetLPIPS:
+        return super().train(False)
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """LPIPS distance of image pairs: ``(N, 3, H, W)`` twice, in [-1, 1] -> ``(N,)``."""
+        h0 = (x0 - self.shift) / self.scale
+        h1 = (x1 - self.shift) / self.scale
+        total = 0
+        for stage, lin in zip(self.slices, self.lins):
+            h0, h1 = stage(h0), stage(h1)
+            diff = (_unit_normalize(h0) - _unit_normalize(h1)) ** 2  # (N, C, h, w)
+            total = total + lin(diff).mean([2, 3], keepdim=True)  # (N, 1, 1, 1)
+        return total.reshape(x0.size(0))  # (N,)

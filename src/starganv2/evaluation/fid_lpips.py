@@ -3,11 +3,13 @@
 Per guidance mode and task (see :mod:`starganv2.evaluation.protocol`):
 
 - ``FID_<mode>/<task>``: Frechet distance between the outputs and **all training images** of the
-  target domain (torchmetrics ``FrechetInceptionDistance``). Outputs are clamped and, by default,
-  quantised to 8 bit exactly as saving PNGs would (:func:`starganv2.utils.images.quantize`).
-- ``LPIPS_<mode>/<task>``: diversity, the mean LPIPS (torchmetrics, AlexNet) over the pairs of
-  each source image's outputs, averaged over images. A deterministic model (``label`` mode) makes
-  one output per image: its diversity is 0 by construction and reported as such, not measured.
+  target domain (:class:`~starganv2.evaluation.fid.FID`, a ``torchmetrics.Metric``). Outputs are
+  clamped and, by default, quantised to 8 bit exactly as saving PNGs would
+  (:func:`starganv2.utils.images.quantize`).
+- ``LPIPS_<mode>/<task>``: diversity, the mean LPIPS (AlexNet) over the pairs of each source
+  image's outputs, averaged over images (:class:`~starganv2.evaluation.lpips.LPIPSDiversity`).
+  A deterministic model (``label`` mode) makes one output per image: its diversity is 0 by
+  construction and reported as such, not measured.
 - ``FID_<mode>/mean`` and ``LPIPS_<mode>/mean``: means over tasks.
 
 Metric states are summed across DDP ranks by torchmetrics at ``compute()``.
@@ -25,10 +27,16 @@ import torch
 from torch import nn
 
 from starganv2.evaluation.backbones import (
+    ALEXNET_FILE,
     FID_FEATURES,
+    FID_WEIGHT_FILES,
+    AlexNetLPIPS,
+    WeightRequest,
     build_fid_feature_extractor,
-    build_lpips,
+    find_all_weights,
 )
+from starganv2.evaluation.fid import FID
+from starganv2.evaluation.lpips import LPIPSDiversity
 from starganv2.evaluation.protocol import (
     EvalData,
     EvalProtocol,
@@ -53,8 +61,11 @@ log = logging.getLogger(__name__)
 class FidLpips:
     """FID and LPIPS of a :class:`~starganv2.models.interface.Translator`, the paper's protocol.
 
-    The feature networks are built here, once (so missing weights fail before any data is read);
-    call :meth:`compute` as often as needed (the evaluation callback does, during training).
+    The feature networks are built here, once (so missing weights fail before any data is read,
+    in one error that lists every missing file); call :meth:`compute` as often as needed (the
+    evaluation callback does, during training). The figures come from the ``torchmetrics``
+    metrics :class:`~starganv2.evaluation.fid.FID` (one per target domain: its real statistics)
+    and :class:`~starganv2.evaluation.lpips.LPIPSDiversity`.
 
     Args:
         num_outs_per_domain: outputs per source image and task for style models (>= 2; the paper
@@ -86,9 +97,6 @@ class FidLpips:
         quantize: bool = True,
         save_images: str | os.PathLike | None = None,
     ):
-        from torchmetrics.aggregation import MeanMetric
-        from torchmetrics.image.fid import FrechetInceptionDistance
-
         if num_outs_per_domain < 2:
             raise ValueError(
                 f"num_outs_per_domain={num_outs_per_domain}: expected >= 2 "
@@ -103,33 +111,29 @@ class FidLpips:
         self.fid_features = fid_features if feature_extractor is None else "custom"
         self.quantize = quantize
         self.save_images = Path(save_images) if save_images is not None else None
-        # Fail fast on missing weights, before any data is read.
-        self.lpips = build_lpips(lpips_weights)
-        extractor = (
+        # Every missing weight file in one error, before any data is read.
+        requests = [WeightRequest(ALEXNET_FILE, lpips_weights, "metrics.fid_lpips.lpips_weights")]
+        if feature_extractor is None:
+            fid_file = FID_WEIGHT_FILES[fid_features]
+            requests.insert(
+                0, WeightRequest(fid_file, fid_weights, "metrics.fid_lpips.fid_weights")
+            )
+        paths = find_all_weights(requests)
+        self.fid_extractor = (
             feature_extractor
             if feature_extractor is not None
-            else build_fid_feature_extractor(fid_features, fid_weights)
+            else build_fid_feature_extractor(fid_features, paths[0])
         )
-        self.fid = FrechetInceptionDistance(
-            feature=extractor, reset_real_features=False, normalize=True
-        )
-        self.lpips_mean = MeanMetric()
+        self.lpips = LPIPSDiversity(net=AlexNetLPIPS(paths[-1]))
+        self.fid = self._new_fid()
 
     # ------------------------------------------------------------------ helpers
-    def _to(self, device: torch.device) -> None:
-        self.fid.to(device)
-        self.lpips.to(device)
-        self.lpips_mean.to(device)
+    def _new_fid(self) -> FID:
+        """A FID metric with no statistics that keeps its real ones across :meth:`FID.reset`."""
+        return FID(self.fid_extractor, reset_real_features=False)
 
     def _fid_images(self, x: torch.Tensor) -> torch.Tensor:
         return quantize(x) if self.quantize else to_unit(x)
-
-    def _reset_fid(self, real: bool) -> None:
-        self.fid.reset_real_features = real
-        self.fid.reset()
-        self.fid.reset_real_features = False
-        if not hasattr(self.fid, "orig_dtype"):  # set by update(); a rank without data needs it
-            self.fid.orig_dtype = torch.float32
 
     @torch.no_grad()
     def _update_real(self, files: Sequence[Path], img_size: int, device: torch.device) -> None:
@@ -139,18 +143,6 @@ class FidLpips:
         for x, _ in loader:
             # The eval transform maps 8-bit pixels p to p/127.5 - 1: quantising is exact.
             self.fid.update(quantize(x.to(device)), real=True)
-
-    @torch.no_grad()
-    def _lpips_diversity(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Per-image mean LPIPS over all output pairs; ``outputs`` (B, K, 3, H, W) -> (B,)."""
-        b, k = outputs.shape[:2]
-        x = outputs.clamp(-1, 1)
-        scores = []
-        for a in range(k - 1):
-            for c in range(a + 1, k):
-                scores.append(self.lpips(x[:, a], x[:, c]).reshape(b))  # (B,)
-        self.lpips.reset()  # per-sample scores are aggregated by lpips_mean (DDP-safe sum states)
-        return torch.stack(scores).mean(0)  # (K*(K-1)/2, B) -> (B,)
 
     # ------------------------------------------------------------------ main
     @torch.no_grad()
@@ -164,12 +156,12 @@ class FidLpips:
         device = model.device
         was_training = model.training
         model.eval()
-        self._to(device)
+        self.lpips.to(device)
         fid: dict[str, float] = {}
         lpips: dict[str, float] = {}
         try:
             for trg, trg_domain in enumerate(domains):
-                self._reset_fid(real=True)
+                self.fid = self._new_fid().to(device)  # the target's real statistics
                 self._update_real(data.train_files[trg_domain], model.img_size, device)
                 ref_styles = None
                 if MODE_REFERENCE in modes:
@@ -179,8 +171,8 @@ class FidLpips:
                 for mode in modes:
                     for src in (s for s in range(len(domains)) if s != trg):
                         task = task_name(domains, src, trg)
-                        self._reset_fid(real=False)
-                        self.lpips_mean.reset()
+                        self.fid.reset()  # the generated statistics only
+                        self.lpips.reset()
                         src_files = data.val_files[domains[src]]
                         for batch in translate_task(
                             model,
@@ -198,14 +190,14 @@ class FidLpips:
                             flat = batch.outputs.flatten(0, 1)  # (B*K, 3, H, W)
                             self.fid.update(self._fid_images(flat), real=False)
                             if mode != MODE_LABEL:
-                                self.lpips_mean.update(self._lpips_diversity(batch.outputs))
+                                self.lpips.update(batch.outputs)
                             if self.save_images is not None:
                                 self._save(batch, task)
                         key = f"{mode}/{task}"
                         fid[f"FID_{key}"] = float(self.fid.compute())
                         # One output per image in label mode: no pair, diversity 0 by construction.
                         lpips[f"LPIPS_{key}"] = (
-                            0.0 if mode == MODE_LABEL else float(self.lpips_mean.compute())
+                            0.0 if mode == MODE_LABEL else float(self.lpips.compute())
                         )
                         log.info(
                             "%s %s: FID %.3f, LPIPS %.4f",
@@ -215,8 +207,8 @@ class FidLpips:
                             lpips[f"LPIPS_{key}"],
                         )
         finally:
-            self._reset_fid(real=True)
-            self.lpips_mean.reset()
+            self.fid.reset()
+            self.lpips.reset()
             model.train(was_training)
         return ordered_results(domains, modes, {**fid, **lpips})
 
