@@ -101,6 +101,7 @@ def test_console_ends_with_the_counts_and_bad_input_is_one_line(ckpt, tmp_path):
     res = run_cli([*args, f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path)
     console = res.stdout + res.stderr
     assert res.returncode == 0, console[-3000:]  # unreadable images are left out when read
+    assert "litlogger" not in console and "deprecated" not in console  # no third-party noise
     last = res.stdout.strip().splitlines()[-1]
     assert last.startswith("9 written, 0 skipped, 0 failed (3 input problem(s)); report: ")
     bad = run_cli(

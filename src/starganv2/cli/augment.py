@@ -35,9 +35,11 @@ def run(cfg: DictConfig) -> Any:
     import torch
 
     from starganv2.cli.common import load_module
+    from starganv2.cli.logs import quiet_third_party
     from starganv2.cli.translate import domain_names
     from starganv2.synthesis.detection.augment import augment_dataset
 
+    quiet_third_party()
     module = load_module(cfg.ckpt_path, torch.device("cpu"))
     names = domain_names(cfg, module.num_domains)
     targets = None
