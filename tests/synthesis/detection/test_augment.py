@@ -131,3 +131,15 @@ def test_output_inside_the_input_is_refused(module, tmp_path):
     coco = make_coco(tmp_path / "c", broken=False)
     with pytest.raises(ValueError, match="lies in the input"):
         augment(module, coco, coco.parent)
+
+
+def test_a_deterministic_model_makes_one_output_per_domain(tmp_path):
+    from starganv2.models.stargan_v1.module import StarGANv1Module
+
+    v1 = StarGANv1Module(img_size=16, num_domains=2, g_conv_dim=4, d_conv_dim=4, g_repeat_num=1)
+    src = make_yolo(tmp_path / "in", broken=False)
+    with pytest.raises(ValueError, match="styles=2 but StarGANv1Module is deterministic"):
+        augment(v1.eval(), src, tmp_path / "out", styles=2)
+    report = augment(v1, src, tmp_path / "out", source_domain=0)
+    assert report.written == 3
+    assert Image.open(tmp_path / "out/images/train/a_night_0.jpg").size == (48, 32)
