@@ -74,3 +74,22 @@ def test_data_yaml_path_points_to_the_output(tmp_path):
     cfg = yaml.safe_load((out / "data.yaml").read_text(encoding="utf-8"))
     assert cfg["path"] == str(out.resolve())
     assert cfg["names"] == {0: "car", 1: "person"} and cfg["train"] == "images/train"
+
+
+def test_image_list_splits_list_the_outputs(tmp_path):
+    src = make_yolo(tmp_path / "in", broken=False)
+    (src / "data.yaml").write_text("train: train.txt\nval: images/val\nnames: [car, person]\n")
+    (src / "train.txt").write_text(
+        "./images/train/a.jpg\n./images/train/background.jpg\n./images/train/gone.jpg\n"
+    )
+    ds = read_yolo(src)
+    assert [p.line() for p in ds.problems] == [
+        f"{src / 'train.txt'}:3: lists './images/train/gone.jpg', not an image of the dataset"
+    ]
+    out = tmp_path / "out"
+    outputs = [OutputImage(im, im.rel.replace(".", "_night_0."), "night", 0) for im in ds.images]
+    write_yolo(ds, outputs, out)
+    assert (out / "train.txt").read_text() == (
+        "./images/train/a_night_0.jpg\n./images/train/background_night_0.jpg\n"
+    )
+    assert (out / "data.yaml").read_bytes() == (src / "data.yaml").read_bytes()

@@ -6,7 +6,8 @@ A label line is ``class cx cy w h`` normalised to ``[0, 1]`` (or a segment ``cla
 ...``, whose bounding box is used); it is kept verbatim, so writing copies each label file as it
 is. An image without a label file (a background image) gets none in the output either.
 ``data.yaml`` is copied as it is, unless it has a ``path:`` key, which is set to the output folder
-(the file is then re-serialised, comments lost).
+(the file is then re-serialised, comments lost). Splits given as image-list files (``train:
+train.txt``, relative to the folder) get a list of the output images of the listed sources.
 """
 
 from __future__ import annotations
@@ -135,10 +136,9 @@ def read_yolo(root: str | Path) -> DetectionDataset:
                 boxes.append(Box(names.get(cls, str(cls)), xyxy, raw=line))
         raw = {"label": label_rel(rel) if label.is_file() else None}
         images.append(DetectionImage(file, rel, w, h, boxes, raw=raw))
-    meta = {
-        "yaml_name": yaml_path.name if yaml_path else None,
-        "yaml": cfg,
-    }
+    found = {p.relative_to(root).as_posix() for p in files}
+    lists = _image_lists(root, cfg, found, problems)
+    meta = {"yaml_name": yaml_path.name if yaml_path else None, "yaml": cfg, "lists": lists}
     return DetectionDataset("yolo", root, list(names.values()), images, meta, problems)
 
 
@@ -150,6 +150,15 @@ def write_yolo(ds: DetectionDataset, outputs: Sequence[OutputImage], root: str |
         src = out.source.raw["label"]
         if src is not None:
             _copy(ds.source / src, root / label_rel(out.rel))
+    by_source: dict[str, list[str]] = {}
+    for out in outputs:
+        by_source.setdefault(out.source.rel, []).append(out.rel)
+    for rel, lines in ds.meta["lists"].items():
+        new = []
+        for line in lines:
+            prefix = "./" if line.strip().startswith("./") else ""
+            new += [prefix + o for o in by_source.get(_list_key(line), [])]
+        atomic_write_text(root / rel, "".join(f"{line}\n" for line in new))
     name = ds.meta["yaml_name"]
     if name:
         if isinstance(ds.meta["yaml"], dict) and "path" in ds.meta["yaml"]:
@@ -163,3 +172,35 @@ def write_yolo(ds: DetectionDataset, outputs: Sequence[OutputImage], root: str |
 def _copy(src: Path, dst: Path) -> None:
     """``src``'s bytes to ``dst``, whole (line endings and all)."""
     atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+
+def _list_key(line: str) -> str:
+    """An image-list line (``./images/train/a.jpg``) as an image's ``rel``."""
+    return PurePosixPath(line.strip().replace("\\", "/")).as_posix().removeprefix("./")
+
+
+def _image_lists(
+    root: Path, cfg: dict, known: set[str], problems: list[Problem]
+) -> dict[str, list[str]]:
+    """The image-list files ``data.yaml``'s splits name (``train: train.txt``), relative to
+    ``root``: ``{list rel: its lines}``. A listed image that is not in the dataset is a problem."""
+    lists: dict[str, list[str]] = {}
+    splits = [cfg.get(k) for k in ("train", "val", "test")] if isinstance(cfg, dict) else []
+    for value in splits:
+        for entry in value if isinstance(value, list) else [value]:
+            if not isinstance(entry, str) or not entry.endswith(".txt"):
+                continue
+            path = root / entry
+            if not path.is_file() or root.resolve() not in path.resolve().parents:
+                continue
+            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            rel = path.relative_to(root).as_posix().removeprefix("./")
+            lists[rel] = lines
+            for n, line in enumerate(lines, 1):
+                if _list_key(line) not in known:
+                    problems.append(
+                        Problem(
+                            f"{path}:{n}", f"lists {line.strip()!r}, not an image of the dataset"
+                        )
+                    )
+    return lists
