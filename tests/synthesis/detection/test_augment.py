@@ -143,3 +143,16 @@ def test_a_deterministic_model_makes_one_output_per_domain(tmp_path):
     report = augment(v1, src, tmp_path / "out", source_domain=0)
     assert report.written == 3
     assert Image.open(tmp_path / "out/images/train/a_night_0.jpg").size == (48, 32)
+
+
+def test_an_image_whose_size_differs_from_its_annotation_is_one_line(module, tmp_path):
+    src = make_coco(tmp_path / "in", broken=False)
+    doc = json.loads(src.read_text(encoding="utf-8"))
+    doc["images"][0].update(width=32, height=48)  # a.jpg is 48 x 32 (a rotated record, say)
+    src.write_text(json.dumps(doc), encoding="utf-8")
+    report = augment(module, src, tmp_path / "out", targets=[1], styles=2)
+    assert report.written == 6
+    assert [p.line() for p in report.problems] == [
+        "a.jpg: the image is 48x32 but its annotation says 32x48 (an EXIF rotation?); "
+        "translated at 48x32, boxes unchanged"
+    ]

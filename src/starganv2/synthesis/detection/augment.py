@@ -199,10 +199,10 @@ def augment_dataset(
     planned, requests = _plan(ds.images, targets, names, styles, seed, refs, psi, include_source)
 
     existed = {o.rel for o in planned if not o.is_source and (root / o.rel).is_file()}
-    written, failed = translate_requests(
+    result = translate_requests(
         module, requests, root, fit, batch_size, quality, accelerator, progress
     )
-    done = set(written)
+    done, failed = set(result.written), result.failed
     failed_sources: dict[str, str] = {}
     for out in planned:
         if out.rel in failed:
@@ -211,6 +211,15 @@ def augment_dataset(
     report = AugmentReport(ds.format, problems=list(ds.problems))
     for src_rel, reason in failed_sources.items():
         report.problems.append(Problem(src_rel, f"unreadable image ({reason}); left out"))
+    resized: dict[str, str] = {}
+    for out in planned:
+        if out.rel in result.resized and out.source.rel not in resized:
+            w, h = result.resized[out.rel]
+            resized[out.source.rel] = (
+                f"the image is {w}x{h} but its annotation says {out.source.width}x"
+                f"{out.source.height} (an EXIF rotation?); translated at {w}x{h}, boxes unchanged"
+            )
+    report.problems += [Problem(rel, what) for rel, what in resized.items()]
     kept: list[OutputImage] = []
     for out in planned:
         if out.source.rel in failed_sources:
@@ -298,7 +307,10 @@ def _plan(
                 s = style_seed(seed, img.rel, y, k)
                 ref = None if refs is None else Reference(refs[y][s % len(refs[y])])
                 truncation = None if psi == 1.0 else psi
-                requests.append(TranslationRequest(img.path, y, s, out.rel, k, ref, truncation))
+                size = {"size": (img.width, img.height)}  # the annotation's, checked by the writer
+                requests.append(
+                    TranslationRequest(img.path, y, s, out.rel, k, ref, truncation, extra=size)
+                )
                 planned.append(out)
     seen: dict[str, OutputImage] = {}
     for out in planned:

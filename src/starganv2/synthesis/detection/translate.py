@@ -95,12 +95,15 @@ class DetectionItemWriter:
     Attributes:
         written: keys written in this run (this rank).
         failed: ``{key: reason}`` of outputs whose source could not be read (this rank).
+        resized: ``{key: (width, height)}`` of sources whose decoded size differs from the
+            item's ``size`` (the annotation's), e.g. an EXIF rotation; written at the decoded size.
     """
 
     def __init__(self, root: str | Path, quality: int = 95) -> None:
         self.root, self.quality = Path(root), int(quality)
         self.written: list[str] = []
         self.failed: dict[str, str] = {}
+        self.resized: dict[str, tuple[int, int]] = {}
 
     def __call__(self, item: dict[str, Any], image: torch.Tensor) -> None:
         key = item["key"]
@@ -108,6 +111,8 @@ class DetectionItemWriter:
             self.failed[key] = item["error"]
             return
         fit = Fit(**{**item["fit"], "box": tuple(item["fit"]["box"])})
+        if item.get("size") is not None and tuple(item["size"]) != (fit.width, fit.height):
+            self.resized[key] = (fit.width, fit.height)
         _save(unfit(image, fit), self.root / key, self.quality)  # (3, H, W)
         self.written.append(key)
 
@@ -121,15 +126,16 @@ def translate_requests(
     quality: int = 95,
     accelerator: str = "auto",
     progress: bool = False,
-) -> tuple[list[str], dict[str, str]]:
+) -> DetectionItemWriter:
     """Translate ``requests`` whose output ``root / key`` does not exist yet, with
-    ``Trainer.predict`` on one device; returns ``(keys written, {key: reason} failed)``."""
+    ``Trainer.predict`` on one device; returns the item writer (``written``, ``failed``,
+    ``resized``)."""
     items = DetectionItemWriter(root, quality)
     writer = PredictionWriter(root, write_item=items)
     data = TranslationRequests(requests, FitLoader(module.img_size, fit))
     loader = prediction_loader(data, batch_size, skip=writer.is_written)
     if len(loader.sampler) == 0:
-        return [], {}
+        return items
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=1,
@@ -140,4 +146,4 @@ def translate_requests(
         enable_progress_bar=progress,
     )
     trainer.predict(module, loader, return_predictions=False)
-    return items.written, items.failed
+    return items
