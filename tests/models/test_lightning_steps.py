@@ -18,6 +18,7 @@ from starganv2.data.datamodule import ShapesDataModule
 from starganv2.evaluation.evaluator import Evaluator
 from starganv2.evaluation.shapes_classifier import load_or_train_classifier
 from starganv2.models.lightning_steps import logged_name
+from starganv2.models.registry import load_model
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from tests.evaluation.conftest import TinyFeatures
 from tests.helpers import TINY, quiet_trainer
@@ -142,6 +143,7 @@ def test_fit_validates_every_n_iters_for_early_stopping_and_checkpoints(shapes_c
     assert math.isfinite(float(stop.best_score))  # EarlyStopping saw the metric
     assert Path(best.best_model_path) == tmp_path / "best.ckpt"  # ModelCheckpoint saw it too
     assert best.best_model_score is not None and (tmp_path / "best.ckpt").is_file()
+    assert load_model(tmp_path / "best.ckpt").evaluator is None  # loads; the evaluator is not saved
 
 
 # ---------------------------------------------------------------------- DDP: the same figures

@@ -135,6 +135,24 @@ def _is_builtin_shapes(cfg: DictConfig) -> bool:
     return target.endswith(".ShapesDataModule")
 
 
+def validation_evaluator(cfg: DictConfig) -> Any:
+    """What the module's validation measures (``module.evaluator``): the ``evaluator`` node, built
+    now so that missing weights stop the run before it starts; ``None`` when
+    ``val_every_n_iters`` is null. On the built-in shapes data ``metrics: auto`` is
+    ``[shapes_quality]``, which needs no download (as in :func:`eval_command`)."""
+    from starganv2.cli.config_check import instantiate
+    from starganv2.utils.checks import check_int
+
+    every = cfg.get("val_every_n_iters")
+    if every is None:
+        return None
+    check_int(every, "val_every_n_iters")
+    node = cfg.evaluator
+    if node.get("metrics") == "auto" and _is_builtin_shapes(cfg):
+        node = OmegaConf.merge(node, {"metrics": ["shapes_quality"]})
+    return instantiate(node)
+
+
 def _report(cfg: DictConfig, out: Path, model: Any) -> None:
     """Say where the results are and how to evaluate them."""
     ckpt_dir = out / "checkpoints"
@@ -171,6 +189,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    model.evaluator = validation_evaluator(cfg)
     if ckpt_path is not None:
         check_checkpoint_fits(read_checkpoint(ckpt_path), model, ckpt_path)
     callbacks = _honour_trainer_switches(cfg, _instantiate_all(cfg.get("callbacks")))

@@ -17,9 +17,10 @@
     only, the shapes ones, reach every rank that way).
   * The figures are logged with ``self.log`` under stable names (:func:`logged_name`):
     ``val/fid/latent`` (the mean over tasks), ``val/fid/latent/cat2dog``, ``val/lpips/reference``,
-    ``val/shapes/target_accuracy_latent``, ``test/...``; during training at the iteration, so
-    Lightning's ``EarlyStopping`` and ``ModelCheckpoint(monitor=...)`` can use them, and
-    ``Trainer.validate`` / ``Trainer.test`` return them.
+    ``val/shapes/target_accuracy_latent``, ``test/...``; during training at the logger step of
+    the iteration's own training logs. Lightning's ``EarlyStopping`` and
+    ``ModelCheckpoint(monitor=...)`` watch them; ``Trainer.validate`` / ``Trainer.test`` return
+    them.
 
 The evaluator is an object with ``evaluate(model, datamodule) -> {key: float}``
 (:class:`ModelEvaluator`; :class:`starganv2.evaluation.evaluator.Evaluator` is one), set as
