@@ -19,9 +19,11 @@ from starganv2.evaluation.evaluator import Evaluator
 from starganv2.evaluation.shapes_classifier import load_or_train_classifier
 from starganv2.models.lightning_steps import logged_name
 from starganv2.models.registry import load_model
+from starganv2.models.stargan_v1.module import StarGANv1Module
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from tests.evaluation.conftest import TinyFeatures
 from tests.helpers import TINY, quiet_trainer
+from tests.models.stargan_v1.test_module import TINY_V1
 
 MONITOR = "val/shapes/target_accuracy_latent"
 
@@ -78,6 +80,13 @@ def test_forward_is_translate():
     z = torch.randn(3, TINY["latent_dim"])
     assert torch.equal(module(x, y, z=z), module.translate(x, y, z=z))
     assert torch.equal(module(x, 1, x_ref=x.flip(0)), module.translate(x, 1, x_ref=x.flip(0)))
+
+
+def test_forward_is_translate_for_stargan_v1_too():
+    torch.manual_seed(0)
+    module = StarGANv1Module(**TINY_V1).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.equal(module(x, torch.tensor([1, 0])), module.translate(x, torch.tensor([1, 0])))
 
 
 def test_evaluator_must_evaluate_and_stays_out_of_hparams_and_state():
