@@ -53,6 +53,16 @@ def test_fit_ckpt_path_last_resumes_from_its_last_checkpoint(tmp_path):
     assert sorted(p.name for p in ckpt_dir.iterdir())[-1] == "last.ckpt"
 
 
+def test_fast_dev_run_writes_no_checkpoint(tmp_path):
+    """A try of the set-up: not even the end-of-training checkpoint or ``last.ckpt``."""
+    cb = IterationCheckpoint(tmp_path / "ckpt", every_n_iters=1)
+    module = StarGANv2Module(**TINY, total_iters=10)
+    quiet_trainer(callbacks=[cb], fast_dev_run=2).fit(module, random_loader(n=8))
+    assert module.iteration == 2
+    assert not (tmp_path / "ckpt").exists()
+    assert cb.last_model_path == "" and cb.best_model_path == ""
+
+
 def test_keep_last_prunes_old_files(tmp_path):
     cb = IterationCheckpoint(tmp_path, every_n_iters=1, keep_last=2)
     quiet_trainer(callbacks=[cb]).fit(StarGANv2Module(**TINY, total_iters=4), random_loader(n=8))

@@ -5,7 +5,9 @@ then rename, see :mod:`starganv2.utils.files`), so a kill during a save never le
 file. Being a ``ModelCheckpoint``, it is ``trainer.checkpoint_callback``; ``fit(ckpt_path="last")``
 finds its ``last.ckpt``; ``Trainer(enable_checkpointing=False)`` refuses it (the training command
 leaves it out instead). Lightning's ``global_step`` counts optimizer steps (several per
-iteration), which is why the trigger is the model's own ``iteration``.
+iteration), which is why the trigger is the model's own ``iteration``. Under
+``Trainer(fast_dev_run=...)``, a try of the set-up, it writes nothing, as Lightning's own
+checkpointing does then.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ class IterationCheckpoint(ModelCheckpoint):
     of training, and keep ``dirpath/last.ckpt`` the newest of them.
 
     Only global rank 0 writes. ``best_model_path`` and ``last_model_path`` are the newest file (no
-    metric is monitored). A run stopped by unreadable data or Ctrl-C is checkpointed first.
+    metric is monitored). A run stopped by unreadable data or Ctrl-C is checkpointed first. A
+    ``fast_dev_run`` writes no file at all (no ``iter_*.ckpt``, no ``last.ckpt``).
 
     Args:
         dirpath: folder of the checkpoints (created if missing).
@@ -86,7 +89,7 @@ class IterationCheckpoint(ModelCheckpoint):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         it = model_iteration(pl_module)
-        if it % self.every_n_iters == 0 and it != self._last_saved:
+        if it % self.every_n_iters == 0 and it != self._last_saved and not trainer.fast_dev_run:
             self.save(trainer, it)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -97,7 +100,7 @@ class IterationCheckpoint(ModelCheckpoint):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         it = model_iteration(pl_module)
-        if it != self._last_saved:
+        if it != self._last_saved and not trainer.fast_dev_run:
             self.save(trainer, it)
 
     def on_exception(
@@ -105,6 +108,8 @@ class IterationCheckpoint(ModelCheckpoint):
     ) -> None:
         it = model_iteration(pl_module)
         if not isinstance(exception, SAVE_ON) or self._last_saved in (None, it):
+            return
+        if trainer.fast_dev_run:  # a try of the set-up: nothing to keep
             return
         if trainer.world_size > 1:  # a save is collective; the other processes may be gone
             log.warning(

@@ -37,7 +37,8 @@ __all__ = ["SampleGrids"]
 
 
 class SampleGrids(L.Callback):
-    """Sample grids every ``every_n_iters`` iterations and at the end of training (rank 0).
+    """Sample grids every ``every_n_iters`` iterations and at the end of training (rank 0);
+    none under ``Trainer(fast_dev_run=...)``.
 
     Args:
         dirpath: output folder.
@@ -108,7 +109,8 @@ class SampleGrids(L.Callback):
         return fixed
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero:
+        # fast_dev_run, a try of the set-up, writes no grid: without fixed inputs none is made
+        if trainer.is_global_zero and not trainer.fast_dev_run:
             self._fixed = self._fixed_inputs(trainer, pl_module)
         self._last = model_iteration(pl_module)
 
