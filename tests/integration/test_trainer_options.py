@@ -1,7 +1,9 @@
 """Trainer options a Lightning user types without reading our docs: ``fast_dev_run`` runs N
 iterations (it used to be refused with a message about ``trainer.max_steps``, which the user never
-set), and an epoch limit that ends training before ``total_iters`` says so (it used to stop at
-iteration 3 of 10 without a word)."""
+set) and writes nothing, and an epoch limit that ends training before ``total_iters`` says so (it
+used to stop at iteration 3 of 10 without a word). Several devices with ``strategy: auto`` get
+the DDP that works; a strategy that cannot work, gradient accumulation and step counts are one
+line each before data setup; ``+trainer.gradient_clip_val`` trains, the model clipping."""
 
 from __future__ import annotations
 
@@ -66,3 +68,132 @@ def test_trainer_values_are_checked_before_data_setup(tmp_path, override, messag
     cfg = compose_train([*TINY_OVERRIDES, *data, override], tmp_path / "run")
     with pytest.raises(ConfigError, match=message):
         run(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"],
+            r"^trainer\.strategy=ddp cannot train this model: DDP without "
+            r"find_unused_parameters=True .* use trainer\.strategy="
+            r"ddp_find_unused_parameters_true or trainer=ddp",
+        ),
+        (
+            ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn"],
+            r"^trainer\.strategy=ddp_spawn cannot train this model",
+        ),
+        (
+            ["+trainer.accumulate_grad_batches=2"],
+            r"^trainer\.accumulate_grad_batches=2 cannot apply to this model: one iteration is "
+            r"several updates of different nets .* \(data\.batch_size=4 for 2 x 2\)$",
+        ),
+        (["trainer.max_steps=5"], r"^trainer\.max_steps=5 counts optimizer steps"),
+        (["+trainer.min_steps=3"], r"^trainer\.min_steps=3 counts optimizer steps"),
+        (
+            ["+trainer.gradient_clip_val=1", "model.gradient_clip_val=2"],
+            r"^trainer\.gradient_clip_val=1 and model\.gradient_clip_val=2 disagree",
+        ),
+        (
+            ["+trainer.gradient_clip_val=-1"],
+            r"^trainer\.gradient_clip_val=-1 is invalid: expected a number > 0",
+        ),
+    ],
+)
+def test_trainer_options_are_refused_in_one_line_before_data_setup(tmp_path, overrides, message):
+    """Each a line naming the fix, before the (missing) data folder is read and before a second
+    process is started; it used to be two tracebacks from two ranks, or a 26-line traceback."""
+    from starganv2.cli.train import run
+    from tests.integration.conftest import TINY_OVERRIDES, compose_train
+
+    data = ["data=folder", "data.num_domains=2", f"data.root={tmp_path}/nowhere"]
+    cfg = compose_train([*TINY_OVERRIDES, *data, *overrides], tmp_path / "run")
+    with pytest.raises(ValueError, match=message) as err:
+        run(cfg)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["trainer.devices=2"], ["trainer.num_nodes=2"], ["trainer.devices=2", "trainer.num_nodes=2"]],
+)
+def test_several_processes_with_strategy_auto_get_the_ddp_that_works(tmp_path, overrides, caplog):
+    """Lightning's ``auto`` would be plain ``ddp``; nothing is started here (no fit)."""
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from starganv2.cli.train import build_trainer
+    from starganv2.models.training_checks import strategy_problem
+    from tests.integration.conftest import TINY_OVERRIDES, compose_train
+
+    cfg = compose_train([*TINY_OVERRIDES, "trainer.accelerator=cpu", *overrides], tmp_path / "run")
+    with caplog.at_level(logging.INFO, logger="starganv2"):
+        trainer = build_trainer(cfg, [], [])
+    assert type(trainer.strategy) is DDPStrategy
+    assert strategy_problem(trainer.strategy) is None  # find_unused_parameters=True
+    lines = [r.getMessage() for r in caplog.records if "strategy=auto" in r.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"trainer.strategy=auto with {trainer.world_size} processes (trainer.devices="
+    )
+    assert "using ddp_find_unused_parameters_true, the DDP that trains this model" in lines[0]
+
+
+def test_one_device_keeps_one_process_and_says_nothing(tmp_path, caplog):
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+
+    from starganv2.cli.train import build_trainer
+    from tests.integration.conftest import TINY_OVERRIDES, compose_train
+
+    cfg = compose_train([*TINY_OVERRIDES, "trainer.accelerator=cpu"], tmp_path / "run")
+    with caplog.at_level(logging.INFO, logger="starganv2"):
+        trainer = build_trainer(cfg, [], [])
+    assert isinstance(trainer.strategy, SingleDeviceStrategy)
+    assert "strategy=auto" not in caplog.text
+
+
+def test_gradient_clip_val_flag_trains_with_the_model_clipping(tmp_path, shapes_cache, caplog):
+    """``+trainer.gradient_clip_val=1`` (a 26-line traceback before) trains: the value reaches
+    the model, which clips; the trainer keeps none (Lightning would refuse it)."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from starganv2.cli.train import run
+    from tests.integration.conftest import tiny_train_cfg
+
+    extra = ["+trainer.gradient_clip_val=1", "+trainer.gradient_clip_algorithm=value"]
+    cfg = tiny_train_cfg(tmp_path, shapes_cache, extra)
+    with caplog.at_level(logging.INFO, logger="starganv2"):
+        assert run(cfg)["iteration"] == 2
+    out = tmp_path / "run"
+    hparams = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["hyper_parameters"]
+    assert (hparams["gradient_clip_val"], hparams["gradient_clip_algorithm"]) == (1, "value")
+    saved = OmegaConf.load(out / "config_resolved.yaml")
+    assert "gradient_clip_val" not in saved.trainer and saved.model.gradient_clip_val == 1
+    assert (
+        "trainer.gradient_clip_val=1 trainer.gradient_clip_algorithm=value: the model clips each "
+        "net's gradients before its optimizer step" in caplog.text
+    )
+
+
+def test_fast_dev_run_from_the_cli_writes_nothing_and_says_so_once(tmp_path, shapes_cache, caplog):
+    from starganv2.cli.train import run
+    from tests.integration.conftest import tiny_train_cfg
+
+    cfg = tiny_train_cfg(
+        tmp_path, shapes_cache, ["+trainer.fast_dev_run=2", "model.total_iters=10"]
+    )
+    with caplog.at_level(logging.INFO, logger="starganv2"):
+        assert run(cfg)["iteration"] == 2
+    out = tmp_path / "run"
+    # callbacks.checkpoint.every_n_iters=1 and callbacks.samples.every_n_iters=2 would write
+    assert not (out / "checkpoints").exists()
+    assert not (out / "samples").exists()
+    assert not (out / "csv").exists()
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("starganv2")]
+    said = [m for m in said if m.startswith("trainer.fast_dev_run")]
+    assert said == [
+        "trainer.fast_dev_run=2: 2 iteration(s) to try the set-up; no checkpoints, sample "
+        "grids or logger files are written"
+    ]
+    assert "evaluate it" not in caplog.text  # no checkpoint to evaluate

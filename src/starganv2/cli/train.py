@@ -111,6 +111,105 @@ def _honour_trainer_switches(cfg: DictConfig, callbacks: list[Any]) -> list[Any]
     return kept
 
 
+_CLIP_KEYS = {"gradient_clip_val": None, "gradient_clip_algorithm": "norm"}  # with defaults
+
+
+def clip_in_the_model(cfg: DictConfig) -> None:
+    """Move ``trainer.gradient_clip_val``/``gradient_clip_algorithm`` to ``model.*``, in place.
+
+    Lightning refuses them for manually optimized modules; these models clip each net's
+    gradients themselves before its optimizer steps, so the flag a Lightning user types works.
+    Said in one info line; a model value that disagrees is a ``ConfigError``."""
+    from omegaconf import open_dict
+
+    from starganv2.cli.config_check import ConfigError
+    from starganv2.models.training_checks import check_gradient_clipping
+
+    given = {k: cfg.trainer.get(k) for k in _CLIP_KEYS if cfg.trainer.get(k) is not None}
+    if not given:
+        return
+    check_gradient_clipping(
+        given.get("gradient_clip_val"), given.get("gradient_clip_algorithm", "norm"), "trainer"
+    )
+    for key, value in given.items():
+        if key not in cfg.model:
+            raise ConfigError(
+                f"trainer.{key}={value!r}: {cfg.model.get('_target_')} takes no {key} (it "
+                "optimizes manually, so Lightning cannot clip for it)"
+            )
+        current = cfg.model.get(key)
+        if current not in (value, _CLIP_KEYS[key]):
+            raise ConfigError(
+                f"trainer.{key}={value!r} and model.{key}={current!r} disagree: set one of them"
+            )
+    with open_dict(cfg):
+        for key, value in given.items():
+            cfg.trainer.pop(key)
+            cfg.model[key] = value
+    log.info(
+        "%s: the model clips each net's gradients before its optimizer step (Lightning clips "
+        "only automatically optimized modules): model.gradient_clip_val=%s "
+        "model.gradient_clip_algorithm=%s",
+        " ".join(f"trainer.{k}={v}" for k, v in given.items()),
+        cfg.model.get("gradient_clip_val"),
+        cfg.model.get("gradient_clip_algorithm"),
+    )
+
+
+def _one_process(node: DictConfig) -> bool:
+    """Whether a trainer node surely runs one process (the default ``devices: 1``)."""
+    return node.get("devices", "auto") in (1, "1") and node.get("num_nodes", 1) == 1
+
+
+def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
+    """``cfg.trainer`` instantiated, with the strategy and the options checked.
+
+    With ``strategy: auto`` and several processes (``devices`` > 1, ``devices: auto`` finding
+    several, ``num_nodes`` > 1) Lightning would pick plain ``ddp``, which stops at the second
+    backward pass of an iteration: the DDP that trains these models
+    (``ddp_find_unused_parameters_true``) is used instead, said in one info line. A strategy
+    that cannot work and ``accumulate_grad_batches`` are refused in one line each, before any
+    data is read or process started."""
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from starganv2.cli.config_check import instantiate
+    from starganv2.models.training_checks import (
+        FIND_UNUSED_STRATEGY,
+        check_manual_optimization,
+        check_strategy,
+        check_trainer_counts,
+        strategy_problem,
+    )
+
+    kw: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
+    given = cfg.trainer.get("strategy", "auto")
+    if given == "auto" and not _one_process(cfg.trainer):
+        # what `auto` resolves to (devices: auto counts the devices); built quietly, as the
+        # trainer below says the same device lines
+        previous = logging.root.manager.disable
+        logging.disable(logging.INFO)
+        try:
+            probe = instantiate(cfg.trainer, **kw).strategy
+        finally:
+            logging.disable(previous)
+        if type(probe) is DDPStrategy and strategy_problem(probe) is not None:
+            log.info(
+                "trainer.strategy=auto with %d processes (trainer.devices=%s, "
+                "trainer.num_nodes=%s): using %s, the DDP that trains this model (each update "
+                "leaves the other nets' parameters without gradients, which plain ddp refuses)",
+                probe.world_size,
+                cfg.trainer.get("devices"),
+                cfg.trainer.get("num_nodes", 1),
+                FIND_UNUSED_STRATEGY,
+            )
+            kw["strategy"] = FIND_UNUSED_STRATEGY
+    trainer = instantiate(cfg.trainer, **kw)
+    check_strategy(trainer, given)
+    check_trainer_counts(trainer, "model.total_iters")
+    check_manual_optimization(trainer, cfg.get("data", {}).get("batch_size"))
+    return trainer
+
+
 def eval_command(cfg: DictConfig, ckpt: Path) -> str:
     """The ``starganv2-eval`` command line for ``ckpt`` with this run's data overrides."""
     data_args: list[str] = []
@@ -176,12 +275,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
     from starganv2.cli.config_check import check_config, instantiate
     from starganv2.cli.logs import quiet_third_party
     from starganv2.models.registry import check_checkpoint_fits, read_checkpoint
-    from starganv2.models.training_checks import check_trainer_counts
     from starganv2.utils.run_lock import RunLock
 
     quiet_third_party()
     check_config(cfg, ["data", "model", "trainer", "callbacks"])
     ckpt_path, damaged = resolve_ckpt_path(cfg)
+    clip_in_the_model(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("matmul_precision"):
@@ -194,8 +293,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         check_checkpoint_fits(read_checkpoint(ckpt_path), model, ckpt_path)
     callbacks = _honour_trainer_switches(cfg, _instantiate_all(cfg.get("callbacks")))
     loggers = _instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    check_trainer_counts(trainer, "model.total_iters")
+    trainer: L.Trainer = build_trainer(cfg, callbacks, loggers)
 
     out = Path(cfg.paths.output_dir)
     # one job per run folder: the process that writes (global rank 0) holds its lock
@@ -204,13 +302,20 @@ def run(cfg: DictConfig) -> dict[str, float]:
         if lock is not None:
             set_aside(damaged)
         resolved = OmegaConf.to_container(cfg, resolve=True)
-        for logger in loggers:
+        for logger in trainer.loggers:  # none that writes under fast_dev_run
             logger.log_hyperparams(resolved)
         if trainer.is_global_zero:
             atomic_write_text(
                 out / "config_resolved.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved))
             )
             log.info("run folder: %s", out.resolve())
+            if trainer.fast_dev_run:
+                log.info(
+                    "trainer.fast_dev_run=%s: %d iteration(s) to try the set-up; no checkpoints, "
+                    "sample grids or logger files are written",
+                    cfg.trainer.get("fast_dev_run"),
+                    int(trainer.fast_dev_run),
+                )
 
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         if trainer.is_global_zero:

@@ -12,7 +12,10 @@ this base holds the rest, so that a new model is its training logic only:
   ``hparams.finite_check_every`` iterations and always before a checkpoint is written, so no
   checkpoint is saved after a non-finite loss.
 - **manual optimization.** ``_update(loss, names)`` back-propagates once and steps the named
-  nets' optimizers, with one GradScaler update (:func:`~starganv2.utils.amp.one_scaler_update`).
+  nets' optimizers, with one GradScaler update (:func:`~starganv2.utils.amp.one_scaler_update`),
+  clipping each stepped net's gradients first when ``hparams.gradient_clip_val`` is set. A
+  strategy that cannot train several nets this way (DDP without ``find_unused_parameters``) is
+  refused when fitting starts.
 - **logging** on Lightning's logging steps and the last iteration only (other iterations read
   nothing back from the device).
 - **inference and export.** Inference uses the averaged (EMA) copy of a net where the model keeps
@@ -49,6 +52,7 @@ from starganv2.models.prediction import PredictionMixin
 from starganv2.models.training_checks import (
     NonFiniteTracker,
     check_images,
+    check_strategy,
     check_trainer_counts,
     domain_labels,
 )
@@ -160,7 +164,12 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         return dict(zip(self.OPTIMIZER_ORDER, optimizers))
 
     def _update(self, loss: torch.Tensor, names: tuple[str, ...]) -> None:
-        """Back-propagate ``loss`` once and step the optimizers of the nets ``names``."""
+        """Back-propagate ``loss`` once and step the optimizers of the nets ``names``.
+
+        With ``hparams.gradient_clip_val`` each of these nets' gradients is clipped before its
+        optimizer steps, by :meth:`on_before_optimizer_step`, which Lightning calls inside
+        ``step()``: in true gradient units under any precision (after a ``16-mixed``
+        GradScaler's unscale)."""
         optimizers = self.optimizers_by_name()
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
@@ -168,6 +177,29 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         with one_scaler_update(getattr(self.trainer.precision_plugin, "scaler", None)):
             for name in names:
                 optimizers[name].step()
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Clip the gradients of ``optimizer``'s net: their norm to ``hparams.gradient_clip_val``
+        (``gradient_clip_algorithm="norm"``) or each element to within +-it (``"value"``).
+
+        Lightning calls this inside ``step()``; under ``16-mixed`` it has unscaled the gradients
+        already, except for a fused optimizer, which would unscale them inside its step: those
+        are unscaled here (its step then leaves them as they are). The clipping is torch's
+        ``clip_grad_norm_``/``clip_grad_value_``, which Lightning's ``clip_gradients`` runs too;
+        that one refuses fused optimizers under any mixed precision, even where clipping is
+        sound."""
+        value = self.hparams.get("gradient_clip_val")
+        if value is None:
+            return
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        # the attribute by which torch's GradScaler (and Lightning) know a fused optimizer
+        if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
+            scaler.unscale_(optimizer)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        if self.hparams.get("gradient_clip_algorithm", "norm") == "value":
+            torch.nn.utils.clip_grad_value_(params, value)
+        else:
+            torch.nn.utils.clip_grad_norm_(params, value)
 
     def end_iteration(self, stats: Stats, batch_size: int, **scalars: float) -> None:
         """Close an iteration: track its loss terms, count it, check for NaN every
@@ -213,7 +245,11 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
 
     # ------------------------------------------------------------------ Lightning hooks
     def on_fit_start(self) -> None:
+        """Refuse, before the first iteration, what would fail or mislead later: trainer
+        counts in optimizer steps, a strategy that cannot train several nets with several
+        backward passes (plain DDP would stop at the second one on every rank)."""
         check_trainer_counts(self.trainer, "model.total_iters")
+        check_strategy(self.trainer)
         if self.trainer.fast_dev_run:
             # fast_dev_run=N sets max_steps=N optimizer steps, which one iteration exceeds; its
             # limit of N batches (one epoch) is what makes it N iterations.

@@ -7,6 +7,12 @@ These models count *iterations* themselves (``module.iteration``, saved in check
 iteration runs several optimizer steps (six for StarGAN v2, one to two for StarGAN v1), so
 Lightning's ``global_step`` and every trainer setting expressed in it mean something else than a
 reader expects.
+
+They optimize manually: each update back-propagates one loss and steps the optimizers of some of
+the nets, so the other nets' parameters get no gradient from it. DDP accepts that only with
+``find_unused_parameters=True`` (:func:`check_strategy`); Lightning's gradient accumulation has
+no single step to accumulate for (:func:`check_manual_optimization`); gradient clipping is done
+by the module itself (``gradient_clip_val``, :func:`check_gradient_clipping`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,12 @@ __all__ = [
     "NonFiniteLossError",
     "NonFiniteTracker",
     "check_trainer_counts",
+    "check_strategy",
+    "strategy_problem",
+    "check_manual_optimization",
+    "check_gradient_clipping",
+    "FIND_UNUSED_STRATEGY",
+    "CLIP_ALGORITHMS",
     "check_images",
     "check_loss_weights",
     "domain_labels",
@@ -95,10 +107,12 @@ _STEP_COUNTED = {
 def check_trainer_counts(trainer: Any, iterations_key: str) -> None:
     """Refuse trainer settings that count optimizer steps, pointing to ``iterations_key``.
 
-    ``trainer.max_steps``/``min_steps`` and an integer ``val_check_interval`` are in Lightning's
-    ``global_step`` units (optimizer steps, several per iteration here). The ``max_steps`` that
-    ``fast_dev_run=N`` sets is accepted: the module runs N iterations then (see
-    :meth:`~starganv2.models.base.TranslationModule.on_fit_start`).
+    ``trainer.max_steps``/``min_steps`` are in Lightning's ``global_step`` units (optimizer
+    steps, several per iteration here). The ``max_steps`` that ``fast_dev_run=N`` sets is
+    accepted: the module runs N iterations then (see
+    :meth:`~starganv2.models.base.TranslationModule.on_fit_start`). An integer
+    ``val_check_interval`` counts training batches, one per iteration here, so it is accepted:
+    it is the validation interval in iterations.
     """
     fast_dev_run = getattr(trainer, "fast_dev_run", False)
     for name, neutral in _STEP_COUNTED.items():
@@ -111,12 +125,100 @@ def check_trainer_counts(trainer: Any, iterations_key: str) -> None:
                 f"takes several; set the training length in iterations with {iterations_key}=... "
                 f"and leave trainer.{name} unset"
             )
-    interval = getattr(trainer, "val_check_interval", 1.0)
-    if isinstance(interval, int) and not isinstance(interval, bool) and interval != 1:
+
+
+FIND_UNUSED_STRATEGY = "ddp_find_unused_parameters_true"
+"""The Lightning strategy that trains these models on several processes (``trainer=ddp`` and
+``trainer=ddp_cpu`` use it): DDP that lets an update leave parameters without gradients."""
+
+
+def strategy_problem(strategy: Any) -> str | None:
+    """Why a Lightning ``strategy`` cannot train these models, or ``None`` when it can: one
+    process, or DDP with ``find_unused_parameters=True`` (without ``static_graph``)."""
+    from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+
+    if isinstance(strategy, SingleDeviceStrategy):
+        return None
+    if isinstance(strategy, DDPStrategy):
+        # the arguments DDPStrategy hands to DistributedDataParallel; it shows them nowhere else
+        ddp_kwargs = getattr(strategy, "_ddp_kwargs", None) or {}
+        if not ddp_kwargs.get("find_unused_parameters"):
+            return (
+                "DDP without find_unused_parameters=True stops at the second backward pass of an "
+                "iteration (each update leaves the other nets' parameters without gradients)"
+            )
+        if ddp_kwargs.get("static_graph"):
+            return (
+                "DDP with static_graph=True fails on these updates (each backward pass gives "
+                "gradients to another set of nets)"
+            )
+        return None
+    return (
+        f"{type(strategy).__name__} is not supported (several nets with an optimizer each, "
+        "several backward passes per iteration and a gradient penalty's double backward: "
+        "only DDP is tested with these models)"
+    )
+
+
+def check_strategy(trainer: Any, given: object = None) -> None:
+    """``ValueError`` in one line when ``trainer.strategy`` cannot train these models
+    (:func:`strategy_problem`), naming the strategy that can.
+
+    Args:
+        trainer: a Lightning ``Trainer``.
+        given: the strategy as the user typed it (``trainer.strategy`` of a config); without it,
+            the message names the strategy's class.
+    """
+    problem = strategy_problem(trainer.strategy)
+    if problem is None:
+        return
+    shown = given if isinstance(given, str) else type(trainer.strategy).__name__
+    raise ValueError(
+        f"trainer.strategy={shown} cannot train this model: {problem}; use "
+        f"trainer.strategy={FIND_UNUSED_STRATEGY} or trainer=ddp "
+        f'(in Python: Trainer(strategy="{FIND_UNUSED_STRATEGY}"))'
+    )
+
+
+def check_manual_optimization(trainer: Any, batch_size: int | None = None) -> None:
+    """Refuse ``trainer.accumulate_grad_batches`` other than 1 in one line: one iteration is
+    several updates of different nets, so there is no single optimizer step whose gradients
+    could be accumulated; larger batches are the way to train on more images per update.
+    ``batch_size``: the configured ``data.batch_size``, to suggest the equivalent one."""
+    n = getattr(trainer, "accumulate_grad_batches", 1)
+    if n == 1:
+        return
+    hint = f" (data.batch_size={n * batch_size} for {n} x {batch_size})" if batch_size else ""
+    raise ValueError(
+        f"trainer.accumulate_grad_batches={n} cannot apply to this model: one iteration is "
+        "several updates of different nets (manual optimization), with no single optimizer "
+        f"step to accumulate gradients for; use a larger data.batch_size instead{hint}"
+    )
+
+
+CLIP_ALGORITHMS = ("norm", "value")
+"""Lightning's gradient clipping algorithms: ``norm`` (each net's gradient norm at most the
+value) and ``value`` (each gradient element within +-value)."""
+
+
+def check_gradient_clipping(value: object, algorithm: object, key: str = "model") -> None:
+    """``ValueError`` naming ``<key>.gradient_clip_val``/``<key>.gradient_clip_algorithm`` unless
+    ``value`` is ``None`` or a finite number > 0 and ``algorithm`` one of
+    :data:`CLIP_ALGORITHMS`."""
+    if value is not None and (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValueError(
-            f"trainer.val_check_interval={interval} is a count of steps; evaluation during "
-            "training runs in callbacks keyed to iterations: set "
-            "callbacks.evaluation.every_n_iters=... instead"
+            f"{key}.gradient_clip_val={value!r} is invalid: expected a number > 0, or null for "
+            "no clipping"
+        )
+    if algorithm not in CLIP_ALGORITHMS:
+        raise ValueError(
+            f"{key}.gradient_clip_algorithm={algorithm!r} is invalid: expected one of "
+            f"{list(CLIP_ALGORITHMS)}"
         )
 
 

@@ -36,6 +36,7 @@ from starganv2.models.stargan_v1.step import (
 )
 from starganv2.models.training_checks import (
     NonFiniteLossError,
+    check_gradient_clipping,
     check_images,
     check_loss_weights,
 )
@@ -98,6 +99,11 @@ class StarGANv1Module(TranslationModule):
         exclusive: groups of ``attributes`` of which at most one is on (the hair colours); the
             ``flip`` targets and the original's test grid keep them.
         flip_k: attributes changed per target with ``target_labels="flip"``.
+        gradient_clip_val: clip each net's gradients before its optimizer steps: their norm to
+            at most this (or, with ``gradient_clip_algorithm="value"``, each element to within
+            +-this); ``None``: no clipping. ``+trainer.gradient_clip_val=...`` on the command
+            line lands here (Lightning clips only automatically optimized modules).
+        gradient_clip_algorithm: ``"norm"`` or ``"value"``, as Lightning's.
 
     Logging: ``train/d/{real,fake,cls,gp}`` every logged iteration, ``train/g/{fake,cls,rec}`` on
     logged iterations that update G, ``train/g_lr``, ``train/d_lr``, ``train/iteration``.
@@ -133,6 +139,8 @@ class StarGANv1Module(TranslationModule):
         attributes: Sequence[str] | None = None,
         exclusive: Sequence[Sequence[str]] = (),
         flip_k: int = 1,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
     ) -> None:
         super().__init__()
         check_img_size(img_size, "img_size")
@@ -143,6 +151,7 @@ class StarGANv1Module(TranslationModule):
                 "(a translation needs a source and a target domain)"
             )
         check_loss_weights(lambda_cls=lambda_cls, lambda_rec=lambda_rec, lambda_gp=lambda_gp)
+        check_gradient_clipping(gradient_clip_val, gradient_clip_algorithm)
         check_int(n_critic, "n_critic")
         check_int(total_iters, "total_iters")
         check_int(lr_update_step, "lr_update_step")

@@ -49,6 +49,7 @@ from starganv2.models.stargan_v2.step import (
 )
 from starganv2.models.training_checks import (
     NonFiniteLossError,
+    check_gradient_clipping,
     check_images,
     check_loss_weights,
 )
@@ -131,6 +132,11 @@ class StarGANv2Module(TranslationModule):
             ``"fan"`` (faces: the landmark network, ``fan_weights``) or ``"shape_oracle"`` (the
             built-in shapes data: each image's shape silhouette against its uniform background,
             :class:`~starganv2.data.shape_masks.ShapeOracleMasks`; no weights).
+        gradient_clip_val: clip each net's gradients before its optimizer steps: their norm to
+            at most this (or, with ``gradient_clip_algorithm="value"``, each element to within
+            +-this); ``None``: no clipping. ``+trainer.gradient_clip_val=...`` on the command
+            line lands here (Lightning clips only automatically optimized modules).
+        gradient_clip_algorithm: ``"norm"`` or ``"value"``, as Lightning's.
 
     Logging: the loss terms are logged only on Lightning's logging steps
     (``Trainer(log_every_n_steps=...)``, in iterations), averaged over DDP ranks there
@@ -179,6 +185,8 @@ class StarGANv2Module(TranslationModule):
         skip: str | None = None,
         skip_resolutions: Sequence[int] | None = None,
         mask_provider: str = "fan",
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
     ) -> None:
         super().__init__()
         validate_img_size(img_size, "img_size")
@@ -203,6 +211,7 @@ class StarGANv2Module(TranslationModule):
                 "discriminator is not supported by torch.compile)"
             )
         check_mask_provider(mask_provider)
+        check_gradient_clipping(gradient_clip_val, gradient_clip_algorithm)
         down = per_net_downsample(downsample)
         self.save_hyperparameters()
         # Initialise first, then copy: the original code copies into the EMA nets *before*
