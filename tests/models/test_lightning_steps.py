@@ -4,8 +4,10 @@ evaluator's figures under stable names that Lightning's EarlyStopping and ModelC
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -14,14 +16,14 @@ import torch
 import torch.multiprocessing as mp
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
-from starganv2.data.datamodule import ShapesDataModule
+from starganv2.data.datamodule import ImageDomainDataModule, ShapesDataModule
 from starganv2.evaluation.evaluator import Evaluator
 from starganv2.evaluation.shapes_classifier import load_or_train_classifier
 from starganv2.models.lightning_steps import logged_name
 from starganv2.models.registry import load_model
 from starganv2.models.stargan_v1.module import StarGANv1Module
 from starganv2.models.stargan_v2.module import StarGANv2Module
-from tests.evaluation.conftest import TinyFeatures
+from tests.evaluation.conftest import TinyFeatures, write_domain_data
 from tests.helpers import TINY, quiet_trainer
 from tests.models.stargan_v1.test_module import TINY_V1
 
@@ -121,6 +123,17 @@ def test_test_returns_the_figures_under_test_names(shapes_cache):
 def test_validate_without_evaluator_says_how_to_set_one(shapes_cache):
     with pytest.raises(RuntimeError, match=r"evaluator is not set: set module.evaluator = "):
         quiet_trainer(limit_val_batches=1).validate(_module(), datamodule=_shapes(shapes_cache))
+
+
+def test_validate_without_validation_images_says_so(tmp_path, caplog):
+    root = write_domain_data(tmp_path / "data", ["a", "b"], n_train=2, n_val=2)
+    shutil.rmtree(root / "val")
+    dm = ImageDomainDataModule(root, img_size=32, batch_size=2, num_domains=2, num_workers=0)
+    module = _module()
+    module.evaluator = _shapes_evaluator()
+    with caplog.at_level(logging.WARNING, logger="starganv2.data.datamodule"):
+        assert quiet_trainer(limit_val_batches=1).validate(module, datamodule=dm) == []
+    assert f"{root / 'val'}: not found, so validation and test measure nothing" in caplog.text
 
 
 class _Validations(Callback):

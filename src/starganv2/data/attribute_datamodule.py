@@ -305,6 +305,12 @@ class AttributeDataModule(L.LightningDataModule):
         if self.train_set is None:
             raise RuntimeError("val_dataloader() / test_dataloader() called before setup()")
         if self.val_set is None:
+            log.warning(
+                "%s: no test split (data.split=%r), so validation and test measure nothing "
+                "(expected data.split=original)",
+                self.attr_file,
+                self.split,
+            )
             return []
         return eval_dataloader(self.val_set, self.val_batch_size, self._loader_kwargs())
 

@@ -361,6 +361,11 @@ class ImageDomainDataModule(L.LightningDataModule):
         if self.train_set is None:
             raise RuntimeError("val_dataloader() / test_dataloader() called before setup()")
         if self.val_set is None:
+            log.warning(
+                "%s: not found, so validation and test measure nothing (expected "
+                "root/val/<domain>/ images)",
+                Path(self.root) / "val",
+            )
             return []
         return eval_dataloader(self.val_set, self.val_batch_size, self._loader_kwargs())
 
