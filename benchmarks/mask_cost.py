@@ -86,7 +86,7 @@ def _step(
         w_hpf=w_hpf,
         fan_weights=fan_path if w_hpf > 0 else None,
     ).to(device)
-    opts = dict(zip(OPTIMIZER_ORDER, module.configure_optimizers()))
+    opts = dict(zip(OPTIMIZER_ORDER, module.build_optimizers()))
     batch = _batch(args, device)
     z = (torch.randn(args.batch, 16, device=device), torch.randn(args.batch, 16, device=device))
 

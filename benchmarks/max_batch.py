@@ -49,7 +49,7 @@ def fits(args: argparse.Namespace, batch: int, device: torch.device) -> tuple[bo
             max_conv_dim=args.max_conv_dim,
             channels_last=args.channels_last,
         ).to(device)
-        opts = dict(zip(OPTIMIZER_ORDER, model.configure_optimizers()))
+        opts = dict(zip(OPTIMIZER_ORDER, model.build_optimizers()))
         shape = (batch, 3, args.img_size, args.img_size)
         fmt = torch.channels_last if args.channels_last else torch.contiguous_format
         data = {

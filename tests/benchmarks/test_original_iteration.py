@@ -144,7 +144,7 @@ def test_the_optimizers_are_the_librarys_adam_settings():
         lib.online_nets(), h.lr, h.f_lr, (h.beta1, h.beta2), h.weight_decay
     )
     assert list(orig) == list(NETS)
-    for name, want in zip(NETS, lib.configure_optimizers()):
+    for name, want in zip(NETS, lib.build_optimizers()):
         got = orig[name]
         assert type(got) is torch.optim.Adam
         assert got.param_groups[0]["params"] == list(lib.nets[name].parameters())

@@ -152,7 +152,7 @@ def test_converted_checkpoint_resumes_with_trainer_fit(tmp_path):
     ema, nets = _original_layout(src)
     torch.save(ema, tmp_path / "2_nets_ema.ckpt")
     torch.save(nets, tmp_path / "2_nets.ckpt")
-    optimizers = src.configure_optimizers()
+    optimizers = src.build_optimizers()
     for name, opt in zip(NETS, optimizers):  # one step each, so Adam has moments to carry over
         sum(p.sum() for p in src.nets[name].parameters()).backward()
         opt.step()

@@ -344,7 +344,7 @@ def convert_checkpoint(
         overrides.setdefault("fan_weights", fan_weights)
     module = build_module(nets_ema, nets, source=str(nets_ema_path), **overrides)
 
-    optimizers = module.configure_optimizers()
+    optimizers = module.build_optimizers()
     if optims_path is not None:
         states = load_original(optims_path)
         missing = [n for n in OPTIMIZER_ORDER if n not in states]

@@ -307,7 +307,7 @@ def convert_v1_checkpoint(
         "pytorch-lightning_version": L.__version__,
         "state_dict": module.state_dict(),
         "hyper_parameters": dict(module.hparams),
-        "optimizer_states": [opt.state_dict() for opt in module.configure_optimizers()],
+        "optimizer_states": [opt.state_dict() for opt in module.build_optimizers()],
         "lr_schedulers": [],
         "starganv2": {
             "iteration": module.iteration,

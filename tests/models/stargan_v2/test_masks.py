@@ -90,7 +90,7 @@ def test_fan_is_frozen_loaded_and_outside_optimizers_and_ema(module, wing):
     assert all(torch.equal(got[k], want[k]) for k in want)  # no He init over it
     assert not any(p.requires_grad for p in module.fan.parameters())
     fan_ids = {id(p) for p in module.fan.parameters()}
-    for opt in module.configure_optimizers():
+    for opt in module.build_optimizers():
         assert not fan_ids & {id(p) for g in opt.param_groups for p in g["params"]}
     assert set(module.nets_ema) == {"generator", "mapping_network", "style_encoder"}
     assert "fan" not in module.nets and set(module.param_counts()) == set(module.nets)

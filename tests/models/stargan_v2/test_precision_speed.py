@@ -61,7 +61,7 @@ def test_channels_last_weights_and_same_state_dict():
 
 @pytest.mark.parametrize(("fused", "expect"), [(None, True), (True, True), (False, False)])
 def test_adam_fused_or_foreach(fused, expect):
-    opts = StarGANv2Module(**SMALL, fused_adam=fused).configure_optimizers()
+    opts = StarGANv2Module(**SMALL, fused_adam=fused).build_optimizers()
     for opt in opts:
         assert bool(opt.defaults["fused"]) is expect
         assert bool(opt.defaults["foreach"]) is (not expect)

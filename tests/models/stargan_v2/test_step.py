@@ -35,7 +35,7 @@ def test_masks_of_the_sources_are_computed_once_per_iteration():
     opts = dict(
         zip(
             ("generator", "mapping_network", "style_encoder", "discriminator"),
-            module.configure_optimizers(),
+            module.build_optimizers(),
         )
     )
 
@@ -107,7 +107,7 @@ def _twins(hpf: bool = False, **hp) -> tuple[StarGANv2Module, StarGANv2Module]:
 
 def _run_fast(module, batch, z, **kw) -> list[dict[str, torch.Tensor]]:
     """One iteration of ``train_iteration``; the gradients of the stepped nets per update."""
-    opts = dict(zip(NETS, module.configure_optimizers()))
+    opts = dict(zip(NETS, module.build_optimizers()))
     recorded: list[dict[str, torch.Tensor]] = []
 
     def update(loss, names):
@@ -126,7 +126,7 @@ def _run_reference(module, batch, z, weights_per_update, mask_fn=None):
     """The same iteration with the straightforward reference; gradients of the stepped nets."""
     from tests.helpers.reference_step import reference_gradients
 
-    opts = dict(zip(NETS, module.configure_optimizers()))
+    opts = dict(zip(NETS, module.build_optimizers()))
     recorded = []
     for (name, stepped), weights in zip(UPDATES, weights_per_update):
         grads = reference_gradients(module.online_nets(), batch, z, weights, name, mask_fn=mask_fn)
@@ -173,7 +173,7 @@ def test_step_equals_the_straightforward_reference(reuse, hpf):
 def test_nets_that_do_not_step_get_no_weight_gradient():
     fast, _ = _twins()
     batch, z = _batch()
-    opts = dict(zip(NETS, fast.configure_optimizers()))
+    opts = dict(zip(NETS, fast.build_optimizers()))
     seen: list[set[str]] = []
 
     def update(loss, names):

@@ -15,13 +15,14 @@ switched to eval mode, instance norm uses each image's own statistics in eval mo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from starganv2.models.base import Stats, TranslationModule
 from starganv2.models.interface import MODE_ATTRIBUTE, MODE_LABEL, GuidanceModeError
+from starganv2.models.named_optimizers import named_optimizers
 from starganv2.models.stargan_v1.graphs import AttributeTranslator, LabelTranslator
 from starganv2.models.stargan_v1.nets import Discriminator, Generator, one_hot
 from starganv2.models.stargan_v1.step import (
@@ -216,7 +217,14 @@ class StarGANv1Module(TranslationModule):
         return (MODE_ATTRIBUTE,) if self.multi_label else (MODE_LABEL,)
 
     # ------------------------------------------------------------------ optimizers
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+    def configure_optimizers(self) -> list[dict[str, Any]]:
+        """:meth:`build_optimizers` as Lightning takes them, named ``lr-generator`` and
+        ``lr-discriminator`` for ``LearningRateMonitor``. Their schedulers never change a rate:
+        ``training_step`` sets the decayed rates itself (see
+        :mod:`starganv2.models.named_optimizers`)."""
+        return named_optimizers(dict(zip(OPTIMIZER_ORDER, self.build_optimizers())))
+
+    def build_optimizers(self) -> list[torch.optim.Optimizer]:
         """Two Adams, G then D (the original's betas (0.5, 0.999), no weight decay)."""
         hp = self.hparams
         betas = (hp.beta1, hp.beta2)

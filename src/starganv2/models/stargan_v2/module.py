@@ -25,6 +25,7 @@ from starganv2.models.base import Stats, TranslationModule
 from starganv2.models.deferred_weights import DeferredWeights
 from starganv2.models.interface import MODE_LATENT, MODE_REFERENCE
 from starganv2.models.masks import MaskProvider, build_mask_provider, check_mask_provider
+from starganv2.models.named_optimizers import named_optimizers
 from starganv2.models.stargan_v2.downsample import per_net_downsample
 from starganv2.models.stargan_v2.graphs import (
     LatentTranslator,
@@ -290,7 +291,14 @@ class StarGANv2Module(TranslationModule):
         return (MODE_LATENT, MODE_REFERENCE)
 
     # ------------------------------------------------------------------ optimizers
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+    def configure_optimizers(self) -> list[dict[str, Any]]:
+        """:meth:`build_optimizers` as Lightning takes them, each named after its net so that
+        ``LearningRateMonitor`` logs ``lr-generator``, ``lr-mapping_network``,
+        ``lr-style_encoder`` and ``lr-discriminator`` (the rates stay constant, see
+        :mod:`starganv2.models.named_optimizers`)."""
+        return named_optimizers(dict(zip(OPTIMIZER_ORDER, self.build_optimizers())))
+
+    def build_optimizers(self) -> list[torch.optim.Optimizer]:
         """Four Adams in the order G, F, E, D (F with ``f_lr``); fused or foreach, see
         ``fused_adam``."""
         hp = self.hparams
