@@ -37,6 +37,7 @@ from starganv2.data.folders import (
     v1_eval_transform,
     v1_train_transform,
 )
+from starganv2.data.pinning import check_pin_memory, resolve_pin_memory
 from starganv2.data.sampling import UniformSampler, eval_dataloader
 
 __all__ = ["AttributeDataModule", "ShapesAttributeDataModule"]
@@ -66,7 +67,9 @@ class AttributeDataModule(L.LightningDataModule):
         img_size: output side in pixels.
         batch_size: training batch size per process.
         val_batch_size: validation/test batch size; ``None`` = ``batch_size``.
-        num_workers, pin_memory, persistent_workers: DataLoader settings.
+        num_workers, persistent_workers: DataLoader settings.
+        pin_memory: pin host memory for faster copies to a CUDA device; ``"auto"``: only when the
+            run trains on one (see :mod:`starganv2.data.pinning`).
         drop_last: drop the last incomplete training batch (the original keeps it).
         seed: seed of the training order (each epoch's order depends on seed and epoch).
         split: ``"original"``: the original code's split (rows shuffled with Python's
@@ -98,7 +101,7 @@ class AttributeDataModule(L.LightningDataModule):
         batch_size: int = 16,
         val_batch_size: int | None = None,
         num_workers: int = 4,
-        pin_memory: bool = True,
+        pin_memory: bool | Literal["auto"] = "auto",
         persistent_workers: bool = True,
         drop_last: bool = False,
         seed: int = 0,
@@ -157,6 +160,7 @@ class AttributeDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size if val_batch_size is not None else batch_size
         self.num_workers = num_workers
+        check_pin_memory(pin_memory)
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.drop_last = drop_last
@@ -270,7 +274,7 @@ class AttributeDataModule(L.LightningDataModule):
     def _loader_kwargs(self) -> dict:
         return {
             "num_workers": self.num_workers,
-            "pin_memory": self.pin_memory,
+            "pin_memory": resolve_pin_memory(self.pin_memory, self.trainer),
             "persistent_workers": self.persistent_workers,
         }
 

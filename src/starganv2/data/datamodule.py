@@ -26,6 +26,7 @@ from starganv2.data.folders import (
     v1_eval_transform,
     v1_train_transform,
 )
+from starganv2.data.pinning import check_pin_memory, resolve_pin_memory
 from starganv2.data.sampling import (
     SAMPLERS,
     BalancedDomainSampler,
@@ -66,7 +67,8 @@ class ImageDomainDataModule(L.LightningDataModule):
         num_domains: expected number of domain folders; ``None`` accepts what is found.
         val_batch_size: validation/test batch size; ``None`` = ``batch_size``.
         num_workers: DataLoader worker processes (0 = load in the main process).
-        pin_memory: pin host memory for faster transfer to the accelerator.
+        pin_memory: pin host memory for faster copies to a CUDA device; ``"auto"``: only when the
+            run trains on one (see :mod:`starganv2.data.pinning`).
         persistent_workers: keep workers between epochs (only used when ``num_workers > 0``).
         drop_last: drop the last incomplete training batch.
         seed: seed of the balanced sampler (the draw of each epoch depends on seed and epoch).
@@ -98,7 +100,7 @@ class ImageDomainDataModule(L.LightningDataModule):
         num_domains: int | None = None,
         val_batch_size: int | None = None,
         num_workers: int = 4,
-        pin_memory: bool = True,
+        pin_memory: bool | Literal["auto"] = "auto",
         persistent_workers: bool = True,
         drop_last: bool = True,
         seed: int = 0,
@@ -149,6 +151,7 @@ class ImageDomainDataModule(L.LightningDataModule):
         self.expected_num_domains = num_domains
         self.val_batch_size = val_batch_size if val_batch_size is not None else batch_size
         self.num_workers = num_workers
+        check_pin_memory(pin_memory)
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.drop_last = drop_last
@@ -319,7 +322,7 @@ class ImageDomainDataModule(L.LightningDataModule):
     def _loader_kwargs(self) -> dict:
         return {
             "num_workers": self.num_workers,
-            "pin_memory": self.pin_memory,
+            "pin_memory": resolve_pin_memory(self.pin_memory, self.trainer),
             "persistent_workers": self.persistent_workers,
         }
 
