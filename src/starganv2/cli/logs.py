@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 
-__all__ = ["quiet_third_party", "NOISE"]
+__all__ = ["quiet_third_party", "NOISE", "LOG_NOISE"]
 
 _LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric")
 
@@ -28,13 +28,20 @@ NOISE: tuple[str, ...] = (
     r".*The number of training batches.*is smaller than the logging interval.*",
 )
 
+LOG_NOISE: tuple[str, ...] = (
+    # Our nets summary (callbacks.summary) is a ModelSummary so that Lightning adds none of its
+    # own; Lightning says so at every fit.
+    r"Trainer already configured with model summary callbacks.*",
+)
+"""Log lines (never warnings) dropped at the console and in the job's log file."""
+
 
 class _DropNoise(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         import re
 
-        self._patterns = [re.compile(p) for p in NOISE]
+        self._patterns = [re.compile(p) for p in (*NOISE, *LOG_NOISE)]
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
@@ -43,7 +50,8 @@ class _DropNoise(logging.Filter):
 
 def quiet_third_party() -> None:
     """Route Lightning's messages through the job's handlers only, and drop known noise:
-    third-party deprecation warnings and the messages in :data:`NOISE`. Idempotent."""
+    third-party deprecation warnings, the messages in :data:`NOISE` and the log lines in
+    :data:`LOG_NOISE`. Idempotent."""
     noise = _DropNoise()
     for name in _LIGHTNING_LOGGERS:
         logger = logging.getLogger(name)

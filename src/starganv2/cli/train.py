@@ -96,9 +96,10 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
 
 
 def _honour_trainer_switches(cfg: DictConfig, callbacks: list[Any]) -> list[Any]:
-    """Leave out the checkpoint callback under ``trainer.enable_checkpointing=false`` and the
-    progress bar under ``trainer.enable_progress_bar=false`` (Lightning refuses the combination)."""
-    from lightning.pytorch.callbacks import Checkpoint, ProgressBar
+    """Leave out the checkpoint callback under ``trainer.enable_checkpointing=false``, the
+    progress bar under ``trainer.enable_progress_bar=false`` (Lightning refuses the combination)
+    and the summary under ``trainer.enable_model_summary=false`` (Lightning would keep it)."""
+    from lightning.pytorch.callbacks import Checkpoint, ModelSummary, ProgressBar
 
     kept = []
     for cb in callbacks:
@@ -106,6 +107,8 @@ def _honour_trainer_switches(cfg: DictConfig, callbacks: list[Any]) -> list[Any]
             log.info("trainer.enable_checkpointing=false: no checkpoints are written")
             continue
         if isinstance(cb, ProgressBar) and cfg.trainer.get("enable_progress_bar") is False:
+            continue
+        if isinstance(cb, ModelSummary) and cfg.trainer.get("enable_model_summary") is False:
             continue
         kept.append(cb)
     return kept
