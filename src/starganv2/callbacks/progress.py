@@ -5,12 +5,20 @@ Lightning's own bar restarts at every epoch and counts batches; here one bar cov
 the losses logged with ``prog_bar=True``. Being a ``TQDMProgressBar``, it replaces Lightning's
 default bar and ``Trainer(enable_progress_bar=False)`` turns it off (the training command then
 leaves it out).
+
+While the bar is shown, console log lines go through ``tqdm.write`` (:func:`logs_above_bars`):
+the bar is cleared, the line written on a line of its own, the bar drawn again below it. Written
+directly, a log line would continue the bar's line (the bar ends in a carriage return, not a
+newline).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
-from typing import Any
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, TextIO
 
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
@@ -19,7 +27,60 @@ from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from starganv2.callbacks.checkpoint import model_iteration
 from starganv2.utils.checks import check_int
 
-__all__ = ["IterationProgressBar"]
+__all__ = ["IterationProgressBar", "logs_above_bars"]
+
+
+class _AboveTheBars:
+    """A text stream that writes through ``tqdm.write`` into ``stream``: the bars shown on the
+    console are cleared first and drawn again after the text."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        if text:
+            Tqdm.write(text, file=self.stream, end="")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, ...
+        return getattr(self.stream, name)
+
+
+def _console_handlers() -> list[logging.StreamHandler]:
+    """The handlers that write to the console (``sys.stdout`` or ``sys.stderr``), of the root
+    logger and of every logger that has handlers of its own; each handler once."""
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    found: dict[int, logging.StreamHandler] = {}
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and any(
+                handler.stream is s for s in (sys.stdout, sys.stderr)
+            ):
+                found.setdefault(id(handler), handler)
+    return list(found.values())
+
+
+@contextmanager
+def logs_above_bars() -> Iterator[None]:
+    """Within the context, the console handlers of :mod:`logging` write through ``tqdm.write``,
+    so each log line lands on a line of its own above the progress bars; their levels, filters
+    and formats stay as they are (tqdm's ``logging_redirect_tqdm`` would replace the handlers by
+    new ones without their levels). Log files are untouched."""
+    swapped: list[tuple[logging.StreamHandler, TextIO]] = []
+    try:
+        for handler in _console_handlers():
+            stream = handler.stream
+            handler.setStream(_AboveTheBars(stream))
+            swapped.append((handler, stream))
+        yield
+    finally:
+        for handler, stream in reversed(swapped):
+            handler.setStream(stream)
 
 
 class IterationProgressBar(TQDMProgressBar):
@@ -34,6 +95,7 @@ class IterationProgressBar(TQDMProgressBar):
         check_int(refresh_every, "refresh_every")
         super().__init__(refresh_rate=refresh_every, leave=True)
         self.refresh_every = refresh_every
+        self._redirect = ExitStack()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.train_progress_bar = Tqdm(
@@ -48,6 +110,8 @@ class IterationProgressBar(TQDMProgressBar):
             file=sys.stdout,
             smoothing=0,
         )
+        if not self.is_disabled:
+            self._redirect.enter_context(logs_above_bars())
 
     def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
         """The bar spans epochs: nothing to reset."""
@@ -69,10 +133,16 @@ class IterationProgressBar(TQDMProgressBar):
             bar.n = model_iteration(pl_module)
             bar.refresh()
         bar.close()
+        self._redirect.close()
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         if self._train_progress_bar is not None:
             self._train_progress_bar.close()
+        self._redirect.close()
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._redirect.close()  # whatever ended the run, the console handlers are restored
+        super().teardown(trainer, pl_module, stage)
 
     def _losses(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, str]:
         return {

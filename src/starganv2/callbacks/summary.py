@@ -1,23 +1,26 @@
 """``NetSummary``: one block at the start of training that says what each net is and whether it
 trains.
 
-Lightning's model summary table shows a FLOPs column that is always 0 here (it measures FLOPs on
-an example input, which a module with several nets and no single ``forward`` does not give) and
-lists the averaged (EMA) copies and the face-landmark net as modules in eval mode without saying
-that they are frozen on purpose. This callback takes its place: being a ``ModelSummary``,
-Lightning adds no summary of its own beside it. On rank 0, once per ``fit``, it logs::
+Lightning's model summary table showed FLOPs 0 (it measures them only for an
+``example_input_array``) and two rows, ``nets`` and ``nets_ema``, both "train" mode, although the
+averaged (EMA) copies are frozen and in eval mode; the face-landmark net, frozen too, was not
+named. This callback takes its place: being a ``ModelSummary``, Lightning adds no summary of
+its own beside it. On rank 0, once per ``fit``, it logs::
 
     nets of StarGANv2Module:
-      net                       type             parameters  trainable  mode
-      nets.generator            Generator         1,234,567  all        train
+      net                       type            parameters  trainable  mode
+      nets.generator            Generator           95,747        all  train
       ...
-      nets_ema.generator        Generator         1,234,567  none       eval   EMA copy of nets.generator
-      fan                       FAN                 ...      none       eval   frozen
-      total: 4,567,890 parameters (17.4 MB), 2,345,678 trainable
+      nets.discriminator        Discriminator      177,363        all  train
+      nets_ema.generator        Generator           95,747       none  eval   EMA copy of nets.generator
+      ...
+      fan                       FAN             (with w_hpf > 0)  none  eval   frozen
+      total: 837,689 parameters (3.2 MB), 507,526 trainable
 
-A row is a net: an entry of a ``ModuleDict`` attribute (``nets``, ``nets_ema``) or any other
-direct submodule that holds parameters; its name is its state-dict prefix. The training command
-leaves the callback out under ``trainer.enable_model_summary=false``.
+(the quick run's nets). A row is a net: an entry of a ``ModuleDict`` attribute (``nets``,
+``nets_ema``) or any other direct submodule that holds parameters; its name is its state-dict
+prefix. The training command leaves the callback out under
+``trainer.enable_model_summary=false``.
 """
 
 from __future__ import annotations
