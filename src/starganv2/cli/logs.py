@@ -22,7 +22,9 @@ NOISE: tuple[str, ...] = (
     r".*weights_only.*",
     # The EMA nets are frozen copies kept in eval mode on purpose.
     r".*module\(s\) in eval mode at the start of training.*",
-    # Validation runs in callbacks keyed to iterations, not in Lightning's validation loop.
+    # Validation is off unless val_every_n_iters is set (limit_val_batches 0), and when it is
+    # set one batch only marks that a validation is due (models/lightning_steps.py); Lightning's
+    # notes about both say nothing a user of this library acts on.
     r".*(val_dataloader|validation_step|validation loop|`limit_val_batches`).*",
     r".*does not have many workers.*",
     r".*The number of training batches.*is smaller than the logging interval.*",
@@ -32,6 +34,10 @@ LOG_NOISE: tuple[str, ...] = (
     # Our nets summary (callbacks.summary) is a ModelSummary so that Lightning adds none of its
     # own; Lightning says so at every fit.
     r"Trainer already configured with model summary callbacks.*",
+    # val_every_n_iters sets limit_val_batches=1 (see above); Lightning repeats it at every fit.
+    r"`Trainer\(limit_val_batches=1\)` was configured so 1 batch will be used.*",
+    # fast_dev_run: the training command says once what it runs and that nothing is written.
+    r"Running in `fast_dev_run` mode.*",
 )
 """Log lines (never warnings) dropped at the console and in the job's log file."""
 

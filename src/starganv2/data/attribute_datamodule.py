@@ -38,6 +38,7 @@ from starganv2.data.folders import (
     v1_train_transform,
 )
 from starganv2.data.pinning import check_pin_memory, resolve_pin_memory
+from starganv2.data.workers import capped_workers
 from starganv2.data.sampling import UniformSampler, eval_dataloader
 
 __all__ = ["AttributeDataModule", "ShapesAttributeDataModule"]
@@ -273,7 +274,7 @@ class AttributeDataModule(L.LightningDataModule):
 
     def _loader_kwargs(self) -> dict:
         return {
-            "num_workers": self.num_workers,
+            "num_workers": capped_workers(self.num_workers),
             "pin_memory": resolve_pin_memory(self.pin_memory, self.trainer),
             "persistent_workers": self.persistent_workers,
         }
