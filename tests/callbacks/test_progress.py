@@ -28,6 +28,20 @@ def test_one_bar_over_the_iterations_replaces_lightnings(capsys):
     assert "6/6" in out and "Epoch" not in out and "d=" in out
 
 
+def test_validation_during_fit_draws_no_bar_of_its_own(capsys):
+    """One validation batch only marks that a validation is due: no "Validation" bar."""
+    bar = IterationProgressBar()
+    trainer = quiet_trainer(
+        callbacks=[bar], limit_val_batches=1, val_check_interval=1, check_val_every_n_epoch=None
+    )
+    model = StarGANv2Module(**TINY, total_iters=3)
+    trainer.fit(model, random_loader(n=4), val_dataloaders=random_loader(n=2))
+    captured = capsys.readouterr()
+    assert trainer.fit_loop.epoch_loop.val_loop.batch_progress.total.completed >= 1
+    assert "Validation" not in captured.out + captured.err
+    assert bar.train_progress_bar.n == 3
+
+
 def test_a_resumed_run_starts_where_it_stopped():
     bar = IterationProgressBar()
     model = StarGANv2Module(**TINY, total_iters=5)

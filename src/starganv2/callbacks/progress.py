@@ -127,6 +127,29 @@ class IterationProgressBar(TQDMProgressBar):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Nothing at epoch ends."""
 
+    # Validation during fit: one batch only marks that a validation is due (the figures are
+    # computed over the whole split at epoch end, models/lightning_steps.py), so a bar of that
+    # one batch would say nothing; the run's bar stays alone. Trainer.validate keeps its bar.
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn != "fit":
+            super().on_validation_start(trainer, pl_module)
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        if trainer.state.fn != "fit":
+            super().on_validation_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        if trainer.state.fn != "fit":
+            super().on_validation_batch_end(
+                trainer, pl_module, outputs, batch, batch_idx, dataloader_idx
+            )
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn != "fit":
+            super().on_validation_end(trainer, pl_module)
+
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         bar = self.train_progress_bar
         if bar.n != model_iteration(pl_module):
