@@ -75,6 +75,36 @@ def test_targets_by_name_and_sources_kept(ckpt, tmp_path):
     assert (out / "sub" / "über bild_triangle_0.png").is_file() and (out / "a.jpg").is_file()
 
 
+def test_the_label_check_from_the_command_line(ckpt, tmp_path):
+    from starganv2.cli.augment import run
+    from tests.synthesis.detection import detectors
+
+    src = make_voc(tmp_path / "in", broken=False)  # 000001.jpg is 48 x 32, ü2.png 32 x 40
+    boxes = [(list(b.xyxy), 1) for b in read_dataset(src).images[0].boxes]
+    detectors.reset({(48, 32): boxes})  # every box of 000001.jpg re-found (as label 1)
+    report = run(
+        augment_cfg(
+            ckpt,
+            tmp_path,
+            f"input={src}",
+            f"output={tmp_path / 'out'}",
+            "targets=[square]",
+            "check=detector",
+            "detector=tests.synthesis.detection.detectors:SizeDetector",
+            "check_labels={car: 1, person: 1}",
+            "check_iou=0.6",
+            "drop_failed=true",
+        )
+    )
+    assert (report.kept, report.dropped) == (1, 1)
+    saved = json.loads((tmp_path / "out/augment_report.json").read_text(encoding="utf-8"))
+    assert saved["check_settings"]["labels"] == {"car": 1, "person": 1}
+    assert saved["check_settings"]["iou"] == 0.6
+    assert [im.rel for im in read_dataset(tmp_path / "out").images] == [
+        "JPEGImages/000001_square_0.jpg"
+    ]
+
+
 def test_an_unknown_target_name_names_the_key(ckpt, tmp_path):
     from starganv2.cli.augment import run
 
@@ -103,7 +133,9 @@ def test_console_ends_with_the_counts_and_bad_input_is_one_line(ckpt, tmp_path):
     assert res.returncode == 0, console[-3000:]  # unreadable images are left out when read
     assert "litlogger" not in console and "deprecated" not in console  # no third-party noise
     last = res.stdout.strip().splitlines()[-1]
-    assert last.startswith("9 written, 0 skipped, 0 failed (3 input problem(s)); report: ")
+    assert last.startswith(
+        "9 written, 0 skipped, 0 failed; 9 kept, 0 dropped (3 input problem(s)); report: "
+    )
     bad = run_cli(
         [
             *args[:2],

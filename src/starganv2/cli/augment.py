@@ -2,7 +2,7 @@
 
 Translates a COCO, YOLO or Pascal VOC dataset into the model's other domains and writes the same
 format (:func:`starganv2.synthesis.detection.augment.augment_dataset`); the console ends with the
-counts written, skipped and failed. Exits with status 1 on bad input (one line), 2 when some
+counts written, skipped and failed, and kept and dropped (``check=detector drop_failed=true``). Exits with status 1 on bad input (one line), 2 when some
 outputs failed (listed in ``<output>/augment_report.json``). See ``conf/augment.yaml``.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("starganv2.augment")
 
@@ -45,6 +45,9 @@ def run(cfg: DictConfig) -> Any:
     targets = None
     if cfg.targets is not None:
         targets = [domain_index(t, names, "targets") for t in cfg.targets]
+    labels = None
+    if cfg.check_labels is not None:
+        labels = dict(OmegaConf.to_container(cfg.check_labels, resolve=True))
     source = None
     if cfg.source_domain is not None:
         source = domain_index(cfg.source_domain, names, "source_domain")
@@ -64,6 +67,13 @@ def run(cfg: DictConfig) -> Any:
         fit=cfg.fit,
         include_source=cfg.include_source,
         check=cfg.check,
+        detector=cfg.detector,
+        check_iou=cfg.check_iou,
+        check_score=cfg.check_score,
+        check_class=cfg.check_class,
+        check_labels=labels,
+        detector_input=cfg.detector_input,
+        drop_failed=cfg.drop_failed,
         batch_size=cfg.batch_size,
         quality=cfg.quality,
         accelerator=cfg.device,
@@ -79,8 +89,9 @@ def main(cfg: DictConfig) -> None:
 
     report = run_or_exit(run, cfg, log)
     print(
-        f"{report.written} written, {report.skipped} skipped, {report.failed} failed "
-        f"({len(report.problems)} input problem(s)); report: {report.path}"
+        f"{report.written} written, {report.skipped} skipped, {report.failed} failed; "
+        f"{report.kept} kept, {report.dropped} dropped ({len(report.problems)} input "
+        f"problem(s)); report: {report.path}"
     )
     if report.failed:
         sys.exit(2)

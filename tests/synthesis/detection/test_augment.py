@@ -13,9 +13,11 @@ from PIL import Image
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from starganv2.synthesis.detection.augment import REPORT_FILE, augment_dataset, output_rel
 from starganv2.synthesis.detection.coco import read_coco
+from starganv2.synthesis.detection.detect import read_dataset
 from starganv2.synthesis.detection.voc import read_voc
 from starganv2.synthesis.detection.yolo import read_yolo
 from tests.helpers import TINY
+from tests.synthesis.detection import detectors
 from tests.synthesis.detection.datasets import (
     make_coco,
     make_voc,
@@ -59,7 +61,8 @@ def test_coco_outputs_keep_sizes_boxes_and_leave_the_input_alone(module, tmp_pat
     assert [b.xyxy for b in made.boxes] == [b.xyxy for b in src_img.boxes]
     assert "empty_night_0.jpg" in by_rel  # images without objects are augmented too
     saved = json.loads((tmp_path / "out" / REPORT_FILE).read_text(encoding="utf-8"))
-    assert saved["counts"] == {"written": 6, "skipped": 0, "failed": 0, "copied": 0}
+    assert saved["counts"] == {"written": 6, "skipped": 0, "failed": 0, "copied": 0, "dropped": 0}
+    assert saved["check_settings"] is None
     assert len(saved["problems"]) == 3 and {o["check"] for o in saved["outputs"]} == {None}
 
 
@@ -108,7 +111,13 @@ def test_reference_guided_and_truncated_styles(module, tmp_path):
     ("kw", "message"),
     [
         ({"fit": "crop"}, r"fit='crop' is invalid: expected one of \['letterbox', 'stretch'\]"),
-        ({"check": "detector"}, r"check='detector' is invalid"),
+        ({"check": "bogus"}, r"check='bogus' is invalid: expected one of \['none', 'detector'"),
+        ({"drop_failed": True}, r"drop_failed=true but check=none"),
+        ({"check": "detector"}, r"detector=None: check=detector needs detector="),
+        (
+            {"check": "detector", "detector": "tests.synthesis.detection.detectors:tensor_out"},
+            r"returned Tensor for 1 image\(s\)",
+        ),
         ({"styles": 0}, r"styles=0 is invalid"),
         ({"psi": 1.5}, r"psi=1.5 is invalid"),
         (
@@ -156,3 +165,137 @@ def test_an_image_whose_size_differs_from_its_annotation_is_one_line(module, tmp
         "a.jpg: the image is 48x32 but its annotation says 32x48 (an EXIF rotation?); "
         "translated at 48x32, boxes unchanged"
     ]
+
+
+DETECTOR = "tests.synthesis.detection.detectors:SizeDetector"
+
+
+def answers(ds, width: int, labels=None) -> dict:
+    """The stand-in detector re-finds every box of the images ``width`` pixels wide (with the
+    dataset's class ids, or ``labels`` by name) and nothing in the others."""
+    found = {}
+    for im in ds.images:
+        if im.width == width:
+            found[(im.width, im.height)] = [
+                (list(b.xyxy), labels[b.category] if labels else _class_id(b)) for b in im.boxes
+            ]
+    return found
+
+
+def _class_id(box) -> int:
+    return box.raw["category_id"] if isinstance(box.raw, dict) else int(box.raw.split()[0])
+
+
+def test_the_check_records_every_box_and_keeps_failed_outputs_by_default(module, tmp_path):
+    src = make_coco(tmp_path / "in", broken=False)
+    detectors.reset(answers(read_coco(src), 48))  # a.jpg (48 x 32) is re-found, über bild not
+    report = augment(
+        module, src, tmp_path / "out", targets=[1], check="detector", detector=DETECTOR
+    )
+    assert sorted(detectors.CALLS[1:]) == [(3, 32, 48), (3, 40, 32), (3, 40, 40)]  # source sizes
+    checks = {o["image"]: o["check"] for o in report.outputs}
+    assert checks["a_night_0.jpg"]["passed"] and checks["empty_night_0.jpg"]["passed"]
+    assert checks["sub/über bild_night_0.png"] == {
+        "passed": False,
+        "boxes": [
+            {"index": 0, "category": "person", "iou": 0.0, "matched": False, "required": True}
+        ],
+    }
+    assert (report.written, report.kept, report.dropped) == (3, 3, 0)
+    saved = json.loads((tmp_path / "out" / REPORT_FILE).read_text(encoding="utf-8"))
+    assert saved["outputs"] == report.outputs and saved["check_settings"]["iou"] == 0.5
+    assert len(read_coco(tmp_path / "out/annotations.json").images) == 3
+
+
+def coco_out(out):
+    return sorted(im.rel for im in read_coco(out / "annotations.json").images)
+
+
+def yolo_out(out):
+    return sorted(im.rel for im in read_yolo(out).images)
+
+
+def voc_out(out):
+    return sorted(im.rel for im in read_voc(out).images)
+
+
+@pytest.mark.parametrize(
+    ("make", "read", "labels", "kept", "dropped"),
+    [
+        (
+            make_coco,
+            coco_out,
+            None,
+            ["a_night_0.jpg", "empty_night_0.jpg"],
+            "sub/über bild_night_0.png",
+        ),
+        (
+            make_yolo,
+            yolo_out,
+            None,
+            ["images/train/a_night_0.jpg", "images/train/background_night_0.jpg"],
+            "images/val/night/deep/ünï_night_0.png",
+        ),
+        (
+            make_voc,
+            voc_out,
+            {"car": 3, "person": 1},
+            ["JPEGImages/000001_night_0.jpg"],
+            "JPEGImages/ü2_night_0.png",
+        ),
+    ],
+    ids=["coco", "yolo", "voc"],
+)
+def test_drop_failed_leaves_failed_outputs_out_of_each_format(
+    module, tmp_path, make, read, labels, kept, dropped
+):
+    src = make(tmp_path / "in", broken=False)
+    ds = read_dataset(src)
+    detectors.reset(answers(ds, 48, labels))
+    out = tmp_path / "out"
+    report = augment(
+        module,
+        src,
+        out,
+        targets=[1],
+        check="detector",
+        detector=DETECTOR,
+        check_labels=labels,
+        drop_failed=True,
+    )
+    assert read(out) == kept
+    assert not (out / dropped).exists()
+    status = {o["image"]: o["status"] for o in report.outputs}
+    assert status[dropped] == "dropped" and report.dropped == 1 and report.kept == len(kept)
+    assert json.loads((out / REPORT_FILE).read_text(encoding="utf-8"))["counts"]["dropped"] == 1
+    if make is make_yolo:
+        assert not (out / "labels/val/night/deep/ünï_night_0.txt").exists()
+    if make is make_voc:
+        assert not (out / "Annotations/ü2_night_0.xml").exists()
+
+
+def test_a_rerun_remembers_the_checks_and_does_not_translate_dropped_outputs(module, tmp_path):
+    src = make_coco(tmp_path / "in", broken=False)
+    detectors.reset(answers(read_coco(src), 48))
+    kw = {"targets": [1], "check": "detector", "detector": DETECTOR, "drop_failed": True}
+    first = augment(module, src, tmp_path / "out", **kw)
+    assert (first.written, first.dropped) == (2, 1)  # dropped: translated, failed, deleted
+    detectors.CALLS.clear()
+    second = augment(module, src, tmp_path / "out", **kw)
+    assert (second.written, second.skipped, second.dropped) == (0, 2, 1)
+    assert detectors.CALLS == [(3, 32, 48)]  # only the start-up run: every result remembered
+    assert [o["check"] for o in second.outputs] == [o["check"] for o in first.outputs]
+    assert coco_out(tmp_path / "out") == ["a_night_0.jpg", "empty_night_0.jpg"]
+    # other settings: the outputs on disk are checked anew, the dropped one translated again
+    detectors.CALLS.clear()
+    third = augment(module, src, tmp_path / "out", **{**kw, "check_iou": 0.7})
+    assert (third.written, third.skipped, third.dropped) == (0, 2, 1)
+    assert len(detectors.CALLS) == 4  # start-up, the 2 on disk, the translated one
+    # without drop_failed a rerun keeps it: translated again, its failed check recorded
+    fourth = augment(
+        module, src, tmp_path / "out", **{**kw, "check_iou": 0.7, "drop_failed": False}
+    )
+    assert (fourth.written, fourth.skipped, fourth.dropped, fourth.kept) == (1, 2, 0, 3)
+    failed = [o for o in fourth.outputs if not o["check"]["passed"]]
+    assert [o["image"] for o in failed] == ["sub/über bild_night_0.png"]
+    assert (tmp_path / "out/sub/über bild_night_0.png").is_file()

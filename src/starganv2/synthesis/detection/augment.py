@@ -10,12 +10,19 @@ An output sits beside its source's path with the domain and style in its name::
 
 The input is never written to. Outputs that exist already are skipped (a rerun finishes an
 interrupted one; each file lands whole). ``augment_report.json`` in ``output`` lists every output
-with its status and label check (``check``: ``null`` until a check is asked for), and every
-problem of the input, one line each.
+with its status and label check (``check``: ``null`` with ``check=none``), and every problem of
+the input, one line each.
+
+The label check (:mod:`.check`, ``check=detector``) looks at each translation as written and
+records per box whether it was re-found; with ``drop_failed`` an output that fails is deleted and
+left out of the dataset (status ``dropped``), but stays in the report. A rerun with the same check
+settings remembers the report's results: a dropped output is not translated again, an existing one
+is not checked again; with other settings every existing output is checked anew.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,24 +31,25 @@ from typing import Any
 
 from starganv2.data.folders import list_domain_files
 from starganv2.models.interface import require_mode
+from starganv2.synthesis.detection.check import CHECKS, CheckOptions, LabelCheck, build_check
 from starganv2.synthesis.detection.dataset import DetectionImage, OutputImage, Problem
 from starganv2.synthesis.detection.detect import read_dataset, write_dataset
 from starganv2.synthesis.detection.translate import (
     DETECTION_FITS,
     Reference,
+    prediction_device,
     translate_requests,
 )
 from starganv2.synthesis.requests import TranslationRequest, style_seed
 from starganv2.synthesis.styles import check_psi
 from starganv2.utils.files import atomic_link_or_copy, save_json
 
-__all__ = ["AugmentReport", "augment_dataset", "output_rel", "REPORT_FILE", "CHECKS"]
+__all__ = ["AugmentReport", "augment_dataset", "output_rel", "REPORT_FILE", "CHECKS", "STATUSES"]
 
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "augment_report.json"
-CHECKS = ("none",)
-"""Label checks available (a detector's re-detection comes later)."""
+STATUSES = ("written", "skipped", "failed", "copied", "dropped")
 
 
 def output_rel(rel: str, domain: str, k: int) -> str:
@@ -58,7 +66,9 @@ class AugmentReport:
         format: the dataset format.
         outputs: one record per planned output: ``image`` (path in the output), ``source``,
             ``domain`` and ``style`` (``null`` for a copied source), ``status`` (``written``,
-            ``skipped``: it existed, ``failed``, ``copied``: a source) and ``check`` (``null``).
+            ``skipped``: it existed, ``failed``, ``copied``: a source, ``dropped``: failed the
+            label check and left out) and ``check`` (``null`` unchecked, else ``{"passed": bool,
+            "boxes": [{"index", "category", "iou", "matched", "required"}]}``).
         problems: every problem found in the input, one :class:`Problem` each.
         path: the report file.
     """
@@ -82,6 +92,15 @@ class AugmentReport:
     @property
     def failed(self) -> int:
         return self.count("failed")
+
+    @property
+    def dropped(self) -> int:
+        return self.count("dropped")
+
+    @property
+    def kept(self) -> int:
+        """Outputs in the written dataset (written, skipped and copied)."""
+        return self.written + self.skipped + self.count("copied")
 
 
 def _check_output_place(input_path: Path, output: Path, images_dir: Path | None) -> None:
@@ -118,6 +137,13 @@ def augment_dataset(
     fit: str = "letterbox",
     include_source: bool = False,
     check: str = "none",
+    detector: str | None = None,
+    check_iou: float = 0.5,
+    check_score: float = 0.3,
+    check_class: bool = True,
+    check_labels: dict[str, int] | None = None,
+    detector_input: str = "list",
+    drop_failed: bool = False,
     batch_size: int = 8,
     quality: int = 95,
     accelerator: str = "auto",
@@ -140,7 +166,16 @@ def augment_dataset(
         seed: base seed; an output's style depends on it, its source and its (domain, k) only.
         fit: ``letterbox`` (boxes stay exactly) or ``stretch``.
         include_source: copy the sources, with their annotations and ids, into the output too.
-        check: the label check, one of :data:`CHECKS`.
+        check: the label check, a name in :data:`~.check.CHECKS` (``none``, ``detector``).
+        detector: ``check=detector``: ``package.module:name`` of a callable or a TorchScript
+            file (the contract is in :mod:`.check`).
+        check_iou: a box passes when a detection overlaps it at IoU >= ``check_iou``.
+        check_score: detections scoring below this are ignored.
+        check_class: the detection's label must be the box's (see ``check_labels``).
+        check_labels: ``{category name: detector label}``; ``None``: the dataset's ids (COCO
+            ``category_id``, YOLO class index).
+        detector_input: ``list`` of ``(3, H, W)`` images or one ``tensor`` ``(N, 3, H, W)``.
+        drop_failed: leave outputs that fail the check out of the dataset (kept in the report).
         batch_size: images per forward pass.
         quality: JPEG / WebP quality of the outputs.
         accelerator: Lightning accelerator of the prediction run.
@@ -153,6 +188,11 @@ def augment_dataset(
     input_path, root = Path(input), Path(output)
     if check not in CHECKS:
         raise ValueError(f"check={check!r} is invalid: expected one of {list(CHECKS)}")
+    if drop_failed and check == "none":
+        raise ValueError("drop_failed=true but check=none: expected a check (check=detector)")
+    options = CheckOptions(
+        check_iou, check_score, check_class, check_labels, detector, detector_input, batch_size
+    )
     if fit not in DETECTION_FITS:
         raise ValueError(f"fit={fit!r} is invalid: expected one of {list(DETECTION_FITS)}")
     if isinstance(styles, bool) or not isinstance(styles, int) or styles < 1:
@@ -197,6 +237,15 @@ def augment_dataset(
 
     refs = None if ref_dir is None else _references(Path(ref_dir), targets, names)
     planned, requests = _plan(ds.images, targets, names, styles, seed, refs, psi, include_source)
+    checker = None
+    if check != "none":
+        checker = build_check(check, ds, prediction_device(accelerator), options)
+    settings = None if checker is None else {"name": check, **options.settings()}
+    remembered = _remembered(root, settings)
+    gone = (
+        {rel for rel, o in remembered.items() if o["status"] == "dropped"} if drop_failed else set()
+    )
+    requests = [r for r in requests if r.key not in gone]
 
     existed = {o.rel for o in planned if not o.is_source and (root / o.rel).is_file()}
     result = translate_requests(
@@ -220,7 +269,7 @@ def augment_dataset(
                 f"{out.source.height} (an EXIF rotation?); translated at {w}x{h}, boxes unchanged"
             )
     report.problems += [Problem(rel, what) for rel, what in resized.items()]
-    kept: list[OutputImage] = []
+    statuses: list[str] = []
     for out in planned:
         if out.source.rel in failed_sources:
             status = "failed"
@@ -229,11 +278,20 @@ def augment_dataset(
             if not dst.is_file():
                 atomic_link_or_copy(out.source.path, dst)
             status = "copied"
+        elif out.rel in gone:
+            status = "dropped"
         elif out.rel in existed:
             status = "skipped"
         else:
             status = "written" if out.rel in done else "failed"
-        if status != "failed":
+        statuses.append(status)
+    checks = _check_outputs(checker, root, planned, statuses, remembered)
+    kept: list[OutputImage] = []
+    for out, status, result in zip(planned, statuses, checks):
+        if drop_failed and result is not None and not result["passed"]:
+            (root / out.rel).unlink(missing_ok=True)
+            status = "dropped"
+        if status not in ("failed", "dropped"):
             kept.append(out)
         report.outputs.append(
             {
@@ -242,7 +300,7 @@ def augment_dataset(
                 "domain": out.domain,
                 "style": out.k,
                 "status": status,
-                "check": None,
+                "check": result,
             }
         )
     write_dataset(ds, kept, root)
@@ -251,7 +309,8 @@ def augment_dataset(
             "format": ds.format,
             "input": str(input_path),
             "output": str(root),
-            "counts": {s: report.count(s) for s in ("written", "skipped", "failed", "copied")},
+            "counts": {s: report.count(s) for s in STATUSES},
+            "check_settings": settings,
             "problems": [p.line() for p in report.problems],
             "outputs": report.outputs,
         },
@@ -260,13 +319,61 @@ def augment_dataset(
     for p in report.problems:
         log.warning("%s", p.line())
     log.info(
-        "%d written, %d skipped (existed), %d failed; report %s",
+        "%d written, %d skipped (existed), %d failed; %d kept, %d dropped; report %s",
         report.written,
         report.skipped,
         report.failed,
+        report.kept,
+        report.dropped,
         report.path,
     )
     return report
+
+
+def _remembered(root: Path, settings: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The checked outputs of the last report in ``root`` (``{image: record}``) when it was made
+    with the same check ``settings``; empty otherwise (no report, other settings, no check)."""
+    path = root / REPORT_FILE
+    if settings is None or not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("%s cannot be read: every existing output is checked anew", path)
+        return {}
+    if not isinstance(doc, dict) or doc.get("check_settings") != settings:
+        return {}
+    return {
+        o["image"]: o
+        for o in doc.get("outputs", [])
+        if isinstance(o, dict) and isinstance(o.get("check"), dict) and "image" in o
+    }
+
+
+def _check_outputs(
+    checker: LabelCheck | None,
+    root: Path,
+    planned: Sequence[OutputImage],
+    statuses: Sequence[str],
+    remembered: dict[str, dict[str, Any]],
+) -> list[dict[str, Any] | None]:
+    """Each output's check result: ``None`` for copied sources, failures and ``check=none``;
+    the remembered one for outputs that existed or stay dropped; the checker's for the rest."""
+    results: list[dict[str, Any] | None] = [None] * len(planned)
+    if checker is None:
+        return results
+    todo: list[int] = []
+    for i, (out, status) in enumerate(zip(planned, statuses)):
+        if status in ("skipped", "dropped") and out.rel in remembered:
+            results[i] = remembered[out.rel]["check"]
+        elif status in ("written", "skipped"):
+            todo.append(i)
+    if todo:
+        log.info("checking the labels of %d output(s)", len(todo))
+        found = checker([(root / planned[i].rel, planned[i].source) for i in todo])
+        for i, result in zip(todo, found):
+            results[i] = result
+    return results
 
 
 def _references(

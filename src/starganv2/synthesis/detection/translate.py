@@ -30,7 +30,14 @@ from starganv2.synthesis.requests import TranslationRequest, TranslationRequests
 from starganv2.utils.files import atomic_write
 from starganv2.utils.images import from_uint8, to_pil
 
-__all__ = ["DETECTION_FITS", "Reference", "FitLoader", "DetectionItemWriter", "translate_requests"]
+__all__ = [
+    "DETECTION_FITS",
+    "Reference",
+    "FitLoader",
+    "DetectionItemWriter",
+    "translate_requests",
+    "prediction_device",
+]
 
 DETECTION_FITS = ("letterbox", "stretch")
 """Fits that keep every box where it was once the output is mapped back (``crop`` does not)."""
@@ -117,6 +124,24 @@ class DetectionItemWriter:
         self.written.append(key)
 
 
+def _trainer(accelerator: str, callbacks: list[Any], progress: bool) -> L.Trainer:
+    return L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+    )
+
+
+def prediction_device(accelerator: str = "auto") -> torch.device:
+    """The device :func:`translate_requests` runs the model on for ``accelerator`` (the label
+    check runs its detector there too)."""
+    return _trainer(accelerator, [], False).strategy.root_device
+
+
 def translate_requests(
     module: L.LightningModule,
     requests: Sequence[TranslationRequest],
@@ -136,14 +161,6 @@ def translate_requests(
     loader = prediction_loader(data, batch_size, skip=writer.is_written)
     if len(loader.sampler) == 0:
         return items
-    trainer = L.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        logger=False,
-        callbacks=[writer],
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress,
-    )
+    trainer = _trainer(accelerator, [writer], progress)
     trainer.predict(module, loader, return_predictions=False)
     return items
