@@ -42,6 +42,13 @@ def test_validation_during_fit_draws_no_bar_of_its_own(capsys):
     assert bar.train_progress_bar.n == 3
 
 
+def test_fast_dev_run_counts_its_own_iterations():
+    bar = IterationProgressBar()
+    model = StarGANv2Module(**TINY, total_iters=800)
+    quiet_trainer(callbacks=[bar], fast_dev_run=2).fit(model, random_loader(n=8))
+    assert bar.train_progress_bar.total == 2 and bar.train_progress_bar.n == 2
+
+
 def test_a_resumed_run_starts_where_it_stopped():
     bar = IterationProgressBar()
     model = StarGANv2Module(**TINY, total_iters=5)

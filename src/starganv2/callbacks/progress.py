@@ -98,10 +98,14 @@ class IterationProgressBar(TQDMProgressBar):
         self._redirect = ExitStack()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        start = model_iteration(pl_module)
+        total = int(pl_module.hparams.get("total_iters", 0)) or None
+        if trainer.fast_dev_run:  # True or N: that many iterations, not total_iters
+            total = min(start + int(trainer.fast_dev_run), total or float("inf"))
         self.train_progress_bar = Tqdm(
             desc="train",
-            total=int(pl_module.hparams.get("total_iters", 0)) or None,
-            initial=model_iteration(pl_module),  # a resumed run starts where it stopped
+            total=total,
+            initial=start,  # a resumed run starts where it stopped
             unit="it",
             position=2 * self.process_position,
             disable=self.is_disabled,
