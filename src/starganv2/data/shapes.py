@@ -217,6 +217,16 @@ def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
     raise ValueError(f"shape={shape!r}: expected one of {list(SHAPES)}")
 
 
+def shape_extent(shape: str, r: float) -> tuple[float, float, float, float]:
+    """The outline's extent ``(left, top, right, bottom)`` relative to its centre, for half-extent
+    ``r`` (a circle: ``(-r, -r, r, r)``; the upright triangle reaches ``1.15 r`` up, ``0.75 r``
+    down). Lets a caller place shapes before drawing them."""
+    if shape == "circle":
+        return (-r, -r, r, r)
+    xs, ys = zip(*_polygon(shape, 0.0, 0.0, r), strict=True)
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
 def _texture(
     texture: str, size: int, color: tuple[int, int, int], period: int, phase: int
 ) -> Image.Image:
@@ -257,14 +267,24 @@ def _texture(
     return img
 
 
+def draw_shape(
+    draw: ImageDraw.ImageDraw, shape: str, bx: float, by: float, br: float, fill: int = 255
+) -> None:
+    """Draw ``shape`` of half-extent ``br`` centred at ``(bx, by)`` (canvas pixels) with ``fill``.
+
+    The one drawing of each shape's outline, shared by this dataset and the detection scenes
+    (:mod:`starganv2.data.detection_scenes`), so both draw the same shapes.
+    """
+    if shape == "circle":
+        draw.ellipse([bx - br, by - br, bx + br, by + br], fill=fill)
+    else:
+        draw.polygon(_polygon(shape, bx, by, br), fill=fill)
+
+
 def _shape_mask(shape: str, big: int, bx: float, by: float, br: float) -> Image.Image:
     """An ``L`` mask of side ``big``: 255 inside the shape of half-extent ``br`` at ``(bx, by)``."""
     mask = Image.new("L", (big, big), 0)
-    draw = ImageDraw.Draw(mask)
-    if shape == "circle":
-        draw.ellipse([bx - br, by - br, bx + br, by + br], fill=255)
-    else:
-        draw.polygon(_polygon(shape, bx, by, br), fill=255)
+    draw_shape(ImageDraw.Draw(mask), shape, bx, by, br)
     return mask
 
 
