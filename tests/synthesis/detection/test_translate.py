@@ -3,11 +3,19 @@ pixels out; an unreadable source is a recorded failure, not a crash."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from starganv2.synthesis.detection.translate import DetectionItemWriter, FitLoader, Reference
+from starganv2.synthesis.detection.translate import (
+    DetectionItemWriter,
+    FitLoader,
+    Reference,
+    prediction_device,
+)
 from tests.synthesis.detection.datasets import save_image
 
 
@@ -45,3 +53,9 @@ def test_references_are_squares_and_crop_is_refused(tmp_path):
     assert FitLoader(32)(Reference(ref)).shape == (3, 32, 32)
     with pytest.raises(ValueError, match=r"fit='crop' is invalid"):
         FitLoader(32, "crop")
+
+
+def test_prediction_device_is_the_trainers_and_logs_nothing(caplog):
+    with caplog.at_level(logging.INFO):
+        assert prediction_device("cpu") == torch.device("cpu")
+    assert not [r for r in caplog.records if "available" in r.getMessage()]

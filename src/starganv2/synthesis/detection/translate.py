@@ -15,6 +15,7 @@ translated can change (another writer, DDP) without touching the rest.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -138,8 +139,15 @@ def _trainer(accelerator: str, callbacks: list[Any], progress: bool) -> L.Traine
 
 def prediction_device(accelerator: str = "auto") -> torch.device:
     """The device :func:`translate_requests` runs the model on for ``accelerator`` (the label
-    check runs its detector there too)."""
-    return _trainer(accelerator, [], False).strategy.root_device
+    check runs its detector there too). Lightning's info lines about the devices are left to
+    the trainer that translates, so a run shows them once."""
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    level = rank_zero.level
+    rank_zero.setLevel(logging.WARNING)
+    try:
+        return _trainer(accelerator, [], False).strategy.root_device
+    finally:
+        rank_zero.setLevel(level)
 
 
 def translate_requests(
