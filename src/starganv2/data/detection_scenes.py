@@ -2,8 +2,8 @@
 the detection-augmentation benchmark, written offline from a seed.
 
 A scene is ``width x height`` pixels (default 96 x 64, not square) holding 1 to 4 objects of the
-shapes' classes (:data:`CLASSES`), of varied size and position, never overlapping, about a third
-of the scenes with two objects whose boxes touch. Each object's box is known exactly: the
+shapes' classes (:data:`CLASSES`), of varied size and position, never overlapping, about two
+scenes in five with objects whose boxes touch. Each object's box is known exactly: the
 ``(x0, y0, x1, y1)`` pixel edges of every pixel the object covers at all (a box over pixels 3..5
 is ``x0=3, x1=6``), so the box is tight around the rendered object.
 
