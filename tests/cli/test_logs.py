@@ -38,3 +38,16 @@ def test_lightning_lines_that_repeat_ours_are_dropped(console, line):
     logging.getLogger("lightning.pytorch.utilities.rank_zero").info(line)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").info("GPU available: False")
     assert console.getvalue() == "GPU available: False\n"
+
+
+def test_the_resume_mid_epoch_warning_is_dropped(recwarn):
+    import warnings
+
+    quiet_third_party()
+    warnings.warn(
+        "You're resuming from a checkpoint that ended before the epoch ended and your dataloader "
+        "is not resumable. This can cause unreliable results if further training is done.",
+        UserWarning,
+    )
+    warnings.warn("a warning a user acts on", UserWarning)
+    assert [str(w.message) for w in recwarn] == ["a warning a user acts on"]
