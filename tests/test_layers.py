@@ -85,7 +85,9 @@ def test_imports_run_down(path: Path) -> None:
         for line, name in _imports(path)
         if (pkg := _package_of(name)) is not None and pkg in LAYERS and LAYERS[pkg] > LAYERS[own]
     ]
-    assert not upward, f"{path.relative_to(SRC)} (layer {LAYERS[own]}: {own}) imports upward: {upward}"
+    assert not upward, (
+        f"{path.relative_to(SRC)} (layer {LAYERS[own]}: {own}) imports upward: {upward}"
+    )
 
 
 def test_the_check_sees_lazy_and_relative_imports(tmp_path: Path) -> None:

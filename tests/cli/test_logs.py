@@ -48,6 +48,7 @@ def test_the_resume_mid_epoch_warning_is_dropped(recwarn):
         "You're resuming from a checkpoint that ended before the epoch ended and your dataloader "
         "is not resumable. This can cause unreliable results if further training is done.",
         UserWarning,
+        stacklevel=1,
     )
-    warnings.warn("a warning a user acts on", UserWarning)
+    warnings.warn("a warning a user acts on", UserWarning, stacklevel=1)
     assert [str(w.message) for w in recwarn] == ["a warning a user acts on"]

@@ -38,8 +38,8 @@ from starganv2.data.folders import (
     v1_train_transform,
 )
 from starganv2.data.pinning import check_pin_memory, resolve_pin_memory
-from starganv2.data.workers import capped_workers
 from starganv2.data.sampling import UniformSampler, eval_dataloader
+from starganv2.data.workers import capped_workers
 
 __all__ = ["AttributeDataModule", "ShapesAttributeDataModule"]
 

@@ -27,7 +27,6 @@ from starganv2.data.folders import (
     v1_train_transform,
 )
 from starganv2.data.pinning import check_pin_memory, resolve_pin_memory
-from starganv2.data.workers import capped_workers
 from starganv2.data.sampling import (
     SAMPLERS,
     BalancedDomainSampler,
@@ -37,6 +36,7 @@ from starganv2.data.sampling import (
     UniformSourceSampler,
     eval_dataloader,
 )
+from starganv2.data.workers import capped_workers
 
 __all__ = ["ImageDomainDataModule", "ShapesDataModule", "ON_BAD_IMAGE"]
 
