@@ -10,7 +10,6 @@ batches concatenated, with the same fixed latent codes) from the same initial we
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import lightning as L
@@ -25,6 +24,7 @@ from starganv2.data.sampling import BalancedDomainSampler
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from starganv2.models.stargan_v2.step import UPDATES as STEP_UPDATES
 from tests.helpers import TINY, quiet_trainer
+from tests.helpers.ddp import free_port, join_process_group_env
 from tests.helpers.reference_step import reference_gradients
 from tests.integration.conftest import TINY_OVERRIDES, TINY_SHAPES, run_cli
 
@@ -136,22 +136,8 @@ class CountingIO(TorchCheckpointIO):
         super().save_checkpoint(checkpoint, path, storage_options)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rank_main(rank: int, out: str, port: int) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        WORLD_SIZE=str(WORLD),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),  # processes created externally: Lightning does not launch more
-        NODE_RANK="0",
-    )
-    torch.set_num_threads(1)
+    join_process_group_env(rank, WORLD, port)
     out = Path(out)
     torch.manual_seed(0)
     model = Recorder(**HP)
@@ -225,7 +211,7 @@ def _assert_same_tree(a, b, where: str) -> None:
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_rank_main, args=(str(out), _free_port()), nprocs=WORLD, join=True)
+    mp.spawn(_rank_main, args=(str(out), free_port()), nprocs=WORLD, join=True)
     return out
 
 

@@ -8,8 +8,6 @@ the first iteration with one line naming the fix.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import torch.multiprocessing as mp
 
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from tests.helpers import TINY, quiet_trainer, random_loader
+from tests.helpers.ddp import free_port, join_process_group_env
 from tests.integration.conftest import TINY_OVERRIDES, TINY_SHAPES, run_cli
 
 pytestmark = pytest.mark.slow
@@ -25,23 +24,9 @@ pytestmark = pytest.mark.slow
 WORLD = 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rank_main(rank: int, out: str, port: int) -> None:
     """One rank of ``Trainer(devices=2, strategy="ddp").fit(module)``: writes what it raised."""
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        WORLD_SIZE=str(WORLD),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),  # processes created externally: Lightning does not launch more
-        NODE_RANK="0",
-    )
-    torch.set_num_threads(1)
+    join_process_group_env(rank, WORLD, port)
     module = StarGANv2Module(**TINY, total_iters=2)
     try:
         quiet_trainer(devices=WORLD, strategy="ddp").fit(module, random_loader(n=8))
@@ -52,7 +37,7 @@ def _rank_main(rank: int, out: str, port: int) -> None:
 
 
 def test_plain_ddp_in_python_stops_every_rank_before_training_in_one_line(tmp_path):
-    mp.spawn(_rank_main, args=(str(tmp_path), _free_port()), nprocs=WORLD, join=True)
+    mp.spawn(_rank_main, args=(str(tmp_path), free_port()), nprocs=WORLD, join=True)
     for rank in range(WORLD):
         iteration, said = (tmp_path / f"rank{rank}.txt").read_text().split("\n", 1)
         assert iteration == "0", f"rank {rank} trained"

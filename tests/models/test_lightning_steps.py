@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from starganv2.models.stargan_v1.module import StarGANv1Module
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from tests.evaluation.conftest import TinyFeatures, write_domain_data
 from tests.helpers import TINY, quiet_trainer
+from tests.helpers.ddp import free_port, join_process_group_env
 from tests.models.stargan_v1.test_module import TINY_V1
 
 MONITOR = "val/shapes/target_accuracy_latent"
@@ -190,24 +189,9 @@ def _validate(cache: Path, **trainer_kw) -> dict[str, float]:
 
 
 def _rank_main(rank: int, port: int, cache: str, torch_home: str, out: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        WORLD_SIZE=str(WORLD),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),  # processes created here: Lightning launches no more
-        NODE_RANK="0",
-        TORCH_HOME=torch_home,
-    )
-    torch.set_num_threads(1)
+    join_process_group_env(rank, WORLD, port, TORCH_HOME=torch_home)
     figures = _validate(Path(cache), devices=WORLD, strategy="ddp")
     torch.save(figures, Path(out) / f"rank{rank}.pt")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -215,7 +199,7 @@ def test_ddp_validation_gives_the_figures_of_one_process(shapes_cache, offline_h
     torch_home = str(offline_hub.parent.parent)
     mp.spawn(
         _rank_main,
-        args=(_free_port(), str(shapes_cache), torch_home, str(tmp_path)),
+        args=(free_port(), str(shapes_cache), torch_home, str(tmp_path)),
         nprocs=WORLD,
         join=True,
     )

@@ -4,8 +4,6 @@ rank shares, whole files, reruns that skip finished outputs, and 2 DDP processes
 from __future__ import annotations
 
 import functools
-import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,7 @@ from starganv2.synthesis.requests import (
     style_seed,
 )
 from tests.helpers import TINY, quiet_trainer
+from tests.helpers.ddp import free_port, join_process_group_env
 
 
 @pytest.fixture(scope="module")
@@ -225,12 +224,6 @@ def test_under_ddp_an_unsharded_loader_is_refused(module, tmp_path):
 WORLD = 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_requests(root: Path) -> list[TranslationRequest]:
     sources = {f"sub/img{i}.png": root / "in" / "sub" / f"img{i}.png" for i in range(7)}
     return requests_for(sources, targets=[1], num_styles=1, seed=5, psi=0.8)
@@ -244,15 +237,7 @@ def _log_and_write(log: Path, who: str, out: Path, item: dict, image: torch.Tens
 
 
 def _rank_main(rank: int, root: str, port: int) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        WORLD_SIZE=str(WORLD),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),  # processes created externally: Lightning does not launch more
-        NODE_RANK="0",
-    )
-    torch.set_num_threads(1)
+    join_process_group_env(rank, WORLD, port)
     root = Path(root)
     torch.manual_seed(0)
     model = StarGANv2Module(**TINY)
@@ -278,7 +263,7 @@ def test_two_ddp_processes_write_each_output_once_as_one_process_does(tmp_path):
     done = {requests[3].key, requests[5].key}
     for key in done:
         write_image(tmp_path / "ddp" / key, torch.zeros(3, 32, 32))
-    mp.spawn(_rank_main, args=(str(tmp_path), _free_port()), nprocs=WORLD, join=True)
+    mp.spawn(_rank_main, args=(str(tmp_path), free_port()), nprocs=WORLD, join=True)
 
     writes = [line.split() for line in (tmp_path / "writes.txt").read_text().splitlines()]
     keys = [k for run, _, k in writes if run == "1"]
