@@ -183,18 +183,15 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
         check_trainer_counts,
         strategy_problem,
     )
+    from starganv2.utils.quiet import info_held_back
 
     kw: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
     given = cfg.trainer.get("strategy", "auto")
     if given == "auto" and not _one_process(cfg.trainer):
         # what `auto` resolves to (devices: auto counts the devices); built quietly, as the
         # trainer below says the same device lines
-        previous = logging.root.manager.disable
-        logging.disable(logging.INFO)
-        try:
+        with info_held_back():
             probe = instantiate(cfg.trainer, **kw).strategy
-        finally:
-            logging.disable(previous)
         if type(probe) is DDPStrategy and strategy_problem(probe) is not None:
             log.info(
                 "trainer.strategy=auto with %d processes (trainer.devices=%s, "

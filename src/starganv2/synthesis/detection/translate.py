@@ -15,7 +15,6 @@ translated can change (another writer, DDP) without touching the rest.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from starganv2.synthesis.prediction_writer import PredictionWriter
 from starganv2.synthesis.requests import TranslationRequest, TranslationRequests, prediction_loader
 from starganv2.utils.files import atomic_write
 from starganv2.utils.images import from_uint8, to_pil
+from starganv2.utils.quiet import info_held_back
 
 __all__ = [
     "DETECTION_FITS",
@@ -141,13 +141,8 @@ def prediction_device(accelerator: str = "auto") -> torch.device:
     """The device :func:`translate_requests` runs the model on for ``accelerator`` (the label
     check runs its detector there too). Lightning's info lines about the devices are left to
     the trainer that translates, so a run shows them once."""
-    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    level = rank_zero.level
-    rank_zero.setLevel(logging.WARNING)
-    try:
+    with info_held_back():
         return _trainer(accelerator, [], False).strategy.root_device
-    finally:
-        rank_zero.setLevel(level)
 
 
 def translate_requests(
