@@ -7,7 +7,8 @@ object is still there. :func:`augment_dataset` records the result in its report 
 ``drop_failed``, leaves failed outputs out of the dataset.
 
 Checks are named in :data:`CHECKS` (``check=detector``: a user-supplied detector must re-detect
-each box); another check is one more entry (:func:`register_check`), built from the dataset, the
+each box; ``check=scene``: the exact check of the built-in scenes, :mod:`.scene_check`); another
+check is one more entry (:func:`register_check`), built from the dataset, the
 device and the shared :class:`CheckOptions`.
 
 The detector contract (``detector=``): a Python path ``package.module:name`` of a callable (a
@@ -47,6 +48,7 @@ __all__ = [
     "DetectorCheck",
     "build_check",
     "register_check",
+    "is_required",
     "load_detector",
     "match_boxes",
 ]
@@ -95,7 +97,8 @@ class CheckOptions:
 
 class LabelCheck(Protocol):
     """A built check: ``check(items)`` gives one result per ``(file, source image)`` pair:
-    ``{"passed": bool, "boxes": [{"index", "category", "iou", "matched", "required"}]}``."""
+    ``{"passed": bool, "boxes": [{"index", "category", "iou", "matched", "required"}]}`` (a
+    check may add figures of its own to a box's record: ``check=scene`` adds ``fill``)."""
 
     def __call__(self, items: Sequence[tuple[Path, DetectionImage]]) -> list[dict[str, Any]]: ...
 
@@ -216,7 +219,7 @@ def match_boxes(
     return result_iou, matched
 
 
-def _required(box: Box) -> bool:
+def is_required(box: Box) -> bool:
     """A COCO crowd region (``iscrowd=1``) groups many objects: no detector finds it as one."""
     return not (isinstance(box.raw, dict) and box.raw.get("iscrowd"))
 
@@ -256,7 +259,7 @@ class DetectorCheck:
 
     def _label_map(self) -> dict[str, int]:
         """``{category name: detector label}`` for every category the boxes use."""
-        used = {b.category: b for im in self.dataset.images for b in im.boxes if _required(b)}
+        used = {b.category: b for im in self.dataset.images for b in im.boxes if is_required(b)}
         if self.options.labels is not None:
             given = {str(k): int(v) for k, v in self.options.labels.items()}
             missing = sorted(set(used) - set(given))
@@ -353,7 +356,7 @@ class DetectorCheck:
                 "category": b.category,
                 "iou": round(float(ious[i]), 4),
                 "matched": bool(matched[i]),
-                "required": _required(b),
+                "required": is_required(b),
             }
             for i, b in enumerate(image.boxes)
         ]
@@ -381,3 +384,16 @@ def _detector_check(
 
 
 register_check("detector", _detector_check)
+
+
+def _scene_check(
+    dataset: DetectionDataset, device: torch.device, options: CheckOptions
+) -> LabelCheck:
+    """``check=scene`` (:mod:`.scene_check`), imported when built: that module imports this one,
+    so the name is known wherever the checks are, without an import cycle."""
+    from starganv2.synthesis.detection.scene_check import scene_check
+
+    return scene_check(dataset, device, options)
+
+
+register_check("scene", _scene_check)
