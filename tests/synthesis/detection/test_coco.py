@@ -93,13 +93,40 @@ def test_images_dir_finds_file_names_elsewhere(tmp_path):
     assert len(read_coco(moved, images_dir=tmp_path / "pictures").images) == 3
 
 
-def test_output_loads_in_pycocotools(tmp_path):
-    coco = pytest.importorskip("pycocotools.coco")
+def test_output_loads_in_pycocotools_and_torchmetrics(tmp_path):
+    """The written file in the two loaders a detector's evaluation uses: pycocotools' ``COCO``
+    (ids, the kept polygon and RLE segmentations decode) and torchmetrics' ``coco_to_tm``, where
+    the annotations given back as predictions score an mAP of 1 (every id links up)."""
+    from pycocotools.coco import COCO
+    from torchmetrics.detection import MeanAveragePrecision
+
     ds = read_coco(make_coco(tmp_path / "in", broken=False))
-    outputs = [OutputImage(im, f"night/{im.rel}", "night", 0) for im in ds.images]
+    outputs = [OutputImage(im, im.rel) for im in ds.images]
+    outputs += [OutputImage(im, f"night/{im.rel}", "night", 0) for im in ds.images]
     out = write_coco(ds, outputs, tmp_path / "out")
-    api = coco.COCO(str(out))
-    assert sorted(api.getImgIds()) == [13, 14, 15] and len(api.getAnnIds()) == 3
+    api = COCO(str(out))
+    assert sorted(api.getImgIds()) == [3, 7, 12, 13, 14, 15] and len(api.getAnnIds()) == 6
+    assert api.getCatIds() == [5, 9] and api.getAnnIds(imgIds=[15]) == []  # the empty image
+    made = api.loadAnns(api.getAnnIds(imgIds=[13]))  # the translation of a.jpg
+    source = api.loadAnns(api.getAnnIds(imgIds=[7]))
+    for new, old in zip(made, source):
+        assert (api.annToMask(new) == api.annToMask(old)).all() and api.annToMask(new).sum() > 0
+
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    results = [
+        {**{k: a[k] for k in ("image_id", "category_id", "bbox")}, "score": 1.0}
+        for a in doc["annotations"]
+        if not a["iscrowd"]
+    ]
+    preds_path = tmp_path / "results.json"
+    preds_path.write_text(json.dumps(results), encoding="utf-8")
+    metric = MeanAveragePrecision(box_format="xywh", iou_type="bbox")
+    preds, target = metric.coco_to_tm(str(preds_path), str(out), iou_type="bbox")
+    assert len(target) == 4  # the images with annotations: two sources, two translations
+    assert [t["labels"].tolist() for t in target] == [[5, 9], [9], [5, 9], [9]]
+    assert [t["iscrowd"].tolist() for t in target] == [[0, 1], [0], [0, 1], [0]]
+    metric.update(preds, target)
+    assert float(metric.compute()["map"]) == 1.0
 
 
 def test_a_file_that_is_not_coco_is_one_clear_error(tmp_path):
