@@ -22,6 +22,7 @@ _PUBLIC: dict[str, str] = {
     "StyleTranslator": "starganv2.models.interface",
     "StarGANv2Module": "starganv2.models.stargan_v2.module",
     "StarGANv1Module": "starganv2.models.stargan_v1.module",
+    "TranslationModule": "starganv2.models.base",
     "Generator": "starganv2.models.stargan_v2.nets",
     "MappingNetwork": "starganv2.models.stargan_v2.nets",
     "StyleEncoder": "starganv2.models.stargan_v2.nets",
@@ -31,12 +32,15 @@ _PUBLIC: dict[str, str] = {
     # data
     "ImageDomainDataModule": "starganv2.data.datamodule",
     "ShapesDataModule": "starganv2.data.datamodule",
+    "AttributeDataModule": "starganv2.data.attribute_datamodule",
+    "write_detection_scenes": "starganv2.data.detection_scenes",
     # evaluation
     "Evaluator": "starganv2.evaluation.evaluator",
     # synthesis
     "latent_grid": "starganv2.synthesis.grids",
     "reference_grid": "starganv2.synthesis.grids",
     "label_grid": "starganv2.synthesis.grids",
+    "attribute_grid": "starganv2.synthesis.grids",
     "style_means": "starganv2.models.styles",
     "video_ref": "starganv2.synthesis.video",
     "video_latent": "starganv2.synthesis.video",
@@ -48,6 +52,9 @@ _PUBLIC: dict[str, str] = {
     "prediction_loader": "starganv2.synthesis.requests",
     "SquareLoader": "starganv2.synthesis.requests",
     "PredictionWriter": "starganv2.synthesis.prediction_writer",
+    "augment_dataset": "starganv2.synthesis.detection.augment",
+    "read_dataset": "starganv2.synthesis.detection.detect",
+    "write_dataset": "starganv2.synthesis.detection.detect",
     # interop
     "convert_checkpoint": "starganv2.interop.original",
     "convert_v1_checkpoint": "starganv2.interop.original_v1",
