@@ -65,6 +65,8 @@ def run(cfg: DictConfig) -> Any:
         psi=cfg.psi,
         seed=cfg.seed,
         fit=cfg.fit,
+        tile_size=cfg.tile_size,
+        tile_overlap=cfg.tile_overlap,
         include_source=cfg.include_source,
         check=cfg.check,
         detector=cfg.detector,

@@ -42,6 +42,7 @@ from starganv2.synthesis.detection.translate import (
 )
 from starganv2.synthesis.requests import TranslationRequest, style_seed
 from starganv2.synthesis.styles import check_psi
+from starganv2.synthesis.tiles import check_tile_options
 from starganv2.utils.files import atomic_link_or_copy, save_json
 
 __all__ = ["AugmentReport", "augment_dataset", "output_rel", "REPORT_FILE", "CHECKS", "STATUSES"]
@@ -148,6 +149,8 @@ def augment_dataset(
     quality: int = 95,
     accelerator: str = "auto",
     progress: bool = False,
+    tile_size: int | None = None,
+    tile_overlap: float = 0.25,
 ) -> AugmentReport:
     """Translate the detection dataset ``input`` into ``output`` (see the module docstring).
 
@@ -164,7 +167,8 @@ def augment_dataset(
         ref_dir: ``ref_dir/<domain name>/`` reference images give the styles; ``None``: latent.
         psi: truncation toward the target domain's mean style in [0, 1] (1 = none; latent only).
         seed: base seed; an output's style depends on it, its source and its (domain, k) only.
-        fit: ``letterbox`` (boxes stay exactly) or ``stretch``.
+        fit: ``letterbox`` (boxes stay exactly), ``stretch`` or ``tile`` (overlapping tiles at
+            the source's resolution, blended; :mod:`starganv2.synthesis.tiles`).
         include_source: copy the sources, with their annotations and ids, into the output too.
         check: the label check, a name in :data:`~.check.CHECKS` (``none``, ``detector``).
         detector: ``check=detector``: ``package.module:name`` of a callable or a TorchScript
@@ -180,6 +184,10 @@ def augment_dataset(
         quality: JPEG / WebP quality of the outputs.
         accelerator: Lightning accelerator of the prediction run.
         progress: show Lightning's progress bar.
+        tile_size: ``fit=tile``: a tile's side in source pixels; ``None``: the model's
+            ``img_size`` (no resampling).
+        tile_overlap: ``fit=tile``: the share of a tile's side it shares with its neighbour,
+            in [0, 0.5].
 
     Raises :class:`~.dataset.DetectionFormatError` (a ``ValueError``) for a wrong format or an
     empty dataset, ``ValueError`` for bad options; problems of single records and unreadable
@@ -195,6 +203,11 @@ def augment_dataset(
     )
     if fit not in DETECTION_FITS:
         raise ValueError(f"fit={fit!r} is invalid: expected one of {list(DETECTION_FITS)}")
+    check_tile_options(tile_size, tile_overlap)
+    if tile_size is not None and fit != "tile":
+        raise ValueError(
+            f"tile_size={tile_size} is set but fit={fit}: expected fit=tile (or tile_size=null)"
+        )
     if isinstance(styles, bool) or not isinstance(styles, int) or styles < 1:
         raise ValueError(f"styles={styles!r} is invalid: expected an int >= 1")
     psi = check_psi(psi)
@@ -249,7 +262,16 @@ def augment_dataset(
 
     existed = {o.rel for o in planned if not o.is_source and (root / o.rel).is_file()}
     result = translate_requests(
-        module, requests, root, fit, batch_size, quality, accelerator, progress
+        module,
+        requests,
+        root,
+        fit,
+        batch_size,
+        quality,
+        accelerator,
+        progress,
+        tile_size=tile_size,
+        tile_overlap=tile_overlap,
     )
     done, failed = set(result.written), result.failed
     failed_sources: dict[str, str] = {}

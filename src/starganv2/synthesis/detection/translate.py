@@ -8,6 +8,14 @@ and every box, is where it was) and :class:`DetectionItemWriter` (the ``write_it
 its source's size and writes it whole. A source that cannot be decoded becomes one failure, not
 a crash: the loader hands a blank square and the error on to the writer, which records it.
 
+``fit="tile"`` keeps the source's own resolution (:mod:`starganv2.synthesis.tiles`): the loader
+hands the tiles of a source ``(T, 3, S, S)`` as one request, :func:`collate_tiles` makes a row of
+the batch of each tile (the request's target, seed, reference and ``psi`` repeated, so every tile
+of an output gets the same style), ``predict_step`` translates the rows as any others, and the
+writer blends the tiles of an output once it has all of them and writes it whole. A request
+stays one output, so the sampler's share per rank, skipping finished outputs and the atomic
+write are those of the other fits. A source smaller than a tile is letterboxed.
+
 :func:`translate_requests` is the one call the augmentation makes, so the way images are
 translated can change (another writer, DDP) without touching the rest.
 """
@@ -21,12 +29,26 @@ from typing import Any
 
 import lightning as L
 import torch
+from torch.utils.data import DataLoader
 from torchvision.transforms.functional import pil_to_tensor
 
 from starganv2.data.folders import eval_transform, load_image
 from starganv2.synthesis.fit import Fit, fit_square, unfit
 from starganv2.synthesis.prediction_writer import PredictionWriter
-from starganv2.synthesis.requests import TranslationRequest, TranslationRequests, prediction_loader
+from starganv2.synthesis.requests import (
+    RequestSampler,
+    TranslationRequest,
+    TranslationRequests,
+    collate_requests,
+    prediction_loader,
+)
+from starganv2.synthesis.tiles import (
+    TileLayout,
+    blend_tiles,
+    check_tile_options,
+    cut_tiles,
+    tile_layout,
+)
 from starganv2.utils.files import atomic_write
 from starganv2.utils.images import from_uint8, to_pil
 from starganv2.utils.quiet import info_held_back
@@ -36,11 +58,12 @@ __all__ = [
     "Reference",
     "FitLoader",
     "DetectionItemWriter",
+    "collate_tiles",
     "translate_requests",
     "prediction_device",
 ]
 
-DETECTION_FITS = ("letterbox", "stretch")
+DETECTION_FITS = ("letterbox", "stretch", "tile")
 """Fits that keep every box where it was once the output is mapped back (``crop`` does not)."""
 _PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}
 
@@ -57,18 +80,33 @@ class FitLoader:
     """``load_image`` of :class:`~starganv2.synthesis.requests.TranslationRequests`.
 
     A source path gives ``{"x": (3, S, S), "fit": dict of the Fit | None, "error": str | None}``
-    (the fit as a plain dict: Lightning's batch transfer cannot copy frozen dataclasses); a
-    :class:`Reference` gives its ``(3, S, S)`` square.
+    (the fit as a plain dict: Lightning's batch transfer cannot copy frozen dataclasses); with
+    ``fit="tile"`` a source at least a tile wide and high gives ``"x": (T, 3, S, S)``, its tiles,
+    and ``"fit"`` the :class:`~starganv2.synthesis.tiles.TileLayout` as a dict with
+    ``mode="tile"`` (a smaller one is letterboxed). A :class:`Reference` gives its
+    ``(3, S, S)`` square.
 
     Args:
         img_size: the model's side ``S``.
         fit: one of :data:`DETECTION_FITS`.
+        tile_size: ``fit="tile"``: a tile's side in source pixels; ``None``: ``img_size`` (the
+            source's own resolution, no resampling).
+        tile_overlap: ``fit="tile"``: the share of a tile's side it shares with its neighbour.
     """
 
-    def __init__(self, img_size: int, fit: str = "letterbox") -> None:
+    def __init__(
+        self,
+        img_size: int,
+        fit: str = "letterbox",
+        tile_size: int | None = None,
+        tile_overlap: float = 0.25,
+    ) -> None:
         if fit not in DETECTION_FITS:
             raise ValueError(f"fit={fit!r} is invalid: expected one of {list(DETECTION_FITS)}")
+        check_tile_options(tile_size, tile_overlap)
         self.img_size, self.fit = int(img_size), fit
+        self.tile_size = self.img_size if tile_size is None else int(tile_size)
+        self.tile_overlap = float(tile_overlap)
         self.ref_transform = eval_transform(self.img_size)
 
     def __call__(self, source: Any) -> torch.Tensor | dict[str, Any]:
@@ -80,11 +118,47 @@ class FitLoader:
             blank = torch.zeros(3, self.img_size, self.img_size)
             return {"x": blank, "fit": None, "error": str(err)}
         x = from_uint8(pil_to_tensor(img))  # (3, H, W) in [-1, 1]
-        x_fit, fit = fit_square(x, self.img_size, self.fit)
+        if self.fit == "tile":
+            _, h, w = x.shape
+            layout = tile_layout(h, w, self.tile_size, self.img_size, self.tile_overlap)
+            if layout is not None:
+                tiles = cut_tiles(x, layout)  # (T, 3, S, S)
+                return {"x": tiles, "fit": {"mode": "tile", **_layout_dict(layout)}, "error": None}
+        mode = "letterbox" if self.fit == "tile" else self.fit
+        x_fit, fit = fit_square(x, self.img_size, mode)
         return {"x": x_fit, "fit": dataclasses.asdict(fit), "error": None}
 
     def __repr__(self) -> str:
-        return f"FitLoader(img_size={self.img_size}, fit={self.fit!r})"
+        tiles = ""
+        if self.fit == "tile":
+            tiles = f", tile_size={self.tile_size}, tile_overlap={self.tile_overlap}"
+        return f"FitLoader(img_size={self.img_size}, fit={self.fit!r}{tiles})"
+
+
+def _layout_dict(layout: TileLayout) -> dict[str, Any]:
+    """The layout as plain values (Lightning's batch transfer rebuilds what it walks through)."""
+    return {**dataclasses.asdict(layout), "origins": [list(o) for o in layout.origins]}
+
+
+def _layout(fit: dict[str, Any]) -> TileLayout:
+    fields = {k: v for k, v in fit.items() if k != "mode"}
+    fields["origins"] = tuple((int(t), int(left)) for t, left in fit["origins"])
+    return TileLayout(**fields)
+
+
+def collate_tiles(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`~starganv2.synthesis.requests.collate_requests` of items whose ``x`` may hold a
+    source's tiles ``(T, 3, S, S)``: such an item becomes ``T`` rows, row ``j`` with ``x`` its
+    tile ``j``, ``"tile": j`` and every other value (target, seed, reference, ``psi``, key, fit)
+    of the item repeated; an item with one ``(3, S, S)`` image stays one row (``"tile": None``)."""
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        x = item["x"]
+        if x.dim() == 4:
+            rows += [{**item, "x": x[j], "tile": j} for j in range(x.size(0))]
+        else:
+            rows.append({**item, "tile": None})
+    return collate_requests(rows)
 
 
 def _save(x: torch.Tensor, path: Path, quality: int) -> None:
@@ -100,6 +174,9 @@ class DetectionItemWriter:
     each translation back to its source's geometry (the item's ``fit``) and writes it to
     ``root / key``; an item whose source could not be read is recorded instead.
 
+    With ``fit="tile"`` each item is one tile (its ``tile`` index, the layout in ``fit``); the
+    tiles of an output are kept until the last one comes, then blended and written at once.
+
     Attributes:
         written: keys written in this run (this rank).
         failed: ``{key: reason}`` of outputs whose source could not be read (this rank).
@@ -112,16 +189,28 @@ class DetectionItemWriter:
         self.written: list[str] = []
         self.failed: dict[str, str] = {}
         self.resized: dict[str, tuple[int, int]] = {}
+        self._tiles: dict[str, dict[int, torch.Tensor]] = {}
 
     def __call__(self, item: dict[str, Any], image: torch.Tensor) -> None:
         key = item["key"]
         if item["error"] is not None:
             self.failed[key] = item["error"]
             return
-        fit = Fit(**{**item["fit"], "box": tuple(item["fit"]["box"])})
-        if item.get("size") is not None and tuple(item["size"]) != (fit.width, fit.height):
-            self.resized[key] = (fit.width, fit.height)
-        _save(unfit(image, fit), self.root / key, self.quality)  # (3, H, W)
+        if item["fit"]["mode"] == "tile":
+            layout = _layout(item["fit"])
+            tiles = self._tiles.setdefault(key, {})
+            tiles[int(item["tile"])] = image
+            if len(tiles) < len(layout):
+                return
+            del self._tiles[key]
+            out = blend_tiles(torch.stack([tiles[j] for j in range(len(layout))]), layout)
+            width, height = layout.width, layout.height
+        else:
+            fit = Fit(**{**item["fit"], "box": tuple(item["fit"]["box"])})
+            out, width, height = unfit(image, fit), fit.width, fit.height
+        if item.get("size") is not None and tuple(item["size"]) != (width, height):
+            self.resized[key] = (width, height)
+        _save(out, self.root / key, self.quality)  # (3, H, W)
         self.written.append(key)
 
 
@@ -154,14 +243,22 @@ def translate_requests(
     quality: int = 95,
     accelerator: str = "auto",
     progress: bool = False,
+    tile_size: int | None = None,
+    tile_overlap: float = 0.25,
 ) -> DetectionItemWriter:
     """Translate ``requests`` whose output ``root / key`` does not exist yet, with
     ``Trainer.predict`` on one device; returns the item writer (``written``, ``failed``,
-    ``resized``)."""
+    ``resized``). ``batch_size`` counts outputs: with ``fit="tile"`` a forward pass holds all the
+    tiles of ``batch_size`` sources."""
     items = DetectionItemWriter(root, quality)
     writer = PredictionWriter(root, write_item=items)
-    data = TranslationRequests(requests, FitLoader(module.img_size, fit))
-    loader = prediction_loader(data, batch_size, skip=writer.is_written)
+    load = FitLoader(module.img_size, fit, tile_size, tile_overlap)
+    data = TranslationRequests(requests, load)
+    if fit == "tile":
+        sampler = RequestSampler(data, skip=writer.is_written)
+        loader = DataLoader(data, batch_size, sampler=sampler, collate_fn=collate_tiles)
+    else:
+        loader = prediction_loader(data, batch_size, skip=writer.is_written)
     if len(loader.sampler) == 0:
         return items
     trainer = _trainer(accelerator, [writer], progress)
