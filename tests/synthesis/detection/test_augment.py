@@ -110,7 +110,13 @@ def test_reference_guided_and_truncated_styles(module, tmp_path):
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"fit": "crop"}, r"fit='crop' is invalid: expected one of \['letterbox', 'stretch'\]"),
+        (
+            {"fit": "crop"},
+            r"fit='crop' is invalid: expected one of \['letterbox', 'stretch', 'tile'\]",
+        ),
+        ({"fit": "tile", "tile_overlap": 0.75}, r"^tile_overlap=0.75 is invalid"),
+        ({"fit": "tile", "tile_size": 1}, r"^tile_size=1 is invalid: expected null"),
+        ({"tile_size": 64}, r"^tile_size=64 is set but fit=letterbox: expected fit=tile"),
         ({"check": "bogus"}, r"check='bogus' is invalid: expected one of \['none', 'detector'"),
         ({"drop_failed": True}, r"drop_failed=true but check=none"),
         ({"check": "detector"}, r"detector=None: check=detector needs detector="),
@@ -130,6 +136,17 @@ def test_bad_options_are_one_clear_error(module, tmp_path, kw, message):
     with pytest.raises(ValueError, match=message):
         augment(module, make_coco(tmp_path / "in"), tmp_path / "out", **kw)
     assert not (tmp_path / "out").exists()
+
+
+def test_tile_keeps_each_source_size_and_box(module, tmp_path):
+    src = make_coco(tmp_path / "in", broken=False)  # 48x32, 32x40 and 40x40: one tile or more
+    report = augment(module, src, tmp_path / "out", source_domain=0, fit="tile")
+    assert (report.written, report.failed) == (3, 0)
+    out = {im.rel: im for im in read_coco(tmp_path / "out" / "annotations.json").images}
+    for im in read_coco(src).images:
+        made = out[output_rel(im.rel, "night", 0)]
+        assert Image.open(made.path).size == (im.width, im.height)
+        assert [b.xyxy for b in made.boxes] == [b.xyxy for b in im.boxes]
 
 
 def test_output_inside_the_input_is_refused(module, tmp_path):
