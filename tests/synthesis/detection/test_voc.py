@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from starganv2.synthesis.detection.dataset import OutputImage
 from starganv2.synthesis.detection.voc import read_voc, write_voc
-from tests.synthesis.detection.datasets import make_voc, tree_bytes
+from tests.synthesis.detection.datasets import make_voc, save_image, tree_bytes
 
 
 def test_reads_the_devkit_folder_with_corner_boxes(tmp_path):
@@ -57,3 +58,81 @@ def test_translations_keep_every_tag_and_name_their_image(tmp_path):
     assert other.findtext("path") == str(out / "JPEGImages/ü2_night_0.png")
     sets = (out / "ImageSets/Main/car_train.txt").read_text(encoding="utf-8").splitlines()
     assert sets == ["000001  1", "000001_night_0  1", "ü2 -1", "ü2_night_0 -1"]
+
+
+NESTED_XML = """<annotation><folder>{folder}</folder><filename>{filename}</filename>{path}
+<size><width>32</width><height>32</height><depth>3</depth></size>
+<object><name>car</name><bndbox><xmin>2</xmin><ymin>3</ymin><xmax>20</xmax><ymax>30</ymax></bndbox></object>
+</annotation>
+"""
+
+
+def make_nested_voc(root: Path) -> Path:
+    """A VOC folder whose images sit in sub-folders of ``JPEGImages/``, named three ways:
+    ``<filename>`` a path under JPEGImages (``deep/d.jpg``), a bare name with the XML in the
+    mirrored sub-folder (``Annotations/site1/b.xml``), a bare name with the folder in
+    ``<folder>`` and a Windows ``<path>`` (LabelImg)."""
+    cases = {
+        "Annotations/d.xml": ("VOC2007", "deep/d.jpg", "", "JPEGImages/deep/d.jpg"),
+        "Annotations/site1/b.xml": ("VOC2007", "b.jpg", "", "JPEGImages/site1/b.jpg"),
+        "Annotations/c.xml": (
+            "night",
+            "c.jpg",
+            "<path>C:\\data\\JPEGImages\\night\\c.jpg</path>",
+            "JPEGImages/night/c.jpg",
+        ),
+    }
+    for n, (xml, (folder, filename, path, image)) in enumerate(cases.items()):
+        save_image(root / image, 32, 32, n)
+        (root / xml).parent.mkdir(parents=True, exist_ok=True)
+        (root / xml).write_text(NESTED_XML.format(folder=folder, filename=filename, path=path))
+    (root / "ImageSets/Main").mkdir(parents=True)
+    (root / "ImageSets/Main/train.txt").write_text("d\nsite1/b\nc\n", encoding="utf-8")
+    (root / "ImageSets/Main/bare.txt").write_text("b  1\n", encoding="utf-8")  # a bare stem
+    return root
+
+
+def test_images_in_sub_folders_are_found_and_their_translations_named_the_same_way(tmp_path):
+    ds = read_voc(make_nested_voc(tmp_path / "in"))
+    assert ds.problems == []
+    assert sorted(im.rel for im in ds.images) == [
+        "JPEGImages/deep/d.jpg",
+        "JPEGImages/night/c.jpg",
+        "JPEGImages/site1/b.jpg",
+    ]
+    out = tmp_path / "out"
+    outputs = [OutputImage(im, im.rel.replace(".", "_night_0."), "night", 0) for im in ds.images]
+    write_voc(ds, outputs, out)
+    for o in outputs:  # the image files the augmentation would write
+        save_image(out / o.rel, 32, 32)
+
+    def tags(xml: str) -> tuple[str | None, ...]:
+        top = ET.parse(out / xml).getroot()
+        return top.findtext("folder"), top.findtext("filename"), top.findtext("path")
+
+    assert tags("Annotations/d_night_0.xml") == ("VOC2007", "deep/d_night_0.jpg", None)
+    assert tags("Annotations/site1/b_night_0.xml") == ("VOC2007", "b_night_0.jpg", None)
+    assert tags("Annotations/c_night_0.xml") == (
+        "night",
+        "c_night_0.jpg",
+        str(out.absolute() / "JPEGImages/night/c_night_0.jpg"),
+    )
+    again = read_voc(out)  # every XML leads back to its own written image, boxes unchanged
+    assert again.problems == []
+    assert sorted(im.rel for im in again.images) == sorted(o.rel for o in outputs)
+    assert {b.xyxy for im in again.images for b in im.boxes} == {(2.0, 3.0, 20.0, 30.0)}
+    sets = (out / "ImageSets/Main/train.txt").read_text(encoding="utf-8").splitlines()
+    assert sets == ["d_night_0", "site1/b_night_0", "c_night_0"]
+    bare = (out / "ImageSets/Main/bare.txt").read_text(encoding="utf-8").splitlines()
+    assert bare == ["b_night_0  1"]
+
+
+def test_a_filename_outside_the_folder_is_not_followed(tmp_path):
+    voc = make_nested_voc(tmp_path / "in")
+    save_image(tmp_path / "in/outside.jpg", 32, 32)
+    xml = voc / "Annotations/d.xml"
+    xml.write_text(xml.read_text().replace("deep/d.jpg", "../outside.jpg"))
+    ds = read_voc(voc)
+    assert [p.line() for p in ds.problems] == [
+        f"{xml}: image '../outside.jpg' not found in {voc / 'JPEGImages'}; left out"
+    ]

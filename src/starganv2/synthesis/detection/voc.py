@@ -7,6 +7,16 @@ Each XML file is kept whole: a translated image's file is its source's with ``<f
 Boxes are VOC's ``xmin ymin xmax ymax`` pixel corners (1-based, as written). Image-set lists get
 one line per output image, with the rest of its source's line (``id  1`` in the class lists).
 The input may be the folder holding ``Annotations/`` or a ``VOCdevkit`` with one such folder.
+
+Images in sub-folders of ``JPEGImages/``: an XML file's image is looked for at ``<filename>``
+under ``JPEGImages/`` (a name, or a path such as ``site1/a.jpg``), then in the sub-folder that
+mirrors the XML's under ``Annotations/`` (``Annotations/site1/a.xml``), then in ``<folder>``
+(LabelImg writes the image's folder there), each also by the XML's stem with any image suffix.
+A translation lands beside its source, so its XML keeps the source's way of naming it: the same
+``<folder>``, ``<filename>`` with its directory part (``site1/a_night_0.jpg`` or
+``a_night_0.jpg``, as the source had it) and ``<path>`` the written image's absolute path.
+Image-set ids are the XML's path under ``Annotations/`` without ``.xml`` (``site1/a``); a list
+that names a nested image by its bare stem is matched too, when that stem is unique.
 """
 
 from __future__ import annotations
@@ -48,15 +58,28 @@ def _parse(path: Path) -> ET.ElementTree:
     return ET.parse(path, parser=parser)
 
 
-def _find_image(img_dir: Path, filename: str | None, stem: str) -> Path | None:
-    if filename:
-        p = img_dir / filename
-        if p.is_file():
-            return p
-    for ext in sorted(IMG_EXTENSIONS):
-        for cand in (img_dir / f"{stem}{ext}", img_dir / f"{stem}{ext.upper()}"):
-            if cand.is_file():
-                return cand
+def _inside(text: str) -> str:
+    """``text`` as a relative POSIX path; ``""`` when it is empty, ``.``, absolute or climbs out
+    (``..``)."""
+    rel = PurePosixPath(text.replace("\\", "/"))
+    return "" if not rel.parts or rel.is_absolute() or ".." in rel.parts else rel.as_posix()
+
+
+def _find_image(
+    img_dir: Path, filename: str | None, stem: str, sub: str, folder: str | None
+) -> Path | None:
+    """The image of an XML file: ``filename`` (``<filename>``, maybe with sub-folders), else the
+    XML's ``stem`` with an image suffix, under ``img_dir``, its sub-folder ``sub`` (the XML's
+    under ``Annotations/``) or ``folder`` (``<folder>``), in that order."""
+    name = _inside((filename or "").strip())
+    bases = [img_dir] + [img_dir / d for d in (sub, _inside((folder or "").strip())) if d]
+    for base in bases:
+        if name and (base / name).is_file():
+            return base / name
+        for ext in sorted(IMG_EXTENSIONS):
+            for cand in (base / f"{stem}{ext}", base / f"{stem}{ext.upper()}"):
+                if cand.is_file():
+                    return cand
     return None
 
 
@@ -95,7 +118,8 @@ def read_voc(path: str | Path) -> DetectionDataset:
             continue
         top = tree.getroot()
         filename = top.findtext("filename")
-        file = _find_image(img_dir, filename, xml_file.stem)
+        sub = xml_file.parent.relative_to(ann_dir).as_posix()
+        file = _find_image(img_dir, filename, xml_file.stem, sub, top.findtext("folder"))
         if file is None:
             problems.append(
                 Problem(
@@ -153,6 +177,17 @@ def _xml_rel(out: OutputImage) -> str:
     return (src.parent / (PurePosixPath(out.rel).stem + ".xml")).as_posix()
 
 
+def _set_id(xml_rel: str) -> str:
+    """An image-set id: the XML's path under ``Annotations/`` without ``.xml``."""
+    return PurePosixPath(xml_rel).relative_to("Annotations").with_suffix("").as_posix()
+
+
+def _renamed(text: str, name: str) -> str:
+    """``text`` (a file name or path, ``/`` or ``\\`` separated) with its last part ``name``."""
+    cut = max(text.rfind("/"), text.rfind("\\")) + 1
+    return text[:cut] + name
+
+
 def write_voc(ds: DetectionDataset, outputs: Sequence[OutputImage], root: str | Path) -> Path:
     """Write the XML file of every output and the image-set lists under ``root``; returns
     ``root``. Image files are not written here."""
@@ -164,21 +199,25 @@ def write_voc(ds: DetectionDataset, outputs: Sequence[OutputImage], root: str | 
             atomic_write(dst, lambda tmp, src=src: shutil.copyfile(src, tmp))
             continue
         top = copy.deepcopy(out.source.raw["tree"].getroot())
-        new_name = PurePosixPath(out.rel).name
         node = top.find("filename")
         if node is not None:
-            node.text = (PurePosixPath(node.text or "").parent / new_name).as_posix()
+            node.text = _renamed((node.text or "").strip(), PurePosixPath(out.rel).name)
         node = top.find("path")
         if node is not None:
-            node.text = str(root / out.rel)
+            node.text = str(root.absolute() / out.rel)
         tree = ET.ElementTree(top)
         decl = out.source.raw["declaration"]
         atomic_write(
             dst, lambda tmp, t=tree, d=decl: t.write(tmp, encoding="utf-8", xml_declaration=d)
         )
     by_id: dict[str, list[str]] = defaultdict(list)
+    by_stem: dict[str, list[str]] = defaultdict(list)
     for out in outputs:
-        by_id[PurePosixPath(out.source.raw["xml"]).stem].append(PurePosixPath(_xml_rel(out)).stem)
+        by_id[_set_id(out.source.raw["xml"])].append(_set_id(_xml_rel(out)))
+        by_stem[PurePosixPath(out.source.raw["xml"]).stem].append(PurePosixPath(_xml_rel(out)).stem)
+    stem_sources = defaultdict(set)
+    for image in ds.images:
+        stem_sources[PurePosixPath(image.raw["xml"]).stem].add(image.raw["xml"])
     for rel, lines in ds.meta["image_sets"].items():
         new = []
         for line in lines:
@@ -186,6 +225,9 @@ def write_voc(ds: DetectionDataset, outputs: Sequence[OutputImage], root: str | 
             if not parts:
                 continue
             rest = line.lstrip()[len(parts[0]) :]
-            new += [i + rest for i in by_id.get(parts[0], [])]
+            if parts[0] in by_id:
+                new += [i + rest for i in by_id[parts[0]]]
+            elif len(stem_sources.get(parts[0], ())) == 1:  # a nested image by its bare stem
+                new += [i + rest for i in by_stem[parts[0]]]
         atomic_write_text(root / rel, "".join(f"{line}\n" for line in new))
     return root
