@@ -105,6 +105,26 @@ def test_the_label_check_from_the_command_line(ckpt, tmp_path):
     ]
 
 
+def test_the_scene_check_from_the_command_line(ckpt, tmp_path):
+    """``check=scene`` needs no import or detector; data of other classes is refused first."""
+    from starganv2.cli.augment import run
+    from starganv2.data.detection_scenes import coco_path, write_detection_scenes
+
+    write_detection_scenes(tmp_path / "scenes", 2, size=(48, 32), splits=("train",))
+    src = coco_path(tmp_path / "scenes", "day", "train")
+    out = tmp_path / "out"
+    args = [f"input={src}", f"output={out}", "targets=[square]", "check=scene", "check_iou=0.6"]
+    report = run(augment_cfg(ckpt, tmp_path, *args))
+    assert report.written == 2 and all(o["check"] is not None for o in report.outputs)
+    saved = json.loads((out / "augment_report.json").read_text(encoding="utf-8"))
+    assert saved["check_settings"]["name"] == "scene" and saved["check_settings"]["iou"] == 0.6
+    assert {"iou", "fill", "matched"} <= set(saved["outputs"][0]["check"]["boxes"][0])
+    other = make_coco(tmp_path / "in", broken=False)
+    with pytest.raises(ValueError, match=r"check=scene is only for the built-in scenes"):
+        run(augment_cfg(ckpt, tmp_path, f"input={other}", f"output={tmp_path / 'o2'}", *args[2:]))
+    assert not (tmp_path / "o2").exists()
+
+
 def test_an_unknown_target_name_names_the_key(ckpt, tmp_path):
     from starganv2.cli.augment import run
 
