@@ -90,7 +90,7 @@ class StyleOffset(PredictionMixin, L.LightningModule):
 def test_tile_loader_hands_the_tiles_and_small_sources_are_letterboxed(tmp_path):
     big = save_image(tmp_path / "big.png", 100, 70, 1)
     item = FitLoader(32, "tile")(big)
-    assert item["x"].shape == (12, 3, 32, 32) and item["fit"]["mode"] == "tile"  # 4 x 3 tiles
+    assert item["x"].shape == (12, 3, 32, 32) and item["fit"]["mode"] == "tile"  # 4 x 3
     assert FitLoader(32, "tile", tile_size=64)(big)["x"].shape == (4, 3, 32, 32)  # 2 x 2
     small = FitLoader(32, "tile")(save_image(tmp_path / "small.png", 60, 24, 2))  # 24 < 32
     assert small["x"].shape == (3, 32, 32) and small["fit"]["mode"] == "letterbox"

@@ -82,9 +82,9 @@ class FitLoader:
     A source path gives ``{"x": (3, S, S), "fit": dict of the Fit | None, "error": str | None}``
     (the fit as a plain dict: Lightning's batch transfer cannot copy frozen dataclasses); with
     ``fit="tile"`` a source at least a tile wide and high gives ``"x": (T, 3, S, S)``, its tiles,
-    and ``"fit"`` the :class:`~starganv2.synthesis.tiles.TileLayout` as a dict with
-    ``mode="tile"`` (a smaller one is letterboxed). A :class:`Reference` gives its
-    ``(3, S, S)`` square.
+    and ``"fit"`` ``{"mode": "tile", "height", "width", "tile", "size", "overlap"}``, what its
+    :class:`~starganv2.synthesis.tiles.TileLayout` follows from (a smaller one is letterboxed).
+    A :class:`Reference` gives its ``(3, S, S)`` square.
 
     Args:
         img_size: the model's side ``S``.
@@ -123,7 +123,9 @@ class FitLoader:
             layout = tile_layout(h, w, self.tile_size, self.img_size, self.tile_overlap)
             if layout is not None:
                 tiles = cut_tiles(x, layout)  # (T, 3, S, S)
-                return {"x": tiles, "fit": {"mode": "tile", **_layout_dict(layout)}, "error": None}
+                fit = {"mode": "tile", "height": h, "width": w, "tile": self.tile_size}
+                fit.update(size=self.img_size, overlap=self.tile_overlap)
+                return {"x": tiles, "fit": fit, "error": None}
         mode = "letterbox" if self.fit == "tile" else self.fit
         x_fit, fit = fit_square(x, self.img_size, mode)
         return {"x": x_fit, "fit": dataclasses.asdict(fit), "error": None}
@@ -135,15 +137,12 @@ class FitLoader:
         return f"FitLoader(img_size={self.img_size}, fit={self.fit!r}{tiles})"
 
 
-def _layout_dict(layout: TileLayout) -> dict[str, Any]:
-    """The layout as plain values (Lightning's batch transfer rebuilds what it walks through)."""
-    return {**dataclasses.asdict(layout), "origins": [list(o) for o in layout.origins]}
-
-
 def _layout(fit: dict[str, Any]) -> TileLayout:
-    fields = {k: v for k, v in fit.items() if k != "mode"}
-    fields["origins"] = tuple((int(t), int(left)) for t, left in fit["origins"])
-    return TileLayout(**fields)
+    """The tile layout a ``fit="tile"`` record describes (the record holds the few numbers it
+    follows from, which Lightning's batch transfer copies quickly)."""
+    layout = tile_layout(fit["height"], fit["width"], fit["tile"], fit["size"], fit["overlap"])
+    assert layout is not None, f"a tiled source is at least a tile wide and high: {fit}"
+    return layout
 
 
 def collate_tiles(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
