@@ -13,7 +13,7 @@ interrupted one; each file lands whole). ``augment_report.json`` in ``output`` l
 with its status and label check (``check``: ``null`` with ``check=none``), and every problem of
 the input, one line each.
 
-The label check (:mod:`.check`, ``check=detector``) looks at each translation as written and
+The label check (:mod:`.check`, ``check=detector|scene``) looks at each translation as written and
 records per box whether it was re-found; with ``drop_failed`` an output that fails is deleted and
 left out of the dataset (status ``dropped``), but stays in the report. A rerun with the same check
 settings remembers the report's results: a dropped output is not translated again, an existing one
@@ -170,7 +170,8 @@ def augment_dataset(
         fit: ``letterbox`` (boxes stay exactly), ``stretch`` or ``tile`` (overlapping tiles at
             the source's resolution, blended; :mod:`starganv2.synthesis.tiles`).
         include_source: copy the sources, with their annotations and ids, into the output too.
-        check: the label check, a name in :data:`~.check.CHECKS` (``none``, ``detector``).
+        check: the label check, a name in :data:`~.check.CHECKS` (``none``, ``detector``,
+            ``scene``: the built-in scenes, :mod:`.scene_check`).
         detector: ``check=detector``: ``package.module:name`` of a callable or a TorchScript
             file (the contract is in :mod:`.check`).
         check_iou: a box passes when a detection overlaps it at IoU >= ``check_iou``.
