@@ -10,24 +10,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("starganv2.augment")
-
-
-def domain_index(value: Any, names: Sequence[str], key: str) -> int:
-    """A domain given by name or index, as its index; ``ValueError`` naming ``key`` otherwise."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
-        return value
-    if value in names:
-        return list(names).index(value)
-    raise ValueError(
-        f"{key}: {value!r} is not one of {list(names)} nor an index below {len(names)}"
-    )
 
 
 def run(cfg: DictConfig) -> Any:
@@ -37,7 +25,7 @@ def run(cfg: DictConfig) -> Any:
     from starganv2.cli.common import load_module
     from starganv2.cli.logs import quiet_third_party
     from starganv2.cli.translate import domain_names
-    from starganv2.synthesis.detection.augment import augment_dataset
+    from starganv2.synthesis.detection.augment import augment_dataset, domain_index
 
     quiet_third_party()
     module = load_module(cfg.ckpt_path, torch.device("cpu"))

@@ -316,3 +316,16 @@ def test_a_rerun_remembers_the_checks_and_does_not_translate_dropped_outputs(mod
     failed = [o for o in fourth.outputs if not o["check"]["passed"]]
     assert [o["image"] for o in failed] == ["sub/über bild_night_0.png"]
     assert (tmp_path / "out/sub/über bild_night_0.png").is_file()
+
+
+def test_domains_by_name_or_index_and_a_wrong_name_is_one_error(module, tmp_path):
+    src = make_coco(tmp_path / "in")
+    by_name = augment(module, src, tmp_path / "a", source_domain="day")
+    assert {o["domain"] for o in by_name.outputs} == {"night"}  # not into its own domain
+    by_index = augment(module, src, tmp_path / "b", targets=[1], source_domain=0)
+    assert [o["image"] for o in by_index.outputs] == [o["image"] for o in by_name.outputs]
+    with pytest.raises(ValueError, match=r"source_domain: 'dusk' is not one of \['day', 'night'\]"):
+        augment(module, src, tmp_path / "c", source_domain="dusk")
+    with pytest.raises(ValueError, match="targets: 2 is not one of"):
+        augment(module, src, tmp_path / "d", targets=[2])
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()

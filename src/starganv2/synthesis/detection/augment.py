@@ -45,12 +45,31 @@ from starganv2.synthesis.styles import check_psi
 from starganv2.synthesis.tiles import check_tile_options
 from starganv2.utils.files import atomic_link_or_copy, save_json
 
-__all__ = ["AugmentReport", "augment_dataset", "output_rel", "REPORT_FILE", "CHECKS", "STATUSES"]
+__all__ = [
+    "AugmentReport",
+    "augment_dataset",
+    "domain_index",
+    "output_rel",
+    "REPORT_FILE",
+    "CHECKS",
+    "STATUSES",
+]
 
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "augment_report.json"
 STATUSES = ("written", "skipped", "failed", "copied", "dropped")
+
+
+def domain_index(value: Any, names: Sequence[str], key: str) -> int:
+    """A domain given by name or index, as its index; ``ValueError`` naming ``key`` otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+        return value
+    if isinstance(value, str) and value in names:
+        return list(names).index(value)
+    raise ValueError(
+        f"{key}: {value!r} is not one of {list(names)} nor an index below {len(names)}"
+    )
 
 
 def output_rel(rel: str, domain: str, k: int) -> str:
@@ -129,8 +148,8 @@ def augment_dataset(
     domain_names: Sequence[str],
     format: str = "auto",
     images_dir: str | Path | None = None,
-    targets: Sequence[int] | None = None,
-    source_domain: int | None = None,
+    targets: Sequence[int | str] | None = None,
+    source_domain: int | str | None = None,
     styles: int = 1,
     ref_dir: str | Path | None = None,
     psi: float = 1.0,
@@ -161,8 +180,10 @@ def augment_dataset(
         domain_names: one name per model domain, used in output names and to find references.
         format: ``auto``, ``coco``, ``yolo`` or ``voc``.
         images_dir: COCO only: where the ``file_name``s are (default: beside the JSON).
-        targets: target domain indices; ``None``: every domain but ``source_domain``.
-        source_domain: the domain the input's images are from (``None``: unknown).
+        targets: target domains, by name (of ``domain_names``) or index; ``None``: every domain
+            but ``source_domain``.
+        source_domain: the domain the input's images are from, by name or index (``None``:
+            unknown).
         styles: outputs per image and target domain (``K``).
         ref_dir: ``ref_dir/<domain name>/`` reference images give the styles; ``None``: latent.
         psi: truncation toward the target domain's mean style in [0, 1] (1 = none; latent only).
@@ -227,12 +248,11 @@ def augment_dataset(
             f"domain_names={names} has {len(names)} names but the model has "
             f"num_domains={module.num_domains}"
         )
+    if source_domain is not None:
+        source_domain = domain_index(source_domain, names, "source_domain")
     if targets is None:
         targets = [y for y in range(len(names)) if y != source_domain]
-    targets = [int(y) for y in targets]
-    bad = [y for y in targets if not 0 <= y < len(names)]
-    if bad:
-        raise ValueError(f"targets {bad} are out of range: expected indices below {len(names)}")
+    targets = [domain_index(y, names, "targets") for y in targets]
     if not targets:
         raise ValueError(
             f"targets is empty (source_domain={source_domain}, domains {names}): expected at "
