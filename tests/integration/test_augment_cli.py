@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from starganv2.synthesis.detection.detect import read_dataset
 from tests.integration.conftest import compose_train, run_cli, tiny_train_cfg
@@ -180,3 +181,18 @@ def test_console_entry_point_finds_its_config_from_any_folder(tmp_path):
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "task_name: augment" in res.stdout
+
+
+def test_fit_tile_from_the_command_line(ckpt, tmp_path):
+    """``fit=tile`` and its keys reach the tool: sizes kept; a bad overlap is named."""
+    from starganv2.cli.augment import run
+
+    src = make_coco(tmp_path / "in", broken=False)
+    out = tmp_path / "out"
+    args = [f"input={src}", f"output={out}", "targets=[square]", "fit=tile", "tile_overlap=0.5"]
+    report = run(augment_cfg(ckpt, tmp_path, *args))
+    assert (report.written, report.failed) == (3, 0)
+    for im in read_dataset(out / src.name).images:
+        assert Image.open(im.path).size == (im.width, im.height)
+    with pytest.raises(ValueError, match=r"^tile_overlap=0.6 is invalid"):
+        run(augment_cfg(ckpt, tmp_path, *args[:-1], "tile_overlap=0.6"))
