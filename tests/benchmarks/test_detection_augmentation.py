@@ -66,6 +66,15 @@ def test_detector_keeps_the_image_size():
     assert images.image_sizes == [(32, 48)]
 
 
+def test_box_regression_starts_alive():
+    """FCOS's regression ends in a ReLU: outputs starting below 0 get no gradient (with
+    torchvision's zero bias about half of them do)."""
+    model = det.build_detector((48, 32)).eval()
+    features = model.backbone(torch.rand(2, 3, 32, 48))
+    regression, _ = model.head.regression_head(list(features.values()))
+    assert (regression > 0).float().mean() > 0.95
+
+
 def test_detector_learns_on_a_few_scenes(day):
     model = det.build_detector((48, 32), width=32)
     losses = det.train_detector(model, [day], [1.0], steps=20, batch=8, lr=4e-3, seed=0)
