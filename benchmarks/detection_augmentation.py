@@ -210,6 +210,17 @@ def translators_stage(out: Path, jobs_spec: dict[str, list[str]], threads: int) 
     return not jobs
 
 
+def translator_seconds(out: Path) -> dict[str, float | None]:
+    """Each translator's training seconds (its timing callback's last line; ``None``: none)."""
+    from starganv2.callbacks.timing import read_timing
+
+    seconds = {}
+    for name in ("v2", "v1"):
+        rows = read_timing(out / "translators" / name)
+        seconds[name] = round(rows[-1]["train_s"], 1) if rows else None
+    return seconds
+
+
 # ---------------------------------------------------------------------------------------------
 # stage 3: translations and their check
 
@@ -679,6 +690,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         },
         "geometry": {name: geometry(rows) for name, rows in geometry_rows.items()},
         "check_drop_share": 1 - sum(v2) / max(1, len(v2)),
+        "translator_train_s": translator_seconds(out),
         "detector_runs_s": round(sum(r.get("train_s", 0) + r.get("test_s", 0) for r in records)),
         "stage_s": stages.times,
     }
