@@ -15,8 +15,8 @@ exist (an interrupted run is finished by the same command):
    (``augment_dataset``, ``fit=stretch``: ``data=folder`` trained on stretched squares), one
    output per image: v2 latent (``--psi``), v2 reference-guided (night references from
    ``DIR/scenes/translation/train/night``), v1; ``DIR/translations/<name>/``. Every output is
-   checked object by object with the scenes' exact check
-   (:func:`starganv2.evaluation.scene_check.scene_box_figures`): ``scene_check.json``.
+   checked object by object by the tool's ``check="scene"`` (the scenes' exact check), the
+   results in its ``augment_report.json``.
 4. **detectors**: every arm x seed (``DIR/detectors/<arm>_seed<k>.json``), same steps and batch:
    ``day_only``; ``photometric`` (day, each sample photometrically augmented with p = 0.5);
    ``stargan_v2`` (half day, half v2 translations, latent and reference); ``stargan_v2_checked``
@@ -226,12 +226,16 @@ def translator_seconds(out: Path) -> dict[str, float | None]:
 
 
 def translate(out: Path, name: str, ckpt: Path, psi: float, seed: int = 0) -> Path:
-    """One translated set of the day train split (``DIR/translations/<name>/instances.json``)."""
+    """One translated set of the day train split (``DIR/translations/<name>/instances.json``),
+    every output checked by the tool's ``check="scene"`` (the scenes' exact per-object check)
+    and kept: the report (``augment_report.json``) says which passed; the checked arm takes only
+    those, the selection ``drop_failed=True`` would leave in the dataset."""
     from starganv2.models.registry import load_model
     from starganv2.synthesis.detection.augment import augment_dataset
 
     folder = out / "translations" / name
-    _stamp(folder, {"ckpt": str(ckpt), "psi": psi if name == "v2_latent" else None, "seed": seed})
+    settings = {"ckpt": str(ckpt), "psi": psi if name == "v2_latent" else None, "seed": seed}
+    _stamp(folder, {**settings, "check": "scene"})
     result = folder / "instances.json"
     if result.exists() and (folder / "augment_report.json").exists():
         return result
@@ -247,6 +251,7 @@ def translate(out: Path, name: str, ckpt: Path, psi: float, seed: int = 0) -> Pa
         psi=psi if name == "v2_latent" else 1.0,
         seed=seed,
         fit="stretch",
+        check="scene",
         accelerator="cpu",
     )
     return result
@@ -288,16 +293,23 @@ def box_figures(data: DetectionSet) -> list[dict[str, Any]]:
 
 
 def label_check(coco: Path) -> list[dict[str, Any]]:
-    """The per-output check of a translated set, cached in ``scene_check.json`` beside it.
-
-    The one place that decides which translations the checked arm keeps: today the scenes'
-    exact check computed here on the written outputs; ``check="scene"`` of ``augment_dataset``
-    (with ``drop_failed``) applies the same criterion inside the tool."""
-    path = coco.parent / "scene_check.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    rows = box_figures(load_coco(coco))
-    _write_json(rows, path)
+    """The tool's check of a translated set, one row per image of ``coco`` in its order (the
+    rows of :func:`box_figures`), read from ``augment_report.json`` beside it. An image the
+    report has no check for fails."""
+    report = json.loads((coco.parent / "augment_report.json").read_text())
+    checks = {o["image"]: o.get("check") for o in report["outputs"]}
+    rows = []
+    for record in json.loads(coco.read_text())["images"]:
+        check = checks.get(record["file_name"]) or {"passed": False, "boxes": []}
+        boxes = [b for b in check["boxes"] if b.get("required", True)]
+        rows.append(
+            {
+                "image": record["file_name"],
+                "iou": [float(b["iou"]) for b in boxes],
+                "passed": [bool(b["matched"]) for b in boxes],
+                "all_passed": bool(check["passed"]),
+            }
+        )
     return rows
 
 
@@ -661,10 +673,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     stages.record("translators", time.perf_counter() - start, done)
 
     start = time.perf_counter()
-    done = all((out / "translations" / n / "scene_check.json").exists() for n in TRANSLATIONS)
+    done = all((out / "translations" / n / "augment_report.json").exists() for n in TRANSLATIONS)
     ckpts = {n: out / "translators" / n / "checkpoints" / "last.ckpt" for n in ("v2", "v1")}
     for name in TRANSLATIONS:
-        label_check(translate(out, name, ckpts[name.split("_")[0]], args.psi))
+        translate(out, name, ckpts[name.split("_")[0]], args.psi)
     stages.record("translations", time.perf_counter() - start, done)
 
     start = time.perf_counter()

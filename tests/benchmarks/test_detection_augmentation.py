@@ -206,3 +206,29 @@ def test_v2_within_seed_noise_of_photometric_does_not_beat_it():
     verdict = bench.summarize(records)["v2_vs_photometric"]
     assert verdict["difference"] == pytest.approx(0.1)
     assert verdict["beats_beyond_noise"] is False
+
+
+def test_label_check_reads_the_tools_report_in_coco_order(tmp_path):
+    coco = {
+        "images": [
+            {"id": 5, "file_name": "b_night_0.png"},
+            {"id": 3, "file_name": "a_night_0.png"},
+            {"id": 4, "file_name": "c_night_0.png"},
+        ]
+    }
+    box = {"index": 0, "iou": 0.8, "matched": True, "required": True}
+    failed = {"index": 1, "iou": 0.1, "matched": False, "required": True}
+    report = {
+        "outputs": [
+            {"image": "a_night_0.png", "check": {"passed": True, "boxes": [box]}},
+            {"image": "b_night_0.png", "check": {"passed": False, "boxes": [box, failed]}},
+            {"image": "c_night_0.png", "check": None},
+        ]
+    }
+    (tmp_path / "instances.json").write_text(json.dumps(coco))
+    (tmp_path / "augment_report.json").write_text(json.dumps(report))
+    rows = bench.label_check(tmp_path / "instances.json")
+    assert [r["image"] for r in rows] == ["b_night_0.png", "a_night_0.png", "c_night_0.png"]
+    assert [r["all_passed"] for r in rows] == [False, True, False]
+    assert rows[0]["iou"] == [0.8, 0.1] and rows[0]["passed"] == [True, False]
+    assert bench.geometry(rows)["object_pass_share"] == pytest.approx(2 / 3)
