@@ -235,7 +235,7 @@ def translate(out: Path, name: str, ckpt: Path, psi: float, seed: int = 0) -> Pa
 
     folder = out / "translations" / name
     settings = {"ckpt": str(ckpt), "psi": psi if name == "v2_latent" else None, "seed": seed}
-    _stamp(folder, {**settings, "check": "scene"})
+    _stamp(folder, settings)  # what makes the images (the check reads them, changes nothing)
     result = folder / "instances.json"
     if result.exists() and (folder / "augment_report.json").exists():
         return result
@@ -292,11 +292,24 @@ def box_figures(data: DetectionSet) -> list[dict[str, Any]]:
     return rows
 
 
+def box_figures_cached(coco: Path) -> list[dict[str, Any]]:
+    """:func:`box_figures` of the images of ``coco``, kept in ``scene_check.json`` beside it."""
+    path = coco.parent / "scene_check.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    rows = box_figures(load_coco(coco))
+    _write_json(rows, path)
+    return rows
+
+
 def label_check(coco: Path) -> list[dict[str, Any]]:
     """The tool's check of a translated set, one row per image of ``coco`` in its order (the
     rows of :func:`box_figures`), read from ``augment_report.json`` beside it. An image the
-    report has no check for fails."""
+    report has no check for fails; a set translated without ``check=scene`` is checked here
+    with the same criterion (:func:`box_figures_cached`)."""
     report = json.loads((coco.parent / "augment_report.json").read_text())
+    if (report.get("check_settings") or {}).get("name") != "scene":
+        return box_figures_cached(coco)  # translated without the check: the same criterion here
     checks = {o["image"]: o.get("check") for o in report["outputs"]}
     rows = []
     for record in json.loads(coco.read_text())["images"]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -219,6 +220,7 @@ def test_label_check_reads_the_tools_report_in_coco_order(tmp_path):
     box = {"index": 0, "iou": 0.8, "matched": True, "required": True}
     failed = {"index": 1, "iou": 0.1, "matched": False, "required": True}
     report = {
+        "check_settings": {"name": "scene", "iou": 0.5},
         "outputs": [
             {"image": "a_night_0.png", "check": {"passed": True, "boxes": [box]}},
             {"image": "b_night_0.png", "check": {"passed": False, "boxes": [box, failed]}},
@@ -232,3 +234,15 @@ def test_label_check_reads_the_tools_report_in_coco_order(tmp_path):
     assert [r["all_passed"] for r in rows] == [False, True, False]
     assert rows[0]["iou"] == [0.8, 0.1] and rows[0]["passed"] == [True, False]
     assert bench.geometry(rows)["object_pass_share"] == pytest.approx(2 / 3)
+
+
+def test_label_check_without_the_tools_check_applies_the_same_criterion(scenes, tmp_path):
+    """A set translated without check=scene (an older run) is checked by the benchmark itself."""
+    shutil.copytree(scenes / "coco" / "day" / "train", tmp_path / "set")
+    report = {"check_settings": None, "outputs": []}
+    (tmp_path / "set" / "augment_report.json").write_text(json.dumps(report))
+    rows = bench.label_check(tmp_path / "set" / "instances.json")
+    expected = bench.box_figures(det.load_coco(tmp_path / "set" / "instances.json"))
+    assert rows == expected and len(rows) == 8
+    assert sum(r["all_passed"] for r in rows) >= 6  # untouched scenes: nearly all pass
+    assert (tmp_path / "set" / "scene_check.json").exists()
