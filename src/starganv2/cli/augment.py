@@ -4,6 +4,10 @@ Translates a COCO, YOLO or Pascal VOC dataset into the model's other domains and
 format (:func:`starganv2.synthesis.detection.augment.augment_dataset`); the console ends with the
 counts written, skipped and failed, and kept and dropped (``check=detector drop_failed=true``). Exits with status 1 on bad input (one line), 2 when some
 outputs failed (listed in ``<output>/augment_report.json``). See ``conf/augment.yaml``.
+
+``devices=2`` (or ``devices=8 num_nodes=2`` on a cluster) spreads the images over processes with
+DDP: Lightning runs this command again for the other ranks of a node, each rank translates its
+share, and rank 0 alone writes the dataset files and the report, and prints the counts.
 """
 
 from __future__ import annotations
@@ -67,6 +71,9 @@ def run(cfg: DictConfig) -> Any:
         batch_size=cfg.batch_size,
         quality=cfg.quality,
         accelerator=cfg.device,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
         progress=cfg.progress,
     )
 
@@ -78,6 +85,8 @@ def main(cfg: DictConfig) -> None:
     from starganv2.cli.common import run_or_exit
 
     report = run_or_exit(run, cfg, log)
+    if report.path is None:  # another rank of a DDP run: rank 0 reports for all
+        return
     print(
         f"{report.written} written, {report.skipped} skipped, {report.failed} failed; "
         f"{report.kept} kept, {report.dropped} dropped ({len(report.problems)} input "

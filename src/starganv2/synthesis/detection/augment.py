@@ -36,6 +36,7 @@ from starganv2.synthesis.detection.dataset import DetectionImage, OutputImage, P
 from starganv2.synthesis.detection.detect import read_dataset, write_dataset
 from starganv2.synthesis.detection.translate import (
     DETECTION_FITS,
+    Devices,
     Reference,
     prediction_device,
     translate_requests,
@@ -90,7 +91,8 @@ class AugmentReport:
             label check and left out) and ``check`` (``null`` unchecked, else ``{"passed": bool,
             "boxes": [{"index", "category", "iou", "matched", "required"}]}``).
         problems: every problem found in the input, one :class:`Problem` each.
-        path: the report file.
+        path: the report file; ``None`` on the ranks but 0 of a DDP run (rank 0 writes the
+            dataset files and the report, and returns the run's report).
     """
 
     format: str
@@ -167,6 +169,9 @@ def augment_dataset(
     batch_size: int = 8,
     quality: int = 95,
     accelerator: str = "auto",
+    devices: int | str = 1,
+    num_nodes: int = 1,
+    strategy: str = "auto",
     progress: bool = False,
     tile_size: int | None = None,
     tile_overlap: float = 0.25,
@@ -205,6 +210,11 @@ def augment_dataset(
         batch_size: images per forward pass.
         quality: JPEG / WebP quality of the outputs.
         accelerator: Lightning accelerator of the prediction run.
+        devices, num_nodes, strategy: the prediction ``Trainer``'s; several devices or nodes
+            make a DDP run: every rank runs this call, translates and writes its share of the
+            outputs, and rank 0 alone, once all ranks have finished, copies the sources, runs
+            the label check, writes the dataset files and the report (the other ranks return
+            a report with ``path=None``). The output folder must be one all nodes see.
         progress: show Lightning's progress bar.
         tile_size: ``fit=tile``: a tile's side in source pixels; ``None``: the model's
             ``img_size`` (no resampling).
@@ -269,11 +279,12 @@ def augment_dataset(
         len(ds.problems),
     )
 
+    where = Devices(accelerator, devices, num_nodes, strategy)
     refs = None if ref_dir is None else _references(Path(ref_dir), targets, names)
     planned, requests = _plan(ds.images, targets, names, styles, seed, refs, psi, include_source)
     checker = None
     if check != "none":
-        checker = build_check(check, ds, prediction_device(accelerator), options)
+        checker = build_check(check, ds, prediction_device(where), options)
     settings = None if checker is None else {"name": check, **options.settings()}
     remembered = _remembered(root, settings)
     gone = (
@@ -289,11 +300,13 @@ def augment_dataset(
         fit,
         batch_size,
         quality,
-        accelerator,
+        where,
         progress,
         tile_size=tile_size,
         tile_overlap=tile_overlap,
     )
+    if result.rank != 0:  # rank 0 writes the dataset and the report for every rank
+        return AugmentReport(ds.format, problems=list(ds.problems))
     done, failed = set(result.written), result.failed
     failed_sources: dict[str, str] = {}
     for out in planned:

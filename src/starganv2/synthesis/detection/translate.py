@@ -29,6 +29,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from torch.utils.data import DataLoader
 from torchvision.transforms.functional import pil_to_tensor
 
@@ -55,6 +56,7 @@ from starganv2.utils.quiet import info_held_back
 
 __all__ = [
     "DETECTION_FITS",
+    "Devices",
     "Reference",
     "FitLoader",
     "DetectionItemWriter",
@@ -177,10 +179,12 @@ class DetectionItemWriter:
     tiles of an output are kept until the last one comes, then blended and written at once.
 
     Attributes:
-        written: keys written in this run (this rank).
-        failed: ``{key: reason}`` of outputs whose source could not be read (this rank).
+        written: keys written in this run (this rank's; every rank's once
+            :func:`translate_requests` returns).
+        failed: ``{key: reason}`` of outputs whose source could not be read (likewise).
         resized: ``{key: (width, height)}`` of sources whose decoded size differs from the
             item's ``size`` (the annotation's), e.g. an EXIF rotation; written at the decoded size.
+        rank: this process's global rank in the prediction run (0 without DDP).
     """
 
     def __init__(self, root: str | Path, quality: int = 95) -> None:
@@ -188,6 +192,7 @@ class DetectionItemWriter:
         self.written: list[str] = []
         self.failed: dict[str, str] = {}
         self.resized: dict[str, tuple[int, int]] = {}
+        self.rank = 0
         self._tiles: dict[str, dict[int, torch.Tensor]] = {}
 
     def __call__(self, item: dict[str, Any], image: torch.Tensor) -> None:
@@ -213,24 +218,64 @@ class DetectionItemWriter:
         self.written.append(key)
 
 
-def _trainer(accelerator: str, callbacks: list[Any], progress: bool) -> L.Trainer:
-    return L.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        logger=False,
-        callbacks=callbacks,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress,
-    )
+@dataclasses.dataclass(frozen=True)
+class Devices:
+    """Where :func:`translate_requests` runs: the Lightning ``Trainer`` arguments of the same
+    names. ``devices`` > 1 or ``num_nodes`` > 1 is a DDP run (``strategy="auto"`` gives ``ddp``):
+    every process runs the whole program (Lightning starts the other ranks of a node by running
+    its command again) and translates its share of the requests."""
+
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
 
 
-def prediction_device(accelerator: str = "auto") -> torch.device:
-    """The device :func:`translate_requests` runs the model on for ``accelerator`` (the label
-    check runs its detector there too). Lightning's info lines about the devices are left to
-    the trainer that translates, so a run shows them once."""
+def _trainer(where: Devices | str, callbacks: list[Any], progress: bool) -> L.Trainer:
+    """The prediction trainer on ``where`` (an accelerator name: one device); ``ValueError`` in
+    one line for settings Lightning refuses or a strategy that spawns its ranks."""
+    where = Devices(where) if isinstance(where, str) else where
+    if any(word in str(where.strategy) for word in ("spawn", "fork", "notebook")):
+        raise ValueError(
+            f"strategy={where.strategy!r} starts its ranks inside the run, where they cannot hand "
+            "their results back: expected strategy=auto or ddp (each rank runs the whole command)"
+        )
+    try:
+        return L.Trainer(
+            accelerator=where.accelerator,
+            devices=where.devices,
+            num_nodes=where.num_nodes,
+            strategy=where.strategy,
+            logger=False,
+            callbacks=callbacks,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=progress,
+        )
+    except MisconfigurationException as err:
+        raise ValueError(
+            f"accelerator={where.accelerator!r} devices={where.devices!r} "
+            f"num_nodes={where.num_nodes!r} strategy={where.strategy!r} cannot run: {err}"
+        ) from err
+
+
+def prediction_device(where: Devices | str = "auto") -> torch.device:
+    """The device :func:`translate_requests` runs the model on in this process for ``where`` (a
+    :class:`Devices`, or an accelerator name: one device); the label check runs its detector
+    there too. Lightning's info lines about the devices are left to the trainer that
+    translates, so a run shows them once."""
     with info_held_back():
-        return _trainer(accelerator, [], False).strategy.root_device
+        return _trainer(where, [], False).strategy.root_device
+
+
+def _gather(items: DetectionItemWriter) -> None:
+    """Every rank's ``written``, ``failed`` and ``resized`` into ``items``, on every rank; a
+    collective call, so it returns once all ranks have finished their images."""
+    every: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(every, (items.written, items.failed, items.resized))
+    items.written = [key for written, _, _ in every for key in written]
+    items.failed = {key: why for _, failed, _ in every for key, why in failed.items()}
+    items.resized = {key: size for _, _, resized in every for key, size in resized.items()}
 
 
 def translate_requests(
@@ -240,15 +285,18 @@ def translate_requests(
     fit: str = "letterbox",
     batch_size: int = 8,
     quality: int = 95,
-    accelerator: str = "auto",
+    where: Devices | str = "auto",
     progress: bool = False,
     tile_size: int | None = None,
     tile_overlap: float = 0.25,
 ) -> DetectionItemWriter:
     """Translate ``requests`` whose output ``root / key`` does not exist yet, with
-    ``Trainer.predict`` on one device; returns the item writer (``written``, ``failed``,
-    ``resized``). ``batch_size`` counts outputs: with ``fit="tile"`` a forward pass holds all the
-    tiles of ``batch_size`` sources."""
+    ``Trainer.predict`` on ``where`` (a :class:`Devices`, or an accelerator name: one device);
+    returns the item writer (``written``, ``failed``, ``resized``, ``rank``). Under DDP each
+    rank writes its own share (no file is written by two ranks) and the call returns, on every
+    rank, once all ranks have finished, with every rank's ``written``, ``failed`` and
+    ``resized``; with nothing left to translate no trainer starts. ``batch_size`` counts
+    outputs: with ``fit="tile"`` a forward pass holds all the tiles of ``batch_size`` sources."""
     items = DetectionItemWriter(root, quality)
     writer = PredictionWriter(root, write_item=items)
     load = FitLoader(module.img_size, fit, tile_size, tile_overlap)
@@ -260,6 +308,9 @@ def translate_requests(
         loader = prediction_loader(data, batch_size, skip=writer.is_written)
     if len(loader.sampler) == 0:
         return items
-    trainer = _trainer(accelerator, [writer], progress)
+    trainer = _trainer(where, [writer], progress)
     trainer.predict(module, loader, return_predictions=False)
+    items.rank = trainer.global_rank
+    if trainer.world_size > 1:
+        _gather(items)
     return items
