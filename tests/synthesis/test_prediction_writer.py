@@ -1,15 +1,14 @@
 """Translation requests through ``Trainer.predict`` and the prediction writer: seeds, batches,
-rank shares, whole files, reruns that skip finished outputs, and 2 DDP processes."""
+rank shares, whole files and reruns that skip finished outputs. Two DDP processes through the
+writer: tests/integration/test_augment_ddp.py (``starganv2-augment devices=2``)."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 from PIL import Image
 
 from starganv2.models.stargan_v2.module import StarGANv2Module
@@ -25,7 +24,6 @@ from starganv2.synthesis.requests import (
     style_seed,
 )
 from tests.helpers import TINY, quiet_trainer
-from tests.helpers.ddp import free_port, join_process_group_env
 
 
 @pytest.fixture(scope="module")
@@ -218,80 +216,6 @@ def test_under_ddp_an_unsharded_loader_is_refused(module, tmp_path):
 
     with pytest.raises(ValueError, match=r"dataloader\(s\) \[0\].*every one of the 2 ranks"):
         PredictionWriter(tmp_path).on_predict_start(FakeTrainer(), module)
-
-
-# ---------------------------------------------------------------------- 2 DDP processes
-WORLD = 2
-
-
-def _ddp_requests(root: Path) -> list[TranslationRequest]:
-    sources = {f"sub/img{i}.png": root / "in" / "sub" / f"img{i}.png" for i in range(7)}
-    return requests_for(sources, targets=[1], num_styles=1, seed=5, psi=0.8)
-
-
-def _log_and_write(log: Path, who: str, out: Path, item: dict, image: torch.Tensor) -> None:
-    """The default writer, logging ``run rank key`` first."""
-    with open(log, "a") as fh:
-        fh.write(f"{who} {item['key']}\n")
-    write_image(out / item["key"], image)
-
-
-def _rank_main(rank: int, root: str, port: int) -> None:
-    join_process_group_env(rank, WORLD, port)
-    root = Path(root)
-    torch.manual_seed(0)
-    model = StarGANv2Module(**TINY)
-    out = root / "ddp"
-
-    requests = _ddp_requests(root)
-    for run in (1, 2):
-        write_item = functools.partial(_log_and_write, root / "writes.txt", f"{run} {rank}", out)
-        if run == 2 and rank == 0:  # one output of rank 0's share lost: rank 1 has nothing to do
-            (out / requests[0].key).unlink()
-        writer = PredictionWriter(out, write_item=write_item)
-        data = TranslationRequests(requests, SquareLoader(32))
-        loader = prediction_loader(data, batch_size=2, skip=writer.is_written)
-        trainer = quiet_trainer(devices=WORLD, strategy="ddp", callbacks=[writer])
-        trainer.predict(model, loader, return_predictions=False)
-
-
-@pytest.mark.slow
-def test_two_ddp_processes_write_each_output_once_as_one_process_does(tmp_path):
-    _sources(tmp_path / "in", 7)
-    requests = _ddp_requests(tmp_path)
-    # a previous, interrupted run finished two outputs of rank 1's share (requests 1, 3, 5)
-    done = {requests[3].key, requests[5].key}
-    for key in done:
-        write_image(tmp_path / "ddp" / key, torch.zeros(3, 32, 32))
-    mp.spawn(_rank_main, args=(str(tmp_path), free_port()), nprocs=WORLD, join=True)
-
-    writes = [line.split() for line in (tmp_path / "writes.txt").read_text().splitlines()]
-    keys = [k for run, _, k in writes if run == "1"]
-    assert sorted(keys) == sorted(r.key for r in requests if r.key not in done)  # each once
-    assert {k for run, r, k in writes if (run, r) == ("1", "0")} == {
-        requests[i].key for i in (0, 2, 4, 6)
-    }  # rank r of 2 takes requests r, r + 2, ...
-    assert {k for run, r, k in writes if (run, r) == ("1", "1")} == {requests[1].key}
-    # the rerun: only the lost output, by its rank; the idle rank 1 neither fails nor writes
-    assert [w for w in writes if w[0] == "2"] == [["2", "0", requests[0].key]]
-    for key in done:  # finished outputs were left alone
-        assert _pixels(tmp_path / "ddp" / key).max() == 128
-
-    torch.manual_seed(0)
-    single = PredictionWriter(tmp_path / "one")
-    loader = prediction_loader(TranslationRequests(requests, SquareLoader(32)), batch_size=3)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the ranks: the same kernels, the same rounding
-    try:
-        quiet_trainer(callbacks=[single]).predict(
-            StarGANv2Module(**TINY), loader, return_predictions=False
-        )
-    finally:
-        torch.set_num_threads(threads)
-    for key in keys:
-        assert np.array_equal(_pixels(tmp_path / "ddp" / key), _pixels(tmp_path / "one" / key)), key
-    names = sorted(p.name for p in (tmp_path / "ddp").rglob("*") if p.is_file())
-    assert names == sorted(Path(r.key).name for r in requests)  # no temporary files left
 
 
 # ---------------------------------------------------------------------- the README's example
