@@ -5,7 +5,8 @@ Lightning runs the command again for rank 1; each rank translates its share of t
 finished; rank 0 alone, once both have finished, copies the sources, runs the label check over
 every output, writes the COCO file and the report, and prints the counts. A rerun after one lost
 output has rank 1 idle. The outputs match a one-process run of the Python API pixel for pixel.
-Bad input is one error line before any rank starts.
+Bad input is one error line before any rank starts; so are a strategy that spawns its ranks and
+device settings Lightning refuses (quick tests).
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ from PIL import Image
 from starganv2.models.registry import load_model
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from starganv2.synthesis.detection.augment import augment_dataset
+from starganv2.synthesis.detection.translate import Devices, prediction_device
 from tests.helpers import TINY, quiet_trainer
 from tests.synthesis.detection.datasets import make_coco
 from tests.synthesis.detection.detectors import FixedBoxes
-
-pytestmark = pytest.mark.slow
 
 # make_coco's images a.jpg, sub/über bild.png, empty.jpg; one target, two styles: the planned
 # outputs in order, rank 0 taking 0, 2, 4 and rank 1 taking 1, 3, 5
@@ -99,6 +99,7 @@ def _rank_logs(tmp_path: Path, run_name: str) -> tuple[str, str]:
     return rank0, logs.popitem()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_from_the_command_line_write_each_output_once_as_one_does(tmp_path):
     make_coco(tmp_path / "in")  # with 3 input problems, one line each, the run goes on
     torch.manual_seed(0)
@@ -188,3 +189,18 @@ def test_two_processes_from_the_command_line_write_each_output_once_as_one_does(
     errors = [line for line in (bad.stdout + bad.stderr).splitlines() if "ERROR" in line]
     assert bad.returncode == 1 and len(errors) == 1 and "nowhere" in errors[0]
     assert "Traceback" not in bad.stdout + bad.stderr and not (tmp_path / "o2").exists()
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        (
+            Devices("cpu", 2, 1, "ddp_spawn"),
+            r"strategy='ddp_spawn' starts its ranks inside the run",
+        ),
+        (Devices("cpu", 0), r"accelerator='cpu' devices=0 num_nodes=1 strategy='auto' cannot run"),
+    ],
+)
+def test_a_strategy_that_spawns_its_ranks_and_bad_devices_are_one_line(where, message):
+    with pytest.raises(ValueError, match=message):
+        prediction_device(where)
