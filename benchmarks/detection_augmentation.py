@@ -183,29 +183,39 @@ def translator_overrides(
     return overrides + list(extra)
 
 
-def translators_stage(out: Path, jobs_spec: dict[str, list[str]], threads: int) -> bool:
-    """Train the translators not trained yet, side by side; ``True`` if all were there."""
+def trained_iterations(run_dir: Path) -> int:
+    """The iteration of ``run_dir``'s ``checkpoints/last.ckpt`` (-1: none)."""
+    from starganv2.models.registry import load_model
+
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    return int(load_model(ckpt).iteration) if ckpt.is_file() else -1
+
+
+def translators_stage(
+    out: Path, jobs_spec: dict[str, list[str]], iters: dict[str, int], threads: int
+) -> bool:
+    """Train the translators not trained to ``iters[name]`` yet, side by side (an interrupted
+    one continues from its last checkpoint: ``resume=auto``); ``True`` if all were done."""
     from _jobs import run_side_by_side, thread_env, train_command
 
     jobs = []
     for name, overrides in jobs_spec.items():
         run_dir = out / "translators" / name
-        stamped = _stamp(run_dir, {"overrides": overrides})
-        if stamped and (run_dir / "checkpoints" / "last.ckpt").is_file():
+        _stamp(run_dir, {"overrides": overrides})
+        if trained_iterations(run_dir) >= iters[name]:
             continue
-        jobs.append((name, train_command(overrides, run_dir), out / "translators" / f"{name}.log"))
+        command = train_command([*overrides, "resume=auto"], run_dir)
+        jobs.append((name, command, out / "translators" / f"{name}.log"))
         print(f"[translators] {name}: starganv2-train {shlex.join(overrides)}", flush=True)
     if jobs:
         each = max(1, threads // len(jobs))
         run_side_by_side(jobs, len(jobs), thread_env(each), what="translator")
-    missing = [
-        n
-        for n in jobs_spec
-        if not (out / "translators" / n / "checkpoints" / "last.ckpt").is_file()
-    ]
-    if missing:
+    short = {n: trained_iterations(out / "translators" / n) for n in jobs_spec}
+    short = {n: it for n, it in short.items() if it < iters[n]}
+    if short:
         raise SystemExit(
-            f"translators {missing} wrote no checkpoint: see {out / 'translators'}/*.log"
+            f"translators {sorted(short)} stopped at iterations {short} (of {iters}): "
+            f"see {out / 'translators'}/*.log; rerun to continue them"
         )
     return not jobs
 
@@ -682,7 +692,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             out, setting.img_size, setting.v1_iters, "stargan_v1_quick", args.v1_override
         ),
     }
-    done = translators_stage(out, spec, args.threads)
+    iters = {"v2": setting.v2_iters, "v1": setting.v1_iters}
+    done = translators_stage(out, spec, iters, args.threads)
     stages.record("translators", time.perf_counter() - start, done)
 
     start = time.perf_counter()
