@@ -523,7 +523,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         summary["v2_vs_photometric"] = {
             "difference": diff,
             "standard_error": se,
-            "beats_beyond_noise": bool(diff > 2 * se),
+            # one seed on either side: no noise estimate, no verdict
+            "beats_beyond_noise": bool(diff > 2 * se) if min(a["n"], b["n"]) > 1 else None,
             "rule": "mean difference of night mAP@0.5 > 2 x its standard error over seeds",
         }
     return summary
@@ -549,7 +550,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         )
     cmp = summary.get("v2_vs_photometric")
     if cmp:
-        verdict = "yes" if cmp["beats_beyond_noise"] else "no"
+        verdict = {True: "yes", False: "no", None: "n/a (one seed)"}[cmp["beats_beyond_noise"]]
         lines += [
             "",
             f"StarGAN v2 beats photometric beyond seed noise: **{verdict}** (difference "

@@ -225,7 +225,7 @@ def test_label_check_reads_the_tools_report_in_coco_order(tmp_path):
             {"image": "a_night_0.png", "check": {"passed": True, "boxes": [box]}},
             {"image": "b_night_0.png", "check": {"passed": False, "boxes": [box, failed]}},
             {"image": "c_night_0.png", "check": None},
-        ]
+        ],
     }
     (tmp_path / "instances.json").write_text(json.dumps(coco))
     (tmp_path / "augment_report.json").write_text(json.dumps(report))
@@ -246,3 +246,8 @@ def test_label_check_without_the_tools_check_applies_the_same_criterion(scenes, 
     assert rows == expected and len(rows) == 8
     assert sum(r["all_passed"] for r in rows) >= 6  # untouched scenes: nearly all pass
     assert (tmp_path / "set" / "scene_check.json").exists()
+
+
+def test_one_seed_gives_no_verdict():
+    records = [_record("photometric", 0, 0.2), _record("stargan_v2", 0, 0.9)]
+    assert bench.summarize(records)["v2_vs_photometric"]["beats_beyond_noise"] is None
