@@ -281,6 +281,7 @@ def box_figures(data: DetectionSet) -> list[dict[str, Any]]:
     ``scene_box_check``) and whether all passed."""
     from starganv2.data.detection_scenes import CLASSES
     from starganv2.evaluation.scene_check import CLASS_FILL, scene_box_figures
+    from starganv2.synthesis.detection.scene_check import FILL_TOL
 
     rows = []
     for i in range(len(data)):
@@ -288,7 +289,7 @@ def box_figures(data: DetectionSet) -> list[dict[str, Any]]:
         ious, fills = scene_box_figures(image, data.boxes[i])
         expected = [CLASS_FILL[CLASSES[int(c) - 1]] for c in data.labels[i].tolist()]
         passed = [
-            bool(iou >= 0.5 and abs(fill - e) <= 0.25)
+            bool(iou >= 0.5 and abs(fill - e) <= FILL_TOL)  # the tool's check_iou default
             for iou, fill, e in zip(ious.tolist(), fills.tolist(), expected)
         ]
         rows.append(
