@@ -60,7 +60,7 @@ from _detector import (  # noqa: E402
 )
 
 ARMS = ("day_only", "photometric", "stargan_v2", "stargan_v2_checked", "stargan_v1", "oracle")
-"""The arms, in the order of the tables."""
+"""The arms, in the order of the tables (what each trains on: :data:`ARM_POOLS`)."""
 TRANSLATIONS = ("v2_latent", "v2_reference", "v1")
 """The translated sets: StarGAN v2 with latent and with reference styles, StarGAN v1."""
 FIGURES = ("night_map50", "night_map", "day_map50", "day_map")
@@ -353,36 +353,67 @@ def geometry(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
 # stage 4: detectors
 
 
-def arm_pools(
-    arm: str, data: dict[str, DetectionSet], checked: dict[str, Sequence[bool]]
-) -> tuple[list[DetectionSet], list[float], Callable | None]:
-    """What an arm trains on: ``(pools, shares, augment)``.
+Pools = tuple[list[DetectionSet], list[float], Callable | None]
+"""What an arm trains on: ``(pools, shares, augment)`` (see :func:`train_detector`)."""
+
+
+def _day_only(data: dict[str, DetectionSet], checked: dict[str, Sequence[bool]]) -> Pools:
+    return [data["day"]], [1.0], None
+
+
+def _photometric(data: dict[str, DetectionSet], checked: dict[str, Sequence[bool]]) -> Pools:
+    return [data["day"]], [1.0], photometric
+
+
+def _half(name: str) -> Callable[[dict[str, DetectionSet], dict[str, Sequence[bool]]], Pools]:
+    """Half day, half the set ``name``."""
+
+    def pools(data: dict[str, DetectionSet], checked: dict[str, Sequence[bool]]) -> Pools:
+        return [data["day"], data[name]], [0.5, 0.5], None
+
+    return pools
+
+
+def _stargan_v2(only_passing: bool) -> Callable[..., Pools]:
+    """Half day, half the v2 translations (latent and reference; ``only_passing``: those whose
+    every object passed the check; none passing: day only)."""
+
+    def pools(data: dict[str, DetectionSet], checked: dict[str, Sequence[bool]]) -> Pools:
+        sets = []
+        for name in ("v2_latent", "v2_reference"):
+            s = data[name]
+            if only_passing:
+                s = s.subset([i for i, ok in enumerate(checked[name]) if ok])
+            sets.append(s)
+        translated = concat(sets)
+        if not len(translated):
+            return [data["day"]], [1.0], None
+        return [data["day"], translated], [0.5, 0.5], None
+
+    return pools
+
+
+ARM_POOLS = {
+    "day_only": _day_only,
+    "photometric": _photometric,
+    "stargan_v2": _stargan_v2(only_passing=False),
+    "stargan_v2_checked": _stargan_v2(only_passing=True),
+    "stargan_v1": _half("v1"),
+    "oracle": _half("night"),
+}
+"""Each arm's training data, by name (the keys are :data:`ARMS`)."""
+
+
+def arm_pools(arm: str, data: dict[str, DetectionSet], checked: dict[str, Sequence[bool]]) -> Pools:
+    """What ``arm`` trains on: ``(pools, shares, augment)``.
 
     ``data`` holds ``day`` (labelled day train), ``night`` (labelled night train, the oracle's)
     and the translated sets of :data:`TRANSLATIONS`; ``checked[name]`` says per image of a
     translated set whether every object passed the check. A checked arm whose translations all
     failed trains on day images only (its record's ``pool_sizes`` shows it)."""
-    day = data["day"]
-    if arm == "day_only":
-        return [day], [1.0], None
-    if arm == "photometric":
-        return [day], [1.0], photometric
-    if arm == "oracle":
-        return [day, data["night"]], [0.5, 0.5], None
-    if arm == "stargan_v1":
-        return [day, data["v1"]], [0.5, 0.5], None
-    if arm in ("stargan_v2", "stargan_v2_checked"):
-        sets = []
-        for name in ("v2_latent", "v2_reference"):
-            s = data[name]
-            if arm == "stargan_v2_checked":
-                s = s.subset([i for i, ok in enumerate(checked[name]) if ok])
-            sets.append(s)
-        translated = concat(sets)
-        if not len(translated):  # nothing passed the check: the arm is day only
-            return [day], [1.0], None
-        return [day, translated], [0.5, 0.5], None
-    raise ValueError(f"arm {arm!r}: expected one of {list(ARMS)}")
+    if arm not in ARM_POOLS:
+        raise ValueError(f"arm {arm!r}: expected one of {list(ARMS)}")
+    return ARM_POOLS[arm](data, checked)
 
 
 def concat(sets: Sequence[DetectionSet]) -> DetectionSet:
