@@ -229,7 +229,9 @@ def augment_dataset(
     if check not in CHECKS:
         raise ValueError(f"check={check!r} is invalid: expected one of {list(CHECKS)}")
     if drop_failed and check == "none":
-        raise ValueError("drop_failed=true but check=none: expected a check (check=detector)")
+        raise ValueError(
+            "drop_failed=true but check=none: expected a check (check=detector or check=scene)"
+        )
     options = CheckOptions(
         check_iou, check_score, check_class, check_labels, detector, detector_input, batch_size
     )
