@@ -14,6 +14,7 @@ from starganv2.models.stargan_v2.nets import (
     HighPass,
     MappingNetwork,
     ResBlk,
+    SourceFeatures,
     StyleEncoder,
     he_init,
 )
@@ -250,3 +251,39 @@ def test_cheaper_shortcut_order_is_the_papers_math(block, resample):
     for a, b in zip(*grads):
         assert rel(a, b) < 1e-6
     assert net(*args).shape[-1] == (32 if resample == "up" else 8)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"w_hpf": 0},
+        {"w_hpf": 1},
+        {"w_hpf": 0, "skip": "attention"},
+        {"w_hpf": 0, "skip": "cross_attention"},
+    ],
+    ids=["none", "highpass", "attention", "cross_attention"],
+)
+def test_one_encoding_decodes_with_any_style(kw):
+    """``generator(features, s)`` from ``encode_source`` or ``return_features`` is the full
+    forward pass exactly, for every skip kind; the features carry their graph."""
+    torch.manual_seed(0)
+    g = Generator(64, style_dim=8, max_conv_dim=32, dim_in=16, **kw)
+    g.apply(he_init)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    m = torch.sigmoid(4 * x.mean(1, keepdim=True))
+    masks = (m, m.square()) if kw["w_hpf"] else None
+    s1, s2 = torch.randn(2, 8), torch.randn(2, 8)
+    out, features = g(x, s1, masks=masks, return_features=True)
+    assert isinstance(features, SourceFeatures) and features.h.requires_grad
+    assert torch.equal(out, g(x, s1, masks=masks))
+    with torch.no_grad():
+        assert torch.equal(g(features, s2, masks=masks), g(x, s2, masks=masks))
+        assert torch.equal(g(g.encode_source(x), s2, masks=masks), g(x, s2, masks=masks))
+        assert torch.equal(g(features.detach(), s1, masks=masks), out)
+
+
+def test_features_without_skips_are_refused_where_the_skip_needs_them():
+    g = Generator(64, style_dim=8, max_conv_dim=32, dim_in=16, w_hpf=0, skip="cross_attention")
+    plain = SourceFeatures(g.encode_source(torch.zeros(1, 3, 64, 64)).h, {})
+    with pytest.raises(ValueError, match="no skip features"):
+        g(plain, torch.zeros(1, 8))

@@ -203,3 +203,21 @@ def test_lazy_r1_on_every_kth_d_update_weighted_by_k():
         plain,
     ]
     _compare(got, _run_reference(ref, batch, z, per_update))
+
+
+@pytest.mark.parametrize("reuse, encodings", [(True, 4), (False, 5)])
+def test_the_sources_are_encoded_once_per_generator_version(reuse, encodings):
+    """G's encoder does not see the style, so every fake of ``x_real`` made before G steps
+    decodes one encoding of the sources, and so do the two of the reference G update: 4
+    encoder passes per iteration (two of the sources, two of the cycle terms' fakes) instead of
+    7 (without the reuse 5 instead of 8: the D updates share one encoding without a graph)."""
+    fast, _ = _twins()
+    batch, z = _batch()
+    sources: list[bool] = []
+    hook = fast.nets["generator"].from_rgb.register_forward_hook(
+        lambda mod, args, out: sources.append(args[0].data_ptr() == batch["x_real"].data_ptr())
+    )
+    _run_fast(fast, batch, z, reuse_latent_fake=reuse)
+    hook.remove()
+    assert len(sources) == encodings
+    assert sources.count(False) == 2  # the fakes of the two cycle terms

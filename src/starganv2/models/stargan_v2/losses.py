@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from starganv2.models.stargan_v2.nets import SourceFeatures
 from starganv2.utils.autograd import frozen
 
 __all__ = [
@@ -106,10 +107,13 @@ def _style(
 class LatentFake:
     """A fake made by the latent D update with its graph kept, for the latent G update that
     follows (``G`` and ``F`` do not change in between, so it is the same tensor): ``s_trg``
-    ``(N, style_dim)`` and ``x_fake`` ``(N, 3, H, W)``, both attached to the graph."""
+    ``(N, style_dim)`` and ``x_fake`` ``(N, 3, H, W)``, both attached to the graph, and the
+    generator's encoding of the sources (``features``, attached too), which every fake of
+    ``x_real`` made before G steps can decode instead of encoding the sources again."""
 
     s_trg: torch.Tensor
     x_fake: torch.Tensor
+    features: SourceFeatures
 
 
 def make_latent_fake(
@@ -124,7 +128,8 @@ def make_latent_fake(
     :class:`LatentFake`)."""
     masks = mask_fn(x_real) if mask_fn is not None else None
     s_trg = mapping_network(z_trg, y_trg)
-    return LatentFake(s_trg, generator(x_real, s_trg, masks=masks))
+    x_fake, features = generator(x_real, s_trg, masks=masks, return_features=True)
+    return LatentFake(s_trg, x_fake, features)
 
 
 def d_loss(
@@ -142,6 +147,7 @@ def d_loss(
     r1_fp32: bool = True,
     fake: LatentFake | None = None,
     compute_r1: bool = True,
+    features: SourceFeatures | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Discriminator loss: real images of ``y_org`` as real (with R1), translations to ``y_trg``
     as fake. The fakes are made without gradient, so only D receives gradients.
@@ -156,6 +162,9 @@ def d_loss(
             instead of running F and G again.
         compute_r1: ``False`` skips the penalty (lazy R1): no input gradient, no double backward;
             ``reg`` is then reported as 0.
+        features: the generator's encoding of ``x_real`` with its current weights
+            (:class:`~.nets.SourceFeatures`): the fake is decoded from it instead of encoding
+            the sources again (the same values).
 
     Returns: ``(loss, {"real", "fake", "reg"})``.
     """
@@ -177,7 +186,7 @@ def d_loss(
         with torch.no_grad():
             s_trg = _style(mapping_network, style_encoder, y_trg, z_trg, x_ref)
             masks = mask_fn(x_real) if mask_fn is not None else None
-            x_fake = generator(x_real, s_trg, masks=masks)
+            x_fake = generator(x_real if features is None else features, s_trg, masks=masks)
     out = discriminator(x_fake, y_trg)
     loss_fake = adv_loss(out, 0.0)
 
@@ -215,8 +224,9 @@ def g_loss(
     still carries the adversarial gradient to the fake); in the reference case E's weights get
     none either, and the style codes of the references and of the source (inputs of nothing that
     learns) are made without a graph; the second fake of the diversity term, which is a detached
-    constant, is made without a graph in both cases. The values, and the gradients of the nets
-    that step, are those of the straightforward computation.
+    constant, is made without a graph in both cases, and decoded from the first fake's encoding
+    of the sources (the encoder does not see the style). The values, and the gradients of the
+    nets that step, are those of the straightforward computation.
 
     Args:
         x_real: ``(N, 3, H, W)``; y_org, y_trg: ``(N,)``.
@@ -238,11 +248,11 @@ def g_loss(
 
     with frozen(*learning):
         if fake is not None:
-            s_trg, x_fake = fake.s_trg, fake.x_fake
+            s_trg, x_fake, features = fake.s_trg, fake.x_fake, fake.features
         else:
             with torch.set_grad_enabled(latent and torch.is_grad_enabled()):
                 s_trg = _style(mapping_network, style_encoder, y_trg, z_trg, x_ref)
-            x_fake = generator(x_real, s_trg, masks=masks)
+            x_fake, features = generator(x_real, s_trg, masks=masks, return_features=True)
         loss_adv = adv_loss(discriminator(x_fake, y_trg), 1.0)
 
         s_pred = style_encoder(x_fake, y_trg)
@@ -250,7 +260,7 @@ def g_loss(
 
         with torch.no_grad():  # the second fake is a constant of the diversity term
             s_trg2 = _style(mapping_network, style_encoder, y_trg, z_trg2, x_ref2)
-            x_fake2 = generator(x_real, s_trg2, masks=masks)
+            x_fake2 = generator(features, s_trg2, masks=masks)
         loss_ds = diversity_loss(x_fake, x_fake2)
 
         masks_fake = mask_fn(x_fake) if mask_fn is not None else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,7 @@ __all__ = [
     "AdainResBlk",
     "HighPass",
     "Generator",
+    "SourceFeatures",
     "MappingNetwork",
     "StyleEncoder",
     "Discriminator",
@@ -345,22 +347,58 @@ class Generator(nn.Module):
 
     def forward(
         self,
-        x: torch.Tensor,
+        x: torch.Tensor | SourceFeatures,
         s: torch.Tensor,
         masks: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
+        return_features: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, SourceFeatures]:
         """Translate ``x (N, 3, H, W)`` with style ``s (N, style_dim)``; ``masks`` are the two
         masks ``(N, 1, h, w)`` of the high-pass skip, used at 32 px and at the other sizes (only
         with ``skip="highpass"``; without them that skip is left out).
+
+        The encoder does not see the style, so one source's encoding serves every style: ``x``
+        may be the :class:`SourceFeatures` of an earlier call (from ``return_features=True`` or
+        :meth:`encode_source`), and then only the decoder runs. ``return_features=True`` returns
+        ``(image, features)`` (the features with their graph, if one is being built).
         """
+        if isinstance(x, SourceFeatures):
+            features = x
+        else:
+            cross = self.skip == "cross_attention"
+            keep = self.skip != "none" if return_features else cross or masks is not None
+            features = self._encode(x, keep)
+        out = self._decode(features, s, masks)
+        return (out, features) if return_features else out
+
+    def encode_source(self, x: torch.Tensor) -> SourceFeatures:
+        """The encoder's half of :meth:`forward` for ``x (N, 3, H, W)``, to decode with any
+        number of styles (``generator(features, s, masks)``); keeps the skip features whatever
+        the masks later are."""
+        return self._encode(x, self.skip != "none")
+
+    def _encode(self, x: torch.Tensor, keep_skips: bool) -> SourceFeatures:
         x = self.from_rgb(x)
+        skips: dict[int, torch.Tensor] = {}
+        for block in self.encode:
+            if keep_skips and x.size(2) in self.skip_resolutions:
+                skips[x.size(2)] = x
+            x = block(x)
+        return SourceFeatures(x, skips)
+
+    def _decode(
+        self,
+        features: SourceFeatures,
+        s: torch.Tensor,
+        masks: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> torch.Tensor:
         use_skip = masks is not None and hasattr(self, "hpf")
         cross = self.skip == "cross_attention"
-        cache: dict[int, torch.Tensor] = {}
-        for block in self.encode:
-            if (use_skip or cross) and x.size(2) in self.skip_resolutions:
-                cache[x.size(2)] = x
-            x = block(x)
+        if (use_skip or cross) and self.skip_resolutions and not features.skips:
+            raise ValueError(
+                "these SourceFeatures hold no skip features, which this generator needs here: "
+                "make them with encode_source() or return_features=True"
+            )
+        x = features.h
         for block in self.decode:
             x = block(x, s)
             size = x.size(2)
@@ -369,10 +407,26 @@ class Generator(nn.Module):
             if use_skip:
                 mask = masks[0] if size == 32 else masks[1]
                 mask = F.interpolate(mask, size=size, mode="bilinear")
-                x = x + self.hpf(mask * cache[size])
+                x = x + self.hpf(mask * features.skips[size])
             elif self.skip != "highpass":
-                x = self.attn[str(size)](x, cache[size] if cross else None)
+                x = self.attn[str(size)](x, features.skips[size] if cross else None)
         return self.to_rgb(x)
+
+
+class SourceFeatures(NamedTuple):
+    """What the generator's encoder makes of source images, before any style: the bottleneck
+    features ``h (N, C, h, w)`` and the encoder's features at the skip sizes (``skips``:
+    ``{size: (N, C_size, size, size)}``, empty for a generator without skip). The generator
+    decodes them with any style code (``generator(features, s)``): one encoding of a batch
+    serves every style, in training (the D updates' and the diversity term's fakes) and in
+    inference."""
+
+    h: torch.Tensor
+    skips: dict[int, torch.Tensor]
+
+    def detach(self) -> SourceFeatures:
+        """The same features cut from their graph."""
+        return SourceFeatures(self.h.detach(), {k: v.detach() for k, v in self.skips.items()})
 
 
 def _resolve_skip(w_hpf: float, skip: str | None) -> str:

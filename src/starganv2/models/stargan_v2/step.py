@@ -10,7 +10,8 @@ Order (one iteration):
 
 1. ``d_latent``: D loss with a latent-code fake -> step D (the fake, with its graph, is kept for
    update 3: nothing it depends on changes in between);
-2. ``d_ref``: D loss with a reference fake -> step D;
+2. ``d_ref``: D loss with a reference fake -> step D (the fake is decoded from the latent fake's
+   encoding of the sources: G has not changed, and its encoder does not see the style);
 3. ``g_latent``: G loss with two latent codes -> step G, F and E;
 4. ``g_ref``: G loss with two references -> step G;
 5. EMA of G, F and E.
@@ -142,7 +143,9 @@ def train_iteration(
         reuse_latent_fake: make the latent fake once, with its graph, for both the latent D update
             and the latent G update (G and F do not change in between, so it is the same tensor):
             one G and one F forward less per iteration, at the memory of keeping that graph
-            across the two D updates.
+            across the two D updates. Either way the generator encodes the sources once for all
+            the fakes made before it steps (its encoder does not see the style), and once for
+            the two of the reference G update.
 
     Returns ``{update name: {term: detached scalar}}`` for the four updates.
     """
@@ -164,6 +167,10 @@ def train_iteration(
     fake = None
     if reuse_latent_fake and torch.is_grad_enabled():
         fake = make_latent_fake(nets.generator, nets.mapping_network, x_real, y_trg, z_trg, mask_fn)
+        features = fake.features
+    else:
+        with torch.no_grad():
+            features = nets.generator.encode_source(x_real)
     d_update = 2 * iteration
 
     loss, stats["d_latent"] = d_loss(
@@ -174,17 +181,25 @@ def train_iteration(
         z_trg=z_trg,
         fake=fake,
         compute_r1=weights.r1_on(d_update),
+        features=features,
         **d_kw,
     )
     update(loss, steps["d_latent"])
     loss, stats["d_ref"] = d_loss(
-        *nets, x_real, y_org, y_trg, x_ref=x_ref, compute_r1=weights.r1_on(d_update + 1), **d_kw
+        *nets,
+        x_real,
+        y_org,
+        y_trg,
+        x_ref=x_ref,
+        compute_r1=weights.r1_on(d_update + 1),
+        features=features,
+        **d_kw,
     )
     update(loss, steps["d_ref"])
     loss, stats["g_latent"] = g_loss(
         *nets, x_real, y_org, y_trg, z_trgs=(z_trg, z_trg2), fake=fake, **g_kw
     )
-    del fake  # its graph is freed by this backward
+    del fake, features  # their graph is freed by this backward
     update(loss, steps["g_latent"])
     loss, stats["g_ref"] = g_loss(*nets, x_real, y_org, y_trg, x_refs=(x_ref, x_ref2), **g_kw)
     update(loss, steps["g_ref"])
