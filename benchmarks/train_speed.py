@@ -28,6 +28,12 @@ the median seconds per iteration and the median of the per-round ratios to ``--b
     python benchmarks/train_speed.py --img-size 256 --batch 8 \\
         --variants original,eager,plain,channels_last,bf16,bf16+channels_last,bf16+channels_last+compile
 
+Allocator (``--malloc``): on Linux the process keeps freed memory for reuse by default, as
+``starganv2-train`` does (``keep_freed_memory``); ``--malloc default`` leaves glibc's policy, which
+hands large blocks back to the kernel after every use, so each iteration faults their pages in
+again (at 64 px, batch 8 and the paper's widths a fifth of the CPU time was system time). Both
+apply to all variants of a run alike.
+
 Peak memory: per variant on CUDA (``max_memory_allocated``); on the CPU the process's peak
 resident set (all variants together) is printed below the table.
 
@@ -89,6 +95,14 @@ def parse_args() -> argparse.Namespace:
         "--baseline",
         default="original",
         help="the variant the ratios are taken to (default original, the comparator; e.g. eager)",
+    )
+    p.add_argument(
+        "--malloc",
+        choices=["keep", "default"],
+        default="keep",
+        help="keep: glibc keeps freed memory for reuse, as starganv2-train does by default "
+        "(keep_freed_memory); default: glibc's own policy. For the whole process, so every "
+        "variant (the comparator too) runs under the same allocator",
     )
     p.add_argument(
         "--profile",
@@ -314,6 +328,10 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.malloc == "keep":
+        from starganv2.utils.malloc import keep_freed_memory
+
+        keep_freed_memory()
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     global CLOCK
     if args.clock == "cpu":
@@ -350,7 +368,7 @@ def main() -> None:
         f"device: {device.type} ({dev or platform.machine()}), torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}; img {args.img_size}, batch {args.batch}, "
         f"dim_in {args.dim_in}, max_conv_dim {args.max_conv_dim}; {args.rounds} rounds x "
-        f"{args.iters} iters (median); clock {args.clock}"
+        f"{args.iters} iters (median); clock {args.clock}; malloc {args.malloc}"
     )
     print(f"| variant | s/iter | x {base} (time) | speed-up | peak MiB |")
     print("|---|---|---|---|---|")

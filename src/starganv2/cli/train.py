@@ -275,6 +275,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     from starganv2.cli.config_check import check_config, instantiate
     from starganv2.cli.logs import quiet_third_party
     from starganv2.models.registry import check_checkpoint_fits, read_checkpoint
+    from starganv2.utils.malloc import keep_freed_memory
     from starganv2.utils.run_lock import RunLock
 
     quiet_third_party()
@@ -285,6 +286,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
+    if cfg.get("keep_freed_memory"):
+        keep_freed_memory()
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
