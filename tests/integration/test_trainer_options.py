@@ -197,3 +197,19 @@ def test_fast_dev_run_from_the_cli_writes_nothing_and_says_so_once(tmp_path, sha
         "grids or logger files are written"
     ]
     assert "evaluate it" not in caplog.text  # no checkpoint to evaluate
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_keep_freed_memory_is_applied_as_configured(tmp_path, shapes_cache, monkeypatch, keep):
+    """``keep_freed_memory`` (default true) tells the allocator to keep freed memory before
+    training starts; false leaves it alone."""
+    import starganv2.utils.malloc as malloc
+    from starganv2.cli.train import run
+    from tests.integration.conftest import compose_train, tiny_train_cfg
+
+    calls: list[bool] = []
+    monkeypatch.setattr(malloc, "keep_freed_memory", lambda: calls.append(True) or True)
+    assert compose_train([], tmp_path / "default").keep_freed_memory is True
+    overrides = ["+trainer.fast_dev_run=1", f"keep_freed_memory={str(keep).lower()}"]
+    assert run(tiny_train_cfg(tmp_path, shapes_cache, overrides))["iteration"] == 1
+    assert calls == ([True] if keep else [])
