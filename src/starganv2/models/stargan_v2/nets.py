@@ -364,9 +364,11 @@ class Generator(nn.Module):
         if isinstance(x, SourceFeatures):
             features = x
         else:
-            cross = self.skip == "cross_attention"
-            keep = self.skip != "none" if return_features else cross or masks is not None
-            features = self._encode(x, keep)
+            # the skip features this call uses; all of them when the features are handed back
+            used = self.skip == "cross_attention" or masks is not None
+            features = self._encode(
+                x, keep_skips=(self.skip != "none") if return_features else used
+            )
         out = self._decode(features, s, masks)
         return (out, features) if return_features else out
 
