@@ -5,9 +5,16 @@ reference images (style encoder E) then G. Settings (``--variants``): ``fp32``,
 ``channels_last``, ``bf16`` (autocast), ``compile`` (G, F, E) and combinations joined by ``+``.
 Variants are interleaved over ``--rounds``; the table gives medians.
 
+``--styles K`` (K > 1) adds two latent-guided columns that translate each batch with K styles,
+as the evaluation (10 per source), sample grids, videos and folder translation do: ``K calls``
+translates the images K times, ``encoded once`` encodes them once (``encode_sources``) and
+decodes K times, as those tools now do. Same outputs; the ratio is what the shared encoding saves.
+
     python benchmarks/infer_speed.py --img-size 64 --batch 16 --dim-in 32 --max-conv-dim 256
     # one GPU, paper widths
     python benchmarks/infer_speed.py --img-size 256 --batch 32 --variants fp32,bf16,bf16+channels_last
+    # the evaluation's 10 styles per source, encoded once against 10 times
+    python benchmarks/infer_speed.py --img-size 256 --batch 8 --variants fp32 --styles 10
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--iters", type=int, default=5, help="timed batches per round and mode")
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--styles", type=int, default=1, help="K > 1: add the K-styles columns")
     return p.parse_args()
 
 
@@ -57,6 +65,9 @@ def main() -> None:
     x_ref = torch.rand(n, 3, size, size, device=device) * 2 - 1
     y = torch.randint(0, args.num_domains, (n,), device=device)
     z = torch.randn(n, args.latent_dim, device=device)
+    if args.styles < 1:
+        raise SystemExit(f"--styles={args.styles}: expected >= 1")
+    zs = torch.randn(args.styles, n, args.latent_dim, device=device)
 
     models = {}
     for name in names:
@@ -95,10 +106,15 @@ def main() -> None:
         with ctx:
             if mode == "latent":
                 m.translate(xs, y, z=z)
-            else:
+            elif mode == "reference":
                 m.translate(xs, y, x_ref=refs)
+            else:  # K styles per source: the images each time, or encoded once
+                src = m.encode_sources(xs) if mode == "encoded" else xs
+                for z_k in zs:
+                    m.translate(src, y, z=z_k)
 
-    modes = ("latent", "reference")
+    modes = ("latent", "reference") + (("k_calls", "encoded") if args.styles > 1 else ())
+    per_call = {"latent": 1, "reference": 1, "k_calls": args.styles, "encoded": args.styles}
     for name in names:  # warm-up (and compilation) outside the timing
         for mode in modes:
             one(name, mode)
@@ -112,7 +128,8 @@ def main() -> None:
                 for _ in range(args.iters):
                     one(name, mode)
                 _sync(device)
-                rates[(name, mode)].append(n * args.iters / (time.perf_counter() - t0))
+                images = n * per_call[mode] * args.iters
+                rates[(name, mode)].append(images / (time.perf_counter() - t0))
 
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
     print(
@@ -120,12 +137,19 @@ def main() -> None:
         f"{torch.get_num_threads()}; img {size}, batch {n}, dim_in {args.dim_in}, max_conv_dim "
         f"{args.max_conv_dim}; {args.rounds} rounds x {args.iters} batches (median)"
     )
-    print("| variant | latent img/s | reference img/s |")
-    print("|---|---|---|")
+    k = args.styles
+    heads = ["latent img/s", "reference img/s"]
+    if k > 1:
+        heads += [f"{k} styles, {k} calls img/s", f"{k} styles, encoded once img/s", "ratio"]
+    print("| variant | " + " | ".join(heads) + " |")
+    print("|---" * (len(heads) + 1) + "|")
     for name in names:
-        lat = statistics.median(rates[(name, "latent")])
-        ref = statistics.median(rates[(name, "reference")])
-        print(f"| {name} | {lat:.1f} | {ref:.1f} |")
+        cells = [statistics.median(rates[(name, mode)]) for mode in modes]
+        row = [f"{c:.1f}" for c in cells]
+        if k > 1:
+            ratios = [e / c for c, e in zip(rates[(name, "k_calls")], rates[(name, "encoded")])]
+            row.append(f"{statistics.median(ratios):.2f}x")
+        print(f"| {name} | " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

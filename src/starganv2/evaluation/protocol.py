@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
 from starganv2.data.folders import eval_transform, load_image
+from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import (
     MODE_LABEL,
     MODE_LATENT,
@@ -238,7 +239,8 @@ def translate_task(
                 )  # (B, num_outs)
                 table = ref_styles.to(device)
                 styles = [table[ref_index[:, j].to(device)] for j in range(num_outs)]
-            outputs = torch.stack([styled.translate(x, y_trg, s=s) for s in styles], dim=1)
+            src_x = encode_once(styled, x)  # one encoding for the num_outs styles
+            outputs = torch.stack([styled.translate(src_x, y_trg, s=s) for s in styles], dim=1)
         yield TranslationBatch(mode, src, trg, idx, x, outputs, ref_index)  # (B, K, 3, H, W)
 
 

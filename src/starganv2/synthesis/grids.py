@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
+from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import (
     MODE_ATTRIBUTE,
     MODE_LABEL,
@@ -68,12 +69,13 @@ def latent_grid(
     domains = list(range(model.num_domains)) if domains is None else list(domains)
     if psi != 1.0 and s_mean is None:
         s_mean = style_means(model)
+    src = encode_once(model, x_src)  # one encoding for every column
     columns = [x_src]
     for y in domains:
         for k in range(z.size(0)):
             z_k = z[k : k + 1].expand(n, -1)  # (N, latent_dim)
             s = latent_styles(model, z_k, y, psi, s_mean)
-            columns.append(model.translate(x_src, y, s=s))
+            columns.append(model.translate(src, y, s=s))
     tiles = torch.stack(columns, dim=1).flatten(0, 1)  # (N * cols, 3, S, S), row-major
     return make_grid(to_unit(tiles), nrow=len(columns), padding=padding)
 
@@ -98,10 +100,11 @@ def reference_grid(
     require_mode(model, MODE_REFERENCE, "a reference-guided grid")
     n = x_src.size(0)
     rows = [torch.cat([torch.full_like(x_src[:1], -1.0), x_src])]  # blank corner, then sources
+    src = encode_once(model, x_src)  # one encoding for every row
     for i in range(x_ref.size(0)):
         ref = x_ref[i : i + 1].expand(n, -1, -1, -1)
         y = y_ref[i : i + 1].expand(n)
-        rows.append(torch.cat([x_ref[i : i + 1], model.translate(x_src, y, x_ref=ref)]))
+        rows.append(torch.cat([x_ref[i : i + 1], model.translate(src, y, x_ref=ref)]))
     tiles = torch.cat(rows)  # ((M + 1) * (N + 1), 3, S, S)
     return make_grid(to_unit(tiles), nrow=n + 1, padding=padding)
 

@@ -31,6 +31,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from starganv2.data.folders import eval_transform, is_image_file, list_domain_files, load_image
+from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import StyleTranslator, Translator, require_styles
 from starganv2.synthesis.styles import latent_styles, style_means
 from starganv2.utils.files import atomic_write, write_failures
@@ -251,6 +252,8 @@ def translate_folder(
             if overwrite or any(not out_path(p, y, k).exists() for p, _, _ in loaded)
         ]
         x = torch.stack([t for _, _, t in loaded]).to(device)  # (B, 3, S, S)
+        if todo:
+            x = encode_once(module, x)  # one encoding for every domain and style
         for y, k in todo:
             y_trg = torch.full((len(loaded),), y, dtype=torch.long, device=device)
             if not module.has_styles:

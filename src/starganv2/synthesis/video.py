@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import MODE_LATENT, MODE_REFERENCE, StyleTranslator, require_mode
 from starganv2.synthesis.styles import latent_styles, style_means
 from starganv2.utils.files import atomic_path
@@ -257,6 +258,7 @@ def _video_ref_frames(module, x_src, x_ref, y_ref, groups, alphas) -> Iterator[t
     n = x_src.size(0)
     size = x_ref.size(-1)
     s_ref = module.style_from_reference(x_ref, y_ref.to(x_ref.device))  # (M, style_dim)
+    src = encode_once(module, x_src)  # one encoding for every frame
     for y, idx in groups.items():
         y_trg = torch.full((n,), y, dtype=torch.long, device=x_src.device)
         for a, b in zip(idx[:-1], idx[1:]):
@@ -265,10 +267,10 @@ def _video_ref_frames(module, x_src, x_ref, y_ref, groups, alphas) -> Iterator[t
                 s = torch.lerp(s_ref[a], s_ref[b], alpha).expand(n, -1)  # (N, style_dim)
                 offset = round(alpha * size)
                 panel = strip[:, :, offset : offset + size]  # (3, S, S)
-                yield _frame(panel, x_src, module.translate(x_src, y_trg, s=s))
+                yield _frame(panel, x_src, module.translate(src, y_trg, s=s))
         last = idx[-1]
         s = s_ref[last].expand(n, -1)
-        yield _frame(x_ref[last], x_src, module.translate(x_src, y_trg, s=s))
+        yield _frame(x_ref[last], x_src, module.translate(src, y_trg, s=s))
 
 
 @torch.no_grad()
@@ -314,6 +316,7 @@ def _video_latent_frames(
 ) -> Iterator[torch.Tensor]:
     n = x_src.size(0)
     blank = torch.full_like(x_src[0], -1.0)
+    src = encode_once(module, x_src)  # one encoding for every frame
     for y in domains:
         z = torch.randn(num_codes, module.latent_dim, generator=generator)
         s_codes = latent_styles(module, z.to(x_src.device), y, psi, s_mean)  # (K, style_dim)
@@ -321,9 +324,9 @@ def _video_latent_frames(
         for k in range(num_codes - 1):
             for alpha in alphas:
                 s = torch.lerp(s_codes[k], s_codes[k + 1], alpha).expand(n, -1)
-                yield _frame(blank, x_src, module.translate(x_src, y_trg, s=s))
+                yield _frame(blank, x_src, module.translate(src, y_trg, s=s))
         s = s_codes[-1].expand(n, -1)
-        yield _frame(blank, x_src, module.translate(x_src, y_trg, s=s))
+        yield _frame(blank, x_src, module.translate(src, y_trg, s=s))
 
 
 def video_ref(

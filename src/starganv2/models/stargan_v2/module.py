@@ -23,6 +23,7 @@ from torch import nn
 
 from starganv2.models.base import Stats, TranslationModule
 from starganv2.models.deferred_weights import DeferredWeights
+from starganv2.models.encoded_sources import EncodedSources, weights_stamp
 from starganv2.models.interface import MODE_LATENT, MODE_REFERENCE
 from starganv2.models.masks import MaskProvider, build_mask_provider, check_mask_provider
 from starganv2.models.named_optimizers import named_optimizers
@@ -434,9 +435,22 @@ class StarGANv2Module(TranslationModule):
         return self.inference_net("style_encoder")(x_ref, y)
 
     @torch.no_grad()
+    def encode_sources(self, x: torch.Tensor) -> EncodedSources:
+        """Encode sources ``x (N, 3, H, W)`` in [-1, 1] once with the EMA generator, for
+        ``translate`` with any number of styles: the generator's encoder does not see the style,
+        so each later ``translate(encoded, ...)`` only decodes (same outputs as ``translate(x,
+        ...)``; see :mod:`starganv2.models.encoded_sources`). The high-pass skip's masks of ``x``
+        are computed here too. Valid until the generator's weights change."""
+        check_images(x, self.img_size, "x")
+        generator = self.inference_net("generator")
+        masks = None if self.mask_source is None else self.mask_source.masks(x)
+        features = generator.encode_source(x)
+        return EncodedSources(x, features, masks, weights_stamp(generator, self.iteration))
+
+    @torch.no_grad()
     def translate(
         self,
-        x: torch.Tensor,
+        x: torch.Tensor | EncodedSources,
         y_trg: torch.Tensor | int,
         z: torch.Tensor | None = None,
         x_ref: torch.Tensor | None = None,
@@ -449,10 +463,22 @@ class StarGANv2Module(TranslationModule):
         given, fresh latent codes are drawn. ``y_trg`` may be an int (same domain for all rows).
         Returns ``(N, 3, H, W)`` clamped to [-1, 1].
 
+        ``x`` may also be what :meth:`encode_sources` returned for these sources: the generator
+        then only decodes (translating one batch with many styles encodes it once).
+
         ``x`` and ``x_ref`` must be float ``(N, 3, img_size, img_size)`` in [-1, 1] and ``y_trg``
         an int or an integer tensor: anything else is a ``TypeError``/``ValueError`` naming the
         argument (see :meth:`~starganv2.models.base.TranslationModule.translation_inputs`).
         """
+        encoded = x if isinstance(x, EncodedSources) else None
+        generator = self.inference_net("generator")
+        if encoded is not None:
+            x = encoded.x
+            if encoded.stamp != weights_stamp(generator, self.iteration):
+                raise ValueError(
+                    "translate: these sources were encoded (encode_sources) before the "
+                    "generator's weights changed; encode them again with the current weights"
+                )
         y_trg = self.translation_inputs(x, y_trg)
         if x_ref is not None:
             check_images(x_ref, self.img_size, "x_ref")
@@ -466,8 +492,10 @@ class StarGANv2Module(TranslationModule):
                 if z is None:
                     z = torch.randn(x.size(0), self.hparams.latent_dim, device=x.device)
                 s = self.style_from_latent(z, y_trg)
+        if encoded is not None:
+            return generator(encoded.features, s, masks=encoded.masks).clamp_(-1, 1)
         masks = None if self.mask_source is None else self.mask_source.masks(x)
-        return self.inference_net("generator")(x, s, masks=masks).clamp_(-1, 1)
+        return generator(x, s, masks=masks).clamp_(-1, 1)
 
     @property
     def mask_source(self) -> MaskProvider | None:
