@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from starganv2.models.stargan_v2.fast_layers import avg_pool_2x2
+
 __all__ = [
     "DOWNSAMPLE_KINDS",
     "DOWNSAMPLING_NETS",
@@ -94,7 +96,7 @@ class Downsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "avgpool":
-            return F.avg_pool2d(x, 2)
+            return avg_pool_2x2(x)  # F.avg_pool2d(x, 2), faster on the CPU
         if self.kind == "strided":
             return subsample(x)
         channels = x.size(1)

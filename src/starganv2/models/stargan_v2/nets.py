@@ -21,6 +21,7 @@ from torch import nn
 
 from starganv2.models.stargan_v2.attention import SelfAttention
 from starganv2.models.stargan_v2.downsample import Downsample, check_downsample
+from starganv2.models.stargan_v2.fast_layers import InstanceNorm2d
 from starganv2.utils.checks import check_img_size, check_int
 
 __all__ = [
@@ -110,8 +111,8 @@ class ResBlk(nn.Module):
         self.conv1 = nn.Conv2d(dim_in, dim_in, 3, 2 if strided else 1, 1)
         self.conv2 = nn.Conv2d(dim_in, dim_out, 3, 1, 1)
         if normalize:
-            self.norm1 = nn.InstanceNorm2d(dim_in, affine=True)
-            self.norm2 = nn.InstanceNorm2d(dim_in, affine=True)
+            self.norm1 = InstanceNorm2d(dim_in, affine=True)
+            self.norm2 = InstanceNorm2d(dim_in, affine=True)
         if self.learned_sc:
             self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False)
         if downsample:
@@ -150,7 +151,7 @@ class AdaIN(nn.Module):
 
     def __init__(self, style_dim: int, num_features: int) -> None:
         super().__init__()
-        self.norm = nn.InstanceNorm2d(num_features, affine=False)
+        self.norm = InstanceNorm2d(num_features, affine=False)
         self.fc = nn.Linear(style_dim, num_features * 2)
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -308,7 +309,7 @@ class Generator(nn.Module):
         self.encode = nn.ModuleList()
         self.decode = nn.ModuleList()
         self.to_rgb = nn.Sequential(
-            nn.InstanceNorm2d(dim_in, affine=True),
+            InstanceNorm2d(dim_in, affine=True),
             nn.LeakyReLU(0.2),
             nn.Conv2d(dim_in, 3, 1, 1, 0),
         )
