@@ -33,10 +33,16 @@ is only the work, which follows the original training loop (clovaai/stargan-v2,
 8. Face masks (``w_hpf > 0``): those of the sources once per iteration, those of each fake in the
    cycle term of each generator update, as in the library.
 
-Not reproduced: the original's nets themselves. The library's residual blocks apply the learned
-1x1 shortcut on the smaller grid (after pooling, before upsampling), which the original does on the
-larger one; the math is the same and the library's order is cheaper, so against the original code
-itself this comparator is, if anything, a little fast. The original's lambda_ds decay (subtracting
+9. **The original's layer implementations** (:func:`original_layers`, applied by
+   ``train_speed.py`` to the comparator's nets): ``nn.InstanceNorm2d`` and ``F.avg_pool2d``
+   where the library uses its CPU formulations of the same layers
+   (:mod:`starganv2.models.stargan_v2.fast_layers`: the group-norm kernel with one channel per
+   group; four strided views summed in the pooling kernel's order). Same parameters and math.
+
+Not reproduced: the original's residual blocks apply the learned 1x1 shortcut on the larger grid
+(before pooling, after upsampling); the library's order is cheaper and the math is the same, and
+the comparator keeps the library's, so against the original code itself it is, if anything, a
+little fast. The original's lambda_ds decay (subtracting
 a step after each iteration) equals :func:`~starganv2.models.stargan_v2.losses.ds_weight` of the
 iteration, which the caller passes in ``weights``.
 
@@ -45,11 +51,15 @@ Written from the facts above; no code of the original (non-commercial licence) i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from starganv2.models.stargan_v2.downsample import Downsample
+from starganv2.models.stargan_v2.fast_layers import InstanceNorm2d
 from starganv2.models.stargan_v2.losses import (
     MaskFn,
     adv_loss,
@@ -60,7 +70,25 @@ from starganv2.models.stargan_v2.losses import (
 )
 from starganv2.models.stargan_v2.step import EMA_NETS, UPDATES, LossWeights, Nets
 
-__all__ = ["original_optimizers", "original_iteration", "loop_ema"]
+__all__ = ["original_layers", "original_optimizers", "original_iteration", "loop_ema"]
+
+
+def original_layers(net: nn.Module) -> nn.Module:
+    """Give ``net`` (in place) the original's implementations of two layers: every
+    :class:`~starganv2.models.stargan_v2.fast_layers.InstanceNorm2d` becomes an
+    ``nn.InstanceNorm2d`` holding the same parameter objects (optimizers built before or after
+    see the same tensors, in the same order), and every average-pooling ``Downsample`` calls
+    ``F.avg_pool2d(x, 2)``. Returns ``net``."""
+    for module in list(net.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, InstanceNorm2d):
+                torch_norm = nn.InstanceNorm2d(child.num_features, child.eps, affine=child.affine)
+                if child.affine:
+                    torch_norm.weight, torch_norm.bias = child.weight, child.bias
+                setattr(module, child_name, torch_norm)
+            elif isinstance(child, Downsample) and child.kind == "avgpool":
+                child.forward = functools.partial(F.avg_pool2d, kernel_size=2)
+    return net
 
 
 def original_optimizers(

@@ -5,8 +5,9 @@ Variants (``--variants``, comma-separated):
 - ``original``: the comparator, ``benchmarks/original_iteration.py``: the work the original code
   does, in its order (the D updates' fakes without a graph, the second fake of the diversity term
   built with a graph then detached, every net's weight gradients, plain Adam, the EMA as a loop
-  over parameters), with the library's nets and math, as a plain loop. The reference of the
-  ratios (``--baseline``).
+  over parameters), with the library's nets and math but the original's instance norm and
+  pooling kernels (``original_layers``), as a plain loop. The reference of the ratios
+  (``--baseline``).
 - ``eager``: Lightning, float32, eager: the library's training step as ``starganv2-train`` runs it.
 - ``plain``: the same iteration as a plain PyTorch loop without Lightning: the module's own
   ``train_iteration`` (same nets, loss weights, update order, optimizers, EMA) with
@@ -16,6 +17,9 @@ Variants (``--variants``, comma-separated):
 - ``plain_bf16``: the plain loop under bf16 autocast.
 - ``plain+noreuse``: the plain loop without ``reuse_latent_fake``; ``plain+r1everyK``: lazy R1
   every K-th D update (K = 2, 4, 8, 16; changes the math). Both are options of the module.
+- ``+torchlayers`` (e.g. ``plain+torchlayers``): torch's ``nn.InstanceNorm2d`` and
+  ``F.avg_pool2d`` instead of the library's CPU formulations of them (``original_layers``, as the
+  comparator has): what those two layers save, apart from the work the step skips.
 
 Variants are interleaved round by round (``--rounds``) so a noisy, shared machine affects them
 alike; each round times ``--iters`` iterations after ``--warmup`` untimed ones. The table gives
@@ -62,7 +66,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the comparator, original_iteration
-from original_iteration import original_iteration, original_optimizers  # noqa: E402
+from original_iteration import (  # noqa: E402
+    original_iteration,
+    original_layers,
+    original_optimizers,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -148,7 +156,7 @@ class Variant:
         self.name, self.args, self.device = name, args, device
         parts = set(name.split("+"))
         known = {"eager", "plain", "plain_bf16", "channels_last", "compile", "bf16", "fp16"}
-        known |= {"original", "noreuse"}
+        known |= {"original", "noreuse", "torchlayers"}
         known |= {f"r1every{k}" for k in (2, 4, 8, 16)}
         if parts - known:
             raise SystemExit(
@@ -184,6 +192,9 @@ class Variant:
             reuse_latent_fake="noreuse" not in parts,
             r1_every=r1[0] if r1 else 1,
         )
+        if parts & {"original", "torchlayers"}:
+            for net in self.model.online_nets():
+                original_layers(net)  # nn.InstanceNorm2d and F.avg_pool2d, as the original
         self.times: list[float] = []
         self.peak_mb: float | None = None
         if self.plain:
