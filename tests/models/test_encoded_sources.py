@@ -67,13 +67,16 @@ def test_an_encoding_made_before_the_weights_changed_is_refused():
     encoded = module.encode_sources(x)
     module.translate(encoded, 1)
     update_ema(module.nets_ema["generator"], module.nets["generator"], 0.5)
-    with pytest.raises(ValueError, match="encoded .* before the generator's weights changed"):
+    with pytest.raises(ValueError, match="encoded .* before this one's weights changed"):
         module.translate(encoded, 1)
     encoded = module.encode_sources(x)
     module.translate(encoded, 1)  # a fresh encoding is fine
     module.nets_ema["generator"].load_state_dict(module.nets["generator"].state_dict())
     with pytest.raises(ValueError, match="encode them again"):
         module.translate(encoded, 1)
+    other = _module()
+    with pytest.raises(ValueError, match="by another generator"):
+        other.translate(module.encode_sources(x), 1)
     encoded = module.encode_sources(x)
     module.iteration += 1  # a training iteration (fused Adam leaves the version counters alone)
     with pytest.raises(ValueError, match="encode them again"):

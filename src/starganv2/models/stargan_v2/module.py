@@ -476,8 +476,9 @@ class StarGANv2Module(TranslationModule):
             x = encoded.x
             if encoded.stamp != weights_stamp(generator, self.iteration):
                 raise ValueError(
-                    "translate: these sources were encoded (encode_sources) before the "
-                    "generator's weights changed; encode them again with the current weights"
+                    "translate: these sources were encoded (encode_sources) by another "
+                    "generator or before this one's weights changed; encode them again with "
+                    "this model's current weights"
                 )
         y_trg = self.translation_inputs(x, y_trg)
         if x_ref is not None:
