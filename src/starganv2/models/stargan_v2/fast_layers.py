@@ -5,20 +5,23 @@
   ``nn.InstanceNorm2d``). torch's instance norm runs a batch norm on a ``(1, N*C, H, W)`` copy of
   the input and repeats the affine parameters ``N`` times; on the CPU this module calls the group
   norm kernel with one channel per group instead, which is the same normalisation in one pass:
-  3 to 4 times faster forward and backward at the generator's sizes (64 px, batch 2, 1 thread:
-  0.79 ms against 3.17 ms for ``(2, 64, 64, 64)``). The values differ from
+  2 to 3 times faster forward and backward at the generator's sizes
+  (``benchmarks/layer_speed.py``, 1 thread: 1.18 ms against 3.15 ms for ``(2, 64, 64, 64)``,
+  8.5 ms against 17.9 ms for ``(1, 64, 256, 256)``). The values differ from
   ``nn.InstanceNorm2d``'s by float rounding only (below 1e-6 on unit-variance inputs). On other
   devices it is ``F.instance_norm``, as before.
 - :func:`avg_pool_2x2`: ``F.avg_pool2d(x, 2)`` with the same values bit for bit, forward,
   backward and the backward's backward (the R1 penalty differentiates through the
   discriminator's pooling twice). torch's CPU kernel for contiguous ``(N, C, H, W)`` float
   tensors is slow at small batches; four strided views summed in the kernel's order and divided
-  by 4 give its exact values about 4 times faster at 64 px batch 2 (1.56 ms against 0.34 ms for
-  ``(2, 64, 64, 64)``), and the backward spreads ``grad / 4`` over each 2x2 window, as the
-  kernel's backward does. Other devices, dtypes and layouts (channels_last, bf16 under
+  by 4 give its exact values 4.5 times faster at 64 px (0.36 ms against 1.58 ms for
+  ``(2, 64, 64, 64)``; 1.8 times at 256 px), and the backward spreads ``grad / 4`` over each
+  2x2 window, as the kernel's backward does (forward and backward together about 2 times
+  faster). Other devices, dtypes and layouts (channels_last, bf16 under
   autocast, odd sizes) use ``F.avg_pool2d``.
 
-Measured with ``benchmarks/train_speed.py`` (see docs/scale.md); both are transparent to
+Layers timed by ``benchmarks/layer_speed.py``, the training step by ``benchmarks/train_speed.py``
+(its ``+torchlayers`` variants; see docs/scale.md); both are transparent to
 checkpoints, ONNX export and the original's converted weights.
 """
 
