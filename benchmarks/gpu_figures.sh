@@ -37,7 +37,7 @@ step() {  # step NAME SECONDS COMMAND...
 # shellcheck disable=SC2086
 step train_speed "$LIMIT" python benchmarks/train_speed.py $TRAIN --variants "$VARIANTS"
 # shellcheck disable=SC2086
-step infer_speed 120 python benchmarks/infer_speed.py $INFER --variants fp32,channels_last,bf16,bf16+channels_last
+step infer_speed 150 python benchmarks/infer_speed.py $INFER --styles 4 --variants fp32,channels_last,bf16,bf16+channels_last
 # shellcheck disable=SC2086
 step data_speed 120 python benchmarks/data_speed.py --make-jpeg /tmp/starganv2_photos $DATA
 # shellcheck disable=SC2086
