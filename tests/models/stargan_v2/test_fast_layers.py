@@ -64,7 +64,7 @@ def test_r1_through_a_discriminator_is_unchanged_bit_for_bit():
     ],
     ids=["channels_last", "odd", "bf16", "strided"],
 )
-def test_pooling_falls_back_to_torch_where_the_fast_path_does_not_apply(make):
+def test_pooling_gives_torchs_values_for_other_layouts_dtypes_and_sizes(make):
     x = make()
     assert torch.equal(avg_pool_2x2(x), F.avg_pool2d(x, 2))
 
