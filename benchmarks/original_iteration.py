@@ -37,7 +37,10 @@ is only the work, which follows the original training loop (clovaai/stargan-v2,
    ``train_speed.py`` to the comparator's nets): ``nn.InstanceNorm2d`` and ``F.avg_pool2d``
    where the library uses its CPU formulations of the same layers
    (:mod:`starganv2.models.stargan_v2.fast_layers`: the group-norm kernel with one channel per
-   group; four strided views summed in the pooling kernel's order). Same parameters and math.
+   group; four strided views summed in the pooling kernel's order), and each block's 3x3
+   ``conv1`` run as its own layer after the upsampling or before the pooling, where the library
+   composes the two into one smaller conv (:mod:`starganv2.models.stargan_v2.resample_conv`).
+   Same parameters and math.
 
 Not reproduced: the original's residual blocks apply the learned 1x1 shortcut on the larger grid
 (before pooling, after upsampling); the library's order is cheaper and the math is the same, and
@@ -74,12 +77,16 @@ __all__ = ["original_layers", "original_optimizers", "original_iteration", "loop
 
 
 def original_layers(net: nn.Module) -> nn.Module:
-    """Give ``net`` (in place) the original's implementations of two layers: every
+    """Give ``net`` (in place) the original's implementations of its layers: every
     :class:`~starganv2.models.stargan_v2.fast_layers.InstanceNorm2d` becomes an
     ``nn.InstanceNorm2d`` holding the same parameter objects (optimizers built before or after
-    see the same tensors, in the same order), and every average-pooling ``Downsample`` calls
-    ``F.avg_pool2d(x, 2)``. Returns ``net``."""
+    see the same tensors, in the same order), every average-pooling ``Downsample`` calls
+    ``F.avg_pool2d(x, 2)``, and the blocks run ``conv1`` and the 2x resampling beside it as two
+    layers (``fuse_resample = False``: a 3x3 conv, then ``F.avg_pool2d``; ``F.interpolate``,
+    then a 3x3 conv) rather than as one smaller conv. Returns ``net``."""
     for module in list(net.modules()):
+        if hasattr(module, "fuse_resample"):
+            module.fuse_resample = False
         for child_name, child in list(module.named_children()):
             if isinstance(child, InstanceNorm2d):
                 torch_norm = nn.InstanceNorm2d(child.num_features, child.eps, affine=child.affine)

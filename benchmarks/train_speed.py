@@ -5,8 +5,9 @@ Variants (``--variants``, comma-separated):
 - ``original``: the comparator, ``benchmarks/original_iteration.py``: the work the original code
   does, in its order (the D updates' fakes without a graph, the second fake of the diversity term
   built with a graph then detached, every net's weight gradients, plain Adam, the EMA as a loop
-  over parameters), with the library's nets and math but the original's instance norm and
-  pooling kernels (``original_layers``), as a plain loop. The reference of the ratios
+  over parameters), with the library's nets and math but the original's layers
+  (``original_layers``: torch's instance norm and pooling, and each 3x3 conv apart from the
+  pooling after it or the upsampling before it), as a plain loop. The reference of the ratios
   (``--baseline``).
 - ``eager``: Lightning, float32, eager: the library's training step as ``starganv2-train`` runs it.
 - ``plain``: the same iteration as a plain PyTorch loop without Lightning: the module's own
@@ -17,9 +18,10 @@ Variants (``--variants``, comma-separated):
 - ``plain_bf16``: the plain loop under bf16 autocast.
 - ``plain+noreuse``: the plain loop without ``reuse_latent_fake``; ``plain+r1everyK``: lazy R1
   every K-th D update (K = 2, 4, 8, 16; changes the math). Both are options of the module.
-- ``+torchlayers`` (e.g. ``plain+torchlayers``): torch's ``nn.InstanceNorm2d`` and
-  ``F.avg_pool2d`` instead of the library's CPU formulations of them (``original_layers``, as the
-  comparator has): what those two layers save, apart from the work the step skips.
+- ``+torchlayers`` (e.g. ``plain+torchlayers``): the original's layers (``original_layers``, as
+  the comparator has: torch's ``nn.InstanceNorm2d`` and ``F.avg_pool2d``, and no conv fused
+  with the resampling beside it) instead of the library's: what the layers save, apart from
+  the work the step skips.
 
 Variants are interleaved round by round (``--rounds``) so a noisy, shared machine affects them
 alike; each round times ``--iters`` iterations after ``--warmup`` untimed ones. The table gives

@@ -15,10 +15,13 @@ from starganv2.models.stargan_v2.nets import Discriminator
 
 
 def _r1_and_grads(d: nn.Module, x: torch.Tensor, pool) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """R1 of ``d`` at ``x`` with ``pool`` as every ResBlk's pooling, and its weight gradients."""
+    """R1 of ``d`` at ``x`` with ``pool`` as every ResBlk's pooling (residual branch and shortcut:
+    the blocks run ``conv1`` and the pooling apart), and its weight gradients."""
     for m in d.modules():
         if hasattr(m, "kind") and m.kind == "avgpool":
             m.forward = pool
+        if hasattr(m, "fuse_resample"):
+            m.fuse_resample = False
     x = x.detach().requires_grad_(True)
     out = d(x, torch.tensor([0, 1]))
     reg = r1_reg(out, x)

@@ -74,16 +74,23 @@ def test_explicit_defaults_equal_the_w_hpf_presets():
 
 
 def test_avgpool_block_is_the_papers_math():
-    """The default ResBlk: conv, 2x2 average pooling; shortcut pooled then 1x1 conv."""
+    """The default ResBlk: conv, 2x2 average pooling; shortcut pooled then 1x1 conv. The block
+    runs conv1 and the pooling as one stride-2 conv (float rounding apart, checked in float64
+    too); with ``fuse_resample = False`` it runs them apart, bit for bit."""
     torch.manual_seed(0)
     blk = ResBlk(8, 16, normalize=True, downsample=True)
     blk.apply(he_init)
-    x = torch.randn(2, 8, 16, 16)
-    h = F.leaky_relu(blk.norm1(x), 0.2)
-    h = F.avg_pool2d(blk.conv1(h), 2)
-    h = blk.conv2(F.leaky_relu(blk.norm2(h), 0.2))
-    expected = (blk.conv1x1(F.avg_pool2d(x, 2)) + h) / 2**0.5
-    assert torch.equal(blk(x), expected)
+    for dtype in (torch.float32, torch.float64):
+        blk = blk.to(dtype)
+        blk.fuse_resample = True
+        x = torch.randn(2, 8, 16, 16, dtype=dtype)
+        h = F.leaky_relu(blk.norm1(x), 0.2)
+        h = F.avg_pool2d(blk.conv1(h), 2)
+        h = blk.conv2(F.leaky_relu(blk.norm2(h), 0.2))
+        expected = (blk.conv1x1(F.avg_pool2d(x, 2)) + h) / 2**0.5
+        torch.testing.assert_close(blk(x), expected)  # dtype's default tolerances
+        blk.fuse_resample = False
+        assert torch.equal(blk(x), expected)
 
 
 def test_strided_block_is_conv_at_stride_two_and_subsampled_shortcut():

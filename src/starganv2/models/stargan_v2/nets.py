@@ -22,6 +22,7 @@ from torch import nn
 from starganv2.models.stargan_v2.attention import SelfAttention
 from starganv2.models.stargan_v2.downsample import Downsample, check_downsample
 from starganv2.models.stargan_v2.fast_layers import InstanceNorm2d
+from starganv2.models.stargan_v2.resample_conv import conv3x3_avgpool, upsample_conv3x3
 from starganv2.utils.checks import check_img_size, check_int
 
 __all__ = [
@@ -90,6 +91,10 @@ class ResBlk(nn.Module):
     ``"blur"`` (a fixed binomial low-pass filter at stride 2 where the paper pools). Parameters
     and state-dict names are the same for all three.
 
+    With ``"avgpool"``, ``conv1`` and the pooling after it run as one stride-2 4x4 conv made from
+    ``conv1``'s weight (:func:`~.resample_conv.conv3x3_avgpool`: the same function with 4/9 of
+    the multiply-adds); ``fuse_resample = False`` (an attribute, not saved) runs them apart.
+
     Shapes: ``(N, dim_in, H, W) -> (N, dim_out, H', W')`` with ``H' = H/2`` when downsampling.
     """
 
@@ -117,6 +122,7 @@ class ResBlk(nn.Module):
             self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False)
         if downsample:
             self.pool = Downsample(self.downsample_kind)  # no parameters, no state-dict entry
+        self.fuse_resample = True  # see the class docstring
 
     def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
         # The paper's order is 1x1 conv, then pooling; both are linear and act on different axes,
@@ -132,9 +138,13 @@ class ResBlk(nn.Module):
     def _residual(self, x: torch.Tensor) -> torch.Tensor:
         if self.normalize:
             x = self.norm1(x)
-        x = self.conv1(self.actv(x))  # at stride 2 for "strided"
-        if self.downsample and self.downsample_kind != "strided":
-            x = self.pool(x)
+        x = self.actv(x)
+        if self.downsample and self.downsample_kind == "avgpool" and self.fuse_resample:
+            x = conv3x3_avgpool(x, self.conv1)  # conv1, then pooling, in one smaller conv
+        else:
+            x = self.conv1(x)  # at stride 2 for "strided"
+            if self.downsample and self.downsample_kind != "strided":
+                x = self.pool(x)
         if self.normalize:
             x = self.norm2(x)
         return self.conv2(self.actv(x))
@@ -169,6 +179,11 @@ class AdainResBlk(nn.Module):
     the high-pass skip the residual branch alone is returned. ``conv1x1`` is built either way so
     the released checkpoints' keys match.
 
+    With ``upsample``, the upsampling and ``conv1`` run as four 2x2 convs of the low-resolution
+    input made from ``conv1``'s weight (:func:`~.resample_conv.upsample_conv3x3`: the same
+    function with 4/9 of the multiply-adds); ``fuse_resample = False`` (an attribute, not saved)
+    runs them apart.
+
     Shapes: ``x (N, dim_in, H, W)``, ``s (N, style_dim)`` -> ``(N, dim_out, H', W')``.
     """
 
@@ -193,6 +208,7 @@ class AdainResBlk(nn.Module):
         self.norm2 = AdaIN(style_dim, dim_out)
         if self.learned_sc:
             self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False)
+        self.fuse_resample = True  # see the class docstring
 
     def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
         # The paper's order is upsampling, then the 1x1 conv; nearest upsampling copies pixels and
@@ -206,9 +222,12 @@ class AdainResBlk(nn.Module):
 
     def _residual(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         x = self.actv(self.norm1(x, s))
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
-        x = self.conv1(x)
+        if self.upsample and self.fuse_resample:
+            x = upsample_conv3x3(x, self.conv1)  # upsampling, then conv1, in one smaller conv
+        else:
+            if self.upsample:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = self.conv1(x)
         x = self.actv(self.norm2(x, s))
         return self.conv2(x)
 
