@@ -53,7 +53,7 @@ def parse_args() -> argparse.Namespace:
 
 def make_jpeg_dataset(root: Path, count: int, size: int) -> Path:
     """``root/train/{a,b}/NNNN.jpg``: smooth random colour fields with noise (JPEG decoding cost
-    like a photo's), quality 95, reused when present."""
+    like a photo's), quality 95; a file already there is reused only if it has this size."""
     rng = np.random.default_rng(0)
     for domain in ("a", "b"):
         folder = root / "train" / domain
@@ -61,7 +61,9 @@ def make_jpeg_dataset(root: Path, count: int, size: int) -> Path:
         for i in range(count):
             path = folder / f"{i:04d}.jpg"
             if path.exists():
-                continue
+                with Image.open(path) as im:
+                    if im.size == (size, size):
+                        continue
             low = rng.uniform(0, 255, (size // 32, size // 32, 3)).astype(np.uint8)
             img = Image.fromarray(low).resize((size, size), Image.Resampling.BICUBIC)
             arr = np.asarray(img).astype(np.int16) + rng.integers(-12, 13, (size, size, 3))

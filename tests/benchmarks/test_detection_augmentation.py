@@ -4,30 +4,18 @@ has the documented schema. The translators are not run here (too slow for the te
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from starganv2.data.detection_scenes import write_detection_scenes
+from tests.helpers.benchmarks import load_benchmark
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # the driver imports _detector by this name
-    spec.loader.exec_module(module)
-    return module
-
-
-det = _load("_detector")
-bench = _load("detection_augmentation")
+det = load_benchmark("_detector")  # first: the driver imports _detector by this name
+bench = load_benchmark("detection_augmentation")
 
 
 @pytest.fixture(scope="module")

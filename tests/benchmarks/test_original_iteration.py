@@ -4,9 +4,7 @@ order with the library's math. One iteration moves the parameters as the library
 from __future__ import annotations
 
 import copy
-import importlib.util
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,16 +14,13 @@ from starganv2.models.stargan_v2.module import StarGANv2Module
 from starganv2.models.stargan_v2.nets import Generator, he_init
 from starganv2.models.stargan_v2.step import UPDATES, train_iteration
 from tests.helpers import TINY
+from tests.helpers.benchmarks import load_benchmark
 
 NETS = ("generator", "mapping_network", "style_encoder", "discriminator")
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "original_iteration.py"
 
 
 def _comparator():
-    spec = importlib.util.spec_from_file_location("original_iteration", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("original_iteration")
 
 
 def _batch(n: int = 2, size: int = 32, seed: int = 0) -> tuple[dict, tuple]:

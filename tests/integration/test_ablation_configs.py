@@ -8,19 +8,14 @@ from hydra.utils import instantiate
 
 from starganv2.cli.train import run
 from starganv2.models.stargan_v2.downsample import Downsample
+from tests.helpers.benchmarks import load_benchmark
 from tests.integration.conftest import CONF_DIR, TINY_OVERRIDES, TINY_SHAPES, compose_train
 
 ARMS = sorted(p.stem for p in (CONF_DIR / "ablation_arm").glob("*.yaml"))
 
 
 def test_the_driver_knows_every_arm():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "ablation", CONF_DIR.parents[2] / "benchmarks" / "ablation.py"
-    )
-    driver = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(driver)
+    driver = load_benchmark("ablation")
     assert sorted(driver.ARMS) == ARMS
 
 
