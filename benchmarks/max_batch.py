@@ -9,7 +9,7 @@ Each cap is emulated on the one GPU at hand with ``torch.cuda.set_per_process_me
     python benchmarks/max_batch.py --device cpu --img-size 32 --dim-in 16 --max-conv-dim 32 \\
         --caps-gb 0.5 --max-batch 8        # a CPU smoke run (the cap is then not enforced)
 
-Prints a table: cap, largest batch that ran, peak memory at that batch.
+Prints a table, a row per cap as it is found: cap, largest batch that ran, peak memory at that batch.
 """
 
 from __future__ import annotations
@@ -118,24 +118,22 @@ def main() -> None:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    rows = []
-    for cap in (float(c) for c in args.caps_gb.split(",")):
-        if device.type == "cuda":
-            if cap * 2**30 > total:
-                rows.append((cap, "larger than this GPU", ""))
-                continue
-            torch.cuda.set_per_process_memory_fraction(cap * 2**30 / total, device)
-        batch, peak = largest(args, device)
-        rows.append((cap, str(batch), f"{peak:.1f}" if device.type == "cuda" else "-"))
     mode = ("bf16" if args.bf16 else "fp32") + (" channels_last" if args.channels_last else "")
     print(
         f"device: {name}; img {args.img_size}, dim_in {args.dim_in}, max_conv_dim "
         f"{args.max_conv_dim}, {mode}, torch {torch.__version__}"
     )
     print("| memory cap (GB) | largest batch | peak GiB at that batch |")
-    print("|---|---|---|")
-    for cap, batch, peak in rows:
-        print(f"| {cap:g} | {batch} | {peak} |")
+    print("|---|---|---|", flush=True)
+    for cap in (float(c) for c in args.caps_gb.split(",")):  # a row as each is found
+        if device.type == "cuda":
+            if cap * 2**30 > total:
+                print(f"| {cap:g} | larger than this GPU | |", flush=True)
+                continue
+            torch.cuda.set_per_process_memory_fraction(cap * 2**30 / total, device)
+        batch, peak = largest(args, device)
+        shown = f"{peak:.1f}" if device.type == "cuda" else "-"
+        print(f"| {cap:g} | {batch} | {shown} |", flush=True)
 
 
 if __name__ == "__main__":

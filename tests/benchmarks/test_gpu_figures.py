@@ -1,0 +1,68 @@
+"""``benchmarks/gpu_figures.sh``: the one command for the GPU figures runs every step and keeps
+to its time budget (on the CPU, with ``SMOKE=1``'s tiny sizes).
+
+The GPU sessions are few and short, so the script must work the first time it meets a GPU: every
+step's command runs to exit 0 and prints its table, and a budget too small for all steps skips
+the later ones instead of overrunning.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "gpu_figures.sh"
+STEPS = ["train_speed", "infer_speed", "data_speed", "train_compile"]
+STEPS += ["max_batch_fp32", "max_batch_bf16"]
+
+pytestmark = pytest.mark.slow
+
+
+def _run(out: Path, tmp_path: Path, budget: int) -> tuple[str, float]:
+    env = {
+        **os.environ,
+        "SMOKE": "1",
+        "BUDGET": str(budget),
+        "PYTHON": sys.executable,
+        "JPEG_DIR": str(tmp_path / "jpeg"),
+        "OMP_NUM_THREADS": "1",
+    }
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), str(out)], env=env, capture_output=True, text=True, timeout=600
+    )
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return (out / "steps.txt").read_text(), elapsed
+
+
+def test_every_step_runs_and_prints_its_table(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    steps, _ = _run(out, tmp_path, budget=480)
+    assert "skipped" not in steps
+    assert steps.count("exit 0 after") == len(STEPS), steps
+    for name in STEPS:
+        text = (out / f"{name}.txt").read_text()
+        assert re.search(r"^\|[^|\n]+\|\s*[\d.]+", text, re.M) or "images/s" in text, (
+            name,
+            text,
+        )
+    assert "starganv2 from: installed starganv2" in (out / "env.txt").read_text()
+
+
+def test_a_small_budget_skips_the_later_steps(tmp_path: Path) -> None:
+    """With 30 s, the first steps run (each cut to what is left) and the rest are skipped; the
+    whole run ends near the budget, not after the sum of the steps' own deadlines."""
+    budget = 30
+    steps, elapsed = _run(tmp_path / "out", tmp_path, budget=budget)
+    assert "== max_batch_bf16: skipped" in steps, steps
+    limits = [int(m) for m in re.findall(r"\(at most (\d+) s\)", steps)]
+    assert limits and all(limit <= budget - 5 for limit in limits), steps
+    assert elapsed < budget + 30, (elapsed, steps)
