@@ -50,6 +50,24 @@ def test_equals_the_two_layers_in_float64_with_gradients(fused, separate, shape)
 @pytest.mark.parametrize(
     "fused, separate", [(conv3x3_avgpool, _separate_down), (upsample_conv3x3, _separate_up)]
 )
+def test_channels_last_equals_the_two_layers_in_float64_with_gradients(fused, separate):
+    # the channels_last path lays the upsampling's phases out in its own way: values and
+    # gradients must still be the separate layers' (on an NCHW copy of the same input)
+    torch.manual_seed(2)
+    conv = nn.Conv2d(5, 6, 3, 1, 1).double()
+    x = torch.randn(2, 5, 6, 10, dtype=torch.float64)
+    want, want_grads, g = _value_and_grads(separate, x, conv)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    got, got_grads, _ = _value_and_grads(fused, x_cl, conv, g)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    for a, b in zip(got_grads, want_grads):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-11)
+
+
+@pytest.mark.parametrize(
+    "fused, separate", [(conv3x3_avgpool, _separate_down), (upsample_conv3x3, _separate_up)]
+)
 def test_float32_differs_by_rounding_only(fused, separate):
     torch.manual_seed(1)
     conv = nn.Conv2d(16, 8, 3, 1, 1)

@@ -90,10 +90,17 @@ def upsample_conv3x3(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     weight = taps.permute(3, 5, 0, 1, 2, 4).reshape(4 * c_out, c_in, 2, 2)  # (a, b, O) x I x p x q
     bias = None if conv.bias is None else conv.bias.repeat(4)
     out = F.conv2d(x, weight, bias, padding=1).view(n, 2, 2, c_out, h + 1, w + 1)
-    rows = [
-        torch.stack([out[:, a, b, :, a : a + h, b : b + w] for b in (0, 1)], dim=-1) for a in (0, 1)
-    ]  # each (N, O, H, W, 2): column phase last
-    y = torch.stack(rows, dim=3).reshape(n, c_out, 2 * h, 2 * w)  # from (N, O, H, 2, W, 2)
+    # Output pixel (2i + a, 2j + b) is out[:, a, b, :, i + a, j + b]. The offset of that element
+    # is linear in (o, i, a, j, b), so the interleaved result is a strided view of ``out``
+    # (N, O, H, a, W, b) and a single copy lays it out: no per-phase slices stacked twice.
+    s_n, s_a, s_b, s_o, s_i, s_j = out.stride()
+    phases = out.as_strided(
+        (n, c_out, h, 2, w, 2),
+        (s_n, s_o, s_i, s_a + s_i, s_j, s_b + s_j),
+        out.storage_offset(),
+    )
     if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        y = y.contiguous(memory_format=torch.channels_last)  # keep the caller's layout
-    return y
+        # the caller's layout, in the same one copy: (N, H, a, W, b, O) is channels_last order
+        nhwc = phases.permute(0, 2, 3, 4, 5, 1).reshape(n, 2 * h, 2 * w, c_out)
+        return nhwc.permute(0, 3, 1, 2)
+    return phases.reshape(n, c_out, 2 * h, 2 * w)
