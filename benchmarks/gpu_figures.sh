@@ -11,8 +11,8 @@
 # JPEG_DIR: where data_speed.py writes its photo-like JPEG dataset (default under /tmp).
 #
 # Offline machines: the benchmarks need torch, torchvision, lightning and torchmetrics only. If
-# `import starganv2` fails, the script tries `pip install -e .` (which also wants hydra-core,
-# omegaconf and wandb from an index) and, if that fails, runs the code from src/ (PYTHONPATH).
+# `import starganv2` fails and those four import, the script runs the code from src/
+# (PYTHONPATH), without pip; only if one of them is missing does it try `pip install -e .`.
 set -uo pipefail
 OUT=${1:?give an output folder}
 mkdir -p "$OUT"
@@ -25,13 +25,17 @@ command -v "$PY" >/dev/null || PY=python
 
 if "$PY" -c "import starganv2" >/dev/null 2>&1; then
   HOW="installed starganv2"
+elif "$PY" -c "import torch, torchvision, lightning, torchmetrics" >/dev/null 2>&1; then
+  # what the benchmarks import is there: run the code from src/, no pip (no index needed)
+  export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+  HOW="src/ on PYTHONPATH"
+  "$PY" -c "import starganv2" >"$OUT/install.txt" 2>&1 ||
+    { echo "starganv2 cannot be imported from src/: see $OUT/install.txt" | tee -a "$OUT/steps.txt"; exit 1; }
 elif "$PY" -m pip install -q -e . >"$OUT/install.txt" 2>&1 && "$PY" -c "import starganv2" >/dev/null 2>&1; then
   HOW="pip install -e ."
 else
-  export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-  HOW="src/ on PYTHONPATH (pip install -e . failed: see install.txt)"
-  "$PY" -c "import starganv2, torch, torchvision, lightning, torchmetrics" >>"$OUT/install.txt" 2>&1 ||
-    { echo "starganv2 cannot be imported: see $OUT/install.txt" | tee -a "$OUT/steps.txt"; exit 1; }
+  echo "starganv2 is not installed and pip install -e . failed: see $OUT/install.txt" | tee -a "$OUT/steps.txt"
+  exit 1
 fi
 {
   date -u
