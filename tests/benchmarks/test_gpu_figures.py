@@ -19,8 +19,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu_figures.sh"
-STEPS = ["train_speed", "infer_speed", "data_speed", "train_compile"]
-STEPS += ["max_batch_fp32", "max_batch_bf16"]
+STEPS = [
+    "train_speed",
+    "infer_speed",
+    "data_speed",
+    "train_compile",
+    "max_batch_fp32",
+    "max_batch_bf16",
+]
 
 pytestmark = pytest.mark.slow
 

@@ -92,7 +92,7 @@ def upsample_conv3x3(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     out = F.conv2d(x, weight, bias, padding=1).view(n, 2, 2, c_out, h + 1, w + 1)
     # Output pixel (2i + a, 2j + b) is out[:, a, b, :, i + a, j + b]. The offset of that element
     # is linear in (o, i, a, j, b), so the interleaved result is a strided view of ``out``
-    # (N, O, H, a, W, b) and a single copy lays it out: no per-phase slices stacked twice.
+    # (N, O, H, a, W, b), laid out by a single copy.
     s_n, s_a, s_b, s_o, s_i, s_j = out.stride()
     phases = out.as_strided(
         (n, c_out, h, 2, w, 2),
