@@ -46,7 +46,7 @@ fi
 
 if [[ "${SMOKE:-0}" == "1" ]]; then
   TRAIN="--img-size 32 --batch 2 --dim-in 16 --max-conv-dim 32 --hidden-dim 32 --style-dim 8 --rounds 1 --iters 1 --warmup 1"
-  VARIANTS="original,eager,plain"
+  VARIANTS="original,eager,plain,plain+cudnn_benchmark"
   COMPILE_BASE="eager"
   COMPILED="channels_last"  # the step's command shape only: no compile warm-up on the CPU
   INFER="--img-size 32 --batch 4 --dim-in 16 --max-conv-dim 32 --rounds 1"
@@ -56,7 +56,10 @@ if [[ "${SMOKE:-0}" == "1" ]]; then
 else
   # 256 px, batch 8, the paper's widths (train_speed.py's defaults)
   TRAIN="--img-size 256 --batch 8 --rounds 3 --iters 5 --warmup 2"
-  VARIANTS="original,eager,plain,channels_last,bf16,bf16+channels_last"
+  # plain+torchlayers: do the fused resampling convs pay on this GPU? cudnn_benchmark: does
+  # trainer.benchmark=true?
+  VARIANTS="original,eager,plain,plain+torchlayers,channels_last,bf16,bf16+channels_last"
+  VARIANTS+=",eager+cudnn_benchmark,bf16+channels_last+cudnn_benchmark"
   COMPILE_BASE="bf16+channels_last"
   COMPILED="bf16+channels_last+compile"
   INFER="--img-size 256 --batch 32 --rounds 3"
@@ -81,7 +84,7 @@ step() {  # step NAME SECONDS COMMAND...: run with min(SECONDS, what is left of 
 }
 
 # shellcheck disable=SC2086
-step train_speed 170 "$PY" benchmarks/train_speed.py $TRAIN --variants "$VARIANTS"
+step train_speed 200 "$PY" benchmarks/train_speed.py $TRAIN --variants "$VARIANTS"
 # shellcheck disable=SC2086
 step infer_speed 60 "$PY" benchmarks/infer_speed.py $INFER --styles 4 --variants fp32,channels_last,bf16,bf16+channels_last
 # shellcheck disable=SC2086
@@ -89,7 +92,7 @@ step data_speed 60 "$PY" benchmarks/data_speed.py --make-jpeg "$JPEG_DIR" $DATA
 # compile apart, after the others: its warm-up is not timed, and one that runs out of time
 # leaves the figures above whole. Its ratio is to the same setting without compile.
 # shellcheck disable=SC2086
-step train_compile 150 "$PY" benchmarks/train_speed.py $TRAIN --baseline "$COMPILE_BASE" \
+step train_compile 120 "$PY" benchmarks/train_speed.py $TRAIN --baseline "$COMPILE_BASE" \
   --variants "$COMPILE_BASE,$COMPILED"
 # shellcheck disable=SC2086
 step max_batch_fp32 60 "$PY" benchmarks/max_batch.py $BATCH

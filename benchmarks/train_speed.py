@@ -16,6 +16,9 @@ Variants (``--variants``, comma-separated):
 - ``channels_last``, ``compile`` (G, F, E), ``bf16`` (bf16-mixed autocast), ``fp16`` (16-mixed
   with GradScaler; GPU), and combinations joined by ``+``, e.g. ``bf16+channels_last+compile``.
 - ``plain_bf16``: the plain loop under bf16 autocast.
+- ``+cudnn_benchmark`` (e.g. ``eager+cudnn_benchmark``): cuDNN picks each conv's algorithm by
+  timing the candidates (``torch.backends.cudnn.benchmark``; ``trainer.benchmark=true`` in the
+  configs), set for this variant's runs only and restored after them. GPU only in effect.
 - ``plain+noreuse``: the plain loop without ``reuse_latent_fake``; ``plain+r1everyK``: lazy R1
   every K-th D update (K = 2, 4, 8, 16; changes the math). Both are options of the module.
 - ``+torchlayers`` (e.g. ``plain+torchlayers``): the original's layers (``original_layers``, as
@@ -158,7 +161,7 @@ class Variant:
         self.name, self.args, self.device = name, args, device
         parts = set(name.split("+"))
         known = {"eager", "plain", "plain_bf16", "channels_last", "compile", "bf16", "fp16"}
-        known |= {"original", "noreuse", "torchlayers"}
+        known |= {"original", "noreuse", "torchlayers", "cudnn_benchmark"}
         known |= {f"r1every{k}" for k in (2, 4, 8, 16)}
         if parts - known:
             raise SystemExit(
@@ -166,6 +169,7 @@ class Variant:
             )
         self.plain = bool(parts & {"plain", "plain_bf16", "original"})
         self.original = "original" in parts  # the comparator: the original's work order
+        self.cudnn_benchmark = "cudnn_benchmark" in parts
         r1 = [int(p[len("r1every") :]) for p in parts if p.startswith("r1every")]
         if self.original and (r1 or parts & {"compile", "noreuse"}):
             raise SystemExit(f"--variants: {name!r}: the original has no lazy R1, reuse or compile")
@@ -235,6 +239,7 @@ class Variant:
             use_distributed_sampler=False,
             limit_val_batches=0,
             num_sanity_val_steps=0,
+            benchmark=self.cudnn_benchmark,
             callbacks=[timer],
         )
         trainer.fit(self.model, train_dataloaders=DataLoader(batches, batch_size=None))
@@ -324,7 +329,12 @@ class Variant:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         run: Callable = self._run_plain if self.plain else self._run_lightning
-        sec = run(n_warm, n_timed, batches)
+        before = torch.backends.cudnn.benchmark  # a global: this variant's setting, then back
+        torch.backends.cudnn.benchmark = self.cudnn_benchmark
+        try:
+            sec = run(n_warm, n_timed, batches)
+        finally:
+            torch.backends.cudnn.benchmark = before
         if self.device.type == "cuda":
             peak = torch.cuda.max_memory_allocated(self.device) / 2**20
             self.peak_mb = max(self.peak_mb or 0.0, peak)
