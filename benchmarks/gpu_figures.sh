@@ -7,7 +7,9 @@
 # Writes OUT_DIR/<figure>.txt (each benchmark prints its table as it goes), OUT_DIR/steps.txt (each
 # step's command, exit status and end time) and OUT_DIR/env.txt. Steps run in order of need; each
 # gets its own deadline, cut to what is left of BUDGET, and a step with under 20 s left is skipped
-# (steps.txt says so): the largest-batch sweep comes last and runs only if time is left.
+# (steps.txt says so): the largest-batch sweep comes last and runs only if time is left. A step
+# still running GRACE s (10) after its deadline is killed: on the first H200 run the compile
+# step outlived its SIGTERM (Lightning's trainer catches it), and the run overran its lease.
 # JPEG_DIR: where data_speed.py writes its photo-like JPEG dataset (default under /tmp).
 #
 # Offline machines: the benchmarks need torch, torchvision, lightning and torchmetrics only. If
@@ -68,19 +70,24 @@ else
   JPEG_DIR=${JPEG_DIR:-/tmp/starganv2_photos}
 fi
 
-step() {  # step NAME SECONDS COMMAND...: run with min(SECONDS, what is left of BUDGET - 5 s)
+GRACE=10
+step() {  # step NAME SECONDS COMMAND...: run with min(SECONDS, what is left of BUDGET - GRACE - 5 s)
   local name=$1 limit=$2 left rc
   shift 2
-  left=$((BUDGET - SECONDS - 5))
+  left=$((BUDGET - SECONDS - GRACE - 5))
   ((left < limit)) && limit=$left
   if ((limit < 20)); then
     echo "== $name: skipped, ${left} s of the budget left" | tee -a "$OUT/steps.txt"
     return
   fi
   echo "== $name (at most ${limit} s): $*" | tee -a "$OUT/steps.txt"
-  timeout "$limit" "$@" >"$OUT/$name.txt" 2>&1
+  # SIGTERM at the deadline, SIGKILL GRACE s later (to the step's whole process group)
+  timeout -k "$GRACE" "$limit" "$@" >"$OUT/$name.txt" 2>&1
   rc=$?
-  echo "   exit $rc after ${SECONDS} s$( ((rc == 124)) && echo ' (deadline)')" | tee -a "$OUT/steps.txt"
+  local why=""
+  ((rc == 124)) && why=" (deadline)"
+  ((rc == 137)) && why=" (killed: still running ${GRACE} s after the deadline)"
+  echo "   exit $rc after ${SECONDS} s$why" | tee -a "$OUT/steps.txt"
 }
 
 # shellcheck disable=SC2086

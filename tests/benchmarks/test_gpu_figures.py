@@ -86,11 +86,32 @@ def test_every_step_runs_and_prints_its_table(tmp_path: Path, source: str) -> No
 
 
 def test_a_small_budget_skips_the_later_steps(tmp_path: Path) -> None:
-    """With 30 s, the first steps run (each cut to what is left) and the rest are skipped; the
+    """With 45 s, the first steps run (each cut to what is left) and the rest are skipped; the
     whole run ends near the budget, not after the sum of the steps' own deadlines."""
-    budget = 30
+    budget = 45
     steps, elapsed = _run(tmp_path / "out", tmp_path, budget=budget)
     assert "== max_batch_bf16: skipped" in steps, steps
     limits = [int(m) for m in re.findall(r"\(at most (\d+) s\)", steps)]
-    assert limits and all(limit <= budget - 5 for limit in limits), steps
+    assert limits and all(limit <= budget - 15 for limit in limits), steps
     assert elapsed < budget + 30, (elapsed, steps)
+
+
+def test_a_step_that_ignores_sigterm_is_killed_within_the_budget(tmp_path: Path) -> None:
+    """A step that outlives its SIGTERM (as Lightning's trainer did during a compile on the first
+    H200 run) is killed a grace period later, together with what it started, so the run still
+    ends within its budget and its figures come back."""
+    python = tmp_path / "python-ignoring-sigterm"
+    python.write_text(
+        "#!/bin/sh\n"
+        # the script's own import checks pass; every step ignores SIGTERM and runs on
+        f'case "$1" in -c) exec "{sys.executable}" "$@";; esac\n'
+        "trap '' TERM\n"
+        "sleep 1000 &\n"
+        "wait\n"
+    )
+    python.chmod(0o755)
+    budget = 50
+    steps, elapsed = _run(tmp_path / "out", tmp_path, budget=budget, python=str(python))
+    assert "exit 137" in steps and "killed" in steps, steps
+    assert "== max_batch_bf16: skipped" in steps, steps
+    assert elapsed < budget, (elapsed, steps)
