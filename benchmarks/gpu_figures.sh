@@ -49,6 +49,7 @@ fi
 if [[ "${SMOKE:-0}" == "1" ]]; then
   TRAIN="--img-size 32 --batch 2 --dim-in 16 --max-conv-dim 32 --hidden-dim 32 --style-dim 8 --rounds 1 --iters 1 --warmup 1"
   VARIANTS="original,eager,plain,plain+cudnn_benchmark"
+  PROFILE="$TRAIN"
   COMPILE_BASE="eager"
   COMPILED="channels_last"  # the step's command shape only: no compile warm-up on the CPU
   INFER="--img-size 32 --batch 4 --dim-in 16 --max-conv-dim 32 --rounds 1"
@@ -62,6 +63,7 @@ else
   # trainer.benchmark=true?
   VARIANTS="original,eager,plain,plain+torchlayers,channels_last,bf16,bf16+channels_last"
   VARIANTS+=",eager+cudnn_benchmark,bf16+channels_last+cudnn_benchmark"
+  PROFILE="--img-size 256 --batch 8 --rounds 1 --iters 2 --warmup 1"
   COMPILE_BASE="bf16+channels_last"
   COMPILED="bf16+channels_last+compile"
   INFER="--img-size 256 --batch 32 --rounds 3"
@@ -92,6 +94,11 @@ step() {  # step NAME SECONDS COMMAND...: run with min(SECONDS, what is left of 
 
 # shellcheck disable=SC2086
 step train_speed 200 "$PY" benchmarks/train_speed.py $TRAIN --variants "$VARIANTS"
+# where the GPU's time goes: per-operator self device time of the comparator, the plain loop and
+# the plain loop under bf16 (on the first H200 run bf16 was slower than fp32); the table's
+# "all operators" row, against the s/iter above it, says how busy the GPU is
+# shellcheck disable=SC2086
+step train_profile 90 "$PY" benchmarks/train_speed.py $PROFILE --variants original,plain,plain_bf16 --profile 30
 # shellcheck disable=SC2086
 step infer_speed 60 "$PY" benchmarks/infer_speed.py $INFER --styles 4 --variants fp32,channels_last,bf16,bf16+channels_last
 # shellcheck disable=SC2086

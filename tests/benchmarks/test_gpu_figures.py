@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu_figures.sh"
 STEPS = [
     "train_speed",
+    "train_profile",
     "infer_speed",
     "data_speed",
     "train_compile",
