@@ -96,9 +96,10 @@ step() {  # step NAME SECONDS COMMAND...: run with min(SECONDS, what is left of 
 step train_speed 200 "$PY" benchmarks/train_speed.py $TRAIN --variants "$VARIANTS"
 # where the GPU's time goes: per-operator self device time of the comparator, the plain loop and
 # the plain loop under bf16 (on the first H200 run bf16 was slower than fp32); the table's
-# "all operators" row, against the s/iter above it, says how busy the GPU is
+# "all operators" row, against the s/iter above it, says how busy the GPU is; --count, the
+# FLOP rate reached
 # shellcheck disable=SC2086
-step train_profile 90 "$PY" benchmarks/train_speed.py $PROFILE --variants original,plain,plain_bf16 --profile 30
+step train_profile 90 "$PY" benchmarks/train_speed.py $PROFILE --variants original,plain,plain_bf16 --profile 30 --count
 # shellcheck disable=SC2086
 step infer_speed 60 "$PY" benchmarks/infer_speed.py $INFER --styles 4 --variants fp32,channels_last,bf16,bf16+channels_last
 # shellcheck disable=SC2086

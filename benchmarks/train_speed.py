@@ -54,6 +54,12 @@ time, or self CUDA time on a GPU), with each variant's total and its number of o
     # where our iteration and the comparator's differ at 64 px
     python benchmarks/train_speed.py --img-size 64 --batch 2 --max-conv-dim 128 --threads 1 \\
         --variants original,plain --profile 25
+
+``--count`` then counts one iteration of every variant at the dispatcher: floating-point
+operations by torch's formulas (convolutions, matrix products and their gradients), operator
+calls, and the FLOP rate that the measured seconds per iteration give::
+
+    python benchmarks/train_speed.py --img-size 256 --batch 8 --variants original,plain --count
 """
 
 from __future__ import annotations
@@ -123,6 +129,13 @@ def parse_args() -> argparse.Namespace:
         default=0,
         metavar="N",
         help="after timing, print the N operators whose self time differs most between variants",
+    )
+    p.add_argument(
+        "--count",
+        action="store_true",
+        help="after timing, count one iteration of each variant: floating-point operations "
+        "(torch's FLOP formulas: convolutions, matrix products, their gradients), operator calls, "
+        "and the FLOP rate that the measured s/iter gives",
     )
     return p.parse_args()
 
@@ -405,6 +418,14 @@ def main() -> None:
         print(f"peak resident memory of the process (all variants): {rss:.0f} MiB")
     if args.profile:
         print_profile(variants, args, batches, device)
+    if args.count:
+        counts = {name: count_ops(v, batches) for name, v in variants.items()}
+        print()
+        print("| variant | TFLOP per iteration | operator calls | TFLOP/s at the measured s/iter |")
+        print("|---|---|---|---|")
+        for name, (flops, calls) in counts.items():
+            rate = flops / 1e12 / statistics.median(variants[name].times)
+            print(f"| {name} | {flops / 1e12:.4f} | {calls} | {rate:.2f} |")
 
 
 def profile_ops(
@@ -427,6 +448,32 @@ def profile_ops(
         ms[e.key] = us / 1000 / args.iters
         calls[e.key] = round(e.count / args.iters)
     return ms, calls
+
+
+def count_ops(variant: Variant, batches: list) -> tuple[int, int]:
+    """Floating-point operations and aten operator calls of one iteration of ``variant``, counted
+    at the dispatcher (so the backward passes, R1's double backward and the optimizers are in):
+    FLOPs by torch's own formulas (``torch.utils.flop_counter``: convolutions, matrix products
+    and their gradients; elementwise work is not counted)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Count(TorchDispatchMode):
+        flops = calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            self.calls += 1
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.flops += formula(*args, **kwargs, out_val=out)
+            return out
+
+    counter = Count()
+    with counter:
+        variant.run(0, 1, batches)
+    return counter.flops, counter.calls
 
 
 def print_profile(

@@ -43,3 +43,21 @@ def test_cudnn_benchmark_is_set_during_the_variant_only(name: str, monkeypatch) 
 def test_unknown_part_is_refused() -> None:
     with pytest.raises(SystemExit, match="cudnn_benchmark"):
         train_speed.Variant("plain+cudnn_bench", _args(), torch.device("cpu"))
+
+
+def test_count_ops_counts_the_whole_iteration() -> None:
+    """The comparator does more convolution work than our step (every net's weight gradients, the
+    diversity term's second fake with a graph); once the optimizers hold their state (the first
+    iteration creates it), a count is the same each time."""
+    args = _args()
+    batches = train_speed.make_batches(args, 2)
+    counts = {}
+    for name in ("original", "plain"):
+        variant = train_speed.Variant(name, args, torch.device("cpu"))
+        first = train_speed.count_ops(variant, batches)
+        counts[name] = train_speed.count_ops(variant, batches)
+        assert train_speed.count_ops(variant, batches) == counts[name]
+        assert first[0] == counts[name][0]  # the same FLOPs; more calls (the optimizers' state)
+    (f_orig, c_orig), (f_plain, c_plain) = counts["original"], counts["plain"]
+    assert f_orig > f_plain > 0
+    assert c_orig > 0 and c_plain > 0
