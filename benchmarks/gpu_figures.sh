@@ -9,7 +9,10 @@
 # gets its own deadline, cut to what is left of BUDGET, and a step with under 20 s left is skipped
 # (steps.txt says so): the largest-batch sweep comes last and runs only if time is left. A step
 # still running GRACE s (10) after its deadline is killed: on the first H200 run the compile
-# step outlived its SIGTERM (Lightning's trainer catches it), and the run overran its lease.
+# step did not end on SIGTERM (why was not isolated), and the run overran its lease.
+# PACK=FILE.tgz: after every step, pack OUT_DIR into FILE.tgz (written whole, then renamed), so a
+# machine that returns few files, or a call cut short, still brings back every finished table:
+#   PACK=$OUT/gf.tgz bash benchmarks/gpu_figures.sh /tmp/gf
 # JPEG_DIR: where data_speed.py writes its photo-like JPEG dataset (default under /tmp).
 #
 # Offline machines: the benchmarks need torch, torchvision, lightning and torchmetrics only. If
@@ -19,6 +22,14 @@ set -uo pipefail
 OUT=${1:?give an output folder}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+if [[ -n "${PACK:-}" ]]; then
+  PACK=$(realpath -m "$PACK")
+  [[ "$PACK" == "$OUT"/* ]] && { echo "PACK=$PACK is inside $OUT: give a path outside it"; exit 2; }
+fi
+pack() {  # OUT as PACK (a .tgz), replaced whole: a reader never sees half an archive
+  [[ -n "${PACK:-}" ]] || return 0
+  tar -czf "$PACK.part" -C "$(dirname "$OUT")" "$(basename "$OUT")" && mv -f "$PACK.part" "$PACK"
+}
 cd "$(dirname "$0")/.."
 BUDGET=${BUDGET:-480}
 PY=${PYTHON:-python3}
@@ -32,11 +43,12 @@ elif "$PY" -c "import torch, torchvision, lightning, torchmetrics" >/dev/null 2>
   export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
   HOW="src/ on PYTHONPATH"
   "$PY" -c "import starganv2" >"$OUT/install.txt" 2>&1 ||
-    { echo "starganv2 cannot be imported from src/: see $OUT/install.txt" | tee -a "$OUT/steps.txt"; exit 1; }
+    { echo "starganv2 cannot be imported from src/: see $OUT/install.txt" | tee -a "$OUT/steps.txt"; pack; exit 1; }
 elif "$PY" -m pip install -q -e . >"$OUT/install.txt" 2>&1 && "$PY" -c "import starganv2" >/dev/null 2>&1; then
   HOW="pip install -e ."
 else
   echo "starganv2 is not installed and pip install -e . failed: see $OUT/install.txt" | tee -a "$OUT/steps.txt"
+  pack
   exit 1
 fi
 {
@@ -90,6 +102,7 @@ step() {  # step NAME SECONDS COMMAND...: run with min(SECONDS, what is left of 
   ((rc == 124)) && why=" (deadline)"
   ((rc == 137)) && why=" (killed: still running ${GRACE} s after the deadline)"
   echo "   exit $rc after ${SECONDS} s$why" | tee -a "$OUT/steps.txt"
+  pack
 }
 
 # shellcheck disable=SC2086
@@ -114,3 +127,4 @@ step max_batch_fp32 60 "$PY" benchmarks/max_batch.py $BATCH
 # shellcheck disable=SC2086
 step max_batch_bf16 60 "$PY" benchmarks/max_batch.py $BATCH --bf16 --channels-last
 echo "done in ${SECONDS} s (budget ${BUDGET} s): $OUT" | tee -a "$OUT/steps.txt"
+pack

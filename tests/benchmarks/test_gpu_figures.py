@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -32,9 +33,12 @@ STEPS = [
 pytestmark = pytest.mark.slow
 
 
-def _run(out: Path, tmp_path: Path, budget: int, python: str = sys.executable) -> tuple[str, float]:
+def _run(
+    out: Path, tmp_path: Path, budget: int, python: str = sys.executable, **extra: str
+) -> tuple[str, float]:
     env = {
         **os.environ,
+        **extra,
         "SMOKE": "1",
         "BUDGET": str(budget),
         "PYTHON": python,
@@ -74,7 +78,8 @@ def test_every_step_runs_and_prints_its_table(tmp_path: Path, source: str) -> No
     python = (
         sys.executable if source == "installed starganv2" else _python_without_starganv2(tmp_path)
     )
-    steps, _ = _run(out, tmp_path, budget=480, python=python)
+    pack = tmp_path / "figures.tgz"
+    steps, _ = _run(out, tmp_path, budget=480, python=python, PACK=str(pack))
     assert "skipped" not in steps
     assert steps.count("exit 0 after") == len(STEPS), steps
     for name in STEPS:
@@ -84,6 +89,13 @@ def test_every_step_runs_and_prints_its_table(tmp_path: Path, source: str) -> No
             text,
         )
     assert f"starganv2 from: {source};" in (out / "env.txt").read_text()
+    # PACK: every table, steps.txt and env.txt in one archive (a lent GPU returns few files)
+    with tarfile.open(pack) as tar:
+        names = set(tar.getnames())
+        packed_steps = tar.extractfile("out/steps.txt").read().decode()
+    assert {f"out/{n}.txt" for n in [*STEPS, "steps", "env"]} <= names, names
+    assert packed_steps == steps and "done in" in packed_steps
+    assert not pack.with_name(pack.name + ".part").exists()
 
 
 def test_a_small_budget_skips_the_later_steps(tmp_path: Path) -> None:
@@ -116,3 +128,34 @@ def test_a_step_that_ignores_sigterm_is_killed_within_the_budget(tmp_path: Path)
     assert "exit 137" in steps and "killed" in steps, steps
     assert "== max_batch_bf16: skipped" in steps, steps
     assert elapsed < budget, (elapsed, steps)
+
+
+def test_pack_keeps_the_finished_steps_when_the_run_is_killed(tmp_path: Path) -> None:
+    """``PACK`` re-packs after every step: a run killed during its second step (as a lease's end
+    kills it) has already packed the first step's table and exit line."""
+    python = tmp_path / "python-killing-the-run"
+    python.write_text(
+        "#!/bin/sh\n"
+        # the profile step (the second) kills the script itself: PPID is timeout, its parent bash
+        'case "$*" in *--profile*) kill -KILL "$(cut -d" " -f4 /proc/$PPID/stat)"; exit 1;; esac\n'
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    python.chmod(0o755)
+    out, pack = tmp_path / "out", tmp_path / "figures.tgz"
+    env = {
+        **os.environ,
+        "SMOKE": "1",
+        "PYTHON": str(python),
+        "PACK": str(pack),
+        "JPEG_DIR": str(tmp_path / "jpeg"),
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), str(out)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == -9, proc.stdout + proc.stderr
+    with tarfile.open(pack) as tar:
+        steps = tar.extractfile("out/steps.txt").read().decode()
+        table = tar.extractfile("out/train_speed.txt").read().decode()
+    assert "== train_speed" in steps and "exit 0" in steps and "train_profile" not in steps, steps
+    assert "| original |" in table
