@@ -1,15 +1,18 @@
 """The iteration checkpoint is Lightning's ModelCheckpoint: trainer.checkpoint_callback,
-ckpt_path="last", ordinary file permissions, a checkpoint before a stop on unreadable data."""
+ckpt_path="last", ordinary file permissions, a checkpoint before a stop on unreadable data or
+SIGTERM."""
 
 from __future__ import annotations
 
 import os
+import signal
 import stat
 
 import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from starganv2.callbacks.checkpoint import IterationCheckpoint
 from starganv2.data.sampling import UnreadableDataError
@@ -101,6 +104,35 @@ def test_unreadable_data_stops_the_run_after_a_checkpoint(tmp_path):
     saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     assert saved["starganv2"]["iteration"] == 2
     assert (tmp_path / "ckpt" / "iter_0000002.ckpt").is_file()
+
+
+class _SigtermAt(L.Callback):
+    """Sends this process SIGTERM at the end of iteration ``at`` (a ``kill``, ``timeout`` or a
+    scheduler's stop), through the handler Lightning installs for ``fit``."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if pl_module.iteration == self.at:
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None), "no handler"
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_stops_the_run_after_a_checkpoint_of_the_iteration_it_ended(tmp_path):
+    cb = IterationCheckpoint(tmp_path / "ckpt", every_n_iters=100)
+    model = StarGANv2Module(**TINY, total_iters=50)
+    trainer = quiet_trainer(callbacks=[cb, _SigtermAt(at=3)])
+    with pytest.raises(SIGTERMException):
+        trainer.fit(model, train_dataloaders=random_loader())
+    assert model.iteration == 3  # Lightning let the iteration in progress end, then stopped
+    saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    assert saved["starganv2"]["iteration"] == 3
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "iter_0000003.ckpt",
+        "last.ckpt",
+    ]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # Lightning put the default back
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])

@@ -82,6 +82,20 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 300, **kw) -> subproces
     )
 
 
+def start_train(args: list[str], cwd: Path, keep_output: bool = False) -> subprocess.Popen:
+    """Start ``python -m starganv2.cli.train args`` in the background (no W&B), to be stopped by a
+    signal. ``keep_output``: stdout and stderr together in ``proc.stdout`` (text); else dropped."""
+    out = subprocess.PIPE if keep_output else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "starganv2.cli.train", *args],
+        cwd=cwd,
+        env={**os.environ, "WANDB_MODE": "disabled"},
+        stdout=out,
+        stderr=subprocess.STDOUT if keep_output else subprocess.DEVNULL,
+        text=True,
+    )
+
+
 def make_folder_dataset(root: Path, domains: list[str], n: int = 3, size: int = 40) -> Path:
     """A tiny dataset in the public layout: root/{train,val}/<domain>/*.png."""
     import numpy as np

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from tests.integration.conftest import (
     compose_train,
     make_folder_dataset,
     run_cli,
+    start_train,
     tiny_overrides,
     tiny_train_cfg,
 )
@@ -234,14 +236,7 @@ def test_sigkill_mid_training_then_resume_auto(tmp_path, shapes_cache):
             "callbacks.samples.every_n_iters=1000",
         ]
     )
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "starganv2.cli.train", *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_train(args, tmp_path)
     ckpt_dir = tmp_path / "outputs/train/killed/checkpoints"
     deadline = time.time() + 240
     while time.time() < deadline and len(list(ckpt_dir.glob("iter_*.ckpt"))) < 2:
@@ -270,6 +265,56 @@ def test_sigkill_mid_training_then_resume_auto(tmp_path, shapes_cache):
     final = torch.load(ckpt_dir / "last.ckpt", weights_only=False)
     assert final["starganv2"]["iteration"] == total
     assert not list(ckpt_dir.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_sigterm_saves_exits_143_and_prints_a_resume_command_that_works(tmp_path, shapes_cache):
+    """A ``kill``/``timeout``/scheduler stop: Lightning ends the iteration in progress, the run
+    writes its checkpoint, says how to continue and exits 128+15 (not 0: it did not finish). The
+    printed command, run from another folder, continues the same run folder."""
+    args = (
+        TINY_OVERRIDES
+        + TINY_SHAPES
+        + [
+            f"data.cache_dir={shapes_cache}",
+            "run_name=stopped",
+            "model.total_iters=100000",
+            "callbacks.checkpoint.every_n_iters=100000",
+        ]
+    )
+    proc = start_train(args, tmp_path, keep_output=True)
+    run_dir = tmp_path / "outputs/train/stopped"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((run_dir / "samples").glob("*.png")):
+        time.sleep(0.2)  # the first grid (iteration 2): training is under way
+    proc.send_signal(signal.SIGTERM)
+    printed, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 143, printed[-3000:]
+    ckpt_dir = run_dir / "checkpoints"
+    stopped_at = torch.load(ckpt_dir / "last.ckpt", weights_only=False)["starganv2"]["iteration"]
+    assert stopped_at >= 2
+    assert (ckpt_dir / f"iter_{stopped_at:07d}.ckpt").is_file()
+    assert f"stopped by SIGTERM at iteration {stopped_at} of 100000" in printed
+    assert "finished at iteration" not in printed
+    line = next(x for x in printed.splitlines() if "continue it: " in x)
+    command = shlex.split(line.split("continue it: ", 1)[1])
+    assert command[0] == "starganv2-train" and command[-1] == "resume=auto"
+    assert f"hydra.run.dir={run_dir.resolve()}" in command and "run_name=stopped" in command
+    # the printed command, from another folder, with a near end so that the test stays short
+    total = stopped_at + 2
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    rest = [a if a != "model.total_iters=100000" else f"model.total_iters={total}" for a in command]
+    assert rest != command
+    res = run_cli(["starganv2.cli.train", *rest[1:]], cwd=elsewhere, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (
+        f"resume=auto: continuing from {ckpt_dir.resolve() / 'last.ckpt'}"
+        in res.stderr + res.stdout
+    )
+    final = torch.load(ckpt_dir / "last.ckpt", weights_only=False)
+    assert final["starganv2"]["iteration"] == total
+    assert not (elsewhere / "outputs").exists()
 
 
 @pytest.mark.parametrize("cli", ["train", "eval", "sample", "translate"])

@@ -20,6 +20,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from starganv2.data.sampling import UnreadableDataError
 from starganv2.utils.checks import check_int
@@ -31,9 +32,12 @@ log = logging.getLogger(__name__)
 
 _ITER_CKPT = re.compile(r"^iter_(\d+)\.ckpt$")
 
-SAVE_ON = (UnreadableDataError, KeyboardInterrupt)
+SAVE_ON = (UnreadableDataError, KeyboardInterrupt, SIGTERMException)
 """Exceptions after which a checkpoint is still written: the model is at the end of a complete
-iteration (the data failed before the next one began, or the user pressed Ctrl-C)."""
+iteration (the data failed before the next one began, the user pressed Ctrl-C, or the process got
+SIGTERM: Lightning holds that signal until the iteration in progress has ended, then raises
+``SIGTERMException``; without this save a ``kill``, ``timeout`` or scheduler stop lost every
+iteration since the last interval checkpoint)."""
 
 
 def model_iteration(pl_module: L.LightningModule) -> int:
@@ -46,8 +50,9 @@ class IterationCheckpoint(ModelCheckpoint):
     of training, and keep ``dirpath/last.ckpt`` the newest of them.
 
     Only global rank 0 writes. ``best_model_path`` and ``last_model_path`` are the newest file (no
-    metric is monitored). A run stopped by unreadable data or Ctrl-C is checkpointed first. A
-    ``fast_dev_run`` writes no file at all (no ``iter_*.ckpt``, no ``last.ckpt``).
+    metric is monitored). A single-process run stopped by unreadable data, Ctrl-C or SIGTERM is
+    checkpointed first. A ``fast_dev_run`` writes no file at all (no ``iter_*.ckpt``, no
+    ``last.ckpt``).
 
     Args:
         dirpath: folder of the checkpoints (created if missing).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -267,10 +268,67 @@ def _report(cfg: DictConfig, out: Path, model: Any) -> None:
             log.info("sample grids: %s (newest: %s)", samples.resolve(), grids[-1].name)
 
 
+SIGTERM_EXIT = 128 + 15
+"""Exit status of a run stopped by SIGTERM (the shell's status for a process that signal ended):
+not 0, so a job script or scheduler does not take the stopped run for a finished one."""
+
+_NOT_REPEATED = ("run_name=", "resume=", "ckpt_path=", "+ckpt_path=", "++ckpt_path=")
+
+
+def resume_command(cfg: DictConfig, out: Path) -> str:
+    """The command that continues this run in ``out``: the launch's overrides with ``resume=auto``,
+    the run's ``run_name`` and its folder given whole (``hydra.run.dir``), so it works from any
+    folder. Quoted for a POSIX shell."""
+    import shlex
+
+    overrides: list[str] = []
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            overrides = list(HydraConfig.get().overrides.task)
+    except (ImportError, ValueError):
+        pass
+    kept = [o for o in overrides if not o.startswith(_NOT_REPEATED)]
+    args = [*kept, f"run_name={cfg.run_name}", f"hydra.run.dir={out.resolve()}", "resume=auto"]
+    return " ".join(["starganv2-train", *(shlex.quote(a) for a in args)])
+
+
+def _report_stopped(cfg: DictConfig, out: Path, model: Any) -> None:
+    """Say that SIGTERM stopped the run, what was kept and how to continue it."""
+    last = out / "checkpoints" / "last.ckpt"
+    total = getattr(getattr(model, "hparams", {}), "total_iters", None)
+    of = f" of {total}" if total else ""
+    log.warning("stopped by SIGTERM at iteration %d%s; run folder %s", model.iteration, of, out)
+    if not last.is_file():
+        log.warning(
+            "no checkpoint in %s (none was due yet, or checkpointing is off): nothing to resume",
+            last.parent,
+        )
+        return
+    multirun = False
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    except (ImportError, ValueError):
+        pass
+    if multirun:
+        log.warning(
+            "continue it: launch the same sweep again with run_name=%s resume=auto "
+            "(each job resumes in its own folder)",
+            cfg.run_name,
+        )
+    else:
+        log.warning("continue it: %s", resume_command(cfg, out))
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train as configured by ``cfg``; returns the final callback metrics as floats."""
     import lightning as L
     import torch
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from starganv2.cli.config_check import check_config, instantiate
     from starganv2.cli.logs import quiet_third_party
@@ -320,7 +378,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
                     int(trainer.fast_dev_run),
                 )
 
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        except SIGTERMException:
+            if trainer.is_global_zero:
+                _report_stopped(cfg, out, model)
+            raise
         if trainer.is_global_zero:
             _report(cfg, out, model)
     finally:
@@ -333,13 +396,18 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra shim around :func:`run`; returns ``optimized_metric`` for sweepers."""
+    """Hydra shim around :func:`run`; returns ``optimized_metric`` for sweepers. A run stopped by
+    SIGTERM exits with :data:`SIGTERM_EXIT` once its checkpoint is written."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     from starganv2.cli.common import BAD_INPUT, run_or_exit
     from starganv2.data.sampling import UnreadableDataError
     from starganv2.models.training_checks import NonFiniteLossError
 
-    # bad input (ConfigError is a ValueError) and the run-time failures a person has to act on
-    metrics = run_or_exit(run, cfg, log, (*BAD_INPUT, NonFiniteLossError, UnreadableDataError))
+    try:  # bad input (ConfigError is a ValueError) and the run-time failures to act on
+        metrics = run_or_exit(run, cfg, log, (*BAD_INPUT, NonFiniteLossError, UnreadableDataError))
+    except SIGTERMException:  # reported, checkpointed: a status that is not "finished"
+        sys.exit(SIGTERM_EXIT)
     key = cfg.get("optimized_metric")
     if key:
         if key not in metrics:
