@@ -9,7 +9,9 @@
 # gets its own deadline, cut to what is left of BUDGET, and a step with under 20 s left is skipped
 # (steps.txt says so): the largest-batch sweep comes last and runs only if time is left. A step
 # still running GRACE s (10) after its deadline is killed: on the first H200 run the compile
-# step did not end on SIGTERM (why was not isolated), and the run overran its lease.
+# step did not end on SIGTERM and the run overran its lease (Lightning's SIGTERM handler lets the
+# iteration in progress end first, and the compile warm-up happens inside an iteration: on the
+# CPU a SIGTERM 20 s into it ended train_speed.py 74 s later).
 # PACK=FILE.tgz: after every step, pack OUT_DIR into FILE.tgz (written whole, then renamed), so a
 # machine that returns few files, or a call cut short, still brings back every finished table:
 #   PACK=$OUT/gf.tgz bash benchmarks/gpu_figures.sh /tmp/gf

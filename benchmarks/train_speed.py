@@ -501,4 +501,12 @@ def print_profile(
 
 
 if __name__ == "__main__":
-    main()
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    try:
+        main()
+    except SIGTERMException:  # a SystemExit with status 0: say it, and do not report success
+        print(
+            "stopped by SIGTERM (Lightning first ends the iteration in progress)", file=sys.stderr
+        )
+        sys.exit(128 + 15)
