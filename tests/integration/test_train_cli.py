@@ -31,6 +31,21 @@ from tests.integration.conftest import (
     tiny_train_cfg,
 )
 
+ODD_FOLDER = "runs, v1 (it's)"
+"""A folder name that a shell (space, quote) and Hydra's override grammar (comma: a sweep; quote,
+brackets) both misread unless a printed command quotes it."""
+
+
+def hydra_value(override: str, key: str) -> str:
+    """The value Hydra reads from one command-line word ``key=...``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_override(override)
+    assert parsed.key_or_group == key, override
+    value = parsed.value()
+    assert isinstance(value, str), f"{override!r} reads as {value!r}"
+    return value
+
 
 def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
@@ -282,8 +297,10 @@ def test_sigterm_saves_exits_143_and_prints_a_resume_command_that_works(tmp_path
             "callbacks.checkpoint.every_n_iters=100000",
         ]
     )
-    proc = start_train(args, tmp_path, keep_output=True)
-    run_dir = tmp_path / "outputs/train/stopped"
+    cwd = tmp_path / ODD_FOLDER
+    cwd.mkdir()
+    proc = start_train(args, cwd, keep_output=True)
+    run_dir = cwd / "outputs/train/stopped"
     deadline = time.time() + 240
     while time.time() < deadline and not list((run_dir / "samples").glob("*.png")):
         time.sleep(0.2)  # the first grid (iteration 2): training is under way
@@ -299,7 +316,8 @@ def test_sigterm_saves_exits_143_and_prints_a_resume_command_that_works(tmp_path
     line = next(x for x in printed.splitlines() if "continue it: " in x)
     command = shlex.split(line.split("continue it: ", 1)[1])
     assert command[0] == "starganv2-train" and command[-1] == "resume=auto"
-    assert f"hydra.run.dir={run_dir.resolve()}" in command and "run_name=stopped" in command
+    assert hydra_value(command[-2], "hydra.run.dir") == str(run_dir.resolve())
+    assert "run_name=stopped" in command
     # the printed command, from another folder, with a near end so that the test stays short
     total = stopped_at + 2
     elsewhere = tmp_path / "elsewhere"
@@ -394,7 +412,9 @@ def test_console_shows_each_line_once_without_noise_and_ends_with_the_eval_comma
     tmp_path, shapes_cache
 ):
     args = [*TINY_OVERRIDES, *TINY_SHAPES, f"data.cache_dir={shapes_cache}", "run_name=r"]
-    res = run_cli(["starganv2.cli.train", *args], cwd=tmp_path, timeout=300)
+    cwd = tmp_path / ODD_FOLDER  # the printed command must quote its paths for bash and Hydra
+    cwd.mkdir()
+    res = run_cli(["starganv2.cli.train", *args], cwd=cwd, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     console = res.stdout + res.stderr
     assert console.count("GPU available") == 1  # Lightning's handler and the job's: once
@@ -408,11 +428,13 @@ def test_console_shows_each_line_once_without_noise_and_ends_with_the_eval_comma
         "eval mode at the start",
     ):
         assert noise not in console, noise
-    out = (tmp_path / "outputs" / "train" / "r").resolve()
+    out = (cwd / "outputs" / "train" / "r").resolve()
     assert f"checkpoints: {out / 'checkpoints'}" in console
     assert f"sample grids: {out / 'samples'}" in console
-    assert f"evaluate it: starganv2-eval ckpt_path={out / 'checkpoints' / 'last.ckpt'}" in console
     eval_line = console.split("evaluate it:")[1].splitlines()[0]
+    words = shlex.split(eval_line)
+    assert words[0] == "starganv2-eval"
+    assert hydra_value(words[1], "ckpt_path") == str(out / "checkpoints" / "last.ckpt")
     assert "data.img_size=32" in eval_line
     # the built-in shapes evaluate offline: no FID/LPIPS (their weights need a download)
     assert eval_line.endswith("'metrics=[shapes_quality]'")
@@ -425,7 +447,7 @@ def test_console_shows_each_line_once_without_noise_and_ends_with_the_eval_comma
     }
     printed = subprocess.run(
         ["bash", "-c", eval_line.strip()],
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,

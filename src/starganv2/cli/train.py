@@ -15,6 +15,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from starganv2.cli.common import hydra_arg, shell_command
 from starganv2.utils.files import atomic_write_text
 
 log = logging.getLogger("starganv2.train")
@@ -225,8 +226,8 @@ def eval_command(cfg: DictConfig, ckpt: Path) -> str:
         pass
     # The built-in shapes evaluate offline with their own figures; `auto` would add FID/LPIPS,
     # whose Inception and AlexNet weights cannot be downloaded on an offline machine.
-    metrics = ["'metrics=[shapes_quality]'"] if _is_builtin_shapes(cfg) else []
-    return " ".join(["starganv2-eval", f"ckpt_path={ckpt}", *data_args, *metrics])
+    metrics = ["metrics=[shapes_quality]"] if _is_builtin_shapes(cfg) else []
+    return shell_command(["starganv2-eval", hydra_arg("ckpt_path", ckpt), *data_args, *metrics])
 
 
 def _is_builtin_shapes(cfg: DictConfig) -> bool:
@@ -279,8 +280,6 @@ def resume_command(cfg: DictConfig, out: Path) -> str:
     """The command that continues this run in ``out``: the launch's overrides with ``resume=auto``,
     the run's ``run_name`` and its folder given whole (``hydra.run.dir``), so it works from any
     folder. Quoted for a POSIX shell."""
-    import shlex
-
     overrides: list[str] = []
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -290,8 +289,9 @@ def resume_command(cfg: DictConfig, out: Path) -> str:
     except (ImportError, ValueError):
         pass
     kept = [o for o in overrides if not o.startswith(_NOT_REPEATED)]
-    args = [*kept, f"run_name={cfg.run_name}", f"hydra.run.dir={out.resolve()}", "resume=auto"]
-    return " ".join(["starganv2-train", *(shlex.quote(a) for a in args)])
+    folder = hydra_arg("hydra.run.dir", out.resolve())
+    args = [*kept, hydra_arg("run_name", cfg.run_name), folder, "resume=auto"]
+    return shell_command(["starganv2-train", *args])
 
 
 def _report_stopped(cfg: DictConfig, out: Path, model: Any) -> None:
