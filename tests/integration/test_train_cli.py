@@ -47,6 +47,16 @@ def hydra_value(override: str, key: str) -> str:
     return value
 
 
+def user_config_dir(root: Path) -> Path:
+    """A user's own config folder (``--config-dir``) with a data group ``tiny``: the built-in
+    shapes at the tiny test size. A printed command that drops ``--config-dir`` cannot find it."""
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "tiny.yaml").write_text(
+        "defaults:\n  - shapes\n  - _self_\n\nn_train: 6\nn_val: 2\n"
+    )
+    return root
+
+
 def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
@@ -287,16 +297,17 @@ def test_sigterm_saves_exits_143_and_prints_a_resume_command_that_works(tmp_path
     """A ``kill``/``timeout``/scheduler stop: Lightning ends the iteration in progress, the run
     writes its checkpoint, says how to continue and exits 128+15 (not 0: it did not finish). The
     printed command, run from another folder, continues the same run folder."""
-    args = (
-        TINY_OVERRIDES
-        + TINY_SHAPES
-        + [
-            f"data.cache_dir={shapes_cache}",
-            "run_name=stopped",
-            "model.total_iters=100000",
-            "callbacks.checkpoint.every_n_iters=100000",
-        ]
-    )
+    conf = user_config_dir(tmp_path / "my conf")
+    args = [
+        "--config-dir",
+        str(conf),
+        *TINY_OVERRIDES,
+        "data=tiny",
+        f"data.cache_dir={shapes_cache}",
+        "run_name=stopped",
+        "model.total_iters=100000",
+        "callbacks.checkpoint.every_n_iters=100000",
+    ]
     cwd = tmp_path / ODD_FOLDER
     cwd.mkdir()
     proc = start_train(args, cwd, keep_output=True)
@@ -315,7 +326,8 @@ def test_sigterm_saves_exits_143_and_prints_a_resume_command_that_works(tmp_path
     assert "finished at iteration" not in printed
     line = next(x for x in printed.splitlines() if "continue it: " in x)
     command = shlex.split(line.split("continue it: ", 1)[1])
-    assert command[0] == "starganv2-train" and command[-1] == "resume=auto"
+    assert command[:3] == ["starganv2-train", "--config-dir", str(conf.resolve())]
+    assert command[-1] == "resume=auto" and "data=tiny" in command
     assert hydra_value(command[-2], "hydra.run.dir") == str(run_dir.resolve())
     assert "run_name=stopped" in command
     # the printed command, from another folder, with a near end so that the test stays short
@@ -411,10 +423,11 @@ def test_evaluation_settings_in_the_callback_are_checked(tmp_path, shapes_cache)
 def test_console_shows_each_line_once_without_noise_and_ends_with_the_eval_command(
     tmp_path, shapes_cache
 ):
-    args = [*TINY_OVERRIDES, *TINY_SHAPES, f"data.cache_dir={shapes_cache}", "run_name=r"]
+    conf = user_config_dir(tmp_path / "my conf")
+    args = [*TINY_OVERRIDES, "data=tiny", f"data.cache_dir={shapes_cache}", "run_name=r"]
     cwd = tmp_path / ODD_FOLDER  # the printed command must quote its paths for bash and Hydra
     cwd.mkdir()
-    res = run_cli(["starganv2.cli.train", *args], cwd=cwd, timeout=300)
+    res = run_cli(["starganv2.cli.train", "--config-dir", str(conf), *args], cwd=cwd, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     console = res.stdout + res.stderr
     assert console.count("GPU available") == 1  # Lightning's handler and the job's: once
@@ -433,8 +446,9 @@ def test_console_shows_each_line_once_without_noise_and_ends_with_the_eval_comma
     assert f"sample grids: {out / 'samples'}" in console
     eval_line = console.split("evaluate it:")[1].splitlines()[0]
     words = shlex.split(eval_line)
-    assert words[0] == "starganv2-eval"
-    assert hydra_value(words[1], "ckpt_path") == str(out / "checkpoints" / "last.ckpt")
+    assert words[:3] == ["starganv2-eval", "--config-dir", str(conf.resolve())]
+    assert hydra_value(words[3], "ckpt_path") == str(out / "checkpoints" / "last.ckpt")
+    assert "data=tiny" in words
     assert "data.img_size=32" in eval_line
     # the built-in shapes evaluate offline: no FID/LPIPS (their weights need a download)
     assert eval_line.endswith("'metrics=[shapes_quality]'")

@@ -212,22 +212,36 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
     return trainer
 
 
-def eval_command(cfg: DictConfig, ckpt: Path) -> str:
-    """The ``starganv2-eval`` command line for ``ckpt`` with this run's data overrides."""
-    data_args: list[str] = []
+def _launch() -> tuple[list[str], list[str]]:
+    """How this job was launched, for the commands it prints: the task overrides, and the options
+    that find the configs (``--config-dir`` given on the command line, made absolute, and
+    ``hydra.searchpath`` overrides), so a printed command finds a user's own config groups."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
-        if HydraConfig.initialized():
-            overrides = HydraConfig.get().overrides.task
-            data_args = [o for o in overrides if o.startswith(("data=", "data.", "+data."))]
-            data_args = [o for o in data_args if not o.startswith("data.seed")]
+        if not HydraConfig.initialized():
+            return [], []
+        hc = HydraConfig.get()
     except (ImportError, ValueError):
-        pass
+        return [], []
+    options: list[str] = []
+    for source in hc.runtime.config_sources:
+        if source.provider == "command-line" and source.schema == "file":
+            options += ["--config-dir", str(Path(source.path).resolve())]
+    options += [o for o in hc.overrides.hydra if o.startswith("hydra.searchpath=")]
+    return list(hc.overrides.task), options
+
+
+def eval_command(cfg: DictConfig, ckpt: Path) -> str:
+    """The ``starganv2-eval`` command line for ``ckpt`` with this run's data overrides."""
+    overrides, options = _launch()
+    data_args = [o for o in overrides if o.startswith(("data=", "data.", "+data."))]
+    data_args = [o for o in data_args if not o.startswith("data.seed")]
     # The built-in shapes evaluate offline with their own figures; `auto` would add FID/LPIPS,
     # whose Inception and AlexNet weights cannot be downloaded on an offline machine.
     metrics = ["metrics=[shapes_quality]"] if _is_builtin_shapes(cfg) else []
-    return shell_command(["starganv2-eval", hydra_arg("ckpt_path", ckpt), *data_args, *metrics])
+    ckpt_arg = hydra_arg("ckpt_path", ckpt)
+    return shell_command(["starganv2-eval", *options, ckpt_arg, *data_args, *metrics])
 
 
 def _is_builtin_shapes(cfg: DictConfig) -> bool:
@@ -277,20 +291,21 @@ _NOT_REPEATED = ("run_name=", "resume=", "ckpt_path=", "+ckpt_path=", "++ckpt_pa
 
 
 def resume_command(cfg: DictConfig, out: Path) -> str:
-    """The command that continues this run in ``out``: the launch's overrides with ``resume=auto``,
-    the run's ``run_name`` and its folder given whole (``hydra.run.dir``), so it works from any
-    folder. Quoted for a POSIX shell."""
-    overrides: list[str] = []
+    """The command that continues this run in ``out``: the launch's overrides and config options
+    with ``resume=auto``, the run's ``run_name`` and its folder given whole (``hydra.run.dir``), so
+    it works from any folder. Quoted for a POSIX shell and for Hydra."""
+    overrides, options = _launch()
     try:
         from hydra.core.hydra_config import HydraConfig
 
-        if HydraConfig.initialized():
-            overrides = list(HydraConfig.get().overrides.task)
+        name = HydraConfig.get().job.config_name
     except (ImportError, ValueError):
-        pass
+        name = None
+    if name and name != "train":
+        options += ["--config-name", name]
     kept = [o for o in overrides if not o.startswith(_NOT_REPEATED)]
     folder = hydra_arg("hydra.run.dir", out.resolve())
-    args = [*kept, hydra_arg("run_name", cfg.run_name), folder, "resume=auto"]
+    args = [*options, *kept, hydra_arg("run_name", cfg.run_name), folder, "resume=auto"]
     return shell_command(["starganv2-train", *args])
 
 
