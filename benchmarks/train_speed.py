@@ -454,7 +454,8 @@ def count_ops(variant: Variant, batches: list) -> tuple[int, int]:
     """Floating-point operations and aten operator calls of one iteration of ``variant``, counted
     at the dispatcher (so the backward passes, R1's double backward and the optimizers are in):
     FLOPs by torch's own formulas (``torch.utils.flop_counter``: convolutions, matrix products
-    and their gradients; elementwise work is not counted)."""
+    and their gradients; elementwise work is not counted). Not ``FlopCounterMode`` itself: its
+    module tracking fails inside R1's ``autograd.grad`` (torch 2.14), and it counts no calls."""
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import flop_registry
 

@@ -34,7 +34,12 @@ pytestmark = pytest.mark.slow
 
 
 def _run(
-    out: Path, tmp_path: Path, budget: int, python: str = sys.executable, **extra: str
+    out: Path,
+    tmp_path: Path,
+    budget: int,
+    python: str = sys.executable,
+    returncode: int = 0,
+    **extra: str,
 ) -> tuple[str, float]:
     env = {
         **os.environ,
@@ -50,7 +55,7 @@ def _run(
         ["bash", str(SCRIPT), str(out)], env=env, capture_output=True, text=True, timeout=600
     )
     elapsed = time.monotonic() - t0
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == returncode, proc.stdout + proc.stderr
     return (out / "steps.txt").read_text(), elapsed
 
 
@@ -141,19 +146,8 @@ def test_pack_keeps_the_finished_steps_when_the_run_is_killed(tmp_path: Path) ->
         f'exec "{sys.executable}" "$@"\n'
     )
     python.chmod(0o755)
-    out, pack = tmp_path / "out", tmp_path / "figures.tgz"
-    env = {
-        **os.environ,
-        "SMOKE": "1",
-        "PYTHON": str(python),
-        "PACK": str(pack),
-        "JPEG_DIR": str(tmp_path / "jpeg"),
-        "OMP_NUM_THREADS": "1",
-    }
-    proc = subprocess.run(
-        ["bash", str(SCRIPT), str(out)], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == -9, proc.stdout + proc.stderr
+    pack = tmp_path / "figures.tgz"
+    _run(tmp_path / "out", tmp_path, 480, python=str(python), returncode=-9, PACK=str(pack))
     with tarfile.open(pack) as tar:
         steps = tar.extractfile("out/steps.txt").read().decode()
         table = tar.extractfile("out/train_speed.txt").read().decode()

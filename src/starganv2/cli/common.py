@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -39,17 +38,11 @@ _HYDRA_PLAIN = re.compile(r"[\w/.\-+@~]+")
 def hydra_arg(key: str, value: object) -> str:
     """``key=value`` as Hydra reads it back with ``value`` unchanged: quoted (``key='...'``) when
     the value holds anything Hydra's override grammar treats specially (``,`` makes a sweep,
-    ``=``, brackets, quotes, spaces). Shell quoting is :func:`shell_command`'s."""
+    ``=``, brackets, quotes, spaces). Quote the whole command for the shell with ``shlex.join``."""
     text = str(value)
     if _HYDRA_PLAIN.fullmatch(text):
         return f"{key}={text}"
     return f"{key}='" + text.replace("'", "\\'") + "'"
-
-
-def shell_command(words: list[str]) -> str:
-    """``words`` as one POSIX shell line (each word quoted where the shell would split or expand
-    it), for the commands a tool prints as the next step."""
-    return " ".join(shlex.quote(w) for w in words)
 
 
 BAD_INPUT: tuple[type[BaseException], ...] = (

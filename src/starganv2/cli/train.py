@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from starganv2.cli.common import hydra_arg, shell_command
+from starganv2.cli.common import hydra_arg
 from starganv2.utils.files import atomic_write_text
 
 log = logging.getLogger("starganv2.train")
@@ -212,17 +213,20 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
     return trainer
 
 
+def _hydra_config() -> Any:
+    """This job's ``HydraConfig``, or ``None`` when ``run`` was called without Hydra's entry
+    point (from Python or a test)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
 def _launch() -> tuple[list[str], list[str]]:
     """How this job was launched, for the commands it prints: the task overrides, and the options
     that find the configs (``--config-dir`` given on the command line, made absolute, and
     ``hydra.searchpath`` overrides), so a printed command finds a user's own config groups."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        if not HydraConfig.initialized():
-            return [], []
-        hc = HydraConfig.get()
-    except (ImportError, ValueError):
+    hc = _hydra_config()
+    if hc is None:
         return [], []
     options: list[str] = []
     for source in hc.runtime.config_sources:
@@ -241,7 +245,7 @@ def eval_command(cfg: DictConfig, ckpt: Path) -> str:
     # whose Inception and AlexNet weights cannot be downloaded on an offline machine.
     metrics = ["metrics=[shapes_quality]"] if _is_builtin_shapes(cfg) else []
     ckpt_arg = hydra_arg("ckpt_path", ckpt)
-    return shell_command(["starganv2-eval", *options, ckpt_arg, *data_args, *metrics])
+    return shlex.join(["starganv2-eval", *options, ckpt_arg, *data_args, *metrics])
 
 
 def _is_builtin_shapes(cfg: DictConfig) -> bool:
@@ -295,18 +299,13 @@ def resume_command(cfg: DictConfig, out: Path) -> str:
     with ``resume=auto``, the run's ``run_name`` and its folder given whole (``hydra.run.dir``), so
     it works from any folder. Quoted for a POSIX shell and for Hydra."""
     overrides, options = _launch()
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        name = HydraConfig.get().job.config_name
-    except (ImportError, ValueError):
-        name = None
-    if name and name != "train":
-        options += ["--config-name", name]
+    hc = _hydra_config()
+    if hc is not None and hc.job.config_name != "train":
+        options += ["--config-name", hc.job.config_name]
     kept = [o for o in overrides if not o.startswith(_NOT_REPEATED)]
     folder = hydra_arg("hydra.run.dir", out.resolve())
     args = [*options, *kept, hydra_arg("run_name", cfg.run_name), folder, "resume=auto"]
-    return shell_command(["starganv2-train", *args])
+    return shlex.join(["starganv2-train", *args])
 
 
 def _report_stopped(cfg: DictConfig, out: Path, model: Any) -> None:
@@ -321,15 +320,10 @@ def _report_stopped(cfg: DictConfig, out: Path, model: Any) -> None:
             last.parent,
         )
         return
-    multirun = False
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
+    from hydra.types import RunMode
 
-        multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    except (ImportError, ValueError):
-        pass
-    if multirun:
+    hc = _hydra_config()
+    if hc is not None and hc.mode == RunMode.MULTIRUN:
         log.warning(
             "continue it: launch the same sweep again with run_name=%s resume=auto "
             "(each job resumes in its own folder)",
