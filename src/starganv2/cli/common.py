@@ -36,12 +36,14 @@ _HYDRA_PLAIN = re.compile(r"[\w/.\-+@~]+")
 
 
 def hydra_arg(key: str, value: object) -> str:
-    """``key=value`` as Hydra reads it back with ``value`` unchanged: quoted (``key='...'``) when
+    """``key=value`` as Hydra reads it back with ``value`` unchanged: quoted (``key="..."``) when
     the value holds anything Hydra's override grammar treats specially (``,`` makes a sweep,
     ``=``, brackets, quotes, spaces). Quote the whole command for the shell with ``shlex.join``."""
     text = str(value)
     if _HYDRA_PLAIN.fullmatch(text):
         return f"{key}={text}"
+    if '"' not in text:  # shlex.join then wraps the word in single quotes, with no escapes
+        return f'{key}="{text}"'
     return f"{key}='" + text.replace("'", "\\'") + "'"
 
 
