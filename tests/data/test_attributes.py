@@ -189,3 +189,16 @@ def test_datamodule_argument_errors(tmp_path):
     dm = _dm(root, table, attributes=None, num_domains=5)
     with pytest.raises(ValueError, match="data.num_domains=5 but .* has 6 attributes"):
         dm.setup()
+
+
+def test_datamodule_refuses_an_epoch_without_a_full_batch(tmp_path):
+    """drop_last with fewer training images than a batch would train 0 iterations."""
+    root, table = _attribute_root(tmp_path)
+    dm = _dm(root, table, batch_size=8, drop_last=True)
+    dm.setup()
+    with pytest.raises(
+        ValueError, match="6 training samples per epoch, fewer than data.batch_size=8"
+    ):
+        dm.train_dataloader()
+    with pytest.raises(ValueError, match="data.val_batch_size=0"):
+        _dm(root, table, val_batch_size=0)

@@ -221,3 +221,39 @@ def test_lightnings_distributed_sampler_under_ddp_is_refused(tmp_path, monkeypat
     )
     with pytest.raises(ValueError, match="trainer.use_distributed_sampler=true under DDP"):
         dm.train_dataloader()
+
+
+def test_fewer_images_than_a_batch_is_refused_before_training(tmp_path, monkeypatch) -> None:
+    """6 images and batch 8 with drop_last: an epoch holds no batch, so Lightning would end the
+    fit at iteration 0 with status 0. The loader refuses, naming the keys that fix it."""
+    root = make_root(tmp_path, {"cat": 3, "dog": 3})
+    dm = small_datamodule(root, batch_size=8)
+    dm.setup()
+    with pytest.raises(ValueError, match="6 training samples per epoch") as err:
+        dm.train_dataloader()
+    for key in ("data.batch_size=8", "data.drop_last=false", "data.batch_size<=6", str(root)):
+        assert key in str(err.value)
+    kept = small_datamodule(root, batch_size=8, drop_last=False)
+    kept.setup()
+    assert [b["x_real"].shape[0] for b in kept.train_dataloader()] == [6]
+    repeated = small_datamodule(root, batch_size=8, samples_per_epoch=16)
+    repeated.setup()
+    assert len(repeated.train_dataloader()) == 2
+    exact = small_datamodule(root, batch_size=6)
+    exact.setup()
+    assert len(exact.train_dataloader()) == 1
+    # under DDP it is the share of each process that counts: 8 images, 2 processes, batch 8
+    root8 = make_root(tmp_path / "eight", {"cat": 4, "dog": 4})
+    monkeypatch.setattr(sampling_mod.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(sampling_mod.dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(sampling_mod.dist, "get_rank", lambda: 0)
+    ddp = small_datamodule(root8, batch_size=8)
+    ddp.setup()
+    with pytest.raises(ValueError, match=r"4 training samples per epoch per process \(2 proc"):
+        ddp.train_dataloader()
+
+
+def test_val_batch_size_must_be_positive(tmp_path: Path) -> None:
+    root = make_root(tmp_path, {"cat": 2, "dog": 2})
+    with pytest.raises(ValueError, match="data.val_batch_size=0: expected an int >= 1"):
+        small_datamodule(root, val_batch_size=0)

@@ -38,7 +38,7 @@ from starganv2.data.folders import (
     v1_train_transform,
 )
 from starganv2.data.pinning import check_pin_memory, resolve_pin_memory
-from starganv2.data.sampling import UniformSampler, eval_dataloader
+from starganv2.data.sampling import UniformSampler, eval_dataloader, require_full_batch
 from starganv2.data.workers import capped_workers
 
 __all__ = ["AttributeDataModule", "ShapesAttributeDataModule"]
@@ -142,6 +142,7 @@ class AttributeDataModule(L.LightningDataModule):
             ("batch_size", batch_size, 1),
             ("num_workers", num_workers, 0),
             ("test_size", test_size, 0),
+            *([] if val_batch_size is None else [("val_batch_size", val_batch_size, 1)]),
         ):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"data.{key}={value!r}: expected an int >= {low}")
@@ -298,6 +299,7 @@ class AttributeDataModule(L.LightningDataModule):
                     "trainer.use_distributed_sampler=true under DDP: the uniform sampler shards "
                     "itself; set trainer.use_distributed_sampler=false (the trainer configs do)"
                 )
+        require_full_batch(len(self._sampler), self.batch_size, self.drop_last, world, self.root)
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,

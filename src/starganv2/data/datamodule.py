@@ -35,6 +35,7 @@ from starganv2.data.sampling import (
     SourceReferenceDataset,
     UniformSourceSampler,
     eval_dataloader,
+    require_full_batch,
 )
 from starganv2.data.workers import capped_workers
 
@@ -134,6 +135,7 @@ class ImageDomainDataModule(L.LightningDataModule):
             ("batch_size", batch_size, 1),
             ("num_workers", num_workers, 0),
             ("max_consecutive_failures", max_consecutive_failures, 1),
+            *([] if val_batch_size is None else [("val_batch_size", val_batch_size, 1)]),
         ):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"data.{key}={value!r}: expected an int >= {low}")
@@ -351,6 +353,7 @@ class ImageDomainDataModule(L.LightningDataModule):
                     "of the data and the same draw every epoch; set "
                     "trainer.use_distributed_sampler=false (the trainer configs do)"
                 )
+        require_full_batch(len(self._sampler), self.batch_size, self.drop_last, world, self.root)
         return DataLoader(
             SourceReferenceDataset(
                 self.train_set, self.max_consecutive_failures, self.load_references

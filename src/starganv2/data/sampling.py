@@ -39,6 +39,7 @@ __all__ = [
     "SAMPLERS",
     "UnreadableDataError",
     "eval_dataloader",
+    "require_full_batch",
 ]
 
 SAMPLERS = ("balanced", "uniform")
@@ -391,4 +392,26 @@ def eval_dataloader(dataset: Dataset, batch_size: int, loader_kwargs: dict) -> D
         sampler=sampler,
         drop_last=False,
         **loader_kwargs,
+    )
+
+
+def require_full_batch(
+    samples_per_rank: int, batch_size: int, drop_last: bool, world: int, root: Path | str
+) -> None:
+    """Raise if an epoch holds no full batch while the last partial one is dropped.
+
+    Lightning would then run an epoch of zero batches, over and over, and end the fit at
+    iteration 0 with status 0: a run that trained nothing would look finished. Raised before
+    the first iteration, with the keys that fix it.
+    """
+    if not drop_last or samples_per_rank >= batch_size:
+        return
+    per = f"{samples_per_rank} training samples per epoch"
+    if world > 1:
+        per += f" per process ({world} processes)"
+    raise ValueError(
+        f"{root}: {per}, fewer than data.batch_size={batch_size}, and data.drop_last=true drops "
+        "the only, partial batch, so training would run 0 iterations; set data.batch_size<="
+        f"{samples_per_rank}, data.drop_last=false, or data.samples_per_epoch>="
+        f"{batch_size * world} (draws repeat images), or add images"
     )
