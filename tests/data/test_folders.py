@@ -44,6 +44,22 @@ def test_list_domain_files_nested_mixed_case_ignores_non_images(tmp_path: Path) 
     assert files["cat"] == [t / "cat" / "z.png"]
 
 
+def test_list_domain_files_skips_hidden_folders_and_follows_linked_ones(tmp_path: Path) -> None:
+    """Copies that tools leave in hidden folders (Jupyter's checkpoints, thumbnails) are not
+    training data; a linked sub-folder is (a link cycle ends)."""
+    t = tmp_path / "train"
+    own = save_image(t / "cat" / "a.png")
+    save_image(t / "cat" / ".ipynb_checkpoints" / "a-checkpoint.png")
+    save_image(t / "cat" / "sub" / ".thumbnails" / "small.png")
+    elsewhere = save_image(tmp_path / "more_cats" / "b.png")
+    (t / "cat" / "linked").symlink_to(tmp_path / "more_cats", target_is_directory=True)
+    (tmp_path / "more_cats" / "loop").symlink_to(t / "cat", target_is_directory=True)
+    save_image(t / "dog" / "d.png")
+    files = list_domain_files(t)
+    assert files["cat"] == sorted([own, t / "cat" / "linked" / elsewhere.name])
+    assert files["dog"] == [t / "dog" / "d.png"]
+
+
 def test_setup_finds_sorted_domains(tmp_path: Path) -> None:
     dm = small_datamodule(make_root(tmp_path, {"zebra": 2, "ant": 3}), num_domains=2)
     assert dm.num_domains == 2

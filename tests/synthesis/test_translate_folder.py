@@ -34,6 +34,7 @@ def tree(tmp_path):
     (src / "sub" / "deep" / "b.xml").write_text("<annotation/>")
     (src / "sub" / "deep" / "notes.md").write_text("not a sidecar")
     (src / "sub" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    _img(src / ".ipynb_checkpoints" / "a-checkpoint.jpg")  # a tool's copy: not translated
     return src
 
 

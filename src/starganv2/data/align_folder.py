@@ -20,7 +20,7 @@ from PIL import Image
 from torchvision.transforms import functional as TF
 from tqdm.auto import tqdm
 
-from starganv2.data.folders import is_image_file, load_image
+from starganv2.data.folders import find_image_files, load_image
 from starganv2.faces.align import align_faces
 from starganv2.faces.fan import FAN
 from starganv2.utils.files import atomic_write, write_failures
@@ -86,7 +86,7 @@ def align_folder(
         raise FileNotFoundError(f"input_dir={input_dir} is not a folder")
     if img_size < 64 or img_size % 64:
         raise ValueError(f"img_size={img_size} is invalid: expected a multiple of 64 (e.g. 256)")
-    files = sorted(p for p in input_dir.rglob("*") if p.is_file() and is_image_file(p))
+    files = find_image_files(input_dir)
     files = [p for p in files if output_dir.resolve() not in p.resolve().parents]
     if not files:
         raise FileNotFoundError(f"no images (jpg, jpeg, png, webp, bmp) found under {input_dir}")

@@ -12,6 +12,7 @@ files and folders (names starting with a dot) are ignored.
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ __all__ = [
     "is_image_file",
     "list_domains",
     "list_domain_files",
+    "find_image_files",
     "check_image",
     "scan_images",
     "image_sizes",
@@ -63,16 +65,32 @@ def list_domains(split_dir: str | Path) -> list[str]:
 def list_domain_files(split_dir: str | Path) -> dict[str, list[Path]]:
     """Map each domain folder of ``split_dir`` (sorted) to its image files (sorted, recursive).
 
-    Files without an image extension are ignored; a domain may map to an empty list.
+    Files without an image extension, hidden files and hidden folders are ignored; linked
+    folders are followed. A domain may map to an empty list.
     Raises ``FileNotFoundError`` naming ``split_dir`` if it is not a folder.
     """
     split_dir = Path(split_dir)
     if not split_dir.is_dir():
         raise FileNotFoundError(f"{split_dir}: expected a folder with one sub-folder per domain")
-    return {
-        d: sorted(p for p in (split_dir / d).rglob("*") if is_image_file(p) and p.is_file())
-        for d in list_domains(split_dir)
-    }
+    return {d: find_image_files(split_dir / d) for d in list_domains(split_dir)}
+
+
+def find_image_files(folder: str | Path) -> list[Path]:
+    """Image files under ``folder`` at any depth, sorted: hidden folders (``.ipynb_checkpoints``,
+    ``.thumbnails``) are not entered, linked folders are followed (each real folder once, so a
+    link cycle ends)."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [n for n in dirnames if not n.startswith(".")]
+        here = Path(dirpath)
+        found += [p for n in filenames if is_image_file(p := here / n) and p.is_file()]
+    return sorted(found)
 
 
 def _tail_ok(path: Path, fmt: str | None) -> str | None:

@@ -30,7 +30,13 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from starganv2.data.folders import eval_transform, is_image_file, list_domain_files, load_image
+from starganv2.data.folders import (
+    eval_transform,
+    find_image_files,
+    is_image_file,
+    list_domain_files,
+    load_image,
+)
 from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import StyleTranslator, Translator, require_styles
 from starganv2.synthesis.styles import latent_styles, style_means
@@ -193,7 +199,7 @@ def translate_folder(
             f"num_domains={num_domains}"
         )
 
-    files = sorted(p for p in input_dir.rglob("*") if p.is_file() and is_image_file(p))
+    files = find_image_files(input_dir)
     files = [p for p in files if output_dir.resolve() not in p.resolve().parents]  # not outputs
     if not files:
         raise FileNotFoundError(f"no images (jpg, jpeg, png, webp, bmp) found under {input_dir}")
