@@ -5,11 +5,15 @@ when there is one, else the training split, balanced across domains), so grids o
 iterations are comparable. One grid per guidance mode the model has: ``latent`` and ``reference``
 for StarGAN v2, ``label`` for StarGAN v1, ``attribute`` for StarGAN v1 on attribute data (the
 original's test grid of the first sources, with their own attributes). Files: ``dirpath/{iteration:07d}_<mode>.png``; the
-images also go to TensorBoard and wandb loggers.
+images also go to TensorBoard and wandb loggers. A picked image that cannot be decoded (the
+start-up check reads only a file's header and end) is replaced by the next readable image of its
+domain, with a warning, as the training loader does.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -34,6 +38,8 @@ from starganv2.synthesis.grids import (
 from starganv2.utils.checks import check_int
 
 __all__ = ["SampleGrids"]
+
+log = logging.getLogger(__name__)
 
 
 class SampleGrids(L.Callback):
@@ -88,8 +94,9 @@ class SampleGrids(L.Callback):
             )
         if MODE_ATTRIBUTE in model.guidance_modes:  # attribute vectors: the first sources
             idx = list(range(min(self.num_sources, len(dataset))))
+            x_src, idx = _load_readable(dataset, idx, [0] * len(dataset))
             return {
-                "x_src": torch.stack([dataset.load(i) for i in idx]).to(model.device),
+                "x_src": x_src.to(model.device),
                 "c_src": dataset.labels[idx].to(model.device),  # (num_sources, num_domains)
             }
         labels = list(dataset.labels)
@@ -98,9 +105,11 @@ class SampleGrids(L.Callback):
         src_idx = self._pick(labels, per, 0)[: self.num_sources]
         ref_idx = self._pick(labels, self.refs_per_domain, per)
         device = model.device
+        x_src, src_idx = _load_readable(dataset, src_idx, labels)
+        x_ref, ref_idx = _load_readable(dataset, ref_idx, labels)
         fixed = {
-            "x_src": torch.stack([dataset.load(i) for i in src_idx]).to(device),
-            "x_ref": torch.stack([dataset.load(i) for i in ref_idx]).to(device),
+            "x_src": x_src.to(device),
+            "x_ref": x_ref.to(device),
             "y_ref": torch.tensor([labels[i] for i in ref_idx], device=device),
         }
         if model.has_styles:
@@ -157,3 +166,37 @@ class SampleGrids(L.Callback):
                 logger.experiment.add_image(key, grid.cpu(), global_step=it)
             elif isinstance(logger, WandbLogger):
                 logger.log_image(key=key, images=[grid.cpu()], step=None)
+
+
+def _load_readable(
+    dataset, picked: list[int], groups: Sequence[int]
+) -> tuple[torch.Tensor, list[int]]:
+    """Images ``picked`` of ``dataset`` stacked, ``(len(picked), 3, H, W)``, and the indices used:
+    one that cannot be read is replaced by the next readable index of its group (its domain),
+    with a warning naming the file. Raises ``OSError`` if no image of a group can be read."""
+    members: dict[int, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    bad: set[int] = set()
+    images, used = [], []
+    for i in picked:
+        same = members[groups[i]]
+        start = same.index(i)
+        for k in range(len(same)):
+            j = same[(start + k) % len(same)]
+            if j in bad:
+                continue
+            try:
+                images.append(dataset.load(j))
+            except OSError as err:
+                bad.add(j)
+                log.warning("sample grids: %s; the next image of its domain is used instead", err)
+                continue
+            used.append(j)
+            break
+        else:
+            raise OSError(
+                f"sample grids: none of the {len(same)} images of domain {groups[i]} could be read "
+                f"(first: {dataset.files[same[0]]})"
+            )
+    return torch.stack(images), used
