@@ -303,13 +303,14 @@ def test_sigterm_saves_exits_143_and_prints_a_resume_command_that_works(tmp_path
         str(conf),
         *TINY_OVERRIDES,
         "data=tiny",
-        f"data.cache_dir={shapes_cache}",
+        "data.cache_dir=cache",  # relative to the launch folder
         "run_name=stopped",
         "model.total_iters=100000",
         "callbacks.checkpoint.every_n_iters=100000",
     ]
     cwd = tmp_path / ODD_FOLDER
     cwd.mkdir()
+    (cwd / "cache").symlink_to(shapes_cache, target_is_directory=True)
     proc = start_train(args, cwd, keep_output=True)
     run_dir = cwd / "outputs/train/stopped"
     deadline = time.time() + 240
@@ -325,19 +326,29 @@ def test_sigterm_saves_exits_143_and_prints_a_resume_command_that_works(tmp_path
     assert f"stopped by SIGTERM at iteration {stopped_at} of 100000" in printed
     assert "finished at iteration" not in printed
     line = next(x for x in printed.splitlines() if "continue it: " in x)
-    command = shlex.split(line.split("continue it: ", 1)[1])
+    line = line.split("continue it: ", 1)[1].strip()
+    command = shlex.split(line)
+    assert command[:3] == ["cd", str(cwd.resolve()), "&&"]  # data.cache_dir=cache is relative
+    command = command[3:]
     assert command[:3] == ["starganv2-train", "--config-dir", str(conf.resolve())]
     assert command[-1] == "resume=auto" and "data=tiny" in command
     assert hydra_value(command[-2], "hydra.run.dir") == str(run_dir.resolve())
     assert "run_name=stopped" in command
-    # the printed command, from another folder, with a near end so that the test stays short
+    # the printed line, from another folder, with a near end so that the test stays short
     total = stopped_at + 2
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    rest = [a if a != "model.total_iters=100000" else f"model.total_iters={total}" for a in command]
-    assert rest != command
-    res = run_cli(["starganv2.cli.train", *rest[1:]], cwd=elsewhere, timeout=300)
+    assert line.count(" model.total_iters=100000 ") == 1
+    line = line.replace(" model.total_iters=100000 ", f" model.total_iters={total} ")
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    res = subprocess.run(
+        ["bash", "-c", line], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0, res.stderr[-3000:]
+    assert not list(elsewhere.iterdir())  # no shapes data made anew there, no outputs
     assert (
         f"resume=auto: continuing from {ckpt_dir.resolve() / 'last.ckpt'}"
         in res.stderr + res.stdout
@@ -424,9 +435,10 @@ def test_console_shows_each_line_once_without_noise_and_ends_with_the_eval_comma
     tmp_path, shapes_cache
 ):
     conf = user_config_dir(tmp_path / "my conf")
-    args = [*TINY_OVERRIDES, "data=tiny", f"data.cache_dir={shapes_cache}", "run_name=r"]
+    args = [*TINY_OVERRIDES, "data=tiny", "data.cache_dir=cache", "run_name=r"]  # relative
     cwd = tmp_path / ODD_FOLDER  # the printed command must quote its paths for bash and Hydra
     cwd.mkdir()
+    (cwd / "cache").symlink_to(shapes_cache, target_is_directory=True)
     res = run_cli(["starganv2.cli.train", "--config-dir", str(conf), *args], cwd=cwd, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     console = res.stdout + res.stderr
@@ -446,6 +458,8 @@ def test_console_shows_each_line_once_without_noise_and_ends_with_the_eval_comma
     assert f"sample grids: {out / 'samples'}" in console
     eval_line = console.split("evaluate it:")[1].splitlines()[0]
     words = shlex.split(eval_line)
+    assert words[:3] == ["cd", str(cwd.resolve()), "&&"]
+    words = words[3:]  # from the launch folder: data.cache_dir=cache names the same data
     assert words[:3] == ["starganv2-eval", "--config-dir", str(conf.resolve())]
     assert hydra_value(words[3], "ckpt_path") == str(out / "checkpoints" / "last.ckpt")
     assert "data=tiny" in words
@@ -459,15 +473,18 @@ def test_console_shows_each_line_once_without_noise_and_ends_with_the_eval_comma
         "TORCH_HOME": str(tmp_path / "empty_torch_home"),
         "HYDRA_FULL_ERROR": "0",
     }
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     printed = subprocess.run(
         ["bash", "-c", eval_line.strip()],
-        cwd=cwd,
+        cwd=elsewhere,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert printed.returncode == 0, (printed.stdout + printed.stderr)[-3000:]
+    assert not list(elsewhere.iterdir())  # no shapes data made anew there, no outputs
     assert "shapes/" in Path(printed.stdout.strip().splitlines()[-1]).read_text()
     log = (out / "train.log").read_text()
     assert log.count("saved checkpoint") == 2

@@ -236,8 +236,20 @@ def _launch() -> tuple[list[str], list[str]]:
     return list(hc.overrides.task), options
 
 
+def _from_launch_folder(words: list[str]) -> str:
+    """``words`` quoted for a POSIX shell, after ``cd <launch folder> &&`` when the job knows the
+    folder it was launched from: the launch's overrides may hold relative paths
+    (``data.root=my_data``), which would name other folders, or none, from anywhere else."""
+    hc = _hydra_config()
+    command = shlex.join(words)
+    if hc is None or not hc.runtime.get("cwd"):
+        return command
+    return f"{shlex.join(['cd', str(hc.runtime.cwd)])} && {command}"
+
+
 def eval_command(cfg: DictConfig, ckpt: Path) -> str:
-    """The ``starganv2-eval`` command line for ``ckpt`` with this run's data overrides."""
+    """The ``starganv2-eval`` command line for ``ckpt`` with this run's data overrides, run from
+    the launch folder (it works from any folder)."""
     overrides, options = _launch()
     data_args = [o for o in overrides if o.startswith(("data=", "data.", "+data."))]
     data_args = [o for o in data_args if not o.startswith("data.seed")]
@@ -245,7 +257,7 @@ def eval_command(cfg: DictConfig, ckpt: Path) -> str:
     # whose Inception and AlexNet weights cannot be downloaded on an offline machine.
     metrics = ["metrics=[shapes_quality]"] if _is_builtin_shapes(cfg) else []
     ckpt_arg = hydra_arg("ckpt_path", ckpt)
-    return shlex.join(["starganv2-eval", *options, ckpt_arg, *data_args, *metrics])
+    return _from_launch_folder(["starganv2-eval", *options, ckpt_arg, *data_args, *metrics])
 
 
 def _is_builtin_shapes(cfg: DictConfig) -> bool:
@@ -296,8 +308,9 @@ _NOT_REPEATED = ("run_name=", "resume=", "ckpt_path=", "+ckpt_path=", "++ckpt_pa
 
 def resume_command(cfg: DictConfig, out: Path) -> str:
     """The command that continues this run in ``out``: the launch's overrides and config options
-    with ``resume=auto``, the run's ``run_name`` and its folder given whole (``hydra.run.dir``), so
-    it works from any folder. Quoted for a POSIX shell and for Hydra."""
+    with ``resume=auto``, the run's ``run_name`` and its folder given whole (``hydra.run.dir``),
+    run from the launch folder, so it works from any folder. Quoted for a POSIX shell and for
+    Hydra."""
     overrides, options = _launch()
     hc = _hydra_config()
     if hc is not None and hc.job.config_name != "train":
@@ -305,7 +318,7 @@ def resume_command(cfg: DictConfig, out: Path) -> str:
     kept = [o for o in overrides if not o.startswith(_NOT_REPEATED)]
     folder = hydra_arg("hydra.run.dir", out.resolve())
     args = [*options, *kept, hydra_arg("run_name", cfg.run_name), folder, "resume=auto"]
-    return shlex.join(["starganv2-train", *args])
+    return _from_launch_folder(["starganv2-train", *args])
 
 
 def _report_stopped(cfg: DictConfig, out: Path, model: Any) -> None:
@@ -325,8 +338,9 @@ def _report_stopped(cfg: DictConfig, out: Path, model: Any) -> None:
     hc = _hydra_config()
     if hc is not None and hc.mode == RunMode.MULTIRUN:
         log.warning(
-            "continue it: launch the same sweep again with run_name=%s resume=auto "
+            "continue it: launch the same sweep again from %s with run_name=%s resume=auto "
             "(each job resumes in its own folder)",
+            hc.runtime.cwd,
             cfg.run_name,
         )
     else:
