@@ -54,6 +54,15 @@ def test_an_epoch_limit_before_total_iters_is_reported(caplog):
     ("override", "message"),
     [
         ("trainer.max_epochs=abc", r"trainer\.max_epochs='abc' has the wrong type: expected"),
+        # keys with a fixed set of values list them (it said "expected Literal")
+        (
+            "data.on_bad_image=skipp",
+            r"data\.on_bad_image='skipp' is not an allowed value: expected one of 'error', 'skip'$",
+        ),
+        (
+            "data.pin_memory=yes",
+            r"data\.pin_memory='yes' is not an allowed value: expected bool or one of 'auto'$",
+        ),
         ("trainer.max_epochs=1", r"trainer\.max_epochs=1 counts passes over the data"),
         ("+trainer.min_epochs=2", r"trainer\.min_epochs=2 counts passes over the data"),
     ],
@@ -213,3 +222,26 @@ def test_keep_freed_memory_is_applied_as_configured(tmp_path, shapes_cache, monk
     overrides = ["+trainer.fast_dev_run=1", f"keep_freed_memory={str(keep).lower()}"]
     assert run(tiny_train_cfg(tmp_path, shapes_cache, overrides))["iteration"] == 1
     assert calls == ([True] if keep else [])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "data.img_size=48",
+            r"^model\.img_size=48 is invalid: expected a power of two .*"
+            r"\(model\.img_size is taken from data\.img_size: set that\)$",
+        ),
+        ("model.total_iters=-1", r"^model\.total_iters=-1 is invalid: expected an integer >= 1$"),
+    ],
+)
+def test_a_constructors_error_names_the_full_key(tmp_path, shapes_cache, override, message):
+    """The nets and modules name their own argument (``img_size=48``); the message a user sees
+    names the config key, and the key the user set when the value is interpolated."""
+    from starganv2.cli.train import run
+    from tests.integration.conftest import TINY_OVERRIDES, compose_train
+
+    data = ["data=shapes", f"data.cache_dir={shapes_cache}"]
+    cfg = compose_train([*TINY_OVERRIDES, *data, override], tmp_path / "run")
+    with pytest.raises(ValueError, match=message):
+        run(cfg)

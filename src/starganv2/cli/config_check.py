@@ -8,6 +8,7 @@ error names the full key, shows the value and says what was expected, before any
 from __future__ import annotations
 
 import inspect
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,8 @@ def _type_name(hint: Any) -> str:
         return "None"
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return " or ".join(_type_name(h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is typing.Literal:  # the allowed values, not the word "Literal"
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(hint))
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
@@ -140,9 +143,11 @@ def check_target_node(node: DictConfig, key: str) -> None:
         )
         hint = hints.get(name, inspect.Parameter.empty)
         if not _matches(resolved, hint):
-            raise ConfigError(
-                f"{full}={resolved!r} has the wrong type: expected {_type_name(hint)}"
-            )
+            literal = typing.Literal in {
+                typing.get_origin(h) for h in (hint, *typing.get_args(hint))
+            }
+            what = "is not an allowed value" if literal else "has the wrong type"
+            raise ConfigError(f"{full}={resolved!r} {what}: expected {_type_name(hint)}")
 
 
 _EPOCH_LIMITS = {"max_epochs": (None, -1), "min_epochs": (None, -1, 0)}
@@ -195,6 +200,28 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
         cause = err.__cause__
         while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
             cause = cause.__cause__
+        if type(cause) is ValueError:
+            raise ValueError(_with_full_key(str(cause), node)) from None
         if isinstance(cause, (OSError, ValueError, ImportError, RuntimeError)):
             raise cause from None
         raise
+
+
+def _with_full_key(message: str, node: Any) -> str:
+    """A constructor's ``name=value ...`` message with the config key in full (``img_size=48``
+    becomes ``model.img_size=48``), and where the value comes from when the key interpolates
+    another (``model.img_size`` is ``${data.img_size}``: the user set ``data.img_size``)."""
+    match = re.match(r"(\w+)=", message)
+    if not isinstance(node, DictConfig) or match is None or match.group(1) not in node:
+        return message
+    prefix = node._get_full_key(None)
+    if not prefix:
+        return message
+    name = match.group(1)
+    full = f"{prefix}.{name}"
+    message = full + message[len(name) :]
+    raw = OmegaConf.to_container(node, resolve=False).get(name)
+    source = re.fullmatch(r"\$\{([\w.]+)\}", raw) if isinstance(raw, str) else None
+    if source is not None:
+        message += f" ({full} is taken from {source.group(1)}: set that)"
+    return message
