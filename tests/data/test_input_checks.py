@@ -33,7 +33,8 @@ def test_images_smaller_than_img_size_are_counted_in_one_warning(tmp_path, caplo
     assert "6 of 8 images under" in warnings[0]
     assert "smaller than data.img_size=16 and will be upscaled" in warnings[0]
     assert "cat: 3 of 4, dog: 3 of 4" in warnings[0]
-    assert "smallest 4x6" in warnings[0]
+    # the file named is the smallest (it named the first small file as if it were)
+    assert f"the smallest, 4x6: {root / 'train' / 'dog' / 'tiny.png'})" in warnings[0]
 
 
 def test_no_warning_when_every_image_is_large_enough(tmp_path, caplog):

@@ -172,3 +172,39 @@ def test_model_stargan_v1_alone_trains_two_iterations(tmp_path, shapes_cache):
     tiny = tiny_overrides(probe) + TINY_SHAPES + [f"data.cache_dir={shapes_cache}"]
     cfg = compose_train(["model=stargan_v1", *tiny, "model.n_critic=2"], tmp_path / "run")
     assert run(cfg)["iteration"] == 2
+
+
+def test_the_log_file_takes_any_file_name(tmp_path):
+    """A file name that is not UTF-8 (a surrogate escape from the file system) in a message: the
+    console showed it but the run's log file lost the message (UnicodeEncodeError)."""
+    import logging
+    import logging.config
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from tests.integration.conftest import CONF_DIR
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True)
+    handlers = OmegaConf.to_container(cfg.hydra.job_logging, resolve=False)
+    handler = handlers["handlers"]["file"]
+    handler["filename"] = str(tmp_path / "train.log")
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "formatters": handlers["formatters"],
+            "handlers": {"file": handler},
+            "loggers": {"odd_names": {"handlers": ["file"], "level": "INFO", "propagate": False}},
+            "disable_existing_loggers": False,
+        }
+    )
+    name = b"caf\xe9.png".decode("utf-8", "surrogateescape")  # a Latin-1 name on disk
+    log = logging.getLogger("odd_names")
+    log.warning("bad image %s", name)
+    for h in log.handlers:
+        h.close()
+    log.handlers.clear()
+    assert "bad image caf\\udce9.png" in (tmp_path / "train.log").read_text(encoding="utf-8")

@@ -218,19 +218,18 @@ class ImageDomainDataModule(L.LightningDataModule):
         total = sum(len(ps) for ps in small.values())
         if not total:
             return
-        smallest = min((sizes[p] for ps in small.values() for p in ps), key=min)
+        smallest = min((p for ps in small.values() for p in ps), key=lambda p: min(sizes[p]))
         counts = ", ".join(f"{d}: {len(small[d])} of {len(files[d])}" for d in files if small[d])
-        example = next(p for ps in small.values() for p in ps)
         log.warning(
             "%d of %d images under %s are smaller than data.img_size=%d and will be upscaled "
-            "(%s; smallest %dx%d, e.g. %s); use larger images or a smaller data.img_size",
+            "(%s; the smallest, %dx%d: %s); use larger images or a smaller data.img_size",
             total,
             sum(len(ps) for ps in files.values()),
             split_dir,
             side,
             counts,
-            *smallest,
-            example,
+            *sizes[smallest],
+            smallest,
         )
 
     def _scan_train(self) -> None:
