@@ -8,6 +8,7 @@ line each before data setup; ``+trainer.gradient_clip_val`` trains, the model cl
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -245,3 +246,29 @@ def test_a_constructors_error_names_the_full_key(tmp_path, shapes_cache, overrid
     cfg = compose_train([*TINY_OVERRIDES, *data, override], tmp_path / "run")
     with pytest.raises(ValueError, match=message):
         run(cfg)
+
+
+def test_no_eval_command_is_printed_for_data_without_a_validation_split(tmp_path, caplog):
+    """starganv2-eval measures the validation split: for folders without root/val/ the printed
+    command would fail ("val: not found"), so the run says why there is none instead."""
+    import shutil
+
+    from starganv2.cli.train import run
+    from tests.integration.conftest import TINY_OVERRIDES, compose_train, make_folder_dataset
+
+    root = make_folder_dataset(tmp_path / "images", ["cat", "dog"], n=2, size=32)
+    data = ["data=folder", f"data.root={root}", "data.num_domains=2"]
+    with_val = compose_train([*TINY_OVERRIDES, *data, "model.total_iters=1"], tmp_path / "a")
+    with caplog.at_level(logging.INFO, logger="starganv2"):
+        run(with_val)
+    assert re.search(r"evaluate it: (cd .* && )?starganv2-eval ", caplog.text)
+    caplog.clear()
+    shutil.rmtree(root / "val")
+    no_val = compose_train([*TINY_OVERRIDES, *data, "model.total_iters=1"], tmp_path / "b")
+    with caplog.at_level(logging.INFO, logger="starganv2"):
+        run(no_val)
+    assert not re.search(r"evaluate it: (cd .* && )?starganv2-eval ", caplog.text)
+    assert (
+        "no evaluate command: starganv2-eval measures a validation split, and these data have none"
+        in caplog.text
+    )

@@ -284,15 +284,22 @@ def validation_evaluator(cfg: DictConfig) -> Any:
     return instantiate(node)
 
 
-def _report(cfg: DictConfig, out: Path, model: Any) -> None:
-    """Say where the results are and how to evaluate them."""
+def _report(cfg: DictConfig, out: Path, model: Any, has_val: bool = True) -> None:
+    """Say where the results are and how to evaluate them (``has_val``: the data has a
+    validation split, which ``starganv2-eval`` measures; without one its command would fail)."""
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / "last.ckpt"
     samples = out / "samples"
     log.info("finished at iteration %d; run folder %s", model.iteration, out.resolve())
     if last.is_file():
         log.info("checkpoints: %s (newest: %s)", ckpt_dir.resolve(), last.resolve())
-        log.info("evaluate it: %s", eval_command(cfg, last.resolve()))
+        if has_val:
+            log.info("evaluate it: %s", eval_command(cfg, last.resolve()))
+        else:
+            log.info(
+                "no evaluate command: starganv2-eval measures a validation split, and these "
+                "data have none (for image folders: root/val/<domain>/ images)"
+            )
     if samples.is_dir():
         grids = sorted(samples.glob("*.png"))
         if grids:
@@ -408,7 +415,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 _report_stopped(cfg, out, model)
             raise
         if trainer.is_global_zero:
-            _report(cfg, out, model)
+            _report(cfg, out, model, getattr(datamodule, "val_set", True) is not None)
     finally:
         if lock is not None:
             lock.release()
