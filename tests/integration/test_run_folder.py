@@ -210,3 +210,20 @@ def test_a_relaunched_multirun_with_resume_auto_continues_each_job(tmp_path, sha
         assert last["hyper_parameters"]["lambda_sty"] == value
     resumed = sweep / "model.lambda_sty-2" / "checkpoints" / "last.ckpt"
     assert f"resume=auto: continuing from {resumed}" in again.stdout + again.stderr
+
+
+def test_resume_auto_without_run_name_warns_that_nothing_can_be_resumed(
+    tmp_path, shapes_cache, caplog
+):
+    """The default run_name is the start time: resume=auto then always starts a new folder, which
+    is almost surely a forgotten run_name. Said as a warning, not hidden in an INFO line."""
+    from starganv2.cli.train import resolve_ckpt_path
+
+    for extra, warned in ((["resume=auto"], True), (["resume=auto", "run_name=mine"], False)):
+        caplog.clear()
+        cfg = tiny_train_cfg(tmp_path / extra[-1], shapes_cache, extra)
+        with caplog.at_level(logging.INFO, logger="starganv2"):
+            assert resolve_ckpt_path(cfg) == (None, [])
+        said = [r for r in caplog.records if "resume=auto without run_name" in r.getMessage()]
+        assert len(said) == int(warned) and all(r.levelno == logging.WARNING for r in said)
+        assert "no checkpoint under" in caplog.text  # the fresh start is still said
