@@ -272,3 +272,27 @@ def test_no_eval_command_is_printed_for_data_without_a_validation_split(tmp_path
         "no evaluate command: starganv2-eval measures a validation split, and these data have none"
         in caplog.text
     )
+
+
+@pytest.mark.parametrize("cuda_build", [True, False])
+def test_a_gpu_accelerator_without_a_gpu_is_one_line(tmp_path, monkeypatch, cuda_build):
+    """trainer=gpu (experiment=paper) on a machine without CUDA: Lightning's multi-line 'No
+    supported gpu backend found!' becomes one line with the key and the fix."""
+    import torch
+
+    from starganv2.cli.config_check import ConfigError
+    from starganv2.cli.train import run
+    from tests.integration.conftest import TINY_OVERRIDES, compose_train
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", "13.0" if cuda_build else None)
+    data = ["data=folder", "data.num_domains=2", f"data.root={tmp_path}/nowhere"]
+    cfg = compose_train([*TINY_OVERRIDES, *data, "trainer=gpu"], tmp_path / "run")
+    why = "sees no CUDA device" if cuda_build else "is a CPU build"
+    with pytest.raises(
+        ConfigError,
+        match=rf"^trainer\.accelerator=gpu but torch .* {why}.*"
+        r"set trainer\.accelerator=cpu \(or trainer=cpu\)$",
+    ):
+        run(cfg)

@@ -174,6 +174,30 @@ def _one_process(node: DictConfig) -> bool:
     return node.get("devices", "auto") in (1, "1") and node.get("num_nodes", 1) == 1
 
 
+def check_accelerator_present(node: DictConfig, key: str = "trainer") -> None:
+    """Refuse ``accelerator: gpu`` (or ``cuda``) on a machine without one, in one line that says
+    what to set (Lightning's answer is a multi-line ``No supported gpu backend found!``)."""
+    import torch
+
+    from starganv2.cli.config_check import ConfigError
+
+    accelerator = str(node.get("accelerator", "auto"))
+    if accelerator not in ("gpu", "cuda") or torch.cuda.is_available():
+        return
+    if accelerator == "gpu" and torch.backends.mps.is_available():
+        return
+    why = (
+        f"torch {torch.__version__} is a CPU build (install one with CUDA to use a GPU)"
+        if torch.version.cuda is None
+        else f"torch {torch.__version__} sees no CUDA device (no driver or device, or "
+        "CUDA_VISIBLE_DEVICES hides them)"
+    )
+    raise ConfigError(
+        f"{key}.accelerator={accelerator} but {why}; to run on the CPU set "
+        f"{key}.accelerator=cpu (or trainer=cpu)"
+    )
+
+
 def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
     """``cfg.trainer`` instantiated, with the strategy and the options checked.
 
@@ -195,6 +219,7 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
     )
     from starganv2.utils.quiet import info_held_back
 
+    check_accelerator_present(cfg.trainer)
     kw: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
     given = cfg.trainer.get("strategy", "auto")
     if given == "auto" and not _one_process(cfg.trainer):
