@@ -227,3 +227,34 @@ def test_resume_auto_without_run_name_warns_that_nothing_can_be_resumed(
         said = [r for r in caplog.records if "resume=auto without run_name" in r.getMessage()]
         assert len(said) == int(warned) and all(r.levelno == logging.WARNING for r in said)
         assert "no checkpoint under" in caplog.text  # the fresh start is still said
+
+
+def test_resume_refuses_domain_folders_whose_labels_moved(tmp_path, caplog):
+    """Checkpoints keep the domain names (the data module's state): a folder renamed so that
+    another domain's label changes is refused on resume; a rename that keeps every label is
+    said in a warning and training goes on."""
+    from tests.integration.conftest import compose_train, make_folder_dataset
+
+    root = make_folder_dataset(tmp_path / "images", ["cat", "dog"], n=2, size=32)
+
+    def train(total: int) -> dict:
+        data = ["data=folder", f"data.root={root}", "data.num_domains=2", "resume=auto"]
+        over = [*TINY_OVERRIDES, *data, f"model.total_iters={total}"]
+        return run(compose_train(over, tmp_path / "run"))
+
+    def rename(old: str, new: str) -> None:
+        for split in ("train", "val"):
+            (root / split / old).rename(root / split / new)
+
+    assert train(1)["iteration"] == 1
+    ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
+    assert ckpt["ImageDomainDataModule"] == {"domains": ["cat", "dog"]}
+    rename("cat", "zebra")  # sorted: dog, zebra: dog would become label 0
+    with pytest.raises(ValueError, match=r"\['dog'\] would change label"):
+        train(2)
+    rename("zebra", "ant")  # ant, dog: every label where it was
+    with caplog.at_level(logging.WARNING, logger="starganv2"):
+        assert train(2)["iteration"] == 2
+    assert "trained with the domains (0: cat, 1: dog), the folders now give (0: ant, 1: dog)" in (
+        caplog.text
+    )

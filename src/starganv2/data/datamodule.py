@@ -321,6 +321,38 @@ class ImageDomainDataModule(L.LightningDataModule):
             len(self.val_set) if self.val_set is not None else 0,
         )
 
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in each checkpoint: the domain folder names in label order."""
+        return {"domains": list(self.domains)} if self.domains else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """On resume (after :meth:`setup`): compare the checkpoint's domains with the folders.
+
+        A domain whose label changed (a folder renamed so that the sorted order moved) would
+        have the nets go on learning it under another domain's label: refused. Other changes
+        of names (a folder renamed in place, a domain replaced) may be meant, as in fine-tuning
+        on new domains: a warning names both lists."""
+        saved = [str(d) for d in state_dict.get("domains", [])]
+        if not saved or not self.domains or saved == self.domains:
+            return
+        moved = [d for d in saved if d in self.domains and saved.index(d) != self.domains.index(d)]
+        pairs = ", ".join(f"{i}: {d}" for i, d in enumerate(saved))
+        now = ", ".join(f"{i}: {d}" for i, d in enumerate(self.domains))
+        if moved:
+            raise ValueError(
+                f"{self.root}: the checkpoint was trained with the domains ({pairs}) and the "
+                f"folders now give ({now}): {moved} would change label, so the nets would learn "
+                "them as other domains; name the folders as when the run started, or start a "
+                "new run (another run_name, no resume)"
+            )
+        log.warning(
+            "%s: the checkpoint was trained with the domains (%s), the folders now give (%s); "
+            "each label keeps its place, so a renamed folder continues its domain",
+            self.root,
+            pairs,
+            now,
+        )
+
     def _loader_kwargs(self) -> dict:
         return {
             "num_workers": capped_workers(self.num_workers),
