@@ -234,6 +234,11 @@ def test_keep_freed_memory_is_applied_as_configured(tmp_path, shapes_cache, monk
             r"\(model\.img_size is taken from data\.img_size: set that\)$",
         ),
         ("model.total_iters=-1", r"^model\.total_iters=-1 is invalid: expected an integer >= 1$"),
+        (
+            "data.num_domains=null",
+            r"^model\.num_domains=None has the wrong type: expected int "
+            r"\(model\.num_domains is taken from data\.num_domains: set that\)$",
+        ),
     ],
 )
 def test_a_constructors_error_names_the_full_key(tmp_path, shapes_cache, override, message):

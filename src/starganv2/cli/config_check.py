@@ -147,7 +147,10 @@ def check_target_node(node: DictConfig, key: str) -> None:
                 typing.get_origin(h) for h in (hint, *typing.get_args(hint))
             }
             what = "is not an allowed value" if literal else "has the wrong type"
-            raise ConfigError(f"{full}={resolved!r} {what}: expected {_type_name(hint)}")
+            raise ConfigError(
+                f"{full}={resolved!r} {what}: expected {_type_name(hint)}"
+                + _source_note(node, name, full)
+            )
 
 
 _EPOCH_LIMITS = {"max_epochs": (None, -1), "min_epochs": (None, -1, 0)}
@@ -219,9 +222,12 @@ def _with_full_key(message: str, node: Any) -> str:
         return message
     name = match.group(1)
     full = f"{prefix}.{name}"
-    message = full + message[len(name) :]
+    return full + message[len(name) :] + _source_note(node, name, full)
+
+
+def _source_note(node: DictConfig, name: str, full: str) -> str:
+    """`` (model.img_size is taken from data.img_size: set that)`` when ``node[name]`` is an
+    interpolation of another key, which is the one a user sets; else ``""``."""
     raw = OmegaConf.to_container(node, resolve=False).get(name)
     source = re.fullmatch(r"\$\{([\w.]+)\}", raw) if isinstance(raw, str) else None
-    if source is not None:
-        message += f" ({full} is taken from {source.group(1)}: set that)"
-    return message
+    return "" if source is None else f" ({full} is taken from {source.group(1)}: set that)"
