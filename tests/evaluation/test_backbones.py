@@ -118,3 +118,18 @@ def test_standard_and_torchvision_extractors_load_from_hub_cache(offline_hub, mo
     finally:
         for f in (B.STANDARD_INCEPTION_FILE, B.TORCHVISION_INCEPTION_FILE):
             (offline_hub / f).unlink()
+
+
+def test_missing_weights_hint_is_an_override_hydra_accepts(tmp_path, monkeypatch):
+    """``metrics.fid_lpips.fid_weights=...`` is rejected when metrics=auto ("not in struct");
+    ``++...`` sets it either way. $TORCH_HOME is named only when it is what set the cache."""
+    monkeypatch.delenv("TORCH_HOME", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(B.MissingWeightsError) as err:
+        B.find_weights(B.ALEXNET_FILE, None, "metrics.fid_lpips.lpips_weights")
+    msg = str(err.value)
+    assert f"'++metrics.fid_lpips.lpips_weights=/path/to/{B.ALEXNET_FILE}'" in msg
+    assert "set by $TORCH_HOME" not in msg and "$TORCH_HOME moves it" in msg
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(B.MissingWeightsError, match=r"set by \$TORCH_HOME"):
+        B.find_weights(B.ALEXNET_FILE, None, "metrics.fid_lpips.lpips_weights")

@@ -62,3 +62,21 @@ def quiet_trainer(**kw) -> L.Trainer:
     }
     opts.update(kw)
     return L.Trainer(**opts)
+
+
+def write_tiny_checkpoint(path, num_domains: int = 3):
+    """A checkpoint of an untrained :data:`TINY` StarGAN v2 (seed 0) at ``path``, in the layout
+    ``starganv2-train`` writes (weights, hyper-parameters, Lightning's version)."""
+    from starganv2.models.stargan_v2.module import StarGANv2Module
+
+    torch.manual_seed(0)
+    module = StarGANv2Module(**{**TINY, "num_domains": num_domains})
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": L.__version__,
+        },
+        path,
+    )
+    return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 from PIL import Image
@@ -16,19 +15,10 @@ SHAPES = ["data.img_size=32", "data.n_train=3", "data.n_val=2", "data.num_worker
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    """A tiny 3-domain checkpoint (the shapes data's default domain count)."""
-    torch.manual_seed(0)
-    module = StarGANv2Module(**{**TINY, "num_domains": 3})
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
-    torch.save(
-        {
-            "state_dict": module.state_dict(),
-            "hyper_parameters": dict(module.hparams),
-            "pytorch-lightning_version": L.__version__,
-        },
-        path,
-    )
-    return path
+    """A tiny 3-domain StarGAN v2 checkpoint (the shapes data's default domain count)."""
+    from tests.helpers import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
 
 
 def test_sample_writes_grids_and_videos(ckpt, shapes_cache, tmp_path):

@@ -51,3 +51,13 @@ def test_latent_export_with_truncation_matches_translate(tmp_path):
     s = torch.lerp(s_mean[y], module.style_from_latent(z, y), 0.5)
     expected = module.translate(x, y, s=s)
     assert (torch.from_numpy(out) - expected).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("psi", [1.5, -3.0, float("nan")])
+def test_psi_outside_0_1_is_refused_before_anything_is_written(tmp_path, psi):
+    from starganv2.cli.export import main
+
+    with pytest.raises(ValueError, match=r"psi=.* expected a truncation in \[0, 1\]"):
+        export_onnx(_module(), tmp_path / "o", modes=("latent",), psi=psi)
+    assert main([str(tmp_path / "m.ckpt"), str(tmp_path / "o"), "--psi", str(psi)]) == 1
+    assert not (tmp_path / "o").exists()

@@ -138,3 +138,30 @@ def test_latent_styles_refuse_psi_outside_0_1(v2, psi):
         latent_styles(v2, z, 1, psi=psi, s_mean=s_mean)
     with pytest.raises(ValueError, match=r"psi=.* is invalid"):
         truncate(torch.randn(2, v2.style_dim), s_mean, psi, torch.tensor([0, 1]))
+
+
+def test_translate_refuses_another_dtype_naming_the_argument(v2, v1):
+    x = images()
+    for model in (v2, v1):
+        with pytest.raises(TypeError, match=r"x has dtype torch.float64: expected torch.float32"):
+            model.translate(x.double(), 1)
+    with pytest.raises(TypeError, match=r"z has dtype torch.float64: expected torch.float32"):
+        v2.translate(x, 1, z=torch.randn(2, TINY["latent_dim"], dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"x_ref has dtype torch.float64"):
+        v2.translate(x, 1, x_ref=x.double())
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts: any float is fine
+        assert v2.translate(x.bfloat16(), 1).shape == x.shape
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"z": torch.randn(4, 3)}, r"z has shape \(4, 3\): expected \(4, 4\).*latent_dim=4"),
+        ({"z": torch.randn(2, 4)}, r"z has shape \(2, 4\): expected \(4, 4\)"),
+        ({"s": torch.randn(4, 3)}, r"s has shape \(4, 3\): expected \(4, \d+\).*style_dim"),
+        ({"x_ref": images(2)}, "x_ref has 2 images but x has 4"),
+    ],
+)
+def test_translate_checks_codes_and_reference_batch_against_x(v2, kw, message):
+    with pytest.raises(ValueError, match=message):
+        v2.translate(images(4), torch.tensor([0, 1, 0, 1]), **kw)

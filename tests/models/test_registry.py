@@ -55,3 +55,45 @@ def test_unknown_model_name_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="ckpt_path='nope.ckpt'"):
         load_model("nope.ckpt")
     assert model_class("stargan_v2") is StarGANv2Module
+
+
+@pytest.mark.parametrize(
+    ("write", "what"),
+    [
+        (lambda p: p.write_text("hello\n"), "is a text file, not a checkpoint"),
+        (lambda p: p.write_bytes(b""), "is empty"),
+        (lambda p: torch.save({"a": torch.zeros(3)}, p), "no training checkpoint .*\\['a'\\]"),
+        (lambda p: torch.save(torch.nn.Linear(2, 2), p), "holding Python objects"),
+        (
+            lambda p: torch.save({"generator": {}, "style_encoder": {}}, p),
+            "original StarGAN v2 file.*starganv2-convert",
+        ),
+        (
+            lambda p: torch.save({"state_dict": {"w": torch.zeros(1)}}, p),
+            "not written by this library",
+        ),
+    ],
+)
+def test_a_file_that_is_no_checkpoint_of_ours_is_one_line_naming_it(tmp_path, write, what):
+    from starganv2.models.registry import CheckpointError
+
+    path = tmp_path / "m.ckpt"
+    write(path)
+    with pytest.raises(CheckpointError, match=f"^ckpt_path='{path}' .*{what}") as err:
+        load_model(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_truncated_checkpoint_and_other_nets_are_one_line(tmp_path):
+    from starganv2.models.registry import CheckpointError
+
+    good = _save(StarGANv2Module(**TINY), tmp_path / "m.ckpt")
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="cut.ckpt' is a damaged or truncated checkpoint"):
+        load_model(cut)
+    ckpt = torch.load(good, weights_only=False)
+    ckpt["state_dict"] = {k: v[:1] for k, v in ckpt["state_dict"].items()}
+    torch.save(ckpt, good)
+    with pytest.raises(CheckpointError, match="m.ckpt' does not load into StarGANv2Module"):
+        load_model(good)

@@ -129,3 +129,95 @@ def test_missing_reference_domain_is_an_error(module, tree, tmp_path):
 def test_find_sidecars(tree):
     assert [p.name for p in find_sidecars(tree / "a.jpg")] == ["a.txt"]
     assert find_sidecars(tree / "a.jpg", [".xml"]) == []
+
+
+def _flat(tmp_path):
+    """in/a.png and in/a.jpg (one stem), with a YOLO label a.txt."""
+    src = tmp_path / "in"
+    _img(src / "a.png", color=(10, 10, 10))
+    _img(src / "a.jpg", color=(250, 250, 250))
+    (src / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    return src
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"output_suffix": ".png"}, r"a\.(png|jpg) .* and .*a\.(png|jpg) .*output_suffix=null"),
+        ({"domain_names": ["x", "x"]}, "domains 0 and 1 distinct domain_names"),
+        ({"name_template": "{domain}/{stem}", "num_styles": 3}, r"put \{k\} in name_template"),
+        ({"name_template": "{domain}/../../{stem}_{k}"}, "outside output_dir"),
+    ],
+)
+def test_outputs_that_would_share_a_path_are_refused_before_any_is_written(
+    module, tmp_path, kw, message
+):
+    out = tmp_path / "out"
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match=message):
+            translate_folder(
+                module, _flat(tmp_path), out, overwrite=overwrite, progress=False, **kw
+            )
+    assert not out.exists() and not list(tmp_path.glob("*_0*"))
+
+
+@pytest.mark.parametrize("name", ["..", "x/y", ".", ""])
+def test_a_domain_name_that_is_no_plain_folder_name_is_refused(module, tmp_path, name):
+    with pytest.raises(ValueError, match=r"domain_names\[1\]=.* expected a plain folder name"):
+        translate_folder(
+            module, _flat(tmp_path), tmp_path / "n4", domain_names=["z", name], progress=False
+        )
+    assert not list(tmp_path.rglob("a_0*"))
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"batch_size": 0}, r"batch_size=0 is invalid: expected an integer >= 1"),
+        ({"batch_size": -1}, r"batch_size=-1 is invalid"),
+        ({"target_domains": []}, r"target_domains=\[\] is invalid: .* at least one"),
+        ({"target_domains": [True]}, r"target_domains=\[True\] is invalid"),
+        ({"target_domains": [1, 1]}, r"lists \[1\] more than once"),
+        ({"output_suffix": ".gif2"}, r"output_suffix='.gif2' is invalid: PIL cannot write"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_argument(module, tmp_path, kw, message):
+    with pytest.raises(ValueError, match=message):
+        translate_folder(module, _flat(tmp_path), tmp_path / "o", progress=False, **kw)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), [("png", "PNG"), (".tif", "TIFF"), (".gif", "GIF")])
+def test_output_suffix_takes_an_optional_dot_and_names_the_format(module, tmp_path, suffix, fmt):
+    src = tmp_path / "in"
+    _img(src / "a.jpg")
+    (src / "a.txt").write_text("label\n")
+    out = tmp_path / "o"
+    translate_folder(module, src, out, target_domains=[1], output_suffix=suffix, progress=False)
+    ext = suffix if suffix.startswith(".") else f".{suffix}"
+    assert sorted(p.name for p in (out / "domain1").iterdir()) == sorted(["a_0" + ext, "a_0.txt"])
+    assert Image.open(out / "domain1" / f"a_0{ext}").format == fmt
+
+
+def test_sidecar_extensions_take_an_optional_dot(tree):
+    assert [p.name for p in find_sidecars(tree / "a.jpg", ["txt"])] == ["a.txt"]
+    assert [p.name for p in find_sidecars(tree / "a.jpg", ["TXT", ".xml"])] == ["a.txt"]
+
+
+def test_unreadable_reference_and_output_dir_that_is_a_file_are_named(module, tree, tmp_path):
+    refs = tmp_path / "refs"
+    _img(refs / "dog" / "r1.png", (32, 32))
+    (refs / "dog" / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")
+    kw = {"domain_names": ["cat", "dog"], "target_domains": [1], "progress": False}
+    with pytest.raises(ValueError, match="ref_dir: cannot read reference image .*bad.jpg"):
+        translate_folder(module, tree, tmp_path / "o", ref_dir=refs, **kw)
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="output_dir=.*file is a file"):
+        translate_folder(module, tree, tmp_path / "file", **kw)
+
+
+def test_output_dir_holding_every_input_says_so(module, tmp_path):
+    _img(tmp_path / "in" / "a.png")
+    with pytest.raises(FileNotFoundError, match="all 1 images under input_dir=.* are under output"):
+        translate_folder(module, tmp_path / "in", tmp_path / "in", progress=False)

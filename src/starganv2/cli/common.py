@@ -13,13 +13,32 @@ from typing import Any
 
 
 def resolve_device(name: str | None) -> Any:
-    """``auto`` (or ``None``): the current accelerator if there is one, else the CPU."""
+    """``auto`` (or ``None``): the current accelerator if there is one, else the CPU.
+
+    Raises ``ValueError`` naming ``device`` for a name torch does not know (``gpu``) and for a
+    CUDA or MPS device this machine does not have, before anything is loaded.
+    """
     import torch
 
     if name in (None, "auto"):
         acc = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
         return acc if acc is not None else torch.device("cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(
+            f"device={name!r} is invalid: expected auto, cpu, cuda, cuda:<index> or mps"
+        ) from err
+    count = {
+        "cuda": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+        "mps": int(torch.backends.mps.is_available()),
+    }.get(device.type)
+    if count is not None and (count == 0 or (device.index or 0) >= count):
+        raise ValueError(
+            f"device={name!r} is not available on this machine ({count} {device.type} "
+            "device(s)): use device=auto or device=cpu"
+        )
+    return device
 
 
 def load_module(ckpt_path: str | Path, device: Any) -> Any:

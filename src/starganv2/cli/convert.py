@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import ast
 import logging
+import os
 import sys
+from pathlib import Path
 
 from starganv2.cli.common import BAD_INPUT, add_verbose_flag, console_logging, report_error
 
@@ -110,6 +112,19 @@ def _convert_v1(args: argparse.Namespace, overrides: dict) -> None:
     )
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """``ValueError`` naming the argument for a negative ``--iteration`` and for an ``output``
+    that is a folder (the converted checkpoint is one file: ``outdir/`` would become a file
+    named ``outdir``, an existing folder a traceback)."""
+    if args.iteration is not None and args.iteration < 0:
+        raise ValueError(f"--iteration={args.iteration} is invalid: expected an integer >= 0")
+    if args.output.endswith(("/", os.sep)) or Path(args.output).is_dir():
+        raise ValueError(
+            f"output {args.output!r} is a folder: give the checkpoint file to write, e.g. "
+            f"{Path(args.output) / 'model.ckpt'}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console_logging(args.verbose)
@@ -118,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = {**_pairs(args.set, "--set"), **_pairs(args.expect, "--expect")}
     try:
+        _check_args(args)
         if args.v1 or is_v1_generator_file(args.nets_ema):
             _convert_v1(args, overrides)
             return 0

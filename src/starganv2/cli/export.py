@@ -47,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("starganv2.export")
     from starganv2.cli.common import BAD_INPUT, load_module, report_error
     from starganv2.interop.onnx import ONNXParityError, export_onnx
+    from starganv2.models.styles import check_psi
 
     modes = None if args.mode in ("both", "all") else (args.mode,)
     try:
+        check_psi(args.psi, "--psi")  # before the model is loaded
         module = load_module(args.ckpt, "cpu")
         results = export_onnx(
             module,

@@ -59,13 +59,23 @@ def _pick(files: dict[str, list[Path]], per_domain: int, seed: int) -> list[tupl
     return out
 
 
-def _load(items: list[tuple[Path, int]], img_size: int, device: Any) -> tuple[Any, Any]:
+def _load(items: list[tuple[Path, int]], img_size: int, device: Any, key: str) -> tuple[Any, Any]:
+    """The images of ``items`` as a batch on ``device`` and their domains; an unreadable image is
+    bad input: ``ValueError`` naming it and ``key`` (where it came from)."""
     import torch
 
     from starganv2.data.folders import eval_transform, load_image
 
+    def read(path: Path) -> Any:
+        try:
+            return load_image(path)
+        except OSError as err:
+            raise ValueError(
+                f"{key}: cannot read image {path} ({err}); remove or replace it"
+            ) from err
+
     transform = eval_transform(img_size)
-    x = torch.stack([transform(load_image(p)) for p, _ in items]).to(device)
+    x = torch.stack([transform(read(p)) for p, _ in items]).to(device)
     y = torch.tensor([y for _, y in items], dtype=torch.long, device=device)
     return x, y
 
@@ -124,8 +134,14 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     from starganv2.cli.logs import quiet_third_party
     from starganv2.models.interface import require_styles
     from starganv2.synthesis.grids import label_grid, latent_grid, reference_grid, save_grid
-    from starganv2.synthesis.styles import style_means
-    from starganv2.synthesis.video import video_latent, video_ref
+    from starganv2.synthesis.styles import check_psi, style_means
+    from starganv2.synthesis.video import (
+        check_fps,
+        video_latent_frames,
+        video_ref_frames,
+        write_video,
+    )
+    from starganv2.utils.checks import check_int
 
     quiet_third_party()
     outputs = [cfg.outputs] if isinstance(cfg.outputs, str) else list(cfg.outputs)
@@ -134,6 +150,11 @@ def run(cfg: DictConfig) -> dict[str, Path]:
         raise ValueError(
             f"outputs={outputs}: unknown {unknown}; choose auto or from {list(OUTPUTS)}"
         )
+    for key in ("num_sources", "num_refs_per_domain", "num_latents"):
+        check_int(cfg[key], key)
+    check_psi(cfg.psi)
+    if {"video_ref", "video_latent"} & set(outputs):
+        check_fps(cfg.video.fps, "video.fps")
     device = resolve_device(cfg.device)
     module = load_module(cfg.ckpt_path, device)
     if outputs == ["auto"]:
@@ -166,9 +187,12 @@ def run(cfg: DictConfig) -> dict[str, Path]:
         )
     per_domain = max(1, -(-cfg.num_sources // len(src_files)))
     sources = _pick(src_files, per_domain, cfg.seed)[: cfg.num_sources]
-    x_src, _ = _load(sources, module.img_size, device)
+    x_src, _ = _load(sources, module.img_size, device, "src_dir" if cfg.src_dir else "data")
     x_ref, y_ref = _load(
-        _pick(ref_files, cfg.num_refs_per_domain, cfg.seed + 1), module.img_size, device
+        _pick(ref_files, cfg.num_refs_per_domain, cfg.seed + 1),
+        module.img_size,
+        device,
+        "ref_dir" if cfg.ref_dir else "data",
     )
 
     out_dir = Path(cfg.output_dir)
@@ -177,6 +201,21 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     s_mean = None
     if cfg.psi != 1.0:
         s_mean = style_means(require_styles(module, f"psi={cfg.psi}"), generator=gen)
+    videos = {}  # frame iterators made before any file is written: they check their settings
+    if "video_ref" in outputs:
+        videos["video_ref"] = video_ref_frames(
+            module, x_src, x_ref, y_ref, cfg.video.frames_per_transition, names
+        )
+    if "video_latent" in outputs:  # its latent codes are drawn from gen as frames are made
+        videos["video_latent"] = video_latent_frames(
+            module,
+            x_src,
+            num_codes=cfg.video.num_codes,
+            frames_per_transition=cfg.video.frames_per_transition,
+            psi=cfg.psi,
+            s_mean=s_mean,
+            generator=gen,
+        )
     if "reference_grid" in outputs:
         grid = reference_grid(module, x_src, x_ref, y_ref)
         written["reference_grid"] = save_grid(grid, out_dir / "reference.png")
@@ -188,26 +227,10 @@ def run(cfg: DictConfig) -> dict[str, Path]:
             written[f"latent_grid/{name}"] = save_grid(grid, out_dir / f"latent_{name}.png")
     if "label_grid" in outputs:
         written["label_grid"] = save_grid(label_grid(module, x_src), out_dir / "label.png")
-    if "video_ref" in outputs:
-        path = out_dir / "video_ref.mp4"
-        video_ref(
-            module, x_src, x_ref, y_ref, path, cfg.video.frames_per_transition, cfg.video.fps, names
-        )
-        written["video_ref"] = path
-    if "video_latent" in outputs:
-        path = out_dir / "video_latent.mp4"
-        video_latent(
-            module,
-            x_src,
-            path,
-            num_codes=cfg.video.num_codes,
-            frames_per_transition=cfg.video.frames_per_transition,
-            fps=cfg.video.fps,
-            psi=cfg.psi,
-            s_mean=s_mean,
-            generator=gen,
-        )
-        written["video_latent"] = path
+    for key, frames in videos.items():
+        path = out_dir / f"{key}.mp4"
+        write_video(frames, path, fps=cfg.video.fps)
+        written[key] = path
     for key, path in written.items():
         log.info("%s: %s", key, path)
     return written

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 log = logging.getLogger("starganv2.translate")
 
@@ -43,19 +43,32 @@ def domain_names(cfg: DictConfig, num_domains: int) -> list[str]:
 
 
 def target_domains(cfg: DictConfig, names: list[str]) -> list[int] | None:
-    """``domains`` (names or indices) as indices; ``None`` for all."""
-    if cfg.get("domains") is None:
+    """``domains`` (names or indices; one value is a list of one) as indices; ``None`` for all.
+
+    ``ValueError`` naming ``domains`` for an empty list (which would translate nothing), a bool,
+    an unknown name or index, or a domain listed twice (its outputs would be written twice)."""
+    domains = cfg.get("domains")
+    if domains is None:
         return None
+    values = list(domains) if isinstance(domains, ListConfig | list | tuple) else [domains]
+    if not values:
+        raise ValueError(
+            "domains=[] selects no domain: list at least one, or set domains=null for all "
+            f"of {names}"
+        )
     out = []
-    for d in cfg.domains:
-        if isinstance(d, int) and 0 <= d < len(names):
+    for d in values:
+        if not isinstance(d, bool) and isinstance(d, int) and 0 <= d < len(names):
             out.append(d)
-        elif d in names:
+        elif not isinstance(d, bool) and d in names:
             out.append(names.index(d))
         else:
             raise ValueError(
                 f"domains: {d!r} is not one of {names} nor an index below {len(names)}"
             )
+    twice = sorted({names[y] for y in out if out.count(y) > 1})
+    if twice:
+        raise ValueError(f"domains={values} names {twice} more than once: list each domain once")
     return out
 
 
@@ -63,7 +76,11 @@ def run(cfg: DictConfig) -> Any:
     """Translate as configured by ``cfg``; returns the :class:`TranslateReport`."""
     from starganv2.cli.common import load_module, resolve_device
     from starganv2.synthesis.translate_folder import translate_folder
+    from starganv2.utils.checks import check_int
 
+    check_int(cfg.batch_size, "batch_size")  # before the model is loaded
+    if cfg.ref_dir is not None and not Path(cfg.ref_dir).is_dir():
+        raise FileNotFoundError(f"ref_dir={cfg.ref_dir} is not a folder")
     module = load_module(cfg.ckpt_path, resolve_device(cfg.device))
     names = domain_names(cfg, module.num_domains)
     return translate_folder(

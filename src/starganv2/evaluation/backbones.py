@@ -104,10 +104,13 @@ def _missing_reason(request: WeightRequest) -> tuple[Path | None, str]:
     p = hub / filename
     if p.is_file():
         return p, ""
+    # where the cache came from; '++' is the Hydra override that sets the key whether or not the
+    # config already has it (metrics=auto has no fid_lpips entry: a plain key=... is rejected)
+    origin = "set by $TORCH_HOME" if os.environ.get("TORCH_HOME") else "$TORCH_HOME moves it"
     return None, (
-        f"weight file {filename} not found in the torch hub cache {hub} (set by $TORCH_HOME). "
+        f"weight file {filename} not found in the torch hub cache {hub} ({origin}). "
         f"Evaluation runs offline: {fetch} and put it at {p}"
-        + (f", or pass its path with {key}=/path/to/{filename}" if key else "")
+        + (f", or pass its path with '++{key}=/path/to/{filename}'" if key else "")
         + "."
     )
 

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from starganv2.models.interface import MODE_LATENT, Translator, require_mode
+from starganv2.models.styles import check_psi
 from starganv2.utils.files import atomic_path
 
 __all__ = [
@@ -139,13 +140,15 @@ def export_onnx(
 
     ``modes``: guidance modes (default: all the model has: ``latent`` and ``reference`` for
     StarGAN v2, ``label`` for StarGAN v1); the inputs of each graph are
-    ``module.graph_input_names(mode)``. ``psi``/``s_mean``: truncation baked into the latent graph.
+    ``module.graph_input_names(mode)``. ``psi``/``s_mean``: truncation baked into the latent graph
+    (``psi`` in [0, 1], else ``ValueError`` before anything is written).
     The graphs are traced on the CPU in float32 with a batch of 2 and a dynamic batch axis, then
     (with ``verify``) run by onnxruntime for every size in ``verify_batch_sizes`` on random inputs
     and compared with PyTorch. Files are written under a temporary name and renamed once verified.
 
     Returns ``{mode: {"path": Path, "max_abs_diff": {batch size: float}}}``.
     """
+    psi = check_psi(psi)  # outside [0, 1] the baked-in "truncation" extrapolates
     _require("onnx", "onnxscript", *(("onnxruntime",) if verify else ()))
     import onnx
 

@@ -92,6 +92,11 @@ def load_original(path: str | os.PathLike, allowed: tuple[str, ...] = ALL_NETS) 
     raw = load_weights_file(path, str(path), expected, ConversionError)
     if not isinstance(raw, Mapping):
         raise ConversionError(f"{path} holds a {type(raw).__name__}, expected a dict of nets")
+    if "state_dict" in raw and "pytorch-lightning_version" in raw:
+        raise ConversionError(
+            f"{path} is already a checkpoint of this library (written by starganv2-train or "
+            "starganv2-convert): pass it as it is (ckpt_path=...), no conversion needed"
+        )
     out: StateDicts = {}
     for name, state in raw.items():
         if name not in allowed and name != FAN_ENTRY:

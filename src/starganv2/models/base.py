@@ -117,13 +117,19 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         """The net that inference uses: the EMA copy of ``name`` if there is one, else the net."""
         return self.nets_ema[name] if name in self.EMA_NETS else self.nets[name]
 
+    @property
+    def input_dtype(self) -> torch.dtype | None:
+        """The dtype ``translate`` wants its float inputs in: the model's (float64 images would
+        fail deep inside a conv), or ``None`` (any float) under autocast, which casts them."""
+        return None if torch.is_autocast_enabled(self.device.type) else self.dtype
+
     def translation_inputs(self, x: torch.Tensor, y_trg: torch.Tensor | int) -> torch.Tensor:
         """Check ``translate``'s inputs: ``x`` a float ``(N, 3, img_size, img_size)`` in [-1, 1],
         ``y_trg`` an int or an integer ``(N,)`` tensor in ``[0, num_domains)``. Returns ``y_trg``
         as a long ``(N,)`` tensor on ``x``'s device; the errors name the argument and show the
         value (8-bit images, a list of labels and a wrong size would otherwise translate
         silently into garbage)."""
-        check_images(x, self.img_size, "x")
+        check_images(x, self.img_size, "x", self.input_dtype)
         return domain_labels(y_trg, x.size(0), self.num_domains, x.device)
 
     def check_mode(self, mode: str) -> None:

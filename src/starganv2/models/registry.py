@@ -87,13 +87,13 @@ def _what_it_is(path: Path, err: BaseException) -> str:
         head = fh.read(64)
     if size == 0:
         return "is empty"
+    if isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in str(err):
+        return "is a PyTorch file holding Python objects, not a checkpoint of this library"
     if head.startswith(_ZIP_MAGIC):
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         return (
             f"is a damaged or truncated checkpoint ({size} bytes; torch cannot read it: {reason})"
         )
-    if isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in str(err):
-        return "is a PyTorch file holding Python objects, not a checkpoint of this library"
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
@@ -120,6 +120,16 @@ def read_checkpoint(ckpt_path: str | os.PathLike, key: str = "ckpt_path") -> dic
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # torch.load fails in many ways on foreign bytes; each is described
         raise CheckpointError(f"{name} {_what_it_is(path, err)}") from err
+    if (
+        isinstance(checkpoint, dict)
+        and "generator" in checkpoint
+        and "state_dict" not in checkpoint
+    ):
+        raise CheckpointError(
+            f"{name} is an original StarGAN v2 file, no training checkpoint of this library "
+            f"(found nets {sorted(map(str, checkpoint))[:6]}): convert it first with "
+            "starganv2-convert <iter>_nets_ema.ckpt out.ckpt and pass out.ckpt"
+        )
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         found = sorted(map(str, checkpoint))[:6] if isinstance(checkpoint, dict) else None
         raise CheckpointError(
@@ -184,12 +194,25 @@ def load_model(ckpt_path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     """The model of a checkpoint written by this library (or by ``starganv2-convert``), in eval
     mode, whatever its class.
 
-    Raises ``FileNotFoundError`` naming ``ckpt_path`` when there is no such file.
+    Raises ``FileNotFoundError`` naming ``ckpt_path`` when there is no such file, and
+    :class:`CheckpointError` (one line naming the file and what it holds) when it is no checkpoint
+    of this library: text, empty, truncated, a foreign PyTorch file or an unconverted original
+    StarGAN v2 file (:func:`read_checkpoint`, as training reports them).
     """
-    path = check_checkpoint_path(ckpt_path)
-    peek = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    peek = read_checkpoint(ckpt_path)
+    path, name = Path(ckpt_path), _name("ckpt_path", ckpt_path)
+    if "pytorch-lightning_version" not in peek:
+        raise CheckpointError(
+            f"{name} holds a 'state_dict' but was not written by this library (no "
+            "'pytorch-lightning_version' entry); pass a checkpoint from starganv2-train or "
+            "starganv2-convert"
+        )
     cls = model_class(checkpoint_model_name(peek))
     del peek
-    model = cls.load_from_checkpoint(path, map_location=map_location)
+    try:
+        model = cls.load_from_checkpoint(path, map_location=map_location)
+    except RuntimeError as err:  # load_state_dict: the tensors do not fit the recorded model
+        first = str(err).splitlines()[0]
+        raise CheckpointError(f"{name} does not load into {cls.__name__}: {first}") from err
     log.info("loaded %s (%s, iteration %d)", path, cls.__name__, getattr(model, "iteration", 0))
     return model.eval()

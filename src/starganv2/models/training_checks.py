@@ -34,6 +34,7 @@ __all__ = [
     "FIND_UNUSED_STRATEGY",
     "CLIP_ALGORITHMS",
     "check_images",
+    "check_codes",
     "check_loss_weights",
     "domain_labels",
     "RANGE_TOLERANCE",
@@ -232,9 +233,12 @@ def check_loss_weights(**weights: float) -> None:
             raise ValueError(f"model.{key}={value!r} is invalid: expected a weight >= 0")
 
 
-def check_images(x: object, img_size: int, key: str = "x") -> torch.Tensor:
+def check_images(
+    x: object, img_size: int, key: str = "x", dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """``x`` if it is a float tensor ``(N, 3, img_size, img_size)`` with values in [-1, 1] (up to
-    :data:`RANGE_TOLERANCE`), else a ``TypeError``/``ValueError`` naming ``key``.
+    :data:`RANGE_TOLERANCE`), else a ``TypeError``/``ValueError`` naming ``key``. With ``dtype``
+    (the model's), ``x`` must have it: torch's own error for float64 images names no argument.
 
     Catches the usual slips: 8-bit images (uint8, or floats in 0-255), a missing batch dimension,
     channels last, another image size. Reads the value range back from the device (one sync).
@@ -248,6 +252,7 @@ def check_images(x: object, img_size: int, key: str = "x") -> torch.Tensor:
             f"{key} has dtype {x.dtype}: expected a float tensor in [-1, 1]; convert 8-bit "
             "images with starganv2.utils.images.from_uint8"
         )
+    _check_dtype(x, dtype, key)
     if x.dim() != 4 or x.size(1) != 3 or tuple(x.shape[2:]) != (img_size, img_size):
         raise ValueError(
             f"{key} has shape {tuple(x.shape)}: expected (N, 3, {img_size}, {img_size}), the "
@@ -262,6 +267,31 @@ def check_images(x: object, img_size: int, key: str = "x") -> torch.Tensor:
                 "convert 8-bit images with starganv2.utils.images.from_uint8"
             )
     return x
+
+
+def _check_dtype(x: torch.Tensor, dtype: torch.dtype | None, key: str) -> None:
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{key} has dtype {x.dtype}: expected {dtype}, the model's; convert it with "
+            f"{key}.to({dtype})"
+        )
+
+
+def check_codes(
+    t: object, n: int, dim: int, key: str, dim_name: str, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """``t`` if it is a float tensor ``(n, dim)`` (one latent or style code per image) of
+    ``dtype``, else a ``TypeError``/``ValueError`` naming ``key`` and the expected shape."""
+    if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+        shown = f"dtype {t.dtype}" if isinstance(t, torch.Tensor) else f"a {type(t).__name__}"
+        raise TypeError(f"{key} is {shown}: expected a float tensor ({n}, {dim})")
+    _check_dtype(t, dtype, key)
+    if tuple(t.shape) != (n, dim):
+        raise ValueError(
+            f"{key} has shape {tuple(t.shape)}: expected ({n}, {dim}), one code per row of x "
+            f"({dim_name}={dim})"
+        )
+    return t
 
 
 def domain_labels(

@@ -19,7 +19,9 @@ skipped, listed in the returned report and in ``output_dir/translate_failures.ts
 
 from __future__ import annotations
 
+import io
 import logging
+import numbers
 import os
 import shutil
 from collections.abc import Sequence
@@ -40,6 +42,7 @@ from starganv2.data.folders import (
 from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import StyleTranslator, Translator, require_styles
 from starganv2.synthesis.styles import latent_styles, style_means
+from starganv2.utils.checks import check_int
 from starganv2.utils.files import atomic_write, write_failures
 from starganv2.utils.images import to_pil
 
@@ -49,7 +52,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = "{domain}/{rel_dir}/{stem}_{k}"
 FAILURES_FILE = "translate_failures.tsv"
-_PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}
+_COMMON_SUFFIXES = (".png", ".jpg", ".webp", ".bmp", ".tif")
 
 
 @dataclass
@@ -72,10 +75,10 @@ class TranslateReport:
 def find_sidecars(image: Path, extensions: Sequence[str] | None = None) -> list[Path]:
     """Files next to ``image`` with the same stem and a non-image suffix (sorted).
 
-    ``extensions`` (e.g. ``[".txt", ".xml"]``, case-insensitive) restricts the suffixes;
-    ``None`` accepts any non-image suffix.
+    ``extensions`` (e.g. ``[".txt", ".xml"]``, case-insensitive, the dot optional: ``txt`` is
+    ``.txt``) restricts the suffixes; ``None`` accepts any non-image suffix.
     """
-    wanted = None if extensions is None else {e.lower() for e in extensions}
+    wanted = None if extensions is None else {_dotted(e).lower() for e in extensions}
     out = []
     for p in image.parent.glob(f"{_glob_escape(image.stem)}.*"):
         if p == image or p.stem != image.stem or not p.is_file() or is_image_file(p):
@@ -89,10 +92,87 @@ def _glob_escape(s: str) -> str:
     return "".join(f"[{c}]" if c in "*?[]" else c for c in s)
 
 
+def _dotted(suffix: str) -> str:
+    """``suffix`` with its leading dot (``png`` -> ``.png``): the configs' examples have one, a
+    value without it means the same."""
+    return suffix if suffix.startswith(".") else f".{suffix}"
+
+
+def _image_format(suffix: str) -> str:
+    """The PIL format that ``suffix`` names (``.tif`` -> ``TIFF``), or ``ValueError`` naming
+    ``output_suffix`` when PIL cannot write RGB images under it (checked by writing one pixel)."""
+    fmt = Image.registered_extensions().get(suffix.lower())
+    try:
+        if fmt is None:
+            raise KeyError(suffix)
+        Image.new("RGB", (1, 1)).save(io.BytesIO(), format=fmt)
+    except (KeyError, OSError, ValueError) as err:
+        raise ValueError(
+            f"output_suffix={suffix!r} is invalid: PIL cannot write RGB images as {suffix} "
+            f"({fmt or 'unknown suffix'}); choose e.g. one of {list(_COMMON_SUFFIXES)} or null "
+            "(each input's suffix)"
+        ) from err
+    return fmt
+
+
 def _save_image(img: Image.Image, path: Path, quality: int) -> None:
-    fmt = _PIL_FORMATS.get(path.suffix.lower(), "PNG")
+    fmt = _image_format(path.suffix)
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **kwargs))
+
+
+def _check_folder_name(name: object, y: int) -> None:
+    """``ValueError`` unless ``name`` (domain ``y``'s) is one plain folder name: outputs go to
+    ``output_dir/<name>/``, and ``..`` or ``x/y`` would put them elsewhere."""
+    seps = {"/", os.sep, os.altsep or "/"}
+    if str(name) in ("", ".", "..") or any(c in str(name) for c in seps):
+        raise ValueError(
+            f"domain_names[{y}]={name!r} is invalid: expected a plain folder name (no path "
+            "separators, not '.' or '..'), as outputs go to output_dir/<domain name>/"
+        )
+
+
+def _check_plan(
+    outputs: dict[Path, tuple[Path, int, int]],
+    dst: Path,
+    src: Path,
+    y: int,
+    k: int,
+    output_dir: Path,
+    name_template: str,
+    output_suffix: str | None,
+) -> None:
+    """Add ``dst`` (output of ``src`` in domain ``y``, style ``k``) to ``outputs``; ``ValueError``
+    naming both sources and the setting to change when another output already has that path (it
+    would be skipped as "existing", or replace the first), or when ``dst`` is outside
+    ``output_dir``."""
+    dst, root = Path(os.path.normpath(dst)), Path(os.path.normpath(output_dir))  # no file system
+    if not dst.is_relative_to(root) or dst == root:  # calls: a/./b and a/x/../b are a/b
+        raise ValueError(
+            f"name_template={name_template!r} puts the output of {src} at {dst}, outside "
+            f"output_dir={output_dir}: remove '..' and absolute parts from it"
+        )
+    if dst not in outputs:
+        outputs[dst] = (src, y, k)
+        return
+    src0, y0, k0 = outputs[dst]
+    if src0 != src:
+        change = (
+            "rename one, or set output_suffix=null to keep each input's suffix"
+            if output_suffix and src0.stem == src.stem and src0.parent == src.parent
+            else f"change name_template={name_template!r} to keep {{rel_dir}} and {{stem}}"
+        )
+    elif y0 != y:
+        change = (
+            f"give domains {y0} and {y} distinct domain_names, or put {{domain}} in "
+            f"name_template={name_template!r}"
+        )
+    else:
+        change = f"put {{k}} in name_template={name_template!r}"
+    raise ValueError(
+        f"two outputs would be written to {dst}: {src0} (domain {y0}, k={k0}) and {src} "
+        f"(domain {y}, k={k}); nothing was written: {change}"
+    )
 
 
 def _reference_styles(
@@ -117,12 +197,22 @@ def _reference_styles(
             )
         codes = []
         for i in range(0, len(paths), batch_size):
-            x = torch.stack([transform(load_image(p)) for p in paths[i : i + batch_size]])
+            x = torch.stack([transform(_load_reference(p)) for p in paths[i : i + batch_size]])
             y_ref = torch.full((x.size(0),), y, dtype=torch.long, device=device)
             codes.append(module.style_from_reference(x.to(device), y_ref))
         styles[y] = torch.cat(codes)  # (R_y, style_dim)
         log.info("%d reference style(s) for domain %s from %s", len(paths), name, ref_dir / name)
     return styles
+
+
+def _load_reference(path: Path) -> Image.Image:
+    """``load_image(path)``; an unreadable reference is bad input (``ValueError`` naming it)."""
+    try:
+        return load_image(path)
+    except OSError as err:
+        raise ValueError(
+            f"ref_dir: cannot read reference image {path} ({err}); remove or replace it"
+        ) from err
 
 
 @torch.no_grad()
@@ -164,20 +254,33 @@ def translate_folder(
         batch_size: images translated per forward pass.
         sidecar_extensions: suffixes of sidecar files to copy (``None``: any non-image suffix;
             ``[]``: none).
-        name_template: output path without suffix, relative to ``output_dir``.
-        output_suffix: output image suffix such as ``.png`` (default: the input's).
+        name_template: output path without suffix, relative to ``output_dir``. Two outputs that
+            would get one path (inputs ``a.png`` and ``a.jpg`` with ``output_suffix=".png"``, a
+            template without ``{k}`` for ``num_styles > 1``, two domains of one name) are an
+            error before anything is written.
+        output_suffix: output image suffix such as ``.png`` or ``png`` (default: the input's);
+            the image is written in the format PIL registers for it (``.tif``: TIFF).
         quality: JPEG / WebP quality.
         overwrite: replace existing outputs (default: skip them, which makes runs resumable).
         seed: seed of the latent codes / reference draws.
         progress: show a tqdm progress bar.
 
     Returns: a :class:`TranslateReport`; every failed image is in ``report.failed``.
+
+    Raises ``ValueError`` / ``FileNotFoundError`` / ``FileExistsError`` naming the argument for bad
+    settings, before anything is written.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise FileNotFoundError(f"input_dir={input_dir} is not a folder")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FileExistsError(f"output_dir={output_dir} is a file: expected a folder")
     if num_styles < 1:
         raise ValueError(f"num_styles={num_styles!r} is invalid: expected >= 1")
+    check_int(batch_size, "batch_size")
+    if output_suffix is not None:
+        output_suffix = _dotted(output_suffix)
+        _image_format(output_suffix)
     num_domains = module.num_domains
     if not module.has_styles:
         if num_styles != 1:
@@ -188,9 +291,20 @@ def translate_folder(
         if ref_dir is not None or psi != 1.0:
             require_styles(module, "ref_dir / psi (reference styles, truncation)")
     target_domains = list(range(num_domains)) if target_domains is None else list(target_domains)
-    bad = [y for y in target_domains if not 0 <= int(y) < num_domains]
-    if bad:
-        raise ValueError(f"target_domains {bad} are out of range [0, {num_domains})")
+    bad = [
+        y
+        for y in target_domains
+        if isinstance(y, bool) or not isinstance(y, numbers.Integral) or not 0 <= y < num_domains
+    ]
+    if bad or not target_domains:
+        raise ValueError(
+            f"target_domains={target_domains} is invalid: expected domain indices in "
+            f"[0, {num_domains}), at least one (None: every domain)"
+        )
+    target_domains = [int(y) for y in target_domains]
+    twice = sorted({y for y in target_domains if target_domains.count(y) > 1})
+    if twice:
+        raise ValueError(f"target_domains={target_domains} lists {twice} more than once")
     if domain_names is None:
         domain_names = [f"domain{i}" for i in range(num_domains)]
     if len(domain_names) != num_domains:
@@ -198,11 +312,19 @@ def translate_folder(
             f"domain_names has {len(domain_names)} names {list(domain_names)} but the model has "
             f"num_domains={num_domains}"
         )
+    for y in target_domains:
+        _check_folder_name(domain_names[y], y)
 
-    files = find_image_files(input_dir)
-    files = [p for p in files if output_dir.resolve() not in p.resolve().parents]  # not outputs
+    found = find_image_files(input_dir)
+    files = [p for p in found if output_dir.resolve() not in p.resolve().parents]  # not outputs
     if not files:
-        raise FileNotFoundError(f"no images (jpg, jpeg, png, webp, bmp) found under {input_dir}")
+        raise FileNotFoundError(
+            f"all {len(found)} images under input_dir={input_dir} are under "
+            f"output_dir={output_dir}, so they count as outputs: choose an output_dir outside "
+            "input_dir"
+            if found
+            else f"no images (jpg, jpeg, png, webp, bmp) found under {input_dir}"
+        )
     device = module.device
     gen = torch.Generator().manual_seed(seed)
     ref_styles = None
@@ -222,6 +344,14 @@ def translate_folder(
             domain=domain_names[y], rel_dir=rel.parent.as_posix(), stem=src.stem, k=k
         )
         return output_dir / (name + (output_suffix or src.suffix))
+
+    planned: dict[Path, tuple[Path, int, int]] = {}
+    for p in files:  # every path before any is written: two outputs must never share one
+        for y in target_domains:
+            for k in range(num_styles):
+                dst = out_path(p, y, k)
+                _check_plan(planned, dst, p, y, k, output_dir, name_template, output_suffix)
+    del planned
 
     bar = tqdm(total=len(files), desc="translate", unit="img", disable=not progress)
     for start in range(0, len(files), batch_size):

@@ -38,6 +38,7 @@ from starganv2.utils.images import to_hwc_uint8, to_unit
 
 __all__ = [
     "VideoWriter",
+    "check_fps",
     "write_video",
     "video_ref_frames",
     "video_latent_frames",
@@ -94,7 +95,7 @@ class VideoWriter:
         self, path: str | os.PathLike, fps: int = 30, codec: str = "libx264", crf: int = 18
     ) -> None:
         self.path = Path(path)
-        self.fps = fps
+        self.fps = check_fps(fps)
         self.codec = codec
         self.crf = crf
         self.frames_written = 0
@@ -188,6 +189,14 @@ def count_video_frames(path: str | os.PathLike) -> int:
     av = _import_av()
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
+
+
+def check_fps(fps: float, key: str = "fps") -> float:
+    """``fps`` if it is a number > 0, else ``ValueError`` naming ``key`` (a video of 0 or a
+    negative frame rate does not exist; the encoder would silently pick its default)."""
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+        raise ValueError(f"{key}={fps!r} is invalid: expected frames per second > 0")
+    return fps
 
 
 def _frame(panel: torch.Tensor, x_src: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:

@@ -51,6 +51,7 @@ from starganv2.models.stargan_v2.step import (
 )
 from starganv2.models.training_checks import (
     NonFiniteLossError,
+    check_codes,
     check_gradient_clipping,
     check_images,
     check_loss_weights,
@@ -441,7 +442,7 @@ class StarGANv2Module(TranslationModule):
         so each later ``translate(encoded, ...)`` only decodes (same outputs as ``translate(x,
         ...)``; see :mod:`starganv2.models.encoded_sources`). The high-pass skip's masks of ``x``
         are computed here too. Valid until the generator's weights change."""
-        check_images(x, self.img_size, "x")
+        check_images(x, self.img_size, "x", self.input_dtype)
         generator = self.inference_net("generator")
         masks = None if self.mask_source is None else self.mask_source.masks(x)
         features = generator.encode_source(x)
@@ -481,11 +482,21 @@ class StarGANv2Module(TranslationModule):
                     "this model's current weights"
                 )
         y_trg = self.translation_inputs(x, y_trg)
-        if x_ref is not None:
-            check_images(x_ref, self.img_size, "x_ref")
         given = [v is not None for v in (z, x_ref, s)]
         if sum(given) > 1:
             raise ValueError("translate: pass at most one of z, x_ref, s")
+        n, hp = x.size(0), self.hparams
+        if x_ref is not None:
+            check_images(x_ref, self.img_size, "x_ref", self.input_dtype)
+            if x_ref.size(0) != n:
+                raise ValueError(
+                    f"x_ref has {x_ref.size(0)} images but x has {n}: expected one reference "
+                    "per source image"
+                )
+        if z is not None:
+            check_codes(z, n, hp.latent_dim, "z", "latent_dim", self.input_dtype)
+        if s is not None:
+            check_codes(s, n, hp.style_dim, "s", "style_dim", self.input_dtype)
         if s is None:
             if x_ref is not None:
                 s = self.style_from_reference(x_ref, y_trg)

@@ -1,0 +1,182 @@
+"""Bad input to the inference entry points (sample, translate, export, convert): one error line
+naming the file or key, exit status 1, nothing written."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+
+def test_export_names_the_file_that_is_no_checkpoint(tmp_path, caplog):
+    from starganv2.cli.export import main
+
+    bad = tmp_path / "text.ckpt"
+    bad.write_text("hello\n")
+    with caplog.at_level(logging.ERROR):
+        assert main([str(bad), str(tmp_path / "onnx")]) == 1
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert line.startswith(f"ckpt_path={str(bad)!r} is a text file") and "\n" not in line
+
+
+def test_export_psi_names_the_flag(tmp_path, caplog):
+    from starganv2.cli.export import main
+
+    with caplog.at_level(logging.ERROR):
+        assert main([str(tmp_path / "m.ckpt"), str(tmp_path / "o"), "--psi", "-3"]) == 1
+    assert "--psi=-3.0 is invalid: expected a truncation in [0, 1]" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A tiny 3-domain StarGAN v2 checkpoint (the shapes data's default domain count)."""
+    from tests.helpers import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
+
+
+@pytest.fixture
+def folders(tmp_path):
+    from tests.integration.conftest import make_folder_dataset
+
+    return make_folder_dataset(tmp_path / "data", ["a", "b", "c"], n=2, size=32) / "val"
+
+
+def _cfg(name, overrides, tmp_path):
+    from tests.integration.conftest import compose_train
+
+    return compose_train(overrides, tmp_path / "run", config_name=name)
+
+
+@pytest.mark.parametrize(
+    ("domains", "expected"), [("1", [1]), ("b", [1]), ("[c,0]", [2, 0]), ("null", None)]
+)
+def test_translate_domains_takes_one_value_as_a_list_of_one(tmp_path, domains, expected):
+    from starganv2.cli.translate import target_domains
+
+    cfg = _cfg(
+        "translate", ["ckpt_path=m", "input_dir=i", "output_dir=o", f"domains={domains}"], tmp_path
+    )
+    assert target_domains(cfg, ["a", "b", "c"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("domains", "message"),
+    [
+        ("[]", r"domains=\[\] selects no domain"),
+        ("[true]", "domains: True is not one of"),
+        ("[b,1]", r"names \['b'\] more than once"),
+        ("[b,b]", r"names \['b'\] more than once"),
+    ],
+)
+def test_translate_domains_refuses_empty_bool_and_repeated(tmp_path, domains, message):
+    from starganv2.cli.translate import target_domains
+
+    cfg = _cfg(
+        "translate", ["ckpt_path=m", "input_dir=i", "output_dir=o", f"domains={domains}"], tmp_path
+    )
+    with pytest.raises(ValueError, match=message):
+        target_domains(cfg, ["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "message"),
+    [
+        ("batch_size=0", ValueError, "batch_size=0 is invalid: expected an integer >= 1"),
+        ("ref_dir=/nonexistent", FileNotFoundError, "ref_dir=/nonexistent is not a folder"),
+        ("device=gpu", ValueError, "device='gpu' is invalid: expected auto, cpu, cuda"),
+    ],
+)
+def test_translate_settings_are_checked_before_the_model_loads(tmp_path, override, error, message):
+    from starganv2.cli.translate import run
+
+    missing = tmp_path / "nope.ckpt"  # never read: the setting is refused first
+    overrides = [f"ckpt_path={missing}", "input_dir=i", "output_dir=o", override]
+    with pytest.raises(error, match=message):
+        run(_cfg("translate", overrides, tmp_path))
+
+
+def test_a_device_this_machine_lacks_is_one_line(monkeypatch):
+    import torch
+
+    from starganv2.cli.common import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device='cuda' is not available on this machine"):
+        resolve_device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["num_sources=0"], "num_sources=0 is invalid"),
+        (["num_sources=-2"], "num_sources=-2 is invalid"),
+        (["num_refs_per_domain=0"], "num_refs_per_domain=0 is invalid"),
+        (["num_latents=0"], "num_latents=0 is invalid"),
+        (["video.fps=0", "outputs=[video_latent]"], "video.fps=0 is invalid"),
+        (["psi=1.5"], r"psi=1.5 is invalid: expected a truncation in \[0, 1\]"),
+        (
+            ["num_refs_per_domain=1", "outputs=[reference_grid,video_ref]"],
+            "have a single reference",
+        ),
+        (
+            ["video.num_codes=1", "outputs=[reference_grid,latent_grid,video_latent]"],
+            "num_codes=1 is invalid",
+        ),
+    ],
+)
+def test_sample_settings_are_checked_before_any_file_is_written(
+    ckpt, folders, tmp_path, overrides, message
+):
+    from starganv2.cli.sample import run
+
+    cfg = _cfg(
+        "sample",
+        [f"ckpt_path={ckpt}", f"src_dir={folders}", f"ref_dir={folders}", *overrides],
+        tmp_path,
+    )
+    with pytest.raises(ValueError, match=message):
+        run(cfg)
+    assert not [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+
+
+def test_sample_names_an_unreadable_image(ckpt, folders, tmp_path):
+    from starganv2.cli.sample import run
+
+    for p in (folders / "b").iterdir():
+        p.write_bytes(b"\xff\xd8\xff\xe0garbage")
+    cfg = _cfg(
+        "sample", [f"ckpt_path={ckpt}", f"src_dir={folders}", f"ref_dir={folders}"], tmp_path
+    )
+    with pytest.raises(ValueError, match=r"src_dir: cannot read image .*b/.*\.png"):
+        run(cfg)
+
+
+def test_convert_refuses_a_negative_iteration_a_folder_and_our_own_checkpoint(
+    ckpt, tmp_path, caplog
+):
+    import torch
+
+    from starganv2.cli.convert import main
+    from starganv2.models.stargan_v2.module import EMA_NETS, StarGANv2Module
+    from tests.helpers import TINY
+
+    module = StarGANv2Module(**TINY)
+    src = tmp_path / "5_nets_ema.ckpt"
+    torch.save({n: module.nets_ema[n].state_dict() for n in EMA_NETS}, src)
+    (tmp_path / "existing").mkdir()
+    ours = tmp_path / "ours.ckpt"
+    torch.save({**torch.load(ckpt, weights_only=True), "epoch": 0}, ours)
+    cases = [
+        ([str(src), str(tmp_path / "o.ckpt"), "--iteration", "-5"], "--iteration=-5 is invalid"),
+        ([str(src), str(tmp_path / "existing"), "--overwrite"], "existing' is a folder"),
+        ([str(src), f"{tmp_path / 'outdir'}/"], "outdir/' is a folder"),
+        ([str(ours), str(tmp_path / "o.ckpt")], "ours.ckpt is already a checkpoint of this"),
+    ]
+    for argv, message in cases:
+        caplog.clear()
+        with caplog.at_level(logging.ERROR):
+            assert main(argv) == 1
+        assert message in caplog.text
+    assert not (tmp_path / "o.ckpt").exists() and not (tmp_path / "outdir").exists()
