@@ -8,18 +8,30 @@ outputs failed (listed in ``<output>/augment_report.json``). See ``conf/augment.
 ``devices=2`` (or ``devices=8 num_nodes=2`` on a cluster) spreads the images over processes with
 DDP: Lightning runs this command again for the other ranks of a node, each rank translates its
 share, and rank 0 alone writes the dataset files and the report, and prints the counts.
+
+SIGTERM (``kill``, ``timeout``, a scheduler) stops it as Ctrl-C does: every output written so
+far is whole, one line says so with the command that finishes the job (the same command again),
+and the exit status is 143 (:data:`SIGTERM_EXIT`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shlex
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("starganv2.augment")
+
+SIGTERM_EXIT = 128 + 15
+"""Exit status of a run stopped by SIGTERM (the shell's status for a process that signal ended),
+so a job script does not take the stopped run for a finished one."""
 
 
 def run(cfg: DictConfig) -> Any:
@@ -35,8 +47,9 @@ def run(cfg: DictConfig) -> Any:
     module = load_module(cfg.ckpt_path, torch.device("cpu"))
     names = domain_names(cfg, module.num_domains)
     targets = None
-    if cfg.targets is not None:
-        targets = [domain_index(t, names, "targets") for t in cfg.targets]
+    if cfg.targets is not None:  # one domain alone (targets=night, targets=1) is a list of one
+        given = cfg.targets if OmegaConf.is_list(cfg.targets) else [cfg.targets]
+        targets = [domain_index(t, names, "targets") for t in given]
     labels = None
     if cfg.check_labels is not None:
         labels = dict(OmegaConf.to_container(cfg.check_labels, resolve=True))
@@ -75,16 +88,52 @@ def run(cfg: DictConfig) -> Any:
         num_nodes=cfg.num_nodes,
         strategy=cfg.strategy,
         progress=cfg.progress,
+        overwrite=cfg.overwrite,
     )
+
+
+def rerun_command() -> str:
+    """The command that finishes an interrupted run: this one again (its overrides, from the
+    folder it was launched in), quoted for a POSIX shell."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return shlex.join(["starganv2-augment", *sys.argv[1:]])
+    hc = HydraConfig.get()
+    command = shlex.join(["starganv2-augment", *hc.overrides.task])
+    cwd = hc.runtime.get("cwd")
+    return f"cd {shlex.quote(cwd)} && {command}" if cwd and cwd != os.getcwd() else command
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handler: stop where the program is, as Ctrl-C's ``KeyboardInterrupt`` does
+    (Lightning's own handler, which runs before this one during prediction, only notes it)."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not cut the clean-up
+    raise SIGTERMException
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="augment")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`; bad input: one error line and status 1; outputs that
-    failed: status 2."""
+    failed: status 2; stopped by SIGTERM: one line and status 143."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     from starganv2.cli.common import run_or_exit
 
-    report = run_or_exit(run, cfg, log)
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        report = run_or_exit(run, cfg, log)
+    except SIGTERMException:
+        log.warning(
+            "stopped by SIGTERM; the outputs written so far are whole: run the same command "
+            "again to finish: %s",
+            rerun_command(),
+        )
+        sys.exit(SIGTERM_EXIT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if report.path is None:  # another rank of a DDP run: rank 0 reports for all
         return
     print(

@@ -4,6 +4,7 @@ untouched, bad records reported one line each, a rerun skipping what is done."""
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -11,11 +12,17 @@ import torch
 from PIL import Image
 
 from starganv2.models.stargan_v2.module import StarGANv2Module
-from starganv2.synthesis.detection.augment import REPORT_FILE, augment_dataset, output_rel
+from starganv2.synthesis.detection.augment import (
+    REPORT_FILE,
+    augment_dataset,
+    output_rel,
+    reference_index,
+)
 from starganv2.synthesis.detection.coco import read_coco
 from starganv2.synthesis.detection.detect import read_dataset
 from starganv2.synthesis.detection.voc import read_voc
 from starganv2.synthesis.detection.yolo import read_yolo
+from starganv2.synthesis.requests import style_seed
 from tests.helpers import TINY
 from tests.synthesis.detection import detectors
 from tests.synthesis.detection.datasets import (
@@ -125,6 +132,12 @@ def test_reference_guided_and_truncated_styles(module, tmp_path):
             r"returned Tensor for 1 image\(s\)",
         ),
         ({"styles": 0}, r"styles=0 is invalid"),
+        (
+            {"ref_dir": "refs", "psi": 0.5},
+            r"psi=0.5 truncates latent styles only, but ref_dir=refs gives reference styles",
+        ),
+        ({"quality": 200}, r"quality=200 is invalid: expected an int in \[0, 100\]"),
+        ({"quality": -5}, r"quality=-5 is invalid"),
         ({"psi": 1.5}, r"psi=1.5 is invalid"),
         (
             {"domain_names": ["a"]},
@@ -155,8 +168,12 @@ def test_output_inside_the_input_is_refused(module, tmp_path):
         augment(module, src, src / "augmented")
     assert read_yolo(src).images and not (src / "augmented").exists()
     coco = make_coco(tmp_path / "c", broken=False)
-    with pytest.raises(ValueError, match="lies in the input"):
-        augment(module, coco, coco.parent)
+    for inside in (coco.parent, coco.parent / "sub", coco.parent / "new"):
+        with pytest.raises(ValueError, match="lies in the input"):
+            augment(module, coco, inside)
+    assert (
+        not (coco.parent / "new").exists() and not (coco.parent / "sub/annotations.json").exists()
+    )
 
 
 def test_a_deterministic_model_makes_one_output_per_domain(tmp_path):
@@ -179,7 +196,7 @@ def test_an_image_whose_size_differs_from_its_annotation_is_one_line(module, tmp
     report = augment(module, src, tmp_path / "out", targets=[1], styles=2)
     assert report.written == 6
     assert [p.line() for p in report.problems] == [
-        "a.jpg: the image is 48x32 but its annotation says 32x48 (an EXIF rotation?); "
+        "a.jpg: the image is 48x32 (EXIF orientation applied) but its annotation says 32x48; "
         "translated at 48x32, boxes unchanged"
     ]
 
@@ -329,3 +346,114 @@ def test_domains_by_name_or_index_and_a_wrong_name_is_one_error(module, tmp_path
     with pytest.raises(ValueError, match="targets: 2 is not one of"):
         augment(module, src, tmp_path / "d", targets=[2])
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
+def test_tif_and_gif_sources_get_outputs_in_their_own_format(module, tmp_path):
+    save_image(tmp_path / "in/a.tif", 40, 30, 1)
+    save_image(tmp_path / "in/b.gif", 40, 30, 2)
+    doc = {
+        "images": [
+            {"id": 1, "file_name": "a.tif", "width": 40, "height": 30},
+            {"id": 2, "file_name": "b.gif", "width": 40, "height": 30},
+        ],
+        "annotations": [],
+        "categories": [],
+    }
+    (tmp_path / "in/t.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert augment(module, tmp_path / "in/t.json", tmp_path / "out", targets=[1]).written == 2
+    assert Image.open(tmp_path / "out/a_night_0.tif").format == "TIFF"
+    assert Image.open(tmp_path / "out/b_night_0.gif").format == "GIF"
+    assert output_rel("x/a.heic", "night", 1) == "x/a_night_1.png"  # no writer: a PNG, named so
+
+
+def test_reference_choices_are_distinct_per_source_and_stable():
+    for n in (1, 2, 5):
+        picks = [reference_index(0, "a.jpg", 1, k, n) for k in range(2 * n)]
+        assert sorted(picks[:n]) == list(range(n)) and sorted(picks[n:]) == list(range(n))
+    assert reference_index(0, "a.jpg", 1, 0, 7) == style_seed(0, "a.jpg", 1, 0) % 7
+
+
+def test_k_styles_take_k_different_references(module, tmp_path, caplog):
+    src = make_coco(tmp_path / "in", broken=False)
+    for r in range(3):
+        save_image(tmp_path / f"refs/night/r{r}.png", 32, 32, 10 + r)
+    save_image(tmp_path / "refs/day/r0.png", 32, 32, 20)
+    report = augment(
+        module, src, tmp_path / "out", targets=[1], styles=3, ref_dir=tmp_path / "refs"
+    )
+    assert report.written == 9
+    for im in read_coco(src).images:
+        outs = [(tmp_path / "out" / output_rel(im.rel, "night", k)).read_bytes() for k in range(3)]
+        assert len(set(outs)) == 3, im.rel
+    with caplog.at_level(logging.WARNING):
+        augment(module, src, tmp_path / "out2", targets=[0], styles=2, ref_dir=tmp_path / "refs")
+    assert [r.getMessage() for r in caplog.records if "fewer references" in r.getMessage()] == [
+        f"styles=2 but ref_dir={tmp_path / 'refs'} has fewer references for day (1): some "
+        "outputs of an image share a reference (they differ only where the model is not "
+        "deterministic); add references or lower styles"
+    ]
+
+
+def test_one_target_alone_is_a_list_of_one(module, tmp_path):
+    src = make_coco(tmp_path / "in", broken=False)
+    assert augment(module, src, tmp_path / "a", targets="night").written == 3
+    assert augment(module, src, tmp_path / "b", targets=1).written == 3
+
+
+def test_coco_paths_outside_the_folder_and_clashing_outputs_never_stop_a_run(module, tmp_path):
+    for site in ("s1", "s2"):
+        save_image(tmp_path / site / "a.jpg", 40, 30)
+    save_image(tmp_path / "s1/a_night_0.jpg", 40, 30)  # the translation of s1/a.jpg's name
+    names = ["../s1/a.jpg", "../s2/a.jpg", "../s1/a_night_0.jpg"]
+    doc = {
+        "images": [
+            {"id": i, "file_name": f, "width": 40, "height": 30} for i, f in enumerate(names)
+        ],
+        "annotations": [],
+        "categories": [],
+    }
+    path = tmp_path / "ann/t.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    report = augment(module, path, tmp_path / "out", targets=[1], include_source=True)
+    assert sorted(o["image"] for o in report.outputs) == [
+        "s1/a.jpg",
+        "s1/a_night_0.jpg",  # the translation of s1/a.jpg; the source of that name is left out
+        "s2/a.jpg",
+        "s2/a_night_0.jpg",
+    ]
+    assert [p.line() for p in report.problems] == [
+        f"s1/a_night_0.jpg: its output s1/a_night_0.jpg would overwrite that of s1/a.jpg "
+        f"({tmp_path / 'ann/../s1/a.jpg'}); left out: rename {tmp_path / 'ann/../s1/a_night_0.jpg'}"
+        f" (or {tmp_path / 'ann/../s1/a.jpg'}) and run again"
+    ]
+
+
+def test_an_exif_rotated_yolo_image_is_upright_and_no_problem(module, tmp_path):
+    from tests.synthesis.detection.test_yolo import exif_rotated
+
+    exif_rotated(tmp_path / "in/images/e.jpg", 60, 40)
+    (tmp_path / "in/labels").mkdir()
+    (tmp_path / "in/labels/e.txt").write_text("0 0.75 0.25 0.5 0.5\n")
+    (tmp_path / "in/data.yaml").write_text("names: [thing]\n")
+    report = augment(module, tmp_path / "in", tmp_path / "out", targets=[1])
+    assert report.written == 1 and report.problems == []
+    assert Image.open(tmp_path / "out/images/e_night_0.jpg").size == (40, 60)
+
+
+def test_a_rerun_with_other_settings_is_refused_unless_it_overwrites(module, tmp_path):
+    src = make_yolo(tmp_path / "in", broken=False)
+    out = tmp_path / "out"
+    assert augment(module, src, out).written == 6  # 3 images x day, night
+    with pytest.raises(ValueError, match=r"holds outputs made with other settings \(fit: "):
+        augment(module, src, out, fit="stretch")
+    with pytest.raises(ValueError, match=r"targets: \['day', 'night'\] -> \['night'\]"):
+        augment(module, src, out, targets=[1])
+    report = augment(module, src, out, targets=[1], overwrite=True)
+    assert (report.written, report.skipped) == (3, 0)  # made anew, not kept
+    assert sorted(p.name for p in (out / "images/train").iterdir()) == [
+        "a_night_0.jpg",
+        "background_night_0.jpg",
+    ]  # the day outputs of the first run are gone, with their labels
+    assert sorted(p.name for p in (out / "labels/train").iterdir()) == ["a_night_0.txt"]
+    assert augment(module, src, out, targets=[1]).skipped == 3  # same settings: resumes

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from starganv2.synthesis.detection.coco import read_coco, write_coco
 from starganv2.synthesis.detection.dataset import OutputImage
-from tests.synthesis.detection.datasets import make_coco
+from tests.synthesis.detection.datasets import make_coco, save_image
 
 
 def check_coco_schema(doc: dict) -> None:
@@ -139,3 +141,42 @@ def test_a_file_that_is_not_coco_is_one_clear_error(tmp_path):
     ):
         read_coco(bad)
     assert issubclass(DetectionFormatError, ValueError)  # reported in one line by the CLI
+
+
+def _coco(path, *file_names, sizes=True):
+    images = [
+        {"id": i, "file_name": f, **({"width": 40, "height": 30} if sizes else {})}
+        for i, f in enumerate(file_names, 1)
+    ]
+    doc = {"images": images, "annotations": [], "categories": []}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def test_windows_separators_in_file_names_are_separators(tmp_path):
+    save_image(tmp_path / "images/a.jpg", 40, 30)
+    ds = read_coco(_coco(tmp_path / "w.json", "images\\a.jpg"))
+    assert [im.rel for im in ds.images] == ["images/a.jpg"] and ds.problems == []
+
+
+def test_file_names_outside_the_folder_keep_the_folders_that_tell_them_apart(tmp_path):
+    for site in ("s1", "s2"):
+        save_image(tmp_path / site / "a.jpg", 40, 30)
+    path = _coco(tmp_path / "ann/t.json", "../s1/a.jpg", str(tmp_path / "s2/a.jpg"), "../s1/a.jpg")
+    ds = read_coco(path)
+    assert [im.rel for im in ds.images] == ["s1/a.jpg", "s2/a.jpg"]
+    assert [p.line() for p in ds.problems] == [
+        f"{path}: image id 3 ('../s1/a.jpg') has the path s1/a.jpg of image id 1 (the same file,"
+        " or one that differs only in its folders outside the dataset); left out with its "
+        "annotations: give each image one record and its own file_name"
+    ]
+
+
+def test_a_record_without_a_size_gets_the_upright_size(tmp_path):
+    img = Image.fromarray(np.zeros((40, 60, 3), np.uint8))
+    exif = img.getexif()
+    exif[0x0112] = 6  # shown turned a quarter: upright 40 x 60
+    img.save(tmp_path / "e.jpg", exif=exif.tobytes())
+    (im,) = read_coco(_coco(tmp_path / "t.json", "e.jpg", sizes=False)).images
+    assert (im.width, im.height) == (40, 60)

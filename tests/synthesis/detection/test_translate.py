@@ -4,11 +4,14 @@ source's pixels out; an unreadable source is a recorded failure, not a crash."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 
 import lightning as L
 import numpy as np
 import pytest
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from PIL import Image
 
 from starganv2.models.prediction import PredictionMixin
@@ -17,6 +20,7 @@ from starganv2.synthesis.detection.translate import (
     FitLoader,
     Reference,
     collate_tiles,
+    output_format,
     prediction_device,
     translate_requests,
 )
@@ -139,3 +143,36 @@ def test_tile_options_are_checked_with_the_key(tmp_path):
         FitLoader(32, "tile", tile_overlap=0.7)
     with pytest.raises(ValueError, match=r"^tile_size=0 is invalid"):
         FitLoader(32, "tile", tile_size=0)
+
+
+def test_the_log_counts_outputs_not_tiles(tmp_path, caplog):
+    save_image(tmp_path / "big.png", 100, 70, 1)  # 12 tiles each
+    requests = [TranslationRequest(tmp_path / "big.png", 1, k, f"b_{k}.png", k) for k in range(2)]
+    with caplog.at_level(logging.INFO, logger="starganv2"):
+        translate_requests(StyleOffset(), requests, tmp_path / "out", "tile", 2, 95, "cpu")
+    assert any("wrote 2 output(s)" in r.getMessage() for r in caplog.records)
+
+
+def test_sigterm_stops_after_the_batch_in_progress(tmp_path, monkeypatch):
+    """Lightning's handler only notes SIGTERM; the run stops at the end of that batch, its
+    outputs written whole, the rest left to a rerun."""
+    save_image(tmp_path / "a.png", 40, 30, 1)
+    requests = [TranslationRequest(tmp_path / "a.png", 1, k, f"a_{k}.png", k) for k in range(4)]
+    write = DetectionItemWriter.__call__
+
+    def write_then_signal(self, item, image):
+        write(self, item, image)
+        os.kill(os.getpid(), signal.SIGTERM)  # Lightning's handler is in place during predict
+
+    monkeypatch.setattr(DetectionItemWriter, "__call__", write_then_signal)
+    with pytest.raises(SIGTERMException):
+        translate_requests(StyleOffset(), requests, tmp_path / "out", "letterbox", 1, 95, "cpu")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_0.png"]
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), [(".tif", "TIFF"), (".tiff", "TIFF"), (".gif", "GIF")])
+def test_an_output_has_the_format_its_suffix_names(tmp_path, suffix, fmt):
+    item = FitLoader(32, "letterbox")(save_image(tmp_path / "s.png", 40, 30, 1))
+    DetectionItemWriter(tmp_path)({**item, "key": f"o{suffix}"}, item["x"])
+    assert Image.open(tmp_path / f"o{suffix}").format == fmt
+    assert output_format(suffix) == fmt and output_format(".heic") is None

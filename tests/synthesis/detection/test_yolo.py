@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from starganv2.synthesis.detection.dataset import OutputImage
 from starganv2.synthesis.detection.yolo import label_rel, read_yolo, write_yolo
-from tests.synthesis.detection.datasets import make_yolo, tree_bytes
+from tests.synthesis.detection.datasets import make_yolo, save_image, tree_bytes
 
 
 def test_label_paths_mirror_the_last_images_folder():
@@ -93,3 +95,88 @@ def test_image_list_splits_list_the_outputs(tmp_path):
         "./images/train/a_night_0.jpg\n./images/train/background_night_0.jpg\n"
     )
     assert (out / "data.yaml").read_bytes() == (src / "data.yaml").read_bytes()
+
+
+def test_absolute_split_paths_inside_the_input_point_to_the_output(tmp_path):
+    src = make_yolo(tmp_path / "in", broken=False)
+    elsewhere = tmp_path / "other/images"
+    (src / "data.yaml").write_text(
+        f"train: {src / 'images/train'}\nval: [{src / 'images/val'}, {elsewhere}]\n"
+        "names: [car, person]\n"
+    )
+    ds = read_yolo(src)
+    assert [p.line() for p in ds.problems] == [
+        f"{src / 'data.yaml'}: val: {elsewhere} lies outside the input folder {src}; the "
+        "output's data.yaml keeps it unchanged, so it does not name the output's images (edit "
+        "it there)"
+    ]
+    out = tmp_path / "out"
+    write_yolo(ds, [], out)
+    cfg = yaml.safe_load((out / "data.yaml").read_text(encoding="utf-8"))
+    assert cfg["train"] == str(out.resolve() / "images/train")
+    assert cfg["val"] == [str(out.resolve() / "images/val"), str(elsewhere)]
+
+
+def test_image_lists_of_absolute_paths_list_the_outputs_once(tmp_path):
+    src = make_yolo(tmp_path / "in", broken=False)
+    (src / "data.yaml").write_text(
+        f"train: train.txt\nval: {src / 'train.txt'}\nnames: [car, person]\n"
+    )
+    (src / "train.txt").write_text(
+        f"{src / 'images/train/a.jpg'}\n{src / 'images/train/gone.jpg'}\n"
+    )
+    ds = read_yolo(src)
+    assert [p.line() for p in ds.problems] == [  # once, though train and val name the list
+        f"{src / 'train.txt'}:2: lists '{src / 'images/train/gone.jpg'}', not an image of the "
+        "dataset"
+    ]
+    out = tmp_path / "out"
+    a = next(im for im in ds.images if im.rel == "images/train/a.jpg")
+    write_yolo(ds, [OutputImage(a, "images/train/a_night_0.jpg", "night", 0)], out)
+    assert (out / "train.txt").read_text() == f"{out.resolve() / 'images/train/a_night_0.jpg'}\n"
+    assert yaml.safe_load((out / "data.yaml").read_text())["val"] == str(
+        out.resolve() / "train.txt"
+    )
+
+
+def exif_rotated(path, width: int, height: int) -> None:
+    """A ``width x height`` JPEG whose EXIF orientation (6) shows it turned a quarter."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(np.zeros((height, width, 3), np.uint8))
+    exif = img.getexif()
+    exif[0x0112] = 6
+    img.save(path, exif=exif.tobytes())
+
+
+def test_an_exif_rotated_image_has_its_upright_size_and_boxes(tmp_path):
+    exif_rotated(tmp_path / "images/e.jpg", 60, 40)  # upright: 40 x 60
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels/e.txt").write_text("0 0.75 0.25 0.5 0.5\n")
+    (tmp_path / "data.yaml").write_text("names: [thing]\n")
+    ds = read_yolo(tmp_path)
+    (img,) = ds.images
+    assert (img.width, img.height) == (40, 60)
+    assert img.boxes[0].xyxy == pytest.approx((20.0, 0.0, 40.0, 30.0))
+    assert ds.problems == []
+
+
+def test_tiff_images_are_read_and_other_labelled_files_reported(tmp_path):
+    src = make_yolo(tmp_path, broken=False)
+    save_image(src / "images/train/t.tif", 20, 10)
+    save_image(src / "images/train/u.tiff", 20, 10)
+    save_image(src / "images/train/g.gif", 20, 10)
+    for name in ("t", "u", "g"):
+        (src / f"labels/train/{name}.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    ds = read_yolo(src)
+    rels = {im.rel for im in ds.images}
+    assert {"images/train/t.tif", "images/train/u.tiff"} <= rels
+    assert "images/train/g.gif" not in rels
+    assert [p.where for p in ds.problems] == [str(src / "images/train/g.gif")]
+    assert "not an image suffix YOLO reads" in ds.problems[0].what
+
+
+def test_nc_without_names_names_the_classes_by_index(tmp_path):
+    src = make_yolo(tmp_path, broken=False)
+    (src / "data.yaml").write_text("train: images/train\nnc: 2\n")
+    ds = read_yolo(src)
+    assert ds.categories == ["0", "1"] and ds.problems == []

@@ -8,6 +8,11 @@ An output sits beside its source's path with the domain and style in its name::
 
     images/train/a.jpg  ->  images/train/a_night_0.jpg     ({stem}_{domain}_{k}{suffix})
 
+An output is written in the format its suffix names (``.tif`` TIFF, ``.gif`` GIF...); a source
+whose suffix names no format Pillow writes (``.heic``, ``.dng``) gets a ``.png`` output. With
+``ref_dir``, the ``K`` styles of a source and domain take ``K`` different references when the
+domain has that many (:func:`reference_index`).
+
 The input is never written to. Outputs that exist already are skipped (a rerun finishes an
 interrupted one; each file lands whole). ``augment_report.json`` in ``output`` lists every output
 with its status and label check (``check``: ``null`` with ``check=none``), and every problem of
@@ -18,16 +23,26 @@ records per box whether it was re-found; with ``drop_failed`` an output that fai
 left out of the dataset (status ``dropped``), but stays in the report. A rerun with the same check
 settings remembers the report's results: a dropped output is not translated again, an existing one
 is not checked again; with other settings every existing output is checked anew.
+
+``augment_settings.json`` in ``output`` records what makes an output's pixels (a digest of the
+model's weights, ``fit`` and its tile options, ``psi``, ``seed``, ``ref_dir``, ``styles``,
+``targets``), written before the first output. A rerun with other settings is refused, since
+it would keep outputs made the old way beside new ones; ``overwrite=True`` replaces them: the
+outputs of the earlier run (those its report lists, YOLO label files included) and the existing
+planned ones are deleted first, then everything is translated anew.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+import torch
 
 from starganv2.data.folders import list_domain_files
 from starganv2.models.interface import require_mode
@@ -38,9 +53,11 @@ from starganv2.synthesis.detection.translate import (
     DETECTION_FITS,
     Devices,
     Reference,
+    output_format,
     prediction_device,
     translate_requests,
 )
+from starganv2.synthesis.detection.yolo import label_rel
 from starganv2.synthesis.requests import TranslationRequest, style_seed
 from starganv2.synthesis.styles import check_psi
 from starganv2.synthesis.tiles import check_tile_options
@@ -51,7 +68,9 @@ __all__ = [
     "augment_dataset",
     "domain_index",
     "output_rel",
+    "reference_index",
     "REPORT_FILE",
+    "SETTINGS_FILE",
     "CHECKS",
     "STATUSES",
 ]
@@ -59,6 +78,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "augment_report.json"
+SETTINGS_FILE = "augment_settings.json"
 STATUSES = ("written", "skipped", "failed", "copied", "dropped")
 
 
@@ -74,9 +94,31 @@ def domain_index(value: Any, names: Sequence[str], key: str) -> int:
 
 
 def output_rel(rel: str, domain: str, k: int) -> str:
-    """Where the translation of ``rel`` into ``domain`` with style ``k`` goes (same folder)."""
+    """Where the translation of ``rel`` into ``domain`` with style ``k`` goes (same folder, same
+    suffix, or ``.png`` where the suffix names no format an output is written in)."""
     p = PurePosixPath(rel)
-    return (p.parent / f"{p.stem}_{domain}_{k}{p.suffix}").as_posix()
+    suffix = p.suffix if output_format(p.suffix) else ".png"
+    return (p.parent / f"{p.stem}_{domain}_{k}{suffix}").as_posix()
+
+
+def reference_index(base_seed: int, source_key: str, y_trg: int, style: int, num_refs: int) -> int:
+    """Which of ``num_refs`` references (of domain ``y_trg``) style ``style`` of a source takes.
+
+    Styles ``0, 1, ...`` of one source and domain draw without replacement: style ``k`` takes
+    entry ``style_seed(..., k) % len(pool)`` of the references its styles ``0 .. k-1`` left
+    (the pool refilled once all are used), so ``K <= num_refs`` styles use ``K`` different
+    references. A choice depends on ``(base_seed, source_key, y_trg, style)`` and ``num_refs``
+    only, never on the other requests, the batching or the ranks; style 0 takes
+    ``style_seed % num_refs``, as before this rule.
+    """
+    if num_refs < 1:
+        raise ValueError(f"num_refs={num_refs}: expected at least one reference")
+    pool: list[int] = []
+    for k in range(style + 1):
+        if not pool:
+            pool = list(range(num_refs))
+        pick = pool.pop(style_seed(base_seed, source_key, y_trg, k) % len(pool))
+    return pick
 
 
 @dataclass
@@ -125,18 +167,19 @@ class AugmentReport:
         return self.written + self.skipped + self.count("copied")
 
 
-def _check_output_place(input_path: Path, output: Path, images_dir: Path | None) -> None:
-    """Refuse an output folder that is the input folder (a COCO file's or its ``images_dir``)
-    or lies inside an input folder (where a later read would find the outputs)."""
+def _check_output_place(
+    input_path: Path, output: Path, images_dir: Path | None, images: Sequence[DetectionImage]
+) -> None:
+    """Refuse an output folder that is an input folder (the YOLO/VOC folder; a COCO file's
+    folder, its ``images_dir`` or the folder of one of its images) or lies inside one (where
+    outputs would be written among the input's files, and a later read would find them)."""
     out = output.resolve()
     if input_path.is_file():
-        inside = out in {
-            input_path.resolve().parent,
-            *([images_dir.resolve()] if images_dir else []),
-        }
+        folders = {input_path.resolve().parent, *([images_dir.resolve()] if images_dir else [])}
+        folders |= {img.path.resolve().parent for img in images}
     else:
-        inside = out == input_path.resolve() or input_path.resolve() in out.parents
-    if inside:
+        folders = {input_path.resolve()}
+    if any(f == out or f in out.parents for f in folders):
         raise ValueError(
             f"output={output} lies in the input {input_path}: expected a folder outside it (the "
             "input is never written to)"
@@ -175,6 +218,7 @@ def augment_dataset(
     progress: bool = False,
     tile_size: int | None = None,
     tile_overlap: float = 0.25,
+    overwrite: bool = False,
 ) -> AugmentReport:
     """Translate the detection dataset ``input`` into ``output`` (see the module docstring).
 
@@ -185,13 +229,14 @@ def augment_dataset(
         domain_names: one name per model domain, used in output names and to find references.
         format: ``auto``, ``coco``, ``yolo`` or ``voc``.
         images_dir: COCO only: where the ``file_name``s are (default: beside the JSON).
-        targets: target domains, by name (of ``domain_names``) or index; ``None``: every domain
-            but ``source_domain``.
+        targets: target domains, by name (of ``domain_names``) or index (one name or index
+            alone: that domain); ``None``: every domain but ``source_domain``.
         source_domain: the domain the input's images are from, by name or index (``None``:
             unknown).
         styles: outputs per image and target domain (``K``).
         ref_dir: ``ref_dir/<domain name>/`` reference images give the styles; ``None``: latent.
-        psi: truncation toward the target domain's mean style in [0, 1] (1 = none; latent only).
+        psi: truncation toward the target domain's mean style in [0, 1] (1 = none; latent only:
+            refused with ``ref_dir``).
         seed: base seed; an output's style depends on it, its source and its (domain, k) only.
         fit: ``letterbox`` (boxes stay exactly), ``stretch`` or ``tile`` (overlapping tiles at
             the source's resolution, blended; :mod:`starganv2.synthesis.tiles`).
@@ -208,7 +253,7 @@ def augment_dataset(
         detector_input: ``list`` of ``(3, H, W)`` images or one ``tensor`` ``(N, 3, H, W)``.
         drop_failed: leave outputs that fail the check out of the dataset (kept in the report).
         batch_size: images per forward pass.
-        quality: JPEG / WebP quality of the outputs.
+        quality: JPEG / WebP quality of the outputs, an int in [0, 100].
         accelerator: Lightning accelerator of the prediction run.
         devices, num_nodes, strategy: the prediction ``Trainer``'s; several devices or nodes
             make a DDP run: every rank runs this call, translates and writes its share of the
@@ -220,6 +265,8 @@ def augment_dataset(
             ``img_size`` (no resampling).
         tile_overlap: ``fit=tile``: the share of a tile's side it shares with its neighbour,
             in [0, 0.5].
+        overwrite: replace the outputs of an earlier run into ``output`` made with other
+            settings (see the module docstring); without it such a rerun is refused.
 
     Raises :class:`~.dataset.DetectionFormatError` (a ``ValueError``) for a wrong format or an
     empty dataset, ``ValueError`` for bad options; problems of single records and unreadable
@@ -245,6 +292,8 @@ def augment_dataset(
     if isinstance(styles, bool) or not isinstance(styles, int) or styles < 1:
         raise ValueError(f"styles={styles!r} is invalid: expected an int >= 1")
     psi = check_psi(psi)
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
+        raise ValueError(f"quality={quality!r} is invalid: expected an int in [0, 100]")
     if not module.has_styles and styles != 1:
         raise ValueError(
             f"styles={styles} but {type(module).__name__} is deterministic (one output per image "
@@ -252,6 +301,11 @@ def augment_dataset(
         )
     if ref_dir is not None:
         require_mode(module, "reference", f"ref_dir={ref_dir}")
+        if psi != 1.0:
+            raise ValueError(
+                f"psi={psi} truncates latent styles only, but ref_dir={ref_dir} gives reference "
+                "styles: expected psi=1 with ref_dir (or ref_dir=null for truncated latent styles)"
+            )
     elif psi != 1.0:
         require_mode(module, "latent", f"psi={psi}")
     names = list(domain_names)
@@ -264,6 +318,8 @@ def augment_dataset(
         source_domain = domain_index(source_domain, names, "source_domain")
     if targets is None:
         targets = [y for y in range(len(names)) if y != source_domain]
+    elif isinstance(targets, (str, int)):  # one domain, e.g. targets=night on the command line
+        targets = [targets]
     targets = [domain_index(y, names, "targets") for y in targets]
     if not targets:
         raise ValueError(
@@ -272,7 +328,9 @@ def augment_dataset(
         )
 
     ds = read_dataset(input_path, format, images_dir)
-    _check_output_place(input_path, root, None if images_dir is None else Path(images_dir))
+    _check_output_place(
+        input_path, root, None if images_dir is None else Path(images_dir), ds.images
+    )
     log.info(
         "%s dataset %s: %d image(s), %d problem(s)",
         ds.format,
@@ -283,12 +341,38 @@ def augment_dataset(
 
     where = Devices(accelerator, devices, num_nodes, strategy)
     refs = None if ref_dir is None else _references(Path(ref_dir), targets, names)
-    planned, requests = _plan(ds.images, targets, names, styles, seed, refs, psi, include_source)
+    if refs is not None:
+        few = {names[y]: len(files) for y, files in refs.items() if len(files) < styles}
+        if few:
+            log.warning(
+                "styles=%d but ref_dir=%s has fewer references for %s: some outputs of an "
+                "image share a reference (they differ only where the model is not "
+                "deterministic); add references or lower styles",
+                styles,
+                ref_dir,
+                ", ".join(f"{d} ({n})" for d, n in few.items()),
+            )
+    planned, requests, clashes = _plan(
+        ds.images, targets, names, styles, seed, refs, psi, include_source
+    )
+    ds.problems.extend(clashes)
+    made_by = {
+        "model": _weights_digest(module),
+        "fit": fit,
+        "tile_size": tile_size,
+        "tile_overlap": tile_overlap if fit == "tile" else None,
+        "psi": psi,
+        "seed": seed,
+        "ref_dir": None if ref_dir is None else str(Path(ref_dir).resolve()),
+        "styles": styles,
+        "targets": [names[y] for y in targets],
+    }
     checker = None
     if check != "none":
         checker = build_check(check, ds, prediction_device(where), options)
     settings = None if checker is None else {"name": check, **options.settings()}
-    remembered = _remembered(root, settings)
+    replaced = _claim_output(root, made_by, overwrite, planned, ds.format)  # bad options first
+    remembered = {} if replaced else _remembered(root, settings)
     gone = (
         {rel for rel, o in remembered.items() if o["status"] == "dropped"} if drop_failed else set()
     )
@@ -323,8 +407,8 @@ def augment_dataset(
         if out.rel in result.resized and out.source.rel not in resized:
             w, h = result.resized[out.rel]
             resized[out.source.rel] = (
-                f"the image is {w}x{h} but its annotation says {out.source.width}x"
-                f"{out.source.height} (an EXIF rotation?); translated at {w}x{h}, boxes unchanged"
+                f"the image is {w}x{h} (EXIF orientation applied) but its annotation says "
+                f"{out.source.width}x{out.source.height}; translated at {w}x{h}, boxes unchanged"
             )
     report.problems += [Problem(rel, what) for rel, what in resized.items()]
     statuses: list[str] = []
@@ -386,6 +470,69 @@ def augment_dataset(
         report.path,
     )
     return report
+
+
+def _weights_digest(module: Any) -> str:
+    """A SHA-256 of the module's weights (names and bytes): the same for the same checkpoint,
+    another for any other (further trained, another run)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode("utf-8"))
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _read_json(path: Path) -> Any:
+    """``path``'s JSON, or ``None`` when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _claim_output(
+    root: Path,
+    made_by: dict[str, Any],
+    overwrite: bool,
+    planned: Sequence[OutputImage],
+    fmt: str,
+) -> bool:
+    """Record ``made_by`` in ``root/SETTINGS_FILE``, after checking that the outputs already in
+    ``root`` were made the same way; returns whether earlier outputs were deleted to be made
+    anew (``overwrite`` with other settings). ``ValueError`` naming the settings that differ
+    otherwise, before anything is written."""
+    path = root / SETTINGS_FILE
+    before = _read_json(path)
+    replaced = False
+    if isinstance(before, dict) and before != made_by:
+        changed = [k for k in made_by if before.get(k) != made_by[k]]
+        if not overwrite:
+            what = "; ".join(f"{k}: {before.get(k)!r} -> {made_by[k]!r}" for k in changed)
+            raise ValueError(
+                f"output={root} holds outputs made with other settings ({what}; see {path}): "
+                "expected the same settings (to finish that run), another output folder, or "
+                "overwrite=true to replace its outputs"
+            )
+        old = _read_json(root / REPORT_FILE)
+        stale = [
+            o["image"]
+            for o in (old.get("outputs", []) if isinstance(old, dict) else [])
+            if isinstance(o, dict) and o.get("domain") is not None and "image" in o
+        ]
+        stale += [o.rel for o in planned if not o.is_source]
+        for rel in dict.fromkeys(stale):
+            (root / rel).unlink(missing_ok=True)
+            if fmt == "yolo" and "images" in PurePosixPath(rel).parts[:-1]:
+                (root / label_rel(rel)).unlink(missing_ok=True)
+        log.warning(
+            "overwrite=true: deleted the outputs of the earlier run in %s (made with other %s)",
+            root,
+            ", ".join(changed),
+        )
+        replaced = True
+    save_json(made_by, path)
+    return replaced
 
 
 def _remembered(root: Path, settings: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -458,31 +605,43 @@ def _plan(
     refs: dict[int, list[Path]] | None,
     psi: float,
     include_source: bool,
-) -> tuple[list[OutputImage], list[TranslationRequest]]:
-    """Every output image (sources first where included) and a translation request for each
-    translated one; ``ValueError`` when two would land on one path."""
+) -> tuple[list[OutputImage], list[TranslationRequest], list[Problem]]:
+    """Every output image (sources first where included), a translation request for each
+    translated one, and a problem for each image left out because one of its outputs would land
+    on the path of an earlier image's output (``a.png`` and ``a.heic`` both make
+    ``a_night_0.png``; the source ``a_night_0.jpg`` and the translation of ``a.jpg``)."""
     planned: list[OutputImage] = []
     requests: list[TranslationRequest] = []
+    clashes: list[Problem] = []
+    seen: dict[str, OutputImage] = {}
     for img in images:
-        if include_source:
-            planned.append(OutputImage(img, img.rel))
+        mine: list[OutputImage] = [OutputImage(img, img.rel)] if include_source else []
+        wanted: list[TranslationRequest] = []
         for y in targets:
             for k in range(styles):
                 out = OutputImage(img, output_rel(img.rel, names[y], k), names[y], k)
                 s = style_seed(seed, img.rel, y, k)
-                ref = None if refs is None else Reference(refs[y][s % len(refs[y])])
+                ref = None
+                if refs is not None:
+                    ref = Reference(refs[y][reference_index(seed, img.rel, y, k, len(refs[y]))])
                 truncation = None if psi == 1.0 else psi
                 size = {"size": (img.width, img.height)}  # the annotation's, checked by the writer
-                requests.append(
+                wanted.append(
                     TranslationRequest(img.path, y, s, out.rel, k, ref, truncation, extra=size)
                 )
-                planned.append(out)
-    seen: dict[str, OutputImage] = {}
-    for out in planned:
-        if out.rel in seen:
-            raise ValueError(
-                f"two outputs would be written to {out.rel} (from {seen[out.rel].source.rel} and "
-                f"{out.source.rel}): rename one of the inputs"
+                mine.append(out)
+        clash = next((o for o in mine if o.rel in seen), None)
+        if clash is not None:
+            other = seen[clash.rel].source
+            clashes.append(
+                Problem(
+                    img.rel,
+                    f"its output {clash.rel} would overwrite that of {other.rel} ({other.path}); "
+                    f"left out: rename {img.path} (or {other.path}) and run again",
+                )
             )
-        seen[out.rel] = out
-    return planned, requests
+            continue
+        seen.update((o.rel, o) for o in mine)
+        planned += mine
+        requests += wanted
+    return planned, requests, clashes

@@ -1,6 +1,10 @@
 """COCO detection files: one JSON with ``images``, ``annotations`` and ``categories``.
 
-Read: image files are found at ``file_name`` relative to the JSON's folder, or to ``images_dir``.
+Read: image files are found at ``file_name`` relative to the JSON's folder, or to ``images_dir``
+(``\\`` is a separator too, as in files written on Windows). An output mirrors its source's
+``file_name``; ``file_name``s that leave that folder (``../site1/a.jpg``, absolute paths) keep
+their path below the folder they all share (``site1/a.jpg``), so sources never share an output.
+Two records of one file (or of paths that still coincide) are a problem: the second is left out.
 Every record is kept verbatim (``iscrowd``, ``segmentation`` polygons and RLE, ``area``, extra
 keys), as are the other top-level blocks (``info``, ``licenses``, anything else) in their order.
 Boxes are COCO's ``[x, y, w, h]`` in pixels, held as ``xyxy``.
@@ -14,8 +18,9 @@ sources (``include_source=true``) keep theirs. Images without annotations are wr
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from PIL import Image
@@ -28,7 +33,7 @@ from starganv2.synthesis.detection.dataset import (
     OutputImage,
     Problem,
     box_problem,
-    safe_rel,
+    upright_size,
 )
 from starganv2.utils.files import atomic_write_text
 
@@ -47,9 +52,39 @@ def _image_size(rec: dict, file: Path) -> tuple[int, int] | None:
         return w, h
     try:
         with Image.open(file) as img:
-            return img.size
+            return upright_size(img)
     except Exception:  # noqa: BLE001 - any decoder error means the same: unreadable
         return None
+
+
+def _image_file(root: Path, file_name: str) -> Path:
+    """The file ``file_name`` names under ``root``: as written, else with ``\\`` read as a
+    separator (a ``file_name`` written on Windows)."""
+    file = root / file_name
+    if "\\" in file_name and not file.is_file():
+        file = root / file_name.replace("\\", "/")
+    return file
+
+
+def _rels(names: Sequence[str], files: Sequence[Path]) -> list[str]:
+    """Each image's path in the output: its ``file_name`` (POSIX) where it stays below
+    the images' folder; for those that leave it (``../x``, absolute), the path below the folder all of
+    those share, so two files never get one path by losing their folders."""
+    rels: list[str | None] = []
+    outside: list[int] = []
+    for i, name in enumerate(names):
+        p = PurePosixPath(name.replace("\\", "/"))
+        if p.is_absolute() or ".." in p.parts or not p.parts:
+            rels.append(None)
+            outside.append(i)
+        else:
+            rels.append(p.as_posix())
+    if outside:
+        full = [os.path.normpath(os.path.abspath(files[i])) for i in outside]
+        base = os.path.commonpath([os.path.dirname(f) for f in full])
+        for i, f in zip(outside, full):
+            rels[i] = Path(os.path.relpath(f, base)).as_posix()
+    return [r for r in rels if r is not None]
 
 
 def read_coco(path: str | Path, images_dir: str | Path | None = None) -> DetectionDataset:
@@ -84,8 +119,20 @@ def read_coco(path: str | Path, images_dir: str | Path | None = None) -> Detecti
     problems: list[Problem] = []
     by_id: dict[Any, DetectionImage | None] = {}
     images: list[DetectionImage] = []
+    records = [
+        rec
+        for rec in data["images"]
+        if isinstance(rec, dict)
+        and "id" in rec
+        and rec.get("file_name")
+        and isinstance(rec["file_name"], str)
+    ]
+    files = [_image_file(root, rec["file_name"]) for rec in records]
+    rels = dict(zip(map(id, records), _rels([r["file_name"] for r in records], files)))
+    files_by_rec = dict(zip(map(id, records), files))
+    taken: dict[str, Any] = {}  # output path -> the image id that has it
     for rec in data["images"]:
-        if not isinstance(rec, dict) or "id" not in rec or not rec.get("file_name"):
+        if id(rec) not in rels:
             problems.append(Problem(str(path), f"image record {rec!r} has no 'id' or 'file_name'"))
             continue
         iid = rec["id"]
@@ -94,7 +141,19 @@ def read_coco(path: str | Path, images_dir: str | Path | None = None) -> Detecti
                 Problem(str(path), f"image id {iid!r} appears twice; the second is left out")
             )
             continue
-        file = root / rec["file_name"]
+        file, rel = files_by_rec[id(rec)], rels[id(rec)]
+        if rel in taken:
+            problems.append(
+                Problem(
+                    str(path),
+                    f"image id {iid!r} ({rec['file_name']!r}) has the path {rel} of image id "
+                    f"{taken[rel]!r} (the same file, or one that differs only in its folders "
+                    "outside the dataset); left out with its annotations: give each image one "
+                    "record and its own file_name",
+                )
+            )
+            by_id[iid] = None
+            continue
         size = _image_size(rec, file) if file.is_file() else None
         if size is None:
             what = "no such file" if not file.is_file() else "unreadable image"
@@ -106,7 +165,8 @@ def read_coco(path: str | Path, images_dir: str | Path | None = None) -> Detecti
             )
             by_id[iid] = None
             continue
-        img = DetectionImage(file, safe_rel(str(rec["file_name"])), size[0], size[1], raw=rec)
+        img = DetectionImage(file, rel, size[0], size[1], raw=rec)
+        taken[rel] = iid
         by_id[iid] = img
         images.append(img)
     for ann in annotations:

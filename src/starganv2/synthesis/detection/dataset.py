@@ -16,8 +16,10 @@ image, a class id missing from the names) never stop a run: each is one :class:`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 __all__ = [
     "Box",
@@ -27,8 +29,11 @@ __all__ = [
     "Problem",
     "DetectionFormatError",
     "box_problem",
-    "safe_rel",
+    "upright_size",
 ]
+
+_SWAPPED = {5, 6, 7, 8}
+"""EXIF orientations that turn the picture a quarter: its upright width is the stored height."""
 
 
 class DetectionFormatError(ValueError):
@@ -71,7 +76,8 @@ class DetectionImage:
         rel: where the image sits in the dataset, as a POSIX path relative to its root (COCO's
             ``file_name``, ``images/train/a.jpg`` for YOLO, ``JPEGImages/a.jpg`` for VOC);
             outputs mirror it.
-        width, height: the size the annotation says (pixels).
+        width, height: the size the annotation says (pixels); where it gives none (YOLO, a
+            COCO record or VOC ``<size>`` without one), the image's upright size (EXIF applied).
         boxes: its objects (maybe none: images without objects are kept).
         raw: the format's own record of the image (COCO image dict, VOC tree, YOLO label path).
     """
@@ -135,10 +141,13 @@ def box_problem(xyxy: tuple[float, float, float, float], width: int, height: int
     return None
 
 
-def safe_rel(rel: str) -> str:
-    """``rel`` as a relative POSIX path that stays inside a root: an absolute path or one that
-    climbs out (``../x.jpg``) keeps only its file name."""
-    p = PurePosixPath(rel.replace("\\", "/"))
-    if p.is_absolute() or ".." in p.parts or not p.parts:
-        return p.name
-    return p.as_posix()
+def upright_size(img: Image.Image) -> tuple[int, int]:
+    """``(width, height)`` of the opened ``img`` once its EXIF orientation is applied: the size
+    the translator decodes and writes (:func:`starganv2.data.folders.load_image`), and the one
+    Ultralytics normalises YOLO labels by."""
+    w, h = img.size
+    try:
+        orientation = img.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - a broken EXIF block: the decoder ignores it too
+        orientation = None
+    return (h, w) if orientation in _SWAPPED else (w, h)

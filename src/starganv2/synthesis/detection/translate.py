@@ -17,7 +17,10 @@ stays one output, so the sampler's share per rank, skipping finished outputs and
 write are those of the other fits. A source smaller than a tile is letterboxed.
 
 :func:`translate_requests` is the one call the augmentation makes, so the way images are
-translated can change (another writer, DDP) without touching the rest.
+translated can change (another writer, DDP) without touching the rest. It stops after the batch
+in progress when the process gets SIGTERM (Lightning's predict loop notes the signal but goes
+on), raising Lightning's ``SIGTERMException``; every output written so far is whole, and a rerun
+finishes the job.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.transforms.functional import pil_to_tensor
 
@@ -63,11 +68,21 @@ __all__ = [
     "collate_tiles",
     "translate_requests",
     "prediction_device",
+    "output_format",
 ]
 
 DETECTION_FITS = ("letterbox", "stretch", "tile")
 """Fits that keep every box where it was once the output is mapped back (``crop`` does not)."""
-_PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}
+_WRITTEN_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+"""Formats an output is written in: those Pillow writes an RGB picture in, without a plugin."""
+
+
+def output_format(suffix: str) -> str | None:
+    """The Pillow format an output named ``*<suffix>`` is written in (the one Pillow registers
+    for that suffix: ``.tif`` TIFF, ``.gif`` GIF, ``.jpg`` JPEG...), or ``None`` when it is none
+    of :data:`_WRITTEN_FORMATS` (such outputs are named ``.png`` instead)."""
+    fmt = Image.registered_extensions().get(suffix.lower())
+    return fmt if fmt in _WRITTEN_FORMATS else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +180,7 @@ def collate_tiles(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def _save(x: torch.Tensor, path: Path, quality: int) -> None:
     """``x (3, H, W)`` in [-1, 1] to ``path`` whole, in the format its suffix names."""
     img = to_pil(x)
-    fmt = _PIL_FORMATS.get(path.suffix.lower(), "PNG")
+    fmt = output_format(path.suffix) or "PNG"
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **kwargs))
 
@@ -268,6 +283,29 @@ def prediction_device(where: Devices | str = "auto") -> torch.device:
         return _trainer(where, [], False).strategy.root_device
 
 
+class _Writer(PredictionWriter):
+    """The prediction writer, counting outputs (``written``), not the tiles that make them."""
+
+    def __init__(self, root: Path, items: DetectionItemWriter) -> None:
+        super().__init__(root, write_item=items)
+        self.items = items
+
+    def write_item(self, item: dict[str, Any], image: torch.Tensor) -> None:
+        done = len(self.items.written)
+        self.items(item, image)
+        self.written += len(self.items.written) - done
+
+
+class _StopOnSigterm(L.Callback):
+    """Stop the prediction after the batch in progress (written by the writer before it) once
+    the process got SIGTERM: Lightning's handler only sets ``trainer.received_sigterm``, which
+    its fit loop checks and its predict loop does not."""
+
+    def on_predict_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.received_sigterm:
+            raise SIGTERMException
+
+
 def _gather(items: DetectionItemWriter) -> None:
     """Every rank's ``written``, ``failed`` and ``resized`` into ``items``, on every rank; a
     collective call, so it returns once all ranks have finished their images."""
@@ -295,10 +333,11 @@ def translate_requests(
     returns the item writer (``written``, ``failed``, ``resized``, ``rank``). Under DDP each
     rank writes its own share (no file is written by two ranks) and the call returns, on every
     rank, once all ranks have finished, with every rank's ``written``, ``failed`` and
-    ``resized``; with nothing left to translate no trainer starts. ``batch_size`` counts
+    ``resized``; with nothing left to translate no trainer starts. SIGTERM stops it after the
+    batch in progress with ``SIGTERMException`` (see the module docstring). ``batch_size`` counts
     outputs: with ``fit="tile"`` a forward pass holds all the tiles of ``batch_size`` sources."""
     items = DetectionItemWriter(root, quality)
-    writer = PredictionWriter(root, write_item=items)
+    writer = _Writer(Path(root), items)
     load = FitLoader(module.img_size, fit, tile_size, tile_overlap)
     data = TranslationRequests(requests, load)
     if fit == "tile":
@@ -308,7 +347,7 @@ def translate_requests(
         loader = prediction_loader(data, batch_size, skip=writer.is_written)
     if len(loader.sampler) == 0:
         return items
-    trainer = _trainer(where, [writer], progress)
+    trainer = _trainer(where, [writer, _StopOnSigterm()], progress)
     trainer.predict(module, loader, return_predictions=False)
     items.rank = trainer.global_rank
     if trainer.world_size > 1:

@@ -39,6 +39,7 @@ from starganv2.synthesis.detection.dataset import (
     OutputImage,
     Problem,
     box_problem,
+    upright_size,
 )
 from starganv2.utils.files import atomic_write, atomic_write_text
 
@@ -92,7 +93,7 @@ def _size(root: ET.Element, file: Path) -> tuple[int, int] | None:
         pass
     try:
         with Image.open(file) as img:
-            return img.size
+            return upright_size(img)
     except Exception:  # noqa: BLE001 - any decoder error means the same: unreadable
         return None
 

@@ -5,21 +5,28 @@ suffix ``.txt``), class names in ``data.yaml``.
 A label line is ``class cx cy w h`` normalised to ``[0, 1]`` (or a segment ``class x1 y1 x2 y2
 ...``, whose bounding box is used); it is kept verbatim, so writing copies each label file as it
 is. An image without a label file (a background image) gets none in the output either.
-``data.yaml`` is copied as it is, unless it has a ``path:`` key, which is set to the output folder
-(the file is then re-serialised, comments lost). Splits given as image-list files (``train:
-train.txt``, relative to the folder) get a list of the output images of the listed sources.
+Images are the files with a suffix Ultralytics reads (:data:`IMAGE_SUFFIXES`, TIFF included);
+sizes are the upright ones (EXIF orientation applied), as Ultralytics normalises by them.
+``data.yaml`` is copied as it is, unless it has a ``path:`` key, which is set to the output
+folder, or absolute split paths (``train: /data/in/images/train``) inside the input, which are
+set to the same paths in the output (the file is then re-serialised, comments lost). A split
+path outside the input is copied unchanged and reported. ``nc`` without ``names`` names the
+classes by their index, as Ultralytics does. Splits given as image-list files (``train:
+train.txt``, relative to the folder) get a list of the output images of the listed sources;
+an absolute entry inside the input becomes the absolute path of its output.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import yaml
 from PIL import Image
 
-from starganv2.data.folders import is_image_file
 from starganv2.synthesis.detection.dataset import (
     Box,
     DetectionDataset,
@@ -28,12 +35,25 @@ from starganv2.synthesis.detection.dataset import (
     OutputImage,
     Problem,
     box_problem,
+    upright_size,
 )
 from starganv2.utils.files import atomic_write, atomic_write_text
 
-__all__ = ["read_yolo", "write_yolo", "label_rel", "find_data_yaml", "DATA_YAML_NAMES"]
+__all__ = [
+    "read_yolo",
+    "write_yolo",
+    "label_rel",
+    "find_data_yaml",
+    "DATA_YAML_NAMES",
+    "IMAGE_SUFFIXES",
+]
 
 DATA_YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
+IMAGE_SUFFIXES = (".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES += (".pfm", ".heic")
+"""The image suffixes Ultralytics reads (``IMG_FORMATS``); one Pillow cannot decode here
+(``.heic`` without its plugin) is an unreadable image, one line of the report."""
+SPLITS = ("train", "val", "test")
 
 
 def find_data_yaml(root: Path) -> Path | None:
@@ -60,13 +80,16 @@ def _names(yaml_path: Path | None) -> tuple[dict[int, str], dict]:
     except (UnicodeDecodeError, yaml.YAMLError) as err:
         raise DetectionFormatError(f"{yaml_path} is not a YAML file: {err}") from err
     names = cfg.get("names") if isinstance(cfg, dict) else None
+    nc = cfg.get("nc") if isinstance(cfg, dict) else None
+    if names is None and isinstance(nc, int) and not isinstance(nc, bool) and nc >= 0:
+        return {i: str(i) for i in range(nc)}, cfg  # Ultralytics' names for nc alone
     if isinstance(names, list):
         return {i: str(n) for i, n in enumerate(names)}, cfg
     if isinstance(names, dict):
         return {int(i): str(n) for i, n in names.items()}, cfg
     raise DetectionFormatError(
         f"{yaml_path}: 'names' is {names!r}; expected a list of class names or a mapping "
-        "{id: name}"
+        "{id: name} (or 'nc' alone: the classes named by their index)"
     )
 
 
@@ -96,16 +119,25 @@ def read_yolo(root: str | Path) -> DetectionDataset:
     names_file = yaml_path.name if yaml_path else "the names (no data.yaml)"
     problems: list[Problem] = []
     images: list[DetectionImage] = []
-    files = sorted(
-        p
-        for p in root.rglob("*")
-        if is_image_file(p) and "images" in p.relative_to(root).parts[:-1]
-    )
+    files: list[Path] = []
+    for p in sorted(root.rglob("*")):
+        if "images" not in p.relative_to(root).parts[:-1] or not p.is_file():
+            continue
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            files.append(p)
+        elif (root / label_rel(p.relative_to(root).as_posix())).is_file():
+            problems.append(
+                Problem(
+                    str(p),
+                    f"has a label file but {p.suffix or 'no suffix'} is not an image suffix YOLO "
+                    f"reads ({' '.join(IMAGE_SUFFIXES)}); left out",
+                )
+            )
     for file in files:
         rel = file.relative_to(root).as_posix()
         try:
             with Image.open(file) as img:
-                w, h = img.size
+                w, h = upright_size(img)
         except Exception as err:  # noqa: BLE001 - any decoder error means the same: unreadable
             problems.append(
                 Problem(str(file), f"unreadable image ({type(err).__name__}); left out")
@@ -138,6 +170,7 @@ def read_yolo(root: str | Path) -> DetectionDataset:
         images.append(DetectionImage(file, rel, w, h, boxes, raw=raw))
     found = {p.relative_to(root).as_posix() for p in files}
     lists = _image_lists(root, cfg, found, problems)
+    problems += _outside_splits(root, cfg, yaml_path)
     meta = {"yaml_name": yaml_path.name if yaml_path else None, "yaml": cfg, "lists": lists}
     return DetectionDataset("yolo", root, list(names.values()), images, meta, problems)
 
@@ -156,17 +189,81 @@ def write_yolo(ds: DetectionDataset, outputs: Sequence[OutputImage], root: str |
     for rel, lines in ds.meta["lists"].items():
         new = []
         for line in lines:
-            prefix = "./" if line.strip().startswith("./") else ""
-            new += [prefix + o for o in by_source.get(_list_key(line), [])]
+            text = line.strip()
+            for o in by_source.get(_list_key(line, ds.source) or "", []):
+                if PurePosixPath(text.replace("\\", "/")).is_absolute():
+                    new.append(str(root.resolve() / o))
+                else:
+                    new.append(("./" if text.startswith("./") else "") + o)
         atomic_write_text(root / rel, "".join(f"{line}\n" for line in new))
     name = ds.meta["yaml_name"]
     if name:
-        if isinstance(ds.meta["yaml"], dict) and "path" in ds.meta["yaml"]:
-            cfg = {**ds.meta["yaml"], "path": str(root.resolve())}
+        cfg = ds.meta["yaml"]
+        moved = _moved_splits(cfg, ds.source, root) if isinstance(cfg, dict) else {}
+        if isinstance(cfg, dict) and ("path" in cfg or moved):
+            cfg = {**cfg, **moved, **({"path": str(root.resolve())} if "path" in cfg else {})}
             atomic_write_text(root / name, yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
         else:
             _copy(ds.source / name, root / name)
     return root
+
+
+def _under(text: str, root: Path) -> str | None:
+    """The absolute path ``text`` relative to ``root`` (POSIX), or ``None`` when it is not
+    absolute or lies outside ``root`` (compared as written and with ``root``'s links resolved)."""
+    text = text.strip().replace("\\", "/")
+    if not PurePosixPath(text).is_absolute():
+        return None
+    path = os.path.normpath(text)
+    for base in dict.fromkeys((os.path.normpath(root.absolute()), str(root.resolve()))):
+        if path == base or path.startswith(base.rstrip("/") + "/"):
+            return PurePosixPath(os.path.relpath(path, base)).as_posix()
+    return None
+
+
+def _split_entries(cfg: Any) -> list[tuple[str, Any]]:
+    """``(split key, entry)`` of every entry of ``data.yaml``'s ``train``/``val``/``test`` (a
+    value may be one path or a list of them)."""
+    if not isinstance(cfg, dict):
+        return []
+    out = []
+    for key in SPLITS:
+        value = cfg.get(key)
+        out += [(key, e) for e in (value if isinstance(value, list) else [value])]
+    return out
+
+
+def _moved_splits(cfg: dict, source: Path, root: Path) -> dict[str, Any]:
+    """The split keys of ``cfg`` with an absolute path inside the input ``source``, each with
+    such paths set to the same place under the output ``root`` (so the output trains on its
+    own images, not the input's)."""
+    moved: dict[str, Any] = {}
+    for key in SPLITS:
+        value = cfg.get(key)
+        entries = value if isinstance(value, list) else [value]
+        new = []
+        for e in entries:
+            rel = _under(e, source) if isinstance(e, str) else None
+            new.append(e if rel is None else str(root.resolve() / rel))
+        if new != entries:
+            moved[key] = new if isinstance(value, list) else new[0]
+    return moved
+
+
+def _outside_splits(root: Path, cfg: Any, yaml_path: Path | None) -> list[Problem]:
+    """A problem for each absolute split path outside the input: copied unchanged, it makes the
+    output dataset use files that are not the output's."""
+    return [
+        Problem(
+            str(yaml_path),
+            f"{key}: {e} lies outside the input folder {root}; the output's data.yaml keeps it "
+            "unchanged, so it does not name the output's images (edit it there)",
+        )
+        for key, e in _split_entries(cfg)
+        if isinstance(e, str)
+        and PurePosixPath(e.replace("\\", "/")).is_absolute()
+        and _under(e, root) is None
+    ]
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -174,9 +271,13 @@ def _copy(src: Path, dst: Path) -> None:
     atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
-def _list_key(line: str) -> str:
-    """An image-list line (``./images/train/a.jpg``) as an image's ``rel``."""
-    return PurePosixPath(line.strip().replace("\\", "/")).as_posix().removeprefix("./")
+def _list_key(line: str, root: Path) -> str | None:
+    """An image-list line (``./images/train/a.jpg``, or an absolute path inside ``root``) as an
+    image's ``rel``; ``None`` for an absolute path outside ``root``."""
+    text = line.strip().replace("\\", "/")
+    if PurePosixPath(text).is_absolute():
+        return _under(text, root)
+    return PurePosixPath(text).as_posix().removeprefix("./")
 
 
 def _image_lists(
@@ -185,22 +286,20 @@ def _image_lists(
     """The image-list files ``data.yaml``'s splits name (``train: train.txt``), relative to
     ``root``: ``{list rel: its lines}``. A listed image that is not in the dataset is a problem."""
     lists: dict[str, list[str]] = {}
-    splits = [cfg.get(k) for k in ("train", "val", "test")] if isinstance(cfg, dict) else []
-    for value in splits:
-        for entry in value if isinstance(value, list) else [value]:
-            if not isinstance(entry, str) or not entry.endswith(".txt"):
-                continue
-            path = root / entry
-            if not path.is_file() or root.resolve() not in path.resolve().parents:
-                continue
-            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-            rel = path.relative_to(root).as_posix().removeprefix("./")
-            lists[rel] = lines
-            for n, line in enumerate(lines, 1):
-                if _list_key(line) not in known:
-                    problems.append(
-                        Problem(
-                            f"{path}:{n}", f"lists {line.strip()!r}, not an image of the dataset"
-                        )
-                    )
+    for _, entry in _split_entries(cfg):
+        if not isinstance(entry, str) or not entry.endswith(".txt"):
+            continue
+        path = root / entry
+        if not path.is_file() or root.resolve() not in path.resolve().parents:
+            continue
+        rel = os.path.relpath(path.resolve(), root.resolve()).replace(os.sep, "/")
+        if rel in lists:  # train and val name the same list: read (and reported) once
+            continue
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lists[rel] = lines
+        for n, line in enumerate(lines, 1):
+            if _list_key(line, root) not in known:
+                problems.append(
+                    Problem(f"{path}:{n}", f"lists {line.strip()!r}, not an image of the dataset")
+                )
     return lists
