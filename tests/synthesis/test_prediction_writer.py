@@ -20,6 +20,7 @@ from starganv2.synthesis.requests import (
     TranslationRequests,
     collate_requests,
     prediction_loader,
+    reference_index,
     requests_for,
     style_seed,
 )
@@ -83,8 +84,14 @@ def test_requests_for_every_source_target_and_style(tmp_path):
         psi=0.5,
     )  # fmt: skip
     refs = {1: ["r0.png", "r1.png", "r2.png"]}
-    with_refs = requests_for(sources, [1], num_styles=2, refs=refs)
-    assert [r.ref for r in with_refs] == [refs[1][r.seed % 3] for r in with_refs]
+    with_refs = requests_for(sources, [1], num_styles=3, refs=refs)
+    for key in sources:  # the 3 styles of a source take the 3 references, in a seeded order
+        mine = [r for r in with_refs if r.source == sources[key]]
+        assert sorted(r.ref for r in mine) == refs[1]
+        assert [r.ref for r in mine] == [
+            refs[1][reference_index(0, key, 1, k, 3)] for k in range(3)
+        ]
+        assert mine[0].ref == refs[1][mine[0].seed % 3]  # style 0: the choice of before
     with pytest.raises(ValueError, match=r"refs has no reference image of target domain 0"):
         requests_for(sources, [0], refs=refs)
 

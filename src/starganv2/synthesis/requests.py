@@ -45,6 +45,7 @@ __all__ = [
     "SquareLoader",
     "RequestSampler",
     "style_seed",
+    "reference_index",
     "requests_for",
     "collate_requests",
     "prediction_loader",
@@ -99,6 +100,26 @@ def _stem(source_key: str) -> str:
     return str(path.with_suffix("")) if path.suffix else source_key
 
 
+def reference_index(base_seed: int, source_key: str, y_trg: int, style: int, num_refs: int) -> int:
+    """Which of ``num_refs`` references (of domain ``y_trg``) style ``style`` of a source takes.
+
+    Styles ``0, 1, ...`` of one source and domain draw without replacement: style ``k`` takes
+    entry ``style_seed(..., k) % len(pool)`` of the references its styles ``0 .. k-1`` left
+    (the pool refilled once all are used), so ``K <= num_refs`` styles use ``K`` different
+    references. A choice depends on ``(base_seed, source_key, y_trg, style)`` and ``num_refs``
+    only, never on the other requests, the batching or the ranks; style 0 takes
+    ``style_seed % num_refs``, as before this rule.
+    """
+    if num_refs < 1:
+        raise ValueError(f"num_refs={num_refs}: expected at least one reference")
+    pool: list[int] = []
+    for k in range(style + 1):
+        if not pool:
+            pool = list(range(num_refs))
+        pick = pool.pop(style_seed(base_seed, source_key, y_trg, k) % len(pool))
+    return pick
+
+
 def requests_for(
     sources: Mapping[str, Any],
     targets: Sequence[int] | Callable[[str], Sequence[int]],
@@ -119,7 +140,8 @@ def requests_for(
         seed: the base seed of :func:`style_seed`.
         psi: truncation for every request, or ``None``.
         refs: for reference-guided requests, reference images per target domain; style ``k`` of
-            a source takes ``refs[y][style_seed % len(refs[y])]`` (a fixed, varied choice).
+            a source takes ``refs[y][reference_index(...)]``: the ``K`` styles of a source use
+            ``K`` different references where the domain has that many.
         key: the output name, a format string (see :data:`DEFAULT_KEY`).
     """
     if isinstance(num_styles, bool) or not isinstance(num_styles, int) or num_styles < 1:
@@ -138,7 +160,7 @@ def requests_for(
                             f"refs has no reference image of target domain {y} (domains with "
                             f"references: {sorted(d for d, r in refs.items() if r)})"
                         )
-                    ref = choices[s % len(choices)]
+                    ref = choices[reference_index(seed, source_key, int(y), k, len(choices))]
                 name = key.format(
                     y_trg=int(y), style=k, source_key=source_key, stem=_stem(source_key)
                 )

@@ -16,13 +16,12 @@ from starganv2.synthesis.detection.augment import (
     REPORT_FILE,
     augment_dataset,
     output_rel,
-    reference_index,
 )
 from starganv2.synthesis.detection.coco import read_coco
 from starganv2.synthesis.detection.detect import read_dataset
 from starganv2.synthesis.detection.voc import read_voc
 from starganv2.synthesis.detection.yolo import read_yolo
-from starganv2.synthesis.requests import style_seed
+from starganv2.synthesis.requests import reference_index, style_seed
 from tests.helpers import TINY
 from tests.synthesis.detection import detectors
 from tests.synthesis.detection.datasets import (

@@ -58,7 +58,7 @@ from starganv2.synthesis.detection.translate import (
     translate_requests,
 )
 from starganv2.synthesis.detection.yolo import label_rel
-from starganv2.synthesis.requests import TranslationRequest, style_seed
+from starganv2.synthesis.requests import TranslationRequest, reference_index, style_seed
 from starganv2.synthesis.styles import check_psi
 from starganv2.synthesis.tiles import check_tile_options
 from starganv2.utils.files import atomic_link_or_copy, save_json
@@ -68,7 +68,6 @@ __all__ = [
     "augment_dataset",
     "domain_index",
     "output_rel",
-    "reference_index",
     "REPORT_FILE",
     "SETTINGS_FILE",
     "CHECKS",
@@ -99,26 +98,6 @@ def output_rel(rel: str, domain: str, k: int) -> str:
     p = PurePosixPath(rel)
     suffix = p.suffix if output_format(p.suffix) else ".png"
     return (p.parent / f"{p.stem}_{domain}_{k}{suffix}").as_posix()
-
-
-def reference_index(base_seed: int, source_key: str, y_trg: int, style: int, num_refs: int) -> int:
-    """Which of ``num_refs`` references (of domain ``y_trg``) style ``style`` of a source takes.
-
-    Styles ``0, 1, ...`` of one source and domain draw without replacement: style ``k`` takes
-    entry ``style_seed(..., k) % len(pool)`` of the references its styles ``0 .. k-1`` left
-    (the pool refilled once all are used), so ``K <= num_refs`` styles use ``K`` different
-    references. A choice depends on ``(base_seed, source_key, y_trg, style)`` and ``num_refs``
-    only, never on the other requests, the batching or the ranks; style 0 takes
-    ``style_seed % num_refs``, as before this rule.
-    """
-    if num_refs < 1:
-        raise ValueError(f"num_refs={num_refs}: expected at least one reference")
-    pool: list[int] = []
-    for k in range(style + 1):
-        if not pool:
-            pool = list(range(num_refs))
-        pick = pool.pop(style_seed(base_seed, source_key, y_trg, k) % len(pool))
-    return pick
 
 
 @dataclass
