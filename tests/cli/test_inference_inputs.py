@@ -141,6 +141,34 @@ def test_sample_settings_are_checked_before_any_file_is_written(
     assert not [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
 
 
+def test_sample_without_pyav_writes_no_grid_before_refusing_videos(
+    ckpt, folders, tmp_path, monkeypatch
+):
+    """Videos need PyAV (an extra): its absence stops the run before the grids are written."""
+    import sys
+
+    from starganv2.cli.sample import run
+
+    monkeypatch.setitem(sys.modules, "av", None)  # import av raises ImportError
+    cfg = _cfg(
+        "sample",
+        [f"ckpt_path={ckpt}", f"src_dir={folders}", f"ref_dir={folders}", "outputs=auto"],
+        tmp_path,
+    )
+    run(cfg)  # grids only: PyAV is not needed
+    assert list((tmp_path / "run").rglob("*.png"))
+    out = tmp_path / "videos"
+    cfg = _cfg(
+        "sample",
+        [f"ckpt_path={ckpt}", f"src_dir={folders}", f"ref_dir={folders}"]
+        + ["outputs=[reference_grid,video_latent]"],
+        out,
+    )
+    with pytest.raises(ImportError, match=r"writing videos needs PyAV.*pip install"):
+        run(cfg)
+    assert not [p for p in (out / "run").rglob("*") if p.is_file()]
+
+
 def test_sample_names_an_unreadable_image(ckpt, folders, tmp_path):
     from starganv2.cli.sample import run
 

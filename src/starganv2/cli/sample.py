@@ -137,6 +137,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     from starganv2.synthesis.styles import check_psi, style_means
     from starganv2.synthesis.video import (
         check_fps,
+        require_pyav,
         video_latent_frames,
         video_ref_frames,
         write_video,
@@ -155,6 +156,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     check_psi(cfg.psi)
     if {"video_ref", "video_latent"} & set(outputs):
         check_fps(cfg.video.fps, "video.fps")
+        require_pyav()  # before any grid is written
     device = resolve_device(cfg.device)
     module = load_module(cfg.ckpt_path, device)
     if outputs == ["auto"]:

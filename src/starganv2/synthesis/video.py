@@ -39,6 +39,7 @@ from starganv2.utils.images import to_hwc_uint8, to_unit
 __all__ = [
     "VideoWriter",
     "check_fps",
+    "require_pyav",
     "write_video",
     "video_ref_frames",
     "video_latent_frames",
@@ -50,7 +51,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def _import_av() -> Any:
+def require_pyav() -> Any:
+    """The ``av`` module; ``ImportError`` saying how to install it when PyAV is missing (tools
+    call it before writing anything, so a missing extra does not leave half the outputs)."""
     try:
         import av
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -106,7 +109,7 @@ class VideoWriter:
         self._size: tuple[int, int] | None = None  # (H, W) of the first frame
 
     def __enter__(self) -> VideoWriter:
-        av = _import_av()
+        av = require_pyav()
         codec = self.codec
         if codec not in av.codecs_available:
             log.warning("codec %s is not available in this PyAV build; using mpeg4", codec)
@@ -124,7 +127,7 @@ class VideoWriter:
         """Encode one frame: ``(3, H, W)`` float in [0, 1] or ``(H, W, 3)`` uint8."""
         if self._container is None:
             raise RuntimeError("VideoWriter.write called outside its `with` block")
-        av = _import_av()
+        av = require_pyav()
         img = _to_uint8_hwc(frame)
         h, w = img.shape[:2]
         if self._size is None:
@@ -186,7 +189,7 @@ def write_video(
 
 def count_video_frames(path: str | os.PathLike) -> int:
     """Number of frames in a video file, counted by decoding it (PyAV)."""
-    av = _import_av()
+    av = require_pyav()
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
 
