@@ -5,6 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from PIL import Image
+
 from starganv2.synthesis.detection.dataset import OutputImage
 from starganv2.synthesis.detection.voc import read_voc, write_voc
 from tests.synthesis.detection.datasets import make_voc, save_image, tree_bytes
@@ -136,3 +138,31 @@ def test_a_filename_outside_the_folder_is_not_followed(tmp_path):
     assert [p.line() for p in ds.problems] == [
         f"{xml}: image '../outside.jpg' not found in {voc / 'JPEGImages'}; left out"
     ]
+
+
+def test_segmentation_masks_follow_their_images_and_unknown_set_ids_are_problems(tmp_path):
+    """A translation keeps its source's geometry, so its masks are the source's: a segmentation
+    loader reading ImageSets/Segmentation of the output finds a mask for every id. A list line
+    naming no XML file was dropped silently."""
+    voc = make_voc(tmp_path / "in", broken=False) / "VOC2007"
+    for folder, value in (("SegmentationClass", 7), ("SegmentationObject", 1)):
+        (voc / folder).mkdir()
+        Image.new("P", (48, 32), value).save(voc / folder / "000001.png")
+    (voc / "ImageSets/Segmentation").mkdir()
+    (voc / "ImageSets/Segmentation/train.txt").write_text("000001\nno_such_id\n")
+    ds = read_voc(voc.parent)
+    assert [p.line() for p in ds.problems] == [
+        "ImageSets/Segmentation/train.txt: line 2: id 'no_such_id' has no "
+        "Annotations/no_such_id.xml; left out of the output's list"
+    ]
+    out = tmp_path / "out"
+    outputs = [OutputImage(im, im.rel.replace(".", "_night_0."), "night", 0) for im in ds.images]
+    write_voc(ds, outputs, out)
+    listed = (out / "ImageSets/Segmentation/train.txt").read_text().split()
+    assert listed == ["000001_night_0"]
+    for folder in ("SegmentationClass", "SegmentationObject"):
+        for i in listed:
+            assert (out / folder / f"{i}.png").read_bytes() == (
+                voc / folder / "000001.png"
+            ).read_bytes()
+    assert not (out / "SegmentationClass" / "ü2_night_0.png").exists()  # its source has none

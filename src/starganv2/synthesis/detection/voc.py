@@ -5,7 +5,10 @@ Each XML file is kept whole: a translated image's file is its source's with ``<f
 ``<path>``, where there is one) naming the new image; every other tag (``difficult``,
 ``truncated``, ``pose``, ``segmented``, parts, tags of other tools, comments) stays as it was.
 Boxes are VOC's ``xmin ymin xmax ymax`` pixel corners (1-based, as written). Image-set lists get
-one line per output image, with the rest of its source's line (``id  1`` in the class lists).
+one line per output image, with the rest of its source's line (``id  1`` in the class lists);
+a line whose id names no XML file is a problem line. Segmentation masks
+(``SegmentationClass/<id>.png``, ``SegmentationObject/<id>.png``) are copied under each output's
+id, so the segmentation lists name images whose masks exist.
 The input may be the folder holding ``Annotations/`` or a ``VOCdevkit`` with one such folder.
 
 Images in sub-folders of ``JPEGImages/``: an XML file's image is looked for at ``<filename>``
@@ -168,7 +171,32 @@ def read_voc(path: str | Path) -> DetectionDataset:
         if (root / "ImageSets").is_dir()
         else {}
     )
+    problems += _unknown_set_ids(sets, sorted(ann_dir.rglob("*.xml")), ann_dir)
     return DetectionDataset("voc", root, categories, images, {"image_sets": sets}, problems)
+
+
+def _unknown_set_ids(
+    sets: dict[str, list[str]], xml_files: Sequence[Path], ann_dir: Path
+) -> list[Problem]:
+    """One problem per image-set line whose id names no XML file (by its path under
+    ``Annotations/`` or a unique bare stem): the output's list leaves it out."""
+    ids = {f.relative_to(ann_dir).with_suffix("").as_posix() for f in xml_files}
+    stems = defaultdict(int)
+    for f in xml_files:
+        stems[f.stem] += 1
+    problems = []
+    for rel, lines in sets.items():
+        for n, line in enumerate(lines, 1):
+            parts = line.split(maxsplit=1)
+            if parts and parts[0] not in ids and stems.get(parts[0]) != 1:
+                problems.append(
+                    Problem(
+                        f"{rel}: line {n}",
+                        f"id {parts[0]!r} has no Annotations/{parts[0]}.xml; left out of the "
+                        "output's list",
+                    )
+                )
+    return problems
 
 
 def _xml_rel(out: OutputImage) -> str:
@@ -187,6 +215,23 @@ def _renamed(text: str, name: str) -> str:
     """``text`` (a file name or path, ``/`` or ``\\`` separated) with its last part ``name``."""
     cut = max(text.rfind("/"), text.rfind("\\")) + 1
     return text[:cut] + name
+
+
+MASK_FOLDERS = ("SegmentationClass", "SegmentationObject")
+"""VOC's segmentation masks, ``<folder>/<image id>.png``: a translation changes pixels, not
+geometry, so an output's masks are its source's."""
+
+
+def _copy_masks(source: Path, outputs: Sequence[OutputImage], root: Path) -> None:
+    """Copy the source's masks of every output under the output's id, so the image-set lists of
+    ``ImageSets/Segmentation`` name images whose masks exist."""
+    for out in outputs:
+        src_id, out_id = _set_id(out.source.raw["xml"]), _set_id(_xml_rel(out))
+        for folder in MASK_FOLDERS:
+            mask = source / folder / f"{src_id}.png"
+            if mask.is_file():
+                dst = root / folder / f"{out_id}.png"
+                atomic_write(dst, lambda tmp, m=mask: shutil.copyfile(m, tmp))
 
 
 def write_voc(ds: DetectionDataset, outputs: Sequence[OutputImage], root: str | Path) -> Path:
@@ -211,6 +256,7 @@ def write_voc(ds: DetectionDataset, outputs: Sequence[OutputImage], root: str | 
         atomic_write(
             dst, lambda tmp, t=tree, d=decl: t.write(tmp, encoding="utf-8", xml_declaration=d)
         )
+    _copy_masks(ds.source, outputs, root)
     by_id: dict[str, list[str]] = defaultdict(list)
     by_stem: dict[str, list[str]] = defaultdict(list)
     for out in outputs:
