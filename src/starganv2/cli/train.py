@@ -218,6 +218,7 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
         strategy_problem,
     )
     from starganv2.utils.quiet import info_held_back
+    from starganv2.utils.sigterm import notify_sigterm_without_collectives
 
     check_accelerator_present(cfg.trainer)
     kw: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
@@ -239,6 +240,7 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
             )
             kw["strategy"] = FIND_UNUSED_STRATEGY
     trainer = instantiate(cfg.trainer, **kw)
+    notify_sigterm_without_collectives(trainer)  # Lightning's handler can deadlock DDP
     check_strategy(trainer, given)
     check_trainer_counts(trainer, "model.total_iters")
     check_manual_optimization(trainer, cfg.get("data", {}).get("batch_size"))

@@ -58,6 +58,7 @@ from starganv2.synthesis.tiles import (
 from starganv2.utils.files import atomic_write
 from starganv2.utils.images import from_uint8, to_pil
 from starganv2.utils.quiet import info_held_back
+from starganv2.utils.sigterm import notify_sigterm_without_collectives
 
 __all__ = [
     "DETECTION_FITS",
@@ -256,7 +257,7 @@ def _trainer(where: Devices | str, callbacks: list[Any], progress: bool) -> L.Tr
             "their results back: expected strategy=auto or ddp (each rank runs the whole command)"
         )
     try:
-        return L.Trainer(
+        trainer = L.Trainer(
             accelerator=where.accelerator,
             devices=where.devices,
             num_nodes=where.num_nodes,
@@ -272,6 +273,8 @@ def _trainer(where: Devices | str, callbacks: list[Any], progress: bool) -> L.Tr
             f"accelerator={where.accelerator!r} devices={where.devices!r} "
             f"num_nodes={where.num_nodes!r} strategy={where.strategy!r} cannot run: {err}"
         ) from err
+    notify_sigterm_without_collectives(trainer)  # Lightning's handler can deadlock DDP
+    return trainer
 
 
 def prediction_device(where: Devices | str = "auto") -> torch.device:
