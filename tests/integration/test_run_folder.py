@@ -258,3 +258,32 @@ def test_resume_refuses_domain_folders_whose_labels_moved(tmp_path, caplog):
     assert "trained with the domains (0: cat, 1: dog), the folders now give (0: ant, 1: dog)" in (
         caplog.text
     )
+
+
+def test_a_finished_job_relaunched_with_resume_auto_returns_its_last_evaluation(
+    tmp_path, shapes_cache
+):
+    """A sweep relaunched with resume=auto: a job that had already finished trains and evaluates
+    nothing, but its sweeper still needs optimized_metric (it raised KeyError, ending the sweep):
+    the evaluation callback's history, restored from the checkpoint, gives it."""
+    extra = [
+        "callbacks=eval",
+        "callbacks.evaluation.evaluator.metrics=[shapes_quality]",
+        "callbacks.evaluation.evaluator.max_images_per_domain=2",
+        "model.total_iters=2",
+        "run_name=done",
+    ]
+    key = "eval/shapes/target_accuracy_latent"
+    first = run(tiny_train_cfg(tmp_path, shapes_cache, extra))
+    again = run(tiny_train_cfg(tmp_path, shapes_cache, [*extra, "resume=auto"]))
+    assert again["iteration"] == first["iteration"] == 2
+    assert again[key] == pytest.approx(first[key])
+
+
+def test_an_evaluation_metric_without_the_evaluation_is_refused_before_training(
+    tmp_path, shapes_cache
+):
+    cfg = tiny_train_cfg(tmp_path, shapes_cache, ["optimized_metric=eval/FID_latent/mean"])
+    with pytest.raises(ConfigError, match=r"optimized_metric='eval/FID_latent/mean' is a result"):
+        run(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -417,6 +417,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path is not None:
         check_checkpoint_fits(read_checkpoint(ckpt_path), model, ckpt_path)
     callbacks = _honour_trainer_switches(cfg, _instantiate_all(cfg.get("callbacks")))
+    _check_optimized_metric(cfg, callbacks)
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = build_trainer(cfg, callbacks, loggers)
 
@@ -454,8 +455,47 @@ def run(cfg: DictConfig) -> dict[str, float]:
         if lock is not None:
             lock.release()
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    if trainer.is_global_zero:
+        metrics.update(_last_evaluation(callbacks, metrics))
     metrics["iteration"] = float(model.iteration)
     return metrics
+
+
+def _check_optimized_metric(cfg: DictConfig, callbacks: list[Any]) -> None:
+    """An ``optimized_metric`` of the evaluation (``eval/...``) with no evaluation callback could
+    only fail after the whole training: refused before it starts."""
+    from starganv2.callbacks.evaluation import EvaluationCallback
+    from starganv2.cli.config_check import ConfigError
+
+    key = cfg.get("optimized_metric")
+    prefixes = [cb.log_prefix for cb in callbacks if isinstance(cb, EvaluationCallback)]
+    if key and str(key).startswith("eval/") and "eval/" not in prefixes:
+        raise ConfigError(
+            f"optimized_metric={key!r} is a result of the evaluation during training, which is "
+            "off: add callbacks=eval (see README, Sweeps)"
+        )
+
+
+def _last_evaluation(callbacks: list[Any], logged: dict[str, float]) -> dict[str, float]:
+    """The newest results each evaluation callback wrote (``dirpath/eval_<iteration>.json``),
+    under their logged keys, where this process logged none: a relaunched sweep job that had
+    already finished trains and evaluates nothing, yet its sweeper needs ``optimized_metric``."""
+    import json
+
+    from starganv2.callbacks.evaluation import EvaluationCallback
+
+    found: dict[str, float] = {}
+    for cb in callbacks:
+        if not isinstance(cb, EvaluationCallback) or cb.dirpath is None:
+            continue
+        files = sorted(Path(cb.dirpath).glob("eval_*.json"))  # zero-padded: newest last
+        if not files:
+            continue
+        for key, value in json.loads(files[-1].read_text(encoding="utf-8")).items():
+            name = cb.log_prefix + key
+            if name not in logged and isinstance(value, (int, float)):
+                found[name] = float(value)
+    return found
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
