@@ -301,3 +301,30 @@ def test_a_gpu_accelerator_without_a_gpu_is_one_line(tmp_path, monkeypatch, cuda
         r"set trainer\.accelerator=cpu \(or trainer=cpu\)$",
     ):
         run(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            ["experiment=stargan_v1_attributes"],
+            ["data=shapes_attributes", "metrics=[attribute_accuracy]"],
+        ),
+        (["experiment=afhq", "data.root=mini"], ["data=afhq", "data.root=mini"]),
+        (["data=shapes"], ["data=shapes", "metrics=[shapes_quality]"]),
+    ],
+)
+def test_the_eval_command_names_the_data_an_experiment_chose(tmp_path, overrides, expected):
+    """The printed eval command composes eval.yaml, whose data default is the shapes: a data
+    group chosen by an experiment must be named (data.root=mini alone was 'not in struct'), and
+    attribute data are scored offline by their classifier, not FID."""
+    import shlex
+    from pathlib import Path
+
+    from starganv2.cli.train import eval_command
+    from tests.integration.conftest import compose_train
+
+    cfg = compose_train(overrides, tmp_path / "run")
+    words = shlex.split(eval_command(cfg, Path("/runs/r/checkpoints/last.ckpt")))
+    words = words[words.index("starganv2-eval") :]
+    assert words[2:] == expected

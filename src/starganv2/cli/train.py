@@ -287,9 +287,19 @@ def eval_command(cfg: DictConfig, ckpt: Path) -> str:
     overrides, options = _launch()
     data_args = [o for o in overrides if o.startswith(("data=", "data.", "+data."))]
     data_args = [o for o in data_args if not o.startswith("data.seed")]
+    hc = _hydra_config()
+    choice = hc.runtime.choices.get("data") if hc is not None else None
+    if choice and not any(o.startswith("data=") for o in data_args):
+        data_args.insert(0, f"data={choice}")  # chosen by an experiment: eval's default differs
     # The built-in shapes evaluate offline with their own figures; `auto` would add FID/LPIPS,
-    # whose Inception and AlexNet weights cannot be downloaded on an offline machine.
-    metrics = ["metrics=[shapes_quality]"] if _is_builtin_shapes(cfg) else []
+    # whose Inception and AlexNet weights cannot be downloaded on an offline machine. Attribute
+    # labels (StarGAN v1) are scored by their own classifier, offline too.
+    target = str(cfg.get("data", {}).get("_target_", ""))
+    metrics = []
+    if _is_builtin_shapes(cfg):
+        metrics = ["metrics=[shapes_quality]"]
+    elif target.endswith("AttributeDataModule"):
+        metrics = ["metrics=[attribute_accuracy]"]
     ckpt_arg = hydra_arg("ckpt_path", ckpt)
     return _from_launch_folder(["starganv2-eval", *options, ckpt_arg, *data_args, *metrics])
 
