@@ -328,3 +328,24 @@ def test_the_eval_command_names_the_data_an_experiment_chose(tmp_path, overrides
     words = shlex.split(eval_command(cfg, Path("/runs/r/checkpoints/last.ckpt")))
     words = words[words.index("starganv2-eval") :]
     assert words[2:] == expected
+
+
+def test_missing_weights_in_training_name_the_key_a_user_types(tmp_path, shapes_cache, monkeypatch):
+    """The evaluator names its own keys (metrics.fid_lpips.fid_weights); in training they sit
+    under callbacks.evaluation.evaluator, where the short key is accepted and ignored."""
+    from starganv2.cli.train import run
+    from starganv2.evaluation.backbones import MissingWeightsError
+    from tests.integration.conftest import tiny_train_cfg
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
+    cfg = tiny_train_cfg(tmp_path, shapes_cache, ["callbacks=eval"])
+    with pytest.raises(MissingWeightsError) as err:
+        run(cfg)
+    full = "++callbacks.evaluation.evaluator.metrics.fid_lpips."
+    assert f"'{full}fid_weights=/path/to/" in str(err.value)
+    assert f"'{full}lpips_weights=/path/to/" in str(err.value)
+    assert "'++metrics." not in str(err.value)
+    nope = tmp_path / "nope.pth"
+    cfg = tiny_train_cfg(tmp_path, shapes_cache, ["callbacks=eval", f"{full}fid_weights={nope}"])
+    with pytest.raises(MissingWeightsError, match=rf"{re.escape(full[2:])}fid_weights={nope}: "):
+        run(cfg)

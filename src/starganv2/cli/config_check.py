@@ -204,10 +204,30 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
         while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
             cause = cause.__cause__
         if type(cause) is ValueError:
-            raise ValueError(_with_full_key(str(cause), node)) from None
+            raise ValueError(_keys_in_full(_with_full_key(str(cause), node), node)) from None
         if isinstance(cause, (OSError, ValueError, ImportError, RuntimeError)):
+            if len(cause.args) == 1 and isinstance(cause.args[0], str):
+                cause.args = (_keys_in_full(cause.args[0], node),)
             raise cause from None
         raise
+
+
+def _keys_in_full(message: str, node: Any) -> str:
+    """Keys of ``node`` and of its sub-nodes named in a constructor's message by their own name
+    (an evaluator's ``'++metrics.fid_lpips.fid_weights=...'``) given with their full path
+    (``'++callbacks.evaluation.evaluator.metrics.fid_lpips.fid_weights=...'``), the form a user
+    types on the command line. Names already preceded by a dot are left alone."""
+    if not isinstance(node, DictConfig) or not node._get_full_key(None):
+        return message
+    owners = {str(k): node._get_full_key(None) for k in node}
+    for value in node.values():
+        if isinstance(value, DictConfig):
+            owners.update({str(k): value._get_full_key(None) for k in value})
+    for key, owner in owners.items():
+        message = re.sub(
+            rf"(?<![\w.+])(\+\+|\+)?{re.escape(key)}(?=[.=])", rf"\g<1>{owner}.{key}", message
+        )
+    return message
 
 
 def _with_full_key(message: str, node: Any) -> str:
