@@ -208,3 +208,33 @@ def test_convert_refuses_a_negative_iteration_a_folder_and_our_own_checkpoint(
             assert main(argv) == 1
         assert message in caplog.text
     assert not (tmp_path / "o.ckpt").exists() and not (tmp_path / "outdir").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--batch-size", "0", "argument --batch-size: '0': expected an int >= 1"),
+        ("--batch-size", "-1", "argument --batch-size: '-1': expected an int >= 1"),
+        ("--quality", "500", "argument --quality: '500': expected an int in [0, 100]"),
+        ("--quality", "-5", "argument --quality: '-5': expected an int in [0, 100]"),
+    ],
+)
+def test_align_checks_its_numbers_before_anything_loads(tmp_path, capsys, flag, value, message):
+    """--batch-size -1 aligned nothing and said it succeeded; 0 failed inside range()."""
+    from starganv2.cli.align import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(
+            [
+                str(tmp_path),
+                str(tmp_path / "out"),
+                "--fan",
+                "x",
+                "--mean-landmarks",
+                "y",
+                flag,
+                value,
+            ]
+        )
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err

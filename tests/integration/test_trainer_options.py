@@ -349,3 +349,15 @@ def test_missing_weights_in_training_name_the_key_a_user_types(tmp_path, shapes_
     cfg = tiny_train_cfg(tmp_path, shapes_cache, ["callbacks=eval", f"{full}fid_weights={nope}"])
     with pytest.raises(MissingWeightsError, match=rf"{re.escape(full[2:])}fid_weights={nope}: "):
         run(cfg)
+
+
+@pytest.mark.parametrize("every", [0, -1])
+def test_log_every_n_steps_below_one_is_refused(tmp_path, every):
+    """Lightning takes 0 and writes no metrics.csv at all, and -1 as every iteration."""
+    from starganv2.cli.train import run
+    from tests.integration.conftest import TINY_OVERRIDES, compose_train
+
+    data = ["data=folder", "data.num_domains=2", f"data.root={tmp_path}/nowhere"]
+    over = [*TINY_OVERRIDES, *data, f"trainer.log_every_n_steps={every}"]
+    with pytest.raises(ValueError, match=rf"^trainer\.log_every_n_steps={every} is invalid"):
+        run(compose_train(over, tmp_path / "run"))

@@ -23,6 +23,22 @@ import sys
 from starganv2.cli.common import add_verbose_flag, console_logging
 
 
+def _int_in(low: int, high: int | None = None):
+    """An argparse type: an int in ``[low, high]`` (``high`` None: no upper bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{text!r}: expected an int {bound}")
+        return value
+
+    return parse
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="starganv2-align",
@@ -37,8 +53,8 @@ def parser() -> argparse.ArgumentParser:
         "--mean-landmarks", required=True, help="celeba_lm_mean.npz (array 'mean', 98x2)"
     )
     p.add_argument("--img-size", type=int, default=256, help="output side, a multiple of 64")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality")
+    p.add_argument("--batch-size", type=_int_in(1), default=8)
+    p.add_argument("--quality", type=_int_in(0, 100), default=95, help="JPEG / WebP quality")
     p.add_argument("--device", default="auto", help="auto (an accelerator if any), cpu, cuda:0...")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -69,6 +69,22 @@ def attribute_names(cfg: DictConfig, model: Any) -> list[str] | None:
     return None
 
 
+def check_serving(cfg: DictConfig) -> None:
+    """``port`` (null, or 1-65535) and ``max_styles`` (>= 2: the slider's range) before the
+    model loads: Gradio's own errors are tracebacks or name its keys, not these."""
+    from starganv2.utils.checks import check_int
+
+    port = cfg.get("port")
+    if port is not None and (
+        isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535
+    ):
+        raise ValueError(
+            f"port={port!r} is invalid: expected a port number in [1, 65535], or port=null for "
+            "the first free port from 7860"
+        )
+    check_int(cfg.max_styles, "max_styles", 2)
+
+
 def build(cfg: DictConfig) -> Any:
     """The engine and page of ``cfg`` (not yet serving)."""
     from starganv2.cli.common import load_module, resolve_device
@@ -77,6 +93,7 @@ def build(cfg: DictConfig) -> Any:
     from starganv2.synthesis.demo.app import build_app
     from starganv2.synthesis.demo.engine import DemoEngine
 
+    check_serving(cfg)
     model = load_module(cfg.ckpt_path, resolve_device(cfg.device))
     folder = examples_folder(cfg)
     names = domain_names(cfg, model.num_domains)
@@ -106,14 +123,21 @@ def run(cfg: DictConfig, block: bool = True) -> Any:
     """Build the page, start serving on ``host:port`` and print the address; with ``block``
     serve until interrupted. Returns the app (serving, when ``block=False``)."""
     app = build(cfg)
-    app.launch(
-        server_name=cfg.host,
-        server_port=cfg.port,
-        share=bool(cfg.share),
-        prevent_thread_lock=True,
-        quiet=True,
-        show_error=True,
-    )
+    try:
+        app.launch(
+            server_name=cfg.host,
+            server_port=cfg.port,
+            share=bool(cfg.share),
+            prevent_thread_lock=True,
+            quiet=True,
+            show_error=True,
+        )
+    except OSError as err:  # Gradio's words name its own settings (GRADIO_SERVER_PORT...)
+        app.scratch.remove()
+        raise OSError(
+            f"port={cfg.port} on host={cfg.host} cannot be opened ({str(err).split('. ')[0]}): "
+            "start again with another port=N, or port=null for the first free one from 7860"
+        ) from err
     print(f"starganv2-demo: {cfg.ckpt_path} on {app.local_url}", flush=True)
     if getattr(app, "share_url", None):
         print(f"starganv2-demo: public link {app.share_url}", flush=True)
@@ -131,7 +155,7 @@ def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`."""
     from starganv2.cli.common import BAD_INPUT, run_or_exit
 
-    # OSError: the port is taken (Gradio says which and how to choose another: port=...)
+    # OSError: the port is taken (Gradio says which and how to choose another; here: port=...)
     run_or_exit(run, cfg, log, (*BAD_INPUT, OSError))
 
 

@@ -411,7 +411,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     from starganv2.utils.run_lock import RunLock
 
     quiet_third_party()
-    check_config(cfg, ["data", "model", "trainer", "callbacks"])
+    check_config(cfg, ["data", "model", "trainer", "callbacks", "logger"])
     ckpt_path, damaged = resolve_ckpt_path(cfg)
     clip_in_the_model(cfg)
     if cfg.get("seed") is not None:

@@ -126,6 +126,12 @@ def check_trainer_counts(trainer: Any, iterations_key: str) -> None:
                 f"takes several; set the training length in iterations with {iterations_key}=... "
                 f"and leave trainer.{name} unset"
             )
+    every = getattr(trainer, "log_every_n_steps", 1)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(  # Lightning takes 0 and writes no metrics at all, -1 logs every step
+            f"trainer.log_every_n_steps={every!r} is invalid: expected an int >= 1 (iterations "
+            "between logged losses)"
+        )
 
 
 FIND_UNUSED_STRATEGY = "ddp_find_unused_parameters_true"

@@ -139,3 +139,24 @@ def test_a_taken_port_is_one_line_and_status_1(v2_ckpt, tmp_path):
     assert proc.returncode == 1
     out = proc.stdout + proc.stderr
     assert f"{port}" in out and "Traceback" not in out and "Error executing job" not in out
+    assert f"port={port} on host=127.0.0.1 cannot be opened" in out  # the key to change
+    assert "GRADIO_SERVER_PORT" not in out
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("port=abc", "port='abc' is invalid: expected a port number in [1, 65535]"),
+        ("port=70000", "port=70000 is invalid: expected a port number in [1, 65535]"),
+        ("max_styles=0", "max_styles=0 is invalid: expected an integer >= 2"),
+    ],
+)
+def test_port_and_slider_values_are_checked_before_the_model_loads(tmp_path, override, message):
+    """They were tracebacks (TypeError, OverflowError) or Gradio's words, after the model loaded."""
+    from starganv2.cli.demo import build
+    from tests.integration.conftest import compose_train
+
+    cfg = compose_train([f"ckpt_path={tmp_path}/missing.ckpt", override], tmp_path, "demo")
+    with pytest.raises(ValueError) as err:
+        build(cfg)
+    assert message in str(err.value)
