@@ -120,6 +120,10 @@ def test_quick_run_writes_checkpoints_samples_config_and_logs(tmp_path, shapes_c
     assert (out / "config_resolved.yaml").is_file()
     rows = read_metrics(out)
     assert {"train/d_latent/real", "train/g_ref/cyc", "train/lambda_ds"} <= set(rows[0])
+    # the losses of iteration N are at step N, as evaluations and sample grids (they were at N-1)
+    losses = [r for r in rows if r.get("train/d_latent/real")]
+    assert [int(r["step"]) for r in losses] == [1, 2]
+    assert [float(r["train/iteration"]) for r in losses] == [1.0, 2.0]
 
 
 @pytest.mark.parametrize("experiment", group_options("experiment"))

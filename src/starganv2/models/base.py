@@ -237,7 +237,10 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
             self.log_dict(bar, prog_bar=True, logger=False, **kw)
         kw["sync_dist"] = False  # the same on every rank: no reduction needed
         values = {f"train/{k}": float(v) for k, v in scalars.items()}
-        self.log_dict({**values, "train/iteration": float(self.iteration)}, **kw)
+        # "step": the loggers' x-axis is the iteration, as for evaluations and sample grids
+        # (Lightning would use its batch count, one behind: losses of iteration 10 at step 9)
+        it = float(self.iteration)
+        self.log_dict({**values, "train/iteration": it, "step": it}, **kw)
 
     def log_now(self) -> bool:
         """True on the iterations whose logged values Lightning writes to the loggers."""
