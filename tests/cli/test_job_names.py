@@ -35,3 +35,19 @@ def test_an_unsafe_or_long_name_keeps_a_prefix_and_a_stable_hash(monkeypatch, va
     assert len(name) <= MAX_NAME and "/" not in name and "=" not in name
     assert name.startswith("data.root-") and name == job_folder([f"data.root={value}"])
     assert name != job_folder([f"data.root={value}2"])
+
+
+def test_an_optuna_trial_is_named_by_the_values_the_sweeper_chose(monkeypatch):
+    """The search's fixed overrides come first in sorted order and filled the name up to its
+    length limit, so the trial values that tell the jobs apart were cut off."""
+    monkeypatch.setattr(
+        sys, "argv", ["train", "-m", "hparams_search=optuna", "experiment=afhq", "run_name=s"]
+    )
+    overrides = [
+        "hparams_search=optuna",
+        "experiment=afhq",
+        "run_name=s",
+        "model.lambda_sty=1.3",
+        "model.lambda_ds=0.7",
+    ]
+    assert job_folder(overrides) == "model.lambda_ds-0.7__model.lambda_sty-1.3"

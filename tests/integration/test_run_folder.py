@@ -287,3 +287,28 @@ def test_an_evaluation_metric_without_the_evaluation_is_refused_before_training(
     with pytest.raises(ConfigError, match=r"optimized_metric='eval/FID_latent/mean' is a result"):
         run(cfg)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_narrowed_sweep_job_with_nothing_to_resume_says_why(tmp_path, monkeypatch, caplog):
+    """Relaunching only some values (model.lambda_ds=1 instead of 1,2) drops that key from the
+    folder names, so resume=auto finds nothing: said as a warning, naming the jobs that have
+    checkpoints."""
+    from types import SimpleNamespace
+
+    from hydra.types import RunMode
+
+    import starganv2.cli.train as train_cli
+
+    sweep = tmp_path / "multirun" / "s"
+    for job in ("model.lambda_ds-1__model.lambda_sty-2", "model.lambda_ds-2__model.lambda_sty-2"):
+        (sweep / job / "checkpoints").mkdir(parents=True)
+        (sweep / job / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    new = sweep / "model.lambda_sty-2"
+    new.mkdir()
+    for mode, warned in ((RunMode.RUN, False), (RunMode.MULTIRUN, True)):
+        caplog.clear()
+        monkeypatch.setattr(train_cli, "_hydra_config", lambda m=mode: SimpleNamespace(mode=m))
+        with caplog.at_level(logging.WARNING, logger="starganv2"):
+            train_cli._warn_other_jobs(new)
+        said = "job folder model.lambda_sty-2 has no checkpoint, while 2 other job(s)"
+        assert (said in caplog.text) == warned

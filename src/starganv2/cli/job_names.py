@@ -5,8 +5,10 @@ a job's folder is named by the values of the swept keys (``model.lambda_sty-0.5`
 joined by ``__``; no ``=`` or ``,``, so a printed ``ckpt_path=<folder>/...`` parses), so the same
 combination gets the same folder in every launch, whatever its position in the sweep, and
 ``resume=auto`` continues it. The swept keys are those the command line sweeps (``a=1,2``,
-``range(...)``, ``choice(...)``, ``glob(...)``); where the command line is not the sweep's (a job
-started on a cluster node, an Optuna trial) every override names the folder. ``run_name``,
+``range(...)``, ``choice(...)``, ``glob(...)``); without such a key, the overrides that are not on
+the command line (an Optuna trial's values: ``model.lambda_ds-0.7__model.lambda_sty-1.3``, not a
+prefix of the fixed ones cut at :data:`MAX_NAME`), and where the command line is not the sweep's
+(a job started on a cluster node) every override names the folder. ``run_name``,
 ``resume`` and ``ckpt_path`` never do. A name that cannot be a folder name as it is (a ``/`` in a
 value, longer than :data:`MAX_NAME`) keeps a readable prefix and ends in a short hash of the whole.
 """
@@ -64,8 +66,12 @@ def job_folder(overrides: Sequence[str]) -> str:
     the swept ones as ``key-value`` joined by ``__`` (all of them when none is known to be
     swept); ``default`` for a job without any."""
     items = [o for o in map(str, overrides) if o.split("=", 1)[0].lstrip("+~") not in NOT_NAMING]
-    swept = swept_keys(sys.argv[1:])
-    chosen = [o for o in items if o.split("=", 1)[0].lstrip("+~") in swept] or items
+    argv = sys.argv[1:]
+    swept = swept_keys(argv)
+    chosen = [o for o in items if o.split("=", 1)[0].lstrip("+~") in swept]
+    if not swept:  # a sweeper's own choices (an Optuna trial's values) are not on the line
+        chosen = [o for o in items if o not in argv]
+    chosen = chosen or items
     whole = ",".join(sorted(chosen))
     if not whole:
         return "default"

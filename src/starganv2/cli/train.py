@@ -54,7 +54,35 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
             "run_name (the name of its folder)",
             cfg.run_name,
         )
-    return _newest_loadable(Path(cfg.paths.output_dir) / "checkpoints")
+    found = _newest_loadable(Path(cfg.paths.output_dir) / "checkpoints")
+    if found[0] is None:
+        _warn_other_jobs(Path(cfg.paths.output_dir))
+    return found
+
+
+def _warn_other_jobs(out: Path) -> None:
+    """In a relaunched sweep: a job with nothing to resume beside jobs that have checkpoints was
+    almost surely named by other swept keys (a narrower or wider sweep), so it starts anew."""
+    from hydra.types import RunMode
+
+    hc = _hydra_config()
+    if hc is None or hc.mode != RunMode.MULTIRUN or not out.parent.is_dir():
+        return
+    others = sorted(
+        p.name
+        for p in out.parent.iterdir()
+        if p != out and (p / "checkpoints" / "last.ckpt").is_file()
+    )
+    if others:
+        log.warning(
+            "resume=auto: job folder %s has no checkpoint, while %d other job(s) of this sweep "
+            "have (%s): a job's folder is named by the keys the command line sweeps, so relaunch "
+            "with the same swept keys and values to continue them (a narrower sweep names its "
+            "jobs differently)",
+            out.name,
+            len(others),
+            ", ".join(others[:3]) + (", ..." if len(others) > 3 else ""),
+        )
 
 
 def _newest_loadable(folder: Path) -> tuple[str | None, list[Path]]:
