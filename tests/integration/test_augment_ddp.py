@@ -147,6 +147,7 @@ def test_two_processes_from_the_command_line_write_each_output_once_as_one_does(
             "empty.jpg",
             "annotations.json",
             "augment_report.json",
+            "augment_settings.json",
         ]
     )  # no temporary files, dropped outputs gone
 

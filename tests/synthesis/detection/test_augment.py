@@ -448,6 +448,9 @@ def test_a_rerun_with_other_settings_is_refused_unless_it_overwrites(module, tmp
         augment(module, src, out, fit="stretch")
     with pytest.raises(ValueError, match=r"targets: \['day', 'night'\] -> \['night'\]"):
         augment(module, src, out, targets=[1])
+    with pytest.raises(ValueError, match=r"overwrite=true on several processes: .*\(targets\)"):
+        augment(module, src, out, targets=[1], overwrite=True, devices=2)  # before any deletion
+    assert len(list((out / "images/train").iterdir())) == 4  # nothing deleted
     report = augment(module, src, out, targets=[1], overwrite=True)
     assert (report.written, report.skipped) == (3, 0)  # made anew, not kept
     assert sorted(p.name for p in (out / "images/train").iterdir()) == [

@@ -350,7 +350,8 @@ def augment_dataset(
     if check != "none":
         checker = build_check(check, ds, prediction_device(where), options)
     settings = None if checker is None else {"name": check, **options.settings()}
-    replaced = _claim_output(root, made_by, overwrite, planned, ds.format)  # bad options first
+    several = int(num_nodes) > 1 or str(devices) not in ("1", "auto")
+    replaced = _claim_output(root, made_by, overwrite, planned, ds.format, several)
     remembered = {} if replaced else _remembered(root, settings)
     gone = (
         {rel for rel, o in remembered.items() if o["status"] == "dropped"} if drop_failed else set()
@@ -476,11 +477,13 @@ def _claim_output(
     overwrite: bool,
     planned: Sequence[OutputImage],
     fmt: str,
+    several: bool = False,
 ) -> bool:
     """Record ``made_by`` in ``root/SETTINGS_FILE``, after checking that the outputs already in
     ``root`` were made the same way; returns whether earlier outputs were deleted to be made
     anew (``overwrite`` with other settings). ``ValueError`` naming the settings that differ
-    otherwise, before anything is written."""
+    otherwise, before anything is written, and with ``overwrite`` on ``several`` processes (they
+    would delete outputs another one has just written)."""
     path = root / SETTINGS_FILE
     before = _read_json(path)
     replaced = False
@@ -492,6 +495,12 @@ def _claim_output(
                 f"output={root} holds outputs made with other settings ({what}; see {path}): "
                 "expected the same settings (to finish that run), another output folder, or "
                 "overwrite=true to replace its outputs"
+            )
+        if several:  # each process would delete while another already translates
+            raise ValueError(
+                f"overwrite=true on several processes: output={root} holds outputs made with "
+                f"other settings ({', '.join(changed)}); replace them with one process "
+                "(devices=1) or delete the folder, then run on several"
             )
         old = _read_json(root / REPORT_FILE)
         stale = [
