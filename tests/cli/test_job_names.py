@@ -51,3 +51,28 @@ def test_an_optuna_trial_is_named_by_the_values_the_sweeper_chose(monkeypatch):
         "model.lambda_ds=0.7",
     ]
     assert job_folder(overrides) == "model.lambda_ds-0.7__model.lambda_sty-1.3"
+
+
+def test_a_multirun_job_labels_its_logger_run_with_its_folder(monkeypatch):
+    """wandb named every job of a sweep train-<run_name>, with no group: indistinguishable."""
+    from types import SimpleNamespace
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from starganv2.cli.job_names import job_label
+
+    def hydra(mode):
+        runtime = OmegaConf.create({"output_dir": "/o/multirun/s/model.lambda_sty-2"})
+        return SimpleNamespace(mode=mode, runtime=runtime)
+
+    monkeypatch.setattr(HydraConfig, "initialized", staticmethod(lambda: True))
+    monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: hydra(RunMode.MULTIRUN)))
+    assert job_label() == "-model.lambda_sty-2"
+    cfg = OmegaConf.create({"run_name": "s", "name": "train-${run_name}${job_label:}"})
+    assert cfg.name == "train-s-model.lambda_sty-2"
+    monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: hydra(RunMode.RUN)))
+    assert job_label() == "" and cfg.name == "train-s"
+    monkeypatch.setattr(HydraConfig, "initialized", staticmethod(lambda: False))
+    assert job_label() == ""

@@ -19,10 +19,18 @@ import hashlib
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
-__all__ = ["MAX_NAME", "NOT_NAMING", "job_folder", "swept_keys", "register_resolvers"]
+__all__ = [
+    "MAX_NAME",
+    "NOT_NAMING",
+    "job_folder",
+    "job_label",
+    "swept_keys",
+    "register_resolvers",
+]
 
 MAX_NAME = 120
 """Longest folder name kept as it is (file systems allow 255 bytes)."""
@@ -84,7 +92,23 @@ def job_folder(overrides: Sequence[str]) -> str:
     return f"{safe[: MAX_NAME - 11]}-{digest}"
 
 
+def job_label() -> str:
+    """``-<job folder>`` in a multirun job (so the jobs of a sweep get distinct logger run names,
+    e.g. wandb's), ``""`` in a single run or outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return ""
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN or not hc.runtime.get("output_dir"):
+        return ""
+    return "-" + Path(hc.runtime.output_dir).name
+
+
 def register_resolvers() -> None:
-    """Make ``${job_folder:...}`` available to the configs (idempotent)."""
+    """Make ``${job_folder:...}`` and ``${job_label:}`` available to the configs (idempotent)."""
     if not OmegaConf.has_resolver("job_folder"):
         OmegaConf.register_new_resolver("job_folder", job_folder)
+    if not OmegaConf.has_resolver("job_label"):
+        OmegaConf.register_new_resolver("job_label", job_label)
