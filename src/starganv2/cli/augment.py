@@ -17,7 +17,6 @@ and the exit status is 143 (:data:`SIGTERM_EXIT`).
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import signal
 import sys
@@ -27,11 +26,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-log = logging.getLogger("starganv2.augment")
+from starganv2.cli.common import SIGTERM_EXIT, from_launch_folder, hydra_config
 
-SIGTERM_EXIT = 128 + 15
-"""Exit status of a run stopped by SIGTERM (the shell's status for a process that signal ended),
-so a job script does not take the stopped run for a finished one."""
+log = logging.getLogger("starganv2.augment")
 
 
 def run(cfg: DictConfig) -> Any:
@@ -95,14 +92,10 @@ def run(cfg: DictConfig) -> Any:
 def rerun_command() -> str:
     """The command that finishes an interrupted run: this one again (its overrides, from the
     folder it was launched in), quoted for a POSIX shell."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
+    hc = hydra_config()
+    if hc is None:
         return shlex.join(["starganv2-augment", *sys.argv[1:]])
-    hc = HydraConfig.get()
-    command = shlex.join(["starganv2-augment", *hc.overrides.task])
-    cwd = hc.runtime.get("cwd")
-    return f"cd {shlex.quote(cwd)} && {command}" if cwd and cwd != os.getcwd() else command
+    return from_launch_folder(["starganv2-augment", *hc.overrides.task], always=False)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

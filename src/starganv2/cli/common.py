@@ -11,6 +11,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+SIGTERM_EXIT = 128 + 15
+"""Exit status of a run stopped by SIGTERM (the shell's status for a process that signal ended):
+not 0, so a job script or scheduler does not take the stopped run for a finished one."""
+
+
+def hydra_config() -> Any:
+    """This job's ``HydraConfig``, or ``None`` when the tool was called without Hydra's entry
+    point (from Python or a test)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def from_launch_folder(words: list[str], always: bool = True) -> str:
+    """``words`` quoted for a POSIX shell, after ``cd <launch folder> &&`` when the job knows the
+    folder it was launched from (``always=False``: only when that is not the current folder):
+    the launch's overrides may hold relative paths (``data.root=my_data``), which would name
+    other folders, or none, from anywhere else."""
+    import os
+    import shlex
+
+    hc = hydra_config()
+    command = shlex.join(words)
+    cwd = hc.runtime.get("cwd") if hc is not None else None
+    if not cwd or (not always and cwd == os.getcwd()):
+        return command
+    return f"{shlex.join(['cd', str(cwd)])} && {command}"
+
 
 def resolve_device(name: str | None) -> Any:
     """``auto`` (or ``None``): the current accelerator if there is one, else the CPU.

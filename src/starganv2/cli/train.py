@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from starganv2.cli.common import hydra_arg
+from starganv2.cli.common import SIGTERM_EXIT, from_launch_folder, hydra_arg
+from starganv2.cli.common import hydra_config as _hydra_config
 from starganv2.utils.files import atomic_write_text
 
 log = logging.getLogger("starganv2.train")
@@ -275,14 +275,6 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
     return trainer
 
 
-def _hydra_config() -> Any:
-    """This job's ``HydraConfig``, or ``None`` when ``run`` was called without Hydra's entry
-    point (from Python or a test)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    return HydraConfig.get() if HydraConfig.initialized() else None
-
-
 def _launch() -> tuple[list[str], list[str]]:
     """How this job was launched, for the commands it prints: the task overrides, and the options
     that find the configs (``--config-dir`` given on the command line, made absolute, and
@@ -296,17 +288,6 @@ def _launch() -> tuple[list[str], list[str]]:
             options += ["--config-dir", str(Path(source.path).resolve())]
     options += [o for o in hc.overrides.hydra if o.startswith("hydra.searchpath=")]
     return list(hc.overrides.task), options
-
-
-def _from_launch_folder(words: list[str]) -> str:
-    """``words`` quoted for a POSIX shell, after ``cd <launch folder> &&`` when the job knows the
-    folder it was launched from: the launch's overrides may hold relative paths
-    (``data.root=my_data``), which would name other folders, or none, from anywhere else."""
-    hc = _hydra_config()
-    command = shlex.join(words)
-    if hc is None or not hc.runtime.get("cwd"):
-        return command
-    return f"{shlex.join(['cd', str(hc.runtime.cwd)])} && {command}"
 
 
 def eval_command(cfg: DictConfig, ckpt: Path) -> str:
@@ -329,7 +310,7 @@ def eval_command(cfg: DictConfig, ckpt: Path) -> str:
     elif target.endswith("AttributeDataModule"):
         metrics = ["metrics=[attribute_accuracy]"]
     ckpt_arg = hydra_arg("ckpt_path", ckpt)
-    return _from_launch_folder(["starganv2-eval", *options, ckpt_arg, *data_args, *metrics])
+    return from_launch_folder(["starganv2-eval", *options, ckpt_arg, *data_args, *metrics])
 
 
 def _is_builtin_shapes(cfg: DictConfig) -> bool:
@@ -378,10 +359,6 @@ def _report(cfg: DictConfig, out: Path, model: Any, has_val: bool = True) -> Non
             log.info("sample grids: %s (newest: %s)", samples.resolve(), grids[-1].name)
 
 
-SIGTERM_EXIT = 128 + 15
-"""Exit status of a run stopped by SIGTERM (the shell's status for a process that signal ended):
-not 0, so a job script or scheduler does not take the stopped run for a finished one."""
-
 _NOT_REPEATED = ("run_name=", "resume=", "ckpt_path=", "+ckpt_path=", "++ckpt_path=")
 
 
@@ -397,7 +374,7 @@ def resume_command(cfg: DictConfig, out: Path) -> str:
     kept = [o for o in overrides if not o.startswith(_NOT_REPEATED)]
     folder = hydra_arg("hydra.run.dir", out.resolve())
     args = [*options, *kept, hydra_arg("run_name", cfg.run_name), folder, "resume=auto"]
-    return _from_launch_folder(["starganv2-train", *args])
+    return from_launch_folder(["starganv2-train", *args])
 
 
 def _report_stopped(cfg: DictConfig, out: Path, model: Any) -> None:
