@@ -298,6 +298,19 @@ def test_loads_the_released_layouts(tmp_path, prefix):
         assert all(torch.equal(got[k], want[k]) for k in want), path
 
 
+def test_files_without_batchnorm_counters_load(tmp_path):
+    """Files saved before PyTorch 0.4.1 have no ``num_batches_tracked``; the frozen net never
+    reads them, and the original's loader copies only the keys a file has."""
+    state = {k: v for k, v in fan_state(5).items() if not k.endswith("num_batches_tracked")}
+    assert len(state) == 336 - 55
+    torch.save({"state_dict": state}, tmp_path / "wing.ckpt")
+    got = FAN.from_file(tmp_path / "wing.ckpt").state_dict()
+    want = random_fan(5).state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in state)
+    counters = [k for k in got if k.endswith("num_batches_tracked")]
+    assert len(counters) == 55 and all(int(got[k]) == 0 for k in counters)
+
+
 def test_lists_unexpected_keys_and_fails_on_missing_ones(tmp_path, caplog):
     state = fan_state(0)
     state["m1.b1_4.conv1.weight"] = torch.zeros(1)

@@ -241,14 +241,21 @@ class FAN(nn.Module):
     ) -> FAN:
         """Load released weights from a file (see :func:`read_fan_state`) or a state dict.
 
-        Every FAN weight must be present (missing ones are an error that lists them); entries
-        that are not FAN weights are listed in a warning and ignored; a ``module.`` prefix is
-        accepted. ``key`` names the setting the path came from, for error messages. Returns self.
+        Every FAN weight must be present (missing ones are an error that lists them), except the
+        BatchNorm ``num_batches_tracked`` counters, which files saved before PyTorch 0.4.1 lack
+        and which the frozen net never reads (set to 0, as the original's loader leaves them);
+        entries that are not FAN weights are listed in a warning and ignored; a ``module.``
+        prefix is accepted. ``key`` names the setting the path came from, for error messages.
+        Returns self.
         """
         where = f"{key}={str(source)!r}" if not isinstance(source, Mapping) else "FAN weights"
         state = read_fan_state(source, key) if not isinstance(source, Mapping) else source
         state = {k.removeprefix("module."): v for k, v in state.items()}
         expected = self.state_dict()
+        counters = [k for k in expected if k.endswith("num_batches_tracked") and k not in state]
+        state.update({k: torch.zeros((), dtype=torch.long) for k in counters})
+        if counters:
+            log.info("%s: set %d missing num_batches_tracked counters to 0", where, len(counters))
         missing = [k for k in expected if k not in state]
         if missing:
             raise FANWeightsError(
