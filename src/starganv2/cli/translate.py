@@ -20,26 +20,76 @@ log = logging.getLogger("starganv2.translate")
 
 
 def domain_names(cfg: DictConfig, num_domains: int) -> list[str]:
-    """Names of the model's domains: ``domain_names``, else the data config's train folders (or
-    shapes classes), else ``ref_dir``'s folders, else ``domain0, domain1, ...``."""
-    from starganv2.data.folders import list_domains
+    """Names of the model's domains, in label order.
 
-    if cfg.get("domain_names"):
-        names, source = list(cfg.domain_names), "domain_names"
-    elif cfg.get("data") and cfg.data.get("domains"):
-        names, source = list(cfg.data.domains), "data.domains"
-    elif cfg.get("data") and cfg.data.get("root") and Path(cfg.data.root, "train").is_dir():
-        names, source = list_domains(Path(cfg.data.root, "train")), f"{cfg.data.root}/train"
-    elif cfg.get("ref_dir"):
-        names, source = list_domains(cfg.ref_dir), f"ref_dir={cfg.ref_dir}"
-    else:
-        return [f"domain{i}" for i in range(num_domains)]
+    The first of: ``domain_names``, the data config's (``data.domains``, its train folders or
+    shapes classes), ``ref_dir``'s folders; else the names saved in the checkpoint
+    (``ckpt_path``) by training; else ``domain0, domain1, ...``. Names given by the first three
+    are compared with the checkpoint's: one that the checkpoint has at another label is refused
+    (its outputs would be another domain's translations, filed under its name); other renames
+    keep every label and are logged as a warning.
+    """
+    given = _given_domain_names(cfg)
+    saved = _checkpoint_domain_names(cfg, num_domains)
+    if given is None:
+        return saved or [f"domain{i}" for i in range(num_domains)]
+    names, source = given
     if len(names) != num_domains:
         raise ValueError(
             f"{source} gives {len(names)} domain names {names} but the model has "
             f"num_domains={num_domains}; set domain_names=[...] with one name per domain"
         )
+    if saved is not None and names != saved:
+        _check_against_checkpoint(names, source, saved, cfg.ckpt_path)
     return names
+
+
+def _given_domain_names(cfg: DictConfig) -> tuple[list[str], str] | None:
+    """``(names, where they come from)`` as the user's config gives them, or ``None``."""
+    from starganv2.data.folders import list_domains
+
+    if cfg.get("domain_names"):
+        return [str(n) for n in cfg.domain_names], "domain_names"
+    if cfg.get("data") and cfg.data.get("domains"):
+        return [str(n) for n in cfg.data.domains], "data.domains"
+    if cfg.get("data") and cfg.data.get("root") and Path(cfg.data.root, "train").is_dir():
+        return list_domains(Path(cfg.data.root, "train")), f"{cfg.data.root}/train"
+    if cfg.get("ref_dir"):
+        return list_domains(cfg.ref_dir), f"ref_dir={cfg.ref_dir}"
+    return None
+
+
+def _checkpoint_domain_names(cfg: DictConfig, num_domains: int) -> list[str] | None:
+    """The domain names saved in ``cfg.ckpt_path`` (memory-mapped, no weights read), if any."""
+    from starganv2.data.domain_names import saved_domain_names
+    from starganv2.models.registry import read_checkpoint
+
+    if not cfg.get("ckpt_path"):
+        return None
+    return saved_domain_names(read_checkpoint(cfg.ckpt_path), num_domains)
+
+
+def _check_against_checkpoint(names: list[str], source: str, saved: list[str], ckpt: str) -> None:
+    """``ValueError`` when ``names`` moves a domain of ``saved`` to another label; else a
+    warning naming both lists."""
+    from starganv2.data.domain_names import describe_domains, moved_domains
+
+    moved = moved_domains(saved, names)
+    if moved:
+        raise ValueError(
+            f"{source} gives the domains ({describe_domains(names)}) but ckpt_path={ckpt} was "
+            f"trained with ({describe_domains(saved)}): {moved} would be translated with another "
+            "domain's label and filed under their own names; give the names in the checkpoint's "
+            f"order, domain_names=[{','.join(saved)}], or none (the checkpoint's are used)"
+        )
+    log.warning(
+        "%s names the domains (%s); ckpt_path=%s was trained with (%s): each label keeps its "
+        "place, outputs are named as given",
+        source,
+        describe_domains(names),
+        ckpt,
+        describe_domains(saved),
+    )
 
 
 def target_domains(cfg: DictConfig, names: list[str]) -> list[int] | None:

@@ -15,6 +15,7 @@ import lightning as L
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
+from starganv2.data.domain_names import describe_domains, moved_domains
 from starganv2.data.folders import (
     IMG_EXTENSIONS,
     TRANSFORMS,
@@ -335,9 +336,8 @@ class ImageDomainDataModule(L.LightningDataModule):
         saved = [str(d) for d in state_dict.get("domains", [])]
         if not saved or not self.domains or saved == self.domains:
             return
-        moved = [d for d in saved if d in self.domains and saved.index(d) != self.domains.index(d)]
-        pairs = ", ".join(f"{i}: {d}" for i, d in enumerate(saved))
-        now = ", ".join(f"{i}: {d}" for i, d in enumerate(self.domains))
+        moved = moved_domains(saved, self.domains)
+        pairs, now = describe_domains(saved), describe_domains(self.domains)
         if moved:
             raise ValueError(
                 f"{self.root}: the checkpoint was trained with the domains ({pairs}) and the "

@@ -1,0 +1,98 @@
+"""The inference tools name the domains as training saved them in the checkpoint, and refuse
+names that would give a domain another one's label."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from starganv2.data.domain_names import moved_domains, saved_domain_names
+from tests.helpers import write_tiny_checkpoint
+
+
+@pytest.fixture(scope="module")
+def named_ckpt(tmp_path_factory):
+    """A tiny 3-domain checkpoint whose data module saved the domains cat, dog, wild."""
+    path = write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "named.ckpt")
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["ImageDomainDataModule"] = {"domains": ["cat", "dog", "wild"]}
+    torch.save(checkpoint, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def unnamed_ckpt(tmp_path_factory):
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "unnamed.ckpt")
+
+
+def _cfg(name, overrides, tmp_path):
+    from tests.integration.conftest import compose_train
+
+    return compose_train(overrides, tmp_path / "run", config_name=name)
+
+
+def _translate(ckpt, tmp_path, *extra):
+    from starganv2.cli.translate import run
+    from tests.integration.conftest import make_folder_dataset
+
+    src = make_folder_dataset(tmp_path / "data", ["x", "y"], n=1, size=32) / "val"
+    out = tmp_path / "out"
+    cfg = _cfg(
+        "translate",
+        [f"ckpt_path={ckpt}", f"input_dir={src}", f"output_dir={out}", "progress=false", *extra],
+        tmp_path,
+    )
+    return run(cfg), out
+
+
+def test_saved_names_are_read_from_any_data_module_entry():
+    names = ["cat", "dog", "wild"]
+    assert saved_domain_names({"MyData": {"domains": names}, "epoch": 3}, 3) == names
+    assert saved_domain_names({"MyData": {"domains": names}}, 2) is None  # another model
+    assert saved_domain_names({"state_dict": {"domains": names}}, 3) is None
+    assert saved_domain_names({"epoch": 3}, 3) is None
+    assert moved_domains(names, ["wild", "dog", "cat"]) == ["cat", "wild"]
+    assert moved_domains(names, ["cats", "dog", "wild"]) == []
+
+
+def test_translate_names_outputs_as_the_checkpoint_does(named_ckpt, tmp_path):
+    report, out = _translate(named_ckpt, tmp_path, "domains=[dog]")
+    assert report.written == 2 and not report.failed
+    assert sorted(p.name for p in out.iterdir()) == ["dog"]
+
+
+def test_names_that_move_a_domain_to_another_label_are_refused(named_ckpt, tmp_path):
+    with pytest.raises(ValueError) as err:
+        _translate(named_ckpt, tmp_path, "domain_names=[wild,dog,cat]", "domains=[cat]")
+    msg = str(err.value)
+    assert "domain_names gives the domains (0: wild, 1: dog, 2: cat)" in msg
+    assert "trained with (0: cat, 1: dog, 2: wild)" in msg
+    assert "['cat', 'wild']" in msg and "domain_names=[cat,dog,wild]" in msg
+    assert not (tmp_path / "out").exists()
+
+
+def test_renamed_domains_keep_their_labels_with_a_warning(named_ckpt, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="starganv2.translate"):
+        report, out = _translate(named_ckpt, tmp_path, "domain_names=[kitten,dog,wild]")
+    assert report.written == 6
+    assert sorted(p.name for p in out.iterdir()) == ["dog", "kitten", "wild"]
+    assert "trained with (0: cat, 1: dog, 2: wild)" in caplog.text
+
+
+def test_checkpoints_without_names_number_the_domains(unnamed_ckpt, tmp_path):
+    report, out = _translate(unnamed_ckpt, tmp_path, "domains=[1]")
+    assert report.written == 2 and sorted(p.name for p in out.iterdir()) == ["domain1"]
+
+
+def test_augment_takes_targets_by_the_checkpoints_names(named_ckpt, tmp_path):
+    from starganv2.cli.augment import run
+    from tests.synthesis.detection.datasets import make_coco
+
+    src = make_coco(tmp_path / "in", broken=False)
+    overrides = [f"ckpt_path={named_ckpt}", f"input={src}", f"output={tmp_path / 'out'}"]
+    report = run(_cfg("augment", [*overrides, "targets=wild"], tmp_path))
+    assert report.written == 3 and {o["domain"] for o in report.outputs} == {"wild"}
+    with pytest.raises(ValueError, match=r"\['cat', 'wild'\] would be translated"):
+        run(_cfg("augment", [*overrides, "domain_names=[wild,dog,cat]"], tmp_path / "b"))
