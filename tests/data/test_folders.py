@@ -161,3 +161,23 @@ def test_check_image_truncation_and_trailing_data(tmp_path: Path) -> None:
     p = save_image(tmp_path / "a.jpg")
     p.write_bytes(p.read_bytes() + b"appended metadata")
     assert check_image(p) is None
+
+
+def test_tiff_files_are_images_and_links_to_nothing_are_reported(tmp_path: Path) -> None:
+    """A domain of TIFFs is no empty domain; a link whose target is gone is a bad file, listed
+    by name, not a file that silently vanishes."""
+    root = tmp_path / "root"
+    t = root / "train"
+    (t / "scan").mkdir(parents=True)
+    for i, name in enumerate(("a.tif", "b.TIFF", "c.tiff")):
+        Image.new("RGB", (32, 32), (i, 50, 90)).save(t / "scan" / name)
+    save_image(t / "photo" / "p.png")
+    save_image(t / "photo" / "q.png")
+    (t / "photo" / "gone.png").symlink_to(tmp_path / "moved_away.png")
+    files = list_domain_files(t)
+    assert [p.name for p in files["scan"]] == ["a.tif", "b.TIFF", "c.tiff"]
+    assert [p.name for p in files["photo"]] == ["gone.png", "p.png", "q.png"]
+    assert "moved_away.png, which does not exist" in check_image(t / "photo" / "gone.png")
+    assert load_image(t / "scan" / "b.TIFF").size == (32, 32)
+    with pytest.raises(ValueError, match=r"gone\.png.*moved_away\.png, which does not exist"):
+        small_datamodule(root, num_domains=2).setup()

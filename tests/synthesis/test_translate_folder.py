@@ -221,3 +221,47 @@ def test_output_dir_holding_every_input_says_so(module, tmp_path):
     _img(tmp_path / "in" / "a.png")
     with pytest.raises(FileNotFoundError, match="all 1 images under input_dir=.* are under output"):
         translate_folder(module, tmp_path / "in", tmp_path / "in", progress=False)
+
+
+def test_tiff_is_translated_and_other_pictures_are_named_not_copied(module, tmp_path, caplog):
+    """a.tif is read (in its format); a.gif beside a.png is another picture, neither its sidecar
+    nor silently dropped: a warning names it."""
+    src = tmp_path / "in"
+    _img(src / "a.png")
+    _img(src / "b.TIFF")
+    Image.new("RGB", (8, 8)).save(src / "a.gif")
+    (src / "a.txt").write_text("label\n")
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING, logger="starganv2.synthesis.translate_folder"):
+        report = translate_folder(
+            module, src, out, target_domains=[1], domain_names=["x", "y"], progress=False
+        )
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["y/a_0.png", "y/a_0.txt", "y/b_0.TIFF"]
+    assert report.written == 2 and report.sidecars == 1
+    assert Image.open(out / "y/b_0.TIFF").format == "TIFF"
+    assert "1 file(s) under" in caplog.text and "a.gif" in caplog.text
+    assert find_sidecars(src / "a.png") == [src / "a.txt"]
+
+
+def test_a_link_to_a_missing_file_is_reported_not_dropped(module, tmp_path):
+    src = tmp_path / "in"
+    _img(src / "a.png")
+    (src / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    report = translate_folder(module, src, tmp_path / "out", target_domains=[0], progress=False)
+    assert report.written == 1
+    assert [p.name for p, _ in report.failed] == ["gone.png"]
+
+
+def test_a_model_converted_to_bfloat16_translates_a_folder(tmp_path):
+    torch.manual_seed(0)
+    model = StarGANv2Module(**TINY).eval().to(torch.bfloat16)
+    _img(tmp_path / "in" / "a.png")
+    _img(tmp_path / "refs" / "domain1" / "r.png", color=(10, 200, 10))
+    for kw in ({}, {"ref_dir": tmp_path / "refs"}):
+        out = tmp_path / f"out{len(kw)}"
+        report = translate_folder(
+            model, tmp_path / "in", out, target_domains=[1], progress=False, **kw
+        )
+        assert report.written == 1 and not report.failed
+        assert Image.open(out / "domain1/a_0.png").size == (40, 24)

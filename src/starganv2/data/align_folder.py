@@ -20,7 +20,7 @@ from PIL import Image
 from torchvision.transforms import functional as TF
 from tqdm.auto import tqdm
 
-from starganv2.data.folders import find_image_files, load_image
+from starganv2.data.folders import IMAGE_SUFFIXES_TEXT, find_image_files, load_image
 from starganv2.faces.align import align_faces
 from starganv2.faces.fan import FAN
 from starganv2.utils.files import atomic_write, write_failures
@@ -31,7 +31,15 @@ __all__ = ["AlignReport", "align_folder", "FAILURES_FILE"]
 log = logging.getLogger(__name__)
 
 FAILURES_FILE = "align_failures.tsv"
-_PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}
+_PIL_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
 
 
 @dataclass
@@ -89,7 +97,7 @@ def align_folder(
     files = find_image_files(input_dir)
     files = [p for p in files if output_dir.resolve() not in p.resolve().parents]
     if not files:
-        raise FileNotFoundError(f"no images (jpg, jpeg, png, webp, bmp) found under {input_dir}")
+        raise FileNotFoundError(f"no images ({IMAGE_SUFFIXES_TEXT}) found under {input_dir}")
     device = next(fan.parameters()).device
     report = AlignReport()
     todo = []

@@ -2,8 +2,8 @@
 
 Layout (the one the public StarGAN v2 datasets ship in)::
 
-    root/train/<domain>/**/*.{jpg,jpeg,png,webp,bmp}   (any case, any depth)
-    root/val/<domain>/...                              (optional)
+    root/train/<domain>/**/*.{jpg,jpeg,png,webp,bmp,tif,tiff}   (any case, any depth)
+    root/val/<domain>/...                                        (optional)
 
 Domains are the sorted folder names under ``root/train``; label ``i`` is ``domains[i]``. Hidden
 files and folders (names starting with a dot) are ignored.
@@ -31,6 +31,9 @@ __all__ = [
     "list_domains",
     "list_domain_files",
     "find_image_files",
+    "walk_files",
+    "unread_image_files",
+    "IMAGE_SUFFIXES_TEXT",
     "check_image",
     "scan_images",
     "image_sizes",
@@ -46,9 +49,25 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IMG_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+IMG_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+)
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _TAIL_BYTES = 64
+
+
+IMAGE_SUFFIXES_TEXT = ", ".join(sorted(e[1:] for e in IMG_EXTENSIONS))
+"""The suffixes read, for messages: ``bmp, jpeg, jpg, png, tif, tiff, webp``."""
+
+
+def unread_image_files(paths: Sequence[Path]) -> list[Path]:
+    """Of ``paths``, the files whose suffix names a format PIL reads but that is not one of
+    :data:`IMG_EXTENSIONS` (``.gif``, ``.ppm``, ``.jp2``...): left out by the tools, which say
+    so, and never taken for an image's sidecar."""
+    pil = {e.lower() for e in Image.registered_extensions()}
+    return [
+        p for p in paths if p.suffix.lower() in pil - IMG_EXTENSIONS and not p.name.startswith(".")
+    ]
 
 
 def is_image_file(path: Path) -> bool:
@@ -76,9 +95,17 @@ def list_domain_files(split_dir: str | Path) -> dict[str, list[Path]]:
 
 
 def find_image_files(folder: str | Path) -> list[Path]:
-    """Image files under ``folder`` at any depth, sorted: hidden folders (``.ipynb_checkpoints``,
+    """Image files under ``folder`` at any depth, sorted (:func:`walk_files`: hidden folders not
+    entered, linked folders followed). A link to a missing file is kept, so that the checks
+    report it instead of it vanishing."""
+    return [p for p in walk_files(folder) if is_image_file(p)]
+
+
+def walk_files(folder: str | Path) -> list[Path]:
+    """Every file under ``folder`` at any depth, sorted: hidden folders (``.ipynb_checkpoints``,
     ``.thumbnails``) are not entered, linked folders are followed (each real folder once, so a
-    link cycle ends)."""
+    link cycle ends; ``Path.rglob`` of Python 3.11 does not follow them), and links to missing
+    files are included (readers report them as unreadable)."""
     found: list[Path] = []
     seen: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
@@ -89,7 +116,7 @@ def find_image_files(folder: str | Path) -> list[Path]:
         seen.add(real)
         dirnames[:] = [n for n in dirnames if not n.startswith(".")]
         here = Path(dirpath)
-        found += [p for n in filenames if is_image_file(p := here / n) and p.is_file()]
+        found += [p for n in filenames if (p := here / n).is_file() or p.is_symlink()]
     return sorted(found)
 
 
@@ -126,6 +153,8 @@ def check_image(path: str | Path) -> str | None:
     really fail to decode are reported. Cost: one ``open`` + header read per file.
     """
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        return f"a link to {os.readlink(path)}, which does not exist"
     try:
         with Image.open(path) as img:
             fmt = img.format

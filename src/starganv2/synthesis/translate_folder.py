@@ -33,11 +33,13 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from starganv2.data.folders import (
+    IMAGE_SUFFIXES_TEXT,
     eval_transform,
-    find_image_files,
     is_image_file,
     list_domain_files,
     load_image,
+    unread_image_files,
+    walk_files,
 )
 from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import StyleTranslator, Translator, require_styles
@@ -82,6 +84,8 @@ def find_sidecars(image: Path, extensions: Sequence[str] | None = None) -> list[
     out = []
     for p in image.parent.glob(f"{_glob_escape(image.stem)}.*"):
         if p == image or p.stem != image.stem or not p.is_file() or is_image_file(p):
+            continue
+        if unread_image_files([p]):  # a.gif beside a.png is another picture, no annotation
             continue
         if wanted is None or p.suffix.lower() in wanted:
             out.append(p)
@@ -175,6 +179,20 @@ def _check_plan(
     )
 
 
+def _warn_unread(unread: list[Path], input_dir: Path) -> None:
+    """A warning naming the pictures of ``input_dir`` left out for their format (``.gif``...)."""
+    if unread:
+        names = ", ".join(str(p) for p in unread[:5]) + (", ..." if len(unread) > 5 else "")
+        log.warning(
+            "%d file(s) under %s are in formats this tool does not read, left out (it reads %s; "
+            "convert them to one of those to translate them): %s",
+            len(unread),
+            input_dir,
+            IMAGE_SUFFIXES_TEXT,
+            names,
+        )
+
+
 def _reference_styles(
     module: StyleTranslator,
     ref_dir: Path,
@@ -199,7 +217,8 @@ def _reference_styles(
         for i in range(0, len(paths), batch_size):
             x = torch.stack([transform(_load_reference(p)) for p in paths[i : i + batch_size]])
             y_ref = torch.full((x.size(0),), y, dtype=torch.long, device=device)
-            codes.append(module.style_from_reference(x.to(device), y_ref))
+            x = x.to(device, getattr(module, "dtype", torch.float32))
+            codes.append(module.style_from_reference(x, y_ref))
         styles[y] = torch.cat(codes)  # (R_y, style_dim)
         log.info("%d reference style(s) for domain %s from %s", len(paths), name, ref_dir / name)
     return styles
@@ -315,17 +334,20 @@ def translate_folder(
     for y in target_domains:
         _check_folder_name(domain_names[y], y)
 
-    found = find_image_files(input_dir)
+    every = walk_files(input_dir)
+    found = [p for p in every if is_image_file(p)]
     files = [p for p in found if output_dir.resolve() not in p.resolve().parents]  # not outputs
+    _warn_unread(unread_image_files(every), input_dir)
     if not files:
         raise FileNotFoundError(
             f"all {len(found)} images under input_dir={input_dir} are under "
             f"output_dir={output_dir}, so they count as outputs: choose an output_dir outside "
             "input_dir"
             if found
-            else f"no images (jpg, jpeg, png, webp, bmp) found under {input_dir}"
+            else f"no images ({IMAGE_SUFFIXES_TEXT}) found under {input_dir}"
         )
     device = module.device
+    dtype = getattr(module, "dtype", torch.float32)  # a model converted with .half() wants half
     gen = torch.Generator().manual_seed(seed)
     ref_styles = None
     s_mean = None
@@ -387,7 +409,7 @@ def translate_folder(
             for k in range(num_styles)
             if overwrite or any(not out_path(p, y, k).exists() for p, _, _ in loaded)
         ]
-        x = torch.stack([t for _, _, t in loaded]).to(device)  # (B, 3, S, S)
+        x = torch.stack([t for _, _, t in loaded]).to(device, dtype)  # (B, 3, S, S)
         if todo:
             x = encode_once(module, x)  # one encoding for every domain and style
         for y, k in todo:
@@ -396,7 +418,8 @@ def translate_folder(
                 x_fake = module.translate(x, y_trg).cpu()  # (B, 3, S, S)
             else:
                 if ref_styles is None:
-                    s = latent_styles(module, draws[y, k].to(device), y_trg, psi, s_mean)
+                    z = draws[y, k].to(device, dtype)  # (B, latent_dim)
+                    s = latent_styles(module, z, y_trg, psi, s_mean)
                 else:
                     s = ref_styles[y][draws[y, k].to(ref_styles[y].device)]  # (B, style_dim)
                 x_fake = module.translate(x, y_trg, s=s).cpu()  # (B, 3, S, S)

@@ -180,3 +180,28 @@ def test_nc_without_names_names_the_classes_by_index(tmp_path):
     (src / "data.yaml").write_text("train: images/train\nnc: 2\n")
     ds = read_yolo(src)
     assert ds.categories == ["0", "1"] and ds.problems == []
+
+
+def test_linked_split_folders_are_read_and_links_to_nothing_reported(tmp_path):
+    """A split kept elsewhere and linked in (images/val -> /data/val) is part of the dataset
+    (Python 3.11's rglob does not follow linked folders); a linked image whose file is gone is
+    one problem, not a silent omission."""
+    make_yolo(tmp_path / "store", broken=False)
+    root = tmp_path / "ds"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "data.yaml").write_text((tmp_path / "store/data.yaml").read_text(encoding="utf-8"))
+    for kind in ("images", "labels"):
+        (root / kind / "train").symlink_to(tmp_path / "store" / kind / "train", True)
+        (root / kind / "val").symlink_to(tmp_path / "store" / kind / "val", True)
+    (root / "images/extra").mkdir()
+    (root / "images/extra/gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    ds = read_yolo(root)
+    assert sorted(im.rel for im in ds.images) == [
+        "images/train/a.jpg",
+        "images/train/background.jpg",
+        "images/val/night/deep/ünï.png",
+    ]
+    assert next(im for im in ds.images if im.rel == "images/train/a.jpg").boxes
+    (problem,) = ds.problems
+    assert "gone.jpg" in problem.line() and "unreadable image" in problem.line()

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 from PIL import Image
 
+from starganv2.data.folders import walk_files
 from starganv2.synthesis.detection.dataset import (
     Box,
     DetectionDataset,
@@ -120,8 +121,8 @@ def read_yolo(root: str | Path) -> DetectionDataset:
     problems: list[Problem] = []
     images: list[DetectionImage] = []
     files: list[Path] = []
-    for p in sorted(root.rglob("*")):
-        if "images" not in p.relative_to(root).parts[:-1] or not p.is_file():
+    for p in walk_files(root):  # linked split folders are followed (rglob does not)
+        if "images" not in p.relative_to(root).parts[:-1]:
             continue
         if p.suffix.lower() in IMAGE_SUFFIXES:
             files.append(p)
