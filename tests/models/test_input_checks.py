@@ -4,6 +4,7 @@ Python lists of labels given to ``translate``; ``translate`` returns values in [
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -165,3 +166,63 @@ def test_translate_refuses_another_dtype_naming_the_argument(v2, v1):
 def test_translate_checks_codes_and_reference_batch_against_x(v2, kw, message):
     with pytest.raises(ValueError, match=message):
         v2.translate(images(4), torch.tensor([0, 1, 0, 1]), **kw)
+
+
+# ------------------------------------------------------------------ style-code functions
+def test_style_from_reference_refuses_what_translate_refuses(v2):
+    """8-bit references used to give huge style codes silently, uint8 ones torch's dtype error."""
+    y = torch.tensor([0, 1])
+    with pytest.raises(
+        ValueError, match=r"x_ref has values in \[.*\]: expected images in \[-1, 1\]"
+    ):
+        v2.style_from_reference((images() + 1) * 127.5, y)
+    with pytest.raises(TypeError, match=r"x_ref has dtype torch.uint8: expected a float tensor"):
+        v2.style_from_reference(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), y)
+    with pytest.raises(ValueError, match=r"y has shape \(3,\): expected \(2,\)"):
+        v2.style_from_reference(images(), torch.tensor([0, 1, 1]))
+
+
+def test_style_from_latent_checks_its_codes_and_labels(v2):
+    z = torch.randn(4, TINY["latent_dim"])
+    with pytest.raises(ValueError, match=r"y values must be in \[0, 2\), got \[0, 1, 5\]"):
+        v2.style_from_latent(z, torch.tensor([0, 1, 1, 5]))
+    with pytest.raises(ValueError, match=r"z has shape \(16,\): expected \(N, 4\)"):
+        v2.style_from_latent(torch.randn(16), 1)
+    with pytest.raises(TypeError, match=r"y=\[0, 1, 0, 1\] is a list: expected an int"):
+        v2.style_from_latent(z, [0, 1, 0, 1])
+
+
+def test_style_functions_take_one_int_for_every_row_as_translate_does(v2):
+    z, x = torch.randn(2, TINY["latent_dim"]), images()
+    ones = torch.ones(2, dtype=torch.long)
+    torch.testing.assert_close(v2.style_from_latent(z, 1), v2.style_from_latent(z, ones))
+    torch.testing.assert_close(v2.style_from_reference(x, 1), v2.style_from_reference(x, ones))
+
+
+def test_numpy_integer_domains_count_as_ints(v2, v1):
+    x, z = images(), torch.randn(2, TINY["latent_dim"])
+    torch.testing.assert_close(v2.translate(x, np.int64(1), z=z), v2.translate(x, 1, z=z))
+    assert v1.translate(x, np.int32(1)).shape == x.shape
+    torch.testing.assert_close(v2.style_from_latent(z, np.int64(1)), v2.style_from_latent(z, 1))
+    with pytest.raises(TypeError, match=r"y_trg=.*True.* is a bool_?: expected an int"):
+        v2.translate(x, np.True_)
+
+
+def test_an_empty_batch_translates_to_an_empty_batch(v2):
+    for kw in ({}, {"z": torch.randn(0, TINY["latent_dim"])}, {"x_ref": images(0)}):
+        out = v2.translate(images(0), 1, **kw)
+        assert out.shape == (0, 3, 32, 32)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_converted_model_draws_its_latent_codes_in_its_dtype(dtype):
+    """README allows converted models; fresh codes used to be float32 (a dtype mismatch)."""
+    from starganv2.synthesis.styles import latent_styles, style_means
+
+    model = StarGANv2Module(**TINY).eval().to(dtype)
+    x = images().to(dtype)
+    assert model.translate(x, 1).dtype == dtype
+    means = style_means(model, num=10)
+    assert means.shape == (TINY["num_domains"], TINY["style_dim"])
+    z = torch.randn(2, TINY["latent_dim"], dtype=dtype)
+    assert latent_styles(model, z, 1, psi=0.7, s_mean=means).dtype == dtype

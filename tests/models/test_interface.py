@@ -79,3 +79,9 @@ def test_deterministic_model_is_evaluated_in_label_mode(tmp_path, offline_hub):
         Evaluator(
             metrics={"fid_lpips": {"feature_extractor": TinyFeatures()}}, modes=["latent"]
         ).evaluate(model, root)
+
+
+def test_the_protocol_says_what_translate_returns():
+    """The protocol used to say "(not clamped)" while every model clamps (README too)."""
+    doc = " ".join(Translator.translate.__doc__.split())
+    assert "not clamped" not in doc and "clamped to ``[-1, 1]``" in doc

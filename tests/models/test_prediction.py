@@ -144,3 +144,16 @@ def test_trainer_predict_runs_predict_step(v2):
     predictions = quiet_trainer().predict(v2, loader)
     got = torch.cat([p["x_fake"] for p in predictions])
     torch.testing.assert_close(got, v2.predict_step(batch, 0)["x_fake"])
+
+
+def test_a_model_converted_to_bfloat16_predicts_from_seeds():
+    torch.manual_seed(0)
+    model = StarGANv2Module(**TINY).eval().to(torch.bfloat16)
+    batch = _batch()
+    batch["x"] = batch["x"].bfloat16()
+    out = model.predict_step(batch, 0)
+    expected = model.translate(
+        batch["x"], batch["y_trg"], z=latent_codes(batch["seed"], 4).bfloat16()
+    )
+    assert out["x_fake"].dtype == torch.bfloat16
+    torch.testing.assert_close(out["x_fake"], expected, rtol=0, atol=0)

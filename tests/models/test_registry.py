@@ -97,3 +97,17 @@ def test_a_truncated_checkpoint_and_other_nets_are_one_line(tmp_path):
     torch.save(ckpt, good)
     with pytest.raises(CheckpointError, match="m.ckpt' does not load into StarGANv2Module"):
         load_model(good)
+
+
+@pytest.mark.parametrize("map_location", ["cuda", torch.device("cuda:0"), {"cpu": "cuda:0"}])
+def test_a_device_this_machine_lacks_is_no_checkpoint_error(tmp_path, monkeypatch, map_location):
+    """map_location="cuda" without CUDA used to be a CheckpointError blaming the file."""
+    from starganv2.models.registry import CheckpointError
+
+    path = _save(StarGANv2Module(**TINY), tmp_path / "m.ckpt")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(
+        ValueError, match=r"map_location=.*cuda.*torch\.cuda\.is_available\(\)"
+    ) as err:
+        load_model(path, map_location=map_location)
+    assert not isinstance(err.value, CheckpointError)

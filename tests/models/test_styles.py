@@ -50,3 +50,20 @@ def test_the_synthesis_names_are_the_models_names():
     from starganv2.synthesis import styles as synthesis_styles
 
     assert synthesis_styles.style_means is style_means and synthesis_styles.truncate is truncate
+
+
+def test_latent_styles_take_what_translate_takes_and_name_what_they_refuse():
+    """A NumPy integer domain used to fail inside truncation ('int' object is not callable)."""
+    import numpy as np
+
+    from starganv2.models.styles import latent_styles
+
+    module = StarGANv2Module(**TINY).eval()
+    z, s_mean = torch.randn(3, 4), torch.zeros(2, 8)
+    expected = latent_styles(module, z, torch.ones(3, dtype=torch.long), psi=0.7, s_mean=s_mean)
+    torch.testing.assert_close(latent_styles(module, z, np.int64(1), 0.7, s_mean), expected)
+    torch.testing.assert_close(latent_styles(module, z, 1, 0.7, s_mean), expected)
+    with pytest.raises(ValueError, match=r"y values must be in \[0, 2\), got \[2\]"):
+        latent_styles(module, z, 2, 0.7, s_mean)
+    with pytest.raises(ValueError, match=r"z has shape \(4,\): expected \(N, 4\)"):
+        latent_styles(module, torch.randn(4), 1)

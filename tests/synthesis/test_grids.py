@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -84,3 +85,50 @@ def test_attribute_grid_is_the_originals_test_grid():
     )
     with pytest.raises(GuidanceModeError, match="needs 'attribute' guidance"):
         attribute_grid(StarGANv1Module(img_size=16, num_domains=4, g_conv_dim=4), x, c)
+
+
+def test_grids_name_the_argument_they_refuse():
+    """Each used to fail deep inside (no 'size' on a str, a shape mismatch, no 'expand' on a
+    list) or, for one label too many, to ignore it silently."""
+    module = StarGANv2Module(**TINY)
+    x, z = torch.rand(2, 3, 32, 32) * 2 - 1, torch.randn(2, 4)
+    with pytest.raises(TypeError, match=r"domains\[0\]='dog' is a str: .*names\.index\('dog'\)"):
+        latent_grid(module, x, z, domains=["dog"])
+    with pytest.raises(ValueError, match=r"domains\[1\]=2 is out of range: .*\[0, 2\)"):
+        latent_grid(module, x, z, domains=[0, 2])
+    with pytest.raises(ValueError, match=r"z has shape \(16,\): expected \(N, 4\)"):
+        latent_grid(module, x, torch.randn(16))
+    with pytest.raises(TypeError, match=r"y_ref=\[0, 1\] is a list: expected an int"):
+        reference_grid(module, x, x, [0, 1])
+    with pytest.raises(ValueError, match=r"y_ref has shape \(3,\): expected \(2,\)"):
+        reference_grid(module, x, x, torch.tensor([0, 1, 1]))
+
+
+def test_grids_take_domains_as_translate_takes_them():
+    module = StarGANv2Module(**TINY)
+    x, z = torch.rand(2, 3, 32, 32) * 2 - 1, torch.randn(1, 4)
+    one = latent_grid(module, x, z, domains=[1], padding=0)
+    torch.testing.assert_close(latent_grid(module, x, z, domains=np.int64(1), padding=0), one)
+    torch.testing.assert_close(latent_grid(module, x, z, domains=torch.tensor([1]), padding=0), one)
+    grid = reference_grid(module, x, x, 1, padding=0)
+    torch.testing.assert_close(grid, reference_grid(module, x, x, torch.tensor([1, 1]), padding=0))
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("g.tif", "TIFF"), ("g.jpg", "JPEG"), ("g", "PNG")])
+def test_save_grid_writes_the_format_its_suffix_names(tmp_path, name, fmt):
+    """No suffix used to fail on the temporary file's random suffix ('unknown file extension')."""
+    from PIL import Image
+
+    grid = torch.rand(3, 8, 8)
+    path = save_grid(grid, tmp_path / name)
+    with Image.open(path) as image:
+        assert image.format == fmt
+        pixels = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+    if fmt != "JPEG":  # lossless: the 8-bit values torchvision's save_image would store
+        assert torch.equal(pixels, grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8))
+
+
+def test_save_grid_refuses_a_suffix_no_image_format_has(tmp_path):
+    with pytest.raises(ValueError, match=r"path=.*g\.xyz.*cannot write RGB images as '\.xyz'"):
+        save_grid(torch.rand(3, 8, 8), tmp_path / "g.xyz")
+    assert list(tmp_path.iterdir()) == []

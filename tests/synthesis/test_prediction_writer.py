@@ -4,6 +4,7 @@ writer: tests/integration/test_augment_ddp.py (``starganv2-augment devices=2``).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from starganv2.synthesis.requests import (
     requests_for,
     style_seed,
 )
+from starganv2.utils.images import to_pil
 from tests.helpers import TINY, quiet_trainer
 
 
@@ -180,7 +182,11 @@ def test_predict_writes_every_output_and_a_rerun_skips_them_before_reading(modul
 def test_an_interrupted_write_leaves_no_file_under_the_final_name(tmp_path, monkeypatch):
     image = torch.zeros(3, 8, 8)
 
+    save = Image.Image.save
+
     def crash(picture, fp, format=None, **kw):
+        if isinstance(fp, io.BytesIO):  # the check that PIL writes the format, in memory
+            return save(picture, fp, format=format, **kw)
         Path(fp).write_bytes(b"\x89PNG half")  # part of a file, then the process "dies"
         raise KeyboardInterrupt
 
@@ -188,6 +194,44 @@ def test_an_interrupted_write_leaves_no_file_under_the_final_name(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         write_image(tmp_path / "out" / "a.png", image)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("w.tif", "TIFF"), ("w.gif", "GIF"), ("w.jpeg", "JPEG"), ("w.WEBP", "WEBP"), ("w", "PNG")],
+)
+def test_write_image_writes_the_format_its_suffix_names(tmp_path, name, fmt):
+    """PNG bytes used to land under .tif and .gif names; no suffix is PNG, as documented."""
+    path = write_image(tmp_path / name, torch.zeros(3, 8, 8))
+    with Image.open(path) as image:
+        assert image.format == fmt and image.size == (8, 8)
+
+
+def test_write_image_refuses_a_suffix_pil_cannot_write(tmp_path):
+    with pytest.raises(ValueError, match=r"path=.*w\.xyz.*cannot write RGB images as '\.xyz'"):
+        write_image(tmp_path / "w.xyz", torch.zeros(3, 8, 8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_image_writes_jpeg_at_the_library_quality(tmp_path):
+    """JPEG at quality 95, as translate_folder writes it (PIL's default is 75)."""
+    image = torch.rand(3, 32, 32) * 2 - 1
+    write_image(tmp_path / "a.jpg", image)
+    to_pil(image).save(tmp_path / "b.jpg", quality=95)
+    assert (tmp_path / "a.jpg").read_bytes() == (tmp_path / "b.jpg").read_bytes()
+
+
+def test_requests_for_takes_one_int_and_refuses_names_saying_how_to_get_indices(tmp_path):
+    sources = _sources(tmp_path, 2)
+    assert requests_for(sources, targets=1) == requests_for(sources, targets=[1])
+    assert requests_for(sources, targets=np.int64(1)) == requests_for(sources, targets=[1])
+    assert requests_for(sources, lambda key: 1) == requests_for(sources, [1])
+    with pytest.raises(TypeError, match=r"targets\[0\]='dog' is a str: .*names\.index\('dog'\)"):
+        requests_for(sources, targets=["dog"])
+    with pytest.raises(TypeError, match=r"targets\('sub/img0\.png'\)\[0\]='dog' is a str"):
+        requests_for(sources, targets=lambda key: ["dog"])
+    with pytest.raises(ValueError, match=r"targets\[1\]=-1 is out of range"):
+        requests_for(sources, targets=[0, -1])
 
 
 def test_default_writer_keeps_keys_inside_the_output_folder(tmp_path):

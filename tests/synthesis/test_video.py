@@ -117,3 +117,12 @@ def test_failed_write_leaves_existing_file_untouched(tmp_path):
         write_video(frames(), path)
     assert path.read_bytes() == b"old video"
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+
+
+def test_latent_frames_of_a_model_converted_to_bfloat16():
+    torch.manual_seed(0)
+    model = StarGANv2Module(**TINY).eval().to(torch.bfloat16)
+    frames = list(
+        video_latent_frames(model, _images(1).bfloat16(), num_codes=2, frames_per_transition=2)
+    )
+    assert len(frames) == 2 * (1 * 2 + 1) and torch.isfinite(frames[-1].float()).all()

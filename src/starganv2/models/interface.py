@@ -82,9 +82,10 @@ class Translator(Protocol):
     def translate(
         self, x: torch.Tensor, y_trg: torch.Tensor | int, **style: torch.Tensor
     ) -> torch.Tensor:
-        """``x (N, 3, S, S)`` in ``[-1, 1]`` into domains ``y_trg`` -> ``(N, 3, S, S)`` (not clamped).
+        """``x (N, 3, S, S)`` in ``[-1, 1]`` into domains ``y_trg`` -> ``(N, 3, S, S)`` clamped to
+        ``[-1, 1]``.
 
-        Style models accept exactly one of ``z``, ``x_ref``, ``s`` (none: fresh latent codes);
+        Style models accept at most one of ``z``, ``x_ref``, ``s`` (none: fresh latent codes);
         deterministic models accept none.
         """
         ...
@@ -124,12 +125,16 @@ class StyleTranslator(Translator, Protocol):
         """Length of the style code ``s``."""
         ...
 
-    def style_from_latent(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Style codes ``(N, style_dim)`` of latent codes ``z (N, latent_dim)`` for domains ``y``."""
+    def style_from_latent(self, z: torch.Tensor, y: torch.Tensor | int) -> torch.Tensor:
+        """Style codes ``(N, style_dim)`` of latent codes ``z (N, latent_dim)`` for domains ``y``
+        (an int for every row, or an integer ``(N,)`` tensor), inputs checked as ``translate``
+        checks them."""
         ...
 
-    def style_from_reference(self, x_ref: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Style codes ``(N, style_dim)`` of reference images ``x_ref (N, 3, S, S)`` of domains ``y``."""
+    def style_from_reference(self, x_ref: torch.Tensor, y: torch.Tensor | int) -> torch.Tensor:
+        """Style codes ``(N, style_dim)`` of reference images ``x_ref (N, 3, S, S)`` of domains
+        ``y`` (an int for every row, or an integer ``(N,)`` tensor), inputs checked as
+        ``translate`` checks them."""
         ...
 
 

@@ -129,7 +129,7 @@ class PredictionMixin:
             seed = batch["seed"]
             if seed.shape != (x.size(0),):
                 raise ValueError(f"seed is {tuple(seed.shape)}: expected ({x.size(0)},)")
-            z = latent_codes(seed, self.latent_dim).to(x.device)  # (N, latent_dim)
+            z = latent_codes(seed, self.latent_dim).to(x.device, x.dtype)  # (N, latent_dim)
             s = self.style_from_latent(z, y)  # (N, style_dim)
         if psi is not None:
             s = truncate(s, self.prediction_style_means().to(s.device), psi.to(s.device), y)

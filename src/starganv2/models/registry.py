@@ -190,6 +190,32 @@ def check_checkpoint_fits(
     )
 
 
+def _check_map_location(map_location: Any) -> None:
+    """``ValueError`` naming ``map_location`` when it is a CUDA device this machine lacks: torch
+    fails deep inside loading, which would read as a fault of the checkpoint. A dict or function
+    ``map_location`` is left to torch (its error is reported by :func:`load_model`)."""
+    if not isinstance(map_location, (str, torch.device)):
+        return
+    try:
+        device = torch.device(map_location)
+    except RuntimeError as err:
+        raise ValueError(
+            f"map_location={map_location!r} is no device ({err}); pass e.g. 'cpu' or 'cuda'"
+        ) from err
+    if device.type != "cuda":
+        return
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"map_location={map_location!r} but torch.cuda.is_available() is False: this "
+            "machine has no usable CUDA device; load with map_location='cpu'"
+        )
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"map_location={map_location!r} but torch.cuda.device_count() is "
+            f"{torch.cuda.device_count()}; pass a device index below that"
+        )
+
+
 def load_model(ckpt_path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     """The model of a checkpoint written by this library (or by ``starganv2-convert``), in eval
     mode, whatever its class.
@@ -197,7 +223,8 @@ def load_model(ckpt_path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     Raises ``FileNotFoundError`` naming ``ckpt_path`` when there is no such file, and
     :class:`CheckpointError` (one line naming the file and what it holds) when it is no checkpoint
     of this library: text, empty, truncated, a foreign PyTorch file or an unconverted original
-    StarGAN v2 file (:func:`read_checkpoint`, as training reports them).
+    StarGAN v2 file (:func:`read_checkpoint`, as training reports them). A ``map_location`` this
+    machine has no device for (``"cuda"`` without CUDA) is a ``ValueError`` naming it.
     """
     peek = read_checkpoint(ckpt_path)
     path, name = Path(ckpt_path), _name("ckpt_path", ckpt_path)
@@ -209,10 +236,15 @@ def load_model(ckpt_path: str | os.PathLike, map_location: Any = "cpu") -> Any:
         )
     cls = model_class(checkpoint_model_name(peek))
     del peek
+    _check_map_location(map_location)
     try:
         model = cls.load_from_checkpoint(path, map_location=map_location)
     except RuntimeError as err:  # load_state_dict: the tensors do not fit the recorded model
         first = str(err).splitlines()[0]
+        if first.startswith("Attempting to deserialize object on"):  # torch: no such device
+            raise ValueError(
+                f"map_location={map_location!r} names a device this machine lacks: {first}"
+            ) from err
         raise CheckpointError(f"{name} does not load into {cls.__name__}: {first}") from err
     log.info("loaded %s (%s, iteration %d)", path, cls.__name__, getattr(model, "iteration", 0))
     return model.eval()

@@ -12,8 +12,10 @@ This lives in ``models/`` (not ``synthesis/``) because the modules' ``predict_st
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from starganv2.models.interface import StyleTranslator, require_styles
+from starganv2.models.training_checks import check_codes, domain_labels
 
 __all__ = [
     "NUM_MEAN_CODES",
@@ -42,6 +44,13 @@ def check_psi(psi: float, key: str = "psi") -> float:
     return float(psi)
 
 
+def _parameter_dtype(model: StyleTranslator) -> torch.dtype:
+    """The dtype of ``model``'s floating parameters (what its nets want their inputs in), or
+    float32 for a model without any."""
+    parameters = model.parameters() if isinstance(model, nn.Module) else ()
+    return next((p.dtype for p in parameters if p.is_floating_point()), torch.float32)
+
+
 @torch.no_grad()
 def style_means(
     model: StyleTranslator,
@@ -52,19 +61,21 @@ def style_means(
     """Mean style code of each domain over ``num`` random latent codes.
 
     The same latent codes are used for every domain. ``generator`` (a CPU ``torch.Generator``)
-    makes the result reproducible; codes are drawn on the CPU and moved to the model's device.
+    makes the result reproducible; codes are drawn on the CPU and moved to the model's device and
+    parameter dtype (a model converted with ``.half()`` takes half codes).
 
-    Returns: ``(num_domains, style_dim)``.
+    Returns: ``(num_domains, style_dim)`` float32.
     """
     model = require_styles(model, "truncation (psi < 1)")
     if num < 1:
         raise ValueError(f"num={num!r} is invalid: expected at least one latent code")
-    device = model.device
+    device, dtype = model.device, _parameter_dtype(model)
     sums = torch.zeros(model.num_domains, model.style_dim, dtype=torch.float64, device=device)
     done = 0
     while done < num:
         n = min(batch_size, num - done)
-        z = torch.randn(n, model.latent_dim, generator=generator).to(device)  # (n, latent_dim)
+        z = torch.randn(n, model.latent_dim, generator=generator)  # (n, latent_dim)
+        z = z.to(device, dtype)
         for d in range(model.num_domains):
             y = torch.full((n,), d, dtype=torch.long, device=device)
             sums[d] += model.style_from_latent(z, y).double().sum(0)
@@ -125,11 +136,14 @@ def latent_styles(
     """Style codes ``(N, style_dim)`` of latent codes ``z (N, latent_dim)`` for domains ``y``,
     truncated towards ``s_mean`` (``(num_domains, style_dim)``, see :func:`style_means`) when
     ``psi != 1``. ``s_mean=None`` with ``psi != 1`` computes the means (10,000 codes) first.
+
+    ``y`` is an int (NumPy integers too) for every row or an integer ``(N,)`` tensor; ``z``,
+    ``y`` and ``psi`` are checked as ``translate`` checks its inputs (errors name them).
     """
     psi = check_psi(psi)
     model = require_styles(model, "latent-guided synthesis")
-    if isinstance(y, int):
-        y = torch.full((z.size(0),), y, dtype=torch.long, device=z.device)
+    check_codes(z, None, model.latent_dim, "z", "latent_dim")
+    y = domain_labels(y, z.size(0), model.num_domains, z.device, key="y")
     s = model.style_from_latent(z, y)
     if psi == 1.0:
         return s

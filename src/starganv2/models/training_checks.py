@@ -18,7 +18,8 @@ by the module itself (``gradient_clip_val``, :func:`check_gradient_clipping`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -37,6 +38,8 @@ __all__ = [
     "check_codes",
     "check_loss_weights",
     "domain_labels",
+    "check_domain",
+    "domain_list",
     "RANGE_TOLERANCE",
 ]
 
@@ -284,20 +287,80 @@ def _check_dtype(x: torch.Tensor, dtype: torch.dtype | None, key: str) -> None:
 
 
 def check_codes(
-    t: object, n: int, dim: int, key: str, dim_name: str, dtype: torch.dtype | None = None
+    t: object,
+    n: int | None,
+    dim: int,
+    key: str,
+    dim_name: str,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """``t`` if it is a float tensor ``(n, dim)`` (one latent or style code per image) of
-    ``dtype``, else a ``TypeError``/``ValueError`` naming ``key`` and the expected shape."""
+    """``t`` if it is a float tensor ``(n, dim)`` (one latent or style code per image; any number
+    of rows with ``n=None``) of ``dtype``, else a ``TypeError``/``ValueError`` naming ``key`` and
+    the expected shape."""
+    rows = "N" if n is None else n
     if not isinstance(t, torch.Tensor) or not t.is_floating_point():
         shown = f"dtype {t.dtype}" if isinstance(t, torch.Tensor) else f"a {type(t).__name__}"
-        raise TypeError(f"{key} is {shown}: expected a float tensor ({n}, {dim})")
+        raise TypeError(f"{key} is {shown}: expected a float tensor ({rows}, {dim})")
     _check_dtype(t, dtype, key)
-    if tuple(t.shape) != (n, dim):
+    if t.dim() != 2 or t.size(1) != dim or (n is not None and t.size(0) != n):
+        per = "one code per row" if n is None else "one code per row of x"
         raise ValueError(
-            f"{key} has shape {tuple(t.shape)}: expected ({n}, {dim}), one code per row of x "
-            f"({dim_name}={dim})"
+            f"{key} has shape {tuple(t.shape)}: expected ({rows}, {dim}), {per} ({dim_name}={dim})"
         )
     return t
+
+
+def _is_int(y: object) -> bool:
+    """Whether ``y`` is one integer (a Python int or a NumPy integer scalar; not a bool)."""
+    return isinstance(y, numbers.Integral) and not isinstance(y, bool)
+
+
+def _check_range(values: Sequence[int], num_domains: int | None, key: str) -> None:
+    """``ValueError`` naming ``key`` unless every domain index lies in ``[0, num_domains)``
+    (``num_domains=None``: the caller does not know the count; only ``>= 0``)."""
+    high = math.inf if num_domains is None else num_domains
+    if values and (min(values) < 0 or max(values) >= high):
+        bounds = ">= 0" if num_domains is None else f"in [0, {num_domains})"
+        raise ValueError(f"{key} values must be {bounds}, got {sorted(set(values))}")
+
+
+def check_domain(y: object, num_domains: int | None, key: str) -> int:
+    """``y`` as an int if it is one domain index (an int or a NumPy integer, not a bool) in
+    ``[0, num_domains)`` (only ``>= 0`` when ``num_domains`` is ``None``), else a
+    ``TypeError``/``ValueError`` naming ``key``. A domain name says how to get its index."""
+    if not _is_int(y):
+        hint = ""
+        if isinstance(y, str):
+            hint = (
+                "; domains are given by index, the position of the name in the model's domain "
+                f"names (its sorted domain folders), e.g. names.index({y!r})"
+            )
+        raise TypeError(f"{key}={y!r} is a {type(y).__name__}: expected an int domain index{hint}")
+    if y < 0 or (num_domains is not None and y >= num_domains):
+        bounds = ">= 0" if num_domains is None else f"in [0, {num_domains})"
+        raise ValueError(f"{key}={int(y)} is out of range: expected a domain index {bounds}")
+    return int(y)
+
+
+def domain_list(domains: object, num_domains: int | None, key: str = "domains") -> list[int]:
+    """``domains`` (one int, a sequence of ints or a 1-D integer tensor) as a list of domain
+    indices in ``[0, num_domains)`` (only ``>= 0`` when ``num_domains`` is ``None``), else a
+    ``TypeError``/``ValueError`` naming ``key`` (or ``key[i]``, the entry at fault)."""
+    if _is_int(domains):
+        return [check_domain(domains, num_domains, key)]
+    if isinstance(domains, torch.Tensor):
+        if domains.dim() > 1 or domains.is_floating_point() or domains.dtype == torch.bool:
+            raise TypeError(
+                f"{key} is a {domains.dtype} tensor of shape {tuple(domains.shape)}: expected "
+                "domain indices, an int, a sequence of ints or a 1-D integer tensor"
+            )
+        domains = domains.reshape(-1).tolist()
+    if isinstance(domains, (str, bytes)) or not isinstance(domains, Iterable):
+        raise TypeError(
+            f"{key}={domains!r} is a {type(domains).__name__}: expected domain indices, an int, "
+            "a sequence of ints or a 1-D integer tensor"
+        )
+    return [check_domain(d, num_domains, f"{key}[{i}]") for i, d in enumerate(domains)]
 
 
 def domain_labels(
@@ -305,14 +368,16 @@ def domain_labels(
 ) -> torch.Tensor:
     """``y`` (an int for every row, or an integer tensor ``(n,)``) as a long tensor on ``device``,
     checked to lie in ``[0, num_domains)``; ``TypeError``/``ValueError`` naming ``key`` otherwise
-    (a Python list, float labels, one-hot rows, a length other than ``n``)."""
-    if isinstance(y, bool) or not isinstance(y, (int, torch.Tensor)):
+    (a Python list, float labels, one-hot rows, a length other than ``n``). NumPy integer
+    scalars count as ints; an int is checked without reading anything back from the device."""
+    if not _is_int(y) and not isinstance(y, torch.Tensor):
         raise TypeError(
             f"{key}={y!r} is a {type(y).__name__}: expected an int (one domain for every row) "
             f"or an integer tensor of shape ({n},)"
         )
-    if isinstance(y, int):
-        y = torch.full((n,), y, dtype=torch.long, device=device)
+    if _is_int(y):
+        _check_range([int(y)], num_domains, key)
+        return torch.full((n,), int(y), dtype=torch.long, device=device)
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise TypeError(f"{key} has dtype {y.dtype}: expected an integer tensor of domain indices")
     if tuple(y.shape) != (n,):
@@ -320,7 +385,5 @@ def domain_labels(
             f"{key} has shape {tuple(y.shape)}: expected ({n},), one domain index per image"
         )
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_domains):
-        raise ValueError(
-            f"{key} values must be in [0, {num_domains}), got {sorted(set(y.tolist()))}"
-        )
+        _check_range(y.tolist(), num_domains, key)
     return y.to(device=device, dtype=torch.long)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
 from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import (
@@ -26,17 +26,27 @@ from starganv2.models.interface import (
     require_mode,
 )
 from starganv2.models.stargan_v1.step import original_test_labels
+from starganv2.models.training_checks import check_codes, check_images, domain_labels, domain_list
+from starganv2.synthesis.prediction_writer import save_picture
 from starganv2.synthesis.styles import latent_styles, style_means
-from starganv2.utils.files import atomic_write
-from starganv2.utils.images import to_unit
+from starganv2.utils.images import to_pil, to_unit
 
 __all__ = ["latent_grid", "reference_grid", "label_grid", "attribute_grid", "save_grid"]
 
 
 def save_grid(grid: torch.Tensor, path: str | os.PathLike) -> Path:
-    """Save a ``(3, H, W)`` grid in [0, 1] as an image (format from the suffix, e.g. ``.png``),
-    written whole (:func:`starganv2.utils.files.atomic_write`). Returns the path."""
-    return atomic_write(path, lambda tmp: save_image(grid, tmp))
+    """Save a ``(3, H, W)`` grid in [0, 1] as an image, written whole, in the format its suffix
+    names (PNG without a suffix; a ``ValueError`` naming ``path`` for a suffix PIL cannot write),
+    as :func:`~starganv2.synthesis.prediction_writer.write_image` does. Returns the path."""
+    return save_picture(to_pil(grid, unit=True), path)
+
+
+def _domains(model: Translator, domains: object) -> list[int]:
+    """A grid's target domains: all of ``model``'s for ``None``, else ``domains`` checked
+    (:func:`~starganv2.models.training_checks.domain_list`; errors name ``domains``)."""
+    if domains is None:
+        return list(range(model.num_domains))
+    return domain_list(domains, model.num_domains, "domains")
 
 
 @torch.no_grad()
@@ -44,7 +54,7 @@ def latent_grid(
     model: StyleTranslator,
     x_src: torch.Tensor,
     z: torch.Tensor,
-    domains: Sequence[int] | None = None,
+    domains: Sequence[int] | int | torch.Tensor | None = None,
     padding: int = 2,
     psi: float = 1.0,
     s_mean: torch.Tensor | None = None,
@@ -57,7 +67,8 @@ def latent_grid(
         x_src: ``(N, 3, S, S)`` sources.
         z: ``(K, latent_dim)`` latent codes shared by all rows (fixed codes make grids comparable
             across iterations).
-        domains: target domains (default: all).
+        domains: target domains, domain indices (one int, a sequence or a 1-D integer tensor;
+            default: all).
         psi: truncation; 1 disables it.
         s_mean: ``(num_domains, style_dim)`` style means for ``psi != 1`` (default: computed
             with :func:`~starganv2.synthesis.styles.style_means`; pass them to reuse them).
@@ -65,8 +76,9 @@ def latent_grid(
     Returns: ``(3, H, W)`` grid with ``N`` rows and ``1 + len(domains) * K`` columns.
     """
     require_mode(model, MODE_LATENT, "a latent-guided grid")
+    check_codes(z, None, model.latent_dim, "z", "latent_dim")
     n = x_src.size(0)
-    domains = list(range(model.num_domains)) if domains is None else list(domains)
+    domains = _domains(model, domains)
     if psi != 1.0 and s_mean is None:
         s_mean = style_means(model)
     src = encode_once(model, x_src)  # one encoding for every column
@@ -85,7 +97,7 @@ def reference_grid(
     model: StyleTranslator,
     x_src: torch.Tensor,
     x_ref: torch.Tensor,
-    y_ref: torch.Tensor,
+    y_ref: torch.Tensor | int,
     padding: int = 2,
 ) -> torch.Tensor:
     """Reference-guided grid: sources across the top, references down the left side, and in cell
@@ -93,11 +105,13 @@ def reference_grid(
 
     Args:
         x_src: ``(N, 3, S, S)`` sources; x_ref: ``(M, 3, S, S)`` references of domains
-            ``y_ref (M,)``.
+            ``y_ref`` (an integer ``(M,)`` tensor, or one int for all).
 
     Returns: ``(3, H, W)`` grid of ``(M + 1)`` rows and ``(N + 1)`` columns (top-left blank).
     """
     require_mode(model, MODE_REFERENCE, "a reference-guided grid")
+    check_images(x_ref, model.img_size, "x_ref")
+    y_ref = domain_labels(y_ref, x_ref.size(0), model.num_domains, x_ref.device, key="y_ref")
     n = x_src.size(0)
     rows = [torch.cat([torch.full_like(x_src[:1], -1.0), x_src])]  # blank corner, then sources
     src = encode_once(model, x_src)  # one encoding for every row
@@ -113,7 +127,7 @@ def reference_grid(
 def label_grid(
     model: Translator,
     x_src: torch.Tensor,
-    domains: Sequence[int] | None = None,
+    domains: Sequence[int] | int | torch.Tensor | None = None,
     padding: int = 2,
 ) -> torch.Tensor:
     """Label-guided grid of a deterministic model: one row per source; the source, then its
@@ -122,7 +136,7 @@ def label_grid(
     Returns: ``(3, H, W)`` grid with ``N`` rows and ``1 + len(domains)`` columns.
     """
     require_mode(model, MODE_LABEL, "a label-guided grid")
-    domains = list(range(model.num_domains)) if domains is None else list(domains)
+    domains = _domains(model, domains)
     columns = [x_src] + [model.translate(x_src, y) for y in domains]
     tiles = torch.stack(columns, dim=1).flatten(0, 1)  # (N * cols, 3, S, S), row-major
     return make_grid(to_unit(tiles), nrow=len(columns), padding=padding)

@@ -3,8 +3,9 @@
 After every predicted batch it splits the output ``{"x_fake": (N, 3, S, S), **passed}`` into
 ``N`` items and calls ``write_item(item, image)`` for each: ``item`` holds that row of every
 passed-through key (``key``, ``y_trg``, ``seed``, ``style``, the request's extras), ``image`` is
-``(3, S, S)`` in [-1, 1] on the CPU. The default writes ``image`` to ``output_dir/<key>`` (format
-from the suffix: PNG, JPEG, WebP, BMP; PNG without one).
+``(3, S, S)`` in [-1, 1] on the CPU. The default writes ``image`` to ``output_dir/<key>`` in the
+format its suffix names (any PIL writes: ``.png``, ``.jpg``, ``.webp``, ``.bmp``, ``.tif``...; PNG
+without a suffix; a suffix PIL cannot write is a ``ValueError`` naming the path).
 
 Every file lands whole: written under a temporary name beside the target and renamed
 (:func:`starganv2.utils.files.atomic_path`), so an interrupted run leaves no half-written output,
@@ -31,28 +32,61 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DistributedSampler
 
 from starganv2.synthesis.requests import TranslationRequest
+from starganv2.synthesis.translate_folder import _COMMON_SUFFIXES, _image_format
 from starganv2.utils.files import atomic_path
 from starganv2.utils.images import to_pil
 
-__all__ = ["PredictionWriter", "split_prediction", "write_image"]
+__all__ = [
+    "PredictionWriter",
+    "split_prediction",
+    "write_image",
+    "save_picture",
+    "image_format",
+    "QUALITY",
+]
 
 log = logging.getLogger(__name__)
 
-_PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
+QUALITY = 95
+"""JPEG / WebP quality of written images (``translate_folder``'s default)."""
 
 ItemWriter = Callable[[dict[str, Any], torch.Tensor], None]
 """``write_item(item, image)``: store one output (``image (3, S, S)`` in [-1, 1], CPU)."""
 
 
-def write_image(path: str | os.PathLike, image: torch.Tensor) -> Path:
-    """Write ``image (3, H, W)`` in [-1, 1] to ``path`` atomically, in the format of its suffix
-    (PNG when the suffix names no image format); returns ``path``."""
+def image_format(path: str | os.PathLike) -> str:
+    """The PIL format ``path`` is written in: the one its suffix names (``.tif`` -> ``TIFF``, as
+    PIL registers them), PNG when it has no suffix; a ``ValueError`` naming ``path`` for a suffix
+    PIL cannot write RGB images as (no file would hold what its name says)."""
     path = Path(path)
-    fmt = _PIL_FORMATS.get(path.suffix.lower(), "PNG")
-    picture = to_pil(image)
+    if not path.suffix:
+        return "PNG"
+    try:
+        return _image_format(path.suffix)
+    except ValueError as err:
+        raise ValueError(
+            f"path={str(path)!r}: PIL cannot write RGB images as {path.suffix!r}; name the file "
+            f"with a suffix PIL writes, e.g. one of {list(_COMMON_SUFFIXES)}, or none (PNG)"
+        ) from err
+
+
+def save_picture(picture: Any, path: str | os.PathLike) -> Path:
+    """Write a ``PIL.Image`` to ``path`` atomically in the format of its suffix
+    (:func:`image_format`; JPEG and WebP at :data:`QUALITY`); returns ``path``. The format is
+    checked before anything is written."""
+    path = Path(path)
+    fmt = image_format(path)
+    options = {"quality": QUALITY} if fmt in ("JPEG", "WEBP") else {}
     with atomic_path(path) as tmp:
-        picture.save(tmp, format=fmt)
+        picture.save(tmp, format=fmt, **options)
     return path
+
+
+def write_image(path: str | os.PathLike, image: torch.Tensor) -> Path:
+    """Write ``image (3, H, W)`` in [-1, 1] to ``path`` atomically, in the format its suffix names
+    (PNG without a suffix; ``ValueError`` naming ``path`` for a suffix PIL cannot write, see
+    :func:`save_picture`); returns ``path``."""
+    return save_picture(to_pil(image), path)
 
 
 def split_prediction(prediction: Mapping[str, Any]) -> list[tuple[dict[str, Any], torch.Tensor]]:

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torch.utils.data._utils.collate import default_collate
 
 from starganv2.data.folders import eval_transform, load_image
+from starganv2.models.training_checks import domain_list
 
 __all__ = [
     "TranslationRequest",
@@ -122,7 +123,7 @@ def reference_index(base_seed: int, source_key: str, y_trg: int, style: int, num
 
 def requests_for(
     sources: Mapping[str, Any],
-    targets: Sequence[int] | Callable[[str], Sequence[int]],
+    targets: Sequence[int] | int | Callable[[str], Sequence[int] | int],
     num_styles: int = 1,
     seed: int = 0,
     psi: float | None = None,
@@ -134,8 +135,9 @@ def requests_for(
     Args:
         sources: source key (a stable name such as a relative path; it enters the seed and the
             output name) -> what ``load_image`` reads.
-        targets: target domains of every source, or a function of the source key giving them
-            (e.g. every domain but the source's own).
+        targets: target domains of every source, as domain indices (one int, a sequence or a
+            1-D integer tensor), or a function of the source key giving them (e.g. every domain
+            but the source's own). A domain name is a ``TypeError`` saying how to get its index.
         num_styles: outputs per source and target, ``K >= 1``.
         seed: the base seed of :func:`style_seed`.
         psi: truncation for every request, or ``None``.
@@ -146,9 +148,13 @@ def requests_for(
     """
     if isinstance(num_styles, bool) or not isinstance(num_styles, int) or num_styles < 1:
         raise ValueError(f"num_styles={num_styles!r}: expected an int >= 1")
+    fixed = None if callable(targets) else domain_list(targets, None, "targets")
     out = []
     for source_key, source in sources.items():
-        domains = targets(source_key) if callable(targets) else targets
+        if fixed is None:
+            domains = domain_list(targets(source_key), None, f"targets({source_key!r})")
+        else:
+            domains = fixed
         for y in domains:
             for k in range(num_styles):
                 s = style_seed(seed, source_key, y, k)

@@ -331,7 +331,8 @@ def _video_latent_frames(
     src = encode_once(module, x_src)  # one encoding for every frame
     for y in domains:
         z = torch.randn(num_codes, module.latent_dim, generator=generator)
-        s_codes = latent_styles(module, z.to(x_src.device), y, psi, s_mean)  # (K, style_dim)
+        z = z.to(x_src.device, x_src.dtype)  # the model's dtype, which x_src has (checked)
+        s_codes = latent_styles(module, z, y, psi, s_mean)  # (K, style_dim)
         y_trg = torch.full((n,), y, dtype=torch.long, device=x_src.device)
         for k in range(num_codes - 1):
             for alpha in alphas:

@@ -44,8 +44,9 @@ def to_hwc_uint8(x: torch.Tensor, unit: bool = False) -> torch.Tensor:
     return to_uint8(x.detach(), unit=unit).permute(1, 2, 0).contiguous().cpu()
 
 
-def to_pil(x: torch.Tensor):  # noqa: ANN201 - PIL is imported lazily
-    """One image ``(3, H, W)`` in ``[-1, 1]`` -> ``PIL.Image`` (RGB)."""
+def to_pil(x: torch.Tensor, unit: bool = False):  # noqa: ANN201 - PIL is imported lazily
+    """One image ``(3, H, W)`` in ``[-1, 1]`` (``[0, 1]`` with ``unit``, e.g. a grid) ->
+    ``PIL.Image`` (RGB)."""
     from PIL import Image
 
-    return Image.fromarray(to_hwc_uint8(x).numpy(), mode="RGB")
+    return Image.fromarray(to_hwc_uint8(x, unit=unit).numpy(), mode="RGB")

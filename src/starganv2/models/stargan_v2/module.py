@@ -55,6 +55,7 @@ from starganv2.models.training_checks import (
     check_gradient_clipping,
     check_images,
     check_loss_weights,
+    domain_labels,
 )
 from starganv2.utils.checks import check_int
 
@@ -426,14 +427,36 @@ class StarGANv2Module(TranslationModule):
 
     # ------------------------------------------------------------------ inference (EMA nets)
     @torch.no_grad()
-    def style_from_latent(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Style codes ``(N, style_dim)`` of latent codes ``z (N, latent_dim)`` for domains ``y``."""
+    def style_from_latent(self, z: torch.Tensor, y: torch.Tensor | int) -> torch.Tensor:
+        """Style codes ``(N, style_dim)`` of latent codes ``z (N, latent_dim)`` for domains ``y``
+        (an int for every row, or an integer ``(N,)`` tensor), with the EMA mapping network.
+
+        Checked as ``translate`` checks them: ``z`` a float tensor of the model's dtype, ``y`` in
+        ``[0, num_domains)``; anything else is a ``TypeError``/``ValueError`` naming ``z`` or ``y``.
+        """
+        check_codes(z, None, self.latent_dim, "z", "latent_dim", self.input_dtype)
+        y = domain_labels(y, z.size(0), self.num_domains, z.device, key="y")
         return self.inference_net("mapping_network")(z, y)
 
     @torch.no_grad()
-    def style_from_reference(self, x_ref: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Style codes ``(N, style_dim)`` of references ``x_ref (N, 3, H, W)`` of domains ``y``."""
+    def style_from_reference(self, x_ref: torch.Tensor, y: torch.Tensor | int) -> torch.Tensor:
+        """Style codes ``(N, style_dim)`` of references ``x_ref (N, 3, H, W)`` in [-1, 1] of
+        domains ``y`` (an int for every row, or an integer ``(N,)`` tensor), with the EMA style
+        encoder.
+
+        Checked as ``translate`` checks ``x_ref``: 8-bit images, another size or dtype, and labels
+        out of range are a ``TypeError``/``ValueError`` naming ``x_ref`` or ``y``.
+        """
+        check_images(x_ref, self.img_size, "x_ref", self.input_dtype)
+        y = domain_labels(y, x_ref.size(0), self.num_domains, x_ref.device, key="y")
         return self.inference_net("style_encoder")(x_ref, y)
+
+    def _random_latents(self, n: int) -> torch.Tensor:
+        """Fresh latent codes ``(n, latent_dim)`` in the mapping network's dtype and on its
+        device (a model converted with ``.half()`` or ``.to(torch.bfloat16)`` wants its codes in
+        that dtype)."""
+        weight = next(self.inference_net("mapping_network").parameters())
+        return torch.randn(n, self.latent_dim, device=weight.device, dtype=weight.dtype)
 
     @torch.no_grad()
     def encode_sources(self, x: torch.Tensor) -> EncodedSources:
@@ -461,8 +484,9 @@ class StarGANv2Module(TranslationModule):
 
         The style comes from exactly one of: latent codes ``z (N, latent_dim)``, reference images
         ``x_ref (N, 3, H, W)`` of domain ``y_trg``, or style codes ``s (N, style_dim)``. With none
-        given, fresh latent codes are drawn. ``y_trg`` may be an int (same domain for all rows).
-        Returns ``(N, 3, H, W)`` clamped to [-1, 1].
+        given, fresh latent codes are drawn (in the nets' dtype). ``y_trg`` may be an int (same
+        domain for all rows). Returns ``(N, 3, H, W)`` clamped to [-1, 1]; an empty batch
+        (``N = 0``) gives an empty one.
 
         ``x`` may also be what :meth:`encode_sources` returned for these sources: the generator
         then only decodes (translating one batch with many styles encodes it once).
@@ -497,13 +521,14 @@ class StarGANv2Module(TranslationModule):
             check_codes(z, n, hp.latent_dim, "z", "latent_dim", self.input_dtype)
         if s is not None:
             check_codes(s, n, hp.style_dim, "s", "style_dim", self.input_dtype)
-        if s is None:
+        if n == 0:  # nothing to translate (the generator's AdaIN cannot reshape no styles)
+            return x.new_empty(x.shape)
+        if s is None:  # the inputs are checked: the nets directly, not the checking methods
             if x_ref is not None:
-                s = self.style_from_reference(x_ref, y_trg)
+                s = self.inference_net("style_encoder")(x_ref, y_trg)
             else:
-                if z is None:
-                    z = torch.randn(x.size(0), self.hparams.latent_dim, device=x.device)
-                s = self.style_from_latent(z, y_trg)
+                z = self._random_latents(n) if z is None else z
+                s = self.inference_net("mapping_network")(z, y_trg)
         if encoded is not None:
             return generator(encoded.features, s, masks=encoded.masks).clamp_(-1, 1)
         masks = None if self.mask_source is None else self.mask_source.masks(x)

@@ -249,7 +249,7 @@ class DemoEngine:
             raise ValueError(f"num_styles={num!r} is invalid: expected at least 1")
         g = torch.Generator().manual_seed(int(seed))
         z = torch.cat([torch.randn(1, model.latent_dim, generator=g) for _ in range(num)])
-        z = z.to(model.device)  # (num, latent_dim)
+        z = z.to(model.device, getattr(model, "dtype", torch.float32))  # (num, latent_dim)
         y_trg = torch.full((num,), y, dtype=torch.long, device=z.device)
         s = model.style_from_latent(z, y_trg)  # (num, style_dim)
         if psi != 1.0:
