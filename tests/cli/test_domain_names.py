@@ -96,3 +96,39 @@ def test_augment_takes_targets_by_the_checkpoints_names(named_ckpt, tmp_path):
     assert report.written == 3 and {o["domain"] for o in report.outputs} == {"wild"}
     with pytest.raises(ValueError, match=r"\['cat', 'wild'\] would be translated"):
         run(_cfg("augment", [*overrides, "domain_names=[wild,dog,cat]"], tmp_path / "b"))
+
+
+def test_a_data_root_without_train_folder_is_named_not_skipped(named_ckpt, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"data.root=.*nowhere has no train/ folder"):
+        _translate(named_ckpt, tmp_path, "data=folder", f"data.root={tmp_path / 'nowhere'}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_on_attribute_vectors_is_refused_saying_where_its_grid_is(tmp_path):
+    import lightning as L
+
+    from starganv2.models.stargan_v1.module import StarGANv1Module
+
+    torch.manual_seed(0)
+    module = StarGANv1Module(
+        img_size=16,
+        num_domains=2,
+        g_conv_dim=4,
+        d_conv_dim=4,
+        g_repeat_num=1,
+        label_mode="multi",
+        attributes=["smile", "male"],
+    )
+    ckpt = tmp_path / "v1.ckpt"
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": L.__version__,
+            "starganv2": {"iteration": 0, "model": "stargan_v1"},
+        },
+        ckpt,
+    )
+    with pytest.raises(ValueError, match=r"starganv2-translate translates images into domains"):
+        _translate(ckpt, tmp_path)
+    assert not (tmp_path / "out").exists()

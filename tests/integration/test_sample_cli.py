@@ -75,6 +75,21 @@ def test_sample_from_folders_with_a_single_reference_fails_clearly(ckpt, tmp_pat
     assert not list(tmp_path.rglob("*.mp4"))
 
 
+def test_video_ref_with_one_reference_per_domain_names_the_setting(ckpt, tmp_path):
+    from starganv2.cli.sample import run
+
+    root = make_folder_dataset(tmp_path / "data", ["a", "b", "c"], n=2, size=32)
+    overrides = [f"ckpt_path={ckpt}", f"src_dir={root / 'val'}", f"ref_dir={root / 'val'}"]
+    cfg = compose_train(
+        [*overrides, "outputs=[video_ref]", "num_refs_per_domain=1"],
+        tmp_path / "run",
+        config_name="sample",
+    )
+    with pytest.raises(ValueError, match=r"set num_refs_per_domain=2 or more"):
+        run(cfg)
+    assert not list(tmp_path.rglob("*.mp4")) and not list((tmp_path / "run").rglob("*.png"))
+
+
 @pytest.mark.slow
 def test_sample_cli_exits_with_one_line_error(tmp_path):
     proc = run_cli(

@@ -37,11 +37,12 @@ def run(cfg: DictConfig) -> Any:
 
     from starganv2.cli.common import load_module
     from starganv2.cli.logs import quiet_third_party
-    from starganv2.cli.translate import domain_names
+    from starganv2.cli.translate import domain_names, refuse_attribute_model
     from starganv2.synthesis.detection.augment import augment_dataset, domain_index
 
     quiet_third_party()
     module = load_module(cfg.ckpt_path, torch.device("cpu"))
+    refuse_attribute_model(module, cfg.ckpt_path, "starganv2-augment")
     names = domain_names(cfg, module.num_domains)
     targets = None
     if cfg.targets is not None:  # one domain alone (targets=night, targets=1) is a list of one

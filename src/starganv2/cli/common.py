@@ -121,11 +121,44 @@ def run_or_exit(
     errors: tuple[type[BaseException], ...] = BAD_INPUT,
 ) -> Any:
     """``run(cfg)`` for a Hydra entry point; on one of ``errors`` :func:`report_error` and exit
-    with its status (the argparse scripts return that status from ``main`` instead)."""
+    with its status (the argparse scripts return that status from ``main`` instead). Required
+    settings left unset (``???``) are one error line naming them all, before anything runs."""
+    missing = missing_settings(cfg)
+    if missing:
+        them = "it" if len(missing) == 1 else "them"
+        log.error(
+            "%s %s required but not set: give %s on the command line, e.g. %s",
+            ", ".join(missing),
+            "is" if len(missing) == 1 else "are",
+            them,
+            " ".join(f"{k}=..." for k in missing),
+        )
+        sys.exit(1)
     try:
         return run(cfg)
     except errors as err:
         sys.exit(report_error(err, log))
+
+
+def missing_settings(cfg: Any) -> list[str]:
+    """The full keys of ``cfg`` whose value is the mandatory marker ``???`` (``ckpt_path``,
+    ``data.root``...), in config order; interpolations are not resolved."""
+    from omegaconf import DictConfig, OmegaConf
+
+    found: list[str] = []
+
+    def walk(node: DictConfig, prefix: str) -> None:
+        for key in node.keys():
+            if OmegaConf.is_missing(node, key):
+                found.append(f"{prefix}{key}")
+            elif not OmegaConf.is_interpolation(node, key):
+                child = node[key]
+                if isinstance(child, DictConfig):
+                    walk(child, f"{prefix}{key}.")
+
+    if isinstance(cfg, DictConfig):
+        walk(cfg, "")
+    return found
 
 
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:

@@ -154,6 +154,12 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     for key in ("num_sources", "num_refs_per_domain", "num_latents"):
         check_int(cfg[key], key)
     check_psi(cfg.psi)
+    if "video_ref" in outputs and cfg.num_refs_per_domain < 2:
+        raise ValueError(
+            f"num_refs_per_domain={cfg.num_refs_per_domain}: video_ref interpolates between "
+            "references of one domain, so it needs at least 2 per domain; set "
+            "num_refs_per_domain=2 or more"
+        )
     if {"video_ref", "video_latent"} & set(outputs):
         check_fps(cfg.video.fps, "video.fps")
         require_pyav()  # before any grid is written

@@ -430,7 +430,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
     model = instantiate(cfg.model)
     model.evaluator = validation_evaluator(cfg)
     if ckpt_path is not None:
-        check_checkpoint_fits(read_checkpoint(ckpt_path), model, ckpt_path)
+        checkpoint = read_checkpoint(ckpt_path)
+        check_checkpoint_fits(checkpoint, model, ckpt_path)
+        _warn_nothing_left(checkpoint, model, ckpt_path)
+        del checkpoint
     callbacks = _honour_trainer_switches(cfg, _instantiate_all(cfg.get("callbacks")))
     _check_optimized_metric(cfg, callbacks)
     loggers = _instantiate_all(cfg.get("logger"))
@@ -474,6 +477,23 @@ def run(cfg: DictConfig) -> dict[str, float]:
         metrics.update(_last_evaluation(callbacks, metrics))
     metrics["iteration"] = float(model.iteration)
     return metrics
+
+
+def _warn_nothing_left(checkpoint: dict, model: Any, ckpt_path: str | Path) -> None:
+    """A warning when ``ckpt_path`` is already at ``model.total_iters``: the run would end at
+    once and write nothing, which looks like success (a converted release is at its last
+    iteration, 100000)."""
+    done = int(checkpoint.get("starganv2", {}).get("iteration", 0))
+    total = getattr(getattr(model, "hparams", {}), "total_iters", None)
+    if total is not None and done >= int(total):
+        log.warning(
+            "ckpt_path=%s is at iteration %d and model.total_iters=%d: nothing is left to "
+            "train, so nothing is written. To train on, raise model.total_iters; to fine-tune a "
+            "converted release from iteration 0, convert it again with --iteration 0",
+            ckpt_path,
+            done,
+            int(total),
+        )
 
 
 def _check_optimized_metric(cfg: DictConfig, callbacks: list[Any]) -> None:

@@ -54,6 +54,12 @@ def _given_domain_names(cfg: DictConfig) -> tuple[list[str], str] | None:
         return [str(n) for n in cfg.data.domains], "data.domains"
     if cfg.get("data") and cfg.data.get("root") and Path(cfg.data.root, "train").is_dir():
         return list_domains(Path(cfg.data.root, "train")), f"{cfg.data.root}/train"
+    if cfg.get("data") and str(cfg.data.get("_target_", "")).endswith(".ImageDomainDataModule"):
+        raise FileNotFoundError(
+            f"data.root={cfg.data.get('root')} has no train/ folder, whose domain folders name "
+            "the model's domains: give the dataset's root, or leave out data=... (the "
+            "checkpoint's names are used) or set domain_names=[...]"
+        )
     if cfg.get("ref_dir"):
         return list_domains(cfg.ref_dir), f"ref_dir={cfg.ref_dir}"
     return None
@@ -90,6 +96,18 @@ def _check_against_checkpoint(names: list[str], source: str, saved: list[str], c
         ckpt,
         describe_domains(saved),
     )
+
+
+def refuse_attribute_model(module: Any, ckpt_path: str, tool: str) -> None:
+    """``ValueError`` for a model driven by attribute vectors (StarGAN v1, ``label_mode=multi``):
+    ``tool`` translates into domains, which such a model does not have."""
+    if getattr(module, "multi_label", False):
+        raise ValueError(
+            f"{tool} translates images into domains, and ckpt_path={ckpt_path} is a StarGAN v1 "
+            f"model driven by attribute vectors ({', '.join(module.attribute_names)}), which "
+            "has none: its test grid comes from starganv2-sample with its attribute data config "
+            "(README, 'StarGAN v1 as a baseline'); from Python, translate_labels(x, c_trg)"
+        )
 
 
 def target_domains(cfg: DictConfig, names: list[str]) -> list[int] | None:
@@ -132,6 +150,7 @@ def run(cfg: DictConfig) -> Any:
     if cfg.ref_dir is not None and not Path(cfg.ref_dir).is_dir():
         raise FileNotFoundError(f"ref_dir={cfg.ref_dir} is not a folder")
     module = load_module(cfg.ckpt_path, resolve_device(cfg.device))
+    refuse_attribute_model(module, cfg.ckpt_path, "starganv2-translate")
     names = domain_names(cfg, module.num_domains)
     return translate_folder(
         module,

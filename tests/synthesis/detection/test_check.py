@@ -3,6 +3,7 @@ contract (Python callables, TorchScript files, list or batch input) and its one-
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,15 @@ def test_an_output_without_boxes_passes_with_no_records(tmp_path):
     gray = save_image(Path(tmp_path / "g.png"), 40, 40)
     img = next(im for im in check.dataset.images if im.rel == "empty.jpg")
     assert check([(gray, img)])[0] == {"passed": True, "boxes": []}
+
+
+def test_a_detector_module_in_the_current_folder_imports(tmp_path, monkeypatch):
+    """docs/augmentation.md saves mydetector.py where the command runs; console scripts, unlike
+    `python -m`, do not put that folder on the Python path."""
+    (tmp_path / "cwd_detector_7f3a.py").write_text(
+        "class Detector:\n    def __call__(self, images):\n        return []\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    detector = load_detector("cwd_detector_7f3a:Detector")
+    assert type(detector).__name__ == "Detector" and detector([]) == []

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +150,8 @@ def load_detector(spec: str | None) -> Callable[..., Any]:
     spec = str(spec)
     if ":" in spec and not Path(spec).exists():
         mod_name, _, attr = spec.partition(":")
+        if os.getcwd() not in sys.path:  # mydetector.py beside the command, as `python -m` has
+            sys.path.append(os.getcwd())  # it (last: installed packages keep their names)
         try:
             obj: Any = importlib.import_module(mod_name)
             for part in attr.split("."):
@@ -155,7 +159,7 @@ def load_detector(spec: str | None) -> Callable[..., Any]:
         except (ImportError, AttributeError) as err:
             raise ValueError(
                 f"detector={spec!r} does not import ({type(err).__name__}: {err}): expected "
-                "package.module:name of a callable on the Python path"
+                "package.module:name of a callable on the Python path or in the current folder"
             ) from err
         if isinstance(obj, type):
             obj = obj()  # a class: its instance is the detector
