@@ -4,10 +4,14 @@
 #   bash benchmarks/gpu_figures.sh OUT_DIR          # on a GPU machine, from anywhere in the repository
 #   BUDGET=480 bash benchmarks/gpu_figures.sh OUT   # the whole run's seconds (default 480: 8 minutes)
 #   SMOKE=1 bash benchmarks/gpu_figures.sh /tmp/x   # tiny sizes on the CPU: checks the commands run
+# Without SMOKE=1 it needs a CUDA device that torch can use: where there is none it stops at once
+# (exit 1, one line saying so) rather than run the 256 px benchmarks on the CPU (10 GB resident).
 # Writes OUT_DIR/<figure>.txt (each benchmark prints its table as it goes), OUT_DIR/steps.txt (each
 # step's command, exit status and end time) and OUT_DIR/env.txt. Steps run in order of need; each
-# gets its own deadline, cut to what is left of BUDGET, and a step with under 20 s left is skipped
-# (steps.txt says so): the largest-batch sweep comes last and runs only if time is left. A step
+# gets its own deadline, cut to what is left of BUDGET less 15 s (kill grace, packing), and a step
+# that would get under 20 s is skipped (steps.txt says so: the seconds left, or that the budget is
+# used up): the largest-batch sweep comes last and runs only if time is left. The last line of
+# steps.txt counts the steps that ran, those that did not exit 0, and those skipped. A step
 # still running GRACE s (10) after its deadline is killed: on the first H200 run the compile
 # step did not end on SIGTERM and the run overran its lease (Lightning's SIGTERM handler lets the
 # iteration in progress end first, and the compile warm-up happens inside an iteration: on the
@@ -38,6 +42,23 @@ PY=${PYTHON:-python3}
 command -v "$PY" >/dev/null || PY=python
 : >"$OUT/steps.txt"
 
+cuda_check() { "$PY" benchmarks/cuda_check.py 2>/dev/null; }  # 0: usable; 1: none (why); 2: no torch
+refuse_without_cuda() {  # refuse_without_cuda WHY: the one line, in steps.txt too; exit 1
+  echo "gpu_figures.sh: no CUDA device that torch can use ($1): this script measures GPU figures;" \
+    "for a CPU dry run use SMOKE=1" | tee -a "$OUT/steps.txt" >&2
+  pack
+  exit 1
+}
+CUDA_CHECKED=0
+if [[ "${SMOKE:-0}" != "1" ]]; then
+  # before any install: a machine without a GPU stops here, not after pip or in a 256 px step
+  WHY=$(cuda_check)
+  case $? in
+    0) CUDA_CHECKED=1 ;;
+    1) refuse_without_cuda "$WHY" ;;
+  esac  # 2: torch is not there yet; checked again once the install step has run
+fi
+
 if "$PY" -c "import starganv2" >/dev/null 2>&1; then
   HOW="installed starganv2"
 elif "$PY" -c "import torch, torchvision, lightning, torchmetrics" >/dev/null 2>&1; then
@@ -45,17 +66,24 @@ elif "$PY" -c "import torch, torchvision, lightning, torchmetrics" >/dev/null 2>
   export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
   HOW="src/ on PYTHONPATH"
   "$PY" -c "import starganv2" >"$OUT/install.txt" 2>&1 ||
-    { echo "starganv2 cannot be imported from src/: see $OUT/install.txt" | tee -a "$OUT/steps.txt"; pack; exit 1; }
-elif "$PY" -m pip install -q -e . >"$OUT/install.txt" 2>&1 && "$PY" -c "import starganv2" >/dev/null 2>&1; then
+    { echo "starganv2 cannot be imported from src/: see $OUT/install.txt" | tee -a "$OUT/steps.txt"
+      tail -n 20 "$OUT/install.txt" | sed 's/^/  | /' >&2; pack; exit 1; }
+elif "$PY" -m pip install -q -e . >"$OUT/install.txt" 2>&1 &&
+  "$PY" -c "import starganv2" >>"$OUT/install.txt" 2>&1; then
   HOW="pip install -e ."
 else
   echo "starganv2 is not installed and pip install -e . failed: see $OUT/install.txt" | tee -a "$OUT/steps.txt"
+  tail -n 20 "$OUT/install.txt" | sed 's/^/  | /' >&2
   pack
   exit 1
+fi
+if [[ "${SMOKE:-0}" != "1" && $CUDA_CHECKED == 0 ]]; then
+  WHY=$(cuda_check) || refuse_without_cuda "$WHY"
 fi
 {
   date -u
   echo "starganv2 from: $HOW; budget ${BUDGET} s"
+  [[ -n "${WHY:-}" ]] && echo "CUDA check: $WHY"
   nvidia-smi 2>/dev/null || echo "no nvidia-smi"
   "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
 } >"$OUT/env.txt"
@@ -87,23 +115,37 @@ else
 fi
 
 GRACE=10
-step() {  # step NAME SECONDS COMMAND...: run with min(SECONDS, what is left of BUDGET - GRACE - 5 s)
+KEEP=$((GRACE + 5))  # seconds of the budget kept back from each step: its kill grace, packing
+NOT_ZERO=0 NOT_ZERO_LIST=""  # steps that did not exit 0 (deadline, killed, failed): the last line
+RAN=0 SKIPPED=0
+step() {  # step NAME SECONDS COMMAND...: run with min(SECONDS, what is left of BUDGET - KEEP)
   local name=$1 limit=$2 left rc
   shift 2
-  left=$((BUDGET - SECONDS - GRACE - 5))
-  ((left < limit)) && limit=$left
+  left=$((BUDGET - SECONDS))
+  ((left - KEEP < limit)) && limit=$((left - KEEP))
   if ((limit < 20)); then
-    echo "== $name: skipped, ${left} s of the budget left" | tee -a "$OUT/steps.txt"
+    SKIPPED=$((SKIPPED + 1))
+    if ((left <= 0)); then
+      echo "== $name: skipped, the budget (${BUDGET} s) is used up" | tee -a "$OUT/steps.txt"
+    else
+      echo "== $name: skipped, ${left} s of the budget left and a step needs $((20 + KEEP)) s" \
+        "(20 s to run, ${KEEP} s kept for its kill grace and packing)" | tee -a "$OUT/steps.txt"
+    fi
     return
   fi
   echo "== $name (at most ${limit} s): $*" | tee -a "$OUT/steps.txt"
   # SIGTERM at the deadline, SIGKILL GRACE s later (to the step's whole process group)
   timeout -k "$GRACE" "$limit" "$@" >"$OUT/$name.txt" 2>&1
   rc=$?
+  RAN=$((RAN + 1))
   local why=""
   ((rc == 124)) && why=" (deadline)"
   ((rc == 137)) && why=" (killed: still running ${GRACE} s after the deadline)"
   echo "   exit $rc after ${SECONDS} s$why" | tee -a "$OUT/steps.txt"
+  if ((rc != 0)); then
+    NOT_ZERO=$((NOT_ZERO + 1))
+    NOT_ZERO_LIST+="${NOT_ZERO_LIST:+, }$name: exit $rc"
+  fi
   pack
 }
 
@@ -128,5 +170,7 @@ step train_compile 120 "$PY" benchmarks/train_speed.py $TRAIN --baseline "$COMPI
 step max_batch_fp32 60 "$PY" benchmarks/max_batch.py $BATCH
 # shellcheck disable=SC2086
 step max_batch_bf16 60 "$PY" benchmarks/max_batch.py $BATCH --bf16 --channels-last
-echo "done in ${SECONDS} s (budget ${BUDGET} s): $OUT" | tee -a "$OUT/steps.txt"
+SUMMARY="$RAN step(s) ran, $NOT_ZERO of them did not exit 0${NOT_ZERO_LIST:+ ($NOT_ZERO_LIST)}"
+((SKIPPED)) && SUMMARY+=", $SKIPPED skipped (budget)"
+echo "done in ${SECONDS} s (budget ${BUDGET} s): $SUMMARY: $OUT" | tee -a "$OUT/steps.txt"
 pack

@@ -1,9 +1,11 @@
 """``benchmarks/gpu_figures.sh``: the one command for the GPU figures runs every step and keeps
-to its time budget (on the CPU, with ``SMOKE=1``'s tiny sizes).
+to its time budget (on the CPU, with ``SMOKE=1``'s tiny sizes), and without ``SMOKE=1`` refuses
+at once where torch has no CUDA device.
 
 The GPU sessions are few and short, so the script must work the first time it meets a GPU: every
 step's command runs to exit 0 and prints its table, and a budget too small for all steps skips
-the later ones instead of overrunning.
+the later ones instead of overrunning. On a machine without a GPU it must not start the 256 px
+benchmarks on the CPU (10 GB resident before it was stopped).
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ STEPS = [
     "max_batch_fp32",
     "max_batch_bf16",
 ]
-
-pytestmark = pytest.mark.slow
 
 
 def _run(
@@ -77,6 +77,7 @@ def _python_without_starganv2(tmp_path: Path) -> str:
     return str(shim)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["installed starganv2", "src/ on PYTHONPATH"])
 def test_every_step_runs_and_prints_its_table(tmp_path: Path, source: str) -> None:
     out = tmp_path / "out"
@@ -103,6 +104,7 @@ def test_every_step_runs_and_prints_its_table(tmp_path: Path, source: str) -> No
     assert not pack.with_name(pack.name + ".part").exists()
 
 
+@pytest.mark.slow
 def test_a_small_budget_skips_the_later_steps(tmp_path: Path) -> None:
     """With 45 s, the first steps run (each cut to what is left) and the rest are skipped; the
     whole run ends near the budget, not after the sum of the steps' own deadlines."""
@@ -112,8 +114,63 @@ def test_a_small_budget_skips_the_later_steps(tmp_path: Path) -> None:
     limits = [int(m) for m in re.findall(r"\(at most (\d+) s\)", steps)]
     assert limits and all(limit <= budget - 15 for limit in limits), steps
     assert elapsed < budget + 30, (elapsed, steps)
+    # never a negative budget left (it once said "-1 s of the budget left" at 31 s of 45)
+    assert not re.search(r"-\d+ s", steps), steps
+    assert re.search(r"^done in \d+ s \(budget 45 s\): \d step\(s\) ran, .* skipped", steps, re.M)
 
 
+@pytest.mark.parametrize(
+    ("budget", "skip_line"),
+    [
+        (0, "skipped, the budget (0 s) is used up"),
+        (30, "s of the budget left and a step needs 35 s (20 s to run, 15 s kept"),
+    ],
+)
+def test_skipped_steps_say_why_without_a_negative_budget(
+    tmp_path: Path, budget: int, skip_line: str
+) -> None:
+    """A budget too small for any step skips them all at once, each line saying why."""
+    steps, elapsed = _run(tmp_path / "out", tmp_path, budget=budget)
+    lines = steps.splitlines()
+    assert [line.split(":")[0] for line in lines[:-1]] == [f"== {n}" for n in STEPS], steps
+    assert all(skip_line in line for line in lines[:-1]), steps
+    assert not re.search(r"-\d+ s", steps), steps
+    assert re.match(rf"done in \d+ s \(budget {budget} s\): 0 step\(s\) ran, ", lines[-1])
+    assert "7 skipped (budget)" in lines[-1], steps
+    assert elapsed < 60, elapsed
+
+
+def test_without_cuda_it_refuses_at_once(tmp_path: Path) -> None:
+    """Without ``SMOKE=1`` and with no CUDA device for torch (none here; hidden on a GPU machine
+    by ``CUDA_VISIBLE_DEVICES=``), the script stops before any step with one line on stderr, in
+    ``steps.txt`` and the pack too, instead of running the 256 px benchmarks on the CPU."""
+    out, pack = tmp_path / "out", tmp_path / "figures.tgz"
+    env = {k: v for k, v in os.environ.items() if k != "SMOKE"}
+    env.update(
+        CUDA_VISIBLE_DEVICES="",
+        PYTHON=sys.executable,
+        BUDGET="45",
+        PACK=str(pack),
+        JPEG_DIR=str(tmp_path / "jpeg"),
+    )
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), str(out)], env=env, capture_output=True, text=True, timeout=120
+    )
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout == "", proc.stdout
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("gpu_figures.sh: no CUDA device that torch can use ("), line
+    assert "this script measures GPU figures" in line and "use SMOKE=1" in line, line
+    assert (out / "steps.txt").read_text() == line + "\n"
+    assert sorted(p.name for p in out.iterdir()) == ["steps.txt"]  # no step, no env.txt
+    with tarfile.open(pack) as tar:
+        assert tar.extractfile("out/steps.txt").read().decode() == line + "\n"
+    assert elapsed < 60, elapsed
+
+
+@pytest.mark.slow
 def test_a_step_that_ignores_sigterm_is_killed_within_the_budget(tmp_path: Path) -> None:
     """A step that outlives its SIGTERM (as Lightning's trainer did during a compile on the first
     H200 run) is killed a grace period later, together with what it started, so the run still
@@ -135,6 +192,7 @@ def test_a_step_that_ignores_sigterm_is_killed_within_the_budget(tmp_path: Path)
     assert elapsed < budget, (elapsed, steps)
 
 
+@pytest.mark.slow
 def test_pack_keeps_the_finished_steps_when_the_run_is_killed(tmp_path: Path) -> None:
     """``PACK`` re-packs after every step: a run killed during its second step (as a lease's end
     kills it) has already packed the first step's table and exit line."""

@@ -118,7 +118,7 @@ def test_a_device_this_machine_lacks_is_one_line(monkeypatch):
         (["psi=1.5"], r"psi=1.5 is invalid: expected a truncation in \[0, 1\]"),
         (
             ["num_refs_per_domain=1", "outputs=[reference_grid,video_ref]"],
-            "have a single reference",
+            "num_refs_per_domain=1: video_ref interpolates",
         ),
         (
             ["video.num_codes=1", "outputs=[reference_grid,latent_grid,video_latent]"],

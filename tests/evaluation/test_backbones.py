@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -65,13 +66,14 @@ def test_every_missing_file_is_listed_in_one_error(empty_hub, fid_features):
 
 
 def test_missing_explicit_and_hub_files_are_listed_together(empty_hub, tmp_path):
+    """A ``FidLpips`` built directly names its Python arguments; :func:`FL.metric`, the config
+    path, names the config keys (:func:`test_python_users_are_told_the_python_argument`)."""
     with pytest.raises(B.MissingWeightsError) as err:
         FL.FidLpips(fid_weights=tmp_path / "inception.pth", num_outs_per_domain=2)
     msg = str(err.value)
-    assert (
-        f"metrics.fid_lpips.fid_weights={tmp_path / 'inception.pth'}: weight file not found" in msg
-    )
+    assert f"- fid_weights={tmp_path / 'inception.pth'}: weight file not found" in msg
     assert f"put it at {empty_hub / B.ALEXNET_FILE}" in msg
+    assert f"lpips_weights='/path/to/{B.ALEXNET_FILE}'" in msg
 
 
 def test_find_all_weights_returns_paths_in_order(torch_home, offline_hub, tmp_path):
@@ -133,3 +135,118 @@ def test_missing_weights_hint_is_an_override_hydra_accepts(tmp_path, monkeypatch
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(B.MissingWeightsError, match=r"set by \$TORCH_HOME"):
         B.find_weights(B.ALEXNET_FILE, None, "metrics.fid_lpips.lpips_weights")
+
+
+# ---------------------------------------------------------------------------------------------- who is told what
+def test_python_users_are_told_the_python_argument(empty_hub):
+    """Classes built directly name their own argument (``weights_path=...``, ``fid_weights=...``),
+    not a command-line override; the config path (the ``fid_lpips`` metric, as ``Evaluator``
+    builds it) keeps the override."""
+    from starganv2.evaluation.fid import FID
+    from starganv2.evaluation.lpips import LPIPSDiversity
+
+    for build, arg, filename in (
+        (lambda: FID(features="torchvision"), "weights_path", B.TORCHVISION_INCEPTION_FILE),
+        (lambda: FID(), "weights_path", B.STANDARD_INCEPTION_FILE),
+        (LPIPSDiversity, "weights_path", B.ALEXNET_FILE),
+        (lambda: B.AlexNetLPIPS(), "weights_path", B.ALEXNET_FILE),
+        (lambda: FL.FidLpips(feature_extractor=TinyFeatures()), "lpips_weights", B.ALEXNET_FILE),
+    ):
+        with pytest.raises(B.MissingWeightsError) as err:
+            build()
+        msg = str(err.value)
+        assert msg.endswith(f"or pass its path with {arg}='/path/to/{filename}'."), msg
+        assert "++" not in msg and "metrics." not in msg
+    with pytest.raises(B.MissingWeightsError) as err:
+        Evaluator(metrics={"fid_lpips": {"feature_extractor": TinyFeatures()}})
+    assert f"'++metrics.fid_lpips.lpips_weights=/path/to/{B.ALEXNET_FILE}'" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------- foreign files
+def _html_page(path: Path) -> Path:
+    path.write_text("<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head></html>\n")
+    return path
+
+
+def _junk(path: Path) -> Path:
+    path.write_bytes(bytes(range(255, 6, -1)) * 8)  # no zip, no pickle, no text
+    return path
+
+
+def _other_net(path: Path) -> Path:
+    torch.save({"fc.weight": torch.zeros(3, 2), "features.0.weight": torch.zeros(8, 3, 3, 3)}, path)
+    return path
+
+
+def _a_tensor(path: Path) -> Path:
+    torch.save(torch.zeros(3), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (
+            _html_page,
+            "is a text file, not a PyTorch file (it begins '<!DOCTYPE html>'), likely a web page "
+            "or error message saved by a failed download",
+        ),
+        (_junk, "is not a PyTorch file (1992 bytes of unknown content)"),
+        (
+            _other_net,
+            "is a PyTorch file holding other weights: 15 missing keys (e.g. 'features.0.bias', "
+            "'features.3.weight', 'features.3.bias'); 1 unexpected key (e.g. 'fc.weight'); 1 of "
+            "other shapes (e.g. 'features.0.weight' is (8, 3, 3, 3), expected (64, 3, 11, 11))",
+        ),
+        (_a_tensor, "is a PyTorch file but no state dict (it holds a Tensor)"),
+    ],
+)
+def test_a_file_that_holds_no_weights_is_one_clear_error(offline_hub, tmp_path, make, what):
+    """A web page saved by a failed download, foreign bytes, another network's state dict: one
+    ``WeightsFileError`` that names the setting in full and the file, says what the file holds and
+    what to do (not pickle's ``invalid load key``, a ``KeyError`` or torch's dump of every key)."""
+    bad = make(tmp_path / "weights.pth")
+    settings = {"feature_extractor": TinyFeatures(), "lpips_weights": str(bad)}
+    with pytest.raises(B.WeightsFileError) as err:
+        Evaluator(metrics={"fid_lpips": settings})
+    msg = str(err.value)
+    assert msg.startswith(f"metrics.fid_lpips.lpips_weights={bad} {what}"), msg
+    assert msg.endswith(
+        f"Expected {B.ALEXNET_FILE}: download it from {B.WEIGHT_URLS[B.ALEXNET_FILE]} on a "
+        "machine with network and pass its path."
+    )
+    assert "\n" not in msg
+    with pytest.raises(B.WeightsFileError, match=rf"^weights_path={bad} {re.escape(what)}"):
+        B.AlexNetLPIPS(bad)  # a Python user is told the Python argument
+
+
+def test_a_bad_file_in_the_hub_cache_says_where_it_is_and_how_to_pass_another(empty_hub):
+    empty_hub.mkdir(parents=True)
+    _html_page(empty_hub / B.ALEXNET_FILE)
+    with pytest.raises(B.WeightsFileError) as err:
+        Evaluator(metrics={"fid_lpips": {"feature_extractor": TinyFeatures()}})
+    msg = str(err.value)
+    assert msg.startswith(
+        f"weight file {B.ALEXNET_FILE} in the torch hub cache ({empty_hub / B.ALEXNET_FILE}) is a "
+        "text file"
+    )
+    assert f"put it at {empty_hub / B.ALEXNET_FILE}, or pass its path with '++metrics." in msg
+
+
+@pytest.mark.parametrize("make", [_html_page, _junk, _other_net])
+@pytest.mark.parametrize("fid_features", B.FID_FEATURES)
+def test_a_bad_fid_file_is_one_clear_error(offline_hub, tmp_path, fid_features, make):
+    """Both FID networks: the ``standard`` one is read by torch-fidelity (unrestricted
+    ``torch.load``), so the file is checked here first."""
+    bad = make(tmp_path / "inception.pth")
+    settings = {"fid_features": fid_features, "fid_weights": str(bad)}
+    with pytest.raises(B.WeightsFileError) as err:
+        Evaluator(metrics={"fid_lpips": settings})
+    msg = str(err.value)
+    assert msg.startswith(f"metrics.fid_lpips.fid_weights={bad} is "), msg
+    assert f"Expected {B.FID_WEIGHT_FILES[fid_features]}: download it from" in msg
+    if make is _other_net:
+        assert "holding other weights: " in msg and "'Conv2d_1a_3x3.conv.weight'" in msg
+        assert "1 unexpected key (e.g. 'features.0.weight')" in msg
+        classes = 1008 if fid_features == "standard" else 1000
+        assert f"'fc.weight' is (3, 2), expected ({classes}, 2048)" in msg

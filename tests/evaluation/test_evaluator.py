@@ -21,9 +21,9 @@ def test_evaluate_rejects_domain_count_mismatch(tmp_path, offline_hub, tiny_modu
 def test_evaluator_argument_errors(offline_hub):
     with pytest.raises(ValueError, match="num_outs_per_domain=1"):
         Evaluator(TINY_FID, num_outs_per_domain=1)
-    with pytest.raises(ValueError, match="modes="):
+    with pytest.raises(ValueError, match=r"^modes=\['latnet'\]"):  # the argument, as typed
         Evaluator(TINY_FID, modes=["latnet"])
-    with pytest.raises(ValueError, match="evaluator.seed=-1"):
+    with pytest.raises(ValueError, match="^seed=-1"):
         Evaluator(TINY_FID, seed=-1)
     with pytest.raises(ValueError, match=r"metrics.fid_lpips.fid_features='fancy'"):
         Evaluator(metrics={"fid_lpips": {"fid_features": "fancy"}})
@@ -84,3 +84,44 @@ def test_names_and_auto_select_metrics_with_their_defaults(tmp_path, monkeypatch
     named = Evaluator({"fid_lpips": {"fid_features": "torchvision"}})
     assert built[-1] == "torchvision"
     assert named.metrics_for(shapes) == ["fid_lpips"]  # a list or mapping runs what it names
+
+
+def test_a_mode_the_model_lacks_names_the_key_of_the_caller(offline_hub):
+    """``starganv2-eval`` has ``modes`` at the top level (``settings_key=""``); training has it
+    under ``evaluator`` (the default)."""
+    from starganv2.models.interface import GuidanceModeError
+    from tests.helpers.translators import IdentityTranslator
+
+    ev = Evaluator(["shapes_quality"], modes=["label"])
+    model = IdentityTranslator(num_domains=2)  # a style model: latent and reference
+    with pytest.raises(GuidanceModeError, match=r"^modes=\['label'\] needs 'label' guidance"):
+        ev.modes_for(model, settings_key="")
+    with pytest.raises(GuidanceModeError, match=r"^evaluator\.modes=\['label'\] needs"):
+        ev.modes_for(model)
+
+
+def test_save_images_without_a_metric_that_writes_images_is_refused(tmp_path, monkeypatch):
+    """Only ``fid_lpips`` writes its outputs: ``save_images`` with metrics that write none would
+    save nothing, silently; it is refused when the evaluator is built, naming both settings (or,
+    for ``auto`` on attribute data, which runs ``attribute_accuracy``, when it evaluates)."""
+    from starganv2.evaluation import registry
+    from starganv2.evaluation.protocol import EvalData
+    from tests.helpers.translators import IdentityTranslator
+
+    assert registry.image_metrics() == ["fid_lpips"]
+    with pytest.raises(ValueError) as err:
+        Evaluator(["shapes_quality"], save_images=tmp_path / "imgs")
+    msg = str(err.value)
+    assert msg.startswith(
+        f"save_images={str(tmp_path / 'imgs')!r} would save nothing: metrics=['shapes_quality'] "
+        "runs no metric that writes images (only ['fid_lpips'] do)"
+    )
+    assert "leave save_images unset" in msg
+    assert not (tmp_path / "imgs").exists()
+
+    monkeypatch.setitem(registry._FACTORIES, "fid_lpips", lambda protocol: lambda *a: {})
+    Evaluator(["fid_lpips", "shapes_quality"], save_images=tmp_path / "imgs")  # accepted
+    auto = Evaluator(save_images=tmp_path / "imgs")  # fid_lpips, unless the data has attributes
+    data = EvalData(["a", "b"], {}, {}, None, attributes=object())
+    with pytest.raises(ValueError, match=r"^save_images=.*: metrics='auto' \(here \['attribute_"):
+        auto.evaluate(IdentityTranslator(num_domains=2), data, settings_key="")

@@ -1,4 +1,4 @@
-"""What a terminal shows for captured console output."""
+"""What a terminal shows for captured console output, and the overrides a message asks to paste."""
 
 from __future__ import annotations
 
@@ -18,3 +18,24 @@ def screen_lines(text: str) -> list[str]:
                     cells.append(char)
         lines.append("".join(cells).rstrip())
     return lines
+
+
+def pasted(message: str) -> list[str]:
+    """The overrides a weight error asks to paste (its first ``pass its path with ...``)."""
+    import shlex
+
+    hint = message.split("pass its path with ", 1)[1]
+    return shlex.split(hint[: hint.index("'.") + 1])
+
+
+def _weight_placeholders() -> dict[str, str]:
+    from starganv2.evaluation import backbones
+
+    return {
+        "fid_weights": f"/path/to/{backbones.STANDARD_INCEPTION_FILE}",
+        "lpips_weights": f"/path/to/{backbones.ALEXNET_FILE}",
+    }
+
+
+WEIGHT_PLACEHOLDERS = _weight_placeholders()
+"""The placeholder paths the weight errors print, by setting."""

@@ -12,10 +12,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from starganv2.cli.eval import run
+from starganv2.cli.eval import build_evaluator, run
 from starganv2.evaluation import backbones as M
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from tests.helpers import TINY
+from tests.helpers.console import WEIGHT_PLACEHOLDERS, pasted
 from tests.integration.conftest import CONF_DIR, compose_train, make_folder_dataset, run_cli
 
 TINY_SHAPES_EVAL = [
@@ -94,6 +95,102 @@ def test_unknown_metric_setting_is_rejected_with_its_key(tmp_path):
     ckpt = _checkpoint(tmp_path / "m.ckpt", 3)
     cfg = compose_eval([f"ckpt_path={ckpt}", "metrics={shapes_quality: {shift: [1]}}"], tmp_path)
     with pytest.raises(ValueError, match=r"metrics.shapes_quality.shift=\[1\].*'shift_px'"):
+        run(cfg)
+
+
+def test_a_weight_hint_for_a_list_of_metrics_works_as_printed(tmp_path, monkeypatch):
+    """Hydra cannot set ``metrics.fid_lpips.<key>`` in a list (``Index 'fid_lpips' (str) is not
+    an int``): the hint gives the metrics as a mapping with the paths filled in, which composes
+    pasted after the list or in its place."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
+    given = ["ckpt_path=x.ckpt", "metrics=[fid_lpips,shapes_quality]"]
+    with pytest.raises(M.MissingWeightsError) as err:
+        build_evaluator(compose_eval(given, tmp_path))
+    tokens = pasted(str(err.value))
+    assert tokens == [
+        "~metrics",
+        "+metrics={fid_lpips: {fid_weights: /path/to/weights-inception-2015-12-05-6726825d.pth, "
+        "lpips_weights: /path/to/alexnet-owt-7be5be79.pth}, shapes_quality: {}}",
+    ]
+    for overrides in (given + tokens, ["ckpt_path=x.ckpt", *tokens]):
+        cfg = compose_eval(overrides, tmp_path)
+        assert OmegaConf.to_container(cfg.metrics) == {
+            "fid_lpips": WEIGHT_PLACEHOLDERS,
+            "shapes_quality": {},
+        }
+    # auto and a mapping take the '++metrics.fid_lpips.<key>=...' form
+    for given in (["ckpt_path=x.ckpt"], ["ckpt_path=x.ckpt", "metrics={shapes_quality: {}}"]):
+        tokens = ["++metrics.fid_lpips.lpips_weights=/path/to/x.pth"]
+        assert compose_eval(given + tokens, tmp_path).metrics.fid_lpips.lpips_weights
+
+
+def test_a_bad_weight_file_names_the_key_typed(tmp_path):
+    """An HTML page saved as weights: one error naming the setting and what the file is, not
+    ``Error in call to target ...: UnpicklingError("invalid load key, '<'.")``."""
+    page = tmp_path / "page.pth"
+    page.write_text("<!DOCTYPE html>\n<html><body>Sign in</body></html>\n")
+    overrides = [
+        "ckpt_path=x.ckpt",
+        f"++metrics.fid_lpips.fid_weights={page}",
+        f"++metrics.fid_lpips.lpips_weights={page}",
+    ]
+    with pytest.raises(M.WeightsFileError) as err:
+        build_evaluator(compose_eval(overrides, tmp_path))
+    assert str(err.value).startswith(
+        f"metrics.fid_lpips.fid_weights={page} is a text file, not a PyTorch file (it begins "
+        "'<!DOCTYPE html>'), likely a web page or error message saved by a failed download. "
+        f"Expected {M.STANDARD_INCEPTION_FILE}: download it from "
+    )
+
+
+def test_save_images_needs_a_metric_that_writes_images(tmp_path):
+    """``metrics=[shapes_quality] save_images=...`` would write nothing: refused at once, before
+    the checkpoint or any data is read."""
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 2)
+    folder = tmp_path / "imgs"
+    cfg = compose_eval(
+        [
+            f"ckpt_path={ckpt}",
+            "data=folder",
+            f"data.root={tmp_path}/absent",
+            "data.num_domains=2",
+            "metrics=[shapes_quality]",
+            f"save_images={folder}",
+        ],
+        tmp_path,
+    )
+    with pytest.raises(ValueError) as err:
+        run(cfg)
+    assert str(err.value).startswith(
+        f"save_images={str(folder)!r} would save nothing: metrics=['shapes_quality'] runs no "
+        "metric that writes images"
+    )
+    assert not folder.exists()
+
+
+@pytest.mark.parametrize(
+    ("modes", "message"),
+    [
+        ("[label]", r"^modes=\['label'\] needs 'label' guidance, but StarGANv2Module is a style"),
+        ("[latnet]", r"^modes=\['latnet'\]: expected null or a non-empty subset"),
+    ],
+)
+def test_modes_errors_name_the_top_level_key(tmp_path, modes, message):
+    """In ``starganv2-eval`` the evaluator's settings sit at the top level: ``modes``, not
+    ``evaluator.modes``; a mode the model lacks stops before any data is read."""
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 2)
+    cfg = compose_eval(
+        [
+            f"ckpt_path={ckpt}",
+            "data=folder",
+            f"data.root={tmp_path}/absent",
+            "data.num_domains=2",
+            "metrics=[shapes_quality]",
+            f"modes={modes}",
+        ],
+        tmp_path,
+    )
+    with pytest.raises(ValueError, match=message):
         run(cfg)
 
 

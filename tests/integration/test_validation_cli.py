@@ -1,14 +1,18 @@
 """Validation during `starganv2-train`: `val_every_n_iters` sets Lightning's validation interval,
-the built-in shapes data validate offline, missing weights stop the run before it starts."""
+the built-in shapes data validate offline, missing weights stop the run before it starts, and the
+evaluator's errors name the training config's keys in full."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
-from starganv2.cli.train import run
+from starganv2.cli.config_check import instantiate
+from starganv2.cli.train import run, validation_evaluator
 from starganv2.evaluation.backbones import MissingWeightsError
+from tests.helpers.console import WEIGHT_PLACEHOLDERS, pasted
 from tests.integration.conftest import compose_train, tiny_train_cfg
 
 MONITOR = "val/shapes/target_accuracy_latent"
@@ -50,3 +54,66 @@ def test_missing_weights_stop_the_run_before_training(tmp_path, shapes_cache, mo
 def test_val_every_n_iters_must_be_a_positive_integer(tmp_path, shapes_cache):
     with pytest.raises(ValueError, match=r"val_every_n_iters=0 is invalid: expected an integer"):
         run(tiny_train_cfg(tmp_path, shapes_cache, ["val_every_n_iters=0"]))
+
+
+@pytest.mark.parametrize(
+    ("given", "key", "build"),
+    [
+        (
+            ["val_every_n_iters=10", "evaluator.metrics=[fid_lpips,shapes_quality]"],
+            "evaluator.metrics",
+            validation_evaluator,
+        ),
+        (
+            ["callbacks=eval", "callbacks.evaluation.evaluator.metrics=[fid_lpips,shapes_quality]"],
+            "callbacks.evaluation.evaluator.metrics",
+            lambda cfg: instantiate(cfg.callbacks.evaluation),
+        ),
+    ],
+)
+def test_a_weight_hint_for_a_list_of_metrics_works_as_printed(
+    tmp_path, monkeypatch, given, key, build
+):
+    """The training config's keys in full, in the form that composes with a list of metrics
+    (``++evaluator.metrics.fid_lpips.<key>=...`` cannot index a list)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
+    with pytest.raises(MissingWeightsError) as err:
+        build(compose_train(given, tmp_path))
+    tokens = pasted(str(err.value))
+    assert tokens[0] == f"~{key}" and tokens[1].startswith(f"+{key}={{fid_lpips: {{fid_weights: ")
+    for overrides in (given + tokens, given[:1] + tokens):
+        cfg = compose_train(overrides, tmp_path)
+        assert OmegaConf.to_container(OmegaConf.select(cfg, key)) == {
+            "fid_lpips": WEIGHT_PLACEHOLDERS,
+            "shapes_quality": {},
+        }
+
+
+def test_evaluator_errors_name_the_training_keys(tmp_path):
+    """The evaluator names its arguments (``modes``, ``save_images``, a metric's weight file);
+    in training they are given in full."""
+    page = tmp_path / "page.pth"
+    page.write_text("<html>\n")
+    cases = [
+        (["evaluator.modes=[latnet]"], r"^evaluator\.modes=\['latnet'\]: expected null"),
+        (
+            ["evaluator.metrics=[shapes_quality]", f"evaluator.save_images={tmp_path}"],
+            r"^evaluator\.save_images=.* nothing: evaluator\.metrics=\['shapes_quality'\] runs",
+        ),
+        (
+            [
+                f"++evaluator.metrics.fid_lpips.fid_weights={page}",
+                f"++evaluator.metrics.fid_lpips.lpips_weights={page}",
+            ],
+            rf"^evaluator\.metrics\.fid_lpips\.fid_weights={page} is a text file",
+        ),
+    ]
+    for extra, message in cases:
+        cfg = compose_train(["val_every_n_iters=10", *extra], tmp_path)
+        with pytest.raises(ValueError, match=message):
+            validation_evaluator(cfg)
+    cfg = compose_train(
+        ["callbacks=eval", "callbacks.evaluation.evaluator.modes=[latnet]"], tmp_path
+    )
+    with pytest.raises(ValueError, match=r"^callbacks\.evaluation\.evaluator\.modes=\['latnet'\]"):
+        instantiate(cfg.callbacks.evaluation)

@@ -216,7 +216,9 @@ def _keys_in_full(message: str, node: Any) -> str:
     """Keys of ``node`` and of its sub-nodes named in a constructor's message by their own name
     (an evaluator's ``'++metrics.fid_lpips.fid_weights=...'``) given with their full path
     (``'++callbacks.evaluation.evaluator.metrics.fid_lpips.fid_weights=...'``), the form a user
-    types on the command line. Names already preceded by a dot are left alone."""
+    types on the command line; a deletion too (``'~metrics'``, given with ``'+metrics={...}'``
+    to replace a list of metrics by a mapping, becomes ``'~evaluator.metrics'``). Names already
+    preceded by a dot are left alone."""
     if not isinstance(node, DictConfig) or not node._get_full_key(None):
         return message
     owners = {str(k): node._get_full_key(None) for k in node}
@@ -225,8 +227,9 @@ def _keys_in_full(message: str, node: Any) -> str:
             owners.update({str(k): value._get_full_key(None) for k in value})
     for key, owner in owners.items():
         message = re.sub(
-            rf"(?<![\w.+])(\+\+|\+)?{re.escape(key)}(?=[.=])", rf"\g<1>{owner}.{key}", message
+            rf"(?<![\w.+~])(\+\+|\+|~)?{re.escape(key)}(?=[.=])", rf"\g<1>{owner}.{key}", message
         )
+        message = re.sub(rf"(?<![\w.+~])~{re.escape(key)}(?=')", rf"~{owner}.{key}", message)
     return message
 
 

@@ -3,7 +3,8 @@
 ``run(cfg)`` only wires: the model from ``ckpt_path`` (any model of this library), the data module
 from ``data``, the :class:`~starganv2.evaluation.evaluator.Evaluator` from the evaluation settings
 (``conf/evaluator/default.yaml``, at the top level of ``conf/eval.yaml``); the results go to
-``output_file`` (JSON) and to the configured loggers.
+``output_file`` (JSON) and to the configured loggers. Errors name the evaluator's settings as
+typed here, at the top level (``modes=...``, not ``evaluator.modes``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_checkpoint_path(cfg.ckpt_path)
     evaluator = build_evaluator(cfg)  # before the model: missing weights fail before any reading
     model = load_module(cfg.ckpt_path, resolve_device(cfg.device))
+    evaluator.modes_for(model, settings_key="")  # a mode the model lacks: before any reading
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("validate")
@@ -50,7 +52,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             model.img_size,
             model.img_size,
         )
-    results = evaluator.evaluate(model, datamodule)
+    results = evaluator.evaluate(model, datamodule, settings_key="")
     iteration = int(getattr(model, "iteration", 0))
     results["iteration"] = float(iteration)
     path = save_json(results, cfg.output_file)

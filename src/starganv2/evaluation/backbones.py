@@ -15,16 +15,22 @@
 Weights come from an explicit path or the torch hub cache ``torch.hub.get_dir()/checkpoints/``
 (``$TORCH_HOME/hub/checkpoints/``, default ``~/.cache/torch/hub/checkpoints/``). Missing files
 raise one :class:`MissingWeightsError` at once that lists every missing file, where it was looked
-for and where to put it (:func:`find_all_weights`).
+for and where to put it (:func:`find_all_weights`); a file that is there but holds no weights of
+its network (a web page saved by a failed download, foreign bytes, another network's state dict)
+raises :class:`WeightsFileError` saying what it holds (:func:`load_weights`). Both name the setting
+that takes the path: the Python argument (``weights_path``) when a class is built directly, the
+config key (``metrics.fid_lpips.fid_weights``, with a command-line override) on the config path.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import pickle
+import re
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -42,10 +48,13 @@ __all__ = [
     "StandardInceptionFeatures",
     "TorchvisionInceptionFeatures",
     "WeightRequest",
+    "WeightsFileError",
     "build_fid_feature_extractor",
     "find_all_weights",
     "find_weights",
+    "load_weights",
     "lpips_linear_file",
+    "read_weights",
 ]
 
 FID_FEATURES: tuple[str, ...] = ("standard", "torchvision")
@@ -78,20 +87,42 @@ class MissingWeightsError(FileNotFoundError):
         self.files = tuple(files)
 
 
+class WeightsFileError(ValueError):
+    """A weight file is on disk but holds no weights of the network that reads it: a text file (a
+    web page saved by a failed download), foreign or truncated bytes, a pickled object, or the
+    state dict of another network. The message names the setting, the file, what it holds and
+    what to do."""
+
+
 class WeightRequest(NamedTuple):
     """One weight file a metric needs: its canonical name, an explicit path (``None``: the torch
-    hub cache) and the config key that sets that path (named in the error message)."""
+    hub cache) and the setting that takes that path, named in the error message: a config key
+    (dotted, ``metrics.fid_lpips.fid_weights``: the message shows the command-line override) or a
+    Python argument (``weights_path``: the message shows the keyword argument)."""
 
     filename: str
     path: str | os.PathLike | None = None
     key: str = ""
 
 
+def _pass_hint(key: str, filename: str) -> str:
+    """How to pass the file's path to the setting ``key``: the Hydra override
+    ``'++<key>=/path/to/<file>'`` for a config key (dotted; ``++`` sets the key whether or not the
+    composed config has it: ``metrics=auto`` has no ``fid_lpips`` entry and a plain ``key=...`` is
+    rejected), the keyword argument ``<key>='/path/to/<file>'`` for a Python argument."""
+    placeholder = f"/path/to/{filename}"
+    return f"'++{key}={placeholder}'" if "." in key else f"{key}={placeholder!r}"
+
+
+def _fetch(filename: str) -> str:
+    url = WEIGHT_URLS.get(filename, "")
+    return f"download it from {url} on a machine with network" if url else "obtain it"
+
+
 def _missing_reason(request: WeightRequest) -> tuple[Path | None, str]:
     """``(path, "")`` when the file is on disk, else ``(None, why and what to do)``."""
     filename, path, key = request
-    url = WEIGHT_URLS.get(filename, "")
-    fetch = f"download it from {url} on a machine with network" if url else "obtain it"
+    fetch = _fetch(filename)
     if path is not None:
         p = Path(path).expanduser()
         if p.is_file():
@@ -104,13 +135,11 @@ def _missing_reason(request: WeightRequest) -> tuple[Path | None, str]:
     p = hub / filename
     if p.is_file():
         return p, ""
-    # where the cache came from; '++' is the Hydra override that sets the key whether or not the
-    # config already has it (metrics=auto has no fid_lpips entry: a plain key=... is rejected)
     origin = "set by $TORCH_HOME" if os.environ.get("TORCH_HOME") else "$TORCH_HOME moves it"
     return None, (
         f"weight file {filename} not found in the torch hub cache {hub} ({origin}). "
         f"Evaluation runs offline: {fetch} and put it at {p}"
-        + (f", or pass its path with '++{key}=/path/to/{filename}'" if key else "")
+        + (f", or pass its path with {_pass_hint(key, filename)}" if key else "")
         + "."
     )
 
@@ -150,11 +179,122 @@ def find_weights(filename: str, path: str | os.PathLike | None = None, key: str 
     Args:
         filename: the file's canonical name (e.g. :data:`ALEXNET_FILE`).
         path: explicit file; ``None`` looks in the torch hub cache ``$TORCH_HOME/hub/checkpoints``.
-        key: the config key that sets ``path``, named in the error message.
+        key: the setting that takes ``path``, named in the error message (see
+            :class:`WeightRequest`).
 
     Raises :class:`MissingWeightsError` naming the file, where it was looked for and what to do.
     """
     return find_all_weights([WeightRequest(filename, path, key)])[0]
+
+
+# models.registry describes files that are no checkpoint; here the file should hold weights
+_WEIGHTS_WORDING = (
+    ("not a checkpoint of this library", "not a state dict of weights"),
+    ("not a PyTorch checkpoint", "not a PyTorch file"),
+    ("not a checkpoint", "not a PyTorch file"),
+    ("truncated checkpoint", "truncated PyTorch file"),
+)
+
+
+def _file_problem(path: Path, err: BaseException) -> str:
+    """What the unreadable weight file ``path`` holds (``is a text file, not a PyTorch file (it
+    begins '<!DOCTYPE html>'), likely a web page ...``): the checkpoint reader's description
+    (:func:`starganv2.models.registry._what_it_is`), in the words of weight files."""
+    from starganv2.models.registry import _what_it_is
+
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if isinstance(err, pickle.UnpicklingError) and not head.startswith((b"PK", b"\x80")):
+        # torch's weights-only refusal of bytes that are no pickle at all (a web page, junk):
+        # judged by the bytes, not as a pickle of Python objects
+        err = RuntimeError(str(err).splitlines()[0])
+    what = _what_it_is(path, err)
+    for old, new in _WEIGHTS_WORDING:
+        what = what.replace(old, new)
+    if what.startswith("is a text file"):
+        what += ", likely a web page or error message saved by a failed download"
+    elif what.startswith(("is empty", "is a damaged")):
+        what += ", likely an interrupted download or copy"
+    return what
+
+
+def _bad_file(request: WeightRequest, path: Path, what: str) -> WeightsFileError:
+    """The :class:`WeightsFileError` of ``path`` (found for ``request``): the setting and the
+    file, ``what`` it holds, and what to do (fetch the file again; where to put it or pass it)."""
+    filename, given, key = request
+    if given is not None:
+        return WeightsFileError(
+            f"{key + '=' if key else ''}{path} {what}. Expected {filename}: "
+            f"{_fetch(filename)} and pass its path."
+        )
+    hint = f", or pass its path with {_pass_hint(key, filename)}" if key else ""
+    return WeightsFileError(
+        f"weight file {filename} in the torch hub cache ({path}) {what}. Replace it: "
+        f"{_fetch(filename)} and put it at {path}{hint}."
+    )
+
+
+def read_weights(request: WeightRequest) -> Mapping[str, Any]:
+    """The state dict of the weight file of ``request`` (located as :func:`find_weights` does,
+    read with ``torch.load(weights_only=True)`` on the CPU).
+
+    Raises :class:`MissingWeightsError` when the file is absent and :class:`WeightsFileError`
+    when it is no PyTorch file (a web page, junk, truncated bytes), holds Python objects, or holds
+    no state dict, each naming the setting (``request.key``) and the file.
+    """
+    request = WeightRequest(*request)
+    path = find_all_weights([request])[0]
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch.load fails in many ways on foreign bytes; each is described
+        raise _bad_file(request, path, _file_problem(path, err)) from err
+    if not isinstance(state, Mapping):
+        raise _bad_file(
+            request,
+            path,
+            f"is a PyTorch file but no state dict (it holds a {type(state).__name__})",
+        )
+    return state
+
+
+def _mismatch(err: RuntimeError, examples: int = 3) -> str:
+    """A short account of ``load_state_dict``'s error (keys missing, unexpected, of other shapes:
+    how many, and the first few), instead of its dump of every key."""
+    text = str(err)
+    parts = []
+    for label, heading in (("missing", "Missing key(s)"), ("unexpected", "Unexpected key(s)")):
+        line = next((ln for ln in text.splitlines() if heading in ln), "")
+        keys = re.findall(r'"([^"]+)"', line)
+        if keys:
+            shown = ", ".join(repr(k) for k in keys[:examples])
+            parts.append(f"{len(keys)} {label} key{'s' * (len(keys) != 1)} (e.g. {shown})")
+    sizes = re.findall(
+        r"size mismatch for ([^:]+): copying a param with shape torch\.Size\(\[([^\]]*)\]\) "
+        r"from checkpoint, the shape in current model is torch\.Size\(\[([^\]]*)\]\)",
+        text,
+    )
+    if sizes:
+        shown = ", ".join(f"{k!r} is ({a}), expected ({b})" for k, a, b in sizes[:examples])
+        parts.append(f"{len(sizes)} of other shapes (e.g. {shown})")
+    return "; ".join(parts) if parts else text.splitlines()[0]
+
+
+def load_weights(net: nn.Module, request: WeightRequest) -> None:
+    """Load the weight file of ``request`` into ``net`` (strictly: every key, every shape).
+
+    Raises :class:`MissingWeightsError` or :class:`WeightsFileError` (see :func:`read_weights`);
+    a state dict of another network is a :class:`WeightsFileError` that counts the missing,
+    unexpected and reshaped keys and shows a few of each, not torch's dump of every key.
+    """
+    request = WeightRequest(*request)
+    state = read_weights(request)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        path = find_weights(*request)
+        raise _bad_file(
+            request, path, f"is a PyTorch file holding other weights: {_mismatch(err)}"
+        ) from err
 
 
 class TorchvisionInceptionFeatures(nn.Module):
@@ -167,19 +307,21 @@ class TorchvisionInceptionFeatures(nn.Module):
     Args:
         weights_path: torchvision's ``inception_v3_google-0cc3c7bd.pth`` (or a state dict of the same
             architecture); ``None`` looks in the torch hub cache.
+        key: the setting that takes ``weights_path``, named in errors (see
+            :class:`WeightRequest`): this argument by default; the metrics pass their own
+            (``fid_weights``, ``metrics.fid_lpips.fid_weights``).
     """
 
     num_features = 2048
 
-    def __init__(self, weights_path: str | os.PathLike | None = None):
+    def __init__(self, weights_path: str | os.PathLike | None = None, *, key: str = "weights_path"):
         super().__init__()
         from torchvision.models import inception_v3
 
-        path = find_weights(
-            TORCHVISION_INCEPTION_FILE, weights_path, "metrics.fid_lpips.fid_weights"
-        )
+        request = WeightRequest(TORCHVISION_INCEPTION_FILE, weights_path, key)
+        find_weights(*request)  # a missing file fails before the network is built
         net = inception_v3(weights=None, aux_logits=True, init_weights=False)
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        load_weights(net, request)
         self.blocks = nn.Sequential(
             net.Conv2d_1a_3x3,
             net.Conv2d_2a_3x3,
@@ -227,24 +369,37 @@ class StandardInceptionFeatures(nn.Module):
     Args:
         weights_path: ``weights-inception-2015-12-05-6726825d.pth``; ``None`` looks in the torch hub
             cache.
+        key: the setting that takes ``weights_path``, named in errors (see
+            :class:`WeightRequest`): this argument by default; the metrics pass their own.
     """
 
     num_features = 2048
 
-    def __init__(self, weights_path: str | os.PathLike | None = None):
+    def __init__(self, weights_path: str | os.PathLike | None = None, *, key: str = "weights_path"):
         super().__init__()
-        path = find_weights(STANDARD_INCEPTION_FILE, weights_path, "metrics.fid_lpips.fid_weights")
+        request = WeightRequest(STANDARD_INCEPTION_FILE, weights_path, key)
+        path = find_weights(*request)
         try:
             from torchmetrics.image.fid import NoTrainInceptionV3
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError(
                 "fid_features=standard needs torch-fidelity: pip install 'starganv2[metrics]'"
             ) from e
-        self.net = NoTrainInceptionV3(
-            name="inception-v3-compat",
-            features_list=[str(self.num_features)],
-            feature_extractor_weights_path=str(path),
-        )
+        # read here first: a foreign file is described (torch-fidelity reads it unrestricted,
+        # weights_only=False, and would fail with pickle's own error or run what it holds)
+        read_weights(request)
+        try:
+            self.net = NoTrainInceptionV3(
+                name="inception-v3-compat",
+                features_list=[str(self.num_features)],
+                feature_extractor_weights_path=str(path),
+            )
+        except RuntimeError as err:
+            if "state_dict" not in str(err):
+                raise
+            raise _bad_file(
+                request, path, f"is a PyTorch file holding other weights: {_mismatch(err)}"
+            ) from err
         self.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -254,13 +409,17 @@ class StandardInceptionFeatures(nn.Module):
 
 
 def build_fid_feature_extractor(
-    fid_features: str = "standard", weights_path: str | os.PathLike | None = None
+    fid_features: str = "standard",
+    weights_path: str | os.PathLike | None = None,
+    *,
+    key: str = "weights_path",
 ) -> nn.Module:
-    """The FID feature network for ``fid_features`` (``standard`` or ``torchvision``)."""
+    """The FID feature network for ``fid_features`` (``standard`` or ``torchvision``); ``key``
+    is the setting that takes ``weights_path``, named in errors (see :class:`WeightRequest`)."""
     if fid_features == "standard":
-        return StandardInceptionFeatures(weights_path)
+        return StandardInceptionFeatures(weights_path, key=key)
     if fid_features == "torchvision":
-        return TorchvisionInceptionFeatures(weights_path)
+        return TorchvisionInceptionFeatures(weights_path, key=key)
     raise ValueError(f"fid_features={fid_features!r}: expected one of {list(FID_FEATURES)}")
 
 
@@ -300,6 +459,9 @@ class AlexNetLPIPS(nn.Module):
             in the torch hub cache.
         linear_path: the LPIPS linear layers (keys ``lin<k>.model.1.weight``); ``None``: the
             file shipped with torchmetrics (:func:`lpips_linear_file`).
+        key: the setting that takes ``weights_path``, named in errors (see
+            :class:`WeightRequest`): this argument by default; the metrics pass their own
+            (``lpips_weights``, ``metrics.fid_lpips.lpips_weights``).
     """
 
     channels = (64, 192, 384, 256, 256)
@@ -310,14 +472,17 @@ class AlexNetLPIPS(nn.Module):
         self,
         weights_path: str | os.PathLike | None = None,
         linear_path: str | os.PathLike | None = None,
+        *,
+        key: str = "weights_path",
     ):
         super().__init__()
         from torchvision.models import alexnet
 
-        path = find_weights(ALEXNET_FILE, weights_path, "metrics.fid_lpips.lpips_weights")
+        request = WeightRequest(ALEXNET_FILE, weights_path, key)
+        find_weights(*request)  # a missing file fails before the linear layers are looked for
         linear = Path(linear_path) if linear_path is not None else lpips_linear_file("alex")
         net = alexnet(weights=None)
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        load_weights(net, request)
         self.slices = nn.ModuleList(net.features[a:b] for a, b in self.stages)
         self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in self.channels)
         lin_state = torch.load(linear, map_location="cpu", weights_only=True)

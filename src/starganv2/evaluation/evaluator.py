@@ -11,6 +11,12 @@ The evaluator holds the protocol every metric shares (modes, outputs per image, 
 limit); each metric holds its own settings (``metrics.<name>.<key>``). The metrics are looked up
 by name in :mod:`starganv2.evaluation.registry` and built when the evaluator is (so missing
 weights and unknown settings fail at once, before any data is read).
+
+Errors at construction name the arguments as they are (``modes=...``, ``metrics.fid_lpips.<key>``):
+the keys of ``starganv2-eval``, where the settings sit at the top level; the training config's
+builder (:func:`starganv2.cli.config_check.instantiate`) gives them in full there
+(``evaluator.modes``). Errors found only when evaluating (a mode the model lacks) name
+``<settings_key>.<key>``, ``settings_key`` an argument of :meth:`Evaluator.evaluate`.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
 from starganv2.evaluation.protocol import MODES, EvalData, EvalProtocol
-from starganv2.evaluation.registry import MetricRunner, build_metric, metric_names
+from starganv2.evaluation.registry import MetricRunner, build_metric, image_metrics, metric_names
 from starganv2.models.interface import Translator, require_mode
 from starganv2.utils.checks import check_int
 
@@ -62,10 +70,47 @@ def _selected(metrics: MetricsArg) -> dict[str, dict[str, Any]]:
     unknown = [m for m in chosen if m not in metric_names()]
     if unknown or not chosen:
         raise ValueError(
-            f"evaluator.metrics={list(chosen)}: unknown {unknown}; expected auto, a non-empty "
+            f"metrics={list(chosen)}: unknown {unknown}; expected auto, a non-empty "
             f"list from {metric_names()} or a mapping {{name: {{setting: value}}}}"
         )
     return chosen
+
+
+_SETTING_OVERRIDE = re.compile(r"'\+\+metrics\.(\w+)\.(\w+)=([^'\s]+)'")
+"""A metric setting's override in a message (``'++metrics.fid_lpips.fid_weights=/path/...'``)."""
+
+
+def _flow(value: Any) -> str:
+    """``value`` in Hydra's override syntax: ``{fid_lpips: {fid_weights: /path/to/x.pth}}``."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _overrides_for_a_list(message: str, chosen: Mapping[str, Mapping[str, Any]]) -> str:
+    """``message`` with its overrides of metric settings (``'++metrics.fid_lpips.fid_weights=
+    ...'``) made to work when ``metrics`` was given as a list: Hydra can neither address a list
+    entry by name (``Index 'fid_lpips' (str) is not an int``) nor merge a mapping into a list, so
+    each becomes ``'~metrics' '+metrics={...}'``, the mapping form of all the ``chosen`` metrics
+    with every setting the message names filled in. Pasted after the list or in its place, or
+    with the list in a config file, it works as printed."""
+    found = _SETTING_OVERRIDE.findall(message)
+    if not found:
+        return message
+    mapping = {name: dict(settings) for name, settings in chosen.items()}
+    for name, key, value in found:
+        mapping.setdefault(name, {})[key] = value
+    override = f"'~metrics' '+metrics={_flow(mapping)}'"
+    return (
+        _SETTING_OVERRIDE.sub(lambda _: override, message)
+        + " A list of metrics takes no settings: these overrides give the metrics as a mapping,"
+        " with every path this message asks for."
+    )
+
+
+def _key(settings_key: str, name: str) -> str:
+    """``<settings_key>.<name>``, or ``name`` for settings at the top level (``""``)."""
+    return f"{settings_key}.{name}" if settings_key else name
 
 
 class Evaluator:
@@ -86,7 +131,10 @@ class Evaluator:
         max_images_per_domain: use only the first N validation (source and reference) and training
             (FID real) images of each domain; ``None``: all (the protocol). For quick checks.
         num_workers: DataLoader workers for image loading.
-        save_images: folder to also write every FID output as ``<mode>/<task>/<iiii>_<jj>.png``.
+        save_images: folder to also write the outputs of the metrics that make images to measure
+            them (``fid_lpips``, :func:`~starganv2.evaluation.registry.image_metrics`) as
+            ``<mode>/<task>/<iiii>_<jj>.png``; with metrics that write none (``[shapes_quality]``)
+            it is a ``ValueError``, here or, for ``auto`` on attribute data, at :meth:`evaluate`.
     """
 
     def __init__(
@@ -105,8 +153,7 @@ class Evaluator:
             bad = [m for m in modes if m not in MODES]
             if not modes or bad:
                 raise ValueError(
-                    f"evaluator.modes={list(modes)}: expected null or a non-empty subset of "
-                    f"{list(MODES)}"
+                    f"modes={list(modes)}: expected null or a non-empty subset of {list(MODES)}"
                 )
         for key, value, low in (
             ("num_outs_per_domain", num_outs_per_domain, 2),
@@ -114,15 +161,17 @@ class Evaluator:
             ("seed", seed, 0),
             ("num_workers", num_workers, 0),
         ):
-            check_int(value, f"evaluator.{key}", low)
+            check_int(value, key, low)
         if max_images_per_domain is not None and max_images_per_domain < 2:
             raise ValueError(
-                f"evaluator.max_images_per_domain={max_images_per_domain}: expected null or >= 2 "
+                f"max_images_per_domain={max_images_per_domain}: expected null or >= 2 "
                 "(FID needs 2)"
             )
         self.auto = isinstance(metrics, str) and metrics == AUTO
         self.metrics = _selected(metrics)
         self.modes = modes
+        if not self.auto:  # auto's choice depends on the data: checked by evaluate
+            self._check_saves_images(save_images, list(self.metrics), list(self.metrics), "")
         self.protocol = EvalProtocol(
             num_outs_per_domain=int(num_outs_per_domain),
             batch_size=int(batch_size),
@@ -131,10 +180,35 @@ class Evaluator:
             num_workers=int(num_workers),
             save_images=Path(save_images) if save_images is not None else None,
         )
-        self._runners: dict[str, MetricRunner] = {
-            name: build_metric(name, self.protocol, settings)
-            for name, settings in self.metrics.items()
-        }
+        try:
+            self._runners: dict[str, MetricRunner] = {
+                name: build_metric(name, self.protocol, settings)
+                for name, settings in self.metrics.items()
+            }
+        except (MissingWeightsError, WeightsFileError) as err:
+            if isinstance(metrics, (str, Mapping)) or len(err.args) != 1:
+                raise
+            err.args = (_overrides_for_a_list(str(err.args[0]), self.metrics),)
+            raise
+
+    @staticmethod
+    def _check_saves_images(
+        save_images: Any, names: list[str], given: Any, settings_key: str
+    ) -> None:
+        """Raise ``ValueError`` when ``save_images`` is set but none of the metrics ``names`` that
+        run writes images: it would save nothing, silently. ``given`` is ``metrics`` as set."""
+        writers = image_metrics()
+        if save_images is None or any(name in writers for name in names):
+            return
+        chosen = f"{_key(settings_key, 'metrics')}={given!r}"
+        if list(names) != list(given):
+            chosen += f" (here {names})"
+        raise ValueError(
+            f"{_key(settings_key, 'save_images')}={str(save_images)!r} would save nothing: "
+            f"{chosen} runs no metric that writes images (only {writers} do); add fid_lpips to "
+            "the metrics (it needs the Inception and AlexNet weights, see docs/evaluation.md) or "
+            "leave save_images unset (null)"
+        )
 
     def metrics_for(self, data: EvalData) -> list[str]:
         """The metric names that run on ``data`` (``auto`` adds ``shapes_quality`` on shapes, and
@@ -145,26 +219,38 @@ class Evaluator:
             return [*self.metrics, AUTO_SHAPES]
         return list(self.metrics)
 
-    def modes_for(self, model: Translator) -> tuple[str, ...]:
-        """The modes evaluated for ``model``: ``modes``, or all the model supports."""
+    def modes_for(self, model: Translator, settings_key: str = "evaluator") -> tuple[str, ...]:
+        """The modes evaluated for ``model``: ``modes``, or all the model supports. A mode the
+        model lacks is a ``GuidanceModeError`` naming ``<settings_key>.modes`` (``modes`` for
+        ``settings_key=""``)."""
         if self.modes is None:
             return tuple(model.guidance_modes)
         for mode in self.modes:
-            require_mode(model, mode, f"evaluator.modes={list(self.modes)}")
+            require_mode(model, mode, f"{_key(settings_key, 'modes')}={list(self.modes)}")
         return self.modes
 
-    def evaluate(self, model: Translator, datamodule: Any) -> dict[str, float]:
+    def evaluate(
+        self, model: Translator, datamodule: Any, settings_key: str = "evaluator"
+    ) -> dict[str, float]:
         """All metrics of ``model`` on ``datamodule`` (a data module or a dataset folder, see
         :meth:`EvalData.from_datamodule`); the same dict on every rank under DDP, except that
-        ``shapes_quality`` runs on rank 0 only."""
+        ``shapes_quality`` runs on rank 0 only.
+
+        ``settings_key`` is the config key of the evaluator's settings, named in the errors found
+        only now (a mode the model lacks: ``<settings_key>.modes``): ``evaluator``, the training
+        config's node, by default; ``""`` for settings at the top level (``starganv2-eval``).
+        """
         data = (
             datamodule if isinstance(datamodule, EvalData) else EvalData.from_datamodule(datamodule)
         )
         self.check_data(model, data)
         data = data.limited(self.protocol.max_images_per_domain)
-        modes = self.modes_for(model)
+        modes = self.modes_for(model, settings_key)
+        names = self.metrics_for(data)
+        if self.auto:
+            self._check_saves_images(self.protocol.save_images, names, AUTO, settings_key)
         results: dict[str, float] = {}
-        for name in self.metrics_for(data):
+        for name in names:
             if name not in self._runners:  # auto's shapes_quality, with its defaults
                 self._runners[name] = build_metric(name, self.protocol)
             results.update(self._runners[name](model, data, modes))

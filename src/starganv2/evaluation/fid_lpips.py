@@ -82,6 +82,11 @@ class FidLpips:
         quantize: round outputs to 8 bit before FID, as a PNG round trip would. The ``standard``
             network always sees 8-bit images, so this matters for the other extractors.
         save_images: folder to also write every output as ``<mode>/<task>/<iiii>_<jj>.png``.
+        settings_key: the config key of these settings (``metrics.fid_lpips``, from
+            :func:`metric`): errors about a weight file then name ``<settings_key>.fid_weights``
+            (or ``.lpips_weights``), with the command-line override that passes a path;
+            ``None``: the Python arguments (``fid_weights='...'``), for a ``FidLpips`` built
+            directly.
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class FidLpips:
         feature_extractor: nn.Module | None = None,
         quantize: bool = True,
         save_images: str | os.PathLike | None = None,
+        settings_key: str | None = None,
     ):
         if num_outs_per_domain < 2:
             raise ValueError(
@@ -111,20 +117,20 @@ class FidLpips:
         self.fid_features = fid_features if feature_extractor is None else "custom"
         self.quantize = quantize
         self.save_images = Path(save_images) if save_images is not None else None
+        prefix = f"{settings_key}." if settings_key else ""
+        fid_key, lpips_key = f"{prefix}fid_weights", f"{prefix}lpips_weights"
         # Every missing weight file in one error, before any data is read.
-        requests = [WeightRequest(ALEXNET_FILE, lpips_weights, "metrics.fid_lpips.lpips_weights")]
+        requests = [WeightRequest(ALEXNET_FILE, lpips_weights, lpips_key)]
         if feature_extractor is None:
-            fid_file = FID_WEIGHT_FILES[fid_features]
-            requests.insert(
-                0, WeightRequest(fid_file, fid_weights, "metrics.fid_lpips.fid_weights")
-            )
-        paths = find_all_weights(requests)
+            requests.insert(0, WeightRequest(FID_WEIGHT_FILES[fid_features], fid_weights, fid_key))
+        find_all_weights(requests)
+        # the settings as given (not the paths found): a bad file in the hub cache is named as such
         self.fid_extractor = (
             feature_extractor
             if feature_extractor is not None
-            else build_fid_feature_extractor(fid_features, paths[0])
+            else build_fid_feature_extractor(fid_features, fid_weights, key=fid_key)
         )
-        self.lpips = LPIPSDiversity(net=AlexNetLPIPS(paths[-1]))
+        self.lpips = LPIPSDiversity(net=AlexNetLPIPS(lpips_weights, key=lpips_key))
         self.fid = self._new_fid()
 
     # ------------------------------------------------------------------ helpers
@@ -274,5 +280,6 @@ def metric(
         feature_extractor=feature_extractor,
         quantize=quantize,
         save_images=protocol.save_images,
+        settings_key="metrics.fid_lpips",
     )
     return runner.compute

@@ -28,6 +28,7 @@ __all__ = [
     "MetricFactory",
     "MetricRunner",
     "build_metric",
+    "image_metrics",
     "metric_names",
     "metric_settings",
     "register_metric",
@@ -44,13 +45,29 @@ _FACTORIES: dict[str, str | MetricFactory] = {
     "shapes_quality": "starganv2.evaluation.shapes_quality:metric",
     "attribute_accuracy": "starganv2.evaluation.attribute_accuracy:metric",
 }
+_SAVES_IMAGES: set[str] = {"fid_lpips"}
+"""The metrics that write their outputs to ``protocol.save_images``."""
 
 
-def register_metric(name: str, factory: MetricFactory) -> None:
-    """Make ``factory(protocol, **settings) -> runner`` available as ``metrics=[name]``."""
+def register_metric(name: str, factory: MetricFactory, *, saves_images: bool = False) -> None:
+    """Make ``factory(protocol, **settings) -> runner`` available as ``metrics=[name]``.
+
+    ``saves_images``: whether the runner writes its outputs to ``protocol.save_images`` (the
+    evaluator refuses ``save_images`` when no metric that runs does, as it would save nothing).
+    """
     if name == "auto":
         raise ValueError("'auto' is reserved: it picks the metrics that fit the data")
     _FACTORIES[name] = factory
+    if saves_images:
+        _SAVES_IMAGES.add(name)
+    else:
+        _SAVES_IMAGES.discard(name)
+
+
+def image_metrics() -> list[str]:
+    """The registered metrics that write their outputs to ``protocol.save_images``
+    (``fid_lpips``)."""
+    return sorted(n for n in _SAVES_IMAGES if n in _FACTORIES)
 
 
 def metric_names() -> list[str]:
