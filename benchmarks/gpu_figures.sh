@@ -117,7 +117,14 @@ fi
 GRACE=10
 KEEP=$((GRACE + 5))  # seconds of the budget kept back from each step: its kill grace, packing
 NOT_ZERO=0 NOT_ZERO_LIST=""  # steps that did not exit 0 (deadline, killed, failed): the last line
-RAN=0 SKIPPED=0
+RAN=0 SKIPPED=0 STEP=
+stop_step() {  # on SIGTERM/SIGINT: end the running step (timeout passes the signal on), then exit
+  echo "gpu_figures.sh: stopped by a signal after ${SECONDS} s" | tee -a "$OUT/steps.txt" >&2
+  [[ -n $STEP ]] && kill -TERM "$STEP" 2>/dev/null && wait "$STEP"
+  pack
+  exit 143
+}
+trap stop_step TERM INT
 step() {  # step NAME SECONDS COMMAND...: run with min(SECONDS, what is left of BUDGET - KEEP)
   local name=$1 limit=$2 left rc
   shift 2
@@ -134,9 +141,14 @@ step() {  # step NAME SECONDS COMMAND...: run with min(SECONDS, what is left of 
     return
   fi
   echo "== $name (at most ${limit} s): $*" | tee -a "$OUT/steps.txt"
-  # SIGTERM at the deadline, SIGKILL GRACE s later (to the step's whole process group)
-  timeout -k "$GRACE" "$limit" "$@" >"$OUT/$name.txt" 2>&1
+  # SIGTERM at the deadline, SIGKILL GRACE s later (to the step's whole process group); in the
+  # background and waited for, so that a SIGTERM or Ctrl-C to this script reaches the step too
+  # (timeout runs in a process group of its own, which a signal to this script's group misses)
+  timeout -k "$GRACE" "$limit" "$@" >"$OUT/$name.txt" 2>&1 &
+  STEP=$!
+  wait "$STEP"
   rc=$?
+  STEP=
   RAN=$((RAN + 1))
   local why=""
   ((rc == 124)) && why=" (deadline)"
