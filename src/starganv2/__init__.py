@@ -28,6 +28,7 @@ _PUBLIC: dict[str, str] = {
     "StyleEncoder": "starganv2.models.stargan_v2.nets",
     "Discriminator": "starganv2.models.stargan_v2.nets",
     "load_model": "starganv2.models.registry",
+    "CheckpointError": "starganv2.models.registry",
     "EncodedSources": "starganv2.models.encoded_sources",
     "encode_once": "starganv2.models.encoded_sources",
     "FAN": "starganv2.faces.fan",

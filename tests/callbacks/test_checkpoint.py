@@ -139,3 +139,11 @@ def test_sigterm_stops_the_run_after_a_checkpoint_of_the_iteration_it_ended(tmp_
 def test_invalid_interval_names_the_key(bad):
     with pytest.raises(ValueError, match="every_n_iters"):
         IterationCheckpoint("x", every_n_iters=bad)
+
+
+def test_the_state_key_does_not_depend_on_the_interval(tmp_path):
+    """Resuming with another every_n_iters restores the callback's state; with the interval in
+    the key Lightning warned at every such resume that a callback was missing."""
+    a = IterationCheckpoint(tmp_path, every_n_iters=10)
+    b = IterationCheckpoint(tmp_path, every_n_iters=250)
+    assert a.state_key == b.state_key == "IterationCheckpoint{}"

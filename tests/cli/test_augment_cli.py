@@ -69,6 +69,7 @@ def test_sigterm_stops_it_cleanly_and_the_same_command_finishes(ckpt, tmp_path):
     assert 0 < len(made) < 60 and not list(out.glob(".*")), made
     (line,) = [x for x in text.splitlines() if "stopped by SIGTERM" in x]
     assert "run the same command again to finish" in line and "starganv2-augment" in line
+    assert f"cd {tmp_path} && " in line  # its relative paths work from any folder
     again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     report = json.loads((out / "augment_report.json").read_text(encoding="utf-8"))

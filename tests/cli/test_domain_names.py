@@ -132,3 +132,20 @@ def test_a_model_on_attribute_vectors_is_refused_saying_where_its_grid_is(tmp_pa
     with pytest.raises(ValueError, match=r"starganv2-translate translates images into domains"):
         _translate(ckpt, tmp_path)
     assert not (tmp_path / "out").exists()
+
+
+def test_sample_on_the_default_data_says_which_data_it_used(named_ckpt, tmp_path):
+    """A model trained on one's own folders, sampled without data=...: the default shapes data
+    does not fit it, and the error says that shapes was assumed and what to pass."""
+    from starganv2.cli.sample import run
+
+    two = tmp_path / "two.ckpt"
+    checkpoint = torch.load(write_tiny_checkpoint(two, num_domains=2), weights_only=True)
+    checkpoint["ImageDomainDataModule"] = {"domains": ["cat", "dog"]}
+    torch.save(checkpoint, two)
+    cfg = _cfg("sample", [f"ckpt_path={two}", "data.n_train=6", "data.n_val=3"], tmp_path)
+    with pytest.raises(ValueError) as err:
+        run(cfg)
+    msg = str(err.value)
+    assert msg.startswith("the model has num_domains=2 (cat, dog) but the data config (data=shapes")
+    assert "data=folder data.root=<its folder> data.num_domains=2" in msg

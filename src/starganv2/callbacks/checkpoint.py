@@ -78,7 +78,10 @@ class IterationCheckpoint(ModelCheckpoint):
 
     @property
     def state_key(self) -> str:
-        return self._generate_state_key(every_n_iters=self.every_n_iters)
+        """One key whatever ``every_n_iters``: a run resumed with another interval restores this
+        callback's state (Lightning's keyed by the interval, so it warned on every such resume
+        that a callback was missing)."""
+        return self._generate_state_key()
 
     @property
     def last_path(self) -> Path:

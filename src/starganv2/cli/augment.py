@@ -96,7 +96,7 @@ def rerun_command() -> str:
     hc = hydra_config()
     if hc is None:
         return shlex.join(["starganv2-augment", *sys.argv[1:]])
-    return from_launch_folder(["starganv2-augment", *hc.overrides.task], always=False)
+    return from_launch_folder(["starganv2-augment", *hc.overrides.task])
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

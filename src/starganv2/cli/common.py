@@ -24,18 +24,16 @@ def hydra_config() -> Any:
     return HydraConfig.get() if HydraConfig.initialized() else None
 
 
-def from_launch_folder(words: list[str], always: bool = True) -> str:
+def from_launch_folder(words: list[str]) -> str:
     """``words`` quoted for a POSIX shell, after ``cd <launch folder> &&`` when the job knows the
-    folder it was launched from (``always=False``: only when that is not the current folder):
-    the launch's overrides may hold relative paths (``data.root=my_data``), which would name
-    other folders, or none, from anywhere else."""
-    import os
+    folder it was launched from: the launch's overrides may hold relative paths
+    (``data.root=my_data``), which would name other folders, or none, from anywhere else."""
     import shlex
 
     hc = hydra_config()
     command = shlex.join(words)
     cwd = hc.runtime.get("cwd") if hc is not None else None
-    if not cwd or (not always and cwd == os.getcwd()):
+    if not cwd:
         return command
     return f"{shlex.join(['cd', str(cwd)])} && {command}"
 

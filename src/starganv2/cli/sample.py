@@ -47,6 +47,31 @@ def _data_root(cfg: DictConfig) -> Path:
     return Path(datamodule.root)
 
 
+def _domain_mismatch(cfg: DictConfig, num_domains: int, names: list[str], split: Any) -> str:
+    """Why the reference domains do not fit the model, and where they came from: a ``ref_dir``
+    given, or the data config (``data=shapes`` unless another was given, which a model trained
+    on one's own folders does not match)."""
+    from starganv2.cli.common import hydra_config
+    from starganv2.data.domain_names import saved_domain_names
+    from starganv2.models.registry import read_checkpoint
+
+    if cfg.ref_dir:
+        return (
+            f"the model has num_domains={num_domains} but ref_dir={cfg.ref_dir} has "
+            f"{len(names)} domain folders: {names}; give one folder per model domain"
+        )
+    hc = hydra_config()
+    choice = hc.runtime.choices.get("data") if hc is not None else None
+    saved = saved_domain_names(read_checkpoint(cfg.ckpt_path), num_domains)
+    trained = f" ({', '.join(saved)})" if saved else ""
+    return (
+        f"the model has num_domains={num_domains}{trained} but the data config "
+        f"(data={choice or 'shapes'}, the default unless given) has {len(names)} domain folders "
+        f"in {split}: {names}; give the data the model was trained on, e.g. data=folder "
+        f"data.root=<its folder> data.num_domains={num_domains}, or src_dir and ref_dir"
+    )
+
+
 def _pick(files: dict[str, list[Path]], per_domain: int, seed: int) -> list[tuple[Path, int]]:
     """Up to ``per_domain`` files of each domain, drawn with ``seed``; ``(path, domain index)``."""
     import torch
@@ -189,10 +214,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     ref_files = _split_files(Path(cfg.ref_dir) if cfg.ref_dir else split_dir, "ref_dir")
     names = list(ref_files)
     if len(names) != module.num_domains:
-        raise ValueError(
-            f"the model has num_domains={module.num_domains} but the reference folder has "
-            f"{len(names)} domain folders: {names}"
-        )
+        raise ValueError(_domain_mismatch(cfg, module.num_domains, names, split_dir))
     per_domain = max(1, -(-cfg.num_sources // len(src_files)))
     sources = _pick(src_files, per_domain, cfg.seed)[: cfg.num_sources]
     x_src, _ = _load(sources, module.img_size, device, "src_dir" if cfg.src_dir else "data")

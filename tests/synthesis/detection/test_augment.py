@@ -219,12 +219,14 @@ def _class_id(box) -> int:
     return box.raw["category_id"] if isinstance(box.raw, dict) else int(box.raw.split()[0])
 
 
-def test_the_check_records_every_box_and_keeps_failed_outputs_by_default(module, tmp_path):
+def test_the_check_records_every_box_and_keeps_failed_outputs_by_default(module, tmp_path, caplog):
     src = make_coco(tmp_path / "in", broken=False)
     detectors.reset(answers(read_coco(src), 48))  # a.jpg (48 x 32) is re-found, über bild not
-    report = augment(
-        module, src, tmp_path / "out", targets=[1], check="detector", detector=DETECTOR
-    )
+    with caplog.at_level(logging.INFO, logger="starganv2.synthesis.detection.augment"):
+        report = augment(
+            module, src, tmp_path / "out", targets=[1], check="detector", detector=DETECTOR
+        )
+    assert "3 kept, 0 dropped; label check (detector): 2 of 3 passed; report" in caplog.text
     assert sorted(detectors.CALLS[1:]) == [(3, 32, 48), (3, 40, 32), (3, 40, 40)]  # source sizes
     checks = {o["image"]: o["check"] for o in report.outputs}
     assert checks["a_night_0.jpg"]["passed"] and checks["empty_night_0.jpg"]["passed"]

@@ -440,13 +440,19 @@ def augment_dataset(
     )
     for p in report.problems:
         log.warning("%s", p.line())
+    checked = [o["check"] for o in report.outputs if o["check"] is not None]
+    label_check = ""
+    if checked:  # "0 failed" counts translations; the label check's verdict is its own
+        passed = sum(bool(c["passed"]) for c in checked)
+        label_check = f"; label check ({check}): {passed} of {len(checked)} passed"
     log.info(
-        "%d written, %d skipped (existed), %d failed; %d kept, %d dropped; report %s",
+        "%d written, %d skipped (existed), %d failed; %d kept, %d dropped%s; report %s",
         report.written,
         report.skipped,
         report.failed,
         report.kept,
         report.dropped,
+        label_check,
         report.path,
     )
     return report
