@@ -27,9 +27,8 @@ from starganv2.models.interface import (
 )
 from starganv2.models.stargan_v1.step import original_test_labels
 from starganv2.models.training_checks import check_codes, check_images, domain_labels, domain_list
-from starganv2.synthesis.prediction_writer import save_picture
 from starganv2.synthesis.styles import latent_styles, style_means
-from starganv2.utils.images import to_pil, to_unit
+from starganv2.utils.images import save_picture, to_pil, to_unit
 
 __all__ = ["latent_grid", "reference_grid", "label_grid", "attribute_grid", "save_grid"]
 

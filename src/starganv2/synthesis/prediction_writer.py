@@ -32,9 +32,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DistributedSampler
 
 from starganv2.synthesis.requests import TranslationRequest
-from starganv2.synthesis.translate_folder import _COMMON_SUFFIXES, _image_format
-from starganv2.utils.files import atomic_path
-from starganv2.utils.images import to_pil
+from starganv2.utils.images import QUALITY, image_format, save_picture, to_pil
 
 __all__ = [
     "PredictionWriter",
@@ -47,39 +45,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-QUALITY = 95
-"""JPEG / WebP quality of written images (``translate_folder``'s default)."""
-
 ItemWriter = Callable[[dict[str, Any], torch.Tensor], None]
 """``write_item(item, image)``: store one output (``image (3, S, S)`` in [-1, 1], CPU)."""
-
-
-def image_format(path: str | os.PathLike) -> str:
-    """The PIL format ``path`` is written in: the one its suffix names (``.tif`` -> ``TIFF``, as
-    PIL registers them), PNG when it has no suffix; a ``ValueError`` naming ``path`` for a suffix
-    PIL cannot write RGB images as (no file would hold what its name says)."""
-    path = Path(path)
-    if not path.suffix:
-        return "PNG"
-    try:
-        return _image_format(path.suffix)
-    except ValueError as err:
-        raise ValueError(
-            f"path={str(path)!r}: PIL cannot write RGB images as {path.suffix!r}; name the file "
-            f"with a suffix PIL writes, e.g. one of {list(_COMMON_SUFFIXES)}, or none (PNG)"
-        ) from err
-
-
-def save_picture(picture: Any, path: str | os.PathLike) -> Path:
-    """Write a ``PIL.Image`` to ``path`` atomically in the format of its suffix
-    (:func:`image_format`; JPEG and WebP at :data:`QUALITY`); returns ``path``. The format is
-    checked before anything is written."""
-    path = Path(path)
-    fmt = image_format(path)
-    options = {"quality": QUALITY} if fmt in ("JPEG", "WEBP") else {}
-    with atomic_path(path) as tmp:
-        picture.save(tmp, format=fmt, **options)
-    return path
 
 
 def write_image(path: str | os.PathLike, image: torch.Tensor) -> Path:

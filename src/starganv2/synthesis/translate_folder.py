@@ -19,7 +19,6 @@ skipped, listed in the returned report and in ``output_dir/translate_failures.ts
 
 from __future__ import annotations
 
-import io
 import logging
 import numbers
 import os
@@ -46,7 +45,7 @@ from starganv2.models.interface import StyleTranslator, Translator, require_styl
 from starganv2.synthesis.styles import latent_styles, style_means
 from starganv2.utils.checks import check_int
 from starganv2.utils.files import atomic_write, write_failures
-from starganv2.utils.images import to_pil
+from starganv2.utils.images import COMMON_SUFFIXES, pil_format, save_picture, to_pil
 
 __all__ = ["TranslateReport", "translate_folder", "find_sidecars", "DEFAULT_TEMPLATE"]
 
@@ -54,7 +53,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = "{domain}/{rel_dir}/{stem}_{k}"
 FAILURES_FILE = "translate_failures.tsv"
-_COMMON_SUFFIXES = (".png", ".jpg", ".webp", ".bmp", ".tif")
 
 
 @dataclass
@@ -104,25 +102,16 @@ def _dotted(suffix: str) -> str:
 
 def _image_format(suffix: str) -> str:
     """The PIL format that ``suffix`` names (``.tif`` -> ``TIFF``), or ``ValueError`` naming
-    ``output_suffix`` when PIL cannot write RGB images under it (checked by writing one pixel)."""
-    fmt = Image.registered_extensions().get(suffix.lower())
-    try:
-        if fmt is None:
-            raise KeyError(suffix)
-        Image.new("RGB", (1, 1)).save(io.BytesIO(), format=fmt)
-    except (KeyError, OSError, ValueError) as err:
+    ``output_suffix`` when PIL cannot write RGB images under it."""
+    fmt = pil_format(suffix)
+    if fmt is None:
+        known = Image.registered_extensions().get(suffix.lower())
         raise ValueError(
             f"output_suffix={suffix!r} is invalid: PIL cannot write RGB images as {suffix} "
-            f"({fmt or 'unknown suffix'}); choose e.g. one of {list(_COMMON_SUFFIXES)} or null "
+            f"({known or 'unknown suffix'}); choose e.g. one of {list(COMMON_SUFFIXES)} or null "
             "(each input's suffix)"
-        ) from err
+        )
     return fmt
-
-
-def _save_image(img: Image.Image, path: Path, quality: int) -> None:
-    fmt = _image_format(path.suffix)
-    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **kwargs))
 
 
 def _check_folder_name(name: object, y: int) -> None:
@@ -431,7 +420,7 @@ def translate_folder(
                 img = to_pil(out)
                 if resize_back and img.size != size:
                     img = img.resize(size, Image.Resampling.BICUBIC)
-                _save_image(img, dst, quality)
+                save_picture(img, dst, quality)
                 report.written += 1
                 for side in find_sidecars(src, sidecar_extensions):
                     side_dst = dst.with_suffix(side.suffix)

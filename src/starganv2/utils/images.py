@@ -9,9 +9,32 @@ handed to a metric carry the same 8-bit values.
 
 from __future__ import annotations
 
+import functools
+import io
+import os
+from pathlib import Path
+from typing import Any
+
 import torch
 
-__all__ = ["to_unit", "to_uint8", "quantize", "from_uint8", "to_pil", "to_hwc_uint8"]
+__all__ = [
+    "to_unit",
+    "to_uint8",
+    "quantize",
+    "from_uint8",
+    "to_pil",
+    "to_hwc_uint8",
+    "pil_format",
+    "image_format",
+    "save_picture",
+    "COMMON_SUFFIXES",
+    "QUALITY",
+]
+
+COMMON_SUFFIXES = (".png", ".jpg", ".webp", ".bmp", ".tif")
+"""Suffixes named in messages as examples of formats an image can be written in."""
+QUALITY = 95
+"""JPEG / WebP quality of written images (``translate_folder``'s default)."""
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -50,3 +73,50 @@ def to_pil(x: torch.Tensor, unit: bool = False):  # noqa: ANN201 - PIL is import
     from PIL import Image
 
     return Image.fromarray(to_hwc_uint8(x, unit=unit).numpy(), mode="RGB")
+
+
+@functools.lru_cache(maxsize=64)
+def pil_format(suffix: str) -> str | None:
+    """The PIL format that ``suffix`` names (``.tif`` -> ``TIFF``, as PIL registers them), or
+    ``None`` when PIL cannot write RGB images under it (checked once per suffix by writing one
+    pixel)."""
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(suffix.lower())
+    if fmt is None:
+        return None
+    try:
+        Image.new("RGB", (1, 1)).save(io.BytesIO(), format=fmt)
+    except (KeyError, OSError, ValueError):
+        return None
+    return fmt
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The PIL format ``path`` is written in: the one its suffix names, PNG when it has no
+    suffix; a ``ValueError`` naming ``path`` for a suffix PIL cannot write RGB images as (no file
+    would hold what its name says)."""
+    path = Path(path)
+    if not path.suffix:
+        return "PNG"
+    fmt = pil_format(path.suffix)
+    if fmt is None:
+        raise ValueError(
+            f"path={str(path)!r}: PIL cannot write RGB images as {path.suffix!r}; name the file "
+            f"with a suffix PIL writes, e.g. one of {list(COMMON_SUFFIXES)}, or none (PNG)"
+        )
+    return fmt
+
+
+def save_picture(picture: Any, path: str | os.PathLike, quality: int = QUALITY) -> Path:
+    """Write a ``PIL.Image`` to ``path`` atomically in the format of its suffix
+    (:func:`image_format`; JPEG and WebP at ``quality``); returns ``path``. The format is
+    checked before anything is written."""
+    from starganv2.utils.files import atomic_path
+
+    path = Path(path)
+    fmt = image_format(path)
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format=fmt, **options)
+    return path
