@@ -143,22 +143,20 @@ def test_a_bad_weight_file_names_the_key_typed(tmp_path):
     )
 
 
+def _two_domains_no_data(tmp_path, *extra):
+    """The eval config of a 2-domain checkpoint on folder data that does not exist (so a check
+    that runs before the data is read is what stops it), ``metrics=[shapes_quality]``."""
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 2)
+    overrides = [f"ckpt_path={ckpt}", "data=folder", f"data.root={tmp_path}/absent"]
+    overrides += ["data.num_domains=2", "metrics=[shapes_quality]", *extra]
+    return compose_eval(overrides, tmp_path)
+
+
 def test_save_images_needs_a_metric_that_writes_images(tmp_path):
     """``metrics=[shapes_quality] save_images=...`` would write nothing: refused at once, before
     the checkpoint or any data is read."""
-    ckpt = _checkpoint(tmp_path / "m.ckpt", 2)
     folder = tmp_path / "imgs"
-    cfg = compose_eval(
-        [
-            f"ckpt_path={ckpt}",
-            "data=folder",
-            f"data.root={tmp_path}/absent",
-            "data.num_domains=2",
-            "metrics=[shapes_quality]",
-            f"save_images={folder}",
-        ],
-        tmp_path,
-    )
+    cfg = _two_domains_no_data(tmp_path, f"save_images={folder}")
     with pytest.raises(ValueError) as err:
         run(cfg)
     assert str(err.value).startswith(
@@ -178,18 +176,7 @@ def test_save_images_needs_a_metric_that_writes_images(tmp_path):
 def test_modes_errors_name_the_top_level_key(tmp_path, modes, message):
     """In ``starganv2-eval`` the evaluator's settings sit at the top level: ``modes``, not
     ``evaluator.modes``; a mode the model lacks stops before any data is read."""
-    ckpt = _checkpoint(tmp_path / "m.ckpt", 2)
-    cfg = compose_eval(
-        [
-            f"ckpt_path={ckpt}",
-            "data=folder",
-            f"data.root={tmp_path}/absent",
-            "data.num_domains=2",
-            "metrics=[shapes_quality]",
-            f"modes={modes}",
-        ],
-        tmp_path,
-    )
+    cfg = _two_domains_no_data(tmp_path, f"modes={modes}")
     with pytest.raises(ValueError, match=message):
         run(cfg)
 

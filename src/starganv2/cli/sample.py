@@ -52,8 +52,7 @@ def _domain_mismatch(cfg: DictConfig, num_domains: int, names: list[str], split:
     given, or the data config (``data=shapes`` unless another was given, which a model trained
     on one's own folders does not match)."""
     from starganv2.cli.common import hydra_config
-    from starganv2.data.domain_names import saved_domain_names
-    from starganv2.models.registry import read_checkpoint
+    from starganv2.cli.translate import checkpoint_domain_names
 
     if cfg.ref_dir:
         return (
@@ -62,7 +61,7 @@ def _domain_mismatch(cfg: DictConfig, num_domains: int, names: list[str], split:
         )
     hc = hydra_config()
     choice = hc.runtime.choices.get("data") if hc is not None else None
-    saved = saved_domain_names(read_checkpoint(cfg.ckpt_path), num_domains)
+    saved = checkpoint_domain_names(cfg, num_domains)
     trained = f" ({', '.join(saved)})" if saved else ""
     return (
         f"the model has num_domains={num_domains}{trained} but the data config "

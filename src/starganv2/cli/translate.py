@@ -30,7 +30,7 @@ def domain_names(cfg: DictConfig, num_domains: int) -> list[str]:
     keep every label and are logged as a warning.
     """
     given = _given_domain_names(cfg)
-    saved = _checkpoint_domain_names(cfg, num_domains)
+    saved = checkpoint_domain_names(cfg, num_domains)
     if given is None:
         return saved or [f"domain{i}" for i in range(num_domains)]
     names, source = given
@@ -65,7 +65,7 @@ def _given_domain_names(cfg: DictConfig) -> tuple[list[str], str] | None:
     return None
 
 
-def _checkpoint_domain_names(cfg: DictConfig, num_domains: int) -> list[str] | None:
+def checkpoint_domain_names(cfg: DictConfig, num_domains: int) -> list[str] | None:
     """The domain names saved in ``cfg.ckpt_path`` (memory-mapped, no weights read), if any."""
     from starganv2.data.domain_names import saved_domain_names
     from starganv2.models.registry import read_checkpoint
