@@ -442,6 +442,33 @@ def test_an_exif_rotated_yolo_image_is_upright_and_no_problem(module, tmp_path):
     assert Image.open(tmp_path / "out/images/e_night_0.jpg").size == (40, 60)
 
 
+def test_a_rerun_from_another_dataset_or_quality_is_refused(module, tmp_path):
+    """Two sites' datasets name the same files: the second must not keep the first's pixels under
+    its own boxes. ``quality`` changes JPEG outputs, so it is a setting too."""
+    site_a = make_yolo(tmp_path / "siteA", broken=False)
+    site_b = make_yolo(tmp_path / "siteB", broken=False)
+    out = tmp_path / "out"
+    assert augment(module, site_a, out, targets=[1]).written == 3  # JPEG outputs
+    with pytest.raises(ValueError, match=r"other settings \(input: '.*siteA' -> '.*siteB'"):
+        augment(module, site_b, out, targets=[1])
+    with pytest.raises(ValueError, match=r"other settings \(quality: 95 -> 10;"):
+        augment(module, site_a, out, targets=[1], quality=10)
+    assert augment(module, site_a, out, targets=[1]).skipped == 3  # the same: resumes
+
+
+def test_a_settings_file_of_an_earlier_version_resumes(module, tmp_path):
+    """A settings file without the keys added later (input, quality) is not a change."""
+    src = make_yolo(tmp_path / "in", broken=False)
+    out = tmp_path / "out"
+    assert augment(module, src, out, targets=[1]).written == 3
+    settings = out / "augment_settings.json"
+    old = json.loads(settings.read_text(encoding="utf-8"))
+    del old["input"], old["quality"]
+    settings.write_text(json.dumps(old), encoding="utf-8")
+    assert augment(module, src, out, targets=[1]).skipped == 3
+    assert json.loads(settings.read_text(encoding="utf-8"))["quality"] == 95  # recorded now
+
+
 def test_a_rerun_with_other_settings_is_refused_unless_it_overwrites(module, tmp_path):
     src = make_yolo(tmp_path / "in", broken=False)
     out = tmp_path / "out"

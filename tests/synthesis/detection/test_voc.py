@@ -166,3 +166,35 @@ def test_segmentation_masks_follow_their_images_and_unknown_set_ids_are_problems
                 voc / folder / "000001.png"
             ).read_bytes()
     assert not (out / "SegmentationClass" / "ü2_night_0.png").exists()  # its source has none
+
+
+def test_the_mirrored_sub_folder_wins_over_a_same_named_image_at_the_top(tmp_path):
+    """``Annotations/site1/a.xml`` naming ``a.jpg`` is the image in ``JPEGImages/site1/``, even
+    where ``JPEGImages/a.jpg`` (the image of ``Annotations/a.xml``) exists: both are read."""
+    root = tmp_path / "in"
+    for xml, image in (("a.xml", "a.jpg"), ("site1/a.xml", "site1/a.jpg")):
+        save_image(root / "JPEGImages" / image, 32, 32)
+        (root / "Annotations" / xml).parent.mkdir(parents=True, exist_ok=True)
+        (root / "Annotations" / xml).write_text(
+            NESTED_XML.format(folder="VOC2007", filename="a.jpg", path="")
+        )
+    ds = read_voc(root)
+    assert ds.problems == []
+    assert sorted(im.rel for im in ds.images) == ["JPEGImages/a.jpg", "JPEGImages/site1/a.jpg"]
+
+
+def test_two_xml_files_of_one_image_are_one_problem_naming_both(tmp_path):
+    root = tmp_path / "in"
+    save_image(root / "JPEGImages/a.jpg", 32, 32)
+    for xml in ("a.xml", "copy.xml"):
+        (root / "Annotations").mkdir(parents=True, exist_ok=True)
+        (root / "Annotations" / xml).write_text(
+            NESTED_XML.format(folder="VOC2007", filename="a.jpg", path="")
+        )
+    ds = read_voc(root)
+    assert [im.rel for im in ds.images] == ["JPEGImages/a.jpg"]
+    assert [p.line() for p in ds.problems] == [
+        f"{root / 'Annotations/copy.xml'}: its image {root / 'JPEGImages/a.jpg'} is that of "
+        f"{root / 'Annotations/a.xml'} too; left out (one XML file per image: merge the two, or "
+        "give this one its own image)"
+    ]

@@ -24,10 +24,13 @@ left out of the dataset (status ``dropped``), but stays in the report. A rerun w
 settings remembers the report's results: a dropped output is not translated again, an existing one
 is not checked again; with other settings every existing output is checked anew.
 
-``augment_settings.json`` in ``output`` records what makes an output's pixels (a digest of the
-model's weights, ``fit`` and its tile options, ``psi``, ``seed``, ``ref_dir``, ``styles``,
-``targets``), written before the first output. A rerun with other settings is refused, since
-it would keep outputs made the old way beside new ones; ``overwrite=True`` replaces them: the
+``augment_settings.json`` in ``output`` records what makes an output's pixels (the input
+dataset's path, a digest of the model's weights, ``fit`` and its tile options, ``psi``,
+``seed``, ``ref_dir``, ``styles``, ``targets``, and ``quality`` where outputs are JPEG or WebP),
+written before the first output. A rerun with other settings is refused, since it would keep
+outputs made the old way (or from another dataset's images of the same names) beside new ones;
+a setting the file does not hold (written by an earlier version) is not compared.
+``overwrite=True`` replaces them: the
 outputs of the earlier run (those its report lists, YOLO label files included) and the existing
 planned ones are deleted first, then everything is translated anew.
 """
@@ -62,6 +65,7 @@ from starganv2.synthesis.requests import TranslationRequest, reference_index, st
 from starganv2.synthesis.styles import check_psi
 from starganv2.synthesis.tiles import check_tile_options
 from starganv2.utils.files import atomic_link_or_copy, save_json
+from starganv2.utils.images import pil_format
 
 __all__ = [
     "AugmentReport",
@@ -336,6 +340,7 @@ def augment_dataset(
     )
     ds.problems.extend(clashes)
     made_by = {
+        "input": str(Path(input_path).resolve()),
         "model": _weights_digest(module),
         "fit": fit,
         "tile_size": tile_size,
@@ -345,6 +350,8 @@ def augment_dataset(
         "ref_dir": None if ref_dir is None else str(Path(ref_dir).resolve()),
         "styles": styles,
         "targets": [names[y] for y in targets],
+        # JPEG and WebP pixels depend on it; other formats' do not, so it is not compared there
+        "quality": quality if _lossy(planned) else None,
     }
     checker = None
     if check != "none":
@@ -493,8 +500,11 @@ def _claim_output(
     path = root / SETTINGS_FILE
     before = _read_json(path)
     replaced = False
-    if isinstance(before, dict) and before != made_by:
-        changed = [k for k in made_by if before.get(k) != made_by[k]]
+    # a setting the file does not hold was not recorded by the version that wrote it: not a change
+    changed = [
+        k for k in made_by if isinstance(before, dict) and before.get(k, made_by[k]) != made_by[k]
+    ]
+    if changed:
         if not overwrite:
             what = "; ".join(f"{k}: {before.get(k)!r} -> {made_by[k]!r}" for k in changed)
             raise ValueError(
@@ -527,6 +537,15 @@ def _claim_output(
         replaced = True
     save_json(made_by, path)
     return replaced
+
+
+def _lossy(planned: Sequence[OutputImage]) -> bool:
+    """Whether any translation in ``planned`` is written as JPEG or WebP (whose pixels depend on
+    ``quality``)."""
+    return any(
+        not o.is_source and pil_format(PurePosixPath(o.rel).suffix) in ("JPEG", "WEBP")
+        for o in planned
+    )
 
 
 def _remembered(root: Path, settings: dict[str, Any] | None) -> dict[str, dict[str, Any]]:

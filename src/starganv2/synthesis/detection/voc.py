@@ -11,10 +11,12 @@ a line whose id names no XML file is a problem line. Segmentation masks
 id, so the segmentation lists name images whose masks exist.
 The input may be the folder holding ``Annotations/`` or a ``VOCdevkit`` with one such folder.
 
-Images in sub-folders of ``JPEGImages/``: an XML file's image is looked for at ``<filename>``
-under ``JPEGImages/`` (a name, or a path such as ``site1/a.jpg``), then in the sub-folder that
-mirrors the XML's under ``Annotations/`` (``Annotations/site1/a.xml``), then in ``<folder>``
-(LabelImg writes the image's folder there), each also by the XML's stem with any image suffix.
+Images in sub-folders of ``JPEGImages/``: an XML file's image is ``<filename>`` (a name, or a
+path such as ``site1/a.jpg``) looked for in the sub-folder of ``JPEGImages/`` that mirrors the
+XML's under ``Annotations/`` (``Annotations/site1/a.xml`` -> ``JPEGImages/site1/``), then in
+``JPEGImages/`` itself, then in ``<folder>`` (LabelImg writes the image's folder there); failing
+that, the XML's stem with any image suffix, in the same places. Two XML files that find the same
+image are a problem line naming both; the later one is left out.
 A translation lands beside its source, so its XML keeps the source's way of naming it: the same
 ``<folder>``, ``<filename>`` with its directory part (``site1/a_night_0.jpg`` or
 ``a_night_0.jpg``, as the source had it) and ``<path>`` the written image's absolute path.
@@ -73,13 +75,18 @@ def _find_image(
     img_dir: Path, filename: str | None, stem: str, sub: str, folder: str | None
 ) -> Path | None:
     """The image of an XML file: ``filename`` (``<filename>``, maybe with sub-folders), else the
-    XML's ``stem`` with an image suffix, under ``img_dir``, its sub-folder ``sub`` (the XML's
-    under ``Annotations/``) or ``folder`` (``<folder>``), in that order."""
+    XML's ``stem`` with an image suffix; each looked for under the sub-folder ``sub`` of
+    ``img_dir`` (mirroring the XML's under ``Annotations/``), ``img_dir`` itself, then its
+    sub-folder ``folder`` (``<folder>``): the mirrored folder first, so that
+    ``Annotations/site1/a.xml`` finds ``JPEGImages/site1/a.jpg`` even where a
+    ``JPEGImages/a.jpg`` exists."""
     name = _inside((filename or "").strip())
-    bases = [img_dir] + [img_dir / d for d in (sub, _inside((folder or "").strip())) if d]
-    for base in bases:
-        if name and (base / name).is_file():
+    folder = _inside((folder or "").strip())
+    bases = ([img_dir / sub] if sub else []) + [img_dir] + ([img_dir / folder] if folder else [])
+    for base in bases if name else ():
+        if (base / name).is_file():
             return base / name
+    for base in bases:
         for ext in sorted(IMG_EXTENSIONS):
             for cand in (base / f"{stem}{ext}", base / f"{stem}{ext.upper()}"):
                 if cand.is_file():
@@ -114,6 +121,7 @@ def read_voc(path: str | Path) -> DetectionDataset:
     problems: list[Problem] = []
     images: list[DetectionImage] = []
     categories: list[str] = []
+    annotated: dict[Path, Path] = {}  # image file -> the XML file that named it first
     for xml_file in sorted(ann_dir.rglob("*.xml")):
         try:
             tree = _parse(xml_file)
@@ -132,6 +140,16 @@ def read_voc(path: str | Path) -> DetectionDataset:
                 )
             )
             continue
+        if file in annotated:
+            problems.append(
+                Problem(
+                    str(xml_file),
+                    f"its image {file} is that of {annotated[file]} too; left out (one XML file "
+                    "per image: merge the two, or give this one its own image)",
+                )
+            )
+            continue
+        annotated[file] = xml_file
         size = _size(top, file)
         if size is None:
             problems.append(Problem(str(file), "unreadable image; left out"))
