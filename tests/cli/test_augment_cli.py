@@ -44,7 +44,13 @@ def test_one_target_alone_is_a_list_of_one(ckpt, tmp_path, target):
     assert report.written == 3 and {o["domain"] for o in report.outputs} == {"domain1"}
 
 
-def test_sigterm_stops_it_cleanly_and_the_same_command_finishes(ckpt, tmp_path):
+@pytest.mark.parametrize(
+    ("sig", "cause", "status"), [(signal.SIGTERM, "SIGTERM", 143), (signal.SIGINT, "Ctrl-C", 130)]
+)
+def test_a_signal_stops_it_cleanly_and_the_same_command_finishes(
+    ckpt, tmp_path, sig, cause, status
+):
+    """SIGTERM, and Ctrl-C (which Lightning turns into exit status 1, that of bad input)."""
     images = []
     for i in range(30):
         save_image(tmp_path / f"in/{i:02d}.jpg", 96, 96, i)
@@ -62,12 +68,12 @@ def test_sigterm_stops_it_cleanly_and_the_same_command_finishes(ckpt, tmp_path):
     deadline = time.monotonic() + 120
     while not list(out.glob("*_domain1_*.jpg")) and time.monotonic() < deadline:
         time.sleep(0.05)
-    run.send_signal(signal.SIGTERM)
+    run.send_signal(sig)
     text, _ = run.communicate(timeout=120)
-    assert run.returncode == 143, text
+    assert run.returncode == status, text
     made = sorted(p.name for p in out.glob("*.jpg"))  # temporary names start with a dot
     assert 0 < len(made) < 60 and not list(out.glob(".*")), made
-    (line,) = [x for x in text.splitlines() if "stopped by SIGTERM" in x]
+    (line,) = [x for x in text.splitlines() if f"stopped by {cause}" in x]
     assert "run the same command again to finish" in line and "starganv2-augment" in line
     assert f"cd {tmp_path} && " in line  # its relative paths work from any folder
     again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)

@@ -362,6 +362,31 @@ def test_sigterm_saves_exits_143_and_prints_a_resume_command_that_works(tmp_path
     assert not (elsewhere / "outputs").exists()
 
 
+@pytest.mark.slow
+def test_ctrl_c_saves_exits_130_and_prints_the_resume_command(tmp_path, shapes_cache):
+    """Ctrl-C: Lightning turns it into exit status 1 (that of bad input) with no word on what
+    was kept; the run says where it stopped and how to continue it, and exits 128+2."""
+    args = ["--config-dir", str(user_config_dir(tmp_path / "conf")), *TINY_OVERRIDES]
+    args += ["data=tiny", f"data.cache_dir={shapes_cache}", "run_name=ctrl_c"]
+    args += ["model.total_iters=100000", "callbacks.checkpoint.every_n_iters=100000"]
+    proc = start_train(args, tmp_path, keep_output=True)
+    run_dir = tmp_path / "outputs/train/ctrl_c"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if list((run_dir / "samples").glob("*.png")):
+            break  # the first grid (iteration 2): training is under way
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    printed, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 130, printed[-3000:]
+    stopped_at = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=False)["starganv2"][
+        "iteration"
+    ]
+    assert f"stopped by Ctrl-C at iteration {stopped_at} of 100000" in printed
+    (line,) = [x for x in printed.splitlines() if "continue it: " in x]
+    assert line.rstrip().endswith("resume=auto") and "run_name=ctrl_c" in line
+
+
 @pytest.mark.parametrize("cli", ["train", "eval", "sample", "translate"])
 def test_console_entry_points_find_their_configs_from_any_folder(cli, tmp_path):
     """Console scripts import ``starganv2.cli.<cli>:main`` (not ``__main__``), so Hydra looks the

@@ -11,7 +11,7 @@ share, and rank 0 alone writes the dataset files and the report, and prints the 
 
 SIGTERM (``kill``, ``timeout``, a scheduler) stops it as Ctrl-C does: every output written so
 far is whole, one line says so with the command that finishes the job (the same command again),
-and the exit status is 143 (:data:`SIGTERM_EXIT`).
+and the exit status is 143 (:data:`SIGTERM_EXIT`; 130 after Ctrl-C, :data:`SIGINT_EXIT`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,13 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from starganv2.cli.common import SIGTERM_EXIT, from_launch_folder, hydra_config
+from starganv2.cli.common import (
+    SIGINT_EXIT,
+    SIGTERM_EXIT,
+    from_launch_folder,
+    hydra_config,
+    stopped_by_ctrl_c,
+)
 
 log = logging.getLogger("starganv2.augment")
 
@@ -108,10 +114,21 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise SIGTERMException
 
 
+def _report_stopped(cause: str) -> None:
+    """Say that ``cause`` stopped the run and give the command that finishes it."""
+    log.warning(
+        "stopped by %s; the outputs written so far are whole: run the same command again to "
+        "finish: %s",
+        cause,
+        rerun_command(),
+    )
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="augment")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`; bad input: one error line and status 1; outputs that
-    failed: status 2; stopped by SIGTERM: one line and status 143."""
+    failed: status 2; stopped by SIGTERM: one line and status 143; by Ctrl-C: one line and
+    status 130."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from starganv2.cli.common import run_or_exit
@@ -120,12 +137,13 @@ def main(cfg: DictConfig) -> None:
     try:
         report = run_or_exit(run, cfg, log)
     except SIGTERMException:
-        log.warning(
-            "stopped by SIGTERM; the outputs written so far are whole: run the same command "
-            "again to finish: %s",
-            rerun_command(),
-        )
+        _report_stopped("SIGTERM")
         sys.exit(SIGTERM_EXIT)
+    except (KeyboardInterrupt, SystemExit) as err:  # Lightning ends Ctrl-C with exit(1)
+        if not stopped_by_ctrl_c(err):
+            raise
+        _report_stopped("Ctrl-C")
+        sys.exit(SIGINT_EXIT)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if report.path is None:  # another rank of a DDP run: rank 0 reports for all

@@ -14,6 +14,18 @@ from typing import Any
 SIGTERM_EXIT = 128 + 15
 """Exit status of a run stopped by SIGTERM (the shell's status for a process that signal ended):
 not 0, so a job script or scheduler does not take the stopped run for a finished one."""
+SIGINT_EXIT = 128 + 2
+"""Exit status of a run stopped by Ctrl-C (SIGINT), as the shell gives it; not 1, which says
+bad input."""
+
+
+def stopped_by_ctrl_c(err: BaseException) -> bool:
+    """Whether ``err`` is how Ctrl-C ends a tool: a ``KeyboardInterrupt``, or the ``SystemExit(1)``
+    that Lightning raises in its place once its own clean-up is done (the interrupt is that
+    exception's context)."""
+    if isinstance(err, KeyboardInterrupt):
+        return True
+    return isinstance(err, SystemExit) and isinstance(err.__context__, KeyboardInterrupt)
 
 
 def hydra_config() -> Any:

@@ -15,7 +15,13 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from starganv2.cli.common import SIGTERM_EXIT, from_launch_folder, hydra_arg
+from starganv2.cli.common import (
+    SIGINT_EXIT,
+    SIGTERM_EXIT,
+    from_launch_folder,
+    hydra_arg,
+    stopped_by_ctrl_c,
+)
 from starganv2.cli.common import hydra_config as _hydra_config
 from starganv2.utils.files import atomic_write_text
 
@@ -377,12 +383,13 @@ def resume_command(cfg: DictConfig, out: Path) -> str:
     return from_launch_folder(["starganv2-train", *args])
 
 
-def _report_stopped(cfg: DictConfig, out: Path, model: Any) -> None:
-    """Say that SIGTERM stopped the run, what was kept and how to continue it."""
+def _report_stopped(cfg: DictConfig, out: Path, model: Any, cause: str = "SIGTERM") -> None:
+    """Say that ``cause`` (SIGTERM or Ctrl-C) stopped the run, what was kept and how to continue
+    it."""
     last = out / "checkpoints" / "last.ckpt"
     total = getattr(getattr(model, "hparams", {}), "total_iters", None)
     of = f" of {total}" if total else ""
-    log.warning("stopped by SIGTERM at iteration %d%s; run folder %s", model.iteration, of, out)
+    log.warning("stopped by %s at iteration %d%s; run folder %s", cause, model.iteration, of, out)
     if not last.is_file():
         log.warning(
             "no checkpoint in %s (none was due yet, or checkpointing is off): nothing to resume",
@@ -467,6 +474,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
             if trainer.is_global_zero:
                 _report_stopped(cfg, out, model)
             raise
+        except (KeyboardInterrupt, SystemExit) as err:  # Lightning ends Ctrl-C with exit(1)
+            if not stopped_by_ctrl_c(err):
+                raise
+            if trainer.is_global_zero:
+                _report_stopped(cfg, out, model, "Ctrl-C")
+            err.reported = True
+            raise
         if trainer.is_global_zero:
             _report(cfg, out, model, getattr(datamodule, "val_set", True) is not None)
     finally:
@@ -536,7 +550,8 @@ def _last_evaluation(callbacks: list[Any], logged: dict[str, float]) -> dict[str
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra shim around :func:`run`; returns ``optimized_metric`` for sweepers. A run stopped by
-    SIGTERM exits with :data:`SIGTERM_EXIT` once its checkpoint is written."""
+    SIGTERM exits with :data:`SIGTERM_EXIT` once its checkpoint is written, one stopped by Ctrl-C
+    with :data:`SIGINT_EXIT` (Lightning's own status for it is 1, that of bad input)."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from starganv2.cli.common import BAD_INPUT, run_or_exit
@@ -547,6 +562,12 @@ def main(cfg: DictConfig) -> float | None:
         metrics = run_or_exit(run, cfg, log, (*BAD_INPUT, NonFiniteLossError, UnreadableDataError))
     except SIGTERMException:  # reported, checkpointed: a status that is not "finished"
         sys.exit(SIGTERM_EXIT)
+    except (KeyboardInterrupt, SystemExit) as err:
+        if not stopped_by_ctrl_c(err):
+            raise
+        if not getattr(err, "reported", False):  # before or after training: nothing to continue
+            log.warning("stopped by Ctrl-C")
+        sys.exit(SIGINT_EXIT)
     key = cfg.get("optimized_metric")
     if key:
         if key not in metrics:
