@@ -243,15 +243,17 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_image(path: str | Path) -> Image.Image:
-    """Open ``path``, apply its EXIF orientation and return 8-bit RGB.
+def load_image(path: str | Path, exif: bool = True) -> Image.Image:
+    """Open ``path``, apply its EXIF orientation (unless ``exif=False``: the pixels as stored)
+    and return 8-bit RGB.
 
     Raises ``OSError`` naming the file if it cannot be decoded (e.g. truncated after the scan).
     """
     try:
         with Image.open(path) as img:
             img.load()
-            img = ImageOps.exif_transpose(img)
+            if exif:
+                img = ImageOps.exif_transpose(img)
             return to_rgb(img)
     except Exception as e:
         raise OSError(f"failed to load image {path}: {type(e).__name__}: {e}") from e

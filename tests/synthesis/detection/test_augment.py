@@ -198,6 +198,26 @@ def test_an_image_whose_size_differs_from_its_annotation_is_one_line(module, tmp
         "a.jpg: the image is 48x32 (EXIF orientation applied) but its annotation says 32x48; "
         "translated at 48x32, boxes unchanged"
     ]
+    again = augment(module, src, tmp_path / "out", targets=[1], styles=2)  # all skipped
+    assert again.skipped == 6 and [p.line() for p in again.problems] == [
+        p.line() for p in report.problems
+    ]  # the rerun's report still says it
+
+
+def test_an_exif_rotated_image_annotated_as_stored_is_translated_as_stored(module, tmp_path):
+    """A labelling tool that ignored the EXIF tag gives the stored size, and boxes in the stored
+    orientation: the translation is of the stored pixels, so the boxes fit it."""
+    from tests.synthesis.detection.test_yolo import exif_rotated
+
+    src = make_coco(tmp_path / "in", broken=False)
+    doc = json.loads(src.read_text(encoding="utf-8"))
+    rec = doc["images"][0]  # a.jpg
+    exif_rotated(src.parent / rec["file_name"], rec["width"], rec["height"])  # stored as annotated
+    src.write_text(json.dumps(doc), encoding="utf-8")
+    report = augment(module, src, tmp_path / "out", targets=[1])
+    assert report.problems == []
+    out = tmp_path / "out" / output_rel(rec["file_name"], "night", 0)
+    assert Image.open(out).size == (rec["width"], rec["height"])
 
 
 DETECTOR = "tests.synthesis.detection.detectors:SizeDetector"

@@ -54,6 +54,7 @@ from starganv2.synthesis.detection.dataset import DetectionImage, OutputImage, P
 from starganv2.synthesis.detection.detect import read_dataset, write_dataset
 from starganv2.synthesis.detection.translate import (
     DETECTION_FITS,
+    AnnotatedSource,
     Devices,
     Reference,
     output_format,
@@ -390,9 +391,10 @@ def augment_dataset(
     for src_rel, reason in failed_sources.items():
         report.problems.append(Problem(src_rel, f"unreadable image ({reason}); left out"))
     resized: dict[str, str] = {}
+    sizes = {**_sizes_on_disk(root, planned, existed), **result.resized}
     for out in planned:
-        if out.rel in result.resized and out.source.rel not in resized:
-            w, h = result.resized[out.rel]
+        if out.rel in sizes and out.source.rel not in resized:
+            w, h = sizes[out.rel]
             resized[out.source.rel] = (
                 f"the image is {w}x{h} (EXIF orientation applied) but its annotation says "
                 f"{out.source.width}x{out.source.height}; translated at {w}x{h}, boxes unchanged"
@@ -539,6 +541,28 @@ def _claim_output(
     return replaced
 
 
+def _sizes_on_disk(
+    root: Path, planned: Sequence[OutputImage], existed: set[str]
+) -> dict[str, tuple[int, int]]:
+    """``{rel: (width, height)}`` of the outputs a rerun skipped (``existed``) whose size on
+    disk differs from their annotation's, so that a rerun reports them as the run that wrote them
+    did (read from the files' headers)."""
+    from PIL import Image
+
+    found = {}
+    for out in planned:
+        if out.rel not in existed:
+            continue
+        try:
+            with Image.open(root / out.rel) as img:
+                size = img.size
+        except OSError:
+            continue
+        if size != (out.source.width, out.source.height):
+            found[out.rel] = size
+    return found
+
+
 def _lossy(planned: Sequence[OutputImage]) -> bool:
     """Whether any translation in ``planned`` is written as JPEG or WebP (whose pixels depend on
     ``quality``)."""
@@ -640,7 +664,16 @@ def _plan(
                 truncation = None if psi == 1.0 else psi
                 size = {"size": (img.width, img.height)}  # the annotation's, checked by the writer
                 wanted.append(
-                    TranslationRequest(img.path, y, s, out.rel, k, ref, truncation, extra=size)
+                    TranslationRequest(
+                        AnnotatedSource(img.path, (img.width, img.height)),
+                        y,
+                        s,
+                        out.rel,
+                        k,
+                        ref,
+                        truncation,
+                        extra=size,
+                    )
                 )
                 mine.append(out)
         clash = next((o for o in mine if o.rel in seen), None)

@@ -87,6 +87,31 @@ def output_format(suffix: str) -> str | None:
 
 
 @dataclasses.dataclass(frozen=True)
+class AnnotatedSource:
+    """A source image and the ``(width, height)`` its annotation gives.
+
+    Where that is the size of an EXIF-rotated file as stored (not upright), the labelling tool
+    ignored the tag, so the boxes are in the stored orientation: the image is translated as
+    stored, and its output (which carries no EXIF tag) fits its boxes."""
+
+    path: Path
+    size: tuple[int, int]
+
+
+def load_source(source: Any) -> Image.Image:
+    """The source image as RGB: upright (EXIF orientation applied), or as stored for an
+    :class:`AnnotatedSource` whose annotation gives the stored size of a rotated file.
+    ``OSError`` naming the file when it cannot be decoded."""
+    if not isinstance(source, AnnotatedSource):
+        return load_image(source)
+    img = load_image(source.path)
+    if img.size == tuple(source.size):
+        return img
+    stored = load_image(source.path, exif=False)
+    return stored if stored.size == tuple(source.size) else img
+
+
+@dataclasses.dataclass(frozen=True)
 class Reference:
     """A reference image (reference-guided styles): resized to the square like the training
     data, never letterboxed."""
@@ -131,7 +156,7 @@ class FitLoader:
         if isinstance(source, Reference):
             return self.ref_transform(load_image(source.path))
         try:
-            img = load_image(source)
+            img = load_source(source)
         except OSError as err:
             blank = torch.zeros(3, self.img_size, self.img_size)
             return {"x": blank, "fit": None, "error": str(err)}
