@@ -4,7 +4,9 @@
 from ``data``, the :class:`~starganv2.evaluation.evaluator.Evaluator` from the evaluation settings
 (``conf/evaluator/default.yaml``, at the top level of ``conf/eval.yaml``); the results go to
 ``output_file`` (JSON) and to the configured loggers. Errors name the evaluator's settings as
-typed here, at the top level (``modes=...``, not ``evaluator.modes``).
+typed here, at the top level (``modes=...``, not ``evaluator.modes``). The data's domain folders
+are compared with the names the checkpoint was trained with: a domain at another label is
+refused, a rename is a warning (as ``starganv2-translate`` does).
 """
 
 from __future__ import annotations
@@ -20,13 +22,60 @@ log = logging.getLogger("starganv2.eval")
 
 
 def build_evaluator(cfg: DictConfig):  # noqa: ANN201 - imported lazily
-    """The :class:`Evaluator` from the top-level keys of ``cfg`` that are its arguments."""
+    """The :class:`Evaluator` from the top-level keys of ``cfg`` that are its arguments.
+
+    A weights error under ``metrics=auto`` on the built-in shapes data gives its overrides in the
+    form that keeps ``shapes_quality`` (``'~metrics' '+metrics={fid_lpips: {...},
+    shapes_quality: {}}'``): ``'++metrics.fid_lpips.<key>=...'`` would leave ``fid_lpips`` alone.
+    """
     from starganv2.cli.config_check import instantiate
-    from starganv2.evaluation.evaluator import Evaluator
+    from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
+    from starganv2.evaluation.evaluator import (
+        AUTO,
+        Evaluator,
+        auto_metric_names,
+        restate_as_mapping,
+    )
 
     params = inspect.signature(Evaluator).parameters
     node = {k: cfg[k] for k in ("_target_", *params) if k in cfg}
-    return instantiate(node)
+    try:
+        return instantiate(node)
+    except (MissingWeightsError, WeightsFileError) as err:
+        if cfg.get("metrics") == AUTO and _is_shapes_config(cfg):
+            names = auto_metric_names(shapes=True)
+            note = (
+                f"metrics=auto runs {names} on the built-in shapes data: these overrides keep both."
+            )
+            restate_as_mapping(err, {name: {} for name in names}, note)
+        raise
+
+
+def _is_shapes_config(cfg: DictConfig) -> bool:
+    """Whether ``cfg.data`` is the built-in shapes data: its data module, or a folder that holds
+    the generated data (``auto`` then adds ``shapes_quality``), known before any data is read."""
+    from starganv2.evaluation.evaluator import is_shapes_data
+
+    data = cfg.get("data") or {}
+    if str(data.get("_target_", "")).endswith(".ShapesDataModule"):
+        return True
+    return is_shapes_data(data.get("root"))
+
+
+def check_domain_names(cfg: DictConfig, datamodule: object, num_domains: int) -> None:
+    """Compare the data module's domains with the names saved in ``cfg.ckpt_path``: one at
+    another label is refused, a rename is a warning
+    (:func:`~starganv2.evaluation.evaluator.check_trained_domains`). Data without domain folders
+    (attribute data) and checkpoints without names (converted ones) are not compared."""
+    from starganv2.cli.translate import checkpoint_domain_names
+    from starganv2.evaluation.evaluator import check_trained_domains
+
+    names = list(getattr(datamodule, "domains", None) or [])
+    if not names:
+        return
+    saved = checkpoint_domain_names(cfg, num_domains)
+    where = f"the domain folders under {Path(datamodule.root) / 'train'}"
+    check_trained_domains(names, where, saved, f"ckpt_path={cfg.ckpt_path}")
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
@@ -52,6 +101,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             model.img_size,
             model.img_size,
         )
+    check_domain_names(cfg, datamodule, model.num_domains)
     results = evaluator.evaluate(model, datamodule, settings_key="")
     iteration = int(getattr(model, "iteration", 0))
     results["iteration"] = float(iteration)

@@ -12,6 +12,12 @@ limit); each metric holds its own settings (``metrics.<name>.<key>``). The metri
 by name in :mod:`starganv2.evaluation.registry` and built when the evaluator is (so missing
 weights and unknown settings fail at once, before any data is read).
 
+Before evaluating, :meth:`Evaluator.check_data` refuses data that do not fit the model: another
+domain count, a domain with fewer than 2 images (naming its folder), and, when the model knows the
+domain names it was trained with (``model.trained_domains``), folders that put one of them at
+another label (:func:`check_trained_domains`; ``starganv2-eval`` compares with the names saved in
+the checkpoint).
+
 Errors at construction name the arguments as they are (``modes=...``, ``metrics.fid_lpips.<key>``):
 the keys of ``starganv2-eval``, where the settings sit at the top level; the training config's
 builder (:func:`starganv2.cli.config_check.instantiate`) gives them in full there
@@ -29,13 +35,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from starganv2.data.domain_names import describe_domains, moved_domains
 from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
 from starganv2.evaluation.protocol import MODES, EvalData, EvalProtocol
 from starganv2.evaluation.registry import MetricRunner, build_metric, image_metrics, metric_names
 from starganv2.models.interface import Translator, require_mode
 from starganv2.utils.checks import check_int
 
-__all__ = ["Evaluator", "is_shapes_data"]
+__all__ = [
+    "Evaluator",
+    "auto_metric_names",
+    "check_trained_domains",
+    "is_shapes_data",
+    "restate_as_mapping",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +72,16 @@ def is_shapes_data(root: str | os.PathLike | None) -> bool:
         return False
 
 
+def auto_metric_names(shapes: bool) -> list[str]:
+    """The metrics ``auto`` runs on domain data: ``fid_lpips``, plus ``shapes_quality`` on the
+    built-in shapes data (``shapes``); attribute data take ``attribute_accuracy`` instead."""
+    return ["fid_lpips", AUTO_SHAPES] if shapes else ["fid_lpips"]
+
+
 def _selected(metrics: MetricsArg) -> dict[str, dict[str, Any]]:
     """``{name: settings}`` of ``metrics`` (a list or mapping; ``auto``: ``fid_lpips``)."""
     if isinstance(metrics, str):
-        metrics = ["fid_lpips"] if metrics == AUTO else [metrics]
+        metrics = auto_metric_names(shapes=False) if metrics == AUTO else [metrics]
     if isinstance(metrics, Mapping):
         chosen = {str(k): dict(v or {}) for k, v in metrics.items()}
     else:
@@ -87,25 +106,38 @@ def _flow(value: Any) -> str:
     return str(value)
 
 
-def _overrides_for_a_list(message: str, chosen: Mapping[str, Mapping[str, Any]]) -> str:
-    """``message`` with its overrides of metric settings (``'++metrics.fid_lpips.fid_weights=
-    ...'``) made to work when ``metrics`` was given as a list: Hydra can neither address a list
-    entry by name (``Index 'fid_lpips' (str) is not an int``) nor merge a mapping into a list, so
-    each becomes ``'~metrics' '+metrics={...}'``, the mapping form of all the ``chosen`` metrics
-    with every setting the message names filled in. Pasted after the list or in its place, or
-    with the list in a config file, it works as printed."""
+LIST_NOTE = (
+    "A list of metrics takes no settings: these overrides give the metrics as a mapping, with "
+    "every path this message asks for."
+)
+"""Why :func:`restate_as_mapping` changed the overrides of an error about a list of metrics."""
+
+
+def restate_as_mapping(
+    err: BaseException, chosen: Mapping[str, Mapping[str, Any]], note: str
+) -> None:
+    """Rewrite in place the one-line message of ``err`` (a weights error) so that its overrides
+    of metric settings (``'++metrics.fid_lpips.fid_weights=...'``) keep every metric of
+    ``chosen``, and say why (``note``).
+
+    Such an override, pasted, makes ``metrics`` a mapping of the metrics it names: after a list
+    Hydra refuses it (``Index 'fid_lpips' (str) is not an int``), and in place of ``auto`` it
+    drops the metrics ``auto`` adds for the data (``shapes_quality`` on the shapes data). Each
+    becomes ``'~metrics' '+metrics={...}'``, the mapping form of all the ``chosen`` metrics with
+    every setting the message names filled in, which works as printed: pasted after the list or
+    ``auto``, in its place, or with either in a config file. Messages of more than one argument,
+    or with no such override, are left alone."""
+    if len(err.args) != 1 or not isinstance(err.args[0], str):
+        return
+    message = err.args[0]
     found = _SETTING_OVERRIDE.findall(message)
     if not found:
-        return message
+        return
     mapping = {name: dict(settings) for name, settings in chosen.items()}
     for name, key, value in found:
         mapping.setdefault(name, {})[key] = value
     override = f"'~metrics' '+metrics={_flow(mapping)}'"
-    return (
-        _SETTING_OVERRIDE.sub(lambda _: override, message)
-        + " A list of metrics takes no settings: these overrides give the metrics as a mapping,"
-        " with every path this message asks for."
-    )
+    err.args = (_SETTING_OVERRIDE.sub(lambda _: override, message) + " " + note,)
 
 
 def _key(settings_key: str, name: str) -> str:
@@ -186,9 +218,8 @@ class Evaluator:
                 for name, settings in self.metrics.items()
             }
         except (MissingWeightsError, WeightsFileError) as err:
-            if isinstance(metrics, (str, Mapping)) or len(err.args) != 1:
-                raise
-            err.args = (_overrides_for_a_list(str(err.args[0]), self.metrics),)
+            if not isinstance(metrics, (str, Mapping)):
+                restate_as_mapping(err, self.metrics, LIST_NOTE)
             raise
 
     @staticmethod
@@ -215,8 +246,8 @@ class Evaluator:
         is ``attribute_accuracy`` on attribute data)."""
         if self.auto and data.attributes is not None:
             return [AUTO_ATTRIBUTES]
-        if self.auto and is_shapes_data(data.root) and AUTO_SHAPES not in self.metrics:
-            return [*self.metrics, AUTO_SHAPES]
+        if self.auto:
+            return auto_metric_names(is_shapes_data(data.root))
         return list(self.metrics)
 
     def modes_for(self, model: Translator, settings_key: str = "evaluator") -> tuple[str, ...]:
@@ -258,7 +289,10 @@ class Evaluator:
 
     @staticmethod
     def check_data(model: Translator, data: EvalData) -> None:
-        """Raise ``ValueError`` if ``data`` does not fit ``model`` (domain count, images)."""
+        """Raise ``ValueError`` if ``data`` does not fit ``model``: another domain count, a domain
+        with fewer than 2 images (naming its folder), or, when the model knows the names it was
+        trained with (``model.trained_domains``), a domain of those at another label
+        (:func:`check_trained_domains`)."""
         if data.attributes is not None:
             if len(data.domains) != model.num_domains:
                 raise ValueError(
@@ -272,10 +306,56 @@ class Evaluator:
                 f"the data has {len(data.domains)} domains {data.domains} but the model has "
                 f"num_domains={model.num_domains}: evaluate with the data the model was trained on"
             )
+        trained = getattr(model, "trained_domains", None)
+        where = (
+            "the data" if data.root is None else f"the domain folders under {data.root / 'train'}"
+        )
+        check_trained_domains(data.domains, where, trained, "the model (model.trained_domains)")
         for split, files in (("train", data.train_files), ("val", data.val_files)):
-            missing = [d for d in data.domains if len(files.get(d, [])) < 2]
-            if missing:
-                raise ValueError(
-                    f"{split} images of domains {missing}: expected at least 2 per domain "
-                    f"(found {[len(files.get(d, [])) for d in missing]})"
-                )
+            few = {d: files.get(d, []) for d in data.domains if len(files.get(d, [])) < 2}
+            if few:
+                raise ValueError(_too_few_images(data.root, split, few))
+
+
+def _too_few_images(root: Path | None, split: str, few: Mapping[str, Sequence[Path]]) -> str:
+    """The message for the domains of ``split`` with fewer than 2 images (``few``), each named by
+    its folder ``root/split/<domain>`` (by its name when the data have no folder)."""
+    where = [str(root / split / d) if root is not None else f"{split} domain {d!r}" for d in few]
+    counts = "; ".join(f"{w}: {len(ps)} image(s)" for w, ps in zip(where, few.values()))
+    use = "the FID reals" if split == "train" else "the sources and references"
+    return (
+        f"{counts}; expected at least 2 images per domain in {split}/ ({use}): add images to "
+        "that folder"
+    )
+
+
+def check_trained_domains(
+    names: Sequence[str], where: str, trained: Sequence[str] | None, trained_where: str
+) -> None:
+    """Compare the data's domain names ``names`` (given by ``where``) with those the model was
+    trained with, ``trained`` (known from ``trained_where``; ``None``: unknown, nothing to do).
+
+    Labels are positions: a domain of ``trained`` that ``names`` puts at another label would be
+    translated as another domain and its figures reported under its own name
+    (``FID_latent/circle2apple`` measuring a square): ``ValueError`` naming both lists. Other
+    differences (a renamed folder, a new name at a label) keep every label and may be meant: a
+    warning naming both lists. Lists of different lengths are left to the domain count check.
+    """
+    if trained is None or len(trained) != len(names) or list(trained) == list(names):
+        return
+    moved = moved_domains(trained, names)
+    if moved:
+        raise ValueError(
+            f"{where} give the domains ({describe_domains(names)}) but {trained_where} was "
+            f"trained with ({describe_domains(trained)}): {moved} would be translated with "
+            "another domain's label and their figures reported under their own names; evaluate "
+            "with the data the model was trained on, its domain folders named as then"
+        )
+    log.warning(
+        "%s give the domains (%s); %s was trained with (%s): each label keeps its place, the "
+        "figures are named after the data's folders",
+        where,
+        describe_domains(names),
+        trained_where,
+        describe_domains(trained),
+    )

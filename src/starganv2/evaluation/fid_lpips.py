@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from starganv2.data.folders import eval_transform
 from starganv2.evaluation.backbones import (
     ALEXNET_FILE,
     FID_FEATURES,
@@ -40,9 +42,11 @@ from starganv2.evaluation.lpips import LPIPSDiversity
 from starganv2.evaluation.protocol import (
     EvalData,
     EvalProtocol,
+    TransformFactory,
     TranslationBatch,
     image_loader,
     rank_share,
+    rank_world,
     reference_styles,
     task_name,
     tasks,
@@ -56,6 +60,9 @@ from starganv2.utils.images import quantize, to_pil, to_unit
 __all__ = ["FidLpips", "metric", "ordered_results"]
 
 log = logging.getLogger(__name__)
+
+_SAVED_NAME = re.compile(r"(\d{4,})_(\d{2,})\.png")
+"""The name of a saved output, ``<iiii>_<jj>.png``: source image ``iiii`` (from 1), output ``jj``."""
 
 
 class FidLpips:
@@ -81,7 +88,9 @@ class FidLpips:
             ``(N, D)`` (tests, other backbones).
         quantize: round outputs to 8 bit before FID, as a PNG round trip would. The ``standard``
             network always sees 8-bit images, so this matters for the other extractors.
-        save_images: folder to also write every output as ``<mode>/<task>/<iiii>_<jj>.png``.
+        save_images: folder to also write every output as ``<mode>/<task>/<iiii>_<jj>.png``;
+            each task's folder then holds this run's outputs only (images of an earlier run
+            there are deleted when the task starts, see :meth:`_clear_saved`).
         settings_key: the config key of these settings (``metrics.fid_lpips``, from
             :func:`metric`): errors about a weight file then name ``<settings_key>.fid_weights``
             (or ``.lpips_weights``), with the command-line override that passes a path;
@@ -142,9 +151,15 @@ class FidLpips:
         return quantize(x) if self.quantize else to_unit(x)
 
     @torch.no_grad()
-    def _update_real(self, files: Sequence[Path], img_size: int, device: torch.device) -> None:
+    def _update_real(
+        self,
+        files: Sequence[Path],
+        img_size: int,
+        device: torch.device,
+        transform: TransformFactory = eval_transform,
+    ) -> None:
         loader = image_loader(
-            files, rank_share(len(files)), img_size, self.batch_size, self.num_workers
+            files, rank_share(len(files)), img_size, self.batch_size, self.num_workers, transform
         )
         for x, _ in loader:
             # The eval transform maps 8-bit pixels p to p/127.5 - 1: quantising is exact.
@@ -168,11 +183,18 @@ class FidLpips:
         try:
             for trg, trg_domain in enumerate(domains):
                 self.fid = self._new_fid().to(device)  # the target's real statistics
-                self._update_real(data.train_files[trg_domain], model.img_size, device)
+                self._update_real(
+                    data.train_files[trg_domain], model.img_size, device, data.transform
+                )
                 ref_styles = None
                 if MODE_REFERENCE in modes:
                     ref_styles = reference_styles(
-                        model, data.val_files[trg_domain], trg, self.batch_size, self.num_workers
+                        model,
+                        data.val_files[trg_domain],
+                        trg,
+                        self.batch_size,
+                        self.num_workers,
+                        data.transform,
                     )
                 for mode in modes:
                     for src in (s for s in range(len(domains)) if s != trg):
@@ -180,6 +202,8 @@ class FidLpips:
                         self.fid.reset()  # the generated statistics only
                         self.lpips.reset()
                         src_files = data.val_files[domains[src]]
+                        if self.save_images is not None:
+                            self._clear_saved(self.save_images / mode / task)
                         for batch in translate_task(
                             model,
                             src_files,
@@ -192,6 +216,7 @@ class FidLpips:
                             indices=rank_share(len(src_files)),
                             ref_styles=ref_styles,
                             num_workers=self.num_workers,
+                            transform=data.transform,
                         ):
                             flat = batch.outputs.flatten(0, 1)  # (B*K, 3, H, W)
                             self.fid.update(self._fid_images(flat), real=False)
@@ -217,6 +242,22 @@ class FidLpips:
             self.lpips.reset()
             model.train(was_training)
         return ordered_results(domains, modes, {**fid, **lpips})
+
+    @staticmethod
+    def _clear_saved(folder: Path) -> None:
+        """Delete the outputs an earlier run saved in the task folder ``folder`` (files named
+        ``<iiii>_<jj>.png``, as :meth:`_save` names them; nothing else, no sub-folder), so that
+        it holds this run's outputs only: fewer images or outputs than before would otherwise
+        leave the earlier ones beside them. Under DDP each rank deletes the names of its own
+        share of source images (``iiii - 1`` modulo the world size, as :func:`rank_share`), the
+        ones only it writes, so no rank deletes another's new file."""
+        if not folder.is_dir():
+            return
+        rank, world = rank_world()
+        for path in folder.iterdir():
+            match = _SAVED_NAME.fullmatch(path.name)
+            if match and (int(match.group(1)) - 1) % world == rank and path.is_file():
+                path.unlink()
 
     def _save(self, batch: TranslationBatch, task: str) -> None:
         folder = self.save_images / batch.mode / task

@@ -16,16 +16,18 @@ Results are therefore independent of ``batch_size`` and of how images are split 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from starganv2.data.folders import eval_transform, load_image
+from starganv2.data.folders import eval_transform, load_image, v1_eval_transform
 from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import (
     MODE_LABEL,
@@ -41,7 +43,9 @@ __all__ = [
     "AttributeSplits",
     "EvalData",
     "EvalProtocol",
+    "TransformFactory",
     "TranslationBatch",
+    "datamodule_eval_transform",
     "image_loader",
     "latent_codes",
     "rank_share",
@@ -55,6 +59,21 @@ __all__ = [
 
 MODES: tuple[str, ...] = (MODE_LATENT, MODE_REFERENCE, MODE_LABEL)
 _SEED_LATENT, _SEED_REFERENCE = 0, 1
+
+TransformFactory = Callable[[int], Callable[[Image.Image], torch.Tensor]]
+"""``factory(img_size)``: the transform of an RGB image into ``(3, img_size, img_size)`` in
+``[-1, 1]`` (:func:`~starganv2.data.folders.eval_transform` by default). A factory, not a
+transform, so that images reach the model at its own size whatever the data's ``img_size``."""
+
+
+def datamodule_eval_transform(datamodule: object) -> TransformFactory:
+    """The evaluation transform of ``datamodule``'s images, as a factory of the image size: the
+    StarGAN v1 test transform (centre crop to ``crop_size``, then resize) for
+    ``data.transform=stargan_v1``, so that a model is measured on images prepared as it was
+    trained; else the plain square resize."""
+    if getattr(datamodule, "transform", None) == "stargan_v1":
+        return partial(v1_eval_transform, crop_size=getattr(datamodule, "crop_size", None))
+    return eval_transform
 
 
 def tasks(num_domains: int) -> list[tuple[int, int]]:
@@ -103,9 +122,15 @@ def rank_share(n: int) -> range:
 class _IndexedImages(Dataset):
     """``(x (3, H, W) in [-1, 1], index)`` for the files at ``indices``."""
 
-    def __init__(self, files: Sequence[Path], indices: Sequence[int], img_size: int):
+    def __init__(
+        self,
+        files: Sequence[Path],
+        indices: Sequence[int],
+        img_size: int,
+        transform: TransformFactory = eval_transform,
+    ):
         self.files, self.indices = list(files), list(indices)
-        self.transform = eval_transform(img_size)
+        self.transform = transform(img_size)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -121,10 +146,12 @@ def image_loader(
     img_size: int,
     batch_size: int,
     num_workers: int = 0,
+    transform: TransformFactory = eval_transform,
 ) -> DataLoader:
-    """Batches ``(x (B, 3, S, S) in [-1, 1], index (B,))`` of ``files[indices]``, in order."""
+    """Batches ``(x (B, 3, S, S) in [-1, 1], index (B,))`` of ``files[indices]``, in order, each
+    image prepared by ``transform(img_size)`` (:data:`TransformFactory`)."""
     return DataLoader(
-        _IndexedImages(files, indices, img_size),
+        _IndexedImages(files, indices, img_size, transform),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
@@ -176,11 +203,15 @@ def reference_styles(
     trg: int,
     batch_size: int = 32,
     num_workers: int = 0,
+    transform: TransformFactory = eval_transform,
 ) -> torch.Tensor:
-    """Style codes ``(len(ref_files), style_dim)`` of the target's references."""
+    """Style codes ``(len(ref_files), style_dim)`` of the target's references (images prepared
+    by ``transform``, :data:`TransformFactory`)."""
     styled = require_styles(model, "reference-guided evaluation")
     styles = []
-    loader = image_loader(ref_files, range(len(ref_files)), model.img_size, batch_size, num_workers)
+    loader = image_loader(
+        ref_files, range(len(ref_files)), model.img_size, batch_size, num_workers, transform
+    )
     for x, _ in loader:
         x = x.to(model.device)
         y = torch.full((x.size(0),), trg, dtype=torch.long, device=model.device)
@@ -202,13 +233,15 @@ def translate_task(
     indices: Sequence[int] | None = None,
     ref_styles: torch.Tensor | None = None,
     num_workers: int = 0,
+    transform: TransformFactory = eval_transform,
 ) -> Iterator[TranslationBatch]:
     """Translate the source images ``src_files[indices]`` into ``num_outs`` outputs of ``trg`` each.
 
     ``mode="latent"`` uses :func:`latent_codes`; ``mode="reference"`` needs ``ref_styles``
     ``(num_refs, style_dim)`` (see :func:`reference_styles`) and picks with
     :func:`reference_indices`; ``mode="label"`` (deterministic models) makes one output per image
-    whatever ``num_outs``. ``indices`` (default: all) selects this rank's share.
+    whatever ``num_outs``. ``indices`` (default: all) selects this rank's share; ``transform``
+    prepares the source images (:data:`TransformFactory`).
     """
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: expected one of {list(MODES)}")
@@ -217,7 +250,8 @@ def translate_task(
         raise ValueError("reference mode needs the target domain's reference styles (ref_styles)")
     device = model.device
     indices = range(len(src_files)) if indices is None else indices
-    for x, idx in image_loader(src_files, indices, model.img_size, batch_size, num_workers):
+    loader = image_loader(src_files, indices, model.img_size, batch_size, num_workers, transform)
+    for x, idx in loader:
         x = x.to(device)
         y_trg = torch.full((x.size(0),), trg, dtype=torch.long, device=device)
         ref_index = None
@@ -259,45 +293,37 @@ class AttributeSplits:
 @dataclass
 class EvalData:
     """What a metric sees of the data: domain names in label order and the image files of each
-    domain (``train``: FID reals; ``val``: sources and references), plus the dataset folder.
-    Attribute data has no domains: ``domains`` are then its attribute names, the file maps are
-    empty and ``attributes`` holds the datasets."""
+    domain (``train``: FID reals; ``val``: sources and references), plus the dataset folder and
+    how its images are prepared (``transform``, :data:`TransformFactory`: the data module's own
+    evaluation transform, so a StarGAN v1 run's ``data.crop_size`` applies). Attribute data has
+    no domains: ``domains`` are then its attribute names, the file maps are empty and
+    ``attributes`` holds the datasets."""
 
     domains: list[str]
     train_files: dict[str, list[Path]]
     val_files: dict[str, list[Path]]
     root: Path | None = None
     attributes: AttributeSplits | None = None
+    transform: TransformFactory = eval_transform
 
     def limited(self, n: int | None) -> EvalData:
         """The first ``n`` images of each domain and split (``None``: all)."""
         if n is None:
             return self
-        cut = {d: list(ps)[:n] for d, ps in self.train_files.items()}
-        return EvalData(
-            self.domains,
-            cut,
-            {d: list(ps)[:n] for d, ps in self.val_files.items()},
-            self.root,
-            self.attributes,
+        return replace(
+            self,
+            train_files={d: list(ps)[:n] for d, ps in self.train_files.items()},
+            val_files={d: list(ps)[:n] for d, ps in self.val_files.items()},
         )
 
     @classmethod
     def from_datamodule(cls, datamodule: object) -> EvalData:
         """From an :class:`~starganv2.data.datamodule.ImageDomainDataModule` (set up here if it is
-        not yet) or a dataset folder ``root`` (``root/train/<domain>``, ``root/val/<domain>``)."""
-        from starganv2.data.folders import list_domain_files
-
+        not yet; its evaluation transform prepares the images, see
+        :func:`datamodule_eval_transform`) or a dataset folder ``root`` (``root/train/<domain>``,
+        ``root/val/<domain>``, the same domain folders in both, as the data module requires)."""
         if isinstance(datamodule, (str, Path)):
-            root = Path(datamodule)
-            val_dir = root / "val"
-            if not val_dir.is_dir():
-                raise FileNotFoundError(
-                    f"{val_dir}: not found; evaluation translates the validation images "
-                    "(expected root/val/<domain>/ images)"
-                )
-            train_files = list_domain_files(root / "train")
-            return cls(list(train_files), train_files, list_domain_files(val_dir), root)
+            return cls._from_folder(Path(datamodule))
         from starganv2.data.attribute_datamodule import AttributeDataModule
         from starganv2.data.attributes import exclusive_indices
 
@@ -324,4 +350,36 @@ class EvalData:
                 f"{Path(dm.root) / 'val'}: not found; evaluation translates the validation "
                 "images (expected root/val/<domain>/ images)"
             )
-        return cls(list(dm.domains), dict(dm.train_files), dict(dm.val_files), Path(dm.root))
+        return cls(
+            list(dm.domains),
+            dict(dm.train_files),
+            dict(dm.val_files),
+            Path(dm.root),
+            transform=datamodule_eval_transform(dm),
+        )
+
+    @classmethod
+    def _from_folder(cls, root: Path) -> EvalData:
+        """From the dataset folder ``root``; ``ValueError`` naming ``root/val`` when its domain
+        folders are not those of ``root/train`` (an extra one would be left out silently, a
+        missing one would leave its tasks without sources)."""
+        from starganv2.data.folders import list_domain_files
+
+        val_dir = root / "val"
+        if not val_dir.is_dir():
+            raise FileNotFoundError(
+                f"{val_dir}: not found; evaluation translates the validation images "
+                "(expected root/val/<domain>/ images)"
+            )
+        train_files = list_domain_files(root / "train")
+        val_files = list_domain_files(val_dir)
+        domains = list(train_files)
+        if list(val_files) != domains:
+            extra = [d for d in val_files if d not in train_files]
+            missing = [d for d in domains if d not in val_files]
+            raise ValueError(
+                f"domain folders under {val_dir}: {list(val_files)}, expected the training "
+                f"domains {domains} (the folders under {root / 'train'}; extra: {extra}, "
+                f"missing: {missing}); give val/ one folder per training domain, named alike"
+            )
+        return cls(domains, train_files, val_files, root)

@@ -18,7 +18,9 @@
   * The figures are logged with ``self.log`` under stable names (:func:`logged_name`):
     ``val/fid/latent`` (the mean over tasks), ``val/fid/latent/cat2dog``, ``val/lpips/reference``,
     ``val/shapes/target_accuracy_latent``, ``test/...``; during training at the logger step of
-    the iteration's own training logs. Lightning's ``EarlyStopping`` and
+    the iteration's own training logs (``step=iteration``, as the training logs set it:
+    Lightning would use its count of finished batches, which does not yet include the iteration
+    that triggered the validation). Lightning's ``EarlyStopping`` and
     ``ModelCheckpoint(monitor=...)`` watch them; ``Trainer.validate`` / ``Trainer.test`` return
     them.
 
@@ -27,7 +29,9 @@ The evaluator is an object with ``evaluate(model, datamodule) -> {key: float}``
 ``module.evaluator``. It is not a hyperparameter and not saved in checkpoints. Without one,
 ``Trainer.validate`` and ``Trainer.test`` stop with a message saying how to set it, and a
 validation during ``fit`` measures nothing. The sanity check and ``fast_dev_run`` do not run it
-(they check the loop, not the model).
+(they check the loop, not the model). ``module.trained_domains``, the domain names the model was
+trained with when known (``None`` by default), is a plain attribute too: the evaluator compares
+the data's domain folders with it.
 """
 
 from __future__ import annotations
@@ -93,6 +97,28 @@ class EvaluationSteps:
             )
         self.__dict__["_evaluator"] = evaluator  # a plain attribute: no submodule, no state
 
+    @property
+    def trained_domains(self) -> list[str] | None:
+        """The domain names the model was trained with, in label order; ``None`` (the default):
+        unknown. When set, :class:`~starganv2.evaluation.evaluator.Evaluator` refuses data whose
+        domain folders put one of them at another label (its figures would be another domain's,
+        under its name). Training saves the names with the data module's state in each
+        checkpoint, not here: read them with
+        ``starganv2.data.domain_names.saved_domain_names(checkpoint, module.num_domains)``
+        (``starganv2-eval`` compares them itself)."""
+        return self.__dict__.get("_trained_domains")
+
+    @trained_domains.setter
+    def trained_domains(self, names: list[str] | None) -> None:
+        if names is not None:
+            names = list(names)
+            if len(names) != self.num_domains or not all(isinstance(n, str) for n in names):
+                raise ValueError(
+                    f"trained_domains={names}: expected None or {self.num_domains} domain "
+                    "names (num_domains), in label order"
+                )
+        self.__dict__["_trained_domains"] = names  # a plain attribute, as the evaluator
+
     # ------------------------------------------------------------------ Lightning steps
     def forward(
         self, x: torch.Tensor, y_trg: torch.Tensor | int, **style: torch.Tensor
@@ -150,6 +176,10 @@ class EvaluationSteps:
             results = self.evaluator.evaluate(self, datamodule)
         results = trainer.strategy.broadcast(dict(results), src=0)  # rank-0-only figures too
         logged = {logged_name(k, stage): float(v) for k, v in results.items()}
+        if trainer.state.fn == "fit":
+            # the loggers' x-axis is the iteration, as for the training logs of this iteration
+            # (Lightning would use its count of finished batches, one behind)
+            logged["step"] = float(self.iteration)
         # identical on every rank: the mean over ranks (sync_dist) is the value itself
         self.log_dict(logged, on_step=False, on_epoch=True, sync_dist=True)
         return results
