@@ -24,6 +24,12 @@ this base holds the rest, so that a new model is its training logic only:
   inputs and parameter counts are answered here for every model.
 - **checkpoint migration.** :meth:`migrate_checkpoint` brings an older checkpoint up to date
   before its state dict is loaded.
+- **the configured optimizer settings on resume.** Lightning restores each optimizer's
+  ``param_groups`` from the checkpoint, learning rate and betas included; the module's
+  :meth:`optimizer_settings` (from its hyperparameters, as the run was configured) replace
+  those values in the checkpoint before they are restored. The Adam moments stay restored.
+- **the data.** When fitting starts, a data module whose ``img_size`` or ``num_domains`` is
+  not the model's is refused (:func:`~starganv2.models.training_checks.check_data_fits`).
 - **frozen nets.** Lightning warns about every submodule in eval mode when training starts. The
   nets named in ``FROZEN_NETS`` (EMA copies, the FAN) are so on purpose, so the base hides that
   warning while they are the only ones; any other module in eval mode is still reported.
@@ -51,6 +57,7 @@ from starganv2.models.lightning_steps import EvaluationSteps
 from starganv2.models.prediction import PredictionMixin
 from starganv2.models.training_checks import (
     NonFiniteTracker,
+    check_data_fits,
     check_images,
     check_strategy,
     check_trainer_counts,
@@ -252,7 +259,19 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         was NaN/inf since training began."""
         self._nonfinite.check()
 
+    def optimizer_settings(self) -> dict[str, dict[str, Any]]:
+        """The param-group values each net's optimizer takes from the hyperparameters,
+        ``{net name: {"lr": ..., "betas": ..., ...}}``: applied on resume in place of the
+        checkpoint's (:meth:`on_load_checkpoint`). None by default."""
+        return {}
+
     # ------------------------------------------------------------------ Lightning hooks
+    def setup(self, stage: str) -> None:
+        """Before fitting (and before a checkpoint is restored): refuse a data module whose
+        images or domains the model was not built for (:func:`check_data_fits`)."""
+        if stage == "fit" and self._trainer is not None:
+            check_data_fits(self.img_size, self.num_domains, self._trainer.datamodule)
+
     def on_fit_start(self) -> None:
         """Refuse, before the first iteration, what would fail or mislead later: trainer
         counts in optimizer steps, a strategy that cannot train several nets with several
@@ -304,6 +323,32 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = int(checkpoint.get("starganv2", {}).get("iteration", 0))
         self.migrate_checkpoint(checkpoint)
+        self._configured_optimizer_settings(checkpoint)
+
+    def _configured_optimizer_settings(self, checkpoint: dict[str, Any]) -> None:
+        """Put :meth:`optimizer_settings` into the checkpoint's optimizer states (in the order
+        of ``OPTIMIZER_ORDER``), which Lightning restores after this hook: a resumed run trains
+        with the configured ``lr``, betas and weight decay, not those the checkpoint was
+        written with; the Adam moments (``state``) are left as they are. One info line names
+        what changed."""
+        settings = self.optimizer_settings()
+        changed: dict[tuple[str, str, str], list[str]] = {}
+        for name, state in zip(self.OPTIMIZER_ORDER, checkpoint.get("optimizer_states") or ()):
+            for group in state.get("param_groups", ()):
+                for key, value in settings.get(name, {}).items():
+                    if group.get(key) != value:
+                        nets = changed.setdefault((key, repr(group.get(key)), repr(value)), [])
+                        nets += [] if name in nets else [name]
+                    group[key] = value
+        if changed:
+            log.info(
+                "optimizer settings differ from the checkpoint's; training with the configured "
+                "ones (Adam moments restored): %s",
+                "; ".join(
+                    f"{key} {old} -> {new} ({', '.join(nets)})"
+                    for (key, old, new), nets in changed.items()
+                ),
+            )
 
     def migrate_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Bring ``checkpoint`` (written by an older version) up to date in place before its

@@ -4,6 +4,11 @@ Checkpoints written by this library record their model's name under
 ``checkpoint["starganv2"]["model"]`` (checkpoints from before that field are StarGAN v2).
 :func:`load_model` reads it and calls that class's ``load_from_checkpoint``.
 
+Checkpoints are read with ``weights_only=True``. Those written before the modules saved plain
+containers as hyperparameters hold OmegaConf ones (``downsample`` as a ``DictConfig``,
+``skip_resolutions`` as a ``ListConfig``): :func:`omegaconf_globals` lets torch read those
+classes (and no others), and :func:`read_checkpoint` turns them into plain dicts and lists.
+
 :func:`read_checkpoint` and :func:`check_checkpoint_fits` turn the ways a file can be wrong for
 training (text, truncated, foreign, another model, other net sizes) into one
 :class:`CheckpointError` line naming the file and what it is, instead of torch's tracebacks.
@@ -11,10 +16,14 @@ training (text, truncated, foreign, another model, other net sizes) into one
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import importlib
 import logging
 import os
 import pickle
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +35,11 @@ __all__ = [
     "register_model",
     "model_class",
     "checkpoint_model_name",
+    "MODEL_CONFIGS",
     "check_checkpoint_path",
+    "omegaconf_globals",
+    "legacy_checkpoint_globals",
+    "plain_containers",
     "CheckpointError",
     "read_checkpoint",
     "check_checkpoint_fits",
@@ -40,6 +53,21 @@ MODELS: dict[str, str] = {
     "stargan_v2": "starganv2.models.stargan_v2.module:StarGANv2Module",
     "stargan_v1": "starganv2.models.stargan_v1.module:StarGANv1Module",
 }
+
+
+MODEL_CONFIGS: dict[str, tuple[str, ...]] = {
+    "stargan_v2": ("small", "starganv2"),
+    "stargan_v1": ("stargan_v1",),
+}
+"""The ``model=`` options (``conf/model/<option>.yaml``) that build each model."""
+
+
+def _model_choice(name: str) -> str:
+    """The ``model=...`` that trains ``name``, as the user would type it."""
+    options = MODEL_CONFIGS.get(name)
+    if not options:
+        return f"the model config of {name}"
+    return " or ".join(f"model={option}" for option in options)
 
 
 def register_model(name: str, target: str | type) -> None:
@@ -62,15 +90,89 @@ def checkpoint_model_name(checkpoint: dict[str, Any]) -> str:
     return str(checkpoint.get("starganv2", {}).get("model", DEFAULT_MODEL))
 
 
+def _checkpoint_in(folder: Path) -> Path | None:
+    """A checkpoint in ``folder`` (a run folder or its ``checkpoints``): ``last.ckpt``, else the
+    newest by name (``iter_*.ckpt`` are zero-padded), else ``None``."""
+    for where in (folder / "checkpoints", folder):
+        if (where / "last.ckpt").is_file():
+            return where / "last.ckpt"
+        found = sorted(p for p in where.glob("*.ckpt") if p.is_file())
+        if found:
+            return found[-1]
+    return None
+
+
 def check_checkpoint_path(ckpt_path: str | os.PathLike) -> Path:
-    """``ckpt_path`` as a ``Path``, or ``FileNotFoundError`` naming the key when it is no file."""
+    """``ckpt_path`` as a ``Path``, or ``FileNotFoundError`` naming the key when it is no file
+    (a folder: naming a checkpoint in it, where there is one)."""
     path = Path(ckpt_path)
+    if path.is_dir():
+        found = _checkpoint_in(path)
+        hint = (
+            f"pass a file in it, e.g. ckpt_path={str(found)!r}"
+            if found is not None
+            else "it holds no *.ckpt file (nor does a checkpoints/ folder in it)"
+        )
+        raise FileNotFoundError(
+            f"ckpt_path={str(ckpt_path)!r} is a folder, not a checkpoint file: {hint}"
+        )
     if not path.is_file():
         raise FileNotFoundError(
             f"ckpt_path={str(ckpt_path)!r}: no such checkpoint file (original StarGAN v2 files "
             "must be converted first: starganv2-convert <iter>_nets_ema.ckpt out.ckpt)"
         )
     return path
+
+
+def omegaconf_globals() -> list[Any]:
+    """What ``torch.load(weights_only=True)`` must be allowed to read OmegaConf containers (found
+    by loading pickled ``DictConfig``/``ListConfig`` values until torch named no other): their
+    classes and node types, ``typing.Any`` and the builtin types their metadata refer to."""
+    from omegaconf import DictConfig, ListConfig, base, nodes
+
+    return [
+        DictConfig,
+        ListConfig,
+        base.ContainerMetadata,
+        base.Metadata,
+        nodes.AnyNode,
+        nodes.StringNode,
+        nodes.IntegerNode,
+        nodes.FloatNode,
+        nodes.BooleanNode,
+        typing.Any,
+        collections.defaultdict,
+        dict,
+        list,
+        int,
+        float,
+        str,
+        bool,
+    ]
+
+
+@contextlib.contextmanager
+def legacy_checkpoint_globals() -> Iterator[None]:
+    """Within it, ``torch.load(weights_only=True)`` (also Lightning's, which leaves
+    ``weights_only`` to torch) reads the OmegaConf containers of older checkpoints'
+    hyperparameters: :func:`omegaconf_globals`, and nothing else."""
+    safe_globals = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
+    with contextlib.nullcontext() if safe_globals is None else safe_globals(omegaconf_globals()):
+        yield
+
+
+def plain_containers(value: Any) -> Any:
+    """``value`` with every OmegaConf container in it (nested in dicts, lists and tuples) turned
+    into plain dicts and lists, interpolations left unresolved."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=False)
+    if isinstance(value, dict):
+        return {k: plain_containers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_containers(v) for v in value)
+    return value
 
 
 class CheckpointError(ValueError):
@@ -117,7 +219,8 @@ def read_checkpoint(ckpt_path: str | os.PathLike, key: str = "ckpt_path") -> dic
     path = check_checkpoint_path(ckpt_path)
     name = _name(key, path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        with legacy_checkpoint_globals():
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # torch.load fails in many ways on foreign bytes; each is described
         raise CheckpointError(f"{name} {_what_it_is(path, err)}") from err
     if (
@@ -138,6 +241,9 @@ def read_checkpoint(ckpt_path: str | os.PathLike, key: str = "ckpt_path") -> dic
             "original StarGAN v2 files must be converted first: starganv2-convert "
             "<iter>_nets_ema.ckpt out.ckpt)"
         )
+    for entry in ("hyper_parameters", "datamodule_hyper_parameters"):
+        if entry in checkpoint:
+            checkpoint[entry] = plain_containers(checkpoint[entry])
     return checkpoint
 
 
@@ -158,7 +264,7 @@ def check_checkpoint_fits(
         cls = MODELS.get(theirs, "an unregistered class").rsplit(":", 1)[-1]
         raise CheckpointError(
             f"{name} holds a {theirs} model ({cls}) but this run trains {mine} "
-            f"({type(model).__name__}): choose model={theirs}, or another checkpoint"
+            f"({type(model).__name__}): choose {_model_choice(theirs)}, or another checkpoint"
         )
     migrate = getattr(model, "migrate_checkpoint", None)
     if migrate is not None:  # what loading will do first: an older checkpoint is brought up to date
@@ -238,7 +344,8 @@ def load_model(ckpt_path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     del peek
     _check_map_location(map_location)
     try:
-        model = cls.load_from_checkpoint(path, map_location=map_location)
+        with legacy_checkpoint_globals():
+            model = cls.load_from_checkpoint(path, map_location=map_location)
     except RuntimeError as err:  # load_state_dict: the tensors do not fit the recorded model
         first = str(err).splitlines()[0]
         if first.startswith("Attempting to deserialize object on"):  # torch: no such device

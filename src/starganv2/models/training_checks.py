@@ -1,7 +1,8 @@
 """Guards every model of this library applies: while training, loss terms stay finite and trainer
 settings that count optimizer steps are refused; at inference (``translate``), images are float
 ``(N, 3, img_size, img_size)`` in [-1, 1] and domain labels are ints or integer tensors in range;
-in constructors, loss weights are >= 0.
+in constructors, loss weights are >= 0 and the Adam settings valid; when fitting starts, the data
+module's images and domains are those the model was built for.
 
 These models count *iterations* themselves (``module.iteration``, saved in checkpoints): one
 iteration runs several optimizer steps (six for StarGAN v2, one to two for StarGAN v1), so
@@ -37,6 +38,9 @@ __all__ = [
     "check_images",
     "check_codes",
     "check_loss_weights",
+    "check_learning_rates",
+    "check_adam",
+    "check_data_fits",
     "domain_labels",
     "check_domain",
     "domain_list",
@@ -240,6 +244,65 @@ def check_loss_weights(**weights: float) -> None:
             raise ValueError(f"model.{key}={value!r} is invalid: expected a number >= 0")
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"model.{key}={value!r} is invalid: expected a weight >= 0")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_learning_rates(**rates: float) -> None:
+    """``ValueError`` naming the first learning rate that is not a finite number > 0 (``inf``
+    would turn every weight into NaN at the first step; 0 trains nothing)."""
+    for key, value in rates.items():
+        if not _is_number(value) or not math.isfinite(value) or value <= 0:
+            raise ValueError(
+                f"model.{key}={value!r} is invalid: expected a finite learning rate > 0"
+            )
+
+
+def check_adam(beta1: float, beta2: float, weight_decay: float = 0.0) -> None:
+    """``ValueError`` naming ``model.beta1``, ``model.beta2`` or ``model.weight_decay`` unless
+    ``0 <= beta < 1`` and ``weight_decay`` is a finite number >= 0, before torch's ``Adam``
+    refuses them without the key when the optimizers are built (after the run folder exists)."""
+    for key, value in (("beta1", beta1), ("beta2", beta2)):
+        if not _is_number(value) or not 0 <= value < 1:
+            raise ValueError(
+                f"model.{key}={value!r} is invalid: expected 0 <= {key} < 1 (an Adam decay rate)"
+            )
+    if not _is_number(weight_decay) or not math.isfinite(weight_decay) or weight_decay < 0:
+        raise ValueError(
+            f"model.weight_decay={weight_decay!r} is invalid: expected a finite number >= 0"
+        )
+
+
+def check_data_fits(img_size: int, num_domains: int, datamodule: object) -> None:
+    """``ValueError`` in one line when ``datamodule`` (read after its ``setup``) yields images of
+    another side than ``img_size`` or another number of domains than ``num_domains``, the
+    model's: the nets would fail deep inside a conv (a smaller image), index a domain head that
+    does not exist, or train heads no image ever reaches. A data module without ``img_size`` or
+    ``num_domains`` attributes (or none at all: plain dataloaders) is not checked."""
+    data_size = getattr(datamodule, "img_size", None)
+    if _is_number(data_size) and data_size != img_size:
+        raise ValueError(
+            f"model.img_size={img_size} but data.img_size={data_size}: the model's nets are built "
+            "for another image size than the data's; set the size once, data.img_size (the model "
+            "configs follow it: img_size: ${data.img_size}), and drop a model.img_size override "
+            "(in Python, build the module with the data module's img_size)"
+        )
+    try:
+        data_domains = getattr(datamodule, "num_domains", None)
+    except RuntimeError:  # a data module that does not know its domains yet
+        return
+    if _is_number(data_domains) and data_domains != num_domains:
+        names = getattr(datamodule, "domains", None)
+        shown = f" ({list(names)})" if names else ""
+        raise ValueError(
+            f"model.num_domains={num_domains} but data.num_domains={data_domains}{shown}: the "
+            "model needs one output per domain of the data; set the count once, data.num_domains "
+            "(the model configs follow it: num_domains: ${data.num_domains}), and drop a "
+            "model.num_domains override (in Python, build the module with the data module's "
+            "num_domains)"
+        )
 
 
 def check_images(

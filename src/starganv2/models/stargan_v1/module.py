@@ -37,8 +37,10 @@ from starganv2.models.stargan_v1.step import (
 )
 from starganv2.models.training_checks import (
     NonFiniteLossError,
+    check_adam,
     check_gradient_clipping,
     check_images,
+    check_learning_rates,
     check_loss_weights,
 )
 from starganv2.utils.checks import check_img_size, check_int
@@ -157,9 +159,8 @@ class StarGANv1Module(TranslationModule):
         check_int(total_iters, "total_iters")
         check_int(lr_update_step, "lr_update_step")
         check_int(finite_check_every, "finite_check_every")
-        for name, value in (("g_lr", g_lr), ("d_lr", d_lr)):
-            if not value > 0:
-                raise ValueError(f"{name}={value!r} is invalid: expected a learning rate > 0")
+        check_learning_rates(g_lr=g_lr, d_lr=d_lr)
+        check_adam(beta1, beta2)
         if lr_decay not in LR_DECAY_RULES:
             raise ValueError(
                 f"lr_decay={lr_decay!r} is invalid: expected one of {list(LR_DECAY_RULES)}"
@@ -224,13 +225,23 @@ class StarGANv1Module(TranslationModule):
         :mod:`starganv2.models.named_optimizers`)."""
         return named_optimizers(dict(zip(OPTIMIZER_ORDER, self.build_optimizers())))
 
+    def optimizer_settings(self) -> dict[str, dict[str, Any]]:
+        """The ``betas`` of both Adams. Not the learning rates: ``training_step`` sets those
+        at every iteration (:meth:`learning_rates`, decayed)."""
+        betas = (float(self.hparams.beta1), float(self.hparams.beta2))
+        return {name: {"betas": betas} for name in OPTIMIZER_ORDER}
+
     def build_optimizers(self) -> list[torch.optim.Optimizer]:
         """Two Adams, G then D (the original's betas (0.5, 0.999), no weight decay)."""
         hp = self.hparams
-        betas = (hp.beta1, hp.beta2)
+        settings = self.optimizer_settings()
         return [
-            torch.optim.Adam(self.nets["generator"].parameters(), lr=hp.g_lr, betas=betas),
-            torch.optim.Adam(self.nets["discriminator"].parameters(), lr=hp.d_lr, betas=betas),
+            torch.optim.Adam(
+                self.nets["generator"].parameters(), lr=hp.g_lr, **settings["generator"]
+            ),
+            torch.optim.Adam(
+                self.nets["discriminator"].parameters(), lr=hp.d_lr, **settings["discriminator"]
+            ),
         ]
 
     # ------------------------------------------------------------------ training

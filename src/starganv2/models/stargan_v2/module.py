@@ -15,6 +15,7 @@ shared parts of inference and export and the checkpoint hooks are those of
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,9 +52,11 @@ from starganv2.models.stargan_v2.step import (
 )
 from starganv2.models.training_checks import (
     NonFiniteLossError,
+    check_adam,
     check_codes,
     check_gradient_clipping,
     check_images,
+    check_learning_rates,
     check_loss_weights,
     domain_labels,
 )
@@ -182,7 +185,7 @@ class StarGANv2Module(TranslationModule):
         fused_adam: bool | None = None,
         r1_every: int = 1,
         reuse_latent_fake: bool = True,
-        fan_weights: str | None = None,
+        fan_weights: str | os.PathLike | None = None,
         downsample: str | Mapping[str, str] = "avgpool",
         extra_stage: bool | None = None,
         decoder_shortcut: bool | None = None,
@@ -201,9 +204,8 @@ class StarGANv2Module(TranslationModule):
         check_loss_weights(
             lambda_reg=lambda_reg, lambda_sty=lambda_sty, lambda_ds=lambda_ds, lambda_cyc=lambda_cyc
         )
-        for name, value in (("lr", lr), ("f_lr", f_lr)):
-            if not value > 0:
-                raise ValueError(f"{name}={value!r} is invalid: expected a learning rate > 0")
+        check_learning_rates(lr=lr, f_lr=f_lr)
+        check_adam(beta1, beta2, weight_decay)
         if not 0.0 <= ema_beta <= 1.0:
             raise ValueError(f"ema_beta={ema_beta!r} is invalid: expected a value in [0, 1]")
         compile_nets = [str(n) for n in (compile_nets or ())]
@@ -217,6 +219,12 @@ class StarGANv2Module(TranslationModule):
         check_mask_provider(mask_provider)
         check_gradient_clipping(gradient_clip_val, gradient_clip_algorithm)
         down = per_net_downsample(downsample)
+        # plain containers (a config passes DictConfigs and ListConfigs), so that checkpoints
+        # load with weights_only=True: save_hyperparameters() saves these local values
+        downsample = downsample if isinstance(downsample, str) else dict(downsample.items())
+        if skip_resolutions is not None:
+            skip_resolutions = [int(r) for r in skip_resolutions]
+        fan_weights = None if fan_weights is None else os.fspath(fan_weights)  # not a Path
         self.save_hyperparameters()
         # Initialise first, then copy: the original code copies into the EMA nets *before*
         # initialising the online nets, so its EMA starts from PyTorch's default init instead.
@@ -232,9 +240,7 @@ class StarGANv2Module(TranslationModule):
                     extra_stage=extra_stage,
                     decoder_shortcut=decoder_shortcut,
                     skip=skip,
-                    skip_resolutions=(
-                        None if skip_resolutions is None else [int(r) for r in skip_resolutions]
-                    ),
+                    skip_resolutions=skip_resolutions,
                 ),
                 "mapping_network": MappingNetwork(
                     latent_dim=latent_dim,
@@ -301,15 +307,22 @@ class StarGANv2Module(TranslationModule):
         :mod:`starganv2.models.named_optimizers`)."""
         return named_optimizers(dict(zip(OPTIMIZER_ORDER, self.build_optimizers())))
 
-    def build_optimizers(self) -> list[torch.optim.Optimizer]:
-        """Four Adams in the order G, F, E, D (F with ``f_lr``); fused or foreach, see
-        ``fused_adam``."""
+    def optimizer_settings(self) -> dict[str, dict[str, Any]]:
+        """``lr`` (``f_lr`` for F), ``betas`` and ``weight_decay`` of each net's Adam."""
         hp = self.hparams
-        betas = (hp.beta1, hp.beta2)
-        fused = hp.get("fused_adam")
+        shared = {"betas": (float(hp.beta1), float(hp.beta2)), "weight_decay": hp.weight_decay}
+        return {
+            name: {"lr": hp.f_lr if name == "mapping_network" else hp.lr, **shared}
+            for name in OPTIMIZER_ORDER
+        }
 
-        def adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
-            kw = {"lr": lr, "betas": betas, "weight_decay": hp.weight_decay}
+    def build_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Four Adams in the order G, F, E, D with :meth:`optimizer_settings`; fused or foreach,
+        see ``fused_adam``."""
+        fused = self.hparams.get("fused_adam")
+        settings = self.optimizer_settings()
+
+        def adam(net: nn.Module, kw: dict[str, Any]) -> torch.optim.Optimizer:
             if fused is None:
                 try:
                     return torch.optim.Adam(net.parameters(), fused=True, **kw)
@@ -319,10 +332,7 @@ class StarGANv2Module(TranslationModule):
                 return torch.optim.Adam(net.parameters(), fused=True, **kw)
             return torch.optim.Adam(net.parameters(), foreach=True, **kw)
 
-        return [
-            adam(self.nets[name], hp.f_lr if name == "mapping_network" else hp.lr)
-            for name in OPTIMIZER_ORDER
-        ]
+        return [adam(self.nets[name], settings[name]) for name in OPTIMIZER_ORDER]
 
     # ------------------------------------------------------------------ training
     def lambda_ds_now(self) -> float:
@@ -346,8 +356,9 @@ class StarGANv2Module(TranslationModule):
         return Nets(*(self.nets[name] for name in Nets._fields))
 
     def setup(self, stage: str) -> None:
-        """Read the FAN's weights now unless a checkpoint brought them: a missing
-        ``fan_weights`` stops a run before it starts."""
+        """Check the data (see the base class), then read the FAN's weights now unless a
+        checkpoint brought them: a missing ``fan_weights`` stops a run before it starts."""
+        super().setup(stage)
         if self._fan_weights is not None:
             self._fan_weights.ensure()
 
