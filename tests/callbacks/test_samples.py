@@ -46,3 +46,56 @@ def test_an_undecodable_image_is_replaced_by_the_next_of_its_domain(tmp_path, ca
 def test_a_domain_with_no_readable_image_is_an_error_naming_it(tmp_path):
     with pytest.raises(OSError, match="none of the 3 images of domain 0"):
         _inputs(tmp_path, [0, 1, 2])
+
+
+def _coded_dataset(num_domains: int, per_domain: int, size: int = SIZE) -> SimpleNamespace:
+    """A stand-in dataset whose image ``j`` (``(3, size, size)``) is filled with ``j / 100``, so a
+    picked image tells its index (domain ``j // per_domain``)."""
+    labels = [j // per_domain for j in range(num_domains * per_domain)]
+    return SimpleNamespace(
+        labels=labels,
+        files=[f"{j:03d}.png" for j in range(len(labels))],
+        load=lambda j: torch.full((3, size, size), j / 100),
+    )
+
+
+def _picked_domains(x: torch.Tensor, per_domain: int) -> list[int]:
+    return [round(v * 100) // per_domain for v in x[:, 0, 0, 0].tolist()]
+
+
+@pytest.mark.parametrize(
+    ("num_domains", "num_sources", "expected"),
+    [
+        (5, 6, [0, 0, 1, 2, 3, 4]),  # every domain, the first one twice
+        (3, 6, [0, 0, 1, 1, 2, 2]),
+        (2, 3, [0, 0, 1]),
+        (4, 2, [0, 1]),
+    ],
+)
+def test_sources_are_dealt_round_robin_over_the_domains(num_domains, num_sources, expected):
+    ds = _coded_dataset(num_domains, per_domain=4)
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(val_set=ds))
+    grids = SampleGrids("unused", num_sources=num_sources, refs_per_domain=1)
+    fixed = grids._fixed_inputs(trainer, MODEL)
+    assert _picked_domains(fixed["x_src"], 4) == expected
+    assert fixed["y_ref"].tolist() == list(range(num_domains))
+    picked_src = {round(v * 100) for v in fixed["x_src"][:, 0, 0, 0].tolist()}
+    picked_ref = {round(v * 100) for v in fixed["x_ref"][:, 0, 0, 0].tolist()}
+    assert not picked_src & picked_ref  # references differ from the sources
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_grids_of_a_model_converted_to_another_dtype(dtype):
+    from starganv2.models.stargan_v2.module import StarGANv2Module
+    from tests.helpers import TINY
+
+    torch.manual_seed(0)
+    model = StarGANv2Module(**{**TINY, "img_size": 16}).to(dtype)
+    assert model.input_dtype == dtype  # as after trainer.precision=64-true or bf16-true
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(val_set=_coded_dataset(2, 3, size=16)))
+    grids = SampleGrids("unused", num_sources=2, num_latents=1, refs_per_domain=1)
+    grids._fixed = grids._fixed_inputs(trainer, model)
+    out = grids.grids(model)
+    assert sorted(out) == ["latent", "reference"]
+    assert all(g.dtype == torch.float32 and g.isfinite().all() for g in out.values())
+    assert grids._fixed["x_src"].dtype == grids._fixed["z"].dtype == torch.float32  # as drawn

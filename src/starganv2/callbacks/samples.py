@@ -1,7 +1,8 @@
 """``SampleGrids``: sample grids of the model's averaged (EMA) weights every N iterations.
 
 Fixed sources, references and latent codes are drawn once at the start (from the validation split
-when there is one, else the training split, balanced across domains), so grids of different
+when there is one, else the training split, balanced across domains: dealt round-robin, so every
+domain has a source once there are as many sources as domains), so grids of different
 iterations are comparable. One grid per guidance mode the model has: ``latent`` and ``reference``
 for StarGAN v2, ``label`` for StarGAN v1, ``attribute`` for StarGAN v1 on attribute data (the
 original's test grid of the first sources, with their own attributes). Files: ``dirpath/{iteration:07d}_<mode>.png``; the
@@ -75,15 +76,23 @@ class SampleGrids(L.Callback):
         self._last: int | None = None
 
     @staticmethod
-    def _pick(labels: list[int], per_domain: int, offset: int) -> list[int]:
+    def _pick(labels: list[int], counts: Sequence[int], offset: int) -> list[int]:
+        """Indices of ``counts[j]`` images of the ``j``-th domain (in label order), from its
+        ``offset``-th image on (wrapping round), grouped by domain."""
         by_domain: dict[int, list[int]] = {}
         for i, y in enumerate(labels):
             by_domain.setdefault(y, []).append(i)
         picked = []
-        for y in sorted(by_domain):
+        for y, count in zip(sorted(by_domain), counts):
             idx = by_domain[y]
-            picked += [idx[(offset + k) % len(idx)] for k in range(per_domain)]
+            picked += [idx[(offset + k) % len(idx)] for k in range(count)]
         return picked
+
+    @staticmethod
+    def _balanced_counts(n: int, num_domains: int) -> list[int]:
+        """``n`` sources dealt round-robin over the domains: each gets ``n // num_domains``, the
+        first ``n % num_domains`` one more, so every domain appears once ``n >= num_domains``."""
+        return [n // num_domains + (j < n % num_domains) for j in range(num_domains)]
 
     def _fixed_inputs(self, trainer: L.Trainer, model: Translator) -> dict[str, torch.Tensor]:
         dm = trainer.datamodule
@@ -101,9 +110,10 @@ class SampleGrids(L.Callback):
             }
         labels = list(dataset.labels)
         num_domains = len(set(labels))
-        per = max(1, -(-self.num_sources // num_domains))
-        src_idx = self._pick(labels, per, 0)[: self.num_sources]
-        ref_idx = self._pick(labels, self.refs_per_domain, per)
+        src_counts = self._balanced_counts(self.num_sources, num_domains)
+        src_idx = self._pick(labels, src_counts, 0)
+        # references start after the sources of their domain, so they differ where it can
+        ref_idx = self._pick(labels, [self.refs_per_domain] * num_domains, max(src_counts))
         device = model.device
         x_src, src_idx = _load_readable(dataset, src_idx, labels)
         x_ref, ref_idx = _load_readable(dataset, ref_idx, labels)
@@ -134,7 +144,7 @@ class SampleGrids(L.Callback):
 
     def grids(self, model: Translator) -> dict[str, torch.Tensor]:
         """The grids of the fixed inputs, ``{mode: (3, H, W) in [0, 1]}``."""
-        f = self._fixed
+        f = _as_model_inputs(self._fixed, model)
         grids = {}
         for mode in model.guidance_modes:
             if mode == MODE_LATENT:
@@ -166,6 +176,17 @@ class SampleGrids(L.Callback):
                 logger.experiment.add_image(key, grid.cpu(), global_step=it)
             elif isinstance(logger, WandbLogger):
                 logger.log_image(key=key, images=[grid.cpu()], step=None)
+
+
+def _as_model_inputs(fixed: dict[str, torch.Tensor], model: Translator) -> dict[str, torch.Tensor]:
+    """The fixed inputs with their float tensors (images, latent codes) in the dtype the model
+    wants (``input_dtype``: a model converted to bfloat16 or float64 by ``trainer.precision=
+    bf16-true`` or ``64-true`` refuses float32 inputs); as drawn (float32) when it takes any
+    float (``None``: under autocast) or does not say. Labels keep their integer dtype."""
+    dtype = getattr(model, "input_dtype", None)
+    if dtype is None:
+        return fixed
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in fixed.items()}
 
 
 def _load_readable(

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "DEFAULT_MASK_PROVIDER",
     "MASK_PROVIDERS",
     "MaskProvider",
     "MaskProviderFactory",
@@ -75,6 +76,9 @@ class MaskProviderFactory(Protocol):
 
     def __call__(self, *, weights: str | None, key: str, load_weights: bool) -> MaskProvider: ...
 
+
+DEFAULT_MASK_PROVIDER = "fan"
+"""The provider a model has unless told otherwise (``StarGANv2Module(mask_provider="fan")``)."""
 
 MASK_PROVIDERS: dict[str, MaskProviderFactory] = {}
 """The registry: provider name -> factory (fill it with :func:`register_mask_provider`)."""
@@ -125,7 +129,8 @@ def build_mask_provider(
             ``ValueError`` naming ``mask_provider`` and listing the known names, whatever
             ``w_hpf`` is.
         w_hpf: the generator's high-pass weight; ``<= 0`` means no skip and no masks: the result
-            is ``None`` (``weights``, when given, is logged as unused).
+            is ``None`` (``weights``, when given, and a ``name`` other than the default
+            :data:`DEFAULT_MASK_PROVIDER` are logged as unused).
         weights: the provider's weights file (the FAN's ``wing.ckpt``), ``None`` for none.
         key: the name ``weights`` was given under, for messages.
         load_weights: ``False`` builds the bare provider, for a checkpoint that brings its
@@ -138,6 +143,8 @@ def build_mask_provider(
     if w_hpf <= 0:
         if weights is not None:
             log.warning("%s=%r is not used: w_hpf=%s has no masks", key, weights, w_hpf)
+        if name != DEFAULT_MASK_PROVIDER:
+            log.warning("mask_provider=%r is not used: w_hpf=%s has no masks", name, w_hpf)
         return None
     return MASK_PROVIDERS[name](weights=weights, key=key, load_weights=load_weights)
 

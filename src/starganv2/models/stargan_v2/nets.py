@@ -11,6 +11,7 @@ Images are ``(N, 3, H, W)`` in ``[-1, 1]``; domain labels ``y`` are ``(N,)`` lon
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -40,6 +41,8 @@ __all__ = [
     "validate_img_size",
     "SKIPS",
 ]
+
+log = logging.getLogger(__name__)
 
 MIN_IMG_SIZE = 16
 _HPF_RESOLUTIONS = (32, 64, 128)  # feature sizes where the high-pass skip joins the decoder
@@ -296,7 +299,9 @@ class Generator(nn.Module):
         skip_resolutions: feature sizes (px) where the skip joins the decoder; each must be the
             output size of an upsampling decoder block (from twice the bottleneck's size to
             ``img_size``). ``None``: the paper's 32, 64 and 128 for ``"highpass"``, 32 and 64 for
-            the attention skips, those of them the net has.
+            the attention skips, those of them the net has (none, at ``img_size=16``, is an
+            error: a skip that joins nowhere would be silently absent). Ignored, with a
+            warning, without a skip (``skip="none"``).
     """
 
     def __init__(
@@ -357,7 +362,9 @@ class Generator(nn.Module):
             self.decode.insert(
                 0, AdainResBlk(dim_out, dim_out, style_dim, w_hpf, shortcut=decoder_shortcut)
             )
-        self.skip_resolutions = _resolve_skip_resolutions(skip, skip_resolutions, widths)
+        self.skip_resolutions = _resolve_skip_resolutions(
+            skip, skip_resolutions, widths, img_size, w_hpf
+        )
         if skip == "highpass":
             self.hpf = HighPass(w_hpf)
         elif skip != "none":
@@ -467,29 +474,66 @@ def _resolve_skip(w_hpf: float, skip: str | None) -> str:
 
 
 def _resolve_skip_resolutions(
-    skip: str, resolutions: Sequence[int] | None, widths: dict[int, int]
+    skip: str,
+    resolutions: Sequence[int] | None,
+    widths: dict[int, int],
+    img_size: int,
+    w_hpf: float,
 ) -> tuple[int, ...]:
-    """Validated feature sizes where the skip joins the decoder (see :class:`Generator`)."""
+    """Validated feature sizes where the skip joins the decoder (see :class:`Generator`).
+
+    A skip that would join nowhere is an error, not a silent no-op (the masks would still be
+    drawn for nothing); ``resolutions`` given without a skip is logged as unused.
+    """
     if skip == "none":
+        if resolutions is not None:
+            log.warning(
+                "skip_resolutions=%r is not used: skip='none' (w_hpf=%s and no attention skip) "
+                "has no skip path",
+                list(resolutions),
+                w_hpf,
+            )
         return ()
     available = sorted(widths)
     if resolutions is None:
         default = _HPF_RESOLUTIONS if skip == "highpass" else _ATTENTION_RESOLUTIONS
         chosen = tuple(r for r in default if r in widths)
-        if not chosen and skip != "highpass":
+        if not chosen:
+            kind = f"skip={skip!r}" + (f" (w_hpf={w_hpf!r})" if skip == "highpass" else "")
             raise ValueError(
-                f"skip={skip!r}: none of the default skip_resolutions {list(default)} is a "
-                f"decoder feature size of this generator ({available}); set skip_resolutions"
+                f"{kind} joins the decoder nowhere at img_size={img_size}: none of the default "
+                f"skip_resolutions {list(default)} is a decoder feature size of this generator "
+                f"({available}); {_skip_fit_hint(available, img_size, False)}"
             )
         return chosen
     chosen = tuple(sorted({int(r) for r in resolutions}))
     bad = [r for r in chosen if r not in widths]
     if bad or not chosen:
+        hint = "" if available else f"; {_skip_fit_hint(available, img_size, True)}"
         raise ValueError(
             f"skip_resolutions={list(resolutions)!r} is invalid for skip={skip!r}: expected a "
             f"non-empty subset of the sizes of the upsampling decoder blocks' outputs {available}"
+            + hint
         )
     return chosen
+
+
+def _skip_fit_hint(available: list[int], img_size: int, resolutions_given: bool) -> str:
+    """What makes a skip fit a generator whose decoder outputs only the sizes ``available``:
+    with none (``img_size=16`` without ``extra_stage``), ``extra_stage=True`` adds a block that
+    outputs ``img_size``; from ``img_size=32`` every default size list has a member."""
+    larger = f"img_size >= {2 * MIN_IMG_SIZE}"
+    if available:
+        return f"set skip_resolutions={available}, or use {larger}"
+    if resolutions_given:
+        return (
+            f"without extra_stage this decoder has no upsampling block at img_size={img_size}: set "
+            f"extra_stage=True (its last block then outputs {img_size} px), or use {larger}"
+        )
+    return (
+        f"set skip_resolutions=[{img_size}] and extra_stage=True (without extra_stage the "
+        f"decoder has no upsampling block at img_size={img_size}), or use {larger}"
+    )
 
 
 def _gather_domain(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
