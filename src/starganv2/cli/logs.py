@@ -27,8 +27,10 @@ NOISE: tuple[str, ...] = (
     # notes about both say nothing a user of this library acts on.
     r".*(val_dataloader|validation_step|validation loop|`limit_val_batches`).*",
     r".*does not have many workers.*",
-    # Every resume: training is counted in iterations and the samplers draw at random per epoch
-    # (seed, epoch), so a resumed run draws a fresh random order; nothing for a user to change.
+    # Every resume within an epoch: Lightning looks for a state_dict on the training DataLoader
+    # and finds none, but the data modules continue the epoch's draws after the batches the
+    # checkpoint had trained (from the loop state Lightning restores, see
+    # data/sampling.py resume_position), so the resumed run gets the batches it would have got.
     r".*resuming from a checkpoint that ended before the epoch ended.*",
     r".*The number of training batches.*is smaller than the logging interval.*",
 )

@@ -38,7 +38,13 @@ from starganv2.data.folders import (
     v1_train_transform,
 )
 from starganv2.data.pinning import check_pin_memory, resolve_pin_memory
-from starganv2.data.sampling import UniformSampler, eval_dataloader, require_full_batch
+from starganv2.data.sampling import (
+    UniformSampler,
+    eval_dataloader,
+    loader_generator,
+    place_sampler,
+    require_full_batch,
+)
 from starganv2.data.workers import capped_workers
 
 __all__ = ["AttributeDataModule", "ShapesAttributeDataModule"]
@@ -281,7 +287,10 @@ class AttributeDataModule(L.LightningDataModule):
         }
 
     def train_dataloader(self) -> DataLoader:
-        """Uniformly shuffled, self-sharding loader of ``{"x_real", "y_org"}`` batches."""
+        """Uniformly shuffled, self-sharding loader of ``{"x_real", "y_org"}`` batches; a run
+        resumed within an epoch continues that epoch's order (:func:`~.sampling.place_sampler`);
+        making an epoch's iterator draws nothing from torch's global random stream
+        (:func:`~.sampling.loader_generator`)."""
         if self.train_set is None:
             raise RuntimeError("train_dataloader() called before setup()")
         world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
@@ -291,7 +300,6 @@ class AttributeDataModule(L.LightningDataModule):
         self._sampler = UniformSampler(len(self.train_set), num_samples, self.seed)
         trainer = self.trainer
         if trainer is not None:
-            self._sampler.set_epoch(trainer.current_epoch)
             if world > 1 and getattr(
                 trainer._accelerator_connector, "use_distributed_sampler", False
             ):
@@ -300,11 +308,14 @@ class AttributeDataModule(L.LightningDataModule):
                     "itself; set trainer.use_distributed_sampler=false (the trainer configs do)"
                 )
         require_full_batch(len(self._sampler), self.batch_size, self.drop_last, world, self.root)
+        if trainer is not None:
+            place_sampler(self._sampler, trainer, self.batch_size, self.drop_last)
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
             sampler=self._sampler,
             drop_last=self.drop_last,
+            generator=loader_generator(self.seed),
             **self._loader_kwargs(),
         )
 

@@ -36,6 +36,8 @@ from starganv2.data.sampling import (
     SourceReferenceDataset,
     UniformSourceSampler,
     eval_dataloader,
+    loader_generator,
+    place_sampler,
     require_full_batch,
 )
 from starganv2.data.workers import capped_workers
@@ -361,7 +363,10 @@ class ImageDomainDataModule(L.LightningDataModule):
         }
 
     def train_dataloader(self) -> DataLoader:
-        """Balanced, self-sharding loader of training dicts (see the module docstring)."""
+        """Balanced, self-sharding loader of training dicts (see the module docstring); a run
+        resumed within an epoch continues that epoch's draws (:func:`~.sampling.place_sampler`);
+        making an epoch's iterator draws nothing from torch's global random stream
+        (:func:`~.sampling.loader_generator`)."""
         if self.train_set is None:
             raise RuntimeError("train_dataloader() called before setup()")
         world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
@@ -374,7 +379,6 @@ class ImageDomainDataModule(L.LightningDataModule):
         )
         trainer = self.trainer
         if trainer is not None:
-            self._sampler.set_epoch(trainer.current_epoch)
             if world > 1 and getattr(
                 trainer._accelerator_connector, "use_distributed_sampler", False
             ):
@@ -385,6 +389,8 @@ class ImageDomainDataModule(L.LightningDataModule):
                     "trainer.use_distributed_sampler=false (the trainer configs do)"
                 )
         require_full_batch(len(self._sampler), self.batch_size, self.drop_last, world, self.root)
+        if trainer is not None:
+            place_sampler(self._sampler, trainer, self.batch_size, self.drop_last)
         return DataLoader(
             SourceReferenceDataset(
                 self.train_set, self.max_consecutive_failures, self.load_references
@@ -392,6 +398,7 @@ class ImageDomainDataModule(L.LightningDataModule):
             batch_size=self.batch_size,
             sampler=self._sampler,
             drop_last=self.drop_last,
+            generator=loader_generator(self.seed),
             **self._loader_kwargs(),
         )
 

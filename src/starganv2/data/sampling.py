@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +37,9 @@ __all__ = [
     "UniformSampler",
     "UniformSourceSampler",
     "uniform_order",
+    "resume_position",
+    "place_sampler",
+    "loader_generator",
     "SAMPLERS",
     "UnreadableDataError",
     "eval_dataloader",
@@ -204,7 +208,32 @@ class SourceReferenceDataset(Dataset):
         }
 
 
-class BalancedDomainSampler(Sampler[tuple[int, int, int]]):
+class _Resumable:
+    """Mid-epoch resume, shared by the training samplers: a run continued from a checkpoint
+    saved within an epoch draws on from where that epoch's draw stopped (see
+    :func:`resume_position`), not from its start again."""
+
+    num_replicas: int
+    rank: int
+    epoch: int
+    _resume: tuple[int, int] = (-1, 0)  # (epoch, draws of this rank's share already trained)
+
+    def resume(self, epoch: int, done: int) -> None:
+        """Leave out the first ``done`` draws of this rank's share of epoch ``epoch``: those the
+        run had trained on before its checkpoint. Other epochs are whole, and ``len()`` stays
+        the whole epoch's (Lightning counts the batches already done as part of the epoch)."""
+        if epoch < 0 or done < 0:
+            raise ValueError(f"resume(epoch={epoch}, done={done}): expected both >= 0")
+        self._resume = (int(epoch), int(done))
+
+    def _share(self, draws: np.ndarray) -> np.ndarray:
+        """This rank's draws ``r, r + num_replicas, ...`` of the epoch, less those already done."""
+        share = draws[self.rank :: self.num_replicas]
+        epoch, done = self._resume
+        return share[done:] if self.epoch == epoch else share
+
+
+class BalancedDomainSampler(_Resumable, Sampler[tuple[int, int, int]]):
     """Domain-balanced ``(src, ref, ref2)`` index triples, sharded across DDP ranks.
 
     Each epoch draws ``num_replicas * num_samples`` triples from a generator seeded by
@@ -212,7 +241,7 @@ class BalancedDomainSampler(Sampler[tuple[int, int, int]]):
     replacement), ``ref2`` uniformly among the *other* images of ``ref``'s domain. Rank ``r`` yields
     draws ``r, r + num_replicas, ...``: shares are disjoint, their union is the whole epoch draw, and
     everything depends only on seed and epoch. Call :meth:`set_epoch` each epoch (Lightning does it
-    for the DataLoader's sampler).
+    for the DataLoader's sampler), and :meth:`resume` when a run continues within an epoch.
 
     Because the sampler shards by itself, the Trainer must run with ``use_distributed_sampler=False``,
     or Lightning wraps it in a DistributedSampler in DDP.
@@ -286,8 +315,7 @@ class BalancedDomainSampler(Sampler[tuple[int, int, int]]):
         return np.stack([src, ref, ref2], axis=1)
 
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
-        draws = self.epoch_draws()[self.rank :: self.num_replicas]
-        return iter([tuple(map(int, t)) for t in draws])
+        return iter([tuple(map(int, t)) for t in self._share(self.epoch_draws())])
 
     def __len__(self) -> int:
         return self.num_samples
@@ -316,15 +344,15 @@ def uniform_order(num_items: int, total: int, seed: int, epoch: int) -> np.ndarr
     return np.concatenate([rng.permutation(num_items) for _ in range(passes)])[:total]
 
 
-class UniformSampler(Sampler[int]):
+class UniformSampler(_Resumable, Sampler[int]):
     """Item indices shuffled uniformly without replacement (the original StarGAN's
     ``DataLoader(shuffle=True)``), sharded across DDP ranks.
 
     Each epoch takes ``num_replicas * num_samples`` indices from :func:`uniform_order` (one
     permutation when that is at most the number of items; the next permutation continues
     where it ends, as DistributedSampler pads); rank ``r`` yields indices ``r, r +
-    num_replicas, ...``. Everything depends only on seed and epoch (:meth:`set_epoch`). The
-    Trainer must run with ``use_distributed_sampler=False``.
+    num_replicas, ...``. Everything depends only on seed and epoch (:meth:`set_epoch`;
+    :meth:`resume` within an epoch). The Trainer must run with ``use_distributed_sampler=False``.
 
     Args:
         num_items: items in the dataset.
@@ -361,7 +389,7 @@ class UniformSampler(Sampler[int]):
         return uniform_order(self.num_items, total, self.seed, self.epoch)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.epoch_order()[self.rank :: self.num_replicas].tolist())
+        return iter(self._share(self.epoch_order()).tolist())
 
     def __len__(self) -> int:
         return self.num_samples
@@ -377,6 +405,60 @@ class UniformSourceSampler(BalancedDomainSampler):
         draws = super().epoch_draws()  # (total, 3)
         draws[:, 0] = uniform_order(len(self.labels), len(draws), self.seed, self.epoch)
         return draws
+
+
+def resume_position(trainer: Any, batches_per_epoch: int) -> tuple[int, int]:
+    """``(epoch, batches of it already trained)`` where the training of ``trainer`` continues.
+
+    ``(trainer.current_epoch, 0)`` unless the fit restarts from a checkpoint saved within an
+    epoch: then the batches its training loop had finished, counted as Lightning counts them
+    on a restart (a checkpoint written in ``on_train_batch_end`` includes the batch of that
+    hook), so the sampler's epoch ends where Lightning ends it. Read from the loop state that
+    Lightning restores from every checkpoint before it asks for the training loader, so
+    checkpoints written before the samplers could resume continue where they stopped too. An
+    epoch whose every batch was trained continues as the next epoch's start.
+    """
+    epoch = int(trainer.current_epoch)
+    fit_loop = trainer.fit_loop
+    if not fit_loop.restarting:  # a fresh fit, or a later epoch's reload of the loader
+        return epoch, 0
+    batches = fit_loop.epoch_loop.batch_progress.current
+    done = batches.completed
+    if batches.ready == batches.started == batches.processed == batches.completed + 1:
+        done += 1  # saved in on_train_batch_end: that batch is trained, not yet counted completed
+    if done >= batches_per_epoch:
+        return epoch + 1, 0
+    return epoch, done
+
+
+def place_sampler(
+    sampler: BalancedDomainSampler | UniformSampler, trainer: Any, batch_size: int, drop_last: bool
+) -> None:
+    """Set ``sampler`` to the epoch where ``trainer``'s fit continues and, on a resume within
+    an epoch, leave out the draws of the batches already trained (:func:`resume_position`), so
+    the run goes on with the batches the uninterrupted run would have drawn."""
+    per_epoch = len(sampler) // batch_size if drop_last else -(-len(sampler) // batch_size)
+    epoch, done = resume_position(trainer, per_epoch)
+    sampler.set_epoch(epoch)
+    sampler.resume(epoch, done * batch_size)
+    if done:
+        log.info(
+            "resuming within epoch %d of the training draws: its first %d of %d batches were "
+            "trained before the checkpoint, the run goes on with batch %d",
+            epoch,
+            done,
+            per_epoch,
+            done,
+        )
+
+
+def loader_generator(seed: int) -> torch.Generator:
+    """The training DataLoader's own generator, seeded with the data ``seed``: the loader draws
+    its worker seed from it each time an epoch's iterator is made, instead of from torch's global
+    random stream. That stream (the latent codes; the augmentations too when images load in the
+    main process) then advances with the training steps only, the same in a resumed run as in
+    the uninterrupted one, wherever an epoch starts."""
+    return torch.Generator().manual_seed(int(seed))
 
 
 def eval_dataloader(dataset: Dataset, batch_size: int, loader_kwargs: dict) -> DataLoader:
