@@ -243,3 +243,11 @@ def test_the_training_command_resumed_within_an_epoch_trains_on_the_uninterrupte
     assert run(resumed)["iteration"] == 6
     assert seen == {4: whole[4], 5: whole[5]}
     assert whole[4] != whole[3]  # the epoch's first batch, which a resumed run used to draw again
+    # torch's random state is saved with the checkpoint: latent codes, crops and flips continue
+    # too (no loader workers here), so the weights are those of the uninterrupted run, exactly
+    a, b = (
+        torch.load(tmp_path / run / "checkpoints/iter_0000006.ckpt", weights_only=True)
+        for run in ("whole", "resumed")
+    )
+    differ = [k for k in a["state_dict"] if not torch.equal(a["state_dict"][k], b["state_dict"][k])]
+    assert differ == []

@@ -75,6 +75,11 @@ Stats = dict[str, dict[str, torch.Tensor]]
 _EVAL_MODE_WARNING = r"Found \d+ module\(s\) in eval mode at the start of training"
 
 
+RNG_KEY = "starganv2_rng"
+"""Checkpoint entry holding torch's random state (``{"cpu": ByteTensor, "cuda": [ByteTensor]}``)
+when the checkpoint was written, restored when a fit resumes from it."""
+
+
 class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
     """The shared base of this library's LightningModules (see the module docstring)."""
 
@@ -286,6 +291,7 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
 
     def on_train_start(self) -> None:
         self._restore_warning_filters()
+        self._restore_rng()
 
     def on_train_end(self) -> None:
         """Say so when a trainer limit (``max_epochs``, ``max_time``...) ended training before
@@ -319,11 +325,29 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite()
         checkpoint["starganv2"] = {"iteration": self.iteration, "model": self.MODEL_NAME}
+        checkpoint[RNG_KEY] = {
+            "cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = int(checkpoint.get("starganv2", {}).get("iteration", 0))
+        self._resumed_rng = checkpoint.get(RNG_KEY)
         self.migrate_checkpoint(checkpoint)
         self._configured_optimizer_settings(checkpoint)
+
+    def _restore_rng(self) -> None:
+        """Put back torch's random state saved with the checkpoint this fit resumes from, once
+        Lightning has made the epoch's loader iterator: the latent codes (and, without loader
+        workers, the crops and flips) continue as in the uninterrupted run. Under DDP rank 0's
+        state is saved; ``seed_everything`` gave every rank the same stream."""
+        saved, self._resumed_rng = getattr(self, "_resumed_rng", None), None
+        if not isinstance(saved, dict) or not isinstance(saved.get("cpu"), torch.Tensor):
+            return
+        torch.set_rng_state(saved["cpu"])
+        cuda = saved.get("cuda") or []
+        if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
 
     def _configured_optimizer_settings(self, checkpoint: dict[str, Any]) -> None:
         """Put :meth:`optimizer_settings` into the checkpoint's optimizer states (in the order
