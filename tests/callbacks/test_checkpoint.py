@@ -1,12 +1,14 @@
 """The iteration checkpoint is Lightning's ModelCheckpoint: trainer.checkpoint_callback,
-ckpt_path="last", ordinary file permissions, a checkpoint before a stop on unreadable data or
-SIGTERM."""
+ckpt_path="last", ordinary file permissions, a checkpoint before a stop on unreadable data,
+SIGTERM or Ctrl-C (of a complete iteration), keep_last that deletes only its own run's files."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import stat
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
@@ -76,6 +78,34 @@ def test_keep_last_prunes_old_files(tmp_path):
     ]
 
 
+def test_keep_last_deletes_only_this_runs_files(tmp_path):
+    """A new run in a folder that holds another run's checkpoints (the training command refuses
+    that; from Python it can happen): pruning by the iteration in the name deleted the file just
+    saved (iter_0000001) and the new run's iter_0000002, and kept the old run's iter_0000004."""
+    old = StarGANv2Module(**TINY, total_iters=4)
+    quiet_trainer(callbacks=[IterationCheckpoint(tmp_path, every_n_iters=2)]).fit(
+        old, random_loader(n=8)
+    )
+    new = StarGANv2Module(**TINY, total_iters=2)
+    cb = IterationCheckpoint(tmp_path, every_n_iters=1, keep_last=1)
+    quiet_trainer(callbacks=[cb]).fit(new, random_loader(n=8))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["iter_0000002.ckpt", "iter_0000004.ckpt", "last.ckpt"]
+    saved = torch.load(tmp_path / "iter_0000002.ckpt", weights_only=False)
+    assert saved["hyper_parameters"]["total_iters"] == 2  # the new run's
+    assert torch.load(tmp_path / "last.ckpt", weights_only=False)["starganv2"]["iteration"] == 2
+
+
+def test_keep_last_of_a_resumed_run_prunes_its_earlier_files(tmp_path):
+    first = StarGANv2Module(**TINY, total_iters=2)
+    cb = IterationCheckpoint(tmp_path, every_n_iters=1, keep_last=1)
+    quiet_trainer(callbacks=[cb]).fit(first, random_loader(n=8))
+    second = StarGANv2Module(**TINY, total_iters=3)
+    cb = IterationCheckpoint(tmp_path, every_n_iters=1, keep_last=1)
+    quiet_trainer(callbacks=[cb]).fit(second, random_loader(n=8), ckpt_path="last")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iter_0000003.ckpt", "last.ckpt"]
+
+
 class _DeleteTrainingFiles(L.Callback):
     """Deletes every training image after iteration ``at`` (storage gone mid-run)."""
 
@@ -133,6 +163,126 @@ def test_sigterm_stops_the_run_after_a_checkpoint_of_the_iteration_it_ended(tmp_
         "last.ckpt",
     ]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # Lightning put the default back
+
+
+class _CtrlCDuring(L.Callback):
+    """Sends this process SIGINT (Ctrl-C) just before optimizer steps ``steps`` (1-based) of
+    iteration ``at`` (1-based): with ``steps=(3,)`` the discriminator has been updated, the
+    generator not yet."""
+
+    def __init__(self, at: int, steps: tuple[int, ...] = (3,)):
+        self.at = at
+        self.steps = steps
+        self.step = 0
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        if pl_module.iteration != self.at - 1:
+            return
+        self.step += 1
+        if self.step in self.steps:
+            assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler, "no handler"
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def _state(module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_ctrl_c_stops_after_the_iteration_in_progress_with_its_checkpoint(tmp_path, caplog):
+    """Python raised KeyboardInterrupt between the D and G updates, and the checkpoint written
+    then held a half-done iteration under the previous one's number."""
+    cb = IterationCheckpoint(tmp_path / "ckpt", every_n_iters=100)
+    model = StarGANv2Module(**TINY, total_iters=50)
+    trainer = quiet_trainer(callbacks=[cb, _CtrlCDuring(at=2)])
+    with caplog.at_level(logging.WARNING), pytest.raises(SystemExit) as stop:
+        trainer.fit(model, train_dataloaders=random_loader())
+    assert isinstance(stop.value.__context__, KeyboardInterrupt)  # Lightning's Ctrl-C exit
+    assert "Ctrl-C: stopping after iteration 2; press again to stop now" in caplog.text
+    assert model.iteration == 2  # the iteration in progress ended
+    saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    assert saved["starganv2"]["iteration"] == 2
+    for key, value in _state(model).items():  # the model as that iteration left it
+        assert torch.equal(saved["state_dict"][key], value), key
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "iter_0000002.ckpt",
+        "last.ckpt",
+    ]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's is back
+
+
+def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint_of_half_an_iteration(tmp_path, caplog):
+    cb = IterationCheckpoint(tmp_path / "ckpt", every_n_iters=100)
+    model = StarGANv2Module(**TINY, total_iters=50)
+    trainer = quiet_trainer(callbacks=[cb, _CtrlCDuring(at=2, steps=(2, 3))])
+    with caplog.at_level(logging.WARNING), pytest.raises(SystemExit):
+        trainer.fit(model, train_dataloaders=random_loader())
+    assert model.iteration == 1  # stopped inside iteration 2
+    assert "Ctrl-C in the middle of iteration 2: no checkpoint of it is written" in caplog.text
+    assert not (tmp_path / "ckpt").exists()  # nothing saved since the start: nothing written
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.fixture
+def python_sigint():
+    """SIGINT's handler put back after the test, whatever happened in it."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def _fake_fit(cb: IterationCheckpoint, world_size: int = 1) -> SimpleNamespace:
+    """What the Ctrl-C handling reads of a trainer in ``fit``, before the first iteration."""
+    module = SimpleNamespace(iteration=0)
+    trainer = SimpleNamespace(
+        world_size=world_size, should_stop=False, lightning_module=module, ckpt_path=None
+    )
+    cb.dirpath = "unused"
+    cb.on_train_start(trainer, module)
+    return trainer
+
+
+def test_ctrl_c_between_iterations_stops_at_once_and_the_handler_goes_with_fit(python_sigint):
+    cb = IterationCheckpoint("unused", every_n_iters=100)
+    trainer = _fake_fit(cb)
+    handler = signal.getsignal(signal.SIGINT)
+    assert handler is not signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):  # no iteration in progress: nothing to wait for
+        handler(signal.SIGINT, None)
+    cb.on_train_batch_start(trainer, trainer.lightning_module, None, 0)
+    handler(signal.SIGINT, None)  # held until the iteration has ended
+    with pytest.raises(KeyboardInterrupt):  # pressed again: at once
+        handler(signal.SIGINT, None)
+    cb.teardown(trainer, trainer.lightning_module, "fit")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("last", [False, True])
+def test_a_held_ctrl_c_is_raised_once_the_iteration_has_ended(python_sigint, caplog, last):
+    """The batch end raises it, so that Lightning's own Ctrl-C path runs (and on_exception saves
+    this complete iteration); unless that iteration was the last, which then simply ends."""
+    cb = IterationCheckpoint("unused", every_n_iters=100)
+    trainer = _fake_fit(cb)
+    module = trainer.lightning_module
+    cb.on_train_batch_start(trainer, module, None, 0)
+    handler = signal.getsignal(signal.SIGINT)
+    assert handler is not signal.default_int_handler  # (which would stop this test session)
+    with caplog.at_level(logging.WARNING):
+        handler(signal.SIGINT, None)
+    assert "Ctrl-C: stopping after iteration 1; press again to stop now" in caplog.text
+    module.iteration += 1  # the training step has ended
+    trainer.should_stop = last
+    if last:
+        cb.on_train_batch_end(trainer, module, None, None, 0)
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            cb.on_train_batch_end(trainer, module, None, None, 0)
+
+
+def test_ctrl_c_is_left_to_python_in_a_multi_process_run(python_sigint):
+    """A rank that waited for the end of its iteration would wait for ranks already gone."""
+    cb = IterationCheckpoint("unused", every_n_iters=100)
+    _fake_fit(cb, world_size=2)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])

@@ -8,6 +8,12 @@ leaves it out instead). Lightning's ``global_step`` counts optimizer steps (seve
 iteration), which is why the trigger is the model's own ``iteration``. Under
 ``Trainer(fast_dev_run=...)``, a try of the set-up, it writes nothing, as Lightning's own
 checkpointing does then.
+
+Ctrl-C: Python raises ``KeyboardInterrupt`` wherever the main thread happens to be, possibly
+between the discriminator and generator updates of an iteration, and a checkpoint written then
+would hold a half-done iteration under the previous one's number. During ``fit`` (one process,
+main thread) the callback holds the first Ctrl-C of an iteration in progress until that iteration
+has ended, as Lightning holds SIGTERM; a second one, or one between iterations, stops at once.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import lightning as L
@@ -26,7 +35,7 @@ from starganv2.data.sampling import UnreadableDataError
 from starganv2.utils.checks import check_int
 from starganv2.utils.files import atomic_link_or_copy, atomic_path
 
-__all__ = ["IterationCheckpoint", "model_iteration"]
+__all__ = ["IterationCheckpoint", "iteration_checkpoints", "model_iteration"]
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +46,26 @@ SAVE_ON = (UnreadableDataError, KeyboardInterrupt, SIGTERMException)
 iteration (the data failed before the next one began, the user pressed Ctrl-C, or the process got
 SIGTERM: Lightning holds that signal until the iteration in progress has ended, then raises
 ``SIGTERMException``; without this save a ``kill``, ``timeout`` or scheduler stop lost every
-iteration since the last interval checkpoint)."""
+iteration since the last interval checkpoint). A ``KeyboardInterrupt`` raised in the middle of
+an iteration (Ctrl-C pressed twice) is not saved: the model holds half an update."""
 
 
 def model_iteration(pl_module: L.LightningModule) -> int:
     """The model's iteration counter (0 for a module without one)."""
     return int(getattr(pl_module, "iteration", 0))
+
+
+def iteration_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
+    """``(iteration, path)`` of each ``iter_XXXXXXX.ckpt`` in ``folder``, oldest first (none
+    when the folder does not exist)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        (int(m.group(1)), p)
+        for p in folder.iterdir()
+        if (m := _ITER_CKPT.match(p.name)) is not None
+    )
 
 
 class IterationCheckpoint(ModelCheckpoint):
@@ -51,14 +74,18 @@ class IterationCheckpoint(ModelCheckpoint):
 
     Only global rank 0 writes. ``best_model_path`` and ``last_model_path`` are the newest file (no
     metric is monitored). A single-process run stopped by unreadable data, Ctrl-C or SIGTERM is
-    checkpointed first. A ``fast_dev_run`` writes no file at all (no ``iter_*.ckpt``, no
-    ``last.ckpt``).
+    checkpointed first. In a single-process ``fit`` run from the main thread, the first Ctrl-C
+    during an iteration ends training once that iteration has ended (one warning line says so);
+    a second Ctrl-C, or one between iterations, stops at once. A ``fast_dev_run`` writes no file
+    at all (no ``iter_*.ckpt``, no ``last.ckpt``).
 
     Args:
         dirpath: folder of the checkpoints (created if missing).
         every_n_iters: save interval in iterations (``> 0``).
         save_last: maintain ``last.ckpt`` (needed by ``resume=auto``).
-        keep_last: keep only this many ``iter_*.ckpt`` files (``None`` keeps all).
+        keep_last: keep only this many ``iter_*.ckpt`` files of this run (``None`` keeps all):
+            those it saved and, when it resumed from a checkpoint of ``dirpath``, the ones up to
+            the iteration it resumed from. Files of another run in the folder are never deleted.
     """
 
     def __init__(
@@ -75,6 +102,14 @@ class IterationCheckpoint(ModelCheckpoint):
         self.every_n_iters = every_n_iters
         self.keep_last = keep_last
         self._last_saved: int | None = None
+        self._own: set[Path] = set()  # the iter_*.ckpt files of this run, for keep_last
+        # Ctrl-C during fit: the handler, the one it replaced, the iteration this callback saw
+        # begin (None between iterations) and whether a stop after it was asked for
+        self._trainer: L.Trainer | None = None
+        self._on_ctrl_c_bound: Any = None
+        self._previous_sigint: Any = None
+        self._started: int | None = None
+        self._stop_requested = False
 
     @property
     def state_key(self) -> str:
@@ -94,11 +129,19 @@ class IterationCheckpoint(ModelCheckpoint):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._last_saved = model_iteration(pl_module)  # a resumed run need not re-save its start
+        self._own = self._resumed_files(trainer, self._last_saved)
+        self._catch_ctrl_c(trainer)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._started = model_iteration(pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         it = model_iteration(pl_module)
         if it % self.every_n_iters == 0 and it != self._last_saved and not trainer.fast_dev_run:
             self.save(trainer, it)
+        self._started = None
+        if self._stop_requested and not trainer.should_stop:  # (a last iteration just ends)
+            raise KeyboardInterrupt  # Lightning's Ctrl-C path: on_exception saves this iteration
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Epochs mean nothing here (the sampler's epoch is a number of draws)."""
@@ -107,17 +150,30 @@ class IterationCheckpoint(ModelCheckpoint):
         """Validation does not trigger checkpoints."""
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._release_ctrl_c()
         it = model_iteration(pl_module)
         if it != self._last_saved and not trainer.fast_dev_run:
             self.save(trainer, it)
 
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._release_ctrl_c()
+
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
+        in_progress = self._iteration_in_progress()
+        self._release_ctrl_c()  # after a Ctrl-C Lightning ignores SIGINT, then restores it
         it = model_iteration(pl_module)
         if not isinstance(exception, SAVE_ON) or self._last_saved in (None, it):
             return
         if trainer.fast_dev_run:  # a try of the set-up: nothing to keep
+            return
+        if isinstance(exception, KeyboardInterrupt) and in_progress:
+            log.warning(
+                "Ctrl-C in the middle of iteration %d: no checkpoint of it is written (half of "
+                "its updates are done); the newest checkpoint is the last one saved",
+                it + 1,
+            )
             return
         if trainer.world_size > 1:  # a save is collective; the other processes may be gone
             log.warning(
@@ -139,6 +195,7 @@ class IterationCheckpoint(ModelCheckpoint):
         dirpath = Path(self.dirpath)
         path = dirpath / f"iter_{iteration:07d}{self.FILE_EXTENSION}"
         self._save_checkpoint(trainer, str(path))  # rank 0 writes; raises on NaN losses first
+        self._own.add(path)
         if trainer.is_global_zero:
             if self.save_last:
                 atomic_link_or_copy(path, self.last_path)
@@ -161,16 +218,76 @@ class IterationCheckpoint(ModelCheckpoint):
         for logger in trainer.loggers:
             logger.after_save_checkpoint(self)
 
+    def _resumed_files(self, trainer: L.Trainer, start: int) -> set[Path]:
+        """The ``iter_*.ckpt`` files this run wrote before this ``fit``: when it resumed from a
+        checkpoint in ``dirpath``, those up to its iteration; none otherwise (a new run, or one
+        started from a checkpoint elsewhere, owns none of the files already there)."""
+        dirpath = Path(self.dirpath)
+        resumed_from = trainer.ckpt_path
+        if not resumed_from or Path(resumed_from).resolve().parent != dirpath.resolve():
+            return set()
+        return {p for it, p in iteration_checkpoints(dirpath) if it <= start}
+
     def _prune(self, dirpath: Path) -> None:
+        """Delete all but the newest ``keep_last`` of this run's ``iter_*.ckpt`` files; those of
+        another run in the folder are left alone (sorting every file by its iteration deleted a
+        new run's files while an older run's later ones survived)."""
         if self.keep_last is None:
             return
-        found = sorted(
-            (int(m.group(1)), p)
-            for p in dirpath.iterdir()
-            if (m := _ITER_CKPT.match(p.name)) is not None
-        )
-        for _, p in found[: -self.keep_last]:
+        own = [p for _, p in iteration_checkpoints(dirpath) if p in self._own]  # oldest first
+        for p in own[: -self.keep_last]:
             p.unlink(missing_ok=True)
+            self._own.discard(p)
+
+    # ------------------------------------------------------------------ Ctrl-C
+    def _catch_ctrl_c(self, trainer: L.Trainer) -> None:
+        """Put :meth:`_on_ctrl_c` in place of Python's SIGINT handler for this ``fit``.
+
+        Installed after Lightning recorded the handlers it restores when ``fit`` ends or fails,
+        so Python's comes back either way (and :meth:`_release_ctrl_c` puts it back first).
+        Left as it is in a multi-process run (a rank that waited for the end of its iteration
+        would wait for ranks already gone), outside the main thread (where Python allows no
+        handler), and where SIGINT is ignored (a background job) or someone else handles it."""
+        self._trainer = trainer
+        self._started = None
+        self._stop_requested = False
+        if trainer.world_size > 1 or threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            return
+        self._previous_sigint = previous
+        self._on_ctrl_c_bound = self._on_ctrl_c
+        signal.signal(signal.SIGINT, self._on_ctrl_c_bound)
+
+    def _release_ctrl_c(self) -> None:
+        """Put back the SIGINT handler :meth:`_catch_ctrl_c` replaced, if ours is still there."""
+        ours = self._on_ctrl_c_bound
+        self._on_ctrl_c_bound = None
+        if ours is not None and signal.getsignal(signal.SIGINT) is ours:
+            signal.signal(signal.SIGINT, self._previous_sigint)
+
+    def _iteration_in_progress(self) -> bool:
+        """Whether an iteration has begun (this callback's ``on_train_batch_start``) and the
+        model's training step has not ended (it advances the iteration counter last). A module
+        that stops before a batch (``total_iters`` reached) sets ``should_stop`` and runs no
+        step."""
+        trainer = self._trainer
+        if self._started is None or trainer is None or trainer.should_stop:
+            return False
+        return model_iteration(trainer.lightning_module) == self._started
+
+    def _on_ctrl_c(self, signum: int, frame: FrameType | None) -> None:
+        """SIGINT during ``fit``: the first in an iteration asks for a stop once it has ended
+        (raised from :meth:`on_train_batch_end`); a second, or one between iterations, raises
+        ``KeyboardInterrupt`` at once, as Python's own handler does."""
+        if self._stop_requested or not self._iteration_in_progress():
+            raise KeyboardInterrupt
+        self._stop_requested = True
+        log.warning(
+            "Ctrl-C: stopping after iteration %d; press again to stop now",
+            model_iteration(self._trainer.lightning_module) + 1,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "every_n_iters": self.every_n_iters}

@@ -34,7 +34,8 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
     ``ckpt_path``, or with ``resume=auto`` the newest of the run folder's
     ``checkpoints/last.ckpt`` and ``iter_*.ckpt`` that loads (a fresh start when there is none);
     each damaged newer one is named in a warning (see :func:`set_aside`). A given ``ckpt_path``
-    that does not load is one ``CheckpointError`` line."""
+    that does not load is one ``CheckpointError`` line. Without either, a run folder that already
+    holds checkpoints is refused (:func:`check_new_run_folder`)."""
     from starganv2.cli.config_check import ConfigError
     from starganv2.models.registry import read_checkpoint
 
@@ -50,6 +51,7 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
         read_checkpoint(path)
         return str(path), []
     if resume is None:
+        check_new_run_folder(Path(cfg.paths.output_dir))
         return None, []
     if resume != "auto":
         raise ConfigError(f"resume={resume!r} is invalid: expected auto or null")
@@ -64,6 +66,43 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
     if found[0] is None:
         _warn_other_jobs(Path(cfg.paths.output_dir))
     return found
+
+
+def check_new_run_folder(out: Path) -> None:
+    """Refuse to start a new run in ``out`` when its ``checkpoints/`` already holds checkpoints
+    (a ``run_name`` given twice without ``resume=auto``): the new run would replace the old one's
+    ``last.ckpt`` and mix the two runs' ``iter_*.ckpt`` files. One line naming the folder, the
+    newest checkpoint's iteration and the two ways out."""
+    from hydra.types import RunMode
+
+    from starganv2.callbacks.checkpoint import iteration_checkpoints
+    from starganv2.cli.config_check import ConfigError
+
+    folder = out / "checkpoints"
+    found = iteration_checkpoints(folder)
+    last = folder / "last.ckpt"
+    if not found and not last.is_file():
+        return
+    newest = found[-1][0] if found else _iteration_of(last)
+    held = "checkpoints/last.ckpt" if newest is None else f"the newest at iteration {newest}"
+    hc = _hydra_config()
+    multirun = hc is not None and hc.mode == RunMode.MULTIRUN
+    raise ConfigError(
+        f"run folder {out} already holds a run's checkpoints ({held}): add resume=auto to "
+        "continue that run, or give another run_name or "
+        f"{'hydra.sweep.dir' if multirun else 'hydra.run.dir'} to start a new one"
+    )
+
+
+def _iteration_of(path: Path) -> int | None:
+    """The iteration of the checkpoint ``path`` (memory-mapped: its tensors are not read), or
+    ``None`` when it does not load."""
+    from starganv2.models.registry import CheckpointError, read_checkpoint
+
+    try:
+        return int(read_checkpoint(path)["starganv2"]["iteration"])
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _warn_other_jobs(out: Path) -> None:
@@ -101,20 +140,23 @@ def _newest_loadable(folder: Path) -> tuple[str | None, list[Path]]:
     if not candidates:
         log.info("resume=auto: no checkpoint under %s yet, starting from scratch", folder)
         return None, []
-    damaged = []
+    damaged: list[tuple[Path, CheckpointError]] = []
     for path in candidates:
         try:
             read_checkpoint(path, key="resume=auto")
         except CheckpointError as err:
-            log.warning("%s; passed over, kept as %s", err, _aside_name(path).name)
-            damaged.append(path)
+            damaged.append((path, err))
             continue
+        for _, err in damaged:  # said once it is known that an older one is taken instead
+            log.warning("%s; passed over for %s", err, path.name)
         log.info("resume=auto: continuing from %s", path)
-        return str(path), damaged
+        return str(path), [bad for bad, _ in damaged]
+    for _, err in damaged:
+        log.warning("%s", err)
     raise ConfigError(
         f"resume=auto: none of the checkpoints under {folder} loads "
-        f"({', '.join(p.name for p in damaged)}); move them aside to start from scratch, "
-        "or give ckpt_path"
+        f"({', '.join(p.name for p, _ in damaged)}), and none was renamed; move them aside to "
+        "start from scratch, or give ckpt_path"
     )
 
 
@@ -125,10 +167,15 @@ def _aside_name(path: Path) -> Path:
 def set_aside(damaged: list[Path]) -> None:
     """Rename each damaged checkpoint to ``<name>.damaged``: kept for a person to inspect, never
     deleted, and neither overwritten by the resumed run's saves nor offered to the next resume.
-    Called once the run folder's lock is held."""
+    Called once the run folder's lock is held; each rename is said in a warning."""
     for path in damaged:
         if path.is_file():
             os.replace(path, _aside_name(path))
+            log.warning(
+                "resume=auto: renamed the damaged %s to %s (kept, never deleted)",
+                path.name,
+                _aside_name(path).name,
+            )
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -200,6 +247,32 @@ def clip_in_the_model(cfg: DictConfig) -> None:
         " ".join(f"trainer.{k}={v}" for k, v in given.items()),
         cfg.model.get("gradient_clip_val"),
         cfg.model.get("gradient_clip_algorithm"),
+    )
+
+
+def check_validation_interval(cfg: DictConfig) -> None:
+    """Refuse a ``trainer.val_check_interval`` that ``val_every_n_iters`` does not set.
+
+    ``val_every_n_iters`` sets Lightning's interval, its validation batch and the evaluator
+    (``conf/trainer/default.yaml``). Given alone, the interval was ignored (no validation batch,
+    nothing to measure) while Lightning said validation would run; given beside another
+    ``val_every_n_iters``, it would validate on another schedule than the one configured."""
+    from starganv2.cli.config_check import ConfigError
+
+    given = cfg.trainer.get("val_check_interval")
+    every = cfg.get("val_every_n_iters")
+    if given is None or given == every:
+        return
+    if every is None:
+        counted = isinstance(given, int) and not isinstance(given, bool) and given > 0
+        raise ConfigError(
+            f"trainer.val_check_interval={given!r} without val_every_n_iters: validation is "
+            f"off, so it would be ignored; set val_every_n_iters={given if counted else 'N'} "
+            "instead (iterations between validations; it sets trainer.val_check_interval)"
+        )
+    raise ConfigError(
+        f"trainer.val_check_interval={given!r} and val_every_n_iters={every!r} disagree: set "
+        "val_every_n_iters only (it sets trainer.val_check_interval)"
     )
 
 
@@ -426,6 +499,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_config(cfg, ["data", "model", "trainer", "callbacks", "logger"])
     ckpt_path, damaged = resolve_ckpt_path(cfg)
     clip_in_the_model(cfg)
+    check_validation_interval(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("matmul_precision"):
