@@ -121,6 +121,8 @@ def launch(args: argparse.Namespace, arms: list[str], seeds: list[int]) -> None:
             if args.skip_done and _finished(run_dir):
                 continue
             shutil.rmtree(run_dir / "eval", ignore_errors=True)  # no rows of an earlier run
+            # a run anew: starganv2-train refuses a folder that holds an earlier run's checkpoints
+            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
             cmd = train_command(run_overrides(args, arm, seed), run_dir)
             jobs.append((f"({arm!r}, {seed})", cmd, out / f"{arm}_seed{seed}.log"))
     run_side_by_side(jobs, args.jobs, thread_env(args.threads), args.deadline_s, 2, "run")

@@ -207,6 +207,8 @@ def main() -> None:
     jobs = []
     for name, overrides in runs:
         shutil.rmtree(out / name / "eval", ignore_errors=True)  # no rows of an earlier run
+        # a run anew: starganv2-train refuses a folder that holds an earlier run's checkpoints
+        shutil.rmtree(out / name / "checkpoints", ignore_errors=True)
         (out / name / "final.json").unlink(missing_ok=True)
         jobs.append((repr(name), train_command(overrides, out / name), out / f"{name}.log"))
     run_side_by_side(jobs, len(jobs), thread_env(args.threads), what="setting")  # equal time

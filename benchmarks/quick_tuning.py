@@ -126,6 +126,8 @@ def main() -> None:
     jobs = []
     for setting, name in zip(settings, names):
         shutil.rmtree(out / name / "eval", ignore_errors=True)  # no rows of an earlier run
+        # a run anew: starganv2-train refuses a folder that holds an earlier run's checkpoints
+        shutil.rmtree(out / name / "checkpoints", ignore_errors=True)
         cmd = train_command(run_overrides(args, setting), out / name)
         jobs.append((repr(setting), cmd, out / f"{name}.log"))
     run_side_by_side(jobs, args.jobs, thread_env(args.threads), args.deadline_s, 1, "setting")

@@ -37,7 +37,7 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
     that does not load is one ``CheckpointError`` line. Without either, a run folder that already
     holds checkpoints is refused (:func:`check_new_run_folder`)."""
     from starganv2.cli.config_check import ConfigError
-    from starganv2.models.registry import read_checkpoint
+    from starganv2.models.registry import check_checkpoint_path, read_checkpoint
 
     resume = cfg.get("resume")
     if cfg.get("ckpt_path") and resume:
@@ -46,6 +46,8 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
         )
     if cfg.get("ckpt_path"):
         path = Path(cfg.ckpt_path)
+        if path.is_dir():
+            check_checkpoint_path(path)  # says it is a folder, naming a checkpoint in it
         if not path.is_file():
             raise ConfigError(f"ckpt_path={cfg.ckpt_path!r}: no such checkpoint file")
         read_checkpoint(path)
@@ -491,7 +493,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     from starganv2.cli.config_check import check_config, instantiate
     from starganv2.cli.logs import quiet_third_party
-    from starganv2.models.registry import check_checkpoint_fits, read_checkpoint
+    from starganv2.models.registry import (
+        check_checkpoint_fits,
+        legacy_checkpoint_globals,
+        read_checkpoint,
+    )
     from starganv2.utils.malloc import keep_freed_memory
     from starganv2.utils.run_lock import RunLock
 
@@ -543,7 +549,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 )
 
         try:
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+            with legacy_checkpoint_globals():  # files saved with OmegaConf hyperparameters
+                trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         except SIGTERMException:
             if trainer.is_global_zero:
                 _report_stopped(cfg, out, model)
