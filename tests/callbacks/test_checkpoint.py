@@ -222,12 +222,15 @@ def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint_of_half_an_iteration
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def python_sigint():
-    """SIGINT's handler put back after the test, whatever happened in it."""
-    before = signal.getsignal(signal.SIGINT)
+    """Python's own SIGINT handler during the test, as in a terminal (a shell that starts the
+    tests in the background, ``cmd &`` or a CI job, makes them ignore SIGINT, and the checkpoint
+    callback leaves an ignored SIGINT alone); the test's handler put back after it, whatever
+    happened in it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
-    signal.signal(signal.SIGINT, before)
+    signal.signal(signal.SIGINT, previous)
 
 
 def _fake_fit(cb: IterationCheckpoint, world_size: int = 1) -> SimpleNamespace:

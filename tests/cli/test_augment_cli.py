@@ -17,7 +17,7 @@ import torch
 
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from tests.helpers import TINY
-from tests.integration.conftest import compose_train
+from tests.integration.conftest import compose_train, default_sigint
 from tests.synthesis.detection.datasets import make_coco, save_image
 
 
@@ -63,7 +63,13 @@ def test_a_signal_stops_it_cleanly_and_the_same_command_finishes(
     command += ["batch_size=1", f"hydra.run.dir={tmp_path / 'hydra'}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=default_sigint,  # Python's Ctrl-C handler even where the tests ignore SIGINT
     )
     deadline = time.monotonic() + 120
     while not list(out.glob("*_domain1_*.jpg")) and time.monotonic() < deadline:

@@ -82,12 +82,22 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 300, **kw) -> subproces
     )
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that a test stops with SIGINT: its default disposition, so
+    Python installs its Ctrl-C handler there (a shell that starts the tests in the background
+    makes them, and their children, ignore SIGINT)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_train(args: list[str], cwd: Path, keep_output: bool = False) -> subprocess.Popen:
     """Start ``python -m starganv2.cli.train args`` in the background (no W&B), to be stopped by a
     signal. ``keep_output``: stdout and stderr together in ``proc.stdout`` (text); else dropped."""
     out = subprocess.PIPE if keep_output else subprocess.DEVNULL
     return subprocess.Popen(
         [sys.executable, "-m", "starganv2.cli.train", *args],
+        preexec_fn=default_sigint,
         cwd=cwd,
         env={**os.environ, "WANDB_MODE": "disabled"},
         stdout=out,
