@@ -500,15 +500,14 @@ def _claim_output(
     otherwise, before anything is written, and with ``overwrite`` on ``several`` processes (they
     would delete outputs another one has just written)."""
     path = root / SETTINGS_FILE
-    before = _read_json(path)
     replaced = False
     # a setting the file does not hold was not recorded by the version that wrote it: not a change
-    changed = [
-        k for k in made_by if isinstance(before, dict) and before.get(k, made_by[k]) != made_by[k]
-    ]
+    earlier = _read_json(path)
+    earlier = earlier if isinstance(earlier, dict) else {}
+    changed = [k for k, value in made_by.items() if earlier.get(k, value) != value]
     if changed:
         if not overwrite:
-            what = "; ".join(f"{k}: {before.get(k)!r} -> {made_by[k]!r}" for k in changed)
+            what = "; ".join(f"{k}: {earlier.get(k)!r} -> {made_by[k]!r}" for k in changed)
             raise ValueError(
                 f"output={root} holds outputs made with other settings ({what}; see {path}): "
                 "expected the same settings (to finish that run), another output folder, or "
