@@ -136,3 +136,23 @@ def test_the_classifier_sees_the_same_images_whatever_the_global_rng(monkeypatch
         attribute_accuracy(_Translator(False), data, val, ATTRS, classifier_steps=2)
     assert torch.equal(seen[0], seen[1])
     assert not torch.equal(seen[0], data.x)  # some images were flipped: the check is real
+
+
+def test_a_converted_model_gets_its_own_dtype_and_is_judged_in_float32():
+    """A model converted to float64 (``trainer.precision=64-true``) gets the test images in its
+    dtype, and its outputs are judged like a float32 model's."""
+    seen = []
+
+    class _Double(_Translator):
+        input_dtype = torch.float64
+
+        def translate_labels(self, x, c_trg):
+            seen.append(x.dtype)
+            return super().translate_labels(x, c_trg).double()
+
+    train, val = _Set(_labels(64, 0)), _Set(_labels(24, 1))
+    net = train_attribute_classifier(train.x, train.c, steps=100)
+    ref = attribute_accuracy(_Translator(False), train, val, ATTRS, GROUP, classifier=net)
+    got = attribute_accuracy(_Double(False), train, val, ATTRS, GROUP, classifier=net)
+    assert set(seen) == {torch.float64}
+    assert got == ref

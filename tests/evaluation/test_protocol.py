@@ -65,3 +65,28 @@ def test_protocol_independent_of_batch_size_and_rank_split(tmp_path, offline_hub
         assert sorted(full) == [0, 1, 2]
         for i in full:
             torch.testing.assert_close(full[i], split[i], rtol=1e-5, atol=1e-5)
+
+
+def test_protocol_feeds_a_converted_model_its_own_dtype(tmp_path, tiny_module):
+    """A model converted to float64 or bfloat16 (``trainer.precision=64-true`` / ``bf16-true``)
+    refuses float32 inputs: the protocol hands it images, latent codes and reference styles in
+    its dtype and returns float32 outputs, the float32 model's up to the dtype's rounding."""
+    import copy
+
+    root = write_domain_data(tmp_path / "data", ["a", "b"], n_train=2, n_val=2)
+    files = list_domain_files(root / "val")
+
+    def outs(model, mode):
+        styles = P.reference_styles(model, files["b"], 1, 2)
+        assert styles.dtype == model.dtype
+        batches = P.translate_task(
+            model, files["a"], 0, 1, mode, num_outs=2, batch_size=2, ref_styles=styles
+        )
+        return torch.cat([b.outputs for b in batches])
+
+    for mode in ("latent", "reference"):
+        ref = outs(tiny_module, mode)
+        for dtype, tol in ((torch.float64, 1e-5), (torch.bfloat16, 0.25)):
+            got = outs(copy.deepcopy(tiny_module).to(dtype), mode)
+            assert got.dtype == torch.float32
+            torch.testing.assert_close(got, ref, rtol=0, atol=tol)

@@ -124,3 +124,17 @@ def test_truth_is_read_at_the_models_image_size(shapes_root):
     assert large.backgrounds(rec).shape == (1, 3) and large.colours(rec).shape == (1, 3)
     triangle = large.boxes(rec, "triangle")[0]  # the box a translation into a triangle should have
     assert (triangle[3] - triangle[1]) < (box[3] - box[1])  # a triangle is 1.9 r high, not 2 r
+
+
+def test_a_float64_module_is_measured_like_the_float32_one(shapes_root, classifier):
+    """The figures' own inputs (the shifted sources, the shift's latent code) reach a model
+    converted by ``trainer.precision=64-true`` in its dtype, and the figures are the float32
+    model's."""
+    torch.manual_seed(0)
+    module = StarGANv2Module(**{**TINY, "num_domains": 3}).eval()
+    kw = {"num_outs_per_domain": 2, "classifier": classifier, "shift_px": [1]}
+    ref = Q.shapes_quality(module, shapes_root, **kw)
+    got = Q.shapes_quality(module.double(), shapes_root, **kw)
+    assert set(got) == set(ref) and "shapes/shift_error_px" in got
+    for k, v in ref.items():
+        assert got[k] == pytest.approx(v, rel=1e-4, abs=1e-4, nan_ok=True), k

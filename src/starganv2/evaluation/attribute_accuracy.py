@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from starganv2.evaluation.protocol import EvalData, EvalProtocol, rank_world
+from starganv2.evaluation.protocol import EvalData, EvalProtocol, as_model_input, rank_world
 from starganv2.evaluation.registry import MetricRunner
 from starganv2.evaluation.shapes_estimators import mask_centroid, shape_mask, to_255
 from starganv2.models.stargan_v1.step import original_test_labels
@@ -175,10 +175,12 @@ def attribute_accuracy(
     for i, c_trg in enumerate(original_test_labels(c_val, exclusive)):
         fakes = torch.cat(
             [
-                model.translate_labels(x_val[k : k + batch_size], c_trg[k : k + batch_size])
+                model.translate_labels(
+                    as_model_input(model, x_val[k : k + batch_size]), c_trg[k : k + batch_size]
+                )
                 for k in range(0, len(x_val), batch_size)
             ]
-        )
+        ).float()
         hits[i] = (_predict(net, fakes, batch_size) == c_trg).float().mean(0)
         if centres is not None:
             outputs.append(fakes.cpu())

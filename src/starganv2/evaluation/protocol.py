@@ -45,6 +45,7 @@ __all__ = [
     "EvalProtocol",
     "TransformFactory",
     "TranslationBatch",
+    "as_model_input",
     "datamodule_eval_transform",
     "image_loader",
     "latent_codes",
@@ -177,6 +178,16 @@ class EvalProtocol:
     save_images: Path | None = None
 
 
+def as_model_input(model: Translator, t: torch.Tensor) -> torch.Tensor:
+    """``t`` (images or latent codes, float) on the model's device and in the dtype it wants
+    (``input_dtype``: a model converted to bfloat16 or float64, e.g. by ``trainer.precision=
+    bf16-true``, refuses float32 inputs); in its own dtype when the model takes any float
+    (``None``: under autocast) or does not say; where it is when the model names no device."""
+    dtype = getattr(model, "input_dtype", None)
+    device = getattr(model, "device", t.device)
+    return t.to(device, dtype=t.dtype if dtype is None else dtype)
+
+
 @dataclass
 class TranslationBatch:
     """Outputs of one batch of source images for one task.
@@ -213,7 +224,7 @@ def reference_styles(
         ref_files, range(len(ref_files)), model.img_size, batch_size, num_workers, transform
     )
     for x, _ in loader:
-        x = x.to(model.device)
+        x = as_model_input(model, x)
         y = torch.full((x.size(0),), trg, dtype=torch.long, device=model.device)
         styles.append(styled.style_from_reference(x, y))
     return torch.cat(styles)
@@ -253,16 +264,23 @@ def translate_task(
     loader = image_loader(src_files, indices, model.img_size, batch_size, num_workers, transform)
     for x, idx in loader:
         x = x.to(device)
+        x_in = as_model_input(model, x)
         y_trg = torch.full((x.size(0),), trg, dtype=torch.long, device=device)
         ref_index = None
         if mode == MODE_LABEL:
-            outputs = model.translate(x, y_trg).unsqueeze(1)  # (B, 1, 3, H, W)
+            outputs = model.translate(x_in, y_trg).unsqueeze(1)  # (B, 1, 3, H, W)
         else:
             styled = require_styles(model, f"mode {mode!r}")
             if mode == MODE_LATENT:
-                z = torch.stack(
-                    [latent_codes(seed, src, trg, int(i), num_outs, styled.latent_dim) for i in idx]
-                ).to(device)  # (B, num_outs, latent_dim)
+                z = as_model_input(
+                    model,
+                    torch.stack(
+                        [
+                            latent_codes(seed, src, trg, int(i), num_outs, styled.latent_dim)
+                            for i in idx
+                        ]
+                    ),
+                )  # (B, num_outs, latent_dim)
                 styles = [styled.style_from_latent(z[:, j], y_trg) for j in range(num_outs)]
             else:
                 ref_index = torch.stack(
@@ -271,11 +289,13 @@ def translate_task(
                         for i in idx
                     ]
                 )  # (B, num_outs)
-                table = ref_styles.to(device)
+                table = as_model_input(model, ref_styles)
                 styles = [table[ref_index[:, j].to(device)] for j in range(num_outs)]
-            src_x = encode_once(styled, x)  # one encoding for the num_outs styles
+            src_x = encode_once(styled, x_in)  # one encoding for the num_outs styles
             outputs = torch.stack([styled.translate(src_x, y_trg, s=s) for s in styles], dim=1)
-        yield TranslationBatch(mode, src, trg, idx, x, outputs, ref_index)  # (B, K, 3, H, W)
+        yield TranslationBatch(
+            mode, src, trg, idx, x, outputs.float(), ref_index
+        )  # (B, K, 3, H, W)
 
 
 @dataclass

@@ -45,6 +45,7 @@ from starganv2.data.folders import eval_transform, list_domain_files, load_image
 from starganv2.evaluation.protocol import (
     EvalData,
     EvalProtocol,
+    as_model_input,
     rank_world,
     reference_styles,
     translate_task,
@@ -291,12 +292,13 @@ def _shifted(
     y = torch.full((x.size(0),), trg, dtype=torch.long, device=x.device)
     s = None
     if mode == MODE_LATENT:
-        z = torch.randn(x.size(0), module.latent_dim, generator=run.shift_gen).to(x.device)
-        s = module.style_from_latent(z, y)
+        z = torch.randn(x.size(0), module.latent_dim, generator=run.shift_gen)
+        s = module.style_from_latent(as_model_input(module, z), y)
 
     def centroid(v: torch.Tensor) -> torch.Tensor:
+        v = as_model_input(module, v)
         out = module.translate(v, y) if s is None else module.translate(v, y, s=s)
-        return mask_centroid(shape_mask(to_255(out.cpu()), background))
+        return mask_centroid(shape_mask(to_255(out.float().cpu()), background))
 
     centre = centroid(x)
     for dx, dy in run.shifts:
