@@ -8,7 +8,7 @@ import logging
 import pytest
 import torch
 
-from starganv2.data.domain_names import moved_domains, saved_domain_names
+from starganv2.models.domain_names import moved_domains, saved_domain_names
 from tests.helpers import write_tiny_checkpoint
 
 

@@ -124,3 +124,25 @@ def test_eval_data_keeps_its_transform_when_limited(tmp_path):
     data = EvalData(["a"], {"a": [tmp_path] * 3}, {"a": [tmp_path] * 3}, transform=factory)
     cut = data.limited(2)
     assert cut.transform is factory and len(cut.train_files["a"]) == 2
+
+
+def test_load_model_gives_the_trained_domains_to_the_evaluator(tmp_path, offline_hub):
+    """``load_model`` reads the domain names training saved in the checkpoint: from Python, as
+    from ``starganv2-eval``, data that move one of them to another label are refused."""
+    from starganv2.models.registry import load_model
+    from starganv2.models.stargan_v2.module import StarGANv2Module
+    from tests.helpers import TINY, quiet_trainer
+
+    root = write_domain_data(tmp_path / "data", ["a", "b"], n_train=2, n_val=2)
+    dm = ImageDomainDataModule(root, img_size=32, batch_size=2, num_domains=2, num_workers=0)
+    trainer = quiet_trainer()
+    trainer.fit(StarGANv2Module(**TINY, total_iters=1), datamodule=dm)
+    path = tmp_path / "a.ckpt"
+    trainer.save_checkpoint(path)
+
+    model = load_model(path)
+    assert model.trained_domains == ["a", "b"]
+    moved = write_domain_data(tmp_path / "moved", ["0", "a"], n_train=2, n_val=2)
+    with pytest.raises(ValueError, match=r"\['a'\] would be translated with another domain's"):
+        _evaluator().evaluate(model, moved)
+    assert "FID_latent/b2a" in _evaluator().evaluate(model, root)

@@ -94,3 +94,33 @@ def test_a_checkpoint_with_the_configured_settings_is_left_as_it_is(caplog):
         module.on_load_checkpoint({"state_dict": {}, "optimizer_states": states})
     assert [state["param_groups"] for state in states] == want
     assert not [r for r in caplog.records if "optimizer settings" in r.getMessage()]
+
+
+@pytest.mark.parametrize("before, after", [(True, False), (False, True)], ids=["off", "on"])
+def test_model_fused_adam_changed_on_resume_takes_effect(tmp_path, caplog, before, after):
+    """``model.fused_adam`` switched on resume: the optimizers step with the configured
+    implementation (Lightning's state load would put the checkpoint's back), with the same
+    restored moments, and one info line says so."""
+    first = StarGANv2Module(**TINY, total_iters=1, fused_adam=before)
+    trainer = quiet_trainer()
+    trainer.fit(first, random_loader(n=4))
+    path = tmp_path / "a.ckpt"
+    trainer.save_checkpoint(path)
+
+    resumed = StarGANv2Module(**TINY, total_iters=2, fused_adam=after)
+    record = RecordSteps()
+    with caplog.at_level(logging.INFO, logger="starganv2.models.base"):
+        quiet_trainer(callbacks=[record]).fit(resumed, random_loader(n=4), ckpt_path=path)
+    assert resumed.iteration == 2 and {i for i, *_ in record.steps} == {0, 1, 2, 3}
+    for opt in resumed.trainer.optimizers:
+        (group,) = opt.param_groups
+        assert group["fused"] is (True if after else None)
+        assert group["foreach"] is (None if after else True)
+    lines = [r.getMessage() for r in caplog.records if "implementation" in r.getMessage()]
+    assert len(lines) == 1 and "fused" in lines[0] and "discriminator" in lines[0]
+    caplog.clear()
+    # resuming with the implementation it was written with says nothing
+    again = StarGANv2Module(**TINY, total_iters=2, fused_adam=before)
+    with caplog.at_level(logging.INFO, logger="starganv2.models.base"):
+        quiet_trainer().fit(again, random_loader(n=4), ckpt_path=path)
+    assert not [r for r in caplog.records if "implementation" in r.getMessage()]

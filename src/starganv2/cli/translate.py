@@ -67,7 +67,7 @@ def _given_domain_names(cfg: DictConfig) -> tuple[list[str], str] | None:
 
 def checkpoint_domain_names(cfg: DictConfig, num_domains: int) -> list[str] | None:
     """The domain names saved in ``cfg.ckpt_path`` (memory-mapped, no weights read), if any."""
-    from starganv2.data.domain_names import saved_domain_names
+    from starganv2.models.domain_names import saved_domain_names
     from starganv2.models.registry import read_checkpoint
 
     if not cfg.get("ckpt_path"):
@@ -78,7 +78,7 @@ def checkpoint_domain_names(cfg: DictConfig, num_domains: int) -> list[str] | No
 def _check_against_checkpoint(names: list[str], source: str, saved: list[str], ckpt: str) -> None:
     """``ValueError`` when ``names`` moves a domain of ``saved`` to another label; else a
     warning naming both lists."""
-    from starganv2.data.domain_names import describe_domains, moved_domains
+    from starganv2.models.domain_names import describe_domains, moved_domains
 
     moved = moved_domains(saved, names)
     if moved:

@@ -15,7 +15,6 @@ import lightning as L
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from starganv2.data.domain_names import describe_domains, moved_domains
 from starganv2.data.folders import (
     IMG_EXTENSIONS,
     TRANSFORMS,
@@ -41,6 +40,7 @@ from starganv2.data.sampling import (
     require_full_batch,
 )
 from starganv2.data.workers import capped_workers
+from starganv2.models.domain_names import describe_domains, moved_domains
 
 __all__ = ["ImageDomainDataModule", "ShapesDataModule", "ON_BAD_IMAGE"]
 

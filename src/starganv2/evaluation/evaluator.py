@@ -35,10 +35,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from starganv2.data.domain_names import describe_domains, moved_domains
 from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
 from starganv2.evaluation.protocol import MODES, EvalData, EvalProtocol
 from starganv2.evaluation.registry import MetricRunner, build_metric, image_metrics, metric_names
+from starganv2.models.domain_names import describe_domains, moved_domains
 from starganv2.models.interface import Translator, require_mode
 from starganv2.utils.checks import check_int
 

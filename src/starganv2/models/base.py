@@ -52,6 +52,7 @@ import torch
 from lightning.fabric.utilities.warnings import PossibleUserWarning
 from torch import nn
 
+from starganv2.models.domain_names import saved_domain_names
 from starganv2.models.ema import make_ema
 from starganv2.models.lightning_steps import EvaluationSteps
 from starganv2.models.prediction import PredictionMixin
@@ -78,6 +79,9 @@ _EVAL_MODE_WARNING = r"Found \d+ module\(s\) in eval mode at the start of traini
 RNG_KEY = "starganv2_rng"
 """Checkpoint entry holding torch's random state (``{"cpu": ByteTensor, "cuda": [ByteTensor]}``)
 when the checkpoint was written, restored when a fit resumes from it."""
+
+IMPLEMENTATION_KEYS = ("fused", "foreach")
+"""Optimizer param-group keys that choose how a step runs, not what it computes."""
 
 
 class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
@@ -333,8 +337,48 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = int(checkpoint.get("starganv2", {}).get("iteration", 0))
         self._resumed_rng = checkpoint.get(RNG_KEY)
+        self.trained_domains = saved_domain_names(checkpoint, self.num_domains)
         self.migrate_checkpoint(checkpoint)
         self._configured_optimizer_settings(checkpoint)
+        # Lightning builds the optimizers after this hook and loads these states into them
+        # after that: configure_optimizers gives them the built ones' implementation.
+        self._restored_optimizer_states = checkpoint.get("optimizer_states") or None
+
+    def adopt_implementation(
+        self, optimizers: list[torch.optim.Optimizer]
+    ) -> list[torch.optim.Optimizer]:
+        """``optimizers`` as built, after giving the checkpoint states this fit resumes from
+        (if any) their implementation (``fused``, ``foreach``), in the order of
+        ``OPTIMIZER_ORDER``. Loading a state dict replaces an optimizer's param-group values with
+        the saved ones, so a resumed run would keep the implementation it was written with
+        (e.g. ``model.fused_adam`` changed on resume, ignored); done before the load, the
+        state's ``step`` is placed as the configured implementation needs. One info line
+        names what changed. Called by ``configure_optimizers``."""
+        states, self._restored_optimizer_states = (
+            getattr(self, "_restored_optimizer_states", None),
+            None,
+        )
+        changed: dict[tuple[str, str, str], list[str]] = {}
+        for name, opt, state in zip(self.OPTIMIZER_ORDER, optimizers, states or ()):
+            for group in state.get("param_groups", ()):
+                for key in IMPLEMENTATION_KEYS:
+                    if key not in opt.defaults:
+                        continue
+                    value = opt.defaults[key]
+                    if group.get(key) != value:
+                        nets = changed.setdefault((key, repr(group.get(key)), repr(value)), [])
+                        nets += [] if name in nets else [name]
+                    group[key] = value
+        if changed:
+            log.info(
+                "optimizer implementation differs from the checkpoint's; training with the "
+                "configured one: %s",
+                "; ".join(
+                    f"{key} {old} -> {new} ({', '.join(nets)})"
+                    for (key, old, new), nets in changed.items()
+                ),
+            )
+        return optimizers
 
     def _restore_rng(self) -> None:
         """Put back torch's random state saved with the checkpoint this fit resumes from, once

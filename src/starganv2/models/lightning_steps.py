@@ -99,13 +99,13 @@ class EvaluationSteps:
 
     @property
     def trained_domains(self) -> list[str] | None:
-        """The domain names the model was trained with, in label order; ``None`` (the default):
-        unknown. When set, :class:`~starganv2.evaluation.evaluator.Evaluator` refuses data whose
-        domain folders put one of them at another label (its figures would be another domain's,
-        under its name). Training saves the names with the data module's state in each
-        checkpoint, not here: read them with
-        ``starganv2.data.domain_names.saved_domain_names(checkpoint, module.num_domains)``
-        (``starganv2-eval`` compares them itself)."""
+        """The domain names the model was trained with, in label order; ``None``: unknown.
+        When set, :class:`~starganv2.evaluation.evaluator.Evaluator` refuses data whose domain
+        folders put one of them at another label (its figures would be another domain's, under
+        its name). Loading a checkpoint (``load_model``, a resumed fit) sets it from the names
+        training saved with the data module's state
+        (:func:`~starganv2.models.domain_names.saved_domain_names`); converted checkpoints hold
+        none."""
         return self.__dict__.get("_trained_domains")
 
     @trained_domains.setter

@@ -223,7 +223,8 @@ class StarGANv1Module(TranslationModule):
         ``lr-discriminator`` for ``LearningRateMonitor``. Their schedulers never change a rate:
         ``training_step`` sets the decayed rates itself (see
         :mod:`starganv2.models.named_optimizers`)."""
-        return named_optimizers(dict(zip(OPTIMIZER_ORDER, self.build_optimizers())))
+        optimizers = self.adopt_implementation(self.build_optimizers())
+        return named_optimizers(dict(zip(OPTIMIZER_ORDER, optimizers)))
 
     def optimizer_settings(self) -> dict[str, dict[str, Any]]:
         """The ``betas`` of both Adams. Not the learning rates: ``training_step`` sets those

@@ -305,7 +305,8 @@ class StarGANv2Module(TranslationModule):
         ``LearningRateMonitor`` logs ``lr-generator``, ``lr-mapping_network``,
         ``lr-style_encoder`` and ``lr-discriminator`` (the rates stay constant, see
         :mod:`starganv2.models.named_optimizers`)."""
-        return named_optimizers(dict(zip(OPTIMIZER_ORDER, self.build_optimizers())))
+        optimizers = self.adopt_implementation(self.build_optimizers())
+        return named_optimizers(dict(zip(OPTIMIZER_ORDER, optimizers)))
 
     def optimizer_settings(self) -> dict[str, dict[str, Any]]:
         """``lr`` (``f_lr`` for F), ``betas`` and ``weight_decay`` of each net's Adam."""
