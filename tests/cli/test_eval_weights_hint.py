@@ -61,3 +61,23 @@ def test_the_auto_hint_on_other_data_sets_fid_lpips_alone(tmp_path, empty_hub):
     assert tokens == [f"++metrics.fid_lpips.fid_weights={WEIGHT_PLACEHOLDERS['fid_weights']}"]
     metrics = OmegaConf.to_container(_compose(data + tokens, tmp_path).metrics)
     assert metrics == {"fid_lpips": {"fid_weights": WEIGHT_PLACEHOLDERS["fid_weights"]}}
+
+
+def test_the_training_callbacks_auto_hint_keeps_shapes_quality(tmp_path, empty_hub):
+    """``starganv2-train callbacks=eval`` on the shapes data: the hint names the callback's
+    evaluator node in full and, pasted, keeps ``shapes_quality`` beside ``fid_lpips``."""
+    from starganv2.cli.train import build_callbacks
+
+    key = "callbacks.evaluation.evaluator.metrics"
+    with pytest.raises(MissingWeightsError) as err:
+        build_callbacks(compose_train(["callbacks=eval"], tmp_path / "run"))
+    tokens = pasted(str(err.value))
+    assert tokens == [
+        f"~{key}",
+        f"+{key}={{fid_lpips: {{fid_weights: /path/to/weights-inception-2015-12-05-6726825d.pth, "
+        "lpips_weights: /path/to/alexnet-owt-7be5be79.pth}, shapes_quality: {}}",
+    ]
+    assert f"{key}=auto runs ['fid_lpips', 'shapes_quality']" in str(err.value)
+    cfg = compose_train(["callbacks=eval", *tokens], tmp_path / "run")
+    metrics = OmegaConf.to_container(OmegaConf.select(cfg, key))
+    assert metrics == {"fid_lpips": WEIGHT_PLACEHOLDERS, "shapes_quality": {}}

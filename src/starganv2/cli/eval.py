@@ -30,28 +30,32 @@ def build_evaluator(cfg: DictConfig):  # noqa: ANN201 - imported lazily
     """
     from starganv2.cli.config_check import instantiate
     from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
-    from starganv2.evaluation.evaluator import (
-        AUTO,
-        Evaluator,
-        auto_metric_names,
-        restate_as_mapping,
-    )
+    from starganv2.evaluation.evaluator import Evaluator
 
     params = inspect.signature(Evaluator).parameters
     node = {k: cfg[k] for k in ("_target_", *params) if k in cfg}
     try:
         return instantiate(node)
     except (MissingWeightsError, WeightsFileError) as err:
-        if cfg.get("metrics") == AUTO and _is_shapes_config(cfg):
-            names = auto_metric_names(shapes=True)
-            note = (
-                f"metrics=auto runs {names} on the built-in shapes data: these overrides keep both."
-            )
-            restate_as_mapping(err, {name: {} for name in names}, note)
+        keep_auto_metrics(err, cfg, cfg.get("metrics"), "metrics")
         raise
 
 
-def _is_shapes_config(cfg: DictConfig) -> bool:
+def keep_auto_metrics(err: BaseException, cfg: DictConfig, metrics: object, key: str) -> None:
+    """Rewrite in place the overrides of a weights error ``err`` of an evaluator whose
+    ``metrics`` (the setting ``key``) is ``auto`` on the built-in shapes data, so that pasted
+    they keep ``shapes_quality`` (``'~<key>' '+<key>={fid_lpips: {...}, shapes_quality: {}}'``):
+    ``'++<key>.fid_lpips.<setting>=...'`` would leave ``fid_lpips`` alone. Other errors are left
+    as they are."""
+    from starganv2.evaluation.evaluator import AUTO, auto_metric_names, restate_as_mapping
+
+    if metrics == AUTO and is_shapes_config(cfg):
+        names = auto_metric_names(shapes=True)
+        note = f"{key}=auto runs {names} on the built-in shapes data: these overrides keep both."
+        restate_as_mapping(err, {name: {} for name in names}, note)
+
+
+def is_shapes_config(cfg: DictConfig) -> bool:
     """Whether ``cfg.data`` is the built-in shapes data: its data module, or a folder that holds
     the generated data (``auto`` then adds ``shapes_quality``), known before any data is read."""
     from starganv2.evaluation.evaluator import is_shapes_data

@@ -180,6 +180,21 @@ def set_aside(damaged: list[Path]) -> None:
             )
 
 
+def build_callbacks(cfg: DictConfig) -> list[Any]:
+    """The ``callbacks`` group, built. A weights error of the evaluation callback under
+    ``metrics: auto`` on the built-in shapes data gives its overrides in the form that keeps
+    ``shapes_quality`` (:func:`~starganv2.cli.eval.keep_auto_metrics`)."""
+    from starganv2.cli.eval import keep_auto_metrics
+    from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
+
+    try:
+        return _instantiate_all(cfg.get("callbacks"))
+    except (MissingWeightsError, WeightsFileError) as err:
+        key = "callbacks.evaluation.evaluator.metrics"
+        keep_auto_metrics(err, cfg, OmegaConf.select(cfg, key), key)
+        raise
+
+
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
     from starganv2.cli.config_check import instantiate
 
@@ -521,7 +536,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         check_checkpoint_fits(checkpoint, model, ckpt_path)
         _warn_nothing_left(checkpoint, model, ckpt_path)
         del checkpoint
-    callbacks = _honour_trainer_switches(cfg, _instantiate_all(cfg.get("callbacks")))
+    callbacks = _honour_trainer_switches(cfg, build_callbacks(cfg))
     _check_optimized_metric(cfg, callbacks)
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = build_trainer(cfg, callbacks, loggers)

@@ -95,8 +95,10 @@ def _selected(metrics: MetricsArg) -> dict[str, dict[str, Any]]:
     return chosen
 
 
-_SETTING_OVERRIDE = re.compile(r"'\+\+metrics\.(\w+)\.(\w+)=([^'\s]+)'")
-"""A metric setting's override in a message (``'++metrics.fid_lpips.fid_weights=/path/...'``)."""
+_SETTING_OVERRIDE = re.compile(r"'\+\+((?:\w+\.)*)metrics\.(\w+)\.(\w+)=([^'\s]+)'")
+"""A metric setting's override in a message (``'++metrics.fid_lpips.fid_weights=/path/...'``),
+with the path of the evaluator's node when it has one
+(``'++callbacks.evaluation.evaluator.metrics...'``)."""
 
 
 def _flow(value: Any) -> str:
@@ -117,8 +119,8 @@ def restate_as_mapping(
     err: BaseException, chosen: Mapping[str, Mapping[str, Any]], note: str
 ) -> None:
     """Rewrite in place the one-line message of ``err`` (a weights error) so that its overrides
-    of metric settings (``'++metrics.fid_lpips.fid_weights=...'``) keep every metric of
-    ``chosen``, and say why (``note``).
+    of metric settings (``'++metrics.fid_lpips.fid_weights=...'``, or with the evaluator's node
+    path in front) keep every metric of ``chosen``, and say why (``note``).
 
     Such an override, pasted, makes ``metrics`` a mapping of the metrics it names: after a list
     Hydra refuses it (``Index 'fid_lpips' (str) is not an int``), and in place of ``auto`` it
@@ -134,9 +136,10 @@ def restate_as_mapping(
     if not found:
         return
     mapping = {name: dict(settings) for name, settings in chosen.items()}
-    for name, key, value in found:
+    for _, name, key, value in found:
         mapping.setdefault(name, {})[key] = value
-    override = f"'~metrics' '+metrics={_flow(mapping)}'"
+    node = found[0][0] + "metrics"
+    override = f"'~{node}' '+{node}={_flow(mapping)}'"
     err.args = (_SETTING_OVERRIDE.sub(lambda _: override, message) + " " + note,)
 
 
