@@ -300,3 +300,37 @@ def test_the_state_key_does_not_depend_on_the_interval(tmp_path):
     a = IterationCheckpoint(tmp_path, every_n_iters=10)
     b = IterationCheckpoint(tmp_path, every_n_iters=250)
     assert a.state_key == b.state_key == "IterationCheckpoint{}"
+
+
+def test_saves_cut_off_by_a_killed_process_are_removed_when_a_run_starts(tmp_path, caplog):
+    """A process killed while writing a checkpoint leaves its hidden temporary file, as large as
+    a checkpoint; the next run writing into the folder removes it (and nothing else)."""
+    import subprocess
+    import sys
+
+    ckpt_dir = tmp_path / "ckpt"
+    ckpt_dir.mkdir()
+    die_mid_save = (
+        "import os, sys\n"
+        "from starganv2.utils.files import atomic_path\n"
+        "open_saves = [atomic_path(name) for name in sys.argv[1:]]\n"
+        "for save in open_saves:\n"
+        "    save.__enter__().write_bytes(b'half a checkpoint')\n"
+        "os._exit(9)\n"  # no cleanup, as after kill -9
+    )
+    paths = [str(ckpt_dir / "iter_0000002.ckpt"), str(ckpt_dir / "last.ckpt")]
+    subprocess.run([sys.executable, "-c", die_mid_save, *paths], check=False)
+    left = sorted(p.name for p in ckpt_dir.iterdir())
+    assert len(left) == 2 and all(n.startswith((".iter_0000002.", ".last.")) for n in left)
+    (ckpt_dir / ".notes.ckpt").write_text("mine")  # other hidden files stay
+    with caplog.at_level(logging.INFO, logger="starganv2.callbacks.checkpoint"):
+        cb = IterationCheckpoint(ckpt_dir, every_n_iters=5)
+        quiet_trainer(callbacks=[cb]).fit(
+            StarGANv2Module(**TINY, total_iters=1), random_loader(n=2)
+        )
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == [
+        ".notes.ckpt",
+        "iter_0000001.ckpt",
+        "last.ckpt",
+    ]
+    assert caplog.text.count("a checkpoint save cut off when its process died") == 2

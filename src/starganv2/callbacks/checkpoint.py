@@ -35,11 +35,15 @@ from starganv2.data.sampling import UnreadableDataError
 from starganv2.utils.checks import check_int
 from starganv2.utils.files import atomic_link_or_copy, atomic_path
 
-__all__ = ["IterationCheckpoint", "iteration_checkpoints", "model_iteration"]
+__all__ = ["IterationCheckpoint", "iteration_checkpoints", "model_iteration", "remove_unfinished"]
 
 log = logging.getLogger(__name__)
 
 _ITER_CKPT = re.compile(r"^iter_(\d+)\.ckpt$")
+_UNFINISHED = re.compile(r"^\.(iter_\d+|last)\.\w+\.ckpt$")
+"""The temporary file of a checkpoint save (``.iter_0000200.<random>.ckpt``, see
+:func:`~starganv2.utils.files.atomic_path`): left behind only when the process died while
+writing it (``kill -9``, a lost node, power)."""
 
 SAVE_ON = (UnreadableDataError, KeyboardInterrupt, SIGTERMException)
 """Exceptions after which a checkpoint is still written: the model is at the end of a complete
@@ -66,6 +70,20 @@ def iteration_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
         for p in folder.iterdir()
         if (m := _ITER_CKPT.match(p.name)) is not None
     )
+
+
+def remove_unfinished(folder: Path) -> list[Path]:
+    """Delete the temporary files of checkpoint saves that never finished in ``folder`` (a
+    process killed while writing one leaves it: as large as a checkpoint, hidden, never read)
+    and say so; returns them. Called when a run starts writing into the folder, which no other
+    run writes to at the same time (the training command holds the run folder's lock)."""
+    if not folder.is_dir():
+        return []
+    found = sorted(p for p in folder.iterdir() if _UNFINISHED.match(p.name) and p.is_file())
+    for p in found:
+        p.unlink(missing_ok=True)
+        log.info("removed %s: a checkpoint save cut off when its process died", p)
+    return found
 
 
 class IterationCheckpoint(ModelCheckpoint):
@@ -130,6 +148,8 @@ class IterationCheckpoint(ModelCheckpoint):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._last_saved = model_iteration(pl_module)  # a resumed run need not re-save its start
         self._own = self._resumed_files(trainer, self._last_saved)
+        if trainer.is_global_zero and not trainer.fast_dev_run:
+            remove_unfinished(Path(self.dirpath))
         self._catch_ctrl_c(trainer)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
