@@ -237,7 +237,12 @@ def _fake_fit(cb: IterationCheckpoint, world_size: int = 1) -> SimpleNamespace:
     """What the Ctrl-C handling reads of a trainer in ``fit``, before the first iteration."""
     module = SimpleNamespace(iteration=0)
     trainer = SimpleNamespace(
-        world_size=world_size, should_stop=False, lightning_module=module, ckpt_path=None
+        world_size=world_size,
+        should_stop=False,
+        lightning_module=module,
+        ckpt_path=None,
+        is_global_zero=False,  # writes nothing, removes nothing
+        fast_dev_run=0,
     )
     cb.dirpath = "unused"
     cb.on_train_start(trainer, module)
