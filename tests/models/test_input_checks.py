@@ -154,6 +154,25 @@ def test_translate_refuses_another_dtype_naming_the_argument(v2, v1):
         assert v2.translate(x.bfloat16(), 1).shape == x.shape
 
 
+def test_float64_under_autocast_is_refused_naming_the_argument(v2):
+    """Autocast casts float32 and float16 but leaves float64 alone, which then met the
+    lower-precision weights deep inside a conv ("Input type (double) and bias type ...")."""
+    x = images(2)
+    z = torch.randn(2, TINY["latent_dim"])
+    s = v2.style_from_latent(z, torch.tensor([1, 1]))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for key, kw, given in (
+            ("x", {}, x.double()),
+            ("z", {"z": z.double()}, x),
+            ("x_ref", {"x_ref": x.double()}, x),
+            ("s", {"s": s.double()}, x),
+        ):
+            with pytest.raises(TypeError, match=rf"^{key} has dtype torch.float64, which autocast"):
+                v2.translate(given, 1, **kw)
+        for dtype in (torch.float32, torch.float16, torch.bfloat16):
+            assert v2.translate(x.to(dtype), 1, z=z.to(dtype)).shape == x.shape
+
+
 @pytest.mark.parametrize(
     ("kw", "message"),
     [

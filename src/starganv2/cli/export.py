@@ -5,8 +5,9 @@
 
 Both graphs take a dynamic batch size N. latent.onnx: ``x (N,3,S,S) float32, y (N,) int64,
 z (N,latent_dim) float32``; reference.onnx: ``x, y, x_ref (N,3,S,S)``; output ``x_fake (N,3,S,S)``,
-images in [-1, 1]. Each file is checked with onnxruntime against PyTorch on random inputs and the
-max abs difference is printed (it must be under 1e-4). Needs ``pip install 'starganv2[export]'``.
+images in [-1, 1] (the output clamped to [-1, 1]). Each file is checked with onnxruntime against
+PyTorch on random inputs and the max abs difference is printed (it must be under 1e-4). Needs
+``pip install 'starganv2[export]'``.
 """
 
 from __future__ import annotations

@@ -48,19 +48,25 @@ MEAN_STYLE_SEED = 0
 
 
 def latent_codes(seed: torch.Tensor, latent_dim: int) -> torch.Tensor:
-    """The latent code of each item: ``seed (N,)`` integers -> ``(N, latent_dim)`` float on the
-    CPU, row ``i`` drawn by ``torch.randn(latent_dim)`` from a generator seeded with ``seed[i]``.
+    """The latent code of each item: ``seed (N,)`` integers -> ``(N, latent_dim)`` float32 on the
+    CPU, row ``i`` drawn by ``torch.randn(latent_dim)`` in float32 from a generator seeded with
+    ``seed[i]``.
 
-    Row ``i`` depends on ``seed[i]`` only (not on the batch it sits in), on any device.
+    Row ``i`` depends on ``seed[i]`` only (not on the batch it sits in), on any device, whatever
+    torch's default dtype (Lightning's ``precision="64-true"`` sets float64 while it predicts, and
+    float64 draws are other numbers): callers cast the codes to their model's dtype.
     """
     if not isinstance(seed, torch.Tensor) or seed.dim() != 1 or seed.is_floating_point():
         shown = f"{seed.dtype} {tuple(seed.shape)}" if isinstance(seed, torch.Tensor) else seed
         raise ValueError(f"seed is {shown}: expected an integer tensor (N,), one seed per item")
     rows = [
-        torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(s)))
+        torch.randn(
+            latent_dim, generator=torch.Generator().manual_seed(int(s)), dtype=torch.float32
+        )
         for s in seed.tolist()
     ]
-    return torch.stack(rows) if rows else torch.zeros(0, latent_dim)  # (N, latent_dim)
+    codes = torch.stack(rows) if rows else torch.zeros(0, latent_dim, dtype=torch.float32)
+    return codes  # (N, latent_dim)
 
 
 class PredictionMixin:

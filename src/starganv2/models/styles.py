@@ -61,8 +61,9 @@ def style_means(
     """Mean style code of each domain over ``num`` random latent codes.
 
     The same latent codes are used for every domain. ``generator`` (a CPU ``torch.Generator``)
-    makes the result reproducible; codes are drawn on the CPU and moved to the model's device and
-    parameter dtype (a model converted with ``.half()`` takes half codes).
+    makes the result reproducible; codes are drawn on the CPU in float32 (the same numbers under
+    any default dtype) and moved to the model's device and parameter dtype (a model converted with
+    ``.half()`` takes half codes).
 
     Returns: ``(num_domains, style_dim)`` float32.
     """
@@ -74,8 +75,9 @@ def style_means(
     done = 0
     while done < num:
         n = min(batch_size, num - done)
-        z = torch.randn(n, model.latent_dim, generator=generator)  # (n, latent_dim)
-        z = z.to(device, dtype)
+        # float32 whatever torch's default dtype (float64 draws are other numbers), then cast
+        z = torch.randn(n, model.latent_dim, generator=generator, dtype=torch.float32)
+        z = z.to(device, dtype)  # (n, latent_dim)
         for d in range(model.num_domains):
             y = torch.full((n,), d, dtype=torch.long, device=device)
             sums[d] += model.style_from_latent(z, y).double().sum(0)

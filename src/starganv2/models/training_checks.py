@@ -342,6 +342,14 @@ def check_images(
 
 
 def _check_dtype(x: torch.Tensor, dtype: torch.dtype | None, key: str) -> None:
+    """``TypeError`` naming ``key`` unless ``x`` has the model's ``dtype``; with ``None`` (the
+    model takes any float: under autocast) float64, which autocast leaves as it is and the
+    lower-precision weights then refuse deep inside a conv."""
+    if dtype is None and x.dtype == torch.float64 and torch.is_autocast_enabled(x.device.type):
+        raise TypeError(
+            f"{key} has dtype torch.float64, which autocast does not cast: expected float32 "
+            f"(or float16, bfloat16); convert it with {key}.float()"
+        )
     if dtype is not None and x.dtype != dtype:
         raise TypeError(
             f"{key} has dtype {x.dtype}: expected {dtype}, the model's; convert it with "

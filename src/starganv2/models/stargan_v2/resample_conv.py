@@ -80,6 +80,8 @@ def upsample_conv3x3(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     (see the module docstring).
 
     Shapes: ``x (N, C_in, H, W)`` -> ``(N, C_out, 2H, 2W)``, channels_last when ``x`` is.
+    Eager calls interleave the phases through a strided view (one copy); traced ones
+    (torch.compile, torch.export, ONNX) through ops that do not depend on strides.
     """
     check_fusable(conv)
     n, _, h, w = x.shape
@@ -90,17 +92,50 @@ def upsample_conv3x3(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     weight = taps.permute(3, 5, 0, 1, 2, 4).reshape(4 * c_out, c_in, 2, 2)  # (a, b, O) x I x p x q
     bias = None if conv.bias is None else conv.bias.repeat(4)
     out = F.conv2d(x, weight, bias, padding=1).view(n, 2, 2, c_out, h + 1, w + 1)
-    # Output pixel (2i + a, 2j + b) is out[:, a, b, :, i + a, j + b]. The offset of that element
-    # is linear in (o, i, a, j, b), so the interleaved result is a strided view of ``out``
-    # (N, O, H, a, W, b), laid out by a single copy.
+    # Output pixel (2i + a, 2j + b) is out[:, a, b, :, i + a, j + b].
+    channels_last = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    if _traced():
+        return _interleave_by_slices(out, channels_last)
+    return _interleave_by_strides(out, channels_last)
+
+
+def _traced() -> bool:
+    """Whether a tracer records this call (torch.compile, torch.export and so the ONNX export,
+    torch.jit.trace): its graph keeps the ops but not the strides of their results."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
+def _interleave_by_strides(out: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """The phases ``out (N, a, b, O, H + 1, W + 1)`` interleaved into ``(N, O, 2H, 2W)`` with one
+    copy, through a strided view built from ``out``'s actual strides: eager mode only (a traced
+    graph would replay the strides seen while tracing on whatever layout the conv gives then)."""
+    n, _, _, c_out, h, w = out.shape
+    h, w = h - 1, w - 1
+    # The offset of out[:, a, b, :, i + a, j + b] is linear in (o, i, a, j, b), so the
+    # interleaved result is a strided view of ``out`` (N, O, H, a, W, b), laid out by one copy.
     s_n, s_a, s_b, s_o, s_i, s_j = out.stride()
     phases = out.as_strided(
         (n, c_out, h, 2, w, 2),
         (s_n, s_o, s_i, s_a + s_i, s_j, s_b + s_j),
         out.storage_offset(),
     )
-    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+    if channels_last:
         # the caller's layout, in the same one copy: (N, H, a, W, b, O) is channels_last order
         nhwc = phases.permute(0, 2, 3, 4, 5, 1).reshape(n, 2 * h, 2 * w, c_out)
         return nhwc.permute(0, 3, 1, 2)
     return phases.reshape(n, c_out, 2 * h, 2 * w)
+
+
+def _interleave_by_slices(out: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """What :func:`_interleave_by_strides` computes, from slices, a stack and reshapes whose
+    meaning does not depend on strides (for traced graphs; a compiler fuses the copies)."""
+    n, _, _, c_out, h, w = out.shape
+    h, w = h - 1, w - 1
+    phases = torch.stack(
+        [out[:, a, b, :, a : a + h, b : b + w] for a in (0, 1) for b in (0, 1)]
+    )  # (4, N, O, H, W)
+    phases = phases.view(2, 2, n, c_out, h, w)  # (a, b, N, O, H, W)
+    if channels_last:
+        nhwc = phases.permute(2, 4, 0, 5, 1, 3)  # (N, H, a, W, b, O): channels_last order
+        return nhwc.reshape(n, 2 * h, 2 * w, c_out).permute(0, 3, 1, 2)
+    return phases.permute(2, 3, 4, 0, 5, 1).reshape(n, c_out, 2 * h, 2 * w)  # (N, O, H, a, W, b)
