@@ -16,7 +16,9 @@ def test_swept_keys_are_those_with_several_values_or_a_sweep_function():
 
 def test_a_job_is_named_by_its_swept_values_only(monkeypatch):
     monkeypatch.setattr(
-        sys, "argv", ["train", "-m", "model.lambda_sty=0.5,2", "model.lambda_ds=1,2"]
+        sys,
+        "argv",
+        ["train", "-m", "model.lambda_sty=0.5,2", "model.lambda_ds=1,2", "data.batch_size=4"],
     )
     overrides = ["model.lambda_sty=2", "data.batch_size=4", "model.lambda_ds=1", "resume=auto"]
     assert job_folder(overrides) == "model.lambda_ds-1__model.lambda_sty-2"

@@ -1,17 +1,23 @@
 """Multirun job folders named from their overrides, so a relaunched sweep finds its jobs again.
 
-``conf/hydra/default.yaml`` sets ``hydra.sweep.subdir: ${job_folder:${hydra.overrides.task}}``:
-a job's folder is named by the values of the swept keys (``model.lambda_sty-0.5``, several
-joined by ``__``; no ``=`` or ``,``, so a printed ``ckpt_path=<folder>/...`` parses), so the same
-combination gets the same folder in every launch, whatever its position in the sweep, and
-``resume=auto`` continues it. The swept keys are those the command line sweeps (``a=1,2``,
-``range(...)``, ``choice(...)``, ``glob(...)``); without such a key, the overrides that are not on
-the command line (an Optuna trial's values: ``model.lambda_ds-0.7__model.lambda_sty-1.3``, not a
-prefix of the fixed ones cut at :data:`MAX_NAME`), and where the command line is not the sweep's
-(a job started on a cluster node) every override names the folder. ``run_name``,
-``resume`` and ``ckpt_path`` never do. A name that cannot be a folder name as it is (a ``/`` in a
-value, longer than :data:`MAX_NAME`) keeps a readable prefix and ends in a short hash of the whole.
-"""
+``conf/hydra/default.yaml`` sets ``hydra.sweep.subdir`` to ``${job_folder:...}``: a job's folder
+is named by the values of the swept keys (``model.lambda_sty-0.5``, several joined by ``__``; no
+``=`` or ``,``, so a printed ``ckpt_path=<folder>/...`` parses), so the same combination gets the
+same folder in every launch, whatever its position in the sweep, and ``resume=auto`` continues
+it. The swept keys are those the command line sweeps (``a=1,2``, ``range(...)``, ``choice(...)``,
+``glob(...)``) and those a sweeper chose that the command line does not give (an Optuna trial's
+values: ``model.lambda_ds-0.7__model.lambda_sty-1.3``, not a prefix of the fixed ones cut at
+:data:`MAX_NAME`); where the command line is not the sweep's (a job started on a cluster node)
+every override names the folder. ``run_name``, ``resume`` and ``ckpt_path`` never do. A sweeper
+other than Hydra's basic one (Optuna) may propose one combination twice, so its trials also carry
+their number (``trial-003__...``): each trial trains in its own folder, and a relaunched search
+whose seeded sampler proposes trial 3 again finds it. A name that cannot be a folder name as it
+is (a ``/`` in a value, longer than :data:`MAX_NAME`) keeps a readable prefix and ends in a short
+hash of the whole.
+
+``${slurm_count:...}`` gives ``hydra/launcher=slurm`` its task and GPU counts from
+``trainer.devices`` and ``trainer.num_nodes``, and ``${run_record:...}`` decides where Hydra writes
+a launch's ``.hydra/`` record (not at all for a launch that will be refused)."""
 
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ __all__ = [
     "MAX_NAME",
     "NOT_NAMING",
     "job_folder",
+    "folder_keys",
     "job_label",
     "swept_keys",
     "register_resolvers",
@@ -57,6 +64,10 @@ def _top_level_comma(value: str) -> bool:
     return False
 
 
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def swept_keys(argv: Sequence[str]) -> set[str]:
     """The keys a Hydra command line sweeps: ``key=a,b`` or ``key=range(...)`` and the like."""
     keys = set()
@@ -69,27 +80,54 @@ def swept_keys(argv: Sequence[str]) -> set[str]:
     return keys
 
 
-def job_folder(overrides: Sequence[str]) -> str:
+def _given_keys(argv: Sequence[str]) -> set[str]:
+    """The keys a command line sets, swept or not."""
+    return {_key(arg) for arg in argv if not arg.startswith("-") and "=" in arg}
+
+
+def _is_basic(sweeper: object) -> bool:
+    """Whether ``sweeper`` (``hydra.sweeper._target_``) is Hydra's grid sweeper, whose jobs are
+    distinct combinations; ``None`` (unknown) counts as basic."""
+    return sweeper is None or str(sweeper).endswith("BasicSweeper")
+
+
+def job_folder(overrides: Sequence[str], num: object = None, sweeper: object = None) -> str:
     """The folder name of a multirun job with ``overrides`` (``["model.lambda_sty=0.5", ...]``):
-    the swept ones as ``key-value`` joined by ``__`` (all of them when none is known to be
-    swept); ``default`` for a job without any."""
-    items = [o for o in map(str, overrides) if o.split("=", 1)[0].lstrip("+~") not in NOT_NAMING]
+    the swept ones and the sweeper's own choices as ``key-value`` joined by ``__`` (all of them
+    when none is known to be swept), after ``trial-<num>`` (``trial-007``) when ``sweeper`` (its
+    ``_target_``) is not Hydra's basic one; ``default`` for a basic job without any override."""
+    items = [o for o in map(str, overrides) if _key(o) not in NOT_NAMING]
     argv = sys.argv[1:]
-    swept = swept_keys(argv)
-    chosen = [o for o in items if o.split("=", 1)[0].lstrip("+~") in swept]
-    if not swept:  # a sweeper's own choices (an Optuna trial's values) are not on the line
-        chosen = [o for o in items if o not in argv]
-    chosen = chosen or items
-    whole = ",".join(sorted(chosen))
-    if not whole:
-        return "default"
+    swept, given = swept_keys(argv), _given_keys(argv)
+    chosen = [o for o in items if _key(o) in swept or _key(o) not in given] or items
     parts = ["-".join(o.lstrip("+~").split("=", 1)) for o in sorted(chosen)]
+    whole = ",".join(sorted(chosen))
+    if num is not None and not _is_basic(sweeper):  # first: a shortened name keeps it
+        number = f"{int(num):03d}" if str(num).isdigit() else str(num)
+        parts.insert(0, f"trial-{number}")
+        whole = f"trial={number}," + whole
+    if not parts:
+        return "default"
     name = "__".join(parts)
     safe = re.sub(r"[^A-Za-z0-9._+-]", "_", name)
     if len(safe) <= MAX_NAME and safe == name:
         return name
     digest = hashlib.sha1(whole.encode()).hexdigest()[:10]
     return f"{safe[: MAX_NAME - 11]}-{digest}"
+
+
+_HASHED = re.compile(r"-[0-9a-f]{10}$")
+
+
+def folder_keys(name: str) -> frozenset[str]:
+    """The keys that name the job folder ``name`` (:func:`job_folder`): ``{"model.lambda_ds",
+    "model.lambda_sty"}`` for ``model.lambda_ds-1__model.lambda_sty-0.5``, ``trial`` for a
+    numbered trial. Of a shortened name (ending in a hash) the last, perhaps cut, part is left
+    out."""
+    parts = name.split("__")
+    if len(name) == MAX_NAME and _HASHED.search(name):
+        parts = parts[:-1]
+    return frozenset(p.split("-", 1)[0] for p in parts if p != "default")
 
 
 def job_label() -> str:
@@ -106,9 +144,60 @@ def job_label() -> str:
     return "-" + Path(hc.runtime.output_dir).name
 
 
+def slurm_count(value: object, key: str) -> int:
+    """``value`` of ``key`` (``trainer.devices``, ``trainer.num_nodes``) as the count
+    ``hydra/launcher=slurm`` asks SLURM for. A value that is not a count (``auto``, a list of
+    indices) cannot be one on the machine that submits: one error line naming the key, and exit
+    status 1 (Hydra resolves this before any job starts, outside the entry point's reporting)."""
+    import logging
+
+    text = str(value).strip()
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    what = "GPUs per node" if key == "trainer.devices" else "nodes"
+    logging.getLogger("starganv2.train").error(
+        "%s=%s with hydra/launcher=slurm: SLURM needs a count of %s, set on the submitting "
+        "machine; set %s=<%s> (e.g. %s=4)",
+        key,
+        value,
+        what,
+        key,
+        what,
+        key,
+    )
+    sys.exit(1)
+
+
+def run_record(output_dir: object, resume: object, ckpt_path: object) -> str | None:
+    """``hydra.output_subdir``: ``.hydra``, or ``None`` (Hydra writes no record) for a launch
+    into a folder that holds a run's checkpoints which does not continue that run (neither
+    ``resume=auto`` nor a ``ckpt_path`` file, or both): the training entry point refuses it, but
+    Hydra writes the record first, which replaced that run's ``.hydra/config.yaml`` with a
+    configuration never trained. Other tools' folders hold no checkpoints: always ``.hydra``."""
+    from starganv2.callbacks.checkpoint import iteration_checkpoints
+
+    if output_dir is None:
+        return ".hydra"
+    folder = Path(str(output_dir)) / "checkpoints"
+    if not (folder / "last.ckpt").is_file() and not iteration_checkpoints(folder):
+        return ".hydra"
+    if resume == "auto" and not ckpt_path:
+        return ".hydra"
+    if resume is None and ckpt_path and Path(str(ckpt_path)).is_file():
+        return ".hydra"
+    return None
+
+
 def register_resolvers() -> None:
-    """Make ``${job_folder:...}`` and ``${job_label:}`` available to the configs (idempotent)."""
-    if not OmegaConf.has_resolver("job_folder"):
-        OmegaConf.register_new_resolver("job_folder", job_folder)
-    if not OmegaConf.has_resolver("job_label"):
-        OmegaConf.register_new_resolver("job_label", job_label)
+    """Make ``${job_folder:...}``, ``${job_label:}``, ``${slurm_count:...}`` and
+    ``${run_record:...}`` available to the configs (idempotent)."""
+    for name, resolver in (
+        ("job_folder", job_folder),
+        ("job_label", job_label),
+        ("slurm_count", slurm_count),
+        ("run_record", run_record),
+    ):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)

@@ -108,17 +108,22 @@ def _iteration_of(path: Path) -> int | None:
 
 
 def _warn_other_jobs(out: Path) -> None:
-    """In a relaunched sweep: a job with nothing to resume beside jobs that have checkpoints was
-    almost surely named by other swept keys (a narrower or wider sweep), so it starts anew."""
+    """In a relaunched sweep: a job with nothing to resume beside jobs that have checkpoints and
+    whose folders are named by other keys (a narrower or wider sweep) was almost surely meant to
+    continue one of them, so it starts anew. Beside jobs named by the same keys it is a job that
+    had not started yet (or a new trial of a search): nothing to say."""
     from hydra.types import RunMode
+
+    from starganv2.cli.job_names import folder_keys
 
     hc = _hydra_config()
     if hc is None or hc.mode != RunMode.MULTIRUN or not out.parent.is_dir():
         return
+    keys = folder_keys(out.name)
     others = sorted(
         p.name
         for p in out.parent.iterdir()
-        if p != out and (p / "checkpoints" / "last.ckpt").is_file()
+        if p != out and (p / "checkpoints" / "last.ckpt").is_file() and folder_keys(p.name) != keys
     )
     if others:
         log.warning(
@@ -333,7 +338,6 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
     data is read or process started."""
     from lightning.pytorch.strategies import DDPStrategy
 
-    from starganv2.cli.config_check import instantiate
     from starganv2.models.training_checks import (
         FIND_UNUSED_STRATEGY,
         check_manual_optimization,
@@ -351,7 +355,7 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
         # what `auto` resolves to (devices: auto counts the devices); built quietly, as the
         # trainer below says the same device lines
         with info_held_back():
-            probe = instantiate(cfg.trainer, **kw).strategy
+            probe = _instantiate_trainer(cfg.trainer, **kw).strategy
         if type(probe) is DDPStrategy and strategy_problem(probe) is not None:
             log.info(
                 "trainer.strategy=auto with %d processes (trainer.devices=%s, "
@@ -363,12 +367,64 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
                 FIND_UNUSED_STRATEGY,
             )
             kw["strategy"] = FIND_UNUSED_STRATEGY
-    trainer = instantiate(cfg.trainer, **kw)
+    trainer = _instantiate_trainer(cfg.trainer, **kw)
     notify_sigterm_without_collectives(trainer)  # Lightning's handler can deadlock DDP
     check_strategy(trainer, given)
     check_trainer_counts(trainer, "model.total_iters")
     check_manual_optimization(trainer, cfg.get("data", {}).get("batch_size"))
     return trainer
+
+
+def _instantiate_trainer(node: DictConfig, **kw: Any) -> Any:
+    """``node`` (``cfg.trainer``) instantiated; a ``devices`` value Lightning refuses (``two``,
+    ``0``, ``-1`` on the CPU) is one ``ConfigError`` line naming ``trainer.devices``, not Hydra's
+    wrapped instantiation error."""
+    from hydra.errors import InstantiationException
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from starganv2.cli.config_check import ConfigError, instantiate
+
+    try:
+        return instantiate(node, **kw)
+    except (InstantiationException, MisconfigurationException, TypeError) as err:
+        cause = err
+        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if "devices" not in str(cause):
+            raise
+        raise ConfigError(
+            f"trainer.devices={node.get('devices')!r} is invalid with "
+            f"trainer.accelerator={node.get('accelerator', 'auto')}: {cause} (expected auto or a "
+            "positive number of devices; on GPUs also a list of indices, or -1 for all)"
+        ) from None
+
+
+def check_one_process_per_job(trainer: Any) -> None:
+    """Refuse several processes started by Lightning inside a Hydra multirun.
+
+    Lightning starts the other ranks by running this process's command line again: under a local
+    multirun that is the whole ``-m`` sweep, so each of them would run every job (one job trained
+    as one process, another crashing, or writing to another folder). Processes that a cluster
+    starts (``hydra/launcher=slurm``: srun, one task per GPU) are fine. One line, before the run
+    folder is written."""
+    from hydra.types import RunMode
+    from lightning.fabric.plugins.environments import LightningEnvironment
+
+    from starganv2.cli.config_check import ConfigError
+
+    hc = _hydra_config()
+    if hc is None or hc.mode != RunMode.MULTIRUN or trainer.world_size <= 1:
+        return
+    # not `creates_processes_externally`: an earlier job of the sweep leaves LOCAL_RANK set, which
+    # makes Lightning take the processes for started already and train this job as one
+    if not isinstance(getattr(trainer.strategy, "cluster_environment", None), LightningEnvironment):
+        return  # SLURM, torchrun...: the scheduler starts every process with this job's arguments
+    raise ConfigError(
+        f"trainer.devices={trainer.num_devices} starts {trainer.world_size} processes, which a "
+        "multirun (-m) on this machine cannot run: Lightning would start the other processes "
+        "with the whole sweep's command line; run the jobs one at a time (without -m), or use "
+        "hydra/launcher=slurm, which gives each job its own processes"
+    )
 
 
 def _launch() -> tuple[list[str], list[str]]:
@@ -473,6 +529,20 @@ def resume_command(cfg: DictConfig, out: Path) -> str:
     return from_launch_folder(["starganv2-train", *args])
 
 
+def sweep_folder_args(cfg: DictConfig) -> str:
+    """The overrides that name this sweep's folder again in a relaunch: ``run_name=<name>``, and
+    ``hydra.sweep.dir=<absolute folder>`` when the launch gave that folder (then ``run_name``
+    alone would name another)."""
+    import shlex
+
+    hc = _hydra_config()
+    words = [hydra_arg("run_name", cfg.run_name)]
+    if any(o.split("=", 1)[0].lstrip("+") == "hydra.sweep.dir" for o in hc.overrides.hydra):
+        folder = Path(hc.runtime.cwd) / str(hc.sweep.dir)  # a relative one is the launch's
+        words.insert(0, hydra_arg("hydra.sweep.dir", folder.resolve()))
+    return shlex.join(words)
+
+
 def _report_stopped(cfg: DictConfig, out: Path, model: Any, cause: str = "SIGTERM") -> None:
     """Say that ``cause`` (SIGTERM or Ctrl-C) stopped the run, what was kept and how to continue
     it."""
@@ -491,10 +561,10 @@ def _report_stopped(cfg: DictConfig, out: Path, model: Any, cause: str = "SIGTER
     hc = _hydra_config()
     if hc is not None and hc.mode == RunMode.MULTIRUN:
         log.warning(
-            "continue it: launch the same sweep again from %s with run_name=%s resume=auto "
-            "(each job resumes in its own folder)",
+            "continue it: launch the same sweep again from %s with %s resume=auto (each job "
+            "resumes in its own folder)",
             hc.runtime.cwd,
-            cfg.run_name,
+            sweep_folder_args(cfg),
         )
     else:
         log.warning("continue it: %s", resume_command(cfg, out))
@@ -537,9 +607,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         _warn_nothing_left(checkpoint, model, ckpt_path)
         del checkpoint
     callbacks = _honour_trainer_switches(cfg, build_callbacks(cfg))
-    _check_optimized_metric(cfg, callbacks)
+    _check_optimized_metric(cfg, callbacks, model)
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = build_trainer(cfg, callbacks, loggers)
+    check_one_process_per_job(trainer)
 
     out = Path(cfg.paths.output_dir)
     # one job per run folder: the process that writes (global rank 0) holds its lock
@@ -606,19 +677,117 @@ def _warn_nothing_left(checkpoint: dict, model: Any, ckpt_path: str | Path) -> N
         )
 
 
-def _check_optimized_metric(cfg: DictConfig, callbacks: list[Any]) -> None:
-    """An ``optimized_metric`` of the evaluation (``eval/...``) with no evaluation callback could
-    only fail after the whole training: refused before it starts."""
+_RESULT_KEYS: dict[str, tuple[str, ...]] = {
+    "fid_lpips": (r"(FID|LPIPS)_{mode}/[^/]+",),
+    "shapes_quality": (
+        r"shapes/(target_accuracy|position_error_px|empty_shape_rate|size_error_px|box_iou"
+        r"|diversity_l1)_{mode}",
+        r"shapes/(position_error_px|color_error|size_error_px|box_iou)_real",
+        r"shapes/(ref_color_error|ref_color_error_chance|classifier_val_accuracy)",
+        r"shapes/(shift_error_px|shift_gain|shift_error_px_\d+px)",
+    ),
+    "attribute_accuracy": (
+        r"attr/(real|target|kept)/[^/]+",
+        r"attr/(position_error_px|position_error_px_real|empty_share)",
+    ),
+}
+"""The result keys of the built-in metrics (``{mode}``: a guidance mode), as their modules
+(:mod:`starganv2.evaluation`) make them, for checking ``optimized_metric`` before training."""
+
+_EXAMPLES = {
+    "fid_lpips": "FID_{mode}/mean",
+    "shapes_quality": "shapes/position_error_px_{mode}",
+    "attribute_accuracy": "attr/target/mean",
+}
+
+
+def _metrics_that_run(evaluator: Any, cfg: DictConfig) -> list[str] | None:
+    """The metric names ``evaluator`` runs on this run's data; ``None`` when unknown (an
+    evaluator of another class)."""
+    from starganv2.evaluation.evaluator import AUTO_ATTRIBUTES, Evaluator, auto_metric_names
+
+    if not isinstance(evaluator, Evaluator):
+        return None
+    if not evaluator.auto:
+        return list(evaluator.metrics)
+    if str(cfg.get("data", {}).get("_target_", "")).endswith("AttributeDataModule"):
+        return [AUTO_ATTRIBUTES]
+    return auto_metric_names(_is_builtin_shapes(cfg))
+
+
+def _evaluator_key(logged: str) -> str:
+    """A validation key without ``val/`` as the evaluator names it (``fid/latent`` ->
+    ``FID_latent/mean``, :func:`~starganv2.models.lightning_steps.logged_name` undone)."""
+    import re
+
+    match = re.fullmatch(r"(fid|lpips)/([^/]+)(?:/([^/]+))?", logged)
+    if match is None:
+        return logged
+    metric, mode, task = match.groups()
+    return f"{metric.upper()}_{mode}/{task or 'mean'}"
+
+
+def _check_optimized_metric(cfg: DictConfig, callbacks: list[Any], model: Any) -> None:
+    """An ``optimized_metric`` that the run will not log could only fail after the whole
+    training: refused before it starts, in one line. A key of the evaluation (``eval/...``)
+    needs its callback (``callbacks=eval``), one of validation (``val/...``) needs
+    ``val_every_n_iters``; after the prefix, the key must be one the configured metrics make
+    for the model's guidance modes (built-in metrics; another metric's keys are not known until
+    it runs)."""
+    import re
+
     from starganv2.callbacks.evaluation import EvaluationCallback
     from starganv2.cli.config_check import ConfigError
+    from starganv2.models.lightning_steps import logged_name
 
     key = cfg.get("optimized_metric")
-    prefixes = [cb.log_prefix for cb in callbacks if isinstance(cb, EvaluationCallback)]
-    if key and str(key).startswith("eval/") and "eval/" not in prefixes:
+    if not key:
+        return
+    key = str(key)
+    sources = {
+        cb.log_prefix: cb.evaluator for cb in callbacks if isinstance(cb, EvaluationCallback)
+    }
+    if cfg.get("val_every_n_iters") is not None:
+        sources.setdefault("val/", getattr(model, "evaluator", None))
+    if key.startswith("eval/") and "eval/" not in sources:
         raise ConfigError(
             f"optimized_metric={key!r} is a result of the evaluation during training, which is "
             "off: add callbacks=eval (see README, Sweeps)"
         )
+    if key.startswith("val/") and "val/" not in sources:
+        raise ConfigError(
+            f"optimized_metric={key!r} is a result of validation, which is off "
+            "(val_every_n_iters=null): set val_every_n_iters=N (iterations between validations), "
+            "or optimize a key of the evaluation (callbacks=eval, eval/...)"
+        )
+    prefix = next(
+        (p for p in sorted(sources, key=len, reverse=True) if p and key.startswith(p)), None
+    )
+    if prefix is None:
+        return
+    evaluator = sources[prefix]
+    names = _metrics_that_run(evaluator, cfg)
+    if names is None or any(n not in _RESULT_KEYS for n in names):
+        return
+    modes = list(getattr(evaluator, "modes", None) or getattr(model, "guidance_modes", ()))
+    name = key[len(prefix) :]
+    if prefix == "val/":
+        name = _evaluator_key(name)
+    mode = "(" + "|".join(map(re.escape, modes)) + ")"
+    patterns = [p.replace("{mode}", mode) for n in names for p in _RESULT_KEYS[n]]
+    if any(re.fullmatch(p, name) for p in patterns):
+        return
+    shown = [_EXAMPLES[n].replace("{mode}", modes[0] if modes else "latent") for n in names]
+    if prefix == "val/":
+        examples = [logged_name(e, "val") for e in shown]
+        where = "validation (evaluator"
+    else:
+        examples = [prefix + e for e in shown]
+        where = "evaluation (callbacks.evaluation.evaluator"
+    raise ConfigError(
+        f"optimized_metric={key!r} is not a key the {where}.metrics={names}, modes {modes}) "
+        f"logs: expected e.g. {', '.join(examples)} (the keys: docs/evaluation.md)"
+    )
 
 
 def _last_evaluation(callbacks: list[Any], logged: dict[str, float]) -> dict[str, float]:
@@ -643,6 +812,13 @@ def _last_evaluation(callbacks: list[Any], logged: dict[str, float]) -> dict[str
     return found
 
 
+def _global_rank() -> int:
+    """This process's rank in a run of several (0 in a single process), as the trainer set it."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0))
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra shim around :func:`run`; returns ``optimized_metric`` for sweepers. A run stopped by
@@ -665,6 +841,8 @@ def main(cfg: DictConfig) -> float | None:
             log.warning("stopped by Ctrl-C")
         sys.exit(SIGINT_EXIT)
     key = cfg.get("optimized_metric")
+    if key and _global_rank() != 0:  # the evaluation's results reach rank 0 alone; it reports
+        return None
     if key:
         if key not in metrics:
             raise KeyError(f"optimized_metric={key!r} was not logged; logged: {sorted(metrics)}")
