@@ -6,7 +6,9 @@ from ``data``, the :class:`~starganv2.evaluation.evaluator.Evaluator` from the e
 ``output_file`` (JSON) and to the configured loggers. Errors name the evaluator's settings as
 typed here, at the top level (``modes=...``, not ``evaluator.modes``). The data's domain folders
 are compared with the names the checkpoint was trained with: a domain at another label is
-refused, a rename is a warning (as ``starganv2-translate`` does).
+refused, a rename is a warning (as ``starganv2-translate`` does). Attribute data are read at the
+model's image size, and their attributes must be those the model was trained with, in the same
+order (:func:`check_attribute_names`, which ``starganv2-sample`` shares).
 """
 
 from __future__ import annotations
@@ -27,13 +29,18 @@ def build_evaluator(cfg: DictConfig):  # noqa: ANN201 - imported lazily
     A weights error under ``metrics=auto`` on the built-in shapes data gives its overrides in the
     form that keeps ``shapes_quality`` (``'~metrics' '+metrics={fid_lpips: {...},
     shapes_quality: {}}'``): ``'++metrics.fid_lpips.<key>=...'`` would leave ``fid_lpips`` alone.
+    On attribute data ``metrics=auto`` is ``attribute_accuracy`` alone, so only it is built: the
+    Inception and AlexNet weights of ``fid_lpips``, which it never uses, are not asked for.
     """
     from starganv2.cli.config_check import instantiate
     from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
-    from starganv2.evaluation.evaluator import Evaluator
+    from starganv2.evaluation.evaluator import AUTO, AUTO_ATTRIBUTES, Evaluator
 
     params = inspect.signature(Evaluator).parameters
     node = {k: cfg[k] for k in ("_target_", *params) if k in cfg}
+    if node.get("metrics") == AUTO and is_attribute_config(cfg):
+        Evaluator.check_saves_images(node.get("save_images"), [AUTO_ATTRIBUTES], AUTO, "")
+        node["metrics"] = [AUTO_ATTRIBUTES]
     try:
         return instantiate(node)
     except (MissingWeightsError, WeightsFileError) as err:
@@ -66,6 +73,65 @@ def is_shapes_config(cfg: DictConfig) -> bool:
     return is_shapes_data(data.get("root"))
 
 
+def is_attribute_config(cfg: DictConfig) -> bool:
+    """Whether ``cfg.data`` builds attribute data (an
+    :class:`~starganv2.data.attribute_datamodule.AttributeDataModule`), known before any data is
+    read."""
+    from hydra.utils import get_class
+
+    from starganv2.data.attribute_datamodule import AttributeDataModule
+
+    target = (cfg.get("data") or {}).get("_target_")
+    if not target:
+        return False
+    try:
+        return issubclass(get_class(str(target)), AttributeDataModule)
+    except (ImportError, ValueError):  # a bad _target_ is reported when the data are built
+        return False
+
+
+def attribute_datamodule(cfg: DictConfig, img_size: int) -> object:
+    """The attribute data module of ``cfg.data``, set up, its images read at ``img_size`` (the
+    model's; another ``data.img_size`` is a warning, as for domain folders)."""
+    from starganv2.cli.config_check import instantiate
+
+    given = cfg.data.get("img_size")
+    if given is not None and given != img_size:
+        log.warning(
+            "data.img_size=%s but the checkpoint has img_size=%d: images are resized to %d",
+            given,
+            img_size,
+            img_size,
+        )
+    datamodule = instantiate(cfg.data, img_size=img_size)
+    datamodule.prepare_data()
+    datamodule.setup("validate")
+    return datamodule
+
+
+def check_attribute_names(cfg: DictConfig, datamodule: object, model: object) -> None:
+    """Refuse attribute data whose attributes (``datamodule.attributes``, in label order) are not
+    those ``model`` was trained with: its ``attributes`` hyperparameter, else the names the data
+    module saved in ``cfg.ckpt_path``. Labels are positions: another order would translate with
+    other attributes' labels and report them under the data's names. Unnamed models (neither
+    known) are not compared."""
+    from starganv2.data.attribute_datamodule import saved_attribute_names
+    from starganv2.models.registry import read_checkpoint
+
+    names = list(datamodule.attributes)
+    trained = (getattr(model, "hparams", None) or {}).get("attributes")
+    if not trained and cfg.get("ckpt_path"):
+        trained = saved_attribute_names(read_checkpoint(cfg.ckpt_path))
+    if not trained or list(trained) == names:
+        return
+    trained = [str(a) for a in trained]
+    raise ValueError(
+        f"data.attributes={names} but ckpt_path={cfg.ckpt_path} was trained on {trained} (in "
+        "that order): labels are positions, so other attributes would be translated and named "
+        f"as these; set data.attributes to the model's: 'data.attributes=[{','.join(trained)}]'"
+    )
+
+
 def check_domain_names(cfg: DictConfig, datamodule: object, num_domains: int) -> None:
     """Compare the data module's domains with the names saved in ``cfg.ckpt_path``: one at
     another label is refused, a rename is a warning
@@ -95,17 +161,21 @@ def run(cfg: DictConfig) -> dict[str, float]:
     evaluator = build_evaluator(cfg)  # before the model: missing weights fail before any reading
     model = load_module(cfg.ckpt_path, resolve_device(cfg.device))
     evaluator.modes_for(model, settings_key="")  # a mode the model lacks: before any reading
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("validate")
-    if datamodule.img_size != model.img_size:
-        log.warning(
-            "data.img_size=%d but the checkpoint has img_size=%d: images are resized to %d",
-            datamodule.img_size,
-            model.img_size,
-            model.img_size,
-        )
-    check_domain_names(cfg, datamodule, model.num_domains)
+    if is_attribute_config(cfg):
+        datamodule = attribute_datamodule(cfg, model.img_size)
+        check_attribute_names(cfg, datamodule, model)
+    else:
+        datamodule = instantiate(cfg.data)
+        datamodule.prepare_data()
+        datamodule.setup("validate")
+        if datamodule.img_size != model.img_size:
+            log.warning(
+                "data.img_size=%d but the checkpoint has img_size=%d: images are resized to %d",
+                datamodule.img_size,
+                model.img_size,
+                model.img_size,
+            )
+        check_domain_names(cfg, datamodule, model.num_domains)
     results = evaluator.evaluate(model, datamodule, settings_key="")
     iteration = int(getattr(model, "iteration", 0))
     results["iteration"] = float(iteration)

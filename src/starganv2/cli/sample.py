@@ -119,30 +119,23 @@ def _split_files(folder: Path, what: str) -> dict[str, list[Path]]:
 
 def _attribute_sources(cfg: DictConfig, module: Any, device: Any) -> tuple[Any, Any]:
     """``num_sources`` test images (training images without a test split) of the attribute data
-    config, drawn with ``seed``, and their attributes ``(N, A)``."""
+    config, read at the model's image size and drawn with ``seed``, and their attributes
+    ``(N, A)``; data whose attributes are not the model's (in its order) are refused."""
     import torch
 
-    from starganv2.cli.config_check import instantiate
-    from starganv2.data.attribute_datamodule import AttributeDataModule
+    from starganv2.cli.eval import (
+        attribute_datamodule,
+        check_attribute_names,
+        is_attribute_config,
+    )
 
-    datamodule = instantiate(cfg.data)
-    if not isinstance(datamodule, AttributeDataModule):
+    if not is_attribute_config(cfg):
         raise ValueError(
             "outputs=[attribute_grid] needs attribute data and its labels: data=attributes "
             "data.root=... data.attr_file=... (or data=shapes_attributes)"
         )
-    datamodule.prepare_data()
-    datamodule.setup("validate")
-    names, expected = list(datamodule.attributes), list(module.attribute_names)
-    if names != expected and module.hparams.get("attributes"):
-        raise ValueError(
-            f"data.attributes={names} but the model was trained on {expected} (in that order); "
-            "set data.attributes to the model's"
-        )
-    if datamodule.img_size != module.img_size:
-        log.warning(
-            "data.img_size=%d but the model has img_size=%d", datamodule.img_size, module.img_size
-        )
+    datamodule = attribute_datamodule(cfg, module.img_size)
+    check_attribute_names(cfg, datamodule, module)
     dataset = datamodule.val_set or datamodule.train_set
     gen = torch.Generator().manual_seed(cfg.seed)
     idx = sorted(torch.randperm(len(dataset), generator=gen)[: cfg.num_sources].tolist())

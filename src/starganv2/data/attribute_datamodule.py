@@ -9,7 +9,7 @@ the original StarGAN's loader does; there are no domains to balance.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,12 +46,37 @@ from starganv2.data.sampling import (
     require_full_batch,
 )
 from starganv2.data.workers import capped_workers
+from starganv2.models.domain_names import describe_domains, moved_domains
 
-__all__ = ["AttributeDataModule", "ShapesAttributeDataModule"]
+__all__ = [
+    "AttributeDataModule",
+    "ShapesAttributeDataModule",
+    "ATTRIBUTES_KEY",
+    "saved_attribute_names",
+]
 
 log = logging.getLogger(__name__)
 
 ON_BAD_IMAGE = ("error", "skip")
+ATTRIBUTES_KEY = "attributes"
+"""Key of the attribute names in the data module's part of a checkpoint
+(``checkpoint["<DataModule class>"]["attributes"]``, :meth:`AttributeDataModule.state_dict`)."""
+_NOT_DATA = ("state_dict", "optimizer_states", "hyper_parameters", "callbacks", "loops")
+"""Checkpoint entries that are not a data module's (the model's hyperparameters hold an
+``attributes`` too: its own, which may be unset)."""
+
+
+def saved_attribute_names(checkpoint: Mapping[str, Any]) -> list[str] | None:
+    """The attribute names an attribute data module saved in ``checkpoint`` (a checkpoint dict)
+    in label order, or ``None`` when it holds none (domain data, checkpoints written before the
+    names were saved)."""
+    for key, value in checkpoint.items():
+        if key in _NOT_DATA or not isinstance(value, Mapping):
+            continue
+        names = value.get(ATTRIBUTES_KEY)
+        if isinstance(names, list | tuple) and names and all(isinstance(n, str) for n in names):
+            return list(names)
+    return None
 
 
 class AttributeDataModule(L.LightningDataModule):
@@ -62,6 +87,8 @@ class AttributeDataModule(L.LightningDataModule):
     step: rows naming missing or unreadable files are listed in one error (or left out with one
     warning listing them when ``on_bad_image="skip"``), as for the folder data. Rows that break
     an exclusive group are counted in a warning (CelebA has such rows; the original keeps them).
+    Checkpoints save the attribute names (:meth:`state_dict`); a resume that would move one to
+    another label is refused (:meth:`load_state_dict`).
 
     Args:
         root: image folder; the table's file names are relative to it.
@@ -155,7 +182,13 @@ class AttributeDataModule(L.LightningDataModule):
         self.attributes = None if attributes is None else [str(a) for a in attributes]
         self.exclusive = [[str(a) for a in g] for g in exclusive]
         if self.attributes is not None:
-            exclusive_indices(self.attributes, self.exclusive)  # checks the names now
+            try:
+                exclusive_indices(self.attributes, self.exclusive)  # checks the names now
+            except ValueError:
+                attr_path = Path(attr_file).expanduser()
+                if attr_path.is_file():  # a name the table lacks is the first thing to fix
+                    select_attributes(read_attribute_table(attr_path), self.attributes)
+                raise
             if num_domains is not None and num_domains != len(self.attributes):
                 raise ValueError(
                     f"data.num_domains={num_domains} but data.attributes has "
@@ -244,10 +277,18 @@ class AttributeDataModule(L.LightningDataModule):
             train_rows, val_rows = original_split(len(table), self.test_size, self.split_seed)
         else:
             train_rows, val_rows = list(range(len(table))), []
-        train_rows = self._keep_readable(train_rows, table.files)
-        val_rows = self._keep_readable(val_rows, table.files) if val_rows else []
+        kept = set(self._keep_readable(train_rows + val_rows, table.files))  # one listing
+        had_val = bool(val_rows)
+        train_rows = [r for r in train_rows if r in kept]
+        val_rows = [r for r in val_rows if r in kept]
         if not train_rows:
             raise ValueError(f"no usable training image listed in {self.attr_file}")
+        if had_val and not val_rows:
+            raise ValueError(
+                f"no usable test image listed in {self.attr_file} (data.test_size="
+                f"{self.test_size}): every test row was left out as missing or unreadable (the "
+                "warning above lists them); expected at least one test image that decodes"
+            )
         broken = exclusive_violations(values[train_rows], groups)
         if len(broken):
             log.warning(
@@ -277,6 +318,41 @@ class AttributeDataModule(L.LightningDataModule):
             len(self.train_set),
             len(val_rows),
             ", ".join(f"{a} {f:.2f}" for a, f in zip(names, on, strict=True)),
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in each checkpoint: the attribute names in label order, under ``"attributes"``
+        (not ``"domains"``: :func:`~starganv2.models.domain_names.saved_domain_names` would take
+        them for domain names, and tools that translate between domains would accept them)."""
+        return {ATTRIBUTES_KEY: list(self.attributes)} if self.attributes else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """On resume (after :meth:`setup`): compare the checkpoint's attributes with
+        ``attributes``.
+
+        An attribute whose label changed (``data.attributes`` in another order) would have the
+        nets go on learning it under another attribute's label: refused. Other changes of names
+        (an attribute replaced at its label) may be meant, as in fine-tuning on new attributes:
+        a warning names both lists."""
+        saved = [str(a) for a in state_dict.get(ATTRIBUTES_KEY, [])]
+        if not saved or not self.attributes or saved == self.attributes:
+            return
+        pairs, now = describe_domains(saved), describe_domains(self.attributes)
+        moved = moved_domains(saved, self.attributes)
+        if moved:
+            raise ValueError(
+                f"data.attributes: the checkpoint was trained with the attributes ({pairs}) and "
+                f"data.attributes now gives ({now}): {moved} would change label, so the nets "
+                "would learn them as other attributes; give data.attributes in the checkpoint's "
+                f"order, 'data.attributes=[{','.join(saved)}]', or start a new run (another "
+                "run_name, no resume)"
+            )
+        log.warning(
+            "data.attributes: the checkpoint was trained with the attributes (%s), "
+            "data.attributes now gives (%s); each label keeps its place, so a replaced "
+            "attribute is learnt at the label of the one it replaces",
+            pairs,
+            now,
         )
 
     def _loader_kwargs(self) -> dict:

@@ -28,6 +28,7 @@ import csv
 import io
 import logging
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,7 @@ SPLITS = ("original", "none")
 """``original``: :func:`original_split`; ``none``: every row trains, no test split."""
 _VALUES = {"1": 1, "0": 0, "-1": 0}
 _MAX_LISTED = 20
+_COUNT = re.compile(r"[0-9]+")
 
 
 class AttributeTableError(ValueError):
@@ -138,7 +140,7 @@ def _parse_rows(
 
 
 def _read_celeba(path: Path, lines: list[str]) -> AttributeTable:
-    count = int(lines[0].strip())
+    count = int(lines[0].strip())  # ASCII digits (read_attribute_table checked)
     if len(lines) < 2 or not lines[1].split():
         raise AttributeTableError(
             f"{path}: line 2 is missing or empty; expected the attribute names (CelebA format)"
@@ -148,6 +150,12 @@ def _read_celeba(path: Path, lines: list[str]) -> AttributeTable:
         dup = sorted({n for n in names if names.count(n) > 1})
         raise AttributeTableError(f"{path}: line 2 names {dup} more than once")
     rows = [(i + 3, ln.split()) for i, ln in enumerate(lines[2:]) if ln.strip()]
+    if len(names) > 1 and rows and all(len(fields) == len(names) for _, fields in rows):
+        raise AttributeTableError(
+            f"{path}: line 2 has {len(names)} names but every row has {len(names) - 1} values "
+            f"after its file name: line 2 has one name too many (a name for the file column, "
+            f"{names[0]!r}?); expected only the attribute names on line 2 (CelebA format)"
+        )
     if len(rows) != count:
         raise AttributeTableError(
             f"{path}: line 1 says {count} rows but the file has {len(rows)}; expected the "
@@ -166,6 +174,11 @@ def _read_csv(path: Path, text: str) -> AttributeTable:
         )
     header = records[0][1]
     names = header[1:]
+    if all(n in _VALUES for n in names):
+        raise AttributeTableError(
+            f"{path}: line 1 {header} looks like a data row; expected the first line to name "
+            "the attributes: a CSV header 'filename,attr1,attr2,...'"
+        )
     if len(set(names)) != len(names) or not all(names):
         raise AttributeTableError(
             f"{path}: the header {header} has empty or repeated attribute names"
@@ -185,10 +198,18 @@ def read_attribute_table(path: str | Path) -> AttributeTable:
             f"data.attr_file={path}: file not found; expected an attribute table "
             "(list_attr_celeba.txt or a CSV)"
         )
-    text = path.read_text(encoding="utf-8-sig")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise AttributeTableError(
+            f"{path}: line {line} is not UTF-8 ({err.reason} at byte {err.start}); expected a "
+            "UTF-8 text file: save the table as UTF-8"
+        ) from None
     lines = text.splitlines()
     first = lines[0].strip() if lines else ""
-    if first.isdigit():
+    if _COUNT.fullmatch(first):
         return _read_celeba(path, lines)
     if "," in first:
         return _read_csv(path, text)
@@ -234,7 +255,9 @@ def exclusive_indices(
         unknown = [a for a in group if a not in attributes]
         if unknown:
             raise ValueError(
-                f"data.exclusive group {group}: {unknown} not among data.attributes={attributes}"
+                f"data.exclusive group {group}: {unknown} not among data.attributes={attributes}; "
+                "expected groups of data.attributes: set data.exclusive to such groups, or "
+                "'data.exclusive=[]' for none"
             )
         if len(group) < 2 or len(set(group)) != len(group):
             raise ValueError(

@@ -39,10 +39,17 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from starganv2.evaluation.protocol import EvalData, EvalProtocol, as_model_input, rank_world
 from starganv2.evaluation.registry import MetricRunner
 from starganv2.evaluation.shapes_estimators import mask_centroid, shape_mask, to_255
+from starganv2.models.interface import MODE_ATTRIBUTE, GuidanceModeError
 from starganv2.models.stargan_v1.step import original_test_labels
 from starganv2.utils.checks import check_int
 
-__all__ = ["AttributeClassifier", "train_attribute_classifier", "attribute_accuracy", "metric"]
+__all__ = [
+    "AttributeClassifier",
+    "train_attribute_classifier",
+    "attribute_accuracy",
+    "require_attribute_guidance",
+    "metric",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +112,27 @@ def train_attribute_classifier(
     return net.eval()
 
 
+def require_attribute_guidance(model: nn.Module) -> None:
+    """Raise unless ``model`` is driven by attribute vectors: ``ValueError`` without
+    ``translate_labels(x, c_trg)``, :class:`GuidanceModeError` when its ``guidance_modes`` (if
+    it has them) lack ``"attribute"``. A StarGAN v1 model of domain labels has
+    ``translate_labels`` too, but its label vectors are one-hot domains: the figures would
+    read its outputs as attributes it never learnt."""
+    if not hasattr(model, "translate_labels"):
+        raise ValueError(
+            f"{type(model).__name__} has no translate_labels(x, c_trg): the attribute accuracy "
+            "needs a model driven by attribute vectors (StarGAN v1, model.label_mode=multi)"
+        )
+    modes = getattr(model, "guidance_modes", None)
+    if modes is not None and MODE_ATTRIBUTE not in tuple(modes):
+        raise GuidanceModeError(
+            f"attribute_accuracy needs {MODE_ATTRIBUTE!r} guidance (a model trained on "
+            f"attribute vectors: StarGAN v1 with model.label_mode=multi), but "
+            f"{type(model).__name__} supports only {list(modes)}; evaluate a model of domains "
+            "on its domain folders with metrics=[fid_lpips]"
+        )
+
+
 @torch.no_grad()
 def _predict(net: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     return torch.cat([net(x[i : i + batch_size]) > 0 for i in range(0, len(x), batch_size)]).float()
@@ -127,7 +155,8 @@ def attribute_accuracy(
     background: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """The figures of the module docstring for ``model`` (anything with ``translate_labels(x,
-    c_trg)``, e.g. a StarGAN v1 module with ``label_mode="multi"``).
+    c_trg)`` and, if it lists its ``guidance_modes``, ``"attribute"`` among them, e.g. a StarGAN
+    v1 module with ``label_mode="multi"``; see :func:`require_attribute_guidance`).
 
     Args:
         train_set, val_set: items ``{"x", "y"}`` or ``{"x_real", "y_org"}`` with ``y (A,)``
@@ -143,11 +172,7 @@ def attribute_accuracy(
         centres: ``(len(val_set), 2)`` the true ``(x, y)`` centre in pixels of each test image's
             shape, with ``background`` (its RGB, 0-255): also the geometry figures.
     """
-    if not hasattr(model, "translate_labels"):
-        raise ValueError(
-            f"{type(model).__name__} has no translate_labels(x, c_trg): the attribute accuracy "
-            "needs a model driven by attribute vectors (StarGAN v1, model.label_mode=multi)"
-        )
+    require_attribute_guidance(model)
     device = next(model.parameters()).device
     x_val, c_val = _stack(val_set, batch_size)
     if max_images is not None:
@@ -268,6 +293,7 @@ def metric(
                 "attribute_accuracy needs attribute data (data=attributes or "
                 "data=shapes_attributes), not domain folders"
             )
+        require_attribute_guidance(model)  # on every rank: none goes on alone
         if rank_world()[0] != 0:
             return {}
         a = data.attributes

@@ -206,7 +206,7 @@ class Evaluator:
         self.metrics = _selected(metrics)
         self.modes = modes
         if not self.auto:  # auto's choice depends on the data: checked by evaluate
-            self._check_saves_images(save_images, list(self.metrics), list(self.metrics), "")
+            self.check_saves_images(save_images, list(self.metrics), list(self.metrics), "")
         self.protocol = EvalProtocol(
             num_outs_per_domain=int(num_outs_per_domain),
             batch_size=int(batch_size),
@@ -226,7 +226,7 @@ class Evaluator:
             raise
 
     @staticmethod
-    def _check_saves_images(
+    def check_saves_images(
         save_images: Any, names: list[str], given: Any, settings_key: str
     ) -> None:
         """Raise ``ValueError`` when ``save_images`` is set but none of the metrics ``names`` that
@@ -282,7 +282,7 @@ class Evaluator:
         modes = self.modes_for(model, settings_key)
         names = self.metrics_for(data)
         if self.auto:
-            self._check_saves_images(self.protocol.save_images, names, AUTO, settings_key)
+            self.check_saves_images(self.protocol.save_images, names, AUTO, settings_key)
         results: dict[str, float] = {}
         for name in names:
             if name not in self._runners:  # auto's shapes_quality, with its defaults
