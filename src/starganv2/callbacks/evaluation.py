@@ -64,8 +64,23 @@ class EvaluationCallback(L.Callback):
         self.history: dict[int, dict[str, float]] = {}
         self._last_evaluated = -1
 
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._data_module(trainer)  # before training, not at the first evaluation
+
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._last_evaluated = model_iteration(pl_module)  # no re-run on resume
+
+    @staticmethod
+    def _data_module(trainer: L.Trainer) -> Any:
+        """The trainer's data module: domain folders (``ImageDomainDataModule``) or attribute
+        data (``AttributeDataModule``), whatever the evaluator measures."""
+        dm = trainer.datamodule
+        if dm is None:
+            raise RuntimeError(
+                "EvaluationCallback needs the trainer's data module (an ImageDomainDataModule or "
+                "AttributeDataModule passed as trainer.fit(model, datamodule=...))"
+            )
+        return dm
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         it = model_iteration(pl_module)
@@ -80,13 +95,8 @@ class EvaluationCallback(L.Callback):
         """Evaluate now; returns the results (``None`` when the data have no validation split)."""
         it = model_iteration(pl_module)
         self._last_evaluated = it
-        dm = trainer.datamodule
-        if dm is None or not getattr(dm, "domains", None):
-            raise RuntimeError(
-                "EvaluationCallback needs the trainer's data module (an ImageDomainDataModule "
-                "passed as trainer.fit(model, datamodule=...))"
-            )
-        if dm.val_files is None:
+        dm = self._data_module(trainer)
+        if getattr(dm, "domains", None) and dm.val_files is None:
             log.warning("no validation images under %s: skipping evaluation", dm.root)
             return None
         log.info("evaluating at iteration %d", it)

@@ -192,8 +192,15 @@ def build_callbacks(cfg: DictConfig) -> list[Any]:
     from starganv2.cli.eval import keep_auto_metrics
     from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
 
+    from omegaconf import open_dict
+
+    group = cfg.get("callbacks")
+    evaluation = group.get("evaluation") if group else None
+    if evaluation is not None and evaluation.get("evaluator") is not None:
+        with open_dict(evaluation):
+            evaluation.evaluator = _auto_on_attributes(cfg, evaluation.evaluator)
     try:
-        return _instantiate_all(cfg.get("callbacks"))
+        return _instantiate_all(group)
     except (MissingWeightsError, WeightsFileError) as err:
         key = "callbacks.evaluation.evaluator.metrics"
         keep_auto_metrics(err, cfg, OmegaConf.select(cfg, key), key)
@@ -486,7 +493,19 @@ def validation_evaluator(cfg: DictConfig) -> Any:
     node = cfg.evaluator
     if node.get("metrics") == "auto" and _is_builtin_shapes(cfg):
         node = OmegaConf.merge(node, {"metrics": ["shapes_quality"]})
-    return instantiate(node)
+    return instantiate(_auto_on_attributes(cfg, node))
+
+
+def _auto_on_attributes(cfg: DictConfig, node: DictConfig) -> DictConfig:
+    """The evaluator ``node`` with ``metrics: auto`` as ``[attribute_accuracy]`` on attribute
+    data, which is all ``auto`` runs there: built from ``auto`` it would ask for the FID/LPIPS
+    weights it never uses (as in ``starganv2-eval``)."""
+    from starganv2.cli.eval import is_attribute_config
+    from starganv2.evaluation.evaluator import AUTO, AUTO_ATTRIBUTES
+
+    if node.get("metrics") != AUTO or not is_attribute_config(cfg):
+        return node
+    return OmegaConf.merge(node, {"metrics": [AUTO_ATTRIBUTES]})
 
 
 def _report(cfg: DictConfig, out: Path, model: Any, has_val: bool = True) -> None:

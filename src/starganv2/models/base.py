@@ -334,7 +334,12 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
         }
 
+    FIXED_SETTINGS: tuple[str, ...] = ()
+    """Hyperparameters a run cannot change on resume (they change what the weights mean while
+    the tensors keep their shapes); :meth:`on_load_checkpoint` refuses a checkpoint of others."""
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._check_fixed_settings(checkpoint)
         self.iteration = int(checkpoint.get("starganv2", {}).get("iteration", 0))
         self._resumed_rng = checkpoint.get(RNG_KEY)
         self.trained_domains = saved_domain_names(checkpoint, self.num_domains)
@@ -379,6 +384,19 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
                 ),
             )
         return optimizers
+
+    def _check_fixed_settings(self, checkpoint: dict[str, Any]) -> None:
+        """``ValueError`` naming the key when ``checkpoint`` was written with another value of
+        one of :attr:`FIXED_SETTINGS` (a checkpoint that does not record it is not compared)."""
+        saved = checkpoint.get("hyper_parameters") or {}
+        for key in self.FIXED_SETTINGS:
+            if key in saved and saved[key] != self.hparams.get(key):
+                raise ValueError(
+                    f"the checkpoint was trained with model.{key}={saved[key]!r} but this run has "
+                    f"model.{key}={self.hparams.get(key)!r}: the weights would be trained on "
+                    f"another meaning of their inputs; set model.{key}={saved[key]}, or start a "
+                    "new run without the checkpoint"
+                )
 
     def _restore_rng(self) -> None:
         """Put back torch's random state saved with the checkpoint this fit resumes from, once

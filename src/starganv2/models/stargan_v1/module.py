@@ -113,6 +113,7 @@ class StarGANv1Module(TranslationModule):
     """
 
     MODEL_NAME = MODEL_NAME
+    FIXED_SETTINGS = ("label_mode",)  # one-hot domains or attribute vectors: same tensor shapes
     OPTIMIZER_ORDER = OPTIMIZER_ORDER
     TERMS = TERMS
 
