@@ -189,10 +189,10 @@ def build_callbacks(cfg: DictConfig) -> list[Any]:
     """The ``callbacks`` group, built. A weights error of the evaluation callback under
     ``metrics: auto`` on the built-in shapes data gives its overrides in the form that keeps
     ``shapes_quality`` (:func:`~starganv2.cli.eval.keep_auto_metrics`)."""
+    from omegaconf import open_dict
+
     from starganv2.cli.eval import keep_auto_metrics
     from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
-
-    from omegaconf import open_dict
 
     group = cfg.get("callbacks")
     evaluation = group.get("evaluation") if group else None
