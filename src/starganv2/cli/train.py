@@ -478,6 +478,26 @@ def _is_builtin_shapes(cfg: DictConfig) -> bool:
     return target.endswith(".ShapesDataModule")
 
 
+def name_all_attributes(cfg: DictConfig) -> None:
+    """``data.attributes=null`` on an attribute table ("all of the table's") becomes the table's
+    names, in its order, before the model is built: the model records them (``model.attributes``
+    interpolates ``data.attributes``), so its ``exclusive`` groups can be checked against them
+    and its checkpoints, grids and metrics name the attributes. Without this the model saw
+    ``None``: the default hair-colour group was refused as naming unknown attributes, and with
+    ``data.exclusive=[]`` the checkpoint named them ``attr0, attr1, ...``."""
+    from omegaconf import open_dict
+
+    from starganv2.data.attributes import read_attribute_table
+
+    data = cfg.get("data")
+    if data is None or "attr_file" not in data or data.get("attributes", "unset") is not None:
+        return
+    names = [str(n) for n in read_attribute_table(data.attr_file).names]
+    with open_dict(data):
+        data.attributes = names
+    log.info("data.attributes=null: all %d attributes of %s, %s", len(names), data.attr_file, names)
+
+
 def validation_evaluator(cfg: DictConfig) -> Any:
     """What the module's validation measures (``module.evaluator``): the ``evaluator`` node, built
     now so that missing weights stop the run before it starts; ``None`` when
@@ -617,6 +637,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("keep_freed_memory"):
         keep_freed_memory()
 
+    name_all_attributes(cfg)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     model.evaluator = validation_evaluator(cfg)
