@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import lightning as L
@@ -363,25 +363,16 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
             getattr(self, "_restored_optimizer_states", None),
             None,
         )
-        changed: dict[tuple[str, str, str], list[str]] = {}
-        for name, opt, state in zip(self.OPTIMIZER_ORDER, optimizers, states or ()):
-            for group in state.get("param_groups", ()):
-                for key in IMPLEMENTATION_KEYS:
-                    if key not in opt.defaults:
-                        continue
-                    value = opt.defaults[key]
-                    if group.get(key) != value:
-                        nets = changed.setdefault((key, repr(group.get(key)), repr(value)), [])
-                        nets += [] if name in nets else [name]
-                    group[key] = value
+        values = {
+            name: {k: opt.defaults[k] for k in IMPLEMENTATION_KEYS if k in opt.defaults}
+            for name, opt in zip(self.OPTIMIZER_ORDER, optimizers)
+        }
+        changed = _set_group_values(states or (), self.OPTIMIZER_ORDER, values)
         if changed:
             log.info(
                 "optimizer implementation differs from the checkpoint's; training with the "
                 "configured one: %s",
-                "; ".join(
-                    f"{key} {old} -> {new} ({', '.join(nets)})"
-                    for (key, old, new), nets in changed.items()
-                ),
+                changed,
             )
         return optimizers
 
@@ -417,23 +408,13 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         with the configured ``lr``, betas and weight decay, not those the checkpoint was
         written with; the Adam moments (``state``) are left as they are. One info line names
         what changed."""
-        settings = self.optimizer_settings()
-        changed: dict[tuple[str, str, str], list[str]] = {}
-        for name, state in zip(self.OPTIMIZER_ORDER, checkpoint.get("optimizer_states") or ()):
-            for group in state.get("param_groups", ()):
-                for key, value in settings.get(name, {}).items():
-                    if group.get(key) != value:
-                        nets = changed.setdefault((key, repr(group.get(key)), repr(value)), [])
-                        nets += [] if name in nets else [name]
-                    group[key] = value
+        states = checkpoint.get("optimizer_states") or ()
+        changed = _set_group_values(states, self.OPTIMIZER_ORDER, self.optimizer_settings())
         if changed:
             log.info(
                 "optimizer settings differ from the checkpoint's; training with the configured "
                 "ones (Adam moments restored): %s",
-                "; ".join(
-                    f"{key} {old} -> {new} ({', '.join(nets)})"
-                    for (key, old, new), nets in changed.items()
-                ),
+                changed,
             )
 
     def migrate_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -459,3 +440,22 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         entry, self._eval_mode_filter = self._eval_mode_filter, None
         if entry is not None and entry in warnings.filters:
             warnings.filters.remove(entry)
+
+
+def _set_group_values(
+    states: Sequence[dict[str, Any]], order: Sequence[str], values: Mapping[str, Mapping[str, Any]]
+) -> str:
+    """Set ``values[net][key]`` in every param group of the saved optimizer ``states`` (one per
+    net, in ``order``). Returns what changed, ``"lr 0.0001 -> 0.0003 (generator, ...); ..."``,
+    or ``""``."""
+    changed: dict[tuple[str, str, str], list[str]] = {}
+    for name, state in zip(order, states):
+        for group in state.get("param_groups", ()):
+            for key, value in values.get(name, {}).items():
+                if group.get(key) != value:
+                    nets = changed.setdefault((key, repr(group.get(key)), repr(value)), [])
+                    nets += [] if name in nets else [name]
+                group[key] = value
+    return "; ".join(
+        f"{key} {old} -> {new} ({', '.join(nets)})" for (key, old, new), nets in changed.items()
+    )
