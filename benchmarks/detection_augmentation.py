@@ -245,7 +245,8 @@ def translate(out: Path, name: str, ckpt: Path, psi: float, seed: int = 0) -> Pa
 
     folder = out / "translations" / name
     settings = {"ckpt": str(ckpt), "psi": psi if name == "v2_latent" else None, "seed": seed}
-    _stamp(folder, settings)  # what makes the images (the check reads them, changes nothing)
+    if (folder / "settings.json").exists():  # what made the images: other settings are refused
+        _stamp(folder, settings)
     result = folder / "instances.json"
     if result.exists() and (folder / "augment_report.json").exists():
         return result
@@ -264,6 +265,7 @@ def translate(out: Path, name: str, ckpt: Path, psi: float, seed: int = 0) -> Pa
         check="scene",
         accelerator="cpu",
     )
+    _stamp(folder, settings)  # after the tool, which refuses a folder holding other files
     return result
 
 

@@ -110,6 +110,8 @@ def test_two_processes_from_the_command_line_write_each_output_once_as_one_does(
     out = tmp_path / "ddp"
     (out / FINISHED).parent.mkdir(parents=True)
     Image.new("RGB", (48, 32), (7, 7, 7)).save(out / FINISHED)
+    # an interrupted run had recorded its settings before its first output (none compared here)
+    (out / "augment_settings.json").write_text("{}", encoding="utf-8")
 
     res = _augment_cli(tmp_path, out, "first")
     console = res.stdout + res.stderr

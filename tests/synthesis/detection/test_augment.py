@@ -508,3 +508,25 @@ def test_a_rerun_with_other_settings_is_refused_unless_it_overwrites(module, tmp
     ]  # the day outputs of the first run are gone, with their labels
     assert sorted(p.name for p in (out / "labels/train").iterdir()) == ["a_night_0.txt"]
     assert augment(module, src, out, targets=[1]).skipped == 3  # same settings: resumes
+
+
+def test_a_folder_of_other_files_is_refused_and_overwrite_replaces_only_the_outputs_names(
+    module, tmp_path
+):
+    """A folder with files but no settings file nor report is not an earlier run's: its
+    ``annotations.json`` would be overwritten and its ``a_night_0.jpg`` skipped as a finished
+    output (listed with the source's size while it has another)."""
+    src = make_coco(tmp_path / "in", broken=False)
+    out = tmp_path / "out"
+    save_image(out / "a_night_0.jpg", 5, 5, 9)
+    (out / "annotations.json").write_text('{"mine": 1}', encoding="utf-8")
+    (out / "notes" / "keep.txt").parent.mkdir()
+    (out / "notes" / "keep.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"holds files but no augment_settings.json"):
+        augment(module, src, out, targets=[1])
+    assert (out / "annotations.json").read_text(encoding="utf-8") == '{"mine": 1}'
+    report = augment(module, src, out, targets=[1], overwrite=True)
+    assert (report.written, report.skipped) == (3, 0)  # the user's a_night_0.jpg made anew
+    assert Image.open(out / "a_night_0.jpg").size == (48, 32)
+    assert (out / "notes" / "keep.txt").read_text(encoding="utf-8") == "mine"
+    assert augment(module, src, out, targets=[1]).skipped == 3  # now an augment output: resumes

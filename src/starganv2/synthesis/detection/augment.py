@@ -496,13 +496,36 @@ def _claim_output(
 ) -> bool:
     """Record ``made_by`` in ``root/SETTINGS_FILE``, after checking that the outputs already in
     ``root`` were made the same way; returns whether earlier outputs were deleted to be made
-    anew (``overwrite`` with other settings). ``ValueError`` naming the settings that differ
-    otherwise, before anything is written, and with ``overwrite`` on ``several`` processes (they
-    would delete outputs another one has just written)."""
+    anew (``overwrite`` with other settings, or into a folder of other files). ``ValueError``
+    naming the settings that differ otherwise, or for a folder that holds files but neither
+    settings nor report (not an earlier run's: its files would be replaced, or skipped as
+    finished outputs), before anything is written, and with ``overwrite`` on ``several``
+    processes (they would delete outputs another one has just written)."""
     path = root / SETTINGS_FILE
     replaced = False
+    # looked for before the settings file: a run writes that first, so a file found while it is
+    # missing is not another node's output of this run but someone else's
+    foreign = _holds_files(root)
     # a setting the file does not hold was not recorded by the version that wrote it: not a change
     earlier = _read_json(path)
+    foreign = foreign and earlier is None and not (root / REPORT_FILE).is_file()
+    if foreign and not overwrite:
+        raise ValueError(
+            f"output={root} holds files but no {SETTINGS_FILE} (it is not the output of an "
+            "earlier starganv2-augment run): its files would be overwritten or taken for "
+            "finished outputs; expected a new or empty folder, or overwrite=true to write into "
+            "it (files of the outputs' names are replaced)"
+        )
+    if foreign and several:
+        raise ValueError(
+            f"overwrite=true on several processes: output={root} holds files that are not "
+            "an earlier run's; replace them with one process (devices=1) or use an empty "
+            "folder, then run on several"
+        )
+    if foreign:
+        _delete_outputs(root, [o.rel for o in planned], fmt)
+        log.warning("overwrite=true: deleted the files of the outputs' names in %s", root)
+        replaced = True
     earlier = earlier if isinstance(earlier, dict) else {}
     changed = [k for k, value in made_by.items() if earlier.get(k, value) != value]
     if changed:
@@ -526,10 +549,7 @@ def _claim_output(
             if isinstance(o, dict) and o.get("domain") is not None and "image" in o
         ]
         stale += [o.rel for o in planned if not o.is_source]
-        for rel in dict.fromkeys(stale):
-            (root / rel).unlink(missing_ok=True)
-            if fmt == "yolo" and "images" in PurePosixPath(rel).parts[:-1]:
-                (root / label_rel(rel)).unlink(missing_ok=True)
+        _delete_outputs(root, stale, fmt)
         log.warning(
             "overwrite=true: deleted the outputs of the earlier run in %s (made with other %s)",
             root,
@@ -538,6 +558,19 @@ def _claim_output(
         replaced = True
     save_json(made_by, path)
     return replaced
+
+
+def _delete_outputs(root: Path, rels: Sequence[str], fmt: str) -> None:
+    """Delete the outputs ``rels`` under ``root`` that exist, with their YOLO label files."""
+    for rel in dict.fromkeys(rels):
+        (root / rel).unlink(missing_ok=True)
+        if fmt == "yolo" and "images" in PurePosixPath(rel).parts[:-1]:
+            (root / label_rel(rel)).unlink(missing_ok=True)
+
+
+def _holds_files(root: Path) -> bool:
+    """Whether the folder ``root`` holds any file, at any depth."""
+    return root.is_dir() and any(p.is_file() for p in root.rglob("*"))
 
 
 def _sizes_on_disk(
