@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -530,3 +531,15 @@ def test_a_folder_of_other_files_is_refused_and_overwrite_replaces_only_the_outp
     assert Image.open(out / "a_night_0.jpg").size == (48, 32)
     assert (out / "notes" / "keep.txt").read_text(encoding="utf-8") == "mine"
     assert augment(module, src, out, targets=[1]).skipped == 3  # now an augment output: resumes
+
+
+def test_an_output_inside_the_coco_images_folder_is_refused_naming_that_folder(module, tmp_path):
+    """The images may lie apart from the JSON (``images=``): the error names the folder the
+    output lies in, not just the JSON file."""
+    src = make_coco(tmp_path / "imgs", broken=False)
+    ann = tmp_path / "ann" / "train.json"
+    ann.parent.mkdir()
+    ann.write_bytes(src.read_bytes())
+    named = re.escape(f"lies in the input {ann} (in its folder {(tmp_path / 'imgs').resolve()})")
+    with pytest.raises(ValueError, match=named):
+        augment(module, ann, tmp_path / "imgs" / "out", images_dir=tmp_path / "imgs")

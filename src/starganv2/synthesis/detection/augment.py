@@ -163,10 +163,13 @@ def _check_output_place(
         folders |= {img.path.resolve().parent for img in images}
     else:
         folders = {input_path.resolve()}
-    if any(f == out or f in out.parents for f in folders):
+    inside = sorted(f for f in folders if f == out or f in out.parents)
+    if inside:
+        # a COCO file's folders are named: the output may lie in images= or an image's folder
+        where = f" (in its folder {inside[-1]})" if input_path.is_file() else ""
         raise ValueError(
-            f"output={output} lies in the input {input_path}: expected a folder outside it (the "
-            "input is never written to)"
+            f"output={output} lies in the input {input_path}{where}: expected a folder outside "
+            "it (the input is never written to)"
         )
 
 
