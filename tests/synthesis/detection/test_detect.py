@@ -41,3 +41,20 @@ def test_an_empty_dataset_is_one_clear_error(tmp_path):
     coco = make_coco(tmp_path / "c")
     with pytest.raises(DetectionFormatError, match="holds no usable image: .*no such file"):
         read_dataset(coco, images_dir=tmp_path / "elsewhere")
+
+
+@pytest.mark.parametrize("format", ["auto", "voc"])
+def test_a_devkit_of_several_years_names_them_and_the_input_to_give(tmp_path, format):
+    """``VOCdevkit/`` with ``VOC2007/`` and ``VOC2012/``: the error named no known format and
+    advised ``format=voc``, which then said it is not a VOC folder."""
+    import shutil
+
+    devkit = make_voc(tmp_path / "v")
+    shutil.copytree(devkit / "VOC2007", devkit / "VOC2012")
+    expected = (
+        rf"input={devkit} holds 2 Pascal VOC folders \(VOC2007, VOC2012\): expected one of "
+        rf"them as the input \(input={devkit / 'VOC2007'}\), one run each"
+    )
+    with pytest.raises(DetectionFormatError, match=expected):
+        read_dataset(devkit, format=format)
+    assert read_dataset(devkit / "VOC2012").format == "voc"

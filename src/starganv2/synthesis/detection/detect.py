@@ -13,7 +13,7 @@ from starganv2.synthesis.detection.dataset import (
     DetectionFormatError,
     OutputImage,
 )
-from starganv2.synthesis.detection.voc import read_voc, voc_root, write_voc
+from starganv2.synthesis.detection.voc import read_voc, refuse_several_voc, voc_root, write_voc
 from starganv2.synthesis.detection.yolo import find_data_yaml, read_yolo, write_yolo
 
 __all__ = ["FORMATS", "DetectionFormat", "detect_format", "read_dataset", "write_dataset"]
@@ -46,6 +46,7 @@ def detect_format(path: str | Path) -> str:
             return "voc"
         if find_data_yaml(path) is not None or next(path.rglob("images"), None) is not None:
             return "yolo"
+        refuse_several_voc(path)
     what = "no such file or folder" if not path.exists() else "of no known format"
     raise DetectionFormatError(
         f"input={path} is {what}: expected a COCO .json file, a YOLO folder (data.yaml, "

@@ -48,15 +48,33 @@ from starganv2.synthesis.detection.dataset import (
 )
 from starganv2.utils.files import atomic_write, atomic_write_text
 
-__all__ = ["read_voc", "write_voc", "voc_root"]
+__all__ = ["read_voc", "refuse_several_voc", "write_voc", "voc_root"]
 
 
 def voc_root(path: Path) -> Path | None:
     """The folder holding ``Annotations/``: ``path`` itself or its only child that has one."""
     if (path / "Annotations").is_dir():
         return path
-    found = [c for c in sorted(path.iterdir()) if c.is_dir() and (c / "Annotations").is_dir()]
+    found = _voc_children(path)
     return found[0] if len(found) == 1 else None
+
+
+def refuse_several_voc(path: Path) -> None:
+    """``DetectionFormatError`` when the folder ``path`` holds several VOC folders (a
+    ``VOCdevkit`` with ``VOC2007/`` and ``VOC2012/``), naming them: which one is meant is the
+    user's choice, one run each."""
+    found = _voc_children(path) if path.is_dir() else []
+    if len(found) > 1:
+        raise DetectionFormatError(
+            f"input={path} holds {len(found)} Pascal VOC folders "
+            f"({', '.join(c.name for c in found)}): expected one of them as the input "
+            f"(input={found[0]}), one run each"
+        )
+
+
+def _voc_children(path: Path) -> list[Path]:
+    """``path``'s sub-folders that hold ``Annotations/``."""
+    return [c for c in sorted(path.iterdir()) if c.is_dir() and (c / "Annotations").is_dir()]
 
 
 def _parse(path: Path) -> ET.ElementTree:
@@ -113,6 +131,7 @@ def read_voc(path: str | Path) -> DetectionDataset:
     path = Path(path)
     root = voc_root(path) if path.is_dir() else None
     if root is None:
+        refuse_several_voc(path)
         raise DetectionFormatError(
             f"input={path} is not a Pascal VOC folder: expected Annotations/ and JPEGImages/ in "
             "it (or in its only sub-folder)"
