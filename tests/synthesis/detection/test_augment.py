@@ -543,3 +543,12 @@ def test_an_output_inside_the_coco_images_folder_is_refused_naming_that_folder(m
     named = re.escape(f"lies in the input {ann} (in its folder {(tmp_path / 'imgs').resolve()})")
     with pytest.raises(ValueError, match=named):
         augment(module, ann, tmp_path / "imgs" / "out", images_dir=tmp_path / "imgs")
+
+
+def test_an_output_that_is_a_file_is_one_clear_error(module, tmp_path):
+    """It was ``[Errno 17] File exists: '...'``, naming neither the key nor what to give."""
+    src = make_yolo(tmp_path / "in", broken=False)
+    (tmp_path / "out").write_text("mine", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"output=.*out is a file: expected a folder"):
+        augment(module, src, tmp_path / "out")
+    assert (tmp_path / "out").read_text(encoding="utf-8") == "mine"

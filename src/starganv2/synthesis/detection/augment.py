@@ -156,7 +156,12 @@ def _check_output_place(
 ) -> None:
     """Refuse an output folder that is an input folder (the YOLO/VOC folder; a COCO file's
     folder, its ``images_dir`` or the folder of one of its images) or lies inside one (where
-    outputs would be written among the input's files, and a later read would find them)."""
+    outputs would be written among the input's files, and a later read would find them), and
+    one that is a file."""
+    if output.exists() and not output.is_dir():
+        raise ValueError(
+            f"output={output} is a file: expected a folder (a new one, or an earlier run's)"
+        )
     out = output.resolve()
     if input_path.is_file():
         folders = {input_path.resolve().parent, *([images_dir.resolve()] if images_dir else [])}
