@@ -258,7 +258,8 @@ def augment_dataset(
         tile_overlap: ``fit=tile``: the share of a tile's side it shares with its neighbour,
             in [0, 0.5].
         overwrite: replace the outputs of an earlier run into ``output`` made with other
-            settings (see the module docstring); without it such a rerun is refused.
+            settings (see the module docstring), or write into a folder holding other files
+            (no settings file nor report); without it either is refused.
 
     Raises :class:`~.dataset.DetectionFormatError` (a ``ValueError``) for a wrong format or an
     empty dataset, ``ValueError`` for bad options; problems of single records and unreadable
