@@ -552,3 +552,41 @@ def test_an_output_that_is_a_file_is_one_clear_error(module, tmp_path):
     with pytest.raises(ValueError, match=r"output=.*out is a file: expected a folder"):
         augment(module, src, tmp_path / "out")
     assert (tmp_path / "out").read_text(encoding="utf-8") == "mine"
+
+
+@pytest.mark.parametrize(
+    ("make", "labels", "dropped", "files"),
+    [
+        (
+            make_yolo,
+            None,
+            "images/val/night/deep/ünï_night_0.png",
+            ["labels/val/night/deep/ünï_night_0.txt"],
+        ),
+        (
+            make_voc,
+            {"car": 3, "person": 1},
+            "JPEGImages/ü2_night_0.png",
+            ["Annotations/ü2_night_0.xml", "SegmentationClass/ü2_night_0.png"],
+        ),
+    ],
+    ids=["yolo", "voc"],
+)
+def test_drop_failed_on_a_rerun_deletes_the_label_files_the_first_run_wrote(
+    module, tmp_path, make, labels, dropped, files
+):
+    """The first run keeps a failed output with its label file (YOLO) or XML and masks (VOC);
+    the rerun with ``drop_failed`` deleted only the image, leaving files naming an image that is
+    gone (a VOC reader of ``Annotations/`` finds an XML without its image)."""
+    src = make(tmp_path / "in", broken=False)
+    if make is make_voc:  # a mask for the dropped output's source
+        save_image(src / "VOC2007/SegmentationClass/ü2.png", 32, 40, 4)
+    detectors.reset(answers(read_dataset(src), 48, labels))
+    out = tmp_path / "out"
+    options = {"check": "detector", "detector": DETECTOR, "check_labels": labels}
+    augment(module, src, out, targets=[1], **options)
+    assert all((out / rel).is_file() for rel in [dropped, *files])
+    report = augment(module, src, out, targets=[1], drop_failed=True, **options)
+    assert {o["image"]: o["status"] for o in report.outputs}[dropped] == "dropped"
+    assert [rel for rel in [dropped, *files] if (out / rel).exists()] == []
+    assert read_dataset(out).problems == []

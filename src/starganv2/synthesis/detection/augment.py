@@ -61,6 +61,7 @@ from starganv2.synthesis.detection.translate import (
     prediction_device,
     translate_requests,
 )
+from starganv2.synthesis.detection.voc import output_files as voc_output_files
 from starganv2.synthesis.detection.yolo import label_rel
 from starganv2.synthesis.requests import TranslationRequest, reference_index, style_seed
 from starganv2.synthesis.styles import check_psi
@@ -429,7 +430,7 @@ def augment_dataset(
     kept: list[OutputImage] = []
     for out, status, result in zip(planned, statuses, checks):
         if drop_failed and result is not None and not result["passed"]:
-            (root / out.rel).unlink(missing_ok=True)
+            _drop(root, out, ds.format)
             status = "dropped"
         if status not in ("failed", "dropped"):
             kept.append(out)
@@ -575,6 +576,16 @@ def _delete_outputs(root: Path, rels: Sequence[str], fmt: str) -> None:
         (root / rel).unlink(missing_ok=True)
         if fmt == "yolo" and "images" in PurePosixPath(rel).parts[:-1]:
             (root / label_rel(rel)).unlink(missing_ok=True)
+
+
+def _drop(root: Path, out: OutputImage, fmt: str) -> None:
+    """Delete the translation ``out`` under ``root`` with the files its format writes for it
+    (YOLO label file, VOC XML and masks), which an earlier run without ``drop_failed`` wrote:
+    none may name an image that is gone."""
+    _delete_outputs(root, [out.rel], fmt)
+    if fmt == "voc":
+        for rel in voc_output_files(out):
+            (root / rel).unlink(missing_ok=True)
 
 
 def _holds_files(root: Path) -> bool:

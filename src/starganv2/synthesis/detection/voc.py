@@ -48,7 +48,7 @@ from starganv2.synthesis.detection.dataset import (
 )
 from starganv2.utils.files import atomic_write, atomic_write_text
 
-__all__ = ["read_voc", "refuse_several_voc", "write_voc", "voc_root"]
+__all__ = ["output_files", "read_voc", "refuse_several_voc", "write_voc", "voc_root"]
 
 
 def voc_root(path: Path) -> Path | None:
@@ -241,6 +241,14 @@ def _xml_rel(out: OutputImage) -> str:
     if out.is_source:
         return src.as_posix()
     return (src.parent / (PurePosixPath(out.rel).stem + ".xml")).as_posix()
+
+
+def output_files(out: OutputImage) -> list[str]:
+    """The files :func:`write_voc` writes for the translation ``out`` beside its image, relative
+    to the output folder: its XML and the masks of its id (those that exist are deleted with a
+    dropped output, so no XML names an image that is gone)."""
+    xml = _xml_rel(out)
+    return [xml, *(f"{folder}/{_set_id(xml)}.png" for folder in MASK_FOLDERS)]
 
 
 def _set_id(xml_rel: str) -> str:
