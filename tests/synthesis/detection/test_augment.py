@@ -533,6 +533,18 @@ def test_a_folder_of_other_files_is_refused_and_overwrite_replaces_only_the_outp
     assert augment(module, src, out, targets=[1]).skipped == 3  # now an augment output: resumes
 
 
+def test_another_ranks_half_written_settings_file_does_not_make_the_folder_foreign(
+    module, tmp_path
+):
+    """On several processes every rank claims the folder: one may look while another's atomic
+    write of the settings file is a dot-named temp file, which is not a user's file."""
+    src = make_coco(tmp_path / "in", broken=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".augment_settings.x1y2.json").write_text("{", encoding="utf-8")
+    assert augment(module, src, out, targets=[1]).written == 3
+
+
 def test_an_output_inside_the_coco_images_folder_is_refused_naming_that_folder(module, tmp_path):
     """The images may lie apart from the JSON (``images=``): the error names the folder the
     output lies in, not just the JSON file."""

@@ -589,8 +589,12 @@ def _drop(root: Path, out: OutputImage, fmt: str) -> None:
 
 
 def _holds_files(root: Path) -> bool:
-    """Whether the folder ``root`` holds any file, at any depth."""
-    return root.is_dir() and any(p.is_file() for p in root.rglob("*"))
+    """Whether the folder ``root`` holds any file, at any depth, not counting dot-named ones:
+    on several processes, another rank's half-written settings file (an atomic write's
+    ``.augment_settings.*`` temp file) must not make the folder look like someone else's."""
+    return root.is_dir() and any(
+        p.is_file() and not p.name.startswith(".") for p in root.rglob("*")
+    )
 
 
 def _sizes_on_disk(
