@@ -149,3 +149,30 @@ def test_sample_on_the_default_data_says_which_data_it_used(named_ckpt, tmp_path
     msg = str(err.value)
     assert msg.startswith("the model has num_domains=2 (cat, dog) but the data config (data=shapes")
     assert "data=folder data.root=<its folder> data.num_domains=2" in msg
+
+
+def _sample_from_folders(ckpt, tmp_path, domains):
+    """``starganv2-sample`` of ``ckpt`` with sources and references from folders ``domains``."""
+    from starganv2.cli.sample import run
+    from tests.integration.conftest import make_folder_dataset
+
+    refs = make_folder_dataset(tmp_path / "refs", domains, n=2, size=32) / "val"
+    overrides = [f"ckpt_path={ckpt}", f"src_dir={refs}", f"ref_dir={refs}", "num_sources=3"]
+    return run(_cfg("sample", [*overrides, f"output_dir={tmp_path / 'out'}"], tmp_path))
+
+
+def test_sample_refuses_references_that_move_a_domain_to_another_label(named_ckpt, tmp_path):
+    """Folders dog, wild, zebra would draw dog with cat's label and file it as latent_dog.png."""
+    with pytest.raises(ValueError) as err:
+        _sample_from_folders(named_ckpt, tmp_path, ["dog", "wild", "zebra"])
+    msg = str(err.value)
+    assert "gives the domains (0: dog, 1: wild, 2: zebra)" in msg
+    assert "trained with (0: cat, 1: dog, 2: wild)" in msg and "['dog', 'wild']" in msg
+    assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_sample_warns_about_renamed_reference_domains(named_ckpt, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="starganv2.sample"):
+        written = _sample_from_folders(named_ckpt, tmp_path, ["cat", "dog", "zebra"])
+    assert "latent_grid/zebra" in written
+    assert "trained with (0: cat, 1: dog, 2: wild)" in caplog.text

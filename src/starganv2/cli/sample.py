@@ -71,6 +71,35 @@ def _domain_mismatch(cfg: DictConfig, num_domains: int, names: list[str], split:
     )
 
 
+def _check_domain_names(cfg: DictConfig, names: list[str], where: str) -> None:
+    """Compare the reference domains ``names`` (folders of ``where``) with those saved in
+    ``cfg.ckpt_path``: a saved domain at another label is refused, since its grid would show
+    another domain's translations under its name; other renames keep every label: a warning
+    naming both lists. Checkpoints without names (converted ones) are not compared."""
+    from starganv2.cli.translate import checkpoint_domain_names
+    from starganv2.models.domain_names import describe_domains, moved_domains
+
+    saved = checkpoint_domain_names(cfg, len(names))
+    if saved is None or saved == names:
+        return
+    moved = moved_domains(saved, names)
+    if moved:
+        raise ValueError(
+            f"{where} gives the domains ({describe_domains(names)}) but ckpt_path={cfg.ckpt_path} "
+            f"was trained with ({describe_domains(saved)}): {moved} would be drawn with another "
+            "domain's label and their grids named after them; give reference folders named and "
+            "sorted as the model's domains"
+        )
+    log.warning(
+        "%s gives the domains (%s); ckpt_path=%s was trained with (%s): each label keeps its "
+        "place, the grids are named after the folders",
+        where,
+        describe_domains(names),
+        cfg.ckpt_path,
+        describe_domains(saved),
+    )
+
+
 def _pick(files: dict[str, list[Path]], per_domain: int, seed: int) -> list[tuple[Path, int]]:
     """Up to ``per_domain`` files of each domain, drawn with ``seed``; ``(path, domain index)``."""
     import torch
@@ -207,6 +236,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     names = list(ref_files)
     if len(names) != module.num_domains:
         raise ValueError(_domain_mismatch(cfg, module.num_domains, names, split_dir))
+    _check_domain_names(cfg, names, f"ref_dir={cfg.ref_dir}" if cfg.ref_dir else str(split_dir))
     per_domain = max(1, -(-cfg.num_sources // len(src_files)))
     sources = _pick(src_files, per_domain, cfg.seed)[: cfg.num_sources]
     x_src, _ = _load(sources, module.img_size, device, "src_dir" if cfg.src_dir else "data")
