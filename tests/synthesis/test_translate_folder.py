@@ -86,6 +86,29 @@ def test_rerun_skips_existing_outputs_and_overwrite_replaces_them(module, tree, 
     assert not list(out.rglob(".*"))  # no temporary files left
 
 
+def test_a_run_stopped_at_a_sidecar_leaves_no_image_without_it(module, tree, tmp_path, monkeypatch):
+    """A rerun skips existing images: one written before its annotations were copied would stay
+    without them (a YOLO image without its .txt reads as one with no objects)."""
+    import starganv2.synthesis.translate_folder as tf
+
+    out = tmp_path / "out"
+    kw = {"target_domains": [1], "sidecar_extensions": [".txt"], "progress": False}
+    real = tf.atomic_write
+
+    def stop_at_sidecar(path, write):
+        if path.suffix == ".txt":
+            raise KeyboardInterrupt
+        return real(path, write)
+
+    monkeypatch.setattr(tf, "atomic_write", stop_at_sidecar)
+    with pytest.raises(KeyboardInterrupt):
+        translate_folder(module, tree, out, **kw)
+    monkeypatch.setattr(tf, "atomic_write", real)
+    translate_folder(module, tree, out, **kw)
+    assert (out / "domain1/a_0.jpg").exists()
+    assert (out / "domain1/a_0.txt").read_text() == "0 0.5 0.5 0.2 0.2\n"
+
+
 def test_reference_styles_come_from_the_reference_folder(module, tree, tmp_path):
     refs = tmp_path / "refs"
     _img(refs / "dog" / "r1.png", (32, 32), (0, 0, 255))

@@ -417,15 +417,16 @@ def translate_folder(
                 if dst.exists() and not overwrite:
                     report.skipped_existing += 1
                     continue
+                # sidecars first: an existing image, which a rerun skips, has its annotations
+                for side in find_sidecars(src, sidecar_extensions):
+                    side_dst = dst.with_suffix(side.suffix)
+                    atomic_write(side_dst, lambda tmp, side=side: shutil.copyfile(side, tmp))
+                    report.sidecars += 1
                 img = to_pil(out)
                 if resize_back and img.size != size:
                     img = img.resize(size, Image.Resampling.BICUBIC)
                 save_picture(img, dst, quality)
                 report.written += 1
-                for side in find_sidecars(src, sidecar_extensions):
-                    side_dst = dst.with_suffix(side.suffix)
-                    atomic_write(side_dst, lambda tmp, side=side: shutil.copyfile(side, tmp))
-                    report.sidecars += 1
         skipped_all = len(target_domains) * num_styles - len(todo)
         report.skipped_existing += skipped_all * len(loaded)
         bar.update(len(chunk))
