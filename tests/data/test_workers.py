@@ -43,3 +43,23 @@ def test_a_folder_loader_with_too_many_workers_starts_no_more_than_the_cpus_with
         loader = dm.train_dataloader()
         assert loader.num_workers == usable_cpus()
         next(iter(loader))
+
+
+def test_loader_workers_outlive_a_sigterm_sent_to_the_whole_job(tmp_path):
+    """``timeout`` and schedulers signal every process of the job; the main process holds the
+    signal to finish its iteration and checkpoint, so a worker must not die of it (the main
+    process then failed with "DataLoader worker ... is killed by signal: Terminated")."""
+    import subprocess
+
+    dm = small_datamodule(make_root(tmp_path, {"a": 8, "b": 8}), num_workers=1)
+    dm.setup("fit")
+    batches = iter(dm.train_dataloader())  # 4 batches
+    next(batches)
+    (worker,) = batches._workers
+    subprocess.run(["kill", "-TERM", str(worker.pid)], check=True)  # not sent by its parent
+    worker.join(timeout=2)
+    assert worker.is_alive()
+    for _ in range(3):
+        next(batches)
+    batches._shutdown_workers()  # the loader's own stop still ends the worker
+    assert not worker.is_alive()

@@ -39,7 +39,7 @@ from starganv2.data.sampling import (
     place_sampler,
     require_full_batch,
 )
-from starganv2.data.workers import capped_workers
+from starganv2.data.workers import capped_workers, worker_init
 from starganv2.models.domain_names import describe_domains, moved_domains
 
 __all__ = ["ImageDomainDataModule", "ShapesDataModule", "ON_BAD_IMAGE"]
@@ -360,6 +360,7 @@ class ImageDomainDataModule(L.LightningDataModule):
             "num_workers": capped_workers(self.num_workers),
             "pin_memory": resolve_pin_memory(self.pin_memory, self.trainer),
             "persistent_workers": self.persistent_workers,
+            "worker_init_fn": worker_init,  # a SIGTERM to the whole job reaches the main process
         }
 
     def train_dataloader(self) -> DataLoader:
