@@ -63,3 +63,16 @@ def test_loader_workers_outlive_a_sigterm_sent_to_the_whole_job(tmp_path):
         next(batches)
     batches._shutdown_workers()  # the loader's own stop still ends the worker
     assert not worker.is_alive()
+
+
+def test_worker_init_keeps_torchs_handling_where_sigwaitinfo_is_missing(monkeypatch):
+    """macOS and Windows Pythons have no ``signal.sigwaitinfo`` (Windows no ``pthread_sigmask``
+    either): the hook must not fail there, and it leaves SIGTERM unblocked."""
+    import signal
+    import threading
+
+    monkeypatch.delattr(signal, "sigwaitinfo")
+    before = threading.active_count()
+    workers.worker_init(0)
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    assert threading.active_count() == before

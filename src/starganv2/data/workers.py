@@ -59,8 +59,9 @@ def worker_init(worker_id: int) -> None:
     (``seed_everything(workers=True)``), which it adds only to loaders without a
     ``worker_init_fn``, runs here as it would have.
     """
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    threading.Thread(target=_end_on_parents_sigterm, args=(os.getppid(),), daemon=True).start()
+    if hasattr(signal, "pthread_sigmask") and hasattr(signal, "sigwaitinfo"):  # not macOS, Windows
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        threading.Thread(target=_end_on_parents_sigterm, args=(os.getppid(),), daemon=True).start()
     if int(os.environ.get("PL_SEED_WORKERS", 0)):
         from lightning.fabric.utilities.seed import pl_worker_init_function
 
