@@ -84,6 +84,7 @@ def test_renamed_folders_are_measured_with_a_warning(named_ckpt, tmp_path, measu
         f"2: triangle); ckpt_path={named_ckpt} was trained with (0: circle, 1: square, "
         "2: triangle): each label keeps its place"
     ) in caplog.text
+    assert caplog.text.count("was trained with") == 1  # not again by the evaluator
 
 
 def test_the_trained_folders_and_unnamed_checkpoints_pass_quietly(

@@ -176,6 +176,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 model.img_size,
             )
         check_domain_names(cfg, datamodule, model.num_domains)
+        model.trained_domains = None  # compared just now, naming ckpt_path: no second warning
     results = evaluator.evaluate(model, datamodule, settings_key="")
     iteration = int(getattr(model, "iteration", 0))
     results["iteration"] = float(iteration)
