@@ -79,3 +79,40 @@ def test_a_data_module_that_fits_or_tells_nothing_passes():
     check_data_fits(32, 3, Fits())
     check_data_fits(32, 3, Unknown())
     check_data_fits(32, 3, None)  # plain dataloaders: no data module
+
+
+def test_stargan_v2_with_data_that_leaves_out_the_references(shapes_cache):
+    """``data.load_references=false`` (StarGAN v1's option) used to fail the first iteration
+    of StarGAN v2 with a bare ``KeyError: 'x_ref'``; it is refused before training instead."""
+    data = ShapesDataModule(
+        cache_dir=shapes_cache,
+        img_size=32,
+        n_train=4,
+        n_val=2,
+        batch_size=2,
+        num_workers=0,
+        load_references=False,
+    )
+    module = StarGANv2Module(**{**TINY, "num_domains": 3}, total_iters=1)
+    with pytest.raises(ValueError) as err:
+        quiet_trainer().fit(module, datamodule=data)
+    assert str(err.value) == (
+        "data.load_references=false, but stargan_v2 trains on reference images (x_ref, x_ref2); "
+        "set data.load_references=true (false is for StarGAN v1, model=stargan_v1)"
+    )
+    assert module.iteration == 0
+
+
+def test_stargan_v1_trains_without_references(shapes_cache):
+    data = ShapesDataModule(
+        cache_dir=shapes_cache,
+        img_size=32,
+        n_train=4,
+        n_val=2,
+        batch_size=2,
+        num_workers=0,
+        load_references=False,
+    )
+    module = StarGANv1Module(**{**TINY_V1, "num_domains": 3}, total_iters=1)
+    quiet_trainer().fit(module, datamodule=data)
+    assert module.iteration == 1

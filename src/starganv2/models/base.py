@@ -29,14 +29,16 @@ this base holds the rest, so that a new model is its training logic only:
   :meth:`optimizer_settings` (from its hyperparameters, as the run was configured) replace
   those values in the checkpoint before they are restored. The Adam moments stay restored.
 - **the data.** When fitting starts, a data module whose ``img_size`` or ``num_domains`` is
-  not the model's is refused (:func:`~starganv2.models.training_checks.check_data_fits`).
+  not the model's is refused (:func:`~starganv2.models.training_checks.check_data_fits`), and
+  so is one without reference images when the model trains on them (``NEEDS_REFERENCES``,
+  :func:`~starganv2.models.training_checks.check_data_references`).
 - **frozen nets.** Lightning warns about every submodule in eval mode when training starts. The
   nets named in ``FROZEN_NETS`` (EMA copies, the FAN) are so on purpose, so the base hides that
   warning while they are the only ones; any other module in eval mode is still reported.
 
 A subclass sets ``MODEL_NAME``, ``OPTIMIZER_ORDER`` (the names of ``self.nets`` in the order of
 ``configure_optimizers``), ``TERMS`` (the loss terms of each update) and, where it has them,
-``EMA_NETS`` and ``FROZEN_NETS``; calls ``self.save_hyperparameters()`` and :meth:`set_nets`;
+``EMA_NETS``, ``FROZEN_NETS`` and ``NEEDS_REFERENCES``; calls ``self.save_hyperparameters()`` and :meth:`set_nets`;
 and ends ``training_step`` with :meth:`end_iteration`.
 """
 
@@ -59,6 +61,7 @@ from starganv2.models.prediction import PredictionMixin
 from starganv2.models.training_checks import (
     NonFiniteTracker,
     check_data_fits,
+    check_data_references,
     check_images,
     check_strategy,
     check_trainer_counts,
@@ -97,6 +100,8 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
     """Nets with an averaged copy in ``self.nets_ema``; inference uses that copy."""
     FROZEN_NETS: ClassVar[tuple[str, ...]] = ()
     """Submodules (attribute names) kept in eval mode on purpose."""
+    NEEDS_REFERENCES: ClassVar[bool] = False
+    """Whether training batches must hold reference images (``x_ref``, ``x_ref2``)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -277,9 +282,12 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
     # ------------------------------------------------------------------ Lightning hooks
     def setup(self, stage: str) -> None:
         """Before fitting (and before a checkpoint is restored): refuse a data module whose
-        images or domains the model was not built for (:func:`check_data_fits`)."""
+        images or domains the model was not built for (:func:`check_data_fits`), or without
+        the reference images the model trains on (:func:`check_data_references`)."""
         if stage == "fit" and self._trainer is not None:
             check_data_fits(self.img_size, self.num_domains, self._trainer.datamodule)
+            if self.NEEDS_REFERENCES:
+                check_data_references(self.MODEL_NAME, self._trainer.datamodule)
 
     def on_fit_start(self) -> None:
         """Refuse, before the first iteration, what would fail or mislead later: trainer

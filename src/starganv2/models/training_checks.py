@@ -41,6 +41,7 @@ __all__ = [
     "check_learning_rates",
     "check_adam",
     "check_data_fits",
+    "check_data_references",
     "domain_labels",
     "check_domain",
     "domain_list",
@@ -302,6 +303,20 @@ def check_data_fits(img_size: int, num_domains: int, datamodule: object) -> None
             "(the model configs follow it: num_domains: ${data.num_domains}), and drop a "
             "model.num_domains override (in Python, build the module with the data module's "
             "num_domains)"
+        )
+
+
+def check_data_references(model_name: str, datamodule: object) -> None:
+    """``ValueError`` in one line when ``datamodule`` leaves the reference images out of its
+    training items (``load_references=False``, meant for StarGAN v1) but the model named
+    ``model_name`` trains on them: otherwise the first iteration fails with a bare
+    ``KeyError: 'x_ref'`` deep in the training step. A data module without ``load_references``
+    is not checked."""
+    if getattr(datamodule, "load_references", True) is False:
+        raise ValueError(
+            f"data.load_references=false, but {model_name} trains on reference images "
+            "(x_ref, x_ref2); set data.load_references=true (false is for StarGAN v1, "
+            "model=stargan_v1)"
         )
 
 

@@ -155,6 +155,7 @@ class StarGANv2Module(TranslationModule):
     TERMS = TERMS
     EMA_NETS = EMA_NETS
     FROZEN_NETS = ("nets_ema", "fan")
+    NEEDS_REFERENCES = True
 
     def __init__(
         self,
