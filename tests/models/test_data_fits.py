@@ -81,11 +81,10 @@ def test_a_data_module_that_fits_or_tells_nothing_passes():
     check_data_fits(32, 3, None)  # plain dataloaders: no data module
 
 
-def test_stargan_v2_with_data_that_leaves_out_the_references(shapes_cache):
-    """``data.load_references=false`` (StarGAN v1's option) used to fail the first iteration
-    of StarGAN v2 with a bare ``KeyError: 'x_ref'``; it is refused before training instead."""
-    data = ShapesDataModule(
-        cache_dir=shapes_cache,
+def _data_without_references(cache: object) -> ShapesDataModule:
+    """Tiny shapes data whose training items hold no reference images (StarGAN v1's option)."""
+    return ShapesDataModule(
+        cache_dir=cache,
         img_size=32,
         n_train=4,
         n_val=2,
@@ -93,6 +92,12 @@ def test_stargan_v2_with_data_that_leaves_out_the_references(shapes_cache):
         num_workers=0,
         load_references=False,
     )
+
+
+def test_stargan_v2_with_data_that_leaves_out_the_references(shapes_cache):
+    """``data.load_references=false`` (StarGAN v1's option) used to fail the first iteration
+    of StarGAN v2 with a bare ``KeyError: 'x_ref'``; it is refused before training instead."""
+    data = _data_without_references(shapes_cache)
     module = StarGANv2Module(**{**TINY, "num_domains": 3}, total_iters=1)
     with pytest.raises(ValueError) as err:
         quiet_trainer().fit(module, datamodule=data)
@@ -104,15 +109,7 @@ def test_stargan_v2_with_data_that_leaves_out_the_references(shapes_cache):
 
 
 def test_stargan_v1_trains_without_references(shapes_cache):
-    data = ShapesDataModule(
-        cache_dir=shapes_cache,
-        img_size=32,
-        n_train=4,
-        n_val=2,
-        batch_size=2,
-        num_workers=0,
-        load_references=False,
-    )
+    data = _data_without_references(shapes_cache)
     module = StarGANv1Module(**{**TINY_V1, "num_domains": 3}, total_iters=1)
     quiet_trainer().fit(module, datamodule=data)
     assert module.iteration == 1
