@@ -142,3 +142,13 @@ def test_mean_landmarks_file(tmp_path):
         load_mean_landmarks(tmp_path / "bad.npz")
     with pytest.raises(FileNotFoundError, match="download.sh wing"):
         load_mean_landmarks(tmp_path / "nope.npz")
+
+
+def test_a_checkpoint_given_as_mean_landmarks_is_a_short_line(tmp_path):
+    """A torch checkpoint is a zip that numpy reads as an .npz of its entries: the error listed
+    every one (5.8 KB for wing.ckpt); it names a few and the count."""
+    torch.save({f"layer{i}.weight": torch.zeros(1) for i in range(300)}, tmp_path / "wing.ckpt")
+    with pytest.raises(ValueError, match=r"expected an array 'mean'") as err:
+        load_mean_landmarks(tmp_path / "wing.ckpt")
+    assert len(str(err.value)) < 400
+    assert "in all)" in str(err.value)

@@ -77,9 +77,16 @@ def load_mean_landmarks(path: str | os.PathLike, img_size: int = REFERENCE_SIZE)
     if mean is None or tuple(mean.shape) != (98, 2):
         raise ValueError(
             f"mean landmarks {str(path)!r}: expected an array 'mean' of shape (98, 2), found "
-            f"{found if mean is None else tuple(mean.shape)}"
+            f"{_names(found) if mean is None else tuple(mean.shape)}"
         )
     return torch.from_numpy(mean.astype("float32")) * (img_size / REFERENCE_SIZE)
+
+
+def _names(found: list[str], shown: int = 5) -> str:
+    """The arrays of an ``.npz`` for an error line, at most ``shown`` of them: a torch
+    checkpoint (a zip too) given by mistake holds hundreds of entries."""
+    more = f", ... ({len(found)} in all)" if len(found) > shown else ""
+    return "[" + ", ".join(repr(n) for n in found[:shown]) + more + "]"
 
 
 def face_axis(landmarks: torch.Tensor) -> torch.Tensor:
