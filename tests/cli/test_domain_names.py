@@ -172,7 +172,7 @@ def test_sample_refuses_references_that_move_a_domain_to_another_label(named_ckp
 
 
 def test_sample_warns_about_renamed_reference_domains(named_ckpt, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="starganv2.sample"):
+    with caplog.at_level(logging.WARNING, logger="starganv2.models.domain_names"):
         written = _sample_from_folders(named_ckpt, tmp_path, ["cat", "dog", "zebra"])
     assert "latent_grid/zebra" in written
     assert "trained with (0: cat, 1: dog, 2: wild)" in caplog.text

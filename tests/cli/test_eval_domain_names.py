@@ -76,7 +76,7 @@ def test_folders_that_move_a_trained_domain_are_refused(named_ckpt, tmp_path, me
 
 
 def test_renamed_folders_are_measured_with_a_warning(named_ckpt, tmp_path, measured, caplog):
-    with caplog.at_level(logging.WARNING, logger="starganv2.evaluation.evaluator"):
+    with caplog.at_level(logging.WARNING, logger="starganv2.models.domain_names"):
         results, root = _eval(named_ckpt, tmp_path, ["ball", "square", "triangle"])
     assert measured == [["ball", "square", "triangle"]] and results["seen/ball"] == 1.0
     assert (
@@ -91,7 +91,7 @@ def test_the_trained_folders_and_unnamed_checkpoints_pass_quietly(
     named_ckpt, tmp_path, measured, caplog
 ):
     unnamed = write_tiny_checkpoint(tmp_path / "unnamed.ckpt")  # converted: no names saved
-    with caplog.at_level(logging.WARNING, logger="starganv2.evaluation.evaluator"):
+    with caplog.at_level(logging.WARNING, logger="starganv2.models.domain_names"):
         _eval(named_ckpt, tmp_path / "a", TRAINED)
         _eval(unnamed, tmp_path / "b", ["apple", "circle", "square"])
     assert measured == [TRAINED, ["apple", "circle", "square"]]

@@ -88,7 +88,7 @@ def test_a_renamed_domain_keeps_its_label_with_a_warning(
 ):
     root = write_domain_data(tmp_path / "data", ["a", "b"], n_train=2, n_val=2)
     tiny_module.trained_domains = ["cat", "b"]
-    with caplog.at_level(logging.WARNING, logger="starganv2.evaluation.evaluator"):
+    with caplog.at_level(logging.WARNING, logger="starganv2.models.domain_names"):
         results = _evaluator().evaluate(tiny_module, root)
     assert "FID_latent/b2a" in results
     assert (
@@ -108,7 +108,7 @@ def test_trained_domains_is_checked_and_not_saved(tiny_module):
 
 
 def test_the_name_check_leaves_other_counts_to_the_count_check(caplog):
-    with caplog.at_level(logging.WARNING, logger="starganv2.evaluation.evaluator"):
+    with caplog.at_level(logging.WARNING, logger="starganv2.models.domain_names"):
         check_trained_domains(["a", "b"], "here", ["a", "b", "c"], "there")
         check_trained_domains(["a", "b"], "here", None, "there")
         check_trained_domains(["a", "b"], "here", ["a", "b"], "there")

@@ -77,26 +77,17 @@ def _check_domain_names(cfg: DictConfig, names: list[str], where: str) -> None:
     another domain's translations under its name; other renames keep every label: a warning
     naming both lists. Checkpoints without names (converted ones) are not compared."""
     from starganv2.cli.translate import checkpoint_domain_names
-    from starganv2.models.domain_names import describe_domains, moved_domains
+    from starganv2.models.domain_names import check_domain_order
 
-    saved = checkpoint_domain_names(cfg, len(names))
-    if saved is None or saved == names:
-        return
-    moved = moved_domains(saved, names)
-    if moved:
-        raise ValueError(
-            f"{where} gives the domains ({describe_domains(names)}) but ckpt_path={cfg.ckpt_path} "
-            f"was trained with ({describe_domains(saved)}): {moved} would be drawn with another "
-            "domain's label and their grids named after them; give reference folders named and "
-            "sorted as the model's domains"
-        )
-    log.warning(
-        "%s gives the domains (%s); ckpt_path=%s was trained with (%s): each label keeps its "
-        "place, the grids are named after the folders",
+    check_domain_order(
+        names,
         where,
-        describe_domains(names),
-        cfg.ckpt_path,
-        describe_domains(saved),
+        checkpoint_domain_names(cfg, len(names)),
+        f"ckpt_path={cfg.ckpt_path}",
+        effect="drawn with another domain's label and their grids named after them",
+        remedy="give reference folders named and sorted as the model's domains",
+        kept="the grids are named after the folders",
+        verb="gives",
     )
 
 

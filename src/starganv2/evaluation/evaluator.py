@@ -38,7 +38,7 @@ from typing import Any
 from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
 from starganv2.evaluation.protocol import MODES, EvalData, EvalProtocol
 from starganv2.evaluation.registry import MetricRunner, build_metric, image_metrics, metric_names
-from starganv2.models.domain_names import describe_domains, moved_domains
+from starganv2.models.domain_names import check_domain_order
 from starganv2.models.interface import Translator, require_mode
 from starganv2.utils.checks import check_int
 
@@ -342,23 +342,15 @@ def check_trained_domains(
     translated as another domain and its figures reported under its own name
     (``FID_latent/circle2apple`` measuring a square): ``ValueError`` naming both lists. Other
     differences (a renamed folder, a new name at a label) keep every label and may be meant: a
-    warning naming both lists. Lists of different lengths are left to the domain count check.
+    warning naming both lists (:func:`~starganv2.models.domain_names.check_domain_order`).
     """
-    if trained is None or len(trained) != len(names) or list(trained) == list(names):
-        return
-    moved = moved_domains(trained, names)
-    if moved:
-        raise ValueError(
-            f"{where} give the domains ({describe_domains(names)}) but {trained_where} was "
-            f"trained with ({describe_domains(trained)}): {moved} would be translated with "
-            "another domain's label and their figures reported under their own names; evaluate "
-            "with the data the model was trained on, its domain folders named as then"
-        )
-    log.warning(
-        "%s give the domains (%s); %s was trained with (%s): each label keeps its place, the "
-        "figures are named after the data's folders",
+    check_domain_order(
+        names,
         where,
-        describe_domains(names),
+        trained,
         trained_where,
-        describe_domains(trained),
+        effect="translated with another domain's label and their figures reported under their "
+        "own names",
+        remedy="evaluate with the data the model was trained on, its domain folders named as then",
+        kept="the figures are named after the data's folders",
     )

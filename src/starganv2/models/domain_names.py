@@ -9,10 +9,13 @@ domain (a name the checkpoint does not have) keeps every label and may be meant.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["saved_domain_names", "moved_domains", "describe_domains"]
+__all__ = ["saved_domain_names", "moved_domains", "describe_domains", "check_domain_order"]
+
+log = logging.getLogger(__name__)
 
 
 def saved_domain_names(checkpoint: Mapping[str, Any], num_domains: int) -> list[str] | None:
@@ -42,3 +45,42 @@ def moved_domains(saved: Sequence[str], names: Sequence[str]) -> list[str]:
 def describe_domains(names: Sequence[str]) -> str:
     """``0: cat, 1: dog`` for messages."""
     return ", ".join(f"{i}: {d}" for i, d in enumerate(names))
+
+
+def check_domain_order(
+    names: Sequence[str],
+    where: str,
+    trained: Sequence[str] | None,
+    trained_where: str,
+    *,
+    effect: str,
+    remedy: str,
+    kept: str,
+    verb: str = "give",
+) -> None:
+    """Compare the domain names ``names`` (given by ``where``) with those the model was trained
+    with, ``trained`` (known from ``trained_where``; ``None``: unknown, nothing to do).
+
+    A name of ``trained`` that ``names`` puts at another label is a ``ValueError`` naming both
+    lists, what would go wrong (``effect``, after "would be") and what to do (``remedy``); other
+    differences keep every label and may be meant: a warning naming both lists and how the
+    outputs are named (``kept``). Each tool gives its own words; ``verb`` agrees with ``where``.
+    Lists of different lengths are left to the domain count check.
+    """
+    if trained is None or len(trained) != len(names) or list(trained) == list(names):
+        return
+    moved = moved_domains(trained, names)
+    if moved:
+        raise ValueError(
+            f"{where} {verb} the domains ({describe_domains(names)}) but {trained_where} was "
+            f"trained with ({describe_domains(trained)}): {moved} would be {effect}; {remedy}"
+        )
+    log.warning(
+        "%s %s the domains (%s); %s was trained with (%s): each label keeps its place, %s",
+        where,
+        verb,
+        describe_domains(names),
+        trained_where,
+        describe_domains(trained),
+        kept,
+    )
