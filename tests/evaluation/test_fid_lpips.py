@@ -69,6 +69,21 @@ def test_protocol_two_domains(tmp_path, offline_hub, tiny_module):
     assert "reference/dog2cat/0003_03.png" in pngs
 
 
+def test_protocol_logs_the_mean_of_each_mode(tmp_path, offline_hub, tiny_module, caplog):
+    """The per-mode means (the figures a paper quotes) are in the log, not only the JSON."""
+    root = write_domain_data(tmp_path / "data", ["cat", "dog"], n_train=4, n_val=2)
+    with caplog.at_level("INFO", logger=FL.log.name):
+        results = evaluate(
+            tiny_module, root, feature_extractor=TinyFeatures(), num_outs_per_domain=2
+        )
+    for mode in ("latent", "reference"):
+        line = (
+            f"{mode} mean over 2 tasks: FID {results[f'FID_{mode}/mean']:.3f}, "
+            f"LPIPS {results[f'LPIPS_{mode}/mean']:.4f}"
+        )
+        assert line in caplog.messages
+
+
 def test_protocol_three_domains_keys(tmp_path, offline_hub):
     torch.manual_seed(0)
     module = StarGANv2Module(**{**TINY, "num_domains": 3}).eval()
