@@ -233,6 +233,7 @@ def test_full_run_on_shapes_writes_json_and_logs(tmp_path, hub_with_random_weigh
             assert {f"{metric}_{mode}/{t}" for t in tasks + ["mean"]} <= set(saved)
     assert len([k for k in saved if k.startswith("FID_latent/")]) == 3  # 2 tasks + mean
     assert saved["iteration"] == 7
+    assert isinstance(saved["iteration"], int)  # a count: "7" in the JSON, not "7.0"
     assert {"shapes/target_accuracy_latent", "shapes/ref_color_error"} <= set(saved)
     assert len(list((out / "images" / "reference" / "circle2square").glob("*.png"))) == 4
     with open(next(out.glob("csv/version_*/metrics.csv"))) as f:

@@ -148,7 +148,7 @@ def check_domain_names(cfg: DictConfig, datamodule: object, num_domains: int) ->
     check_trained_domains(names, where, saved, f"ckpt_path={cfg.ckpt_path}")
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
+def run(cfg: DictConfig) -> dict[str, float | int]:
     """Evaluate as configured by ``cfg``; returns the results (also written to ``output_file``)."""
     from starganv2.cli.common import load_module, resolve_device
     from starganv2.cli.config_check import instantiate
@@ -179,7 +179,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         model.trained_domains = None  # compared just now, naming ckpt_path: no second warning
     results = evaluator.evaluate(model, datamodule, settings_key="")
     iteration = int(getattr(model, "iteration", 0))
-    results["iteration"] = float(iteration)
+    results["iteration"] = iteration  # a count: JSON "7", not "7.0"
     path = save_json(results, cfg.output_file)
     loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
     for logger in loggers:
