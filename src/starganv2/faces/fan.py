@@ -253,16 +253,16 @@ class FAN(nn.Module):
         state = {k.removeprefix("module."): v for k, v in state.items()}
         expected = self.state_dict()
         counters = [k for k in expected if k.endswith("num_batches_tracked") and k not in state]
-        state.update({k: torch.zeros((), dtype=torch.long) for k in counters})
-        if counters:
-            log.info("%s: set %d missing num_batches_tracked counters to 0", where, len(counters))
-        missing = [k for k in expected if k not in state]
-        if missing:
+        missing = [k for k in expected if k not in state and k not in counters]
+        if missing:  # before the counters' line: a wrong file gets the error alone
             raise FANWeightsError(
                 f"{where}: {len(missing)} of the {len(expected)} FAN weights are missing "
                 f"({', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''}); expected the "
                 f"{WEIGHTS_HINT}"
             )
+        state.update({k: torch.zeros((), dtype=torch.long) for k in counters})
+        if counters:
+            log.info("%s: set %d missing num_batches_tracked counters to 0", where, len(counters))
         wrong = [
             f"{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} expected"
             for k, v in expected.items()
