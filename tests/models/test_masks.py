@@ -77,6 +77,8 @@ def test_build_gives_each_registered_provider_and_none_without_the_skip(tmp_path
     assert all(torch.equal(v, want[k]) for k, v in loaded.state_dict().items())
     with pytest.raises(ValueError, match=r"model.fan_weights is not set: download wing.ckpt"):
         build_mask_provider("fan", w_hpf=1.0)
+    with pytest.raises(ValueError, match=r"shapes data use model.mask_provider=shape_oracle;"):
+        build_mask_provider("fan", w_hpf=1.0)
     with caplog.at_level(logging.WARNING):
         assert build_mask_provider("fan", w_hpf=0.0, weights=str(wing)) is None
     assert f"model.fan_weights={str(wing)!r} is not used: w_hpf=0.0" in caplog.text

@@ -159,8 +159,9 @@ def _fan(*, weights: str | None, key: str, load_weights: bool) -> MaskProvider:
         raise ValueError(
             "mask_provider='fan' needs the face-landmark network (FAN) for its face masks, but "
             f"{key} is not set: download wing.ckpt (clovaai/stargan-v2: `bash download.sh wing` "
-            f"saves expr/checkpoints/wing.ckpt) and pass {key}=path/to/wing.ckpt, or set "
-            "model.w_hpf=0 (see docs/faces.md)"
+            f"saves expr/checkpoints/wing.ckpt) and pass {key}=path/to/wing.ckpt; on the built-in "
+            "shapes data use model.mask_provider=shape_oracle; or set model.w_hpf=0 (see "
+            "docs/faces.md)"
         )
     return FAN.from_file(weights, key=key)
 

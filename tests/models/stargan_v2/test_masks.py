@@ -53,6 +53,7 @@ def test_w_hpf_without_fan_weights_fails_naming_the_key_and_the_file():
     with pytest.raises(ValueError, match="model.fan_weights is not set") as err:
         module.setup("fit")
     assert "wing.ckpt" in str(err.value) and "download.sh wing" in str(err.value)
+    assert "shapes data use model.mask_provider=shape_oracle" in str(err.value)  # no FAN needed
     with pytest.raises(ValueError, match="model.fan_weights is not set"):
         module.translate(_images(), 0)
     with pytest.raises(ValueError, match="model.fan_weights is not set"):

@@ -414,7 +414,8 @@ class StarGANv2Module(TranslationModule):
                 f"w_hpf={self.hparams.w_hpf} needs the face-landmark network (FAN) for its face "
                 "masks, but model.fan_weights is not set: download wing.ckpt (clovaai/stargan-v2: "
                 "`bash download.sh wing` saves expr/checkpoints/wing.ckpt) and pass "
-                "model.fan_weights=path/to/wing.ckpt, or set model.w_hpf=0 (see docs/faces.md)"
+                "model.fan_weights=path/to/wing.ckpt; on the built-in shapes data use "
+                "model.mask_provider=shape_oracle; or set model.w_hpf=0 (see docs/faces.md)"
             )
         fan.load_weights(path, key="model.fan_weights")
 
