@@ -70,8 +70,11 @@ def attribute_names(cfg: DictConfig, model: Any) -> list[str] | None:
 
 
 def check_serving(cfg: DictConfig) -> None:
-    """``port`` (null, or 1-65535) and ``max_styles`` (>= 2: the slider's range) before the
-    model loads: Gradio's own errors are tracebacks or name its keys, not these."""
+    """``port`` (null, or 1-65535), ``max_styles`` (>= 2: the slider's range) and the style
+    video's ``fps`` (> 0) and ``frames_per_transition`` (>= 1) before the model loads: Gradio's
+    own errors are tracebacks or name its keys, not these, and a bad video setting would
+    otherwise first show as an error in the page of whoever asks for a video."""
+    from starganv2.synthesis.video import check_fps
     from starganv2.utils.checks import check_int
 
     port = cfg.get("port")
@@ -83,6 +86,8 @@ def check_serving(cfg: DictConfig) -> None:
             "the first free port from 7860"
         )
     check_int(cfg.max_styles, "max_styles", 2)
+    check_int(cfg.frames_per_transition, "frames_per_transition")
+    check_fps(cfg.fps, "fps")
 
 
 def build(cfg: DictConfig) -> Any:

@@ -160,3 +160,21 @@ def test_port_and_slider_values_are_checked_before_the_model_loads(tmp_path, ove
     with pytest.raises(ValueError) as err:
         build(cfg)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("fps=0", "fps=0 is invalid: expected frames per second > 0"),
+        ("frames_per_transition=0", "frames_per_transition=0 is invalid: expected an integer >= 1"),
+    ],
+)
+def test_video_settings_are_checked_before_the_model_loads(tmp_path, override, message):
+    """They were accepted, and the page showed the error only when someone asked for a video."""
+    from starganv2.cli.demo import build
+    from tests.integration.conftest import compose_train
+
+    cfg = compose_train([f"ckpt_path={tmp_path}/missing.ckpt", override], tmp_path, "demo")
+    with pytest.raises(ValueError) as err:
+        build(cfg)
+    assert message in str(err.value)
