@@ -90,6 +90,17 @@ def test_video_ref_with_one_reference_per_domain_names_the_setting(ckpt, tmp_pat
     assert not list(tmp_path.rglob("*.mp4")) and not list((tmp_path / "run").rglob("*.png"))
 
 
+def test_empty_outputs_is_refused_before_the_model_loads(tmp_path):
+    """``outputs=[]`` wrote nothing and exited 0, as if sampling had worked."""
+    from starganv2.cli.sample import run
+
+    cfg = compose_train(
+        [f"ckpt_path={tmp_path / 'nope.ckpt'}", "outputs=[]"], tmp_path / "run", "sample"
+    )
+    with pytest.raises(ValueError, match=r"outputs=\[\]: nothing to write; choose auto or"):
+        run(cfg)
+
+
 @pytest.mark.slow
 def test_sample_cli_exits_with_one_line_error(tmp_path):
     proc = run_cli(

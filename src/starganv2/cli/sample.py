@@ -184,9 +184,11 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     quiet_third_party()
     outputs = [cfg.outputs] if isinstance(cfg.outputs, str) else list(cfg.outputs)
     unknown = [o for o in outputs if o not in (*OUTPUTS, "auto")]
-    if unknown:
+    if unknown or not outputs:  # none: the run would write nothing and still exit 0
         raise ValueError(
-            f"outputs={outputs}: unknown {unknown}; choose auto or from {list(OUTPUTS)}"
+            f"outputs={outputs}: "
+            + (f"unknown {unknown}" if unknown else "nothing to write")
+            + f"; choose auto or from {list(OUTPUTS)}"
         )
     for key in ("num_sources", "num_refs_per_domain", "num_latents"):
         check_int(cfg[key], key)
