@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from PIL import Image
@@ -90,15 +92,40 @@ def test_video_ref_with_one_reference_per_domain_names_the_setting(ckpt, tmp_pat
     assert not list(tmp_path.rglob("*.mp4")) and not list((tmp_path / "run").rglob("*.png"))
 
 
-def test_empty_outputs_is_refused_before_the_model_loads(tmp_path):
-    """``outputs=[]`` wrote nothing and exited 0, as if sampling had worked."""
+@pytest.mark.parametrize(
+    ("override", "shown"), [("outputs=[]", "[]"), ("outputs=null", "None"), ("outputs=5", "5")]
+)
+def test_outputs_with_nothing_to_write_are_refused_before_the_model_loads(
+    tmp_path, override, shown
+):
+    """``outputs=[]`` wrote nothing and exited 0, as if sampling had worked; ``null`` and a
+    number were tracebacks (``TypeError: ... is not iterable``)."""
     from starganv2.cli.sample import run
 
     cfg = compose_train(
-        [f"ckpt_path={tmp_path / 'nope.ckpt'}", "outputs=[]"], tmp_path / "run", "sample"
+        [f"ckpt_path={tmp_path / 'nope.ckpt'}", override], tmp_path / "run", "sample"
     )
-    with pytest.raises(ValueError, match=r"outputs=\[\]: nothing to write; choose auto or"):
+    with pytest.raises(ValueError, match=re.escape(f"outputs={shown}: nothing to write; choose")):
         run(cfg)
+
+
+def test_auto_listed_with_a_video_writes_the_grids_too(ckpt, tmp_path):
+    """``outputs=[auto,video_ref]`` wrote only the video: ``auto`` was expanded only alone."""
+    from starganv2.cli.sample import run
+
+    root = make_folder_dataset(tmp_path / "data", ["a", "b", "c"], n=2, size=32)
+    cfg = compose_train(
+        [f"ckpt_path={ckpt}", f"src_dir={root / 'val'}", f"ref_dir={root / 'val'}",
+         "outputs=[auto,video_ref,reference_grid]", "video.frames_per_transition=1",
+         "num_sources=2", "num_latents=1"],
+        tmp_path / "run",
+        config_name="sample",
+    )  # fmt: skip
+    written = run(cfg)
+    assert list(written) == [
+        "reference_grid", "latent_grid/a", "latent_grid/b", "latent_grid/c", "video_ref",
+    ]  # fmt: skip
+    assert all(path.is_file() for path in written.values())
 
 
 @pytest.mark.slow

@@ -37,6 +37,25 @@ AUTO_OUTPUTS = {
 """``outputs=auto``: one grid per guidance mode of the model."""
 
 
+def requested_outputs(value: Any) -> list[str]:
+    """``outputs`` as a list of names (one name or a list; ``auto`` is expanded once the model
+    is loaded); anything else (null, a number, an empty list, an unknown name) is a
+    ``ValueError`` with the choices: a run would write nothing, or fail with a traceback."""
+    from omegaconf import ListConfig
+
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple, ListConfig)) or not names:
+        problem = "nothing to write"
+    else:
+        names = list(names)
+        unknown = [o for o in names if o not in (*OUTPUTS, "auto")]
+        if not unknown:
+            return names
+        problem = f"unknown {unknown}"
+    shown = list(value) if isinstance(value, ListConfig) else value
+    raise ValueError(f"outputs={shown}: {problem}; choose auto or from {list(OUTPUTS)}")
+
+
 def _data_root(cfg: DictConfig) -> Path:
     """The dataset folder of the data config (generating the built-in shapes data if needed)."""
     from starganv2.cli.config_check import instantiate
@@ -182,14 +201,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     from starganv2.utils.checks import check_int
 
     quiet_third_party()
-    outputs = [cfg.outputs] if isinstance(cfg.outputs, str) else list(cfg.outputs)
-    unknown = [o for o in outputs if o not in (*OUTPUTS, "auto")]
-    if unknown or not outputs:  # none: the run would write nothing and still exit 0
-        raise ValueError(
-            f"outputs={outputs}: "
-            + (f"unknown {unknown}" if unknown else "nothing to write")
-            + f"; choose auto or from {list(OUTPUTS)}"
-        )
+    outputs = requested_outputs(cfg.outputs)
     for key in ("num_sources", "num_refs_per_domain", "num_latents"):
         check_int(cfg[key], key)
     check_psi(cfg.psi)
@@ -204,8 +216,8 @@ def run(cfg: DictConfig) -> dict[str, Path]:
         require_pyav()  # before any grid is written
     device = resolve_device(cfg.device)
     module = load_module(cfg.ckpt_path, device)
-    if outputs == ["auto"]:
-        outputs = [AUTO_OUTPUTS[m] for m in module.guidance_modes]
+    auto = [AUTO_OUTPUTS[m] for m in module.guidance_modes]
+    outputs = list(dict.fromkeys(o for n in outputs for o in (auto if n == "auto" else [n])))
     if "attribute_grid" in outputs:  # attribute vectors: sources with their labels, no domains
         from starganv2.synthesis.grids import attribute_grid
 
