@@ -109,6 +109,32 @@ def test_outputs_with_nothing_to_write_are_refused_before_the_model_loads(
         run(cfg)
 
 
+@pytest.mark.parametrize(
+    ("override", "key", "minimum"),
+    [
+        ("video.frames_per_transition=0", "video.frames_per_transition", 1),
+        ("video.num_codes=1", "video.num_codes", 2),
+    ],
+)
+def test_video_settings_are_named_by_their_keys_before_the_model_loads(
+    tmp_path, override, key, minimum
+):
+    """The library's check named ``num_codes`` / ``frames_per_transition`` without their
+    ``video.`` prefix, and only once the model was loaded."""
+    from starganv2.cli.sample import run
+
+    cfg = compose_train(
+        [f"ckpt_path={tmp_path / 'nope.ckpt'}", "outputs=video_latent", override],
+        tmp_path / "run",
+        "sample",
+    )
+    with pytest.raises(
+        ValueError,
+        match=re.escape(f"{key}={override[-1]} is invalid: expected an integer >= {minimum}"),
+    ):
+        run(cfg)
+
+
 def test_auto_listed_with_a_video_writes_the_grids_too(ckpt, tmp_path):
     """``outputs=[auto,video_ref]`` wrote only the video: ``auto`` was expanded only alone."""
     from starganv2.cli.sample import run

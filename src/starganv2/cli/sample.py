@@ -213,6 +213,9 @@ def run(cfg: DictConfig) -> dict[str, Path]:
         )
     if {"video_ref", "video_latent"} & set(outputs):
         check_fps(cfg.video.fps, "video.fps")
+        check_int(cfg.video.frames_per_transition, "video.frames_per_transition")
+        if "video_latent" in outputs:  # interpolation between codes: at least 2
+            check_int(cfg.video.num_codes, "video.num_codes", 2)
         require_pyav()  # before any grid is written
     device = resolve_device(cfg.device)
     module = load_module(cfg.ckpt_path, device)
