@@ -85,6 +85,8 @@ def test_bad_uploads_give_a_message_and_the_server_keeps_serving(engine, tmp_pat
         with pytest.raises(gradio_client.exceptions.AppError, match="limit is 1,000"):
             c.predict(gradio_client.handle_file(str(src)), api_name="/translate")
         small = write_picture(tmp_path / "small.png", 30, 30)
+        with pytest.raises(gradio_client.exceptions.AppError, match="greater than maximum"):
+            c.predict(gradio_client.handle_file(str(small)), seed=2**70, api_name="/translate")
         assert (
             len(
                 result_paths(

@@ -44,6 +44,9 @@ API_NAME = "translate"
 _AUTO = "auto"
 _MAX_STYLES = 16
 _SCRATCH_AGE_S = 3600
+SEED_MAX = 2**53 - 1
+"""The largest seed: a browser keeps integers exactly up to it; larger ones overflowed torch's
+64-bit seed with a bare "Overflow when unpacking long long"."""
 
 
 def import_gradio() -> Any:
@@ -301,7 +304,9 @@ def build_app(
                 with gr.Group(visible=styles) as latent_controls:
                     num_styles = gr.Slider(1, max_styles, value=1, step=1, label="Styles (K)")
                     with gr.Row():
-                        seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+                        seed = gr.Number(
+                            value=0, precision=0, label="Seed", minimum=0, maximum=SEED_MAX
+                        )
                         reroll = gr.Button("Re-roll styles", elem_id="reroll")
                     psi = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Style strength psi")
                 with gr.Group(visible=False) as reference_controls:
