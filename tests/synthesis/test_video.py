@@ -105,6 +105,13 @@ def test_writer_streams_one_frame_at_a_time(tmp_path):
     assert count_video_frames(tmp_path / "s.mp4") == 12
 
 
+def test_a_fractional_frame_rate_is_logged_as_written(tmp_path, caplog):
+    """``video.fps=2.5`` writes a 5/2 fps video; the log line said "2 fps"."""
+    with caplog.at_level("INFO", logger="starganv2.synthesis.video"):
+        write_video(iter([torch.rand(3, 16, 16)] * 2), tmp_path / "v.mp4", fps=2.5)
+    assert "(2 frames, 2.5 fps)" in caplog.text
+
+
 def test_failed_write_leaves_existing_file_untouched(tmp_path):
     path = tmp_path / "v.mp4"
     path.write_bytes(b"old video")

@@ -95,7 +95,7 @@ class VideoWriter:
     """
 
     def __init__(
-        self, path: str | os.PathLike, fps: int = 30, codec: str = "libx264", crf: int = 18
+        self, path: str | os.PathLike, fps: float = 30, codec: str = "libx264", crf: int = 18
     ) -> None:
         self.path = Path(path)
         self.fps = check_fps(fps)
@@ -171,11 +171,11 @@ class VideoWriter:
             file.__exit__(exc_type, exc, tb)
             return
         file.close()  # renames the complete file into place
-        log.info("wrote %s (%d frames, %d fps)", self.path, self.frames_written, self.fps)
+        log.info("wrote %s (%d frames, %g fps)", self.path, self.frames_written, self.fps)
 
 
 def write_video(
-    frames: Iterable[torch.Tensor], path: str | os.PathLike, fps: int = 30, **kwargs: Any
+    frames: Iterable[torch.Tensor], path: str | os.PathLike, fps: float = 30, **kwargs: Any
 ) -> int:
     """Stream ``frames`` (an iterator is consumed one frame at a time) into ``path``.
 
