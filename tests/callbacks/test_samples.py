@@ -99,3 +99,22 @@ def test_grids_of_a_model_converted_to_another_dtype(dtype):
     assert sorted(out) == ["latent", "reference"]
     assert all(g.dtype == torch.float32 and g.isfinite().all() for g in out.values())
     assert grids._fixed["x_src"].dtype == grids._fixed["z"].dtype == torch.float32  # as drawn
+
+
+def test_grids_go_to_wandb_at_the_iteration_as_the_step():
+    """wandb filed a grid without a step under the step logged last (iteration 10's grid at the
+    losses' step 5), unlike TensorBoard, the losses and the evaluations."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    class Recorder(WandbLogger):
+        def __init__(self) -> None:  # no wandb run: only what the callback hands over
+            self.calls: list[tuple[str, int | None]] = []
+
+        def log_image(self, key, images, step=None, **kwargs) -> None:
+            self.calls.append((key, step))
+
+    recorder = Recorder()
+    SampleGrids._send(
+        SimpleNamespace(loggers=[recorder]), "samples/latent", torch.zeros(3, 4, 4), 10
+    )
+    assert recorder.calls == [("samples/latent", 10)]

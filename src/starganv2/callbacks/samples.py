@@ -171,11 +171,14 @@ class SampleGrids(L.Callback):
 
     @staticmethod
     def _send(trainer: L.Trainer, key: str, grid: torch.Tensor, it: int) -> None:
+        """Hand ``grid`` to the TensorBoard and wandb loggers at step ``it``, the iteration (the
+        step of the losses and evaluations; without it wandb files a grid under the step logged
+        last, the previous logging interval's)."""
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image(key, grid.cpu(), global_step=it)
             elif isinstance(logger, WandbLogger):
-                logger.log_image(key=key, images=[grid.cpu()], step=None)
+                logger.log_image(key=key, images=[grid.cpu()], step=it)
 
 
 def _as_model_inputs(fixed: dict[str, torch.Tensor], model: Translator) -> dict[str, torch.Tensor]:
