@@ -253,6 +253,18 @@ def test_wandb_offline_run_writes_files(tmp_path, shapes_cache, monkeypatch):
 
 
 @pytest.mark.slow
+def test_wandb_runs_of_jobs_in_one_process_are_their_own(tmp_path, shapes_cache, monkeypatch):
+    """A sweep's jobs run in one process (basic launcher, Optuna): the second job logged into
+    the first one's wandb run, which was still open, and wrote no run of its own."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for job in ("a", "b"):
+        cfg = tiny_train_cfg(tmp_path / job, shapes_cache, ["logger=wandb", f"run_name={job}"])
+        run(cfg)
+        runs = list((Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1, f"job {job}: {runs}"
+
+
+@pytest.mark.slow
 def test_sigkill_mid_training_then_resume_auto(tmp_path, shapes_cache):
     args = (
         TINY_OVERRIDES

@@ -215,6 +215,21 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
+def finish_wandb(loggers: list[Any], failed: bool) -> None:
+    """End the wandb run this job's ``WandbLogger`` started (``failed``: with exit code 1). A
+    sweep runs its jobs in one process (the basic launcher, Optuna), and Lightning's
+    ``WandbLogger`` reuses a wandb run still open: without this, every later job logged into
+    the first job's run, under its name and folder, and overwrote its config."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    if not any(isinstance(logger, WandbLogger) for logger in loggers):
+        return
+    import wandb
+
+    if wandb.run is not None:
+        wandb.finish(exit_code=1 if failed else 0)
+
+
 def _honour_trainer_switches(cfg: DictConfig, callbacks: list[Any]) -> list[Any]:
     """Leave out the checkpoint callback under ``trainer.enable_checkpointing=false``, the
     progress bar under ``trainer.enable_progress_bar=false`` (Lightning refuses the combination)
@@ -693,6 +708,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     finally:
         if lock is not None:
             lock.release()
+        finish_wandb(loggers, failed=sys.exc_info()[0] is not None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     if trainer.is_global_zero:
         metrics.update(_last_evaluation(callbacks, metrics))
