@@ -30,6 +30,15 @@ def test_without_a_known_sweep_every_override_but_run_name_resume_ckpt_path_name
     assert job_folder(["run_name=x"]) == "default"
 
 
+def test_a_swept_checkpoint_names_the_job(monkeypatch):
+    """``starganv2-eval -m ckpt_path=a,b``: ckpt_path, which never named a job, was the only
+    swept key, so both jobs got one folder and the second overwrote the first's metrics.json."""
+    monkeypatch.setattr(sys, "argv", ["eval", "-m", "ckpt_path=r/a.ckpt,r/b.ckpt", "seed=1"])
+    first = job_folder(["ckpt_path=r/a.ckpt", "seed=1"])
+    assert first != job_folder(["ckpt_path=r/b.ckpt", "seed=1"])
+    assert first.startswith("ckpt_path-r_a.ckpt") and "seed" not in first
+
+
 @pytest.mark.parametrize("value", ["/data/afhq", "x" * 300])
 def test_an_unsafe_or_long_name_keeps_a_prefix_and_a_stable_hash(monkeypatch, value):
     monkeypatch.setattr(sys, "argv", ["train"])

@@ -8,7 +8,8 @@ it. The swept keys are those the command line sweeps (``a=1,2``, ``range(...)``,
 ``glob(...)``) and those a sweeper chose that the command line does not give (an Optuna trial's
 values: ``model.lambda_ds-0.7__model.lambda_sty-1.3``, not a prefix of the fixed ones cut at
 :data:`MAX_NAME`); where the command line is not the sweep's (a job started on a cluster node)
-every override names the folder. ``run_name``, ``resume`` and ``ckpt_path`` never do. A sweeper
+every override names the folder. ``run_name``, ``resume`` and ``ckpt_path`` do only when the
+command line sweeps them (``starganv2-eval -m ckpt_path=a.ckpt,b.ckpt``). A sweeper
 other than Hydra's basic one (Optuna) may propose one combination twice, so its trials also carry
 their number (``trial-003__...``): each trial trains in its own folder, and a relaunched search
 whose seeded sampler proposes trial 3 again finds it. A name that cannot be a folder name as it
@@ -43,7 +44,7 @@ MAX_NAME = 120
 """Longest folder name kept as it is (file systems allow 255 bytes)."""
 
 NOT_NAMING = ("run_name", "resume", "ckpt_path")
-"""Keys that never name a job: they say where and how to run it, not what it trains."""
+"""Keys that name a job only when swept: they say where and how to run it, not what it trains."""
 
 _SWEEPS = ("range(", "choice(", "glob(", "interval(")
 
@@ -96,9 +97,11 @@ def job_folder(overrides: Sequence[str], num: object = None, sweeper: object = N
     the swept ones and the sweeper's own choices as ``key-value`` joined by ``__`` (all of them
     when none is known to be swept), after ``trial-<num>`` (``trial-007``) when ``sweeper`` (its
     ``_target_``) is not Hydra's basic one; ``default`` for a basic job without any override."""
-    items = [o for o in map(str, overrides) if _key(o) not in NOT_NAMING]
     argv = sys.argv[1:]
     swept, given = swept_keys(argv), _given_keys(argv)
+    # a swept key of NOT_NAMING names the job all the same (`starganv2-eval -m ckpt_path=a,b`):
+    # else every job has the same folder and each overwrites the one before
+    items = [o for o in map(str, overrides) if _key(o) not in NOT_NAMING or _key(o) in swept]
     chosen = [o for o in items if _key(o) in swept or _key(o) not in given] or items
     parts = ["-".join(o.lstrip("+~").split("=", 1)) for o in sorted(chosen)]
     whole = ",".join(sorted(chosen))
