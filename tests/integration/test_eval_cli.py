@@ -276,3 +276,19 @@ def test_cli_subprocess_on_folder_data_prints_json_path(tmp_path, hub_with_rando
         "LPIPS_latent/mean",
         "iteration",
     }
+
+
+@pytest.mark.slow
+def test_wandb_runs_of_evaluations_in_one_process_are_their_own(tmp_path, monkeypatch):
+    """``starganv2-eval -m ckpt_path=a,b logger=wandb``: the jobs run in one process, and the
+    second logged into the first one's wandb run, still open, writing none of its own."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for job in ("a", "b"):
+        ckpt = _checkpoint(tmp_path / f"{job}.ckpt", 2)
+        overrides = [f"ckpt_path={ckpt}", f"data.cache_dir={tmp_path / 'cache'}"]
+        overrides += [*TINY_SHAPES_EVAL, "data.domains=[circle,square]", "data.num_domains=2"]
+        overrides += ["metrics=[shapes_quality]", "max_images_per_domain=2", "logger=wandb"]
+        cfg = compose_eval([*overrides, "num_outs_per_domain=2", "device=cpu"], tmp_path / job)
+        run(cfg)
+        runs = list((tmp_path / job / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1, f"evaluation {job}: {runs}"

@@ -150,6 +150,22 @@ def run_or_exit(
         sys.exit(report_error(err, log))
 
 
+def finish_wandb(loggers: list[Any], failed: bool) -> None:
+    """End the wandb run this job's ``WandbLogger`` started (``failed``: with exit code 1). A
+    sweep runs its jobs in one process (the basic launcher, Optuna), and Lightning's
+    ``WandbLogger`` reuses a wandb run still open: without this, every later job (of
+    ``starganv2-train`` or ``starganv2-eval``) logged into the first job's run, under its name
+    and folder, and overwrote its config."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    if not any(isinstance(logger, WandbLogger) for logger in loggers):
+        return
+    import wandb
+
+    if wandb.run is not None:
+        wandb.finish(exit_code=1 if failed else 0)
+
+
 def missing_settings(cfg: Any) -> list[str]:
     """The full keys of ``cfg`` whose value is the mandatory marker ``???`` (``ckpt_path``,
     ``data.root``...), in config order; interpolations are not resolved."""

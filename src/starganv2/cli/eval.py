@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -150,7 +151,7 @@ def check_domain_names(cfg: DictConfig, datamodule: object, num_domains: int) ->
 
 def run(cfg: DictConfig) -> dict[str, float | int]:
     """Evaluate as configured by ``cfg``; returns the results (also written to ``output_file``)."""
-    from starganv2.cli.common import load_module, resolve_device
+    from starganv2.cli.common import finish_wandb, load_module, resolve_device
     from starganv2.cli.config_check import instantiate
     from starganv2.cli.logs import quiet_third_party
     from starganv2.models.registry import check_checkpoint_path
@@ -182,9 +183,12 @@ def run(cfg: DictConfig) -> dict[str, float | int]:
     results["iteration"] = iteration  # a count: JSON "7", not "7.0"
     path = save_json(results, cfg.output_file)
     loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
-    for logger in loggers:
-        logger.log_metrics({f"eval/{k}": v for k, v in results.items()}, step=iteration)
-        logger.finalize("success")
+    try:
+        for logger in loggers:
+            logger.log_metrics({f"eval/{k}": v for k, v in results.items()}, step=iteration)
+            logger.finalize("success")
+    finally:
+        finish_wandb(loggers, failed=sys.exc_info()[0] is not None)
     log.info("results: %s", path)
     return results
 

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from starganv2.cli.common import (
     SIGINT_EXIT,
     SIGTERM_EXIT,
+    finish_wandb,
     from_launch_folder,
     hydra_arg,
     stopped_by_ctrl_c,
@@ -213,21 +214,6 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     if not group:
         return []
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
-
-
-def finish_wandb(loggers: list[Any], failed: bool) -> None:
-    """End the wandb run this job's ``WandbLogger`` started (``failed``: with exit code 1). A
-    sweep runs its jobs in one process (the basic launcher, Optuna), and Lightning's
-    ``WandbLogger`` reuses a wandb run still open: without this, every later job logged into
-    the first job's run, under its name and folder, and overwrote its config."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    if not any(isinstance(logger, WandbLogger) for logger in loggers):
-        return
-    import wandb
-
-    if wandb.run is not None:
-        wandb.finish(exit_code=1 if failed else 0)
 
 
 def _honour_trainer_switches(cfg: DictConfig, callbacks: list[Any]) -> list[Any]:
