@@ -252,6 +252,24 @@ def test_wandb_offline_run_writes_files(tmp_path, shapes_cache, monkeypatch):
     assert list(runs[0].glob("*.wandb")), "no wandb event file written"
 
 
+def test_a_wandb_run_that_cannot_start_is_one_line_naming_the_key():
+    """``logger.wandb.offline=false`` without an API key was wandb's traceback."""
+    from lightning.pytorch.loggers import WandbLogger
+    from wandb.errors import UsageError
+
+    from starganv2.cli.train import log_run_config
+
+    class NoKey(WandbLogger):
+        def __init__(self) -> None:  # no wandb run: it fails as wandb.init does without a key
+            pass
+
+        def log_hyperparams(self, params) -> None:
+            raise UsageError("No API key configured. Use `wandb login` to log in.")
+
+    with pytest.raises(ConfigError, match=r"^logger\.wandb: .*No API key.*offline=true"):
+        log_run_config([NoKey()], {"seed": 0})
+
+
 @pytest.mark.slow
 def test_wandb_runs_of_jobs_in_one_process_are_their_own(tmp_path, shapes_cache, monkeypatch):
     """A sweep's jobs run in one process (basic launcher, Optuna): the second job logged into

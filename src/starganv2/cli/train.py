@@ -216,6 +216,30 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
+def log_run_config(loggers: list[Any], resolved: dict) -> None:
+    """Hand the resolved config to every logger, which starts a wandb run. One that cannot start
+    (``logger.wandb.offline=false`` with no API key or no network) is one ``ConfigError`` line
+    naming the key and the ways on, where it was wandb's traceback."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    from starganv2.cli.config_check import ConfigError
+
+    for logger in loggers:
+        if not isinstance(logger, WandbLogger):
+            logger.log_hyperparams(resolved)
+            continue
+        from wandb.errors import Error as WandbError
+
+        try:
+            logger.log_hyperparams(resolved)
+        except WandbError as err:
+            raise ConfigError(
+                f"logger.wandb: wandb could not start the run ({err}): log in with `wandb "
+                "login` or set WANDB_API_KEY, or keep logger.wandb.offline=true (the default) "
+                "and upload later with `wandb sync`"
+            ) from None
+
+
 def _honour_trainer_switches(cfg: DictConfig, callbacks: list[Any]) -> list[Any]:
     """Leave out the checkpoint callback under ``trainer.enable_checkpointing=false``, the
     progress bar under ``trainer.enable_progress_bar=false`` (Lightning refuses the combination)
@@ -660,8 +684,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         if lock is not None:
             set_aside(damaged)
         resolved = OmegaConf.to_container(cfg, resolve=True)
-        for logger in trainer.loggers:  # none that writes under fast_dev_run
-            logger.log_hyperparams(resolved)
+        log_run_config(trainer.loggers, resolved)  # none that writes under fast_dev_run
         if trainer.is_global_zero:
             atomic_write_text(
                 out / "config_resolved.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved))
