@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from starganv2.cli.job_names import MAX_NAME, job_folder, swept_keys
+from starganv2.cli.job_names import MAX_NAME, job_folder, run_folder_name, swept_keys
 
 
 def test_swept_keys_are_those_with_several_values_or_a_sweep_function():
@@ -87,3 +87,42 @@ def test_a_multirun_job_labels_its_logger_run_with_its_folder(monkeypatch):
     assert job_label() == "" and cfg.name == "train-s"
     monkeypatch.setattr(HydraConfig, "initialized", staticmethod(lambda: False))
     assert job_label() == ""
+
+
+@pytest.mark.parametrize("name", ["", None, ".", "..", "a/../..", "./"])
+def test_a_run_name_without_a_folder_of_its_own_is_refused(name, caplog):
+    """``run_name=$NAME`` with ``NAME`` unset, or ``..``, made ``outputs/<task>/`` (or a folder
+    above it) the run folder, which then got logs, configs and checkpoints."""
+    with caplog.at_level("ERROR"), pytest.raises(SystemExit) as stop:
+        run_folder_name(name)
+    assert stop.value.code == 1
+    assert "names no folder of its own" in caplog.text and "run_name=" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["my-run", "2026-12-05_09-12-25", "cats/lr-high", "a..b", 7])
+def test_run_names_with_a_folder_of_their_own_are_kept(name):
+    assert run_folder_name(name) == str(name)
+
+
+def test_the_cli_refuses_an_empty_run_name_before_any_folder(tmp_path):
+    import subprocess
+
+    logs = tmp_path / "outputs"
+    for args in (["run_name="], ["-m", "run_name=..", "model.lambda_sty=1,2"]):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "starganv2.cli.train",
+                *args,
+                f"paths.log_dir={logs}",
+                "model.total_iters=1",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "names no folder of its own" in done.stderr + done.stdout
+        assert "Traceback" not in done.stderr
+    assert not logs.exists()

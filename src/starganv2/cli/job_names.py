@@ -173,6 +173,27 @@ def slurm_count(value: object, key: str) -> int:
     sys.exit(1)
 
 
+def run_folder_name(value: object) -> str:
+    """``run_name`` as the last part of a run folder (``outputs/<task>/<run_name>``). A name that
+    gives no folder of its own (empty, as ``run_name=$NAME`` with ``NAME`` unset gives; ``null``;
+    ``.``; one that climbs with ``..``) would make ``outputs/<task>/`` or a folder above it the
+    run folder, and fill it with logs, configs and checkpoints: one error line naming the key, and
+    exit status 1 (Hydra resolves this before any job starts, outside the entry point's
+    reporting). Nested names (``cats/lr-high``) are fine."""
+    import logging
+
+    text = "" if value is None else str(value)
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if parts and ".." not in parts:
+        return text
+    logging.getLogger("starganv2.cli").error(
+        "run_name=%s names no folder of its own (the run would write into outputs/<task>/ or "
+        "above it); give a name such as run_name=my-run, or leave it out for the start time",
+        "null" if value is None else repr(text),
+    )
+    sys.exit(1)
+
+
 def run_record(output_dir: object, resume: object, ckpt_path: object) -> str | None:
     """``hydra.output_subdir``: ``.hydra``, or ``None`` (Hydra writes no record) for a launch
     into a folder that holds a run's checkpoints which does not continue that run (neither
@@ -194,13 +215,14 @@ def run_record(output_dir: object, resume: object, ckpt_path: object) -> str | N
 
 
 def register_resolvers() -> None:
-    """Make ``${job_folder:...}``, ``${job_label:}``, ``${slurm_count:...}`` and
-    ``${run_record:...}`` available to the configs (idempotent)."""
+    """Make ``${job_folder:...}``, ``${job_label:}``, ``${slurm_count:...}``,
+    ``${run_record:...}`` and ``${run_folder_name:...}`` available to the configs (idempotent)."""
     for name, resolver in (
         ("job_folder", job_folder),
         ("job_label", job_label),
         ("slurm_count", slurm_count),
         ("run_record", run_record),
+        ("run_folder_name", run_folder_name),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)
