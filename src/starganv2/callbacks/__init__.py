@@ -1,3 +1,3 @@
 """Training callbacks keyed to the model's iteration counter (not Lightning's ``global_step``,
 which counts the several optimizer steps of each iteration): checkpoints, sample grids, the
-progress bar and evaluation."""
+progress bar, evaluation and the learning-rate monitor."""
