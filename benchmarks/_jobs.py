@@ -24,7 +24,9 @@ from typing import Any
 __all__ = [
     "CONF_DIR",
     "compose",
+    "make_out_folder",
     "prepare_shapes",
+    "results_folder",
     "read_run",
     "run_side_by_side",
     "thread_env",
@@ -46,6 +48,28 @@ def train_command(overrides: Sequence[str], run_dir: Path) -> list[str]:
         *overrides,
         f"hydra.run.dir={run_dir}",
     ]
+
+
+def make_out_folder(out: Path) -> Path:
+    """``--out``, made if missing; a one-line error (before any run starts or any earlier result
+    is cleared) where it is a file or cannot be made."""
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"--out {out} is a file, not a folder: pass a folder for the runs")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SystemExit(f"--out {out}: cannot make the folder: {e.strerror or e}") from None
+    return out
+
+
+def results_folder(out: Path) -> Path:
+    """``--out`` of ``--summary-only``: a one-line error where there is no such folder (a typo, or
+    the runs were never made there)."""
+    if not out.is_dir():
+        raise SystemExit(
+            f"--out {out}: no such folder; run the driver without --summary-only first"
+        )
+    return out
 
 
 def measurement_overrides(args: Any) -> list[str]:

@@ -46,11 +46,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from starganv2.utils.files import atomic_write_text
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
+from _args import positive_float, positive_int  # noqa: E402
 from _jobs import (  # noqa: E402
+    make_out_folder,
     measurement_overrides,
     prepare_shapes,
     read_run,
+    results_folder,
     run_side_by_side,
     thread_env,
     train_command,
@@ -113,7 +118,6 @@ def launch(args: argparse.Namespace, arms: list[str], seeds: list[int]) -> None:
     """Run every (arm, seed) as its own ``starganv2-train`` process, ``--jobs`` at a time, seeds
     round-robin so an interrupted study has every arm at the same number of seeds."""
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     jobs = []
     for seed in seeds:
         for arm in arms:
@@ -206,8 +210,8 @@ def summarize(out: Path, plots: Path | None = None) -> dict[str, Any]:
             f"| {arm} | {s['iteration']} | {len(s['seeds'])} | " + " | ".join(cells) + " |"
         )
     table = "\n".join(lines)
-    (out / "summary.md").write_text(table + "\n")
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(out / "summary.md", table + "\n")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     print(table)
     if plots is not None:
         plot_curves(data, plots, prefix=out.name)
@@ -316,29 +320,42 @@ def grid_montage(
     sheet.save(dest)
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds``: a comma list of integers >= 0, at least one (a one-line error otherwise)."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise SystemExit(f"--seeds {text!r}: expected a comma list of integers >= 0, e.g. 0,1,2")
+    return seeds
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--experiment", default="ablation_cpu", help="base experiment (conf/experiment)")
     p.add_argument("--arms", default="all", help=f"comma list of {list(ARMS)}, or all")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument(
-        "--iters", type=int, default=None, help="override model.total_iters (and ds_iter)"
+        "--iters", type=positive_int, default=None, help="override model.total_iters (and ds_iter)"
     )
-    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--eval-every", type=positive_int, default=200)
     p.add_argument(
         "--eval-images",
-        type=int,
+        type=positive_int,
         default=None,
         help="validation images per domain (default: "
         "the experiment's callbacks.evaluation.evaluator.max_images_per_domain)",
     )
     p.add_argument("--device", default="cpu")
-    p.add_argument("--jobs", type=int, default=2, help="runs at once")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
+    p.add_argument("--jobs", type=positive_int, default=2, help="runs at once")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads per run")
     p.add_argument("--cache-dir", default=None, help="shapes dataset cache (default: the usual)")
     p.add_argument("--override", action="append", default=[], help="extra Hydra override (repeat)")
     p.add_argument("--out", default="outputs/ablation")
-    p.add_argument("--deadline-s", type=float, default=None, help="stop every run after this")
+    p.add_argument(
+        "--deadline-s", type=positive_float, default=None, help="stop every run after this"
+    )
     p.add_argument("--skip-done", action="store_true", help="skip runs that finished before")
     p.add_argument("--summary-only", action="store_true", help="table (and plots) of --out")
     p.add_argument("--plots", default=None, help="folder for the PNG charts")
@@ -349,10 +366,15 @@ def main() -> None:
         unknown = [a for a in arms if a not in ARMS and a != "none"]
         if unknown:
             raise SystemExit(f"--arms: unknown {unknown}; expected names from {list(ARMS)}")
-        seeds = [int(s) for s in args.seeds.split(",") if s]
+        seeds = parse_seeds(args.seeds)
+        if not arms:
+            raise SystemExit(
+                f"--arms {args.arms!r}: no arm named; expected names from {list(ARMS)}"
+            )
+        make_out_folder(Path(args.out))
         prepare_shapes([run_overrides(args, arm, 0) for arm in arms])
         launch(args, arms, seeds)
-    summarize(Path(args.out), plots)
+    summarize(results_folder(Path(args.out)), plots)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from starganv2.utils.files import atomic_write_text
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
-from _jobs import prepare_shapes, run_side_by_side, thread_env, train_command  # noqa: E402
+from _args import non_negative_int, positive_float, positive_int  # noqa: E402
+from _jobs import (  # noqa: E402
+    make_out_folder,
+    prepare_shapes,
+    results_folder,
+    run_side_by_side,
+    thread_env,
+    train_command,
+)
 
 FIGURES = {
     "target_accuracy": "shapes/target_accuracy_{mode}",
@@ -165,7 +175,10 @@ def summarize(out: Path, names: list[str]) -> None:
                 f"{get['target_accuracy']:>11.3f}{get['position_error_px']:>11.2f}"
                 f"{get['empty_shape_rate']:>7.2f}{col}{chance}"
             )
-    first = json.loads((out / names[0] / "final.json").read_text())
+    done = [n for n in names if (out / n / "final.json").exists()]
+    if not done:  # every setting failed: the floors come with a result
+        return
+    first = json.loads((out / done[0] / "final.json").read_text())
     print(
         f"floors: classifier val accuracy {first.get('shapes/classifier_val_accuracy', 'n/a')}, "
         f"position error on real images {first['shapes/position_error_px_real']:.2f} px"
@@ -179,10 +192,16 @@ def loadavg() -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--setting", action="append", default=[], help="name:overrides (repeat)")
-    p.add_argument("--budget-s", type=float, default=480.0, help="training seconds per setting")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per setting")
-    p.add_argument("--eval-every", type=int, default=0, help="iterations; 0: at the end only")
-    p.add_argument("--eval-images", type=int, default=20, help="val images per domain (interim)")
+    p.add_argument(
+        "--budget-s", type=positive_float, default=480.0, help="training seconds per setting"
+    )
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads per setting")
+    p.add_argument(
+        "--eval-every", type=non_negative_int, default=0, help="iterations; 0: at the end only"
+    )
+    p.add_argument(
+        "--eval-images", type=positive_int, default=20, help="val images per domain (interim)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation draws")
     p.add_argument("--out", default="outputs/compare_baseline")
     p.add_argument("--summary-only", action="store_true", help="print the table of --out")
@@ -194,11 +213,11 @@ def main() -> None:
     ]
     names = [parse_setting(s)[0] for s in settings]
     if args.summary_only:
-        summarize(out, names)
+        summarize(results_folder(out), names)
         return
     if len(set(names)) != len(names):
         raise SystemExit(f"setting names must be unique, got {names}")
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_folder(out)
     runs = [(n, run_overrides(args, parse_setting(s)[1])) for s, n in zip(settings, names)]
     prepare_shapes([o for _, o in runs])
     started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -220,7 +239,8 @@ def main() -> None:
     done = [n for n in names if (out / n / "final.json").exists()]
     if done:
         print(f"side by side: {side_by_side(out, done, args.seed)}")
-    (out / "summary.json").write_text(
+    atomic_write_text(
+        out / "summary.json",
         json.dumps(
             {
                 "started": started,
@@ -233,7 +253,7 @@ def main() -> None:
                 "cpu": _cpu_name(),
             },
             indent=2,
-        )
+        ),
     )
     summarize(out, names)
 

@@ -32,10 +32,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
+from _args import positive_float, positive_int  # noqa: E402
 from _jobs import (  # noqa: E402
+    make_out_folder,
     measurement_overrides,
     prepare_shapes,
     read_run,
+    results_folder,
     run_side_by_side,
     thread_env,
     train_command,
@@ -92,36 +95,38 @@ def main() -> None:
     p.add_argument("--experiment", default="quick", help="base experiment (conf/experiment)")
     p.add_argument(
         "--iters",
-        type=int,
+        type=positive_int,
         default=None,
         help="model.total_iters and ds_iter (default: the experiment's)",
     )
-    p.add_argument("--eval-every", type=int, default=150)
+    p.add_argument("--eval-every", type=positive_int, default=150)
     p.add_argument(
         "--eval-images",
-        type=int,
+        type=positive_int,
         default=None,
         help="validation images per domain (default: callbacks/shapes_eval.yaml's)",
     )
     p.add_argument("--device", default="cpu")
-    p.add_argument("--jobs", type=int, default=1, help="settings trained at once")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per setting")
+    p.add_argument("--jobs", type=positive_int, default=1, help="settings trained at once")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads per setting")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default=None, help="shapes dataset cache (default: the usual)")
     p.add_argument("--out", default="outputs/quick_tuning")
-    p.add_argument("--deadline-s", type=float, default=None, help="stop all settings after this")
+    p.add_argument(
+        "--deadline-s", type=positive_float, default=None, help="stop all settings after this"
+    )
     p.add_argument("--summary-only", action="store_true", help="print the table of --out")
     args = p.parse_args()
     if args.summary_only:
-        names = sorted(d.name for d in Path(args.out).iterdir() if (d / "eval").is_dir())
+        out = results_folder(Path(args.out))
+        names = sorted(d.name for d in out.iterdir() if (d / "eval").is_dir())
         summarize(Path(args.out), names)
         return
     settings = args.setting or ["base:"]
     names = [parse_setting(s)[0] for s in settings]
     if len(set(names)) != len(names):
         raise SystemExit(f"setting names must be unique, got {names}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_out_folder(Path(args.out))
     prepare_shapes([run_overrides(args, s) for s in settings])
     jobs = []
     for setting, name in zip(settings, names):

@@ -1,0 +1,40 @@
+"""Argument types the benchmark scripts share: counts and durations that must be positive.
+
+A zero or negative ``--jobs``, ``--iters``, ``--rounds``... used to hang a driver (no job ever
+started), divide by zero after minutes of work, or start runs that failed at once after the
+driver had cleared their earlier results; argparse now refuses them with a one-line error
+before anything runs or is removed. Each script puts this folder on ``sys.path`` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (``argparse`` type)."""
+    return _at_least(text, int, 1, "an integer >= 1")
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (``argparse`` type)."""
+    return _at_least(text, int, 0, "an integer >= 0")
+
+
+def positive_float(text: str) -> float:
+    """A number > 0 (``argparse`` type)."""
+    value = _at_least(text, float, 0.0, "a number > 0")
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: expected a number > 0")
+    return value
+
+
+def _at_least(text: str, kind: type, low: float, expected: str) -> int | float:
+    """``kind(text)`` if it is a finite number >= ``low``; else argparse's one-line error."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value != value or value in (float("inf"), float("-inf")) or value < low:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: expected {expected}")
+    return value

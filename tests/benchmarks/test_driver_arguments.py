@@ -1,0 +1,115 @@
+"""The benchmark drivers (``quick_tuning.py``, ``ablation.py``, ``compare_baseline.py``) and
+``train_speed.py`` refuse a bad argument with a one-line error before anything runs or any earlier
+result is cleared: a zero ``--jobs`` used to hang the driver forever, a zero ``--eval-every`` or
+``--iters`` cleared the earlier results and then every run failed at once, an ``--out`` that is a
+file or missing ended in a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.benchmarks import load_benchmark
+
+_args = load_benchmark("_args")
+_jobs = load_benchmark("_jobs")
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "x", "1.5"])
+def test_positive_int_refuses_what_is_not_a_count(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="expected an integer >= 1"):
+        _args.positive_int(text)
+
+
+def test_counts_and_durations_in_range_are_kept() -> None:
+    assert _args.positive_int("3") == 3
+    assert _args.non_negative_int("0") == 0
+    assert _args.positive_float("2.5") == 2.5
+    for text in ("0", "-1", "nan", "inf"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _args.positive_float(text)
+
+
+@pytest.mark.parametrize(
+    ("script", "flag"),
+    [
+        ("quick_tuning", "--jobs"),
+        ("quick_tuning", "--eval-every"),
+        ("quick_tuning", "--iters"),
+        ("ablation", "--jobs"),
+        ("ablation", "--eval-every"),
+        ("compare_baseline", "--budget-s"),
+        ("compare_baseline", "--threads"),
+        ("train_speed", "--rounds"),
+        ("train_speed", "--iters"),
+    ],
+)
+def test_zero_is_refused_before_earlier_results_are_cleared(
+    script: str, flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    earlier = tmp_path / "base" / "eval" / "eval_0000100.json"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("{}")
+    module = load_benchmark(script)
+    argv = [f"{script}.py", flag, "0"] + (
+        [] if script == "train_speed" else ["--out", str(tmp_path)]
+    )
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as e:
+        module.main()
+    assert e.value.code == 2
+    assert f"argument {flag}: '0' is invalid" in capsys.readouterr().err
+    assert earlier.exists()
+
+
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    file = tmp_path / "results"
+    file.write_text("kept")
+    with pytest.raises(SystemExit, match="is a file, not a folder"):
+        _jobs.make_out_folder(file)
+    assert file.read_text() == "kept"
+    assert _jobs.make_out_folder(tmp_path / "a" / "b").is_dir()
+
+
+def test_summary_of_a_missing_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no such folder"):
+        _jobs.results_folder(tmp_path / "typo")
+
+
+@pytest.mark.parametrize("text", ["a", "0,x", "", "-1"])
+def test_ablation_refuses_bad_seeds(text: str) -> None:
+    with pytest.raises(SystemExit, match="--seeds"):
+        load_benchmark("ablation").parse_seeds(text)
+
+
+def test_ablation_summary_files_are_written_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ablation = load_benchmark("ablation")
+    written: list[str] = []
+    monkeypatch.setattr(ablation, "atomic_write_text", lambda p, text: written.append(p.name))
+    ablation.summarize(tmp_path)
+    assert sorted(written) == ["summary.json", "summary.md"]
+
+
+def test_compare_baseline_table_with_a_failed_first_setting(tmp_path: Path, capsys) -> None:
+    """The floors line is read from a setting that has a result, not from the first one."""
+    row = {
+        "modes": ["latent"],
+        "iteration": 10,
+        "train_s": 5.0,
+        "shapes/target_accuracy_latent": 0.5,
+        "shapes/position_error_px_latent": 1.0,
+        "shapes/empty_shape_rate_latent": 0.0,
+        "shapes/position_error_px_real": 0.4,
+    }
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "final.json").write_text(json.dumps(row))
+    load_benchmark("compare_baseline").summarize(tmp_path, ["v1", "v2"])
+    out = capsys.readouterr().out
+    assert "v1" in out and "(no result" in out
+    assert "position error on real images 0.40 px" in out
