@@ -213,9 +213,11 @@ def summarize(out: Path, plots: Path | None = None) -> dict[str, Any]:
     atomic_write_text(out / "summary.md", table + "\n")
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     print(table)
+    print(f"written: {out / 'summary.md'} and {out / 'summary.json'}")
     if plots is not None:
         plot_curves(data, plots, prefix=out.name)
         grid_montage(out, plots / f"ablation_{out.name}_grids.png", list(data))
+        print(f"charts: {plots}")
     return summary
 
 

@@ -255,6 +255,7 @@ def main() -> None:
             indent=2,
         ),
     )
+    print(f"settings and load average: {out / 'summary.json'}")
     summarize(out, names)
 
 

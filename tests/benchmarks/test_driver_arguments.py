@@ -96,6 +96,14 @@ def test_ablation_summary_files_are_written_atomically(
     assert sorted(written) == ["summary.json", "summary.md"]
 
 
+def test_ablation_summary_says_where_it_is_written(tmp_path: Path, capsys) -> None:
+    load_benchmark("ablation").summarize(tmp_path)
+    assert f"written: {tmp_path / 'summary.md'} and {tmp_path / 'summary.json'}" in (
+        capsys.readouterr().out
+    )
+    assert (tmp_path / "summary.json").is_file()
+
+
 def test_compare_baseline_table_with_a_failed_first_setting(tmp_path: Path, capsys) -> None:
     """The floors line is read from a setting that has a result, not from the first one."""
     row = {
