@@ -23,15 +23,20 @@ import argparse
 import contextlib
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _args module
+from _args import positive_int  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--img-size", type=int, default=64)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=positive_int, default=16)
     p.add_argument("--num-domains", type=int, default=2)
     p.add_argument("--dim-in", type=int, default=None, help="None: the paper's 2**14 // img_size")
     p.add_argument("--max-conv-dim", type=int, default=512)
@@ -39,11 +44,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--hidden-dim", type=int, default=512)
     p.add_argument("--latent-dim", type=int, default=16)
     p.add_argument("--variants", default="fp32,channels_last,bf16")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--iters", type=int, default=5, help="timed batches per round and mode")
+    p.add_argument("--rounds", type=positive_int, default=3)
+    p.add_argument("--iters", type=positive_int, default=5, help="timed batches per round and mode")
     p.add_argument("--device", default=None)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--styles", type=int, default=1, help="K > 1: add the K-styles columns")
+    p.add_argument("--threads", type=positive_int, default=None)
+    p.add_argument("--styles", type=positive_int, default=1, help="K > 1: add the K-styles columns")
     return p.parse_args()
 
 

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _args module
+from _args import positive_int  # noqa: E402
 
 SHAPES = ((2, 64, 64, 64), (2, 128, 32, 32), (8, 64, 64, 64), (1, 64, 256, 256))
 
@@ -73,9 +78,9 @@ def _row(shape: tuple[int, ...], rounds: int, calls: int) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--calls", type=int, default=20)
+    p.add_argument("--threads", type=positive_int, default=None)
+    p.add_argument("--rounds", type=positive_int, default=5)
+    p.add_argument("--calls", type=positive_int, default=20)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

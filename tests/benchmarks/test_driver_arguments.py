@@ -46,6 +46,9 @@ def test_counts_and_durations_in_range_are_kept() -> None:
         ("compare_baseline", "--threads"),
         ("train_speed", "--rounds"),
         ("train_speed", "--iters"),
+        ("infer_speed", "--iters"),
+        ("layer_speed", "--rounds"),
+        ("mask_cost", "--iters"),
     ],
 )
 def test_zero_is_refused_before_earlier_results_are_cleared(
@@ -56,7 +59,7 @@ def test_zero_is_refused_before_earlier_results_are_cleared(
     earlier.write_text("{}")
     module = load_benchmark(script)
     argv = [f"{script}.py", flag, "0"] + (
-        [] if script == "train_speed" else ["--out", str(tmp_path)]
+        [] if script.endswith(("_speed", "_cost")) else ["--out", str(tmp_path)]
     )
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as e:
