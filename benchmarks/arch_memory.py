@@ -32,6 +32,9 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+from starganv2.utils.files import atomic_write_text
 
 OPTIONS = (
     "none",
@@ -103,6 +106,29 @@ def measure(option: str, img_size: int, batch: int, device: str) -> dict[str, fl
     }
 
 
+def parse_batches(text: str) -> list[int]:
+    """``--batch``: a comma list of integers >= 1 (a one-line error otherwise)."""
+    try:
+        batches = [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        raise SystemExit(f"--batch {text!r}: expected a comma list of integers >= 1, e.g. 4,8")
+    return batches
+
+
+def check_arguments(args: argparse.Namespace) -> list[int]:
+    """The batch sizes; every option and the ``--json`` file checked before the first (slow)
+    measurement, so a typo is not found after minutes of work."""
+    batches = parse_batches(args.batch)
+    for option in args.options.split(","):
+        if option not in OPTIONS:
+            raise SystemExit(f"--options: unknown {option!r}; expected names from {OPTIONS}")
+    if args.json and Path(args.json).is_dir():
+        raise SystemExit(f"--json {args.json} is a folder: pass a file name for the rows")
+    return batches
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--img-size", type=int, default=256)
@@ -120,12 +146,11 @@ def main() -> None:
         option, batch = args.worker.split(":")
         print(json.dumps(measure(option, args.img_size, int(batch), args.device)))
         return
+    batches = check_arguments(args)
     rows = []
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    for batch in (int(b) for b in args.batch.split(",")):
+    for batch in batches:
         for option in args.options.split(","):
-            if option not in OPTIONS:
-                raise SystemExit(f"--options: unknown {option!r}; expected names from {OPTIONS}")
             cmd = [sys.executable, __file__, "--img-size", str(args.img_size), "--device"]
             cmd += [args.device, "--threads", str(args.threads), "--worker", f"{option}:{batch}"]
             done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
@@ -137,8 +162,7 @@ def main() -> None:
         cells = ("option", "batch", "params_m", "peak_gb", "saved_gb", "seconds")
         print("".join(f"{r[c]:>13}" for c in cells))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        print(f"rows: {atomic_write_text(args.json, json.dumps(rows, indent=1))}")
 
 
 if __name__ == "__main__":

@@ -124,3 +124,22 @@ def test_compare_baseline_table_with_a_failed_first_setting(tmp_path: Path, caps
     out = capsys.readouterr().out
     assert "v1" in out and "(no result" in out
     assert "position error on real images 0.40 px" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--batch", "0"], "--batch '0'"),
+        (["--batch", "8", "--options", "none,typo"], "unknown 'typo'"),
+        (["--json", "."], "is a folder"),
+    ],
+)
+def test_arch_memory_checks_its_arguments_before_measuring(
+    argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arch_memory = load_benchmark("arch_memory")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["arch_memory.py", "--options", "none", *argv])
+    monkeypatch.setattr(arch_memory.subprocess, "run", pytest.fail)  # no measurement starts
+    with pytest.raises(SystemExit, match=message):
+        arch_memory.main()
