@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -31,12 +32,16 @@ import numpy as np
 import torch
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _args import positive_int  # noqa: E402
+
 from starganv2.data.detection_scenes import DOMAINS, coco_path, write_detection_scenes
 from starganv2.evaluation.scene_check import scene_box_check
 from starganv2.models.prediction import PredictionMixin
 from starganv2.synthesis.detection.coco import read_coco
 from starganv2.synthesis.detection.translate import translate_requests
 from starganv2.synthesis.requests import TranslationRequest
+from starganv2.utils.files import atomic_write_text
 from starganv2.utils.images import from_uint8
 
 
@@ -54,14 +59,34 @@ class Identity(PredictionMixin, L.LightningModule):
         return x
 
 
+def scene_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` (``192x128``) as ``(width, height)``, both >= 1 (``argparse`` type)."""
+    parts = text.lower().split("x")
+    if len(parts) == 2 and all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        return int(parts[0]), int(parts[1])
+    raise argparse.ArgumentTypeError(f"{text!r} is invalid: expected WIDTHxHEIGHT, e.g. 192x128")
+
+
+def tile_sizes(text: str) -> list[int]:
+    """A comma list of tile sides, each >= 1 (``argparse`` type)."""
+    try:
+        return [positive_int(v) for v in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is invalid: expected tile sides >= 1, comma-separated (32,64)"
+        ) from None
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="scenes and outputs go here")
-    parser.add_argument("--n", type=int, default=100, help="scenes per domain")
-    parser.add_argument("--size", default="192x128", help="scene WIDTHxHEIGHT")
-    parser.add_argument("--img-size", type=int, default=32, help="the model's side")
-    parser.add_argument("--tile-sizes", default="32,64", help="fit=tile tile sizes, comma list")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n", type=positive_int, default=100, help="scenes per domain")
+    parser.add_argument("--size", type=scene_size, default="192x128", help="scene WIDTHxHEIGHT")
+    parser.add_argument("--img-size", type=positive_int, default=32, help="the model's side")
+    parser.add_argument(
+        "--tile-sizes", type=tile_sizes, default="32,64", help="fit=tile tile sizes, comma list"
+    )
+    parser.add_argument("--threads", type=positive_int, default=2)
     return parser.parse_args()
 
 
@@ -72,13 +97,13 @@ def _pixels(path: Path) -> np.ndarray:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    width, height = (int(v) for v in args.size.split("x"))
+    width, height = args.size
     scenes = write_detection_scenes(
         args.out / "scenes", args.n, seed=0, size=(width, height), splits=("test",)
     )
     images = [im for d in DOMAINS for im in read_coco(coco_path(scenes, d, "test")).images]
     runs = [("letterbox", None), ("stretch", None)]
-    runs += [("tile", int(t)) for t in args.tile_sizes.split(",")]
+    runs += [("tile", t) for t in args.tile_sizes]
     results = []
     for fit, tile_size in runs:
         name = fit if tile_size is None else f"tile{tile_size}"
@@ -115,13 +140,15 @@ def main() -> None:
             }
         )
     setting = {"n_images": len(images), "size": [width, height], "img_size": args.img_size}
-    (args.out / "results.json").write_text(json.dumps({**setting, "results": results}, indent=1))
+    path = args.out / "results.json"
+    atomic_write_text(path, json.dumps({**setting, "results": results}, indent=1))  # whole or none
     print(f"{len(images)} scenes of {width}x{height}, model side {args.img_size}, identity")
     print(f"{'fit':<10} {'tile_size':>9} {'psnr dB':>8} {'pass':>11} {'s':>6}")
     for r in results:
         share = f"{r['passed']}/{r['objects']}"
         tile = "-" if r["tile_size"] is None else str(r["tile_size"])
         print(f"{r['fit']:<10} {tile:>9} {r['psnr']:>8.2f} {share:>11} {r['seconds']:>6.1f}")
+    print(f"rows: {path}")
 
 
 if __name__ == "__main__":

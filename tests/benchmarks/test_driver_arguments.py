@@ -143,3 +143,33 @@ def test_arch_memory_checks_its_arguments_before_measuring(
     monkeypatch.setattr(arch_memory.subprocess, "run", pytest.fail)  # no measurement starts
     with pytest.raises(SystemExit, match=message):
         arch_memory.main()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--size", "96"], "expected WIDTHxHEIGHT"),
+        (["--size", "96x0"], "expected WIDTHxHEIGHT"),
+        (["--tile-sizes", "32,0"], "expected tile sides >= 1"),
+        (["--n", "0"], "expected an integer >= 1"),
+    ],
+)
+def test_fit_detail_refuses_bad_sizes_in_one_line(argv, message, tmp_path, monkeypatch, capsys):
+    """``--size 96`` was a ``ValueError: not enough values to unpack`` traceback."""
+    module = load_benchmark("fit_detail")
+    monkeypatch.setattr(sys, "argv", ["fit_detail.py", "--out", str(tmp_path / "o"), *argv])
+    with pytest.raises(SystemExit) as stop:
+        module.parse_args()
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_fit_detail_reads_its_sizes(tmp_path, monkeypatch):
+    module = load_benchmark("fit_detail")
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["fit_detail.py", "--out", str(tmp_path), "--size", "96x64", "--tile-sizes", "32,64"],
+    )
+    args = module.parse_args()
+    assert args.size == (96, 64) and args.tile_sizes == [32, 64]
