@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +144,37 @@ def test_incomplete_folder_is_reported(tmp_path: Path) -> None:
     (target / "train").mkdir(parents=True)
     with pytest.raises(FileExistsError, match="no metadata.json"):
         ensure_shapes_dataset(tmp_path, **SMALL)
+
+
+def test_unwritable_cache_folder_is_one_clear_error(tmp_path: Path) -> None:
+    """A cache folder that is a file (or under one) is a one-line error naming the settings,
+    not mkdir's bare 'File exists' / 'Not a directory'."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for cache_dir in (afile, afile / "sub"):
+        with pytest.raises(shapes.CacheDirError, match=r"data\.cache_dir .*STARGANV2_CACHE"):
+            ensure_shapes_dataset(cache_dir, **SMALL)
+    assert isinstance(shapes.CacheDirError("x"), ValueError)  # the CLIs report it in one line
+
+
+def test_temp_folder_of_a_killed_run_is_removed(tmp_path: Path) -> None:
+    """kill -9 during generation leaves the hidden temporary folder (no ``finally`` runs); the
+    next call removes those of gone processes on this host and keeps the others."""
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    host = socket.gethostname()
+    prefix = "." + shapes_dataset_path(tmp_path, **SMALL).name + ".tmp-"
+    left = {
+        "dead": tmp_path / f"{prefix}{host}.{dead.pid}.abc123",
+        "live": tmp_path / f"{prefix}{host}.{os.getpid()}.abc123",
+        "other host": tmp_path / f"{prefix}elsewhere.{dead.pid}.abc123",
+    }
+    for folder in left.values():
+        (folder / "data" / "train").mkdir(parents=True)
+    root = ensure_shapes_dataset(tmp_path, **SMALL)
+    assert (root / "metadata.json").is_file()
+    assert not left["dead"].exists()
+    assert left["live"].is_dir() and left["other host"].is_dir()
 
 
 PLAIN = {"textures": ("solid",), "background_gray": (0.5, 0.5), "background_tint": 0.0}

@@ -28,11 +28,13 @@ folder of images, each with several binary attributes drawn independently: its s
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -432,10 +434,54 @@ def make_shapes_dataset(
     return root
 
 
+class CacheDirError(ValueError):
+    """The cache folder cannot be made or written (a bad-input error: reported in one line)."""
+
+
+def _temp_prefix(final: Path) -> str:
+    """The name start of ``final``'s temporary siblings: ``.<name>.tmp-``."""
+    return f".{final.name}.tmp-"
+
+
+def _remove_dead_temps(final: Path) -> None:
+    """Delete the temporary siblings of ``final`` left by processes of this host that are gone
+    (killed while generating: ``finally`` never ran), so each kill does not leave a hidden
+    partial dataset behind for good. Folders of live processes and other hosts are kept."""
+    host = socket.gethostname()
+    prefix = _temp_prefix(final)
+    for folder in final.parent.glob(glob.escape(prefix) + "*"):
+        owner = folder.name[len(prefix) :].rsplit(".", 2)  # host (may hold dots), pid, random
+        if len(owner) != 3 or owner[0] != host or not owner[1].isdigit():
+            continue
+        try:
+            os.kill(int(owner[1]), 0)
+        except ProcessLookupError:
+            log.info("removing %s, left by pid %s that is gone", folder, owner[1])
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # exists, owned by someone else
+            pass
+
+
+def _make_temp_parent(final: Path) -> Path:
+    """A new temporary sibling of ``final`` named after this host and pid (see
+    :func:`_remove_dead_temps`); :class:`CacheDirError` when the cache folder cannot hold it."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _remove_dead_temps(final)
+        prefix = f"{_temp_prefix(final)}{socket.gethostname()}.{os.getpid()}."
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+    except OSError as err:
+        raise CacheDirError(
+            f"shapes cache folder {final.parent}: cannot write there ({err.strerror or err}); "
+            f"set data.cache_dir (or ${CACHE_ENV}) to a writable folder"
+        ) from err
+
+
 def _ensure_cached(final: Path, make: Any, what: str) -> Path:
     """``final`` if it holds a complete dataset, else ``make(folder)`` into a temporary sibling
-    renamed into place (a killed run never leaves a half dataset that looks complete; concurrent
-    callers end with one complete copy)."""
+    renamed into place (a killed run never leaves a half dataset that looks complete, and its
+    temporary folder is removed by the next call; concurrent callers end with one complete
+    copy)."""
     if (final / METADATA_FILE).is_file():
         return final
     if final.exists():
@@ -443,8 +489,7 @@ def _ensure_cached(final: Path, make: Any, what: str) -> Path:
             f"shapes cache folder {final} exists but has no {METADATA_FILE}: "
             "expected a complete dataset; delete the folder to regenerate it"
         )
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp_parent = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp_parent = _make_temp_parent(final)
     try:
         make(tmp_parent / "data")
         try:
