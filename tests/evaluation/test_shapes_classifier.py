@@ -83,3 +83,30 @@ def test_classify_resizes_and_clamps():
     assert labels.tolist() == [1, 1]
     assert seen[0].shape == (2, 3, C.CLASSIFIER_SIZE, C.CLASSIFIER_SIZE)
     assert seen[0].max() <= 1
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 truncated", b"<html>not found</html>"])
+def test_damaged_cache_file_is_retrained(tmp_path, damage):
+    """A damaged or truncated cached classifier is a cache miss (retrained and rewritten), not a
+    crash of the evaluation with torch.load's traceback."""
+    root = make_shapes_dataset(tmp_path / "data", img_size=32, n_train=4, n_val=0)
+    (root / C.CLASSIFIER_FILE).write_bytes(damage)
+    net, info = C.load_or_train_classifier(root, steps=2)
+    assert info["steps"] == 2 and isinstance(net, C.ShapeClassifier)
+    saved = torch.load(root / C.CLASSIFIER_FILE, weights_only=True)
+    assert saved["info"]["steps"] == 2
+
+
+def test_unwritable_dataset_folder_only_costs_the_cache(tmp_path, monkeypatch, caplog):
+    """A read-only dataset folder (a shared cache) still gives the classifier, with a warning,
+    where writing the cache file crashed the evaluation."""
+    root = make_shapes_dataset(tmp_path / "data", img_size=32, n_train=4, n_val=0)
+
+    def refuse(path, write):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(C, "atomic_write", refuse)
+    net, info = C.load_or_train_classifier(root, steps=2)
+    assert isinstance(net, C.ShapeClassifier) and info["steps"] == 2
+    assert not (root / C.CLASSIFIER_FILE).exists()
+    assert "cannot cache the shape classifier (Permission denied)" in caplog.text

@@ -165,26 +165,52 @@ def train_classifier(
     return net, info
 
 
+def _load_cached(
+    path: Path, domains: list[str], seed: int, steps: int
+) -> tuple[ShapeClassifier, dict[str, Any]] | None:
+    """The classifier cached at ``path`` when it was trained for ``domains``, ``seed`` and
+    ``steps``; ``None`` (with a warning) when it was not or the file cannot be read (damaged,
+    truncated): it is a cache, so the caller retrains rather than stopping the evaluation."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        info = saved["info"]
+        if (info["domains"], info.get("seed"), info.get("steps")) != (domains, seed, steps):
+            log.warning("%s: other domains, seed or steps; retraining", path)
+            return None
+        net = ShapeClassifier(len(domains))
+        net.load_state_dict(saved["state_dict"])
+    except Exception as err:  # torch.load fails in many ways on damaged bytes
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        log.warning("%s: unreadable (%s); retraining", path, reason)
+        return None
+    return net.eval(), info
+
+
 def load_or_train_classifier(
     root: str | os.PathLike, seed: int = 0, steps: int = 300
 ) -> tuple[ShapeClassifier, dict[str, Any]]:
     """The cached classifier of a shapes dataset (``root/`` :data:`CLASSIFIER_FILE`), trained on
     first use (see :func:`train_classifier`). The file is written atomically, and the net
-    retrained when its domains, seed or steps do not match."""
+    retrained when its domains, seed or steps do not match or the file is unreadable; a folder
+    that cannot be written (a read-only dataset) only costs the cache, with a warning."""
     root = Path(root)
     path = root / CLASSIFIER_FILE
     domains = list(list_domain_files(root / "train"))
     if path.is_file():
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        info = saved["info"]
-        if (info["domains"], info.get("seed"), info.get("steps")) == (domains, seed, steps):
-            net = ShapeClassifier(len(domains))
-            net.load_state_dict(saved["state_dict"])
-            return net.eval(), info
-        log.warning("%s: other domains, seed or steps; retraining", path)
+        cached = _load_cached(path, domains, seed, steps)
+        if cached is not None:
+            return cached
     log.info("training the shapes quality classifier (cached at %s)", path)
     net, info = train_classifier(root, steps=steps, seed=seed)
     info["seed"] = seed
-    atomic_write(path, lambda tmp: torch.save({"state_dict": net.state_dict(), "info": info}, tmp))
+    state = {"state_dict": net.state_dict(), "info": info}
+    try:
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+    except OSError as err:
+        log.warning(
+            "%s: cannot cache the shape classifier (%s); it is trained again on next use",
+            path,
+            err.strerror or err,
+        )
     log.info("shape classifier: val accuracy %.4f", info.get("val_accuracy", float("nan")))
     return net, info
