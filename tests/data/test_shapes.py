@@ -146,6 +146,16 @@ def test_incomplete_folder_is_reported(tmp_path: Path) -> None:
         ensure_shapes_dataset(tmp_path, **SMALL)
 
 
+@pytest.mark.parametrize("damage", ["", '{"params": {"img_size": 32}, "ima', "[]"])
+def test_damaged_metadata_is_reported(tmp_path: Path, damage: str) -> None:
+    """A truncated or damaged metadata.json in the cache is one error naming the folder and
+    what to do, where the evaluation stopped with a bare JSON message."""
+    root = ensure_shapes_dataset(tmp_path, **SMALL)
+    (root / "metadata.json").write_text(damage)
+    with pytest.raises(FileExistsError, match=r"metadata\.json is damaged .*delete the folder"):
+        ensure_shapes_dataset(tmp_path, **SMALL)
+
+
 def test_unwritable_cache_folder_is_one_clear_error(tmp_path: Path) -> None:
     """A cache folder that is a file (or under one) is a one-line error naming the settings,
     not mkdir's bare 'File exists' / 'Not a directory'."""

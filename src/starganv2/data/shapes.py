@@ -477,12 +477,28 @@ def _make_temp_parent(final: Path) -> Path:
         ) from err
 
 
+def _check_metadata(final: Path) -> None:
+    """Raise ``FileExistsError`` (delete the folder to regenerate it) when the cached dataset's
+    metadata cannot be read: the evaluation reads its ground truth from it and stopped with a
+    bare JSON message naming no file."""
+    try:
+        doc = json.loads((final / METADATA_FILE).read_text())
+        if not isinstance(doc, dict) or not {"params", "images"} <= doc.keys():
+            raise ValueError("expected 'params' and 'images'")
+    except (OSError, ValueError) as err:
+        raise FileExistsError(
+            f"shapes cache folder {final}: {METADATA_FILE} is damaged ({err}); "
+            "delete the folder to regenerate it"
+        ) from err
+
+
 def _ensure_cached(final: Path, make: Any, what: str) -> Path:
     """``final`` if it holds a complete dataset, else ``make(folder)`` into a temporary sibling
     renamed into place (a killed run never leaves a half dataset that looks complete, and its
     temporary folder is removed by the next call; concurrent callers end with one complete
     copy)."""
     if (final / METADATA_FILE).is_file():
+        _check_metadata(final)
         return final
     if final.exists():
         raise FileExistsError(
