@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from starganv2.cli.convert import main as convert_main
-from starganv2.interop.original import ConversionError
+from starganv2.interop.original import ConversionError, load_original
 from starganv2.interop.original_v1 import (
     convert_v1_checkpoint,
     infer_v1_config,
@@ -201,3 +201,17 @@ def test_celeba_labels_need_five_label_channels(tmp_path, caplog):
     g_path = _write(_source(img_size=32), tmp_path / "models")  # 3 domains
     assert convert_main([str(g_path), str(tmp_path / "x.ckpt"), "--labels", "celeba"]) == 1
     assert "attributes has 5 names" in caplog.text
+
+
+def test_library_checkpoint_and_renamed_v1_file_get_the_right_hint(tmp_path):
+    """A checkpoint of this library given with --v1 needs no conversion (it was told to drop
+    --v1, as if it were a StarGAN v2 file); a renamed original v1 file given without --v1 is told
+    to add it (it was told about StarGAN v2's nets only)."""
+    ours = tmp_path / "ours.ckpt"
+    convert_v1_checkpoint(_write(_source(), tmp_path), ours)
+    with pytest.raises(ConversionError, match="already a checkpoint of this library"):
+        convert_v1_checkpoint(ours, tmp_path / "a.ckpt")
+    renamed = tmp_path / "generator.pth"
+    renamed.write_bytes((tmp_path / "200-G.ckpt").read_bytes())
+    with pytest.raises(ConversionError, match="generator.pth is a plain state dict.*--v1"):
+        load_original(renamed)

@@ -47,6 +47,7 @@ from starganv2.utils.files import atomic_write, load_weights_file
 __all__ = [
     "ConversionError",
     "load_original",
+    "refuse_library_checkpoint",
     "infer_config",
     "build_module",
     "convert_checkpoint",
@@ -80,6 +81,16 @@ def _strip_prefix(state: Mapping[str, Any]) -> dict[str, Any]:
     return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
+def refuse_library_checkpoint(raw: Any, path: str | os.PathLike) -> None:
+    """Raise :class:`ConversionError` when ``raw`` (a loaded file) is already a checkpoint of this
+    library: it needs no conversion, whichever converter (v2 or ``--v1``) it was given to."""
+    if isinstance(raw, Mapping) and "state_dict" in raw and "pytorch-lightning_version" in raw:
+        raise ConversionError(
+            f"{path} is already a checkpoint of this library (written by starganv2-train or "
+            "starganv2-convert): pass it as it is (ckpt_path=...), no conversion needed"
+        )
+
+
 def load_original(path: str | os.PathLike, allowed: tuple[str, ...] = ALL_NETS) -> StateDicts:
     """Load one original checkpoint file (``weights_only=True``) as ``{net name: state_dict}``.
 
@@ -92,10 +103,12 @@ def load_original(path: str | os.PathLike, allowed: tuple[str, ...] = ALL_NETS) 
     raw = load_weights_file(path, str(path), expected, ConversionError)
     if not isinstance(raw, Mapping):
         raise ConversionError(f"{path} holds a {type(raw).__name__}, expected a dict of nets")
-    if "state_dict" in raw and "pytorch-lightning_version" in raw:
+    refuse_library_checkpoint(raw, path)
+    if raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise ConversionError(
-            f"{path} is already a checkpoint of this library (written by starganv2-train or "
-            "starganv2-convert): pass it as it is (ckpt_path=...), no conversion needed"
+            f"{path} is a plain state dict of tensors, as the original StarGAN (v1) code saves "
+            "its <iter>-G.ckpt, not a StarGAN v2 file (a dict of nets): convert it with --v1 "
+            "(and --discriminator <iter>-D.ckpt)"
         )
     out: StateDicts = {}
     for name, state in raw.items():

@@ -42,7 +42,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from starganv2.interop.original import ConversionError
+from starganv2.interop.original import ConversionError, refuse_library_checkpoint
 from starganv2.models.stargan_v1.module import MODEL_NAME, StarGANv1Module
 from starganv2.utils.files import atomic_write, load_weights_file
 
@@ -101,6 +101,7 @@ def load_v1_state_dict(path: str | os.PathLike) -> State:
     path = Path(path)
     expected = "a state dict saved by the original StarGAN code (<iter>-G.ckpt)"
     raw = load_weights_file(path, str(path), expected, ConversionError)
+    refuse_library_checkpoint(raw, path)
     if not isinstance(raw, Mapping) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise ConversionError(
             f"{path} is not a plain state dict of tensors (as the original StarGAN code saves); "
