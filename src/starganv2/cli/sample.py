@@ -35,6 +35,36 @@ AUTO_OUTPUTS = {
     "attribute": "attribute_grid",
 }
 """``outputs=auto``: one grid per guidance mode of the model."""
+OUTPUT_MODES = {
+    "reference_grid": "reference",
+    "video_ref": "reference",
+    "latent_grid": "latent",
+    "video_latent": "latent",
+    "label_grid": "label",
+    "attribute_grid": "attribute",
+}
+"""The guidance mode each output needs."""
+
+
+def check_outputs_fit(outputs: list[str], psi: float, module: Any) -> None:
+    """``ValueError`` naming the setting and what the model makes instead when an output needs a
+    guidance mode the model lacks (StarGAN v1 has no latent or reference grids, StarGAN v2 no
+    label grid) or ``psi`` truncates style codes it does not have; checked before any data is
+    read, as the grids would otherwise fail one by one with advice in terms of modes."""
+    modes = list(module.guidance_modes)
+    instead = f"outputs=auto or outputs=[{','.join(AUTO_OUTPUTS[m] for m in modes)}]"
+    name = type(module).__name__
+    for output in outputs:
+        if OUTPUT_MODES[output] not in modes:
+            raise ValueError(
+                f"outputs=[{output}] needs {OUTPUT_MODES[output]!r} guidance, but {name} has only "
+                f"{modes}: use {instead}"
+            )
+    if psi != 1.0 and not module.has_styles:
+        raise ValueError(
+            f"psi={psi} truncates style codes, but {name} has none (it makes one output per "
+            f"image and target domain, modes {modes}): leave psi at 1.0"
+        )
 
 
 def requested_outputs(value: Any) -> list[str]:
@@ -221,6 +251,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     module = load_module(cfg.ckpt_path, device)
     auto = [AUTO_OUTPUTS[m] for m in module.guidance_modes]
     outputs = list(dict.fromkeys(o for n in outputs for o in (auto if n == "auto" else [n])))
+    check_outputs_fit(outputs, cfg.psi, module)
     if "attribute_grid" in outputs:  # attribute vectors: sources with their labels, no domains
         from starganv2.synthesis.grids import attribute_grid
 

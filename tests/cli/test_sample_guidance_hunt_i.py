@@ -1,0 +1,62 @@
+"""starganv2-sample refuses outputs and psi the model cannot make in one line that names the
+setting and what to ask for instead (StarGAN v1: label grids only; StarGAN v2: no label grid)."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from starganv2.models.stargan_v1.module import MODEL_NAME, StarGANv1Module
+from tests.helpers import write_tiny_checkpoint
+from tests.models.stargan_v1.test_module import TINY_V1
+
+
+@pytest.fixture(scope="module")
+def v1_ckpt(tmp_path_factory):
+    """An untrained tiny StarGAN v1 checkpoint (2 domains, 32 px) in starganv2-train's layout."""
+    torch.manual_seed(0)
+    module = StarGANv1Module(**TINY_V1)
+    path = tmp_path_factory.mktemp("ckpt") / "v1.ckpt"
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": L.__version__,
+            "starganv2": {"iteration": 0, "model": MODEL_NAME},
+        },
+        path,
+    )
+    return path
+
+
+def _sample(ckpt, tmp_path, *extra):
+    from starganv2.cli.sample import run
+    from tests.integration.conftest import compose_train, make_folder_dataset
+
+    val = make_folder_dataset(tmp_path / "data", ["a", "b"], n=1, size=32) / "val"
+    overrides = [f"ckpt_path={ckpt}", f"src_dir={val}", f"ref_dir={val}", *extra]
+    return run(compose_train(overrides, tmp_path / "run", config_name="sample"))
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "outputs=[latent_grid]",
+            r"outputs=\[latent_grid\] needs 'latent'.*outputs=\[label_grid\]",
+        ),
+        ("outputs=[reference_grid]", r"outputs=\[reference_grid\] .*outputs=\[label_grid\]"),
+        ("psi=0.7", r"psi=0.7 truncates style codes.*leave psi at 1.0"),
+    ],
+)
+def test_v1_refusals_name_the_setting_and_the_alternative(v1_ckpt, tmp_path, setting, message):
+    with pytest.raises(ValueError, match=message):
+        _sample(v1_ckpt, tmp_path, setting)
+    assert _sample(v1_ckpt, tmp_path, "outputs=auto").keys() == {"label_grid"}
+
+
+def test_v2_label_grid_names_the_grids_it_makes(tmp_path):
+    ckpt = write_tiny_checkpoint(tmp_path / "v2.ckpt", num_domains=2)
+    with pytest.raises(ValueError, match=r"outputs=\[latent_grid,reference_grid\]"):
+        _sample(ckpt, tmp_path, "outputs=[label_grid]")
