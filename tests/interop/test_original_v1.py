@@ -215,3 +215,16 @@ def test_library_checkpoint_and_renamed_v1_file_get_the_right_hint(tmp_path):
     renamed.write_bytes((tmp_path / "200-G.ckpt").read_bytes())
     with pytest.raises(ConversionError, match="generator.pth is a plain state dict.*--v1"):
         load_original(renamed)
+
+
+def test_v1_options_on_a_v2_conversion_are_refused(tmp_path, caplog, monkeypatch):
+    """--discriminator was silently ignored when the file was converted as StarGAN v2."""
+    monkeypatch.setattr(logging, "basicConfig", lambda **kw: None)  # keep other tests' logging
+    g_path = _write(_source(), tmp_path)
+    for extra in (["--discriminator", str(tmp_path / "200-D.ckpt")], ["--labels", "celeba"]):
+        caplog.clear()
+        args = [str(tmp_path / "100_nets_ema.ckpt"), str(tmp_path / "o.ckpt"), *extra]
+        assert convert_main(args) == 1
+        assert f"{extra[0]}: StarGAN v1 option(s)" in caplog.text and "--v1" in caplog.text
+        assert not (tmp_path / "o.ckpt").exists()
+    assert g_path.exists()

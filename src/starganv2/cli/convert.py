@@ -137,8 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.v1 or is_v1_generator_file(args.nets_ema):
             _convert_v1(args, overrides)
             return 0
-        if args.labels:
-            raise ValueError(f"--labels {args.labels} is a StarGAN v1 option (with --v1)")
+        v1_only = [
+            f for f, v in (("--labels", args.labels), ("--discriminator", args.discriminator)) if v
+        ]
+        if v1_only:  # silently ignored otherwise
+            raise ValueError(
+                f"{' and '.join(v1_only)}: StarGAN v1 option(s), but {args.nets_ema} is converted "
+                "as a StarGAN v2 file; pass --v1 for an original v1 <iter>-G.ckpt"
+            )
         convert_checkpoint(
             args.nets_ema,
             args.output,
