@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,14 @@ import torch
 from starganv2.cli.config_check import ConfigError
 from starganv2.cli.train import run
 from starganv2.models.registry import CheckpointError
-from tests.integration.conftest import TINY_OVERRIDES, TINY_SHAPES, run_cli, tiny_train_cfg
+from tests.integration.conftest import (
+    TINY_OVERRIDES,
+    TINY_SHAPES,
+    compose_train,
+    run_cli,
+    tiny_overrides,
+    tiny_train_cfg,
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +109,28 @@ def test_a_checkpoint_of_another_model_names_both(tmp_path, shapes_cache, traine
         run(tiny_train_cfg(tmp_path, shapes_cache, [f"ckpt_path={other}"]))
     assert str(err.value) == (
         f"ckpt_path={str(other)!r} holds a stargan_v1 model (StarGANv1Module) but this run "
-        "trains stargan_v2 (StarGANv2Module): choose model=stargan_v1, or another checkpoint"
+        "trains stargan_v2 (StarGANv2Module): choose model=stargan_v1 (with an experiment of that "
+        "model, e.g. experiment=stargan_v1_quick, if any), or another checkpoint"
     )
+
+
+def test_the_advice_for_a_checkpoint_of_another_model_resumes_as_printed(tmp_path, shapes_cache):
+    """Resuming a StarGAN v1 run under ``experiment=quick`` (StarGAN v2's) advised
+    ``model=stargan_v1``, which then failed on the experiment's v2-only arguments."""
+    from starganv2.models.registry import MODEL_EXPERIMENTS
+
+    experiment = f"experiment={MODEL_EXPERIMENTS['stargan_v1']}"
+    base = [*TINY_SHAPES, f"data.cache_dir={shapes_cache}", experiment]
+    v1 = compose_train(base, tmp_path / "v1")
+    v1 = compose_train([*tiny_overrides(v1), *base], tmp_path / "v1")
+    run(v1)
+    ckpt = tmp_path / "v1" / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError, match=re.escape(experiment)):  # the v2 quick run's advice
+        run(tiny_train_cfg(tmp_path / "v2", shapes_cache, [f"ckpt_path={ckpt}"]))
+    again = compose_train(
+        [*tiny_overrides(v1), *base, "model.total_iters=3", f"ckpt_path={ckpt}"], tmp_path / "again"
+    )
+    assert run(again)["iteration"] == 3
 
 
 def test_a_checkpoint_of_other_net_sizes_names_both(tmp_path, shapes_cache, trained):

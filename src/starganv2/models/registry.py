@@ -61,13 +61,22 @@ MODEL_CONFIGS: dict[str, tuple[str, ...]] = {
 }
 """The ``model=`` options (``conf/model/<option>.yaml``) that build each model."""
 
+MODEL_EXPERIMENTS: dict[str, str] = {"stargan_v2": "quick", "stargan_v1": "stargan_v1_quick"}
+"""An ``experiment=`` of each model (``conf/experiment/<option>.yaml``): another model's
+experiment sets arguments this one does not take, so ``model=`` alone would fail after it."""
+
 
 def _model_choice(name: str) -> str:
-    """The ``model=...`` that trains ``name``, as the user would type it."""
+    """The ``model=...`` that trains ``name``, as the user would type it, with an experiment of
+    that model to use in place of one of another model."""
     options = MODEL_CONFIGS.get(name)
     if not options:
         return f"the model config of {name}"
-    return " or ".join(f"model={option}" for option in options)
+    choice = " or ".join(f"model={option}" for option in options)
+    experiment = MODEL_EXPERIMENTS.get(name)
+    if experiment is None:
+        return choice
+    return f"{choice} (with an experiment of that model, e.g. experiment={experiment}, if any)"
 
 
 def register_model(name: str, target: str | type) -> None:
