@@ -38,3 +38,17 @@ def _at_least(text: str, kind: type, low: float, expected: str) -> int | float:
     if value is None or value != value or value in (float("inf"), float("-inf")) or value < low:
         raise argparse.ArgumentTypeError(f"{text!r} is invalid: expected {expected}")
     return value
+
+
+def int_list(text: str, flag: str, minimum: int, example: str) -> list[int]:
+    """``flag``'s comma list of integers >= ``minimum``, at least one; a one-line ``SystemExit``
+    naming the flag otherwise."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < minimum:
+        raise SystemExit(
+            f"{flag} {text!r}: expected a comma list of integers >= {minimum}, e.g. {example}"
+        )
+    return values

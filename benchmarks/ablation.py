@@ -49,7 +49,7 @@ from typing import Any
 from starganv2.utils.files import atomic_write_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
-from _args import positive_float, positive_int  # noqa: E402
+from _args import int_list, positive_float, positive_int  # noqa: E402
 from _jobs import (  # noqa: E402
     make_out_folder,
     measurement_overrides,
@@ -324,13 +324,7 @@ def grid_montage(
 
 def parse_seeds(text: str) -> list[int]:
     """``--seeds``: a comma list of integers >= 0, at least one (a one-line error otherwise)."""
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds or min(seeds) < 0:
-        raise SystemExit(f"--seeds {text!r}: expected a comma list of integers >= 0, e.g. 0,1,2")
-    return seeds
+    return int_list(text, "--seeds", 0, "0,1,2")
 
 
 def main() -> None:

@@ -34,7 +34,10 @@ import sys
 import time
 from pathlib import Path
 
-from starganv2.utils.files import atomic_write_text
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _args module
+from _args import int_list  # noqa: E402
+
+from starganv2.utils.files import atomic_write_text  # noqa: E402
 
 OPTIONS = (
     "none",
@@ -108,13 +111,7 @@ def measure(option: str, img_size: int, batch: int, device: str) -> dict[str, fl
 
 def parse_batches(text: str) -> list[int]:
     """``--batch``: a comma list of integers >= 1 (a one-line error otherwise)."""
-    try:
-        batches = [int(b) for b in text.split(",") if b.strip()]
-    except ValueError:
-        batches = []
-    if not batches or min(batches) < 1:
-        raise SystemExit(f"--batch {text!r}: expected a comma list of integers >= 1, e.g. 4,8")
-    return batches
+    return int_list(text, "--batch", 1, "4,8")
 
 
 def check_arguments(args: argparse.Namespace) -> list[int]:
