@@ -24,6 +24,7 @@ from typing import Any
 __all__ = [
     "CONF_DIR",
     "compose",
+    "failure_line",
     "make_out_folder",
     "prepare_shapes",
     "results_folder",
@@ -163,8 +164,10 @@ def run_side_by_side(
 ) -> None:
     """Run ``(name, command, log file)`` jobs as subprocesses, ``max_jobs`` at a time, in order;
     each writes stdout and stderr to its log. After ``deadline_s`` seconds every running job is
-    terminated and the rest are not started. A job that fails is reported by name."""
+    terminated and the rest are not started. A job that fails is reported by name, with its log and
+    the line of that log that says why (:func:`failure_line`)."""
     pending = list(jobs)
+    logs = {name: log_path for name, _, log_path in jobs}
     running: list[tuple[subprocess.Popen, Any, str]] = []
     start = time.perf_counter()
     while pending or running:
@@ -187,7 +190,24 @@ def run_side_by_side(
                 item[1].close()
                 running.remove(item)
                 if item[0].returncode:
-                    print(f"{what} {item[2]} failed (rc {item[0].returncode}), see its log")
+                    log_path = logs[item[2]]
+                    print(
+                        f"{what} {item[2]} failed (rc {item[0].returncode}), see its log "
+                        f"{log_path}: {failure_line(log_path)}"
+                    )
+
+
+def failure_line(log_path: Path) -> str:
+    """Why a run failed, in one line: the last ``ERROR`` line of its log (the training command's
+    one-line refusals, e.g. ``trainer.accelerator=cuda`` with no CUDA device), else its last
+    line (a traceback's exception), so the driver's console says why without opening the log."""
+    try:
+        lines = [line.strip() for line in Path(log_path).read_text(errors="replace").splitlines()]
+    except OSError:
+        return "(no log)"
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if "ERROR" in line]
+    return (errors or lines or ["(empty log)"])[-1]
 
 
 def thread_env(threads: int) -> dict[str, str]:

@@ -173,3 +173,16 @@ def test_fit_detail_reads_its_sizes(tmp_path, monkeypatch):
     )
     args = module.parse_args()
     assert args.size == (96, 64) and args.tile_sizes == [32, 64]
+
+
+def test_a_failed_run_is_reported_with_its_log_and_why(tmp_path: Path, capsys) -> None:
+    """A run that fails at once (e.g. ``--device cuda`` on a machine without one) is reported
+    with its log's path and the log's error line, not only "see its log"."""
+    log = tmp_path / "a.log"
+    code = "print('[x][starganv2.train][ERROR] - trainer.accelerator=cuda but no CUDA'); exit(1)"
+    _jobs.run_side_by_side(
+        [("'a:'", [sys.executable, "-c", code], log)], 1, {}, poll_s=0.05, what="setting"
+    )
+    out = capsys.readouterr().out
+    assert f"setting 'a:' failed (rc 1), see its log {log}: " in out
+    assert "trainer.accelerator=cuda but no CUDA" in out
