@@ -11,28 +11,17 @@ share, and rank 0 alone writes the dataset files and the report, and prints the 
 
 SIGTERM (``kill``, ``timeout``, a scheduler) stops it as Ctrl-C does: every output written so
 far is whole, one line says so with the command that finishes the job (the same command again),
-and the exit status is 143 (:data:`SIGTERM_EXIT`; 130 after Ctrl-C, :data:`SIGINT_EXIT`).
+and the exit status is 143 (130 after Ctrl-C; :func:`starganv2.cli.common.run_stoppable`).
 """
 
 from __future__ import annotations
 
 import logging
-import shlex
-import signal
 import sys
-from types import FrameType
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-
-from starganv2.cli.common import (
-    SIGINT_EXIT,
-    SIGTERM_EXIT,
-    from_launch_folder,
-    hydra_config,
-    stopped_by_ctrl_c,
-)
 
 log = logging.getLogger("starganv2.augment")
 
@@ -96,56 +85,14 @@ def run(cfg: DictConfig) -> Any:
     )
 
 
-def rerun_command() -> str:
-    """The command that finishes an interrupted run: this one again (its overrides, from the
-    folder it was launched in), quoted for a POSIX shell."""
-    hc = hydra_config()
-    if hc is None:
-        return shlex.join(["starganv2-augment", *sys.argv[1:]])
-    return from_launch_folder(["starganv2-augment", *hc.overrides.task])
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM handler: stop where the program is, as Ctrl-C's ``KeyboardInterrupt`` does
-    (Lightning's own handler, which runs before this one during prediction, only notes it)."""
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not cut the clean-up
-    raise SIGTERMException
-
-
-def _report_stopped(cause: str) -> None:
-    """Say that ``cause`` stopped the run and give the command that finishes it."""
-    log.warning(
-        "stopped by %s; the outputs written so far are whole: run the same command again to "
-        "finish: %s",
-        cause,
-        rerun_command(),
-    )
-
-
 @hydra.main(version_base="1.3", config_path="../conf", config_name="augment")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`; bad input: one error line and status 1; outputs that
     failed: status 2; stopped by SIGTERM: one line and status 143; by Ctrl-C: one line and
     status 130."""
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
+    from starganv2.cli.common import run_stoppable
 
-    from starganv2.cli.common import run_or_exit
-
-    previous = signal.signal(signal.SIGTERM, _stop)
-    try:
-        report = run_or_exit(run, cfg, log)
-    except SIGTERMException:
-        _report_stopped("SIGTERM")
-        sys.exit(SIGTERM_EXIT)
-    except (KeyboardInterrupt, SystemExit) as err:  # Lightning ends Ctrl-C with exit(1)
-        if not stopped_by_ctrl_c(err):
-            raise
-        _report_stopped("Ctrl-C")
-        sys.exit(SIGINT_EXIT)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    report = run_stoppable(run, cfg, log, "starganv2-augment")
     if report.path is None:  # another rank of a DDP run: rank 0 reports for all
         return
     print(

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 SIGTERM_EXIT = 128 + 15
@@ -34,6 +36,56 @@ def hydra_config() -> Any:
     from hydra.core.hydra_config import HydraConfig
 
     return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def rerun_command(tool: str) -> str:
+    """The command that finishes an interrupted run of the Hydra tool ``tool``: this one again
+    (its overrides, from the folder it was launched in), quoted for a POSIX shell."""
+    import shlex
+
+    hc = hydra_config()
+    if hc is None:
+        return shlex.join([tool, *sys.argv[1:]])
+    return from_launch_folder([tool, *hc.overrides.task])
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handler: stop where the program is, as Ctrl-C's ``KeyboardInterrupt`` does, so
+    the files being written are removed on the way out (Lightning's own handler, which runs
+    before this one inside a ``Trainer``, only notes it)."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not cut the clean-up
+    raise SIGTERMException
+
+
+def run_stoppable(run: Callable[[Any], Any], cfg: Any, log: logging.Logger, tool: str) -> Any:
+    """:func:`run_or_exit` that SIGTERM (``kill``, ``timeout``, a scheduler) stops as Ctrl-C
+    does: the file being written is removed rather than left as a hidden temporary (the default
+    SIGTERM action ends the process without any clean-up), every output already written is
+    whole, one line names the cause and the command that finishes the job (the same one again),
+    and the exit status is :data:`SIGTERM_EXIT` (:data:`SIGINT_EXIT` after Ctrl-C), not a
+    traceback."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        return run_or_exit(run, cfg, log)
+    except SIGTERMException:
+        cause, status = "SIGTERM", SIGTERM_EXIT
+    except (KeyboardInterrupt, SystemExit) as err:  # Lightning ends Ctrl-C with exit(1)
+        if not stopped_by_ctrl_c(err):
+            raise
+        cause, status = "Ctrl-C", SIGINT_EXIT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    log.warning(
+        "stopped by %s; the outputs written so far are whole: run the same command again to "
+        "finish: %s",
+        cause,
+        rerun_command(tool),
+    )
+    sys.exit(status)
 
 
 def from_launch_folder(words: list[str]) -> str:

@@ -196,9 +196,9 @@ def run(cfg: DictConfig) -> dict[str, float | int]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`; prints the JSON path; exits 1 with a one-line error."""
-    from starganv2.cli.common import run_or_exit
+    from starganv2.cli.common import run_stoppable
 
-    run_or_exit(run, cfg, log)
+    run_stoppable(run, cfg, log, "starganv2-eval")
     print(Path(cfg.output_file).resolve())
 
 

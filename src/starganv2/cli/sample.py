@@ -330,9 +330,9 @@ def run(cfg: DictConfig) -> dict[str, Path]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`; exits with status 1 and a one-line error on bad input."""
-    from starganv2.cli.common import run_or_exit
+    from starganv2.cli.common import run_stoppable
 
-    run_or_exit(run, cfg, log)
+    run_stoppable(run, cfg, log, "starganv2-sample")
 
 
 if __name__ == "__main__":

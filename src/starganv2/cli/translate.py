@@ -177,9 +177,9 @@ def run(cfg: DictConfig) -> Any:
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`; bad input: one error line and status 1; images that could
     not be translated: status 2."""
-    from starganv2.cli.common import run_or_exit
+    from starganv2.cli.common import run_stoppable
 
-    report = run_or_exit(run, cfg, log)
+    report = run_stoppable(run, cfg, log, "starganv2-translate")
     if report.failed:
         sys.exit(2)
 

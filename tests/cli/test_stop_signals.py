@@ -1,0 +1,67 @@
+"""SIGTERM and Ctrl-C stop the Hydra inference tools cleanly: the file being written is removed,
+one line says what stopped the run and how to finish it, and the exit status is 143 or 130.
+
+Before, translate, sample and eval had no SIGTERM handler, so ``kill``/``timeout`` ended them
+without any clean-up (a hidden ``.<stem>.<random>.<ext>`` temporary, e.g. a half-encoded
+``.video_ref.*.mp4``, stayed for good, and nothing was printed), and Ctrl-C printed a traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+TOOLS = {
+    "translate": ["ckpt_path=m.ckpt", "input_dir=in", "output_dir=out"],
+    "sample": ["ckpt_path=m.ckpt"],
+    "eval": ["ckpt_path=m.ckpt"],
+}
+
+CODE = """
+import os, signal, sys, time
+from pathlib import Path
+
+import starganv2.cli.{tool} as tool
+from starganv2.utils.files import atomic_path
+
+
+def run(cfg):
+    with atomic_path(Path("written") / "out.png") as tmp:
+        tmp.write_bytes(b"half")
+        os.kill(os.getpid(), signal.{sig})
+        time.sleep(60)
+
+
+tool.run = run
+sys.argv = ["starganv2-{tool}", *sys.argv[1:]]
+tool.main()
+"""
+
+
+CASES = [(tool, "SIGTERM", 143) for tool in sorted(TOOLS)] + [("translate", "SIGINT", 130)]
+
+
+@pytest.mark.parametrize("tool, sig, status", CASES)
+def test_a_stopped_tool_leaves_no_temporary_file_and_says_how_to_finish(
+    tmp_path, tool, sig, status
+):
+    args = [*TOOLS[tool], f"paths.root_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'job'}"]
+    res = subprocess.run(
+        [sys.executable, "-c", CODE.format(tool=tool, sig=sig), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        # a child of a non-interactive shell may inherit an ignored SIGINT
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == status, out[-2000:]
+    assert list((tmp_path / "written").iterdir()) == [], "a temporary file was left"
+    assert "Traceback" not in out
+    cause = "SIGTERM" if sig == "SIGTERM" else "Ctrl-C"
+    assert f"stopped by {cause}" in out
+    assert f"run the same command again to finish: cd {tmp_path} && starganv2-{tool} " in out
