@@ -65,3 +65,45 @@ def test_a_stopped_tool_leaves_no_temporary_file_and_says_how_to_finish(
     cause = "SIGTERM" if sig == "SIGTERM" else "Ctrl-C"
     assert f"stopped by {cause}" in out
     assert f"run the same command again to finish: cd {tmp_path} && starganv2-{tool} " in out
+
+
+ARGPARSE_CODE = """
+import os, signal, sys, time
+from pathlib import Path
+
+import starganv2.cli.{tool} as tool
+from starganv2.cli.common import console_logging
+from starganv2.utils.files import atomic_path
+
+
+def main(argv):
+    console_logging(False)
+    with atomic_path(Path("written") / "out.onnx") as tmp:
+        tmp.write_bytes(b"half")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(60)
+
+
+tool._main = main
+sys.exit(tool.main(["in put.ckpt", "out"]))
+"""
+
+
+@pytest.mark.parametrize("tool", ["export", "align"])
+def test_an_argparse_tool_stopped_by_sigterm_leaves_no_temporary_file(tmp_path, tool):
+    (tmp_path / "written").mkdir()
+    res = subprocess.run(
+        [sys.executable, "-c", ARGPARSE_CODE.format(tool=tool)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 143, out[-2000:]
+    assert list((tmp_path / "written").iterdir()) == [], "a temporary file was left"
+    assert "Traceback" not in out
+    assert (
+        f"stopped by SIGTERM; the outputs written so far are whole: run the same command again "
+        f"to finish: cd {tmp_path} && starganv2-{tool} 'in put.ckpt' out"
+    ) in out

@@ -59,18 +59,18 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise SIGTERMException
 
 
-def run_stoppable(run: Callable[[Any], Any], cfg: Any, log: logging.Logger, tool: str) -> Any:
-    """:func:`run_or_exit` that SIGTERM (``kill``, ``timeout``, a scheduler) stops as Ctrl-C
-    does: the file being written is removed rather than left as a hidden temporary (the default
-    SIGTERM action ends the process without any clean-up), every output already written is
-    whole, one line names the cause and the command that finishes the job (the same one again),
-    and the exit status is :data:`SIGTERM_EXIT` (:data:`SIGINT_EXIT` after Ctrl-C), not a
-    traceback."""
+def stop_cleanly(call: Callable[[], Any], log: logging.Logger, rerun: Callable[[], str]) -> Any:
+    """``call()`` that SIGTERM (``kill``, ``timeout``, a scheduler) stops as Ctrl-C does: the
+    file being written is removed rather than left as a hidden temporary (the default SIGTERM
+    action ends the process without any clean-up), every output already written is whole, one
+    line names the cause and the command that finishes the job (``rerun()``: the same one
+    again), and the exit status is :data:`SIGTERM_EXIT` (:data:`SIGINT_EXIT` after Ctrl-C), not
+    a traceback."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        return run_or_exit(run, cfg, log)
+        return call()
     except SIGTERMException:
         cause, status = "SIGTERM", SIGTERM_EXIT
     except (KeyboardInterrupt, SystemExit) as err:  # Lightning ends Ctrl-C with exit(1)
@@ -83,9 +83,31 @@ def run_stoppable(run: Callable[[Any], Any], cfg: Any, log: logging.Logger, tool
         "stopped by %s; the outputs written so far are whole: run the same command again to "
         "finish: %s",
         cause,
-        rerun_command(tool),
+        rerun(),
     )
     sys.exit(status)
+
+
+def run_stoppable(run: Callable[[Any], Any], cfg: Any, log: logging.Logger, tool: str) -> Any:
+    """:func:`run_or_exit` for the Hydra tool ``tool``, stopped by SIGTERM or Ctrl-C as
+    :func:`stop_cleanly` says."""
+    return stop_cleanly(lambda: run_or_exit(run, cfg, log), log, lambda: rerun_command(tool))
+
+
+def main_stoppable(
+    main: Callable[[list[str] | None], int], argv: list[str] | None, tool: str
+) -> int:
+    """``main(argv)`` of the argparse tool ``tool``, stopped by SIGTERM or Ctrl-C as
+    :func:`stop_cleanly` says; the command that finishes it is this one again, from this
+    folder (its paths may be relative)."""
+    import os
+    import shlex
+
+    words = [tool, *(sys.argv[1:] if argv is None else argv)]
+    command = f"{shlex.join(['cd', os.getcwd()])} && {shlex.join(words)}"
+    return stop_cleanly(
+        lambda: main(argv), logging.getLogger(tool.replace("-", ".")), lambda: command
+    )
 
 
 def from_launch_folder(words: list[str]) -> str:

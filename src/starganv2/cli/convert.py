@@ -126,6 +126,14 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``starganv2-convert``; SIGTERM and Ctrl-C stop it with one line and status 143 or 130
+    (:func:`starganv2.cli.common.main_stoppable`)."""
+    from starganv2.cli.common import main_stoppable
+
+    return main_stoppable(_main, argv, "starganv2-convert")
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console_logging(args.verbose)
     from starganv2.interop.original import convert_checkpoint

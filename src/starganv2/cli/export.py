@@ -43,6 +43,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``starganv2-export``; SIGTERM and Ctrl-C stop it with one line and status 143 or 130
+    (:func:`starganv2.cli.common.main_stoppable`)."""
+    from starganv2.cli.common import main_stoppable
+
+    return main_stoppable(_main, argv, "starganv2-export")
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console_logging(args.verbose)
     log = logging.getLogger("starganv2.export")
