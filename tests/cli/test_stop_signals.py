@@ -107,3 +107,20 @@ def test_an_argparse_tool_stopped_by_sigterm_leaves_no_temporary_file(tmp_path, 
         f"stopped by SIGTERM; the outputs written so far are whole: run the same command again "
         f"to finish: cd {tmp_path} && starganv2-{tool} 'in put.ckpt' out"
     ) in out
+
+
+@pytest.mark.parametrize("tool", ["export", "convert", "align"])
+def test_help_of_an_argparse_tool_loads_no_lightning(tool, tmp_path):
+    """The SIGTERM handler imports Lightning when the signal comes, not before: ``--help`` stays
+    instant (importing Lightning up front made it 3 s instead of 0.07 s)."""
+    code = (
+        "import sys\n"
+        f"from starganv2.cli.{tool} import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "print('lightning' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"

@@ -52,11 +52,18 @@ def rerun_command(tool: str) -> str:
 def _stop(signum: int, frame: FrameType | None) -> None:
     """SIGTERM handler: stop where the program is, as Ctrl-C's ``KeyboardInterrupt`` does, so
     the files being written are removed on the way out (Lightning's own handler, which runs
-    before this one inside a ``Trainer``, only notes it)."""
+    before this one inside a ``Trainer``, only notes it). Lightning is imported here, when the
+    signal comes, not before: ``--help`` of the argparse tools stays instant."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not cut the clean-up
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not cut the clean-up
     raise SIGTERMException
+
+
+def _is_sigterm(err: BaseException) -> bool:
+    """Whether ``err`` is the ``SIGTERMException`` of :func:`_stop` (not loaded: it is not)."""
+    module = sys.modules.get("lightning.pytorch.utilities.exceptions")
+    return module is not None and isinstance(err, module.SIGTERMException)
 
 
 def stop_cleanly(call: Callable[[], Any], log: logging.Logger, rerun: Callable[[], str]) -> Any:
@@ -66,17 +73,16 @@ def stop_cleanly(call: Callable[[], Any], log: logging.Logger, rerun: Callable[[
     line names the cause and the command that finishes the job (``rerun()``: the same one
     again), and the exit status is :data:`SIGTERM_EXIT` (:data:`SIGINT_EXIT` after Ctrl-C), not
     a traceback."""
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return call()
-    except SIGTERMException:
-        cause, status = "SIGTERM", SIGTERM_EXIT
-    except (KeyboardInterrupt, SystemExit) as err:  # Lightning ends Ctrl-C with exit(1)
-        if not stopped_by_ctrl_c(err):
+    except BaseException as err:  # Lightning ends Ctrl-C with exit(1): stopped_by_ctrl_c
+        if _is_sigterm(err):
+            cause, status = "SIGTERM", SIGTERM_EXIT
+        elif stopped_by_ctrl_c(err):
+            cause, status = "Ctrl-C", SIGINT_EXIT
+        else:
             raise
-        cause, status = "Ctrl-C", SIGINT_EXIT
     finally:
         signal.signal(signal.SIGTERM, previous)
     log.warning(
