@@ -292,3 +292,23 @@ def test_wandb_runs_of_evaluations_in_one_process_are_their_own(tmp_path, monkey
         run(cfg)
         runs = list((tmp_path / job / "wandb").glob("offline-run-*"))
         assert len(runs) == 1, f"evaluation {job}: {runs}"
+
+
+def test_a_wandb_run_that_cannot_start_is_one_line_naming_the_key():
+    """``logger=wandb logger.wandb.offline=false`` without an API key was wandb's traceback at the
+    end of the evaluation (after ``metrics.json``); train already said it in one line."""
+    from lightning.pytorch.loggers import WandbLogger
+    from wandb.errors import UsageError
+
+    from starganv2.cli.config_check import ConfigError
+    from starganv2.cli.eval import log_results
+
+    class NoKey(WandbLogger):
+        def __init__(self) -> None:  # no wandb run: it fails as wandb.init does without a key
+            pass
+
+        def log_metrics(self, metrics, step=None) -> None:
+            raise UsageError("No API key configured. Use `wandb login` to log in.")
+
+    with pytest.raises(ConfigError, match=r"^logger\.wandb: .*No API key.*offline=true"):
+        log_results([NoKey()], {"FID_latent/mean": 1.0}, 3)

@@ -4,11 +4,12 @@ script reports bad input (:func:`report_error`: one line, exit status 1)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -244,6 +245,31 @@ def finish_wandb(loggers: list[Any], failed: bool) -> None:
 
     if wandb.run is not None:
         wandb.finish(exit_code=1 if failed else 0)
+
+
+@contextlib.contextmanager
+def wandb_must_start(logger: Any) -> Iterator[None]:
+    """Run the block that first uses ``logger`` (its ``log_hyperparams`` or ``log_metrics``
+    starts a wandb run); a ``WandbLogger`` whose run cannot start (``logger.wandb.offline=false``
+    with no API key or no network) raises one ``ConfigError`` line naming the key and the ways on,
+    where it was wandb's traceback. Other loggers run the block as it is."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    if not isinstance(logger, WandbLogger):
+        yield
+        return
+    from wandb.errors import Error as WandbError
+
+    from starganv2.cli.config_check import ConfigError
+
+    try:
+        yield
+    except WandbError as err:
+        raise ConfigError(
+            f"logger.wandb: wandb could not start the run ({err}): log in with `wandb "
+            "login` or set WANDB_API_KEY, or keep logger.wandb.offline=true (the default) "
+            "and upload later with `wandb sync`"
+        ) from None
 
 
 def missing_settings(cfg: Any) -> list[str]:

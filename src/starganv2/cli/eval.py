@@ -17,6 +17,7 @@ import inspect
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
@@ -149,6 +150,17 @@ def check_domain_names(cfg: DictConfig, datamodule: object, num_domains: int) ->
     check_trained_domains(names, where, saved, f"ckpt_path={cfg.ckpt_path}")
 
 
+def log_results(loggers: list[Any], results: dict[str, float | int], iteration: int) -> None:
+    """Log ``results`` as ``eval/<key>`` at ``step=iteration`` to every logger; a wandb run that
+    cannot start is one line naming ``logger.wandb`` (``metrics.json`` is written already)."""
+    from starganv2.cli.common import wandb_must_start
+
+    for logger in loggers:
+        with wandb_must_start(logger):
+            logger.log_metrics({f"eval/{k}": v for k, v in results.items()}, step=iteration)
+        logger.finalize("success")
+
+
 def run(cfg: DictConfig) -> dict[str, float | int]:
     """Evaluate as configured by ``cfg``; returns the results (also written to ``output_file``)."""
     from starganv2.cli.common import finish_wandb, load_module, resolve_device
@@ -184,9 +196,7 @@ def run(cfg: DictConfig) -> dict[str, float | int]:
     path = save_json(results, cfg.output_file)
     loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
     try:
-        for logger in loggers:
-            logger.log_metrics({f"eval/{k}": v for k, v in results.items()}, step=iteration)
-            logger.finalize("success")
+        log_results(loggers, results, iteration)
     finally:
         finish_wandb(loggers, failed=sys.exc_info()[0] is not None)
     log.info("results: %s", path)

@@ -219,25 +219,13 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
 def log_run_config(loggers: list[Any], resolved: dict) -> None:
     """Hand the resolved config to every logger, which starts a wandb run. One that cannot start
     (``logger.wandb.offline=false`` with no API key or no network) is one ``ConfigError`` line
-    naming the key and the ways on, where it was wandb's traceback."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    from starganv2.cli.config_check import ConfigError
+    naming the key and the ways on, where it was wandb's traceback
+    (:func:`starganv2.cli.common.wandb_must_start`)."""
+    from starganv2.cli.common import wandb_must_start
 
     for logger in loggers:
-        if not isinstance(logger, WandbLogger):
+        with wandb_must_start(logger):
             logger.log_hyperparams(resolved)
-            continue
-        from wandb.errors import Error as WandbError
-
-        try:
-            logger.log_hyperparams(resolved)
-        except WandbError as err:
-            raise ConfigError(
-                f"logger.wandb: wandb could not start the run ({err}): log in with `wandb "
-                "login` or set WANDB_API_KEY, or keep logger.wandb.offline=true (the default) "
-                "and upload later with `wandb sync`"
-            ) from None
 
 
 def _honour_trainer_switches(cfg: DictConfig, callbacks: list[Any]) -> list[Any]:
