@@ -314,7 +314,9 @@ def test_a_gpu_accelerator_without_a_gpu_is_one_line(tmp_path, monkeypatch, cuda
         (["data=shapes"], ["data=shapes", "metrics=[shapes_quality]"]),
     ],
 )
-def test_the_eval_command_names_the_data_an_experiment_chose(tmp_path, overrides, expected):
+def test_the_eval_command_names_the_data_an_experiment_chose(
+    tmp_path, overrides, expected, monkeypatch
+):
     """The printed eval command composes eval.yaml, whose data default is the shapes: a data
     group chosen by an experiment must be named (data.root=mini alone was 'not in struct'), and
     attribute data are scored offline by their classifier, not FID."""
@@ -324,10 +326,45 @@ def test_the_eval_command_names_the_data_an_experiment_chose(tmp_path, overrides
     from starganv2.cli.train import eval_command
     from tests.integration.conftest import compose_train
 
+    monkeypatch.delenv("STARGANV2_CACHE", raising=False)  # CI sets it (see the test below)
     cfg = compose_train(overrides, tmp_path / "run")
     words = shlex.split(eval_command(cfg, Path("/runs/r/checkpoints/last.ckpt")))
     words = words[words.index("starganv2-eval") :]
     assert words[2:] == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "cache_arg"),
+    [
+        (["data=shapes"], "from_env"),
+        (["experiment=stargan_v1_attributes"], "from_env"),
+        (["data=shapes", "data.cache_dir=mine"], "data.cache_dir=mine"),
+        (["experiment=afhq", "data.root=mini"], None),  # folders: no generated data
+    ],
+)
+def test_the_eval_command_keeps_generated_data_found_through_the_environment(
+    tmp_path, monkeypatch, overrides, cache_arg
+):
+    """Generated data found through $STARGANV2_CACHE: the printed command names that folder, since
+    it is run from other shells too, where the variable is unset and the data would be generated
+    again under ~/.cache/starganv2."""
+    import shlex
+    from pathlib import Path
+
+    from starganv2.cli.train import eval_command
+    from tests.integration.conftest import compose_train
+
+    cache = tmp_path / "my cache"
+    monkeypatch.setenv("STARGANV2_CACHE", str(cache))
+    cfg = compose_train(overrides, tmp_path / "run")
+    words = shlex.split(eval_command(cfg, Path("/runs/r/checkpoints/last.ckpt")))
+    cache_args = [w for w in words if w.startswith("data.cache_dir=")]
+    if cache_arg is None:
+        assert cache_args == []
+    elif cache_arg == "from_env":
+        assert cache_args == [f'data.cache_dir="{cache.resolve()}"']
+    else:
+        assert cache_args == [cache_arg]
 
 
 def test_missing_weights_in_training_name_the_key_a_user_types(tmp_path, shapes_cache, monkeypatch):

@@ -472,6 +472,7 @@ def eval_command(cfg: DictConfig, ckpt: Path) -> str:
     choice = hc.runtime.choices.get("data") if hc is not None else None
     if choice and not any(o.startswith("data=") for o in data_args):
         data_args.insert(0, f"data={choice}")  # chosen by an experiment: eval's default differs
+    data_args += _cache_dir_from_env(cfg, data_args)
     # The built-in shapes evaluate offline with their own figures; `auto` would add FID/LPIPS,
     # whose Inception and AlexNet weights cannot be downloaded on an offline machine. Attribute
     # labels (StarGAN v1) are scored by their own classifier, offline too.
@@ -483,6 +484,21 @@ def eval_command(cfg: DictConfig, ckpt: Path) -> str:
         metrics = ["metrics=[attribute_accuracy]"]
     ckpt_arg = hydra_arg("ckpt_path", ckpt)
     return from_launch_folder(["starganv2-eval", *options, ckpt_arg, *data_args, *metrics])
+
+
+def _cache_dir_from_env(cfg: DictConfig, data_args: list[str]) -> list[str]:
+    """``data.cache_dir=<folder>`` when generated data (``cache_dir: null``) were found through
+    ``$STARGANV2_CACHE``: the printed command is run from another shell too, where the variable
+    is unset and the same data would be generated again in ``~/.cache/starganv2``."""
+    from starganv2.data.shapes import CACHE_ENV, default_cache_dir
+
+    data = cfg.get("data") or {}
+    given = any(o.startswith(("data.cache_dir=", "+data.cache_dir=")) for o in data_args)
+    if given or "cache_dir" not in data or data.get("cache_dir") is not None:
+        return []
+    if not os.environ.get(CACHE_ENV):
+        return []
+    return [hydra_arg("data.cache_dir", default_cache_dir().resolve())]
 
 
 def _is_builtin_shapes(cfg: DictConfig) -> bool:
