@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,13 @@ from omegaconf import DictConfig
 log = logging.getLogger("starganv2.eval")
 
 
-def build_evaluator(cfg: DictConfig):  # noqa: ANN201 - imported lazily
+def build_evaluator(cfg: DictConfig, model_modes: Sequence[str] | None = None):  # noqa: ANN201
     """The :class:`Evaluator` from the top-level keys of ``cfg`` that are its arguments.
+
+    ``model_modes``: the guidance modes of the model to evaluate (known from its checkpoint).
+    With ``modes`` null they are the modes evaluated, given to the evaluator before its metrics
+    are built: a deterministic model's ``label`` mode alone makes ``fid_lpips`` measure FID only,
+    without asking for the AlexNet (LPIPS) weights it would never use.
 
     A weights error under ``metrics=auto`` on the built-in shapes data gives its overrides in the
     form that keeps ``shapes_quality`` (``'~metrics' '+metrics={fid_lpips: {...},
@@ -37,9 +43,12 @@ def build_evaluator(cfg: DictConfig):  # noqa: ANN201 - imported lazily
     from starganv2.cli.config_check import instantiate
     from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
     from starganv2.evaluation.evaluator import AUTO, AUTO_ATTRIBUTES, Evaluator
+    from starganv2.evaluation.protocol import MODES
 
     params = inspect.signature(Evaluator).parameters
     node = {k: cfg[k] for k in ("_target_", *params) if k in cfg}
+    if node.get("modes") is None and model_modes and all(m in MODES for m in model_modes):
+        node["modes"] = list(model_modes)  # what null means for this model, known now
     if node.get("metrics") == AUTO and is_attribute_config(cfg):
         Evaluator.check_saves_images(node.get("save_images"), [AUTO_ATTRIBUTES], AUTO, "")
         node["metrics"] = [AUTO_ATTRIBUTES]
@@ -171,8 +180,10 @@ def run(cfg: DictConfig) -> dict[str, float | int]:
 
     quiet_third_party()
     check_checkpoint_path(cfg.ckpt_path)
-    evaluator = build_evaluator(cfg)  # before the model: missing weights fail before any reading
     model = load_module(cfg.ckpt_path, resolve_device(cfg.device))
+    # before the data: missing weights fail before any image is read; after the model, whose
+    # modes say which weights are needed (label mode alone: no AlexNet)
+    evaluator = build_evaluator(cfg, model.guidance_modes)
     evaluator.modes_for(model, settings_key="")  # a mode the model lacks: before any reading
     if is_attribute_config(cfg):
         datamodule = attribute_datamodule(cfg, model.img_size)

@@ -214,6 +214,7 @@ class Evaluator:
             max_images_per_domain=max_images_per_domain,
             num_workers=int(num_workers),
             save_images=Path(save_images) if save_images is not None else None,
+            modes=modes,
         )
         try:
             self._runners: dict[str, MetricRunner] = {

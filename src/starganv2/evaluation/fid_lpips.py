@@ -8,8 +8,9 @@ Per guidance mode and task (see :mod:`starganv2.evaluation.protocol`):
   (:func:`starganv2.utils.images.quantize`).
 - ``LPIPS_<mode>/<task>``: diversity, the mean LPIPS (AlexNet) over the pairs of each source
   image's outputs, averaged over images (:class:`~starganv2.evaluation.lpips.LPIPSDiversity`).
-  A deterministic model (``label`` mode) makes one output per image: its diversity is 0 by
-  construction and reported as such, not measured.
+  A deterministic model (``label`` mode, StarGAN v1) makes one output per image: there is no pair
+  to compare, so LPIPS does not apply: no ``LPIPS_label`` keys, the reason is logged, and the
+  AlexNet weights are not needed when ``label`` is the only mode evaluated.
 - ``FID_<mode>/mean`` and ``LPIPS_<mode>/mean``: means over tasks.
 
 Metric states are summed across DDP ranks by torchmetrics at ``compute()``.
@@ -96,6 +97,9 @@ class FidLpips:
             (or ``.lpips_weights``), with the command-line override that passes a path;
             ``None``: the Python arguments (``fid_weights='...'``), for a ``FidLpips`` built
             directly.
+        modes: the guidance modes :meth:`compute` will be given, when known (``None``: any).
+            ``label`` alone (a deterministic model) measures no LPIPS, so the AlexNet weights are
+            neither asked for nor read; otherwise they are checked here, before any data.
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class FidLpips:
         quantize: bool = True,
         save_images: str | os.PathLike | None = None,
         settings_key: str | None = None,
+        modes: Sequence[str] | None = None,
     ):
         if num_outs_per_domain < 2:
             raise ValueError(
@@ -128,8 +133,10 @@ class FidLpips:
         self.save_images = Path(save_images) if save_images is not None else None
         prefix = f"{settings_key}." if settings_key else ""
         fid_key, lpips_key = f"{prefix}fid_weights", f"{prefix}lpips_weights"
+        self._lpips_args = (lpips_weights, lpips_key)
+        measures_lpips = modes is None or any(m != MODE_LABEL for m in modes)
         # Every missing weight file in one error, before any data is read.
-        requests = [WeightRequest(ALEXNET_FILE, lpips_weights, lpips_key)]
+        requests = [WeightRequest(ALEXNET_FILE, lpips_weights, lpips_key)] if measures_lpips else []
         if feature_extractor is None:
             requests.insert(0, WeightRequest(FID_WEIGHT_FILES[fid_features], fid_weights, fid_key))
         find_all_weights(requests)
@@ -139,13 +146,18 @@ class FidLpips:
             if feature_extractor is not None
             else build_fid_feature_extractor(fid_features, fid_weights, key=fid_key)
         )
-        self.lpips = LPIPSDiversity(net=AlexNetLPIPS(lpips_weights, key=lpips_key))
+        self.lpips = self._new_lpips() if measures_lpips else None
         self.fid = self._new_fid()
 
     # ------------------------------------------------------------------ helpers
     def _new_fid(self) -> FID:
         """A FID metric with no statistics that keeps its real ones across :meth:`FID.reset`."""
         return FID(self.fid_extractor, reset_real_features=False)
+
+    def _new_lpips(self) -> LPIPSDiversity:
+        """The LPIPS diversity metric, its AlexNet read from the weights given or found."""
+        weights, key = self._lpips_args
+        return LPIPSDiversity(net=AlexNetLPIPS(weights, key=key))
 
     def _fid_images(self, x: torch.Tensor) -> torch.Tensor:
         return quantize(x) if self.quantize else to_unit(x)
@@ -177,7 +189,12 @@ class FidLpips:
         device = model.device
         was_training = model.training
         model.eval()
-        self.lpips.to(device)
+        if self.lpips is None and any(m != MODE_LABEL for m in modes):
+            self.lpips = self._new_lpips()  # built for label mode alone, now given another
+        if self.lpips is not None:
+            self.lpips.to(device)
+        if MODE_LABEL in modes:
+            log.info(LABEL_LPIPS_NOTE)
         fid: dict[str, float] = {}
         lpips: dict[str, float] = {}
         try:
@@ -200,7 +217,8 @@ class FidLpips:
                     for src in (s for s in range(len(domains)) if s != trg):
                         task = task_name(domains, src, trg)
                         self.fid.reset()  # the generated statistics only
-                        self.lpips.reset()
+                        if self.lpips is not None:
+                            self.lpips.reset()
                         src_files = data.val_files[domains[src]]
                         if self.save_images is not None:
                             self._clear_saved(self.save_images / mode / task)
@@ -226,29 +244,22 @@ class FidLpips:
                                 self._save(batch, task)
                         key = f"{mode}/{task}"
                         fid[f"FID_{key}"] = float(self.fid.compute())
-                        # One output per image in label mode: no pair, diversity 0 by construction.
-                        lpips[f"LPIPS_{key}"] = (
-                            0.0 if mode == MODE_LABEL else float(self.lpips.compute())
-                        )
-                        log.info(
-                            "%s %s: FID %.3f, LPIPS %.4f",
-                            mode,
-                            task,
-                            fid[f"FID_{key}"],
-                            lpips[f"LPIPS_{key}"],
-                        )
+                        # One output per image in label mode: no pair, no LPIPS (LABEL_LPIPS_NOTE).
+                        if mode != MODE_LABEL:
+                            lpips[f"LPIPS_{key}"] = float(self.lpips.compute())
+                        log.info("%s %s: %s", mode, task, _figures(fid, lpips, key))
         finally:
             self.fid.reset()
-            self.lpips.reset()
+            if self.lpips is not None:
+                self.lpips.reset()
             model.train(was_training)
         results = ordered_results(domains, modes, {**fid, **lpips})
         for mode in modes:  # the figures papers quote; the JSON holds them too
             log.info(
-                "%s mean over %d tasks: FID %.3f, LPIPS %.4f",
+                "%s mean over %d tasks: %s",
                 mode,
                 len(domains) * (len(domains) - 1),
-                results[f"FID_{mode}/mean"],
-                results[f"LPIPS_{mode}/mean"],
+                _figures(results, results, f"{mode}/mean"),
             )
         return results
 
@@ -278,14 +289,31 @@ class FidLpips:
                 atomic_write(path, lambda tmp, img=img: img.save(tmp, format="PNG"))
 
 
+LABEL_LPIPS_NOTE = (
+    "label mode: LPIPS diversity does not apply (one deterministic output per source image and "
+    "target domain, no pair of outputs to compare): no LPIPS_label figures, and the AlexNet "
+    "weights are not needed for it"
+)
+"""Why ``label`` mode has FID figures only, logged when it is evaluated."""
+
+
+def _figures(fid: dict[str, float], lpips: dict[str, float], key: str) -> str:
+    """``FID 12.345, LPIPS 0.1234`` of ``key`` (``<mode>/<task>``); FID alone without LPIPS."""
+    text = f"FID {fid[f'FID_{key}']:.3f}"
+    if f"LPIPS_{key}" in lpips:
+        text += f", LPIPS {lpips[f'LPIPS_{key}']:.4f}"
+    return text
+
+
 def ordered_results(
     domains: Sequence[str], modes: Sequence[str], values: dict[str, float]
 ) -> dict[str, float]:
-    """Keys in the original's order: per mode, FID tasks, FID mean, LPIPS tasks, LPIPS mean."""
+    """Keys in the original's order: per mode, FID tasks, FID mean, LPIPS tasks, LPIPS mean
+    (no LPIPS in ``label`` mode: see :data:`LABEL_LPIPS_NOTE`)."""
     out: dict[str, float] = {}
     names = [task_name(domains, s, t) for s, t in tasks(len(domains))]
     for mode in modes:
-        for metric in ("FID", "LPIPS"):
+        for metric in ("FID",) if mode == MODE_LABEL else ("FID", "LPIPS"):
             per_task = [values[f"{metric}_{mode}/{n}"] for n in names]
             for n, v in zip(names, per_task):
                 out[f"{metric}_{mode}/{n}"] = v
@@ -331,5 +359,6 @@ def metric(
         quantize=quantize,
         save_images=protocol.save_images,
         settings_key="metrics.fid_lpips",
+        modes=protocol.modes,
     )
     return runner.compute

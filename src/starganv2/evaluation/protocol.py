@@ -167,7 +167,10 @@ class EvalProtocol:
     source images per batch; ``seed``: seed of the latent codes and reference draws (per image);
     ``max_images_per_domain``: use only the first N images of each domain and split (``None``:
     all); ``num_workers``: DataLoader workers; ``save_images``: a folder to also write the outputs
-    to (``None``: none). :class:`~starganv2.evaluation.evaluator.Evaluator` checks the values.
+    to (``None``: none); ``modes``: the guidance modes that will be evaluated, when known before
+    the model is (``None``: not known), so that a metric can leave out what they cannot use
+    (``fid_lpips`` needs no AlexNet for ``label`` mode alone).
+    :class:`~starganv2.evaluation.evaluator.Evaluator` checks the values.
     """
 
     num_outs_per_domain: int = 10
@@ -176,6 +179,7 @@ class EvalProtocol:
     max_images_per_domain: int | None = None
     num_workers: int = 0
     save_images: Path | None = None
+    modes: tuple[str, ...] | None = None
 
 
 def as_model_input(model: Translator, t: torch.Tensor) -> torch.Tensor:

@@ -39,10 +39,35 @@ def test_evaluation_in_label_mode(model, tmp_path, offline_hub):
     results = Evaluator(metrics={"fid_lpips": {"feature_extractor": TinyFeatures()}}).evaluate(
         model, root
     )
-    assert sorted(results) == sorted(
-        f"{m}_label/{t}" for m in ("FID", "LPIPS") for t in ("a2b", "b2a", "mean")
-    )
-    assert results["LPIPS_label/mean"] == 0.0  # one output per image: no diversity to measure
+    # one output per image: no diversity to measure, so no LPIPS figures
+    assert sorted(results) == sorted(f"FID_label/{t}" for t in ("a2b", "b2a", "mean"))
+
+
+def test_label_mode_evaluates_fid_without_the_alexnet_weights(model, tmp_path, empty_hub, caplog):
+    """LPIPS does not apply to one output per image: offline users without the AlexNet file
+    still get FID, and the log says why there is no LPIPS."""
+    root = write_domain_data(tmp_path / "data", ["a", "b"], n_train=3, n_val=2)
+    metrics = {"fid_lpips": {"feature_extractor": TinyFeatures()}}
+    with caplog.at_level("INFO", logger="starganv2.evaluation.fid_lpips"):
+        results = Evaluator(metrics=metrics, modes=["label"]).evaluate(model, root)
+    assert sorted(results) == sorted(f"FID_label/{t}" for t in ("a2b", "b2a", "mean"))
+    assert "LPIPS diversity does not apply" in caplog.text
+
+
+def test_eval_cli_asks_no_alexnet_weights_for_a_label_model(tmp_path, empty_hub):
+    """starganv2-eval passes the model's modes to the evaluator: with modes=null a StarGAN v1
+    checkpoint needs the Inception file only (its error names no AlexNet file)."""
+    from starganv2.cli.eval import build_evaluator
+    from starganv2.evaluation.backbones import MissingWeightsError
+    from tests.integration.conftest import compose_train
+
+    cfg = compose_train(["ckpt_path=x.ckpt"], tmp_path / "run", config_name="eval")
+    with pytest.raises(MissingWeightsError) as err:
+        build_evaluator(cfg, ("label",))
+    assert "alexnet-owt" not in str(err.value)
+    assert "weights-inception" in str(err.value)
+    with pytest.raises(MissingWeightsError, match="alexnet-owt"):
+        build_evaluator(cfg, ("latent", "reference"))  # StarGAN v2: both, as before
 
 
 def test_shapes_figures_and_sample_grids_during_training(tmp_path):
