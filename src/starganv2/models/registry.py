@@ -23,7 +23,7 @@ import logging
 import os
 import pickle
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -292,17 +292,34 @@ def check_checkpoint_fits(
         example = f"e.g. {k} is {_shape(saved[k])} there, {_shape(ours[k])} here"
     else:
         example = f"e.g. {(missing or extra)[0]} is {'missing there' if missing else 'extra'}"
-    hparams = getattr(model, "hparams", {})
-    settings = [
-        f"{k}={v!r} there, {hparams[k]!r} here"
-        for k, v in checkpoint.get("hyper_parameters", {}).items()
-        if k in hparams and hparams[k] != v
-    ]
+    settings = _differing_settings(checkpoint.get("hyper_parameters", {}), model)
     raise CheckpointError(
         f"{name} holds {mine or theirs} nets of other sizes than this run's "
         f"({len(differ)} tensors of other shapes, {len(missing)} missing, {len(extra)} extra; "
         f"{example}); settings that differ: {'; '.join(settings) or 'none recorded'}"
     )
+
+
+def _differing_settings(saved: Mapping[str, Any], model: Any) -> list[str]:
+    """``key=value there, value here`` for each setting of ``model`` (its ``hparams``) that the
+    checkpoint's ``saved`` settings give another value. A ``None`` that the model fills in
+    (``model.resolved_settings``, e.g. StarGAN v1's ``d_repeat_num`` from ``img_size``) is
+    compared as the value it stands for, and shown as ``5 (null: the default)``: a bare ``None``
+    would read as a setting that is missing, and ``5`` against ``null`` is no difference."""
+    hparams = dict(getattr(model, "hparams", {}))
+    resolve = getattr(model, "resolved_settings", None)
+    ours, theirs = (dict(h) if resolve is None else resolve(h) for h in (hparams, saved))
+
+    def shown(raw: Mapping[str, Any], resolved: Mapping[str, Any], k: str) -> str:
+        if raw.get(k) is None and resolved.get(k) is not None:
+            return f"{resolved[k]!r} (null: the default)"
+        return repr(resolved.get(k))
+
+    return [
+        f"{k}={shown(saved, theirs, k)} there, {shown(hparams, ours, k)} here"
+        for k in saved
+        if k in ours and ours[k] != theirs[k]
+    ]
 
 
 def _check_map_location(map_location: Any) -> None:

@@ -24,7 +24,7 @@ from starganv2.models.base import Stats, TranslationModule
 from starganv2.models.interface import MODE_ATTRIBUTE, MODE_LABEL, GuidanceModeError
 from starganv2.models.named_optimizers import named_optimizers
 from starganv2.models.stargan_v1.graphs import AttributeTranslator, LabelTranslator
-from starganv2.models.stargan_v1.nets import Discriminator, Generator, one_hot
+from starganv2.models.stargan_v1.nets import Discriminator, Generator, default_d_repeat_num, one_hot
 from starganv2.models.stargan_v1.step import (
     LR_DECAY_RULES,
     LossWeights,
@@ -190,6 +190,17 @@ class StarGANv1Module(TranslationModule):
                 ),
             }
         )
+
+    @staticmethod
+    def resolved_settings(hparams: Mapping[str, Any]) -> dict[str, Any]:
+        """``hparams`` with the settings whose ``None`` stands for a value filled in: the
+        value (``d_repeat_num``: :func:`~starganv2.models.stargan_v1.nets.default_d_repeat_num`
+        of ``img_size``), so that a checkpoint saved with ``d_repeat_num=5`` and a run with
+        ``null`` at 32 px (also 5) do not read as different settings."""
+        out = dict(hparams)
+        if out.get("d_repeat_num") is None and out.get("img_size") is not None:
+            out["d_repeat_num"] = default_d_repeat_num(int(out["img_size"]))
+        return out
 
     # ------------------------------------------------------------------ Translator protocol
     @property
