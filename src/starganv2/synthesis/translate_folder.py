@@ -296,8 +296,10 @@ def translate_folder(
                 f"num_styles={num_styles} but {type(module).__name__} is deterministic (one "
                 "output per image and domain): set num_styles=1"
             )
-        if ref_dir is not None or psi != 1.0:
-            require_styles(module, "ref_dir / psi (reference styles, truncation)")
+        given = [f"ref_dir={str(ref_dir)!r} (reference styles)"] if ref_dir is not None else []
+        given += [f"psi={psi} (truncation of latent styles)"] if psi != 1.0 else []
+        if given:  # named as given: one of them alone is not the other's mistake
+            require_styles(module, " and ".join(given))
     target_domains = list(range(num_domains)) if target_domains is None else list(target_domains)
     bad = [
         y
