@@ -1,12 +1,16 @@
 """Demo entry point: ``starganv2-demo ckpt_path=model.ckpt [host=127.0.0.1 port=7860]``.
 
 Loads the checkpoint once, builds the page (:func:`starganv2.synthesis.demo.app.build_app`),
-prints its address and serves until Ctrl+C. See ``conf/demo.yaml`` for the keys.
+prints its address and serves until Ctrl+C (or SIGTERM). See ``conf/demo.yaml`` for the keys.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,12 +151,36 @@ def run(cfg: DictConfig, block: bool = True) -> Any:
     if getattr(app, "share_url", None):
         print(f"starganv2-demo: public link {app.share_url}", flush=True)
     if block:
-        print("starganv2-demo: press Ctrl+C to stop", flush=True)
-        try:
-            app.block_thread()
-        finally:
-            app.scratch.remove()
+        with _sigterm_as_ctrl_c():
+            try:
+                print("starganv2-demo: press Ctrl+C to stop", flush=True)
+                app.block_thread()  # returns after Ctrl+C, once Gradio has closed the server
+            except KeyboardInterrupt:  # came before Gradio's wait began
+                app.close()
+            finally:
+                app.scratch.remove()
     return app
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, a service manager, ``timeout``) stops the server as Ctrl+C does: Gradio
+    closes it and the page's files (zips, videos) are removed. The default action ended the
+    process at once and left its folder under the temporary directory for good."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not cut the clean-up
+        log.warning("stopped by SIGTERM")
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="demo")

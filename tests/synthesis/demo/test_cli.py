@@ -163,3 +163,42 @@ def test_serving_values_are_checked_before_the_model_loads(tmp_path, override, m
     with pytest.raises(ValueError) as err:
         build(cfg)
     assert message in str(err.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_server_and_removes_its_files(v2_ckpt, tmp_path, signum):
+    """``kill`` (SIGTERM) ended the demo at once: its folder of zips and videos stayed under the
+    temporary directory for good. Now it stops as Ctrl+C does (Gradio closes, the folder goes)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.integration.conftest import default_sigint
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**__import__("os").environ, "TMPDIR": str(tmp), "GRADIO_TEMP_DIR": str(tmp / "gradio")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "starganv2.cli.demo", f"ckpt_path={v2_ckpt}", f"port={free_port()}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=default_sigint,
+    )  # fmt: skip
+    try:
+        lines = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "press Ctrl+C to stop" in line or not line:
+                break
+        assert "press Ctrl+C to stop" in lines[-1], "".join(lines)
+        assert list(tmp.glob("starganv2-demo-*")), "the demo made no folder: nothing to check"
+        proc.send_signal(getattr(signal, signum))
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in out, out
+    assert not list(tmp.glob("starganv2-demo-*")), out
