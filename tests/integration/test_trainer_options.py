@@ -391,6 +391,25 @@ def test_missing_weights_in_training_name_the_key_a_user_types(tmp_path, shapes_
         run(cfg)
 
 
+@pytest.mark.parametrize("group", ["evaluator", "callbacks.evaluation.evaluator"])
+def test_training_a_label_model_asks_no_alexnet_weights(tmp_path, shapes_cache, monkeypatch, group):
+    """StarGAN v1 makes one output per image, so LPIPS does not apply: its evaluators in training
+    (validation, callbacks=eval) ask for the Inception file only, as starganv2-eval does."""
+    from starganv2.cli.train import run
+    from starganv2.evaluation.backbones import MissingWeightsError
+    from tests.integration.conftest import TINY_SHAPES, compose_train, tiny_overrides
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
+    probe = compose_train(["model=stargan_v1"], tmp_path / "probe")
+    args = ["model=stargan_v1", *tiny_overrides(probe), *TINY_SHAPES]
+    args += [f"data.cache_dir={shapes_cache}", f"{group}.metrics=[fid_lpips]"]
+    args.append("val_every_n_iters=1" if group == "evaluator" else "callbacks=eval")
+    with pytest.raises(MissingWeightsError) as err:
+        run(compose_train(args, tmp_path / "run"))
+    assert "weights-inception" in str(err.value)
+    assert "alexnet" not in str(err.value)
+
+
 @pytest.mark.parametrize("every", [0, -1])
 def test_log_every_n_steps_below_one_is_refused(tmp_path, every):
     """Lightning takes 0 and writes no metrics.csv at all, and -1 as every iteration."""

@@ -527,6 +527,25 @@ def name_all_attributes(cfg: DictConfig) -> None:
     log.info("data.attributes=null: all %d attributes of %s, %s", len(names), data.attr_file, names)
 
 
+def name_label_modes(cfg: DictConfig, model: Any) -> None:
+    """``modes: null`` ("every mode the model has") of the run's evaluators (validation and
+    ``callbacks=eval``) as the model's modes when it only has ``label`` (StarGAN v1), before
+    they are built: ``fid_lpips`` then measures FID alone and does not ask for the AlexNet
+    weights of LPIPS, which does not apply to one deterministic output (as in ``starganv2-eval``)."""
+    from omegaconf import open_dict
+
+    from starganv2.models.interface import MODE_LABEL
+
+    if tuple(getattr(model, "guidance_modes", ())) != (MODE_LABEL,):
+        return
+    callbacks = cfg.get("callbacks") or {}
+    nodes = [cfg.get("evaluator"), (callbacks.get("evaluation") or {}).get("evaluator")]
+    for node in nodes:
+        if isinstance(node, DictConfig) and "modes" in node and node.modes is None:
+            with open_dict(node):
+                node.modes = [MODE_LABEL]
+
+
 def validation_evaluator(cfg: DictConfig) -> Any:
     """What the module's validation measures (``module.evaluator``): the ``evaluator`` node, built
     now so that missing weights stop the run before it starts; ``None`` when
@@ -669,6 +688,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     name_all_attributes(cfg)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    name_label_modes(cfg, model)
     model.evaluator = validation_evaluator(cfg)
     if ckpt_path is not None:
         checkpoint = read_checkpoint(ckpt_path)
