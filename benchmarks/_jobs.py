@@ -24,6 +24,7 @@ from typing import Any
 __all__ = [
     "CONF_DIR",
     "compose",
+    "exit_if_failed",
     "failure_line",
     "make_out_folder",
     "prepare_shapes",
@@ -161,14 +162,18 @@ def run_side_by_side(
     deadline_s: float | None = None,
     poll_s: float = 1.0,
     what: str = "run",
-) -> None:
+) -> list[str]:
     """Run ``(name, command, log file)`` jobs as subprocesses, ``max_jobs`` at a time, in order;
     each writes stdout and stderr to its log. After ``deadline_s`` seconds every running job is
     terminated and the rest are not started. A job that fails is reported by name, with its log and
-    the line of that log that says why (:func:`failure_line`)."""
+    the line of that log that says why (:func:`failure_line`). Returns the names of the jobs that
+    failed, for :func:`exit_if_failed`; those the deadline stopped are not failures (the deadline
+    is the limit asked for) and are reported as stopped."""
     pending = list(jobs)
     logs = {name: log_path for name, _, log_path in jobs}
     running: list[tuple[subprocess.Popen, Any, str]] = []
+    failed: list[str] = []
+    stopped: set[str] = set()
     start = time.perf_counter()
     while pending or running:
         while pending and len(running) < max_jobs:
@@ -181,7 +186,8 @@ def run_side_by_side(
         if deadline_s is not None and time.perf_counter() - start > deadline_s:
             print(f"deadline of {deadline_s} s reached: stopping {len(running)} {what}(s)")
             pending.clear()
-            for proc, _, _ in running:
+            for proc, _, name in running:
+                stopped.add(name)
                 proc.terminate()
             for proc, _, _ in running:
                 proc.wait()
@@ -189,12 +195,26 @@ def run_side_by_side(
             if item[0].poll() is not None:
                 item[1].close()
                 running.remove(item)
-                if item[0].returncode:
+                if item[0].returncode and item[2] in stopped:
+                    print(f"{what} {item[2]} stopped at the deadline (rc {item[0].returncode})")
+                elif item[0].returncode:
                     log_path = logs[item[2]]
                     print(
                         f"{what} {item[2]} failed (rc {item[0].returncode}), see its log "
                         f"{log_path}: {failure_line(log_path)}"
                     )
+                    failed.append(item[2])
+    return failed
+
+
+def exit_if_failed(failed: Sequence[str], total: int, what: str = "run") -> None:
+    """Exit 1 with a one-line count where ``failed`` (of ``total`` jobs) is not empty: called
+    after the summary, so a script or CI running the driver sees that some runs failed (the
+    driver used to exit 0, the failures only in its console)."""
+    if failed:
+        raise SystemExit(
+            f"{len(failed)} of {total} {what}(s) failed: {', '.join(failed)} (their logs: above)"
+        )
 
 
 def failure_line(log_path: Path) -> str:

@@ -51,6 +51,7 @@ from starganv2.utils.files import atomic_write_text
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
 from _args import int_list, positive_float, positive_int  # noqa: E402
 from _jobs import (  # noqa: E402
+    exit_if_failed,
     make_out_folder,
     measurement_overrides,
     prepare_shapes,
@@ -114,9 +115,10 @@ def run_overrides(args: argparse.Namespace, arm: str, seed: int) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------- the study
-def launch(args: argparse.Namespace, arms: list[str], seeds: list[int]) -> None:
+def launch(args: argparse.Namespace, arms: list[str], seeds: list[int]) -> tuple[list[str], int]:
     """Run every (arm, seed) as its own ``starganv2-train`` process, ``--jobs`` at a time, seeds
-    round-robin so an interrupted study has every arm at the same number of seeds."""
+    round-robin so an interrupted study has every arm at the same number of seeds; the runs that
+    failed and the number started."""
     out = Path(args.out)
     jobs = []
     for seed in seeds:
@@ -129,7 +131,8 @@ def launch(args: argparse.Namespace, arms: list[str], seeds: list[int]) -> None:
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
             cmd = train_command(run_overrides(args, arm, seed), run_dir)
             jobs.append((f"({arm!r}, {seed})", cmd, out / f"{arm}_seed{seed}.log"))
-    run_side_by_side(jobs, args.jobs, thread_env(args.threads), args.deadline_s, 2, "run")
+    failed = run_side_by_side(jobs, args.jobs, thread_env(args.threads), args.deadline_s, 2, "run")
+    return failed, len(jobs)
 
 
 def _finished(run_dir: Path) -> bool:
@@ -357,6 +360,8 @@ def main() -> None:
     p.add_argument("--plots", default=None, help="folder for the PNG charts")
     args = p.parse_args()
     plots = Path(args.plots) if args.plots else None
+    failed: list[str] = []
+    started = 0
     if not args.summary_only:
         arms = list(ARMS) if args.arms == "all" else [a for a in args.arms.split(",") if a]
         unknown = [a for a in arms if a not in ARMS and a != "none"]
@@ -369,8 +374,9 @@ def main() -> None:
             )
         make_out_folder(Path(args.out))
         prepare_shapes([run_overrides(args, arm, 0) for arm in arms])
-        launch(args, arms, seeds)
+        failed, started = launch(args, arms, seeds)
     summarize(results_folder(Path(args.out)), plots)
+    exit_if_failed(failed, started, "run")
 
 
 if __name__ == "__main__":

@@ -96,14 +96,11 @@ fi
   nvidia-smi 2>&1 || echo "no nvidia-smi"
 } >"$OUT/nvidia-smi.txt"
 
-run_failures() {  # run_failures LOG RUN_DIR: the runs ablation.py reported as failed (it exits 0)
+run_failures() {  # run_failures LOG RUN_DIR: the runs ablation.py reported as failed
   local lines
   lines=$(grep -E "^run .* failed \(rc" "$1") || return 0
-  if grep -q "^deadline of .* reached" "$1"; then
-    # runs the deadline stopped (SIGTERM) are not failures: the deadline is the limit asked for
-    grep "^deadline of .* reached" "$1" | sed "s|^|ablation_gpu.sh: $1: |" >&2
-    lines=$(grep -vE "failed \(rc (-15|143)\)" <<<"$lines") || return 0
-  fi
+  # runs the deadline stopped are not failures (ablation.py says "stopped at the deadline")
+  grep "^deadline of .* reached" "$1" | sed "s|^|ablation_gpu.sh: $1: |" >&2
   echo "ablation_gpu.sh: runs that failed, from $1:" >&2
   sed 's/^/  /' <<<"$lines" >&2
   # the first failed run's log: "run ('arm', seed) failed" -> RUN_DIR/arm_seed<seed>.log
@@ -112,6 +109,14 @@ run_failures() {  # run_failures LOG RUN_DIR: the runs ablation.py reported as f
   seed=$(sed -nE "1s/^run \('([^']+)', ([0-9]+)\).*/\2/p" <<<"$lines")
   [[ -n "$arm" ]] && show_log "$2/${arm}_seed${seed}.log"
   return 1
+}
+study_failures() {  # study_failures PART LOG RUN_DIR STATUS: ablation.py finishes the other runs
+  # and its summary after a failed run, then exits 1: its failed runs, else its own failure
+  if ! run_failures "$2" "$3"; then
+    FAILED+="${FAILED:+, }$1 runs"
+  elif (($4 != 0)); then
+    failed "$1" "$2" "$4"
+  fi
 }
 
 echo "1/3 arch_memory ($DEVICE): $OUT/arch_memory.txt"
@@ -130,12 +135,12 @@ trap 'echo "ablation_gpu.sh: interrupted; the paper curve (pid $CURVE) and its r
 echo "3/3 study ($JOBS at a time): $OUT/study.log"
 "$PY" benchmarks/ablation.py --experiment ablation "${STUDY_ARGS[@]}" --device "$DEVICE" \
   --jobs "$JOBS" --deadline-s "${DEADLINE_STUDY:-30000}" --out "$OUT/study" \
-  --plots "$OUT/plots" >"$OUT/study.log" 2>&1 || failed study "$OUT/study.log" $?
-run_failures "$OUT/study.log" "$OUT/study" || FAILED+="${FAILED:+, }study runs"
+  --plots "$OUT/plots" >"$OUT/study.log" 2>&1
+study_failures study "$OUT/study.log" "$OUT/study" $?
 
 echo "waiting for the paper curve (pid $CURVE)"
-wait "$CURVE" || failed paper_curve "$OUT/paper_curve.log" $?
-run_failures "$OUT/paper_curve.log" "$OUT/paper_curve" || FAILED+="${FAILED:+, }paper_curve runs"
+wait "$CURVE"
+study_failures paper_curve "$OUT/paper_curve.log" "$OUT/paper_curve" $?
 "$PY" benchmarks/ablation.py --summary-only --out "$OUT/paper_curve" --plots "$OUT/plots" \
   >>"$OUT/paper_curve.log" 2>&1 || failed "paper_curve summary" "$OUT/paper_curve.log" $?
 trap - INT TERM

@@ -44,6 +44,7 @@ from starganv2.utils.files import atomic_write_text
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
 from _args import non_negative_int, positive_float, positive_int  # noqa: E402
 from _jobs import (  # noqa: E402
+    exit_if_failed,
     make_out_folder,
     prepare_shapes,
     results_folder,
@@ -230,7 +231,8 @@ def main() -> None:
         shutil.rmtree(out / name / "checkpoints", ignore_errors=True)
         (out / name / "final.json").unlink(missing_ok=True)
         jobs.append((repr(name), train_command(overrides, out / name), out / f"{name}.log"))
-    run_side_by_side(jobs, len(jobs), thread_env(args.threads), what="setting")  # equal time
+    # all at once: each setting trains for the same time
+    failed = run_side_by_side(jobs, len(jobs), thread_env(args.threads), what="setting")
     load_after = loadavg()
     finished = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     print(f"{finished}: load average after: {load_after}", flush=True)
@@ -257,6 +259,7 @@ def main() -> None:
     )
     print(f"settings and load average: {out / 'summary.json'}")
     summarize(out, names)
+    exit_if_failed(failed, len(jobs), "setting")
 
 
 def _cpu_name() -> str:

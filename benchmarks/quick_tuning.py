@@ -34,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
 from _args import positive_float, positive_int  # noqa: E402
 from _jobs import (  # noqa: E402
+    exit_if_failed,
     make_out_folder,
     measurement_overrides,
     prepare_shapes,
@@ -135,9 +136,12 @@ def main() -> None:
         shutil.rmtree(out / name / "checkpoints", ignore_errors=True)
         cmd = train_command(run_overrides(args, setting), out / name)
         jobs.append((repr(setting), cmd, out / f"{name}.log"))
-    run_side_by_side(jobs, args.jobs, thread_env(args.threads), args.deadline_s, 1, "setting")
+    failed = run_side_by_side(
+        jobs, args.jobs, thread_env(args.threads), args.deadline_s, 1, "setting"
+    )
 
     summarize(Path(args.out), names)
+    exit_if_failed(failed, len(jobs), "setting")
 
 
 def summarize(out: Path, names: list[str]) -> None:

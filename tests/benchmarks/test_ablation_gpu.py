@@ -126,3 +126,34 @@ def test_smoke_runs_every_step_on_the_cpu(tmp_path: Path) -> None:
         assert "| avgpool | 2 |" in summary.read_text()
     assert "| blur_all | 2 |" in proc.stdout
     assert proc.stdout.rstrip().endswith(f"ablation_gpu.sh: done: {out}")
+
+
+def test_failed_runs_of_the_study_are_listed_and_the_script_goes_on(tmp_path: Path) -> None:
+    """ablation.py finishes its other runs and its summary after a failed run, then exits 1: the
+    script lists the failed runs with the first one's log (not also as "study failed (exit 1)"),
+    goes on with the paper curve and its summary, and exits 1 at the end; a run the deadline
+    stopped is not a failure."""
+    study = tmp_path / "out" / "study"
+    study.mkdir(parents=True)
+    (study / "avgpool_seed0.log").write_text("ValueError: run boom\n")
+    python = _shim(
+        tmp_path,
+        "python-runs-fail",
+        "  *arch_memory.py*) exit 0;;\n"
+        '  *"--experiment ablation "*) echo "run (\'avgpool\', 0) failed (rc 1), see its log"; '
+        'echo "1 of 2 run(s) failed" >&2; exit 1;;\n'
+        '  *"--experiment ablation_paper"*) echo "deadline of 5 s reached: stopping 1 run(s)"; '
+        "echo \"run ('avgpool', 0) stopped at the deadline (rc 143)\"; exit 0;;\n"
+        '  *--summary-only*) echo "curve summary ran" > "$OUT/curve-summary"; exit 0;;',
+    )
+    proc, elapsed = _run(tmp_path, python, SMOKE="1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    err = proc.stderr
+    assert "ablation_gpu.sh: runs that failed, from" in err, err
+    assert "  run ('avgpool', 0) failed (rc 1)" in err, err
+    assert "  | ValueError: run boom" in err, err
+    assert "study failed (exit" not in err, err
+    assert "paper_curve runs" not in err and "paper_curve failed" not in err, err
+    assert (tmp_path / "out" / "curve-summary").exists()
+    assert "done, with failures (study runs" in err, err
+    assert elapsed < 60, elapsed

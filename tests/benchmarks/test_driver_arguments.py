@@ -186,3 +186,54 @@ def test_a_failed_run_is_reported_with_its_log_and_why(tmp_path: Path, capsys) -
     out = capsys.readouterr().out
     assert f"setting 'a:' failed (rc 1), see its log {log}: " in out
     assert "trainer.accelerator=cuda but no CUDA" in out
+
+
+def test_failed_runs_are_returned_and_deadline_stops_are_not(tmp_path: Path, capsys) -> None:
+    """``run_side_by_side`` returns the jobs that failed, for the driver's exit status; a job the
+    deadline stopped is reported as stopped, not as failed (the deadline is the limit asked for)."""
+    jobs = [
+        ("'ok:'", [sys.executable, "-c", "pass"], tmp_path / "ok.log"),
+        ("'bad:'", [sys.executable, "-c", "exit(1)"], tmp_path / "bad.log"),
+    ]
+    assert _jobs.run_side_by_side(jobs, 2, {}, poll_s=0.05, what="setting") == ["'bad:'"]
+    slow = [("'slow:'", [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "s.log")]
+    assert _jobs.run_side_by_side(slow, 1, {}, deadline_s=0.2, poll_s=0.05) == []
+    out = capsys.readouterr().out
+    assert "run 'slow:' stopped at the deadline (rc " in out
+    assert "'slow:' failed" not in out
+    _jobs.exit_if_failed([], 3)
+    with pytest.raises(SystemExit, match=r"^1 of 2 setting\(s\) failed: 'bad:' "):
+        _jobs.exit_if_failed(["'bad:'"], 2, "setting")
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "message", "summary"),
+    [
+        ("quick_tuning", ["--setting", "ok:", "--setting", "bad:"], "setting(s)", "setting  "),
+        ("ablation", ["--arms", "none", "--seeds", "0,1"], "run(s)", "written: "),
+        ("compare_baseline", ["--setting", "ok:", "--setting", "bad:"], "setting(s)", "mode  "),
+    ],
+)
+def test_a_driver_with_a_failed_run_finishes_then_exits_1(
+    script: str, argv: list[str], message: str, summary: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A driver whose runs partly failed still runs the others and prints its summary, then exits
+    1 with a one-line count (it exited 0: a script or CI could not tell)."""
+    module = load_benchmark(script)
+    ran = []
+
+    def command(overrides, run_dir: Path) -> list[str]:
+        ran.append(run_dir.name)
+        fails = run_dir.name in ("bad", "seed1")
+        return [sys.executable, "-c", f"exit({int(fails)})"]
+
+    monkeypatch.setattr(module, "prepare_shapes", lambda overrides: None)
+    monkeypatch.setattr(module, "train_command", command)
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", "--out", str(tmp_path), *argv])
+    with pytest.raises(SystemExit) as e:
+        module.main()
+    assert str(e.value.code).startswith(f"1 of 2 {message} failed: "), e.value.code
+    assert len(ran) == 2
+    out = capsys.readouterr().out
+    assert "failed (rc 1)" in out
+    assert summary in out  # the summary came before the exit
