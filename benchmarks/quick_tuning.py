@@ -57,10 +57,15 @@ FIGURES = (
 
 
 def parse_setting(text: str) -> tuple[str, list[str]]:
-    """``name:k=v,...`` -> (name, Hydra overrides): ``k`` without a dot is ``model.k``."""
-    name, _, rest = text.partition(":")
-    if not name:
-        raise SystemExit(f"--setting {text!r}: expected name:key=value,...")
+    """``name:k=v,...`` -> (name, Hydra overrides): ``k`` without a dot is ``model.k``. A value
+    without the colon is refused (it was a setting named so, without overrides): ``name:`` is the
+    experiment as it is."""
+    name, sep, rest = text.partition(":")
+    if not sep or not name:
+        raise SystemExit(
+            f"--setting {text!r}: expected name:key=value,... (name: alone for the experiment "
+            "as it is)"
+        )
     items, depth, cur = [], 0, ""
     for ch in rest + ",":  # split on commas outside brackets: data.domains=[circle,square]
         depth += (ch in "[(") - (ch in "])")

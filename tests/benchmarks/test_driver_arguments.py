@@ -237,3 +237,23 @@ def test_a_driver_with_a_failed_run_finishes_then_exits_1(
     out = capsys.readouterr().out
     assert "failed (rc 1)" in out
     assert summary in out  # the summary came before the exit
+
+
+@pytest.mark.parametrize("setting", ["bad", ":lr=1e-4", "lr=1e-4"])
+def test_quick_tuning_refuses_a_setting_without_name_and_colon(
+    setting: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """``--setting bad`` (no colon) was a setting of that name with no overrides; a one-line error
+    naming the value and the form expected now comes before anything runs or is made."""
+    module = load_benchmark("quick_tuning")
+    out = tmp_path / "out"
+    argv = ["quick_tuning.py", "--out", str(out), "--setting", "ok:", "--setting", setting]
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(module, "prepare_shapes", lambda overrides: pytest.fail("it went on"))
+    with pytest.raises(SystemExit) as e:
+        module.main()
+    assert str(e.value.code).startswith(f"--setting {setting!r}: expected name:key=value,..."), (
+        e.value.code
+    )
+    assert not out.exists()
+    assert module.parse_setting("quick:") == ("quick", [])
