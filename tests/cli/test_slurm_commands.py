@@ -1,0 +1,60 @@
+"""``starganv2-train -m hydra/launcher=slurm ...`` on a machine without SLURM's commands is one
+error line naming them and what to do, before the sweep folder is made; it was ~30 lines of
+submitit's traceback ending in 'Could not detect "srun"', after ``multirun.yaml`` was written.
+Composing the SLURM config off the cluster still works (``tests/integration/test_cluster.py``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from starganv2.cli.cluster import SlurmCommandsCheck
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_slurm_multirun_without_slurm_is_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"  # a PATH without sbatch or srun, whatever this machine has
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty), "PYTHONPATH": str(ROOT / "src")}
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, "-m", "starganv2.cli.train", "-m", "hydra/launcher=slurm"]
+        + ["experiment=quick", "trainer.devices=1", f"hydra.sweep.dir={sweep}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "SLURM's commands (sbatch, srun) are not on this machine" in lines[0]
+    assert "login node" in lines[0] and "drop hydra/launcher=slurm" in lines[0]
+    assert not sweep.exists()
+
+
+def _config(target: str):
+    return OmegaConf.create({"hydra": {"launcher": {"_target_": target}}})
+
+
+def test_the_check_passes_where_slurm_is_and_for_other_launchers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slurm = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    basic = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+    monkeypatch.setenv("PATH", str(tmp_path))
+    SlurmCommandsCheck().on_multirun_start(_config(basic))  # no SLURM needed
+    with pytest.raises(SystemExit):
+        SlurmCommandsCheck().on_multirun_start(_config(slurm))
+    for name in ("sbatch", "srun"):
+        command = tmp_path / name
+        command.write_text("#!/bin/sh\n")
+        command.chmod(0o755)
+    SlurmCommandsCheck().on_multirun_start(_config(slurm))
