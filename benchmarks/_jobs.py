@@ -24,6 +24,7 @@ from typing import Any
 __all__ = [
     "CONF_DIR",
     "compose",
+    "compose_error",
     "exit_if_failed",
     "failure_line",
     "make_out_folder",
@@ -109,7 +110,11 @@ def compose(overrides: Sequence[str]) -> Any:
 
 def prepare_shapes(overrides_per_run: Sequence[Sequence[str]]) -> None:
     """Make each run's shapes dataset and its quality classifier once, before the runs race for
-    them (each run would otherwise build them itself, at the same time)."""
+    them (each run would otherwise build them itself, at the same time). Settings that do not
+    compose or whose data is invalid (a wrong key, ``--experiment`` that does not exist,
+    ``data.batch_size=-1``) are one line (:func:`compose_error`), before any run starts."""
+    from hydra.errors import HydraException
+
     from starganv2.cli.config_check import instantiate
 
     try:
@@ -119,14 +124,26 @@ def prepare_shapes(overrides_per_run: Sequence[Sequence[str]]) -> None:
 
     done: set[str] = set()
     for overrides in overrides_per_run:
-        cfg = compose(overrides)
-        if "Shapes" not in str(cfg.data.get("_target_", "")):
-            continue
-        dm = instantiate(cfg.data)
+        try:
+            cfg = compose(overrides)
+            if "Shapes" not in str(cfg.data.get("_target_", "")):
+                continue
+            dm = instantiate(cfg.data)
+        except (HydraException, ValueError) as err:
+            raise compose_error(err) from None
         dm.prepare_data()
         if str(dm.root) not in done:
             load_or_train_classifier(dm.root)
             done.add(str(dm.root))
+
+
+def compose_error(err: BaseException) -> SystemExit:
+    """The one-line exit for a run's settings that do not compose: the first line of Hydra's or
+    the library's message (which names the key), and where to look; it was a traceback."""
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return SystemExit(
+        f"a run's settings are invalid: {reason} (check --setting, --override and --experiment)"
+    )
 
 
 def _number(value: Any) -> Any:

@@ -257,3 +257,21 @@ def test_quick_tuning_refuses_a_setting_without_name_and_colon(
     )
     assert not out.exists()
     assert module.parse_setting("quick:") == ("quick", [])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.nokey=1", "Could not override 'data.nokey'"),
+        ("data.batch_size=-1", "data.batch_size=-1: expected an int >= 1"),
+        ("experiment=nosuch", "experiment/nosuch"),
+    ],
+)
+def test_settings_that_do_not_compose_are_one_line(override: str, message: str) -> None:
+    """A wrong key, value or experiment in a driver's settings was a Hydra or ValueError
+    traceback from ``prepare_shapes``, before any run; now one line naming it."""
+    with pytest.raises(SystemExit) as e:
+        _jobs.prepare_shapes([["experiment=quick", override]])
+    text = str(e.value.code)
+    assert text.startswith("a run's settings are invalid: ") and message in text, text
+    assert "\n" not in text and "check --setting" in text
