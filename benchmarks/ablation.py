@@ -375,6 +375,12 @@ def main() -> None:
         make_out_folder(Path(args.out))
         prepare_shapes([run_overrides(args, arm, 0) for arm in arms])
         failed, started = launch(args, arms, seeds)
+    elif not collect(results_folder(Path(args.out))):
+        # a mistyped or unrelated folder: no empty summary.md and summary.json written into it
+        raise SystemExit(
+            f"--out {args.out}: no runs with evaluations (<arm>/seed<k>/eval/) in it; run the "
+            "driver without --summary-only first"
+        )
     summarize(results_folder(Path(args.out)), plots)
     exit_if_failed(failed, started, "run")
 

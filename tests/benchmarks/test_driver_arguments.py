@@ -275,3 +275,15 @@ def test_settings_that_do_not_compose_are_one_line(override: str, message: str) 
     text = str(e.value.code)
     assert text.startswith("a run's settings are invalid: ") and message in text, text
     assert "\n" not in text and "check --setting" in text
+
+
+def test_ablation_summary_of_a_folder_without_runs_is_one_line(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """``ablation.py --summary-only --out`` a folder with no runs wrote an empty (malformed) table
+    as summary.md and summary.json into it and exited 0; now one line, nothing written."""
+    module = load_benchmark("ablation")
+    monkeypatch.setattr(sys, "argv", ["ablation.py", "--summary-only", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="no runs with evaluations .* without --summary-only"):
+        module.main()
+    assert list(tmp_path.iterdir()) == []
