@@ -74,16 +74,23 @@ def test_the_endpoint_takes_every_control_by_name(engine, tmp_path):
     assert np.abs(got - np.asarray(want, dtype=np.int16)).max() <= 1
 
 
-def test_bad_uploads_give_a_message_and_the_server_keeps_serving(engine, tmp_path):
+def test_bad_uploads_give_a_message_and_the_server_keeps_serving(engine, tmp_path, capfd, caplog):
+    """The page's messages are one warning line each on the server, not Gradio's traceback."""
     text = tmp_path / "notes.png"
     text.write_text("not a picture")
     src = write_picture(tmp_path / "src.png", 40, 40)
     with served(build_app(engine, max_pixels=1000)) as url:
         c = client(url, tmp_path)
-        with pytest.raises(gradio_client.exceptions.AppError, match="notes.png is not an image"):
-            c.predict(gradio_client.handle_file(str(text)), api_name="/translate")
-        with pytest.raises(gradio_client.exceptions.AppError, match="limit is 1,000"):
-            c.predict(gradio_client.handle_file(str(src)), api_name="/translate")
+        capfd.readouterr()
+        with caplog.at_level("WARNING", logger="starganv2.synthesis.demo.app"):
+            with pytest.raises(gradio_client.exceptions.AppError, match="notes.png is not an im"):
+                c.predict(gradio_client.handle_file(str(text)), api_name="/translate")
+            with pytest.raises(gradio_client.exceptions.AppError, match="limit is 1,000"):
+                c.predict(gradio_client.handle_file(str(src)), api_name="/translate")
+        server = capfd.readouterr()
+        assert "Traceback" not in server.out + server.err, server.err
+        pages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("page: ")]
+        assert len(pages) == 2 and "notes.png is not an image" in pages[0], pages
         small = write_picture(tmp_path / "small.png", 30, 30)
         with pytest.raises(gradio_client.exceptions.AppError, match="greater than maximum"):
             c.predict(gradio_client.handle_file(str(small)), seed=2**70, api_name="/translate")

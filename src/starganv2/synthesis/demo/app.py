@@ -63,6 +63,14 @@ def import_gradio() -> Any:
     return gradio
 
 
+def page_error(gr: Any, message: str) -> Exception:
+    """The ``gr.Error`` that shows ``message`` in the user's page, logged on the server as one
+    warning line: Gradio would print the whole traceback of a page's own message, which is the
+    user's input (a file that is no picture, no source yet), not a fault of the server."""
+    log.warning("page: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
 def _upload_image(gr: Any, **kwargs: Any) -> Any:
     """A ``gr.Image`` upload whose own check of the file (Gradio opens it with PIL before the
     page's function runs) ends in a message in the page instead of an internal error.
@@ -77,8 +85,9 @@ def _upload_image(gr: Any, **kwargs: Any) -> Any:
             return checked(payload)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             name = getattr(payload, "orig_name", None) or "the file"
-            raise gr.Error(
-                f"{component.label}: {name} is not an image this app can read ({type(e).__name__})"
+            raise page_error(
+                gr,
+                f"{component.label}: {name} is not an image this app can read ({type(e).__name__})",
             ) from e
 
     component.preprocess = preprocess
@@ -152,7 +161,7 @@ def build_app(
         try:
             found = read_picture(path, max_pixels)
         except PictureError as e:
-            raise gr.Error(f"{what}: {e}") from e
+            raise page_error(gr, f"{what}: {e}") from e
         if found.note:
             gr.Warning(found.note)
         return found
@@ -179,7 +188,7 @@ def build_app(
         Returns the outputs at the source's size, a zip of them, the model's view of the source,
         the masks (face models), a status line with the time taken, and the session's state."""
         if not source:
-            raise gr.Error("upload a source image first (or pick one of the examples)")
+            raise page_error(gr, "upload a source image first (or pick one of the examples)")
         try:
             src_pic = picture(source, "source")
             src = engine.prepare(src_pic.image, fit)
@@ -187,7 +196,7 @@ def build_app(
             if mode == MODE_REFERENCE:
                 ref_pic = picture(reference, "reference")
                 if ref_pic is None:
-                    raise gr.Error("reference-guided: upload a reference image (or pick one)")
+                    raise page_error(gr, "reference-guided: upload a reference image (or pick one)")
                 ref = engine.prepare(ref_pic.image, fit)
             labels = None
             if mode in (MODE_LABEL, MODE_ATTRIBUTE) and labels_by_attribute:
@@ -207,7 +216,7 @@ def build_app(
         except gr.Error:
             raise
         except (ValueError, PictureError) as e:
-            raise gr.Error(str(e)) from e
+            raise page_error(gr, str(e)) from e
         target_name = "attributes" if result.y_trg is None else names[result.y_trg]
         files = [f"{target_name}_{k + 1}.png" for k in range(len(result.images))]
         zipped = write_zip(result.images, files, scratch.new() / "results.zip")
@@ -231,8 +240,8 @@ def build_app(
 
     def blend(state: dict | None, a: float, b: float, alpha: float) -> Any:
         if not state or state.get("styles") is None:
-            raise gr.Error(
-                "translate with a style model first; the slider moves between its styles"
+            raise page_error(
+                gr, "translate with a style model first; the slider moves between its styles"
             )
         codes = state["styles"]
         if codes.size(0) < 2 and max(int(a), int(b)) > 1:
@@ -241,12 +250,14 @@ def build_app(
             )
         k = codes.size(0)
         if not (1 <= int(a) <= k and 1 <= int(b) <= k):
-            raise gr.Error(f"styles are numbered 1 to {k}; got {int(a)} and {int(b)}")
+            raise page_error(gr, f"styles are numbered 1 to {k}; got {int(a)} and {int(b)}")
         return engine.blend(state["src"], state["y"], codes[int(a) - 1], codes[int(b) - 1], alpha)
 
     def video(state: dict | None) -> str:
         if not state or state.get("styles") is None:
-            raise gr.Error("translate with a style model first; the video moves through its styles")
+            raise page_error(
+                gr, "translate with a style model first; the video moves through its styles"
+            )
         codes = state["styles"]
         if codes.size(0) < 2:  # one style shown: move through the first four of the same seed
             codes = engine.latent_styles(state["y"], 4, state["seed"], state["psi"])
@@ -254,7 +265,7 @@ def build_app(
         try:
             engine.video(state["src"], state["y"], codes, path, frames_per_transition, fps)
         except ImportError as e:
-            raise gr.Error(str(e)) from e
+            raise page_error(gr, str(e)) from e
         return str(path)
 
     def mode_changed(mode: str) -> tuple[Any, Any, Any]:
