@@ -156,6 +156,45 @@ def test_damaged_metadata_is_reported(tmp_path: Path, damage: str) -> None:
         ensure_shapes_dataset(tmp_path, **SMALL)
 
 
+@pytest.mark.parametrize("damage", ["delete", "empty"])
+@pytest.mark.parametrize("attributes", [False, True])
+def test_cache_with_a_missing_or_empty_image_is_reported(
+    tmp_path: Path, damage: str, attributes: bool
+) -> None:
+    """A cached dataset with one image deleted (or truncated to 0 bytes) by the user is one error
+    naming the folder and the file and saying to delete the folder: it was used silently with
+    fewer images (or stopped later with advice for the user's own images)."""
+    image = "images/000003.png" if attributes else "val/square/000001.png"
+
+    def make() -> Path:
+        if attributes:
+            return shapes.ensure_shapes_attribute_dataset(tmp_path, img_size=32, n_images=6)
+        return ensure_shapes_dataset(tmp_path, **SMALL)
+
+    root = make()
+    if damage == "delete":
+        (root / image).unlink()
+    else:
+        (root / image).write_bytes(b"")
+    with pytest.raises(FileExistsError) as err:
+        make()
+    message = str(err.value)
+    assert str(root) in message and image in message and "\n" not in message
+    assert "generated data" in message and "delete the folder" in message
+
+
+def test_damaged_cache_advice_says_the_data_are_generated(tmp_path: Path) -> None:
+    """The damaged-cache errors say the folder holds generated data that come back once it is
+    deleted, not only 'delete the folder' (which reads as losing the user's own images)."""
+    root = ensure_shapes_dataset(tmp_path, **SMALL)
+    (root / "metadata.json").write_text("")
+    with pytest.raises(FileExistsError, match="generated data.*generated again on next use"):
+        ensure_shapes_dataset(tmp_path, **SMALL)
+    (root / "metadata.json").unlink()
+    with pytest.raises(FileExistsError, match="generated data.*generated again on next use"):
+        ensure_shapes_dataset(tmp_path, **SMALL)
+
+
 def test_unwritable_cache_folder_is_one_clear_error(tmp_path: Path) -> None:
     """A cache folder that is a file (or under one) is a one-line error naming the settings,
     not mkdir's bare 'File exists' / 'Not a directory'."""

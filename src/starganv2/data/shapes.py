@@ -477,19 +477,49 @@ def _make_temp_parent(final: Path) -> Path:
         ) from err
 
 
-def _check_metadata(final: Path) -> None:
-    """Raise ``FileExistsError`` (delete the folder to regenerate it) when the cached dataset's
-    metadata cannot be read: the evaluation reads its ground truth from it and stopped with a
+REGENERATE = "these are generated data: delete the folder and they are generated again on next use"
+"""The advice of every damaged-cache error (nothing of the user's is lost by deleting it)."""
+
+
+def _check_metadata(final: Path) -> dict[str, Any]:
+    """The cached dataset's metadata; ``FileExistsError`` (delete the folder to regenerate it)
+    when it cannot be read: the evaluation reads its ground truth from it and stopped with a
     bare JSON message naming no file."""
     try:
         doc = json.loads((final / METADATA_FILE).read_text())
         if not isinstance(doc, dict) or not {"params", "images"} <= doc.keys():
             raise ValueError("expected 'params' and 'images'")
-    except (OSError, ValueError) as err:
+        if not all(isinstance(r, dict) and isinstance(r.get("path"), str) for r in doc["images"]):
+            raise ValueError("expected a 'path' in every image record")
+    except (OSError, ValueError, TypeError) as err:
         raise FileExistsError(
-            f"shapes cache folder {final}: {METADATA_FILE} is damaged ({err}); "
-            "delete the folder to regenerate it"
+            f"shapes cache folder {final}: {METADATA_FILE} is damaged ({err}); {REGENERATE}"
         ) from err
+    return doc
+
+
+def _check_images(final: Path, doc: dict[str, Any]) -> None:
+    """Raise ``FileExistsError`` (delete the folder to regenerate it) when an image listed in the
+    metadata is missing or empty: a file the user deleted made a smaller dataset silently, an
+    emptied one an error later that advised skipping it. Listing only (one ``scandir`` per
+    folder), no decoding, so every use can afford it."""
+    sizes: dict[str, dict[str, int]] = {}
+    bad = []
+    for record in doc["images"]:
+        folder, _, name = record["path"].rpartition("/")
+        if folder not in sizes:
+            try:
+                with os.scandir(final / folder) as entries:
+                    sizes[folder] = {e.name: e.stat().st_size for e in entries if e.is_file()}
+            except OSError:
+                sizes[folder] = {}
+        if not sizes[folder].get(name):
+            bad.append(record["path"])
+    if bad:
+        raise FileExistsError(
+            f"shapes cache folder {final}: {len(bad)} of the {len(doc['images'])} images listed "
+            f"in {METADATA_FILE} are missing or empty (first: {bad[0]}); {REGENERATE}"
+        )
 
 
 def _ensure_cached(final: Path, make: Any, what: str) -> Path:
@@ -498,12 +528,12 @@ def _ensure_cached(final: Path, make: Any, what: str) -> Path:
     temporary folder is removed by the next call; concurrent callers end with one complete
     copy)."""
     if (final / METADATA_FILE).is_file():
-        _check_metadata(final)
+        _check_images(final, _check_metadata(final))
         return final
     if final.exists():
         raise FileExistsError(
             f"shapes cache folder {final} exists but has no {METADATA_FILE}: "
-            "expected a complete dataset; delete the folder to regenerate it"
+            f"expected a complete dataset; {REGENERATE}"
         )
     tmp_parent = _make_temp_parent(final)
     try:
