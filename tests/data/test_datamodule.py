@@ -193,6 +193,27 @@ def test_shapes_data_module(tmp_path: Path) -> None:
         ).setup()
 
 
+@pytest.mark.parametrize("attributes", [False, True])
+def test_corrupt_generated_image_says_the_data_are_generated(
+    tmp_path: Path, attributes: bool
+) -> None:
+    """A cached shapes image that no longer decodes is reported with the advice for generated
+    data (delete the folder, it comes back), not only 'use skip' as for one's own images."""
+    from starganv2.data.attribute_datamodule import ShapesAttributeDataModule
+
+    if attributes:
+        dm = ShapesAttributeDataModule(cache_dir=tmp_path, img_size=16, n_train=4, n_val=2)
+        image = "images/000001.png"
+    else:
+        kw = {"img_size": 16, "n_train": 3, "n_val": 2, "num_workers": 0}
+        dm = ShapesDataModule(cache_dir=tmp_path, **kw)
+        image = "train/circle/000001.png"
+    dm.prepare_data()
+    (dm.root / image).write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="generated data: delete the folder.*or use 'skip'"):
+        dm.setup("fit")
+
+
 def test_shapes_data_module_look(tmp_path: Path) -> None:
     kw = {"cache_dir": tmp_path, "img_size": 16, "n_train": 2, "n_val": 0, "num_workers": 0}
     plain = ShapesDataModule(

@@ -45,6 +45,7 @@ from starganv2.data.sampling import (
     place_sampler,
     require_full_batch,
 )
+from starganv2.data.shapes import REGENERATE
 from starganv2.data.workers import capped_workers, worker_init
 from starganv2.models.domain_names import describe_domains, moved_domains
 
@@ -228,6 +229,9 @@ class AttributeDataModule(L.LightningDataModule):
             raise RuntimeError("num_domains is unknown before setup() when data.attributes=None")
         return self.expected_num_domains
 
+    bad_image_advice = "use 'skip' to leave them out"
+    """What the error for unreadable images tells the user to do (generated data say more)."""
+
     def _keep_readable(self, rows: list[int], files: Sequence[str]) -> list[int]:
         """``rows`` whose image exists and decodes; the rest raise or are skipped with a warning."""
         paths = [self.root / files[r] for r in rows]
@@ -240,7 +244,7 @@ class AttributeDataModule(L.LightningDataModule):
             raise ValueError(
                 f"{len(bad)} image(s) listed in {self.attr_file} are missing or unreadable under "
                 f"data.root={self.root} (data.on_bad_image='error'; expected every listed file to "
-                f"decode; use 'skip' to leave them out):\n{listing}"
+                f"decode; {self.bad_image_advice}):\n{listing}"
             )
         log.warning(
             "skipping %d missing or unreadable image(s) listed in %s (data.on_bad_image='skip'):\n%s",
@@ -481,6 +485,8 @@ class ShapesAttributeDataModule(AttributeDataModule):
             num_workers=num_workers,
             **kwargs,
         )
+
+    bad_image_advice = f"{REGENERATE}; or use 'skip' to leave them out"
 
     def prepare_data(self) -> None:
         """Generate the dataset if it is not cached yet (Lightning calls this on one process)."""

@@ -39,6 +39,7 @@ from starganv2.data.sampling import (
     place_sampler,
     require_full_batch,
 )
+from starganv2.data.shapes import REGENERATE
 from starganv2.data.workers import capped_workers, worker_init
 from starganv2.models.domain_names import describe_domains, moved_domains
 
@@ -189,6 +190,9 @@ class ImageDomainDataModule(L.LightningDataModule):
             raise RuntimeError("num_domains is unknown before setup() when data.num_domains=None")
         return self.expected_num_domains
 
+    bad_image_advice = "use 'skip' to leave them out"
+    """What the error for unreadable images tells the user to do (generated data say more)."""
+
     def _drop_bad(self, files: dict[str, list[Path]]) -> dict[str, list[Path]]:
         """Scan ``files``; raise listing bad ones, or drop them with one warning in skip mode."""
         all_files = [p for ps in files.values() for p in ps]
@@ -199,8 +203,8 @@ class ImageDomainDataModule(L.LightningDataModule):
         if self.on_bad_image == "error":
             raise ValueError(
                 f"{len(bad)} unreadable or corrupt image file(s) under {self.root} "
-                f"(data.on_bad_image='error'; expected every image to decode; use 'skip' "
-                f"to leave them out):\n{listing}"
+                f"(data.on_bad_image='error'; expected every image to decode; "
+                f"{self.bad_image_advice}):\n{listing}"
             )
         log.warning(
             "skipping %d unreadable or corrupt image file(s) under %s (data.on_bad_image='skip'):\n%s",
@@ -493,6 +497,8 @@ class ShapesDataModule(ImageDomainDataModule):
             num_workers=num_workers,
             **kwargs,
         )
+
+    bad_image_advice = f"{REGENERATE}; or use 'skip' to leave them out"
 
     def prepare_data(self) -> None:
         """Generate the dataset if it is not cached yet (Lightning calls this on one process)."""
