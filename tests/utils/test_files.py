@@ -76,3 +76,36 @@ def test_link_or_copy_replaces_the_target(tmp_path):
 def test_save_json_writes_non_finite_as_strings(tmp_path):
     path = save_json({"FID_latent/mean": 1.5, "x": float("nan")}, tmp_path / "o" / "r.json")
     assert json.loads(path.read_text()) == {"FID_latent/mean": 1.5, "x": "nan"}
+
+
+def test_temporary_of_a_killed_writer_is_removed_by_the_next_one(tmp_path):
+    """kill -9 while writing through atomic_path leaves the hidden temporary (no ``finally``
+    runs); the next write into the folder removes those of gone processes on this host and
+    keeps those of live ones and of other hosts."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, sys\n"
+        "from starganv2.utils.files import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_bytes(b'half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out.png")])
+    assert killed.returncode == -signal.SIGKILL
+    (dead,) = [p for p in tmp_path.iterdir()]
+    host = socket.gethostname()
+    assert dead.name.startswith(".out.") and host in dead.name and dead.suffix == ".png"
+    other_host = tmp_path / dead.name.replace(host, "elsewhere")
+    other_host.write_bytes(b"x")
+    with atomic_path(tmp_path / "live.png") as live:
+        live.write_bytes(b"y")
+        atomic_write_text(tmp_path / "next.txt", "done")
+        assert not dead.exists()
+        assert live.is_file() and other_host.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [other_host.name, "live.png", "next.txt"]
+    )

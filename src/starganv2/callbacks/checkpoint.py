@@ -40,8 +40,8 @@ __all__ = ["IterationCheckpoint", "iteration_checkpoints", "model_iteration", "r
 log = logging.getLogger(__name__)
 
 _ITER_CKPT = re.compile(r"^iter_(\d+)\.ckpt$")
-_UNFINISHED = re.compile(r"^\.(iter_\d+|last)\.\w+\.ckpt$")
-"""The temporary file of a checkpoint save (``.iter_0000200.<random>.ckpt``, see
+_UNFINISHED = re.compile(r"^\.(iter_\d+|last)\.(\w+|tmp-.+)\.ckpt$")
+"""The temporary file of a checkpoint save (``.iter_0000200.tmp-<host>.<pid>.<random>.ckpt``, see
 :func:`~starganv2.utils.files.atomic_path`): left behind only when the process died while
 writing it (``kill -9``, a lost node, power)."""
 

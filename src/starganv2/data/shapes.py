@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +41,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from starganv2.utils.files import owner_is_gone, owner_tag
 
 log = logging.getLogger(__name__)
 
@@ -447,19 +448,12 @@ def _remove_dead_temps(final: Path) -> None:
     """Delete the temporary siblings of ``final`` left by processes of this host that are gone
     (killed while generating: ``finally`` never ran), so each kill does not leave a hidden
     partial dataset behind for good. Folders of live processes and other hosts are kept."""
-    host = socket.gethostname()
     prefix = _temp_prefix(final)
     for folder in final.parent.glob(glob.escape(prefix) + "*"):
         owner = folder.name[len(prefix) :].rsplit(".", 2)  # host (may hold dots), pid, random
-        if len(owner) != 3 or owner[0] != host or not owner[1].isdigit():
-            continue
-        try:
-            os.kill(int(owner[1]), 0)
-        except ProcessLookupError:
+        if len(owner) == 3 and owner_is_gone(owner[0], owner[1]):
             log.info("removing %s, left by pid %s that is gone", folder, owner[1])
             shutil.rmtree(folder, ignore_errors=True)
-        except OSError:  # exists, owned by someone else
-            pass
 
 
 def _make_temp_parent(final: Path) -> Path:
@@ -468,7 +462,7 @@ def _make_temp_parent(final: Path) -> Path:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         _remove_dead_temps(final)
-        prefix = f"{_temp_prefix(final)}{socket.gethostname()}.{os.getpid()}."
+        prefix = f"{_temp_prefix(final)}{owner_tag()}."
         return Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
     except OSError as err:
         raise CacheDirError(

@@ -6,6 +6,11 @@ written to a hidden temporary file in the target's folder, flushed to disk, give
 any tool would give a new file under the user's umask (``0o666 & ~umask``; a temporary file is
 private, ``0o600``, by default), then renamed onto the target. A crash or an exception at any
 moment leaves the previous file, if any, untouched and no half-written file under the final name.
+
+A temporary's name says which process made it (``.<stem>.tmp-<host>.<pid>.<random><suffix>``):
+one left by a process killed while writing (``kill -9``: no ``finally`` runs) is removed by the
+next process writing into the folder, once it is sure the writer is gone (see
+:func:`owner_is_gone`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import contextlib
 import json
 import math
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -25,6 +32,8 @@ __all__ = [
     "atomic_write_text",
     "atomic_link_or_copy",
     "current_umask",
+    "owner_tag",
+    "owner_is_gone",
     "save_json",
     "write_failures",
     "load_weights_file",
@@ -67,6 +76,53 @@ def _finish(tmp: Path, path: Path) -> None:
     _fsync_dir(path.parent)
 
 
+def owner_tag() -> str:
+    """``<host>.<pid>``: put in a temporary's name, it lets a later process tell whether the
+    writer is gone (:func:`owner_is_gone`)."""
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
+def owner_is_gone(host: str, pid: str) -> bool:
+    """Whether the process of an :func:`owner_tag` surely no longer exists: it ran on this host
+    and no process has its pid. A live pid (perhaps reused), another user's process or another
+    host keep the temporary: only a writer known to be gone loses it."""
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        pass
+    return False
+
+
+_TEMP_OWNER = re.compile(r"^\..*\.tmp-(?P<host>[^/]+)\.(?P<pid>\d+)\.[a-z0-9_]{8}")
+"""The owner in an :func:`atomic_path` temporary's name (``mkstemp``'s random part is 8 of
+``[a-z0-9_]``)."""
+_swept: set[Path] = set()
+"""Folders whose dead temporaries this process has removed already (once each: a tool writing
+thousands of files into one folder lists it once)."""
+
+
+def _remove_dead_temporaries(folder: Path) -> None:
+    """Delete the :func:`atomic_path` temporaries in ``folder`` whose writer is gone (killed while
+    writing: each ``kill -9`` left one, hidden, for good), once per folder and process."""
+    folder = folder.resolve()
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    try:
+        entries = [e.name for e in os.scandir(folder) if e.name.startswith(".")]
+    except OSError:
+        return
+    for name in entries:
+        m = _TEMP_OWNER.match(name)
+        if m is not None and owner_is_gone(m["host"], m["pid"]):
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on a clean exit it becomes ``path``.
@@ -79,12 +135,15 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         path: the final file.
         suffix: suffix of the temporary file (default: ``path``'s, so writers that pick a format
             from the suffix still do). The temporary name starts with a dot, so the library's image
-            discovery never mistakes it for data.
+            discovery never mistakes it for data; it names this host and process, so a
+            later process removes it if this one is killed before it is renamed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix if suffix is None else suffix
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    _remove_dead_temporaries(path.parent)
+    prefix = f".{path.stem[:64]}.tmp-{owner_tag()}."  # the stem cut, so long names still fit
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
