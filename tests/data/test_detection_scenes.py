@@ -174,6 +174,16 @@ def test_an_interrupted_run_resumes_keeping_written_images(tmp_path: Path) -> No
     assert (root / PARAMS_FILE).is_file()
 
 
+@pytest.mark.parametrize("damage", ['{"vers', "[]"])
+def test_a_damaged_parameters_file_is_one_error_naming_it(tmp_path: Path, damage: str) -> None:
+    """A damaged detection_scenes.json is one error naming the file and what to do, not a bare
+    JSON error."""
+    root = write_detection_scenes(tmp_path / "s", 2, seed=0, size=(48, 32), splits=["train"])
+    (root / PARAMS_FILE).write_text(damage)
+    with pytest.raises(FileExistsError, match=rf"{PARAMS_FILE} is damaged .*delete the folder"):
+        write_detection_scenes(root, 2, seed=0, size=(48, 32), splits=["train"])
+
+
 def test_the_folder_data_module_reads_the_translation_folders(tmp_path: Path) -> None:
     from starganv2.data.datamodule import ImageDomainDataModule
 

@@ -344,6 +344,21 @@ def _coco(scenes: Sequence[tuple[str, Scene]], domain: str, split: str, params: 
     }
 
 
+def _read_params(marker: Path) -> dict[str, Any]:
+    """The parameters recorded in ``marker``; ``FileExistsError`` naming it when it cannot be
+    read (damaged by hand: the bare JSON error named no file)."""
+    try:
+        found = json.loads(marker.read_text(encoding="utf-8"))
+        if not isinstance(found, dict):
+            raise ValueError("expected a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise FileExistsError(
+            f"detection scenes root={marker.parent}: {marker.name} is damaged ({err}); these are "
+            "generated scenes: delete the folder and they are written again on next use"
+        ) from err
+    return found
+
+
 def write_detection_scenes(
     root: str | Path,
     n_per_domain: int,
@@ -400,7 +415,7 @@ def write_detection_scenes(
     }
     marker = root / PARAMS_FILE
     if marker.is_file():
-        found = json.loads(marker.read_text(encoding="utf-8"))
+        found = _read_params(marker)
         if found == params:
             log.info("detection scenes already in %s", root)
             return root
