@@ -283,6 +283,33 @@ def test_wandb_runs_of_jobs_in_one_process_are_their_own(tmp_path, shapes_cache,
 
 
 @pytest.mark.slow
+def test_wandb_run_resumed_in_its_folder_continues_its_wandb_run(tmp_path, shapes_cache):
+    """``resume=auto`` (or a SLURM requeue) started a new wandb run each time, named and grouped
+    the same: one training showed as several runs with its curves split. A new folder's run
+    gets a new id."""
+
+    def wandb_ids(out: Path) -> list[str]:
+        return sorted(p.name.rsplit("-", 1)[1] for p in (out / "wandb").glob("offline-run-*"))
+
+    first = tiny_train_cfg(tmp_path, shapes_cache, ["logger=wandb", "run_name=wb"])
+    run(first)
+    out = Path(first.paths.output_dir)
+    [first_id] = wandb_ids(out)
+    second = tiny_train_cfg(
+        tmp_path,
+        shapes_cache,
+        ["logger=wandb", "run_name=wb", "model.total_iters=4", "resume=auto"],
+    )
+    assert run(second)["iteration"] == 4
+    # one folder per start (offline-run-<start second>-<id>): two, or one if in the same second
+    assert set(wandb_ids(out)) == {first_id}
+    assert (out / "wandb_id.txt").read_text().strip() == first_id
+    other = tiny_train_cfg(tmp_path / "other", shapes_cache, ["logger=wandb", "run_name=wb"])
+    run(other)
+    assert wandb_ids(Path(other.paths.output_dir)) != [first_id]
+
+
+@pytest.mark.slow
 def test_sigkill_mid_training_then_resume_auto(tmp_path, shapes_cache):
     args = (
         TINY_OVERRIDES

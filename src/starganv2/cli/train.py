@@ -216,6 +216,46 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
+WANDB_ID_FILE = "wandb_id.txt"
+"""The run folder's file holding the id of the wandb run its training logs to."""
+
+
+def keep_wandb_run(cfg: DictConfig, out: Path, resuming: bool) -> str | None:
+    """Give each ``WandbLogger`` of ``cfg.logger`` without an ``id`` (or ``version``) the id of
+    the run folder's wandb run, so that a resumed run (``resume=auto``, a SLURM requeue, a
+    ``ckpt_path``) continues that wandb run (Lightning's ``resume="allow"``) instead of starting
+    another one whose curves are split from it: the id recorded in ``out``'s
+    :data:`WANDB_ID_FILE` when ``resuming`` from a checkpoint, else a new one (a new run, or one
+    started again from scratch, whose steps would clash with the recorded run's). A user's
+    ``logger.wandb.id`` wins. Returns the id to record, None without a wandb logger."""
+    import secrets
+    import string
+
+    from omegaconf import open_dict
+
+    nodes = [
+        node
+        for node in (cfg.get("logger") or {}).values()
+        if node and str(node.get("_target_", "")).endswith("WandbLogger")
+    ]
+    if not nodes:
+        return None
+    given = [str(n.get("id") or n.get("version")) for n in nodes if n.get("id") or n.get("version")]
+    recorded = out / WANDB_ID_FILE
+    if given:
+        run_id = given[0]
+    elif resuming and recorded.is_file() and recorded.read_text().strip():
+        run_id = recorded.read_text().strip()
+    else:  # wandb's own form: 8 lowercase letters and digits
+        alphabet = string.ascii_lowercase + string.digits
+        run_id = "".join(secrets.choice(alphabet) for _ in range(8))
+    for node in nodes:
+        if not (node.get("id") or node.get("version")):
+            with open_dict(node):
+                node.id = run_id
+    return run_id
+
+
 def log_run_config(loggers: list[Any], resolved: dict) -> None:
     """Hand the resolved config to every logger, which starts a wandb run. One that cannot start
     (``logger.wandb.offline=false`` with no API key or no network) is one ``ConfigError`` line
@@ -697,16 +737,19 @@ def run(cfg: DictConfig) -> dict[str, float]:
         del checkpoint
     callbacks = _honour_trainer_switches(cfg, build_callbacks(cfg))
     _check_optimized_metric(cfg, callbacks, model)
+    out = Path(cfg.paths.output_dir)
+    wandb_id = keep_wandb_run(cfg, out, resuming=ckpt_path is not None)
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = build_trainer(cfg, callbacks, loggers)
     check_one_process_per_job(trainer)
 
-    out = Path(cfg.paths.output_dir)
     # one job per run folder: the process that writes (global rank 0) holds its lock
     lock = RunLock(out).acquire() if trainer.is_global_zero else None
     try:
         if lock is not None:
             set_aside(damaged)
+            if wandb_id is not None and not trainer.fast_dev_run:
+                atomic_write_text(out / WANDB_ID_FILE, wandb_id + "\n")
         resolved = OmegaConf.to_container(cfg, resolve=True)
         log_run_config(trainer.loggers, resolved)  # none that writes under fast_dev_run
         if trainer.is_global_zero:

@@ -1,0 +1,57 @@
+"""The wandb run id of a run folder: a resumed run continues its wandb run, a new run gets its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from starganv2.cli.train import WANDB_ID_FILE, keep_wandb_run
+from tests.integration.conftest import compose_train
+
+WANDB = {"_target_": "lightning.pytorch.loggers.WandbLogger", "project": "p", "id": None}
+
+
+def logger_cfg(**loggers):
+    return OmegaConf.create({"logger": loggers})
+
+
+def test_without_a_wandb_logger_nothing_is_kept(tmp_path):
+    cfg = logger_cfg(csv={"_target_": "lightning.pytorch.loggers.CSVLogger"})
+    assert keep_wandb_run(cfg, tmp_path, resuming=True) is None
+    assert keep_wandb_run(OmegaConf.create({"logger": None}), tmp_path, resuming=False) is None
+
+
+def test_a_resumed_run_takes_the_recorded_id(tmp_path):
+    (tmp_path / WANDB_ID_FILE).write_text("abc123xy\n")
+    cfg = logger_cfg(wandb=WANDB)
+    assert keep_wandb_run(cfg, tmp_path, resuming=True) == "abc123xy"
+    assert cfg.logger.wandb.id == "abc123xy"
+
+
+def test_a_new_run_or_one_started_from_scratch_gets_a_new_id(tmp_path):
+    """Without a checkpoint to resume from (``resume=auto`` before the first save) the run starts
+    again at step 0: in the recorded wandb run its steps would clash with the logged ones."""
+    (tmp_path / WANDB_ID_FILE).write_text("abc123xy\n")
+    ids = {keep_wandb_run(logger_cfg(wandb=WANDB), tmp_path, resuming=False) for _ in range(5)}
+    assert len(ids) == 5 and "abc123xy" not in ids
+    assert all(len(i) == 8 and i.isalnum() and i.islower() or i.isdigit() for i in ids)
+    empty = tmp_path / "new"
+    assert keep_wandb_run(logger_cfg(wandb=WANDB), empty, resuming=True) != "abc123xy"
+
+
+def test_a_given_id_wins(tmp_path):
+    (tmp_path / WANDB_ID_FILE).write_text("abc123xy\n")
+    cfg = logger_cfg(wandb={**WANDB, "id": "mine"})
+    assert keep_wandb_run(cfg, tmp_path, resuming=True) == "mine"
+    cfg = logger_cfg(wandb={**WANDB, "version": "v2"})
+    assert keep_wandb_run(cfg, tmp_path, resuming=True) == "v2"
+    assert cfg.logger.wandb.id is None  # Lightning takes version as the id
+
+
+def test_logger_wandb_id_is_a_key_of_the_wandb_and_many_loggers(tmp_path: Path):
+    """``logger.wandb.id=...`` needed a ``+`` (not in the config), and ``many`` holds wandb."""
+    cfg = compose_train(["logger=wandb", "logger.wandb.id=mine"], tmp_path)
+    assert cfg.logger.wandb.id == "mine"
+    cfg = compose_train(["logger=many"], tmp_path)
+    assert keep_wandb_run(cfg, tmp_path, resuming=False) == cfg.logger.wandb.id
