@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
 from starganv2.cli.train import WANDB_ID_FILE, keep_wandb_run
@@ -55,3 +56,17 @@ def test_logger_wandb_id_is_a_key_of_the_wandb_and_many_loggers(tmp_path: Path):
     assert cfg.logger.wandb.id == "mine"
     cfg = compose_train(["logger=many"], tmp_path)
     assert keep_wandb_run(cfg, tmp_path, resuming=False) == cfg.logger.wandb.id
+
+
+def test_an_id_wandb_refuses_offline_is_one_line_without_the_login_advice(tmp_path):
+    """``logger.wandb.id=a/b`` said to log in with ``wandb login``: offline, no login is
+    involved; the id is what to correct."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    from starganv2.cli.config_check import ConfigError
+    from starganv2.cli.train import log_run_config
+
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True, id="a/b", project="p")
+    with pytest.raises(ConfigError, match=r"^logger\.wandb: .*Run ID.*logger\.wandb\.id") as err:
+        log_run_config([logger], {"seed": 0})
+    assert "login" not in str(err.value)

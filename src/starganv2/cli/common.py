@@ -251,8 +251,9 @@ def finish_wandb(loggers: list[Any], failed: bool) -> None:
 def wandb_must_start(logger: Any) -> Iterator[None]:
     """Run the block that first uses ``logger`` (its ``log_hyperparams`` or ``log_metrics``
     starts a wandb run); a ``WandbLogger`` whose run cannot start (``logger.wandb.offline=false``
-    with no API key or no network) raises one ``ConfigError`` line naming the key and the ways on,
-    where it was wandb's traceback. Other loggers run the block as it is."""
+    with no API key or no network; offline, a setting wandb refuses, such as an id with a ``/``)
+    raises one ``ConfigError`` line naming the key and the ways on, where it was wandb's
+    traceback. Other loggers run the block as it is."""
     from lightning.pytorch.loggers import WandbLogger
 
     if not isinstance(logger, WandbLogger):
@@ -265,6 +266,11 @@ def wandb_must_start(logger: Any) -> Iterator[None]:
     try:
         yield
     except WandbError as err:
+        if getattr(logger, "_offline", False):  # no login involved: a setting wandb refused
+            raise ConfigError(
+                f"logger.wandb: wandb could not start the run ({err}): correct the "
+                "logger.wandb setting it names (an id such as logger.wandb.id=...)"
+            ) from None
         raise ConfigError(
             f"logger.wandb: wandb could not start the run ({err}): log in with `wandb "
             "login` or set WANDB_API_KEY, or keep logger.wandb.offline=true (the default) "
