@@ -170,6 +170,45 @@ def test_step_equals_the_straightforward_reference(reuse, hpf):
     print(f"worst relative gradient difference, fast vs reference step: {worst:.2e}")
 
 
+@pytest.mark.parametrize(
+    "zero", [("lambda_cyc",), ("lambda_sty",), ("lambda_ds",), ("lambda_sty", "lambda_cyc")]
+)
+def test_terms_of_weight_zero_are_logged_but_not_back_propagated(zero):
+    """An ablation's zero-weight term is still computed for its logged value, but without a
+    graph: the same gradients as the straightforward step, and a zero-weight cycle term runs
+    its G forward without one (it had cost that forward's backward in both G updates)."""
+    hp = dict.fromkeys(zero, 0.0)
+    fast, ref = _twins(**hp)
+    batch, z = _batch()
+    graphs: list[bool] = []  # per generator forward: whether it records a graph
+    hook = fast.nets["generator"].register_forward_hook(
+        lambda *_: graphs.append(torch.is_grad_enabled())
+    )
+    stats: list[dict] = []
+    opts = dict(zip(NETS, fast.build_optimizers()))
+    got: list[dict[str, torch.Tensor]] = []
+
+    def update(loss, names):
+        for o in opts.values():
+            o.zero_grad(set_to_none=True)
+        loss.backward()
+        got.append({n: _flat_grad(fast.nets[n]) for n in names})
+        for n in names:
+            opts[n].step()
+
+    stats = train_iteration(fast.online_nets(), batch, z, fast.loss_weights(), update)
+    hook.remove()
+    _compare(got, _run_reference(ref, batch, z, [fast.loss_weights()] * 4))
+    for update_name in ("g_latent", "g_ref"):
+        for term in ("sty", "ds", "cyc"):
+            assert torch.isfinite(stats[update_name][term]) and stats[update_name][term] > 0
+    # G forwards with a graph: the latent fake, the reference update's first fake and, with a
+    # weighted cycle term, the two reconstructions; with the style term at 0 too, the latent
+    # update keeps its cycle graph, E's only other source of gradient (Adam would skip E)
+    skipped = 1 if zero == ("lambda_sty", "lambda_cyc") else 2 if "lambda_cyc" in zero else 0
+    assert sum(graphs) == 4 - skipped, graphs
+
+
 def test_nets_that_do_not_step_get_no_weight_gradient():
     fast, _ = _twins()
     batch, z = _batch()

@@ -225,8 +225,11 @@ def g_loss(
     none either, and the style codes of the references and of the source (inputs of nothing that
     learns) are made without a graph; the second fake of the diversity term, which is a detached
     constant, is made without a graph in both cases, and decoded from the first fake's encoding
-    of the sources (the encoder does not see the style). The values, and the gradients of the
-    nets that step, are those of the straightforward computation.
+    of the sources (the encoder does not see the style); a term of weight 0 (an ablation, the
+    diversity weight once decayed) is computed for its logged value only, without a graph, so
+    nothing back-propagates through it (a zero-weight cycle term: one G forward's backward
+    less). The values, and the gradients of the nets that step, are those of the straightforward
+    computation.
 
     Args:
         x_real: ``(N, 3, H, W)``; y_org, y_trg: ``(N,)``.
@@ -254,20 +257,28 @@ def g_loss(
                 s_trg = _style(mapping_network, style_encoder, y_trg, z_trg, x_ref)
             x_fake, features = generator(x_real, s_trg, masks=masks, return_features=True)
         loss_adv = adv_loss(discriminator(x_fake, y_trg), 1.0)
+        grad = torch.is_grad_enabled()
+        # A term of weight 0 is computed for its value only, unless the latent update's E would
+        # then get no gradient at all: Adam skips a parameter without one, where the plain
+        # computation steps it with a zero gradient (its weight decay still acts).
+        e_needs_a_graph = latent and lambda_sty == 0 and lambda_cyc == 0
 
-        s_pred = style_encoder(x_fake, y_trg)
-        loss_sty = style_recon_loss(s_pred, s_trg)
+        with torch.set_grad_enabled(grad and (lambda_sty != 0 or e_needs_a_graph)):
+            s_pred = style_encoder(x_fake, y_trg)
+            loss_sty = style_recon_loss(s_pred, s_trg)
 
         with torch.no_grad():  # the second fake is a constant of the diversity term
             s_trg2 = _style(mapping_network, style_encoder, y_trg, z_trg2, x_ref2)
             x_fake2 = generator(features, s_trg2, masks=masks)
-        loss_ds = diversity_loss(x_fake, x_fake2)
+        with torch.set_grad_enabled(grad and lambda_ds != 0):
+            loss_ds = diversity_loss(x_fake, x_fake2)
 
         masks_fake = mask_fn(x_fake) if mask_fn is not None else None
-        with torch.set_grad_enabled(latent and torch.is_grad_enabled()):
-            s_org = style_encoder(x_real, y_org)
-        x_rec = generator(x_fake, s_org, masks=masks_fake)
-        loss_cyc = cycle_loss(x_rec, x_real)
+        with torch.set_grad_enabled(grad and (lambda_cyc != 0 or e_needs_a_graph)):
+            with torch.set_grad_enabled(latent and torch.is_grad_enabled()):
+                s_org = style_encoder(x_real, y_org)
+            x_rec = generator(x_fake, s_org, masks=masks_fake)
+            loss_cyc = cycle_loss(x_rec, x_real)
 
     loss = loss_adv + lambda_sty * loss_sty - lambda_ds * loss_ds + lambda_cyc * loss_cyc
     stats = {
