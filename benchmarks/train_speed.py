@@ -21,6 +21,8 @@ Variants (``--variants``, comma-separated):
   configs), set for this variant's runs only and restored after them. GPU only in effect.
 - ``plain+noreuse``: the plain loop without ``reuse_latent_fake``; ``plain+r1everyK``: lazy R1
   every K-th D update (K = 2, 4, 8, 16; changes the math). Both are options of the module.
+- ``+nocyc``: ``lambda_cyc=0`` (an ablation; changes the math): the cycle term is then computed
+  for its logged value only, without a graph, so what that saves shows against ``plain``.
 - ``+torchlayers`` (e.g. ``plain+torchlayers``): the original's layers (``original_layers``, as
   the comparator has: torch's ``nn.InstanceNorm2d`` and ``F.avg_pool2d``, and no conv fused
   with the resampling beside it) instead of the library's: what the layers save, apart from
@@ -178,7 +180,7 @@ class Variant:
         parts = set(name.split("+"))
         known = {"eager", "plain", "plain_bf16", "channels_last", "compile", "bf16", "fp16"}
         known |= {"original", "noreuse", "torchlayers", "cudnn_benchmark"}
-        known |= {f"r1every{k}" for k in (2, 4, 8, 16)}
+        known |= {f"r1every{k}" for k in (2, 4, 8, 16)} | {"nocyc"}
         if parts - known:
             raise SystemExit(
                 f"--variants: unknown {sorted(parts - known)}; expected {sorted(known)}"
@@ -187,8 +189,10 @@ class Variant:
         self.original = "original" in parts  # the comparator: the original's work order
         self.cudnn_benchmark = "cudnn_benchmark" in parts
         r1 = [int(p[len("r1every") :]) for p in parts if p.startswith("r1every")]
-        if self.original and (r1 or parts & {"compile", "noreuse"}):
-            raise SystemExit(f"--variants: {name!r}: the original has no lazy R1, reuse or compile")
+        if self.original and (r1 or parts & {"compile", "noreuse", "nocyc"}):
+            raise SystemExit(
+                f"--variants: {name!r}: the original has no lazy R1, reuse, compile or nocyc"
+            )
         self.precision = (
             "bf16-mixed"
             if parts & {"bf16", "plain_bf16"}
@@ -213,6 +217,7 @@ class Variant:
             else None,
             reuse_latent_fake="noreuse" not in parts,
             r1_every=r1[0] if r1 else 1,
+            lambda_cyc=0.0 if "nocyc" in parts else 1.0,
         )
         if parts & {"original", "torchlayers"}:
             for net in self.model.online_nets():
