@@ -9,6 +9,7 @@ before anything runs or is removed. Each script puts this folder on ``sys.path``
 from __future__ import annotations
 
 import argparse
+import re
 
 
 def positive_int(text: str) -> int:
@@ -52,3 +53,19 @@ def int_list(text: str, flag: str, minimum: int, example: str) -> list[int]:
             f"{flag} {text!r}: expected a comma list of integers >= {minimum}, e.g. {example}"
         )
     return values
+
+
+SETTING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+"""A setting's name: it names its run folder (and its log) in the driver's ``--out``."""
+
+
+def setting_name(name: str, text: str, form: str) -> str:
+    """``name`` if it can name a folder of its own; else a one-line ``SystemExit`` naming
+    ``--setting text`` and the expected ``form``: a ``/`` made nested folders that the summary
+    never found, ``..`` a folder outside ``--out``."""
+    if not SETTING_NAME.fullmatch(name) or ".." in name:
+        raise SystemExit(
+            f"--setting {text!r}: the name {name!r} names the run's folder: use letters, digits "
+            f"and _ . + - (no / or ..), as in {form}"
+        )
+    return name

@@ -42,7 +42,7 @@ from typing import Any
 from starganv2.utils.files import atomic_write_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
-from _args import non_negative_int, positive_float, positive_int  # noqa: E402
+from _args import non_negative_int, positive_float, positive_int, setting_name  # noqa: E402
 from _jobs import (  # noqa: E402
     exit_if_failed,
     make_out_folder,
@@ -65,7 +65,7 @@ def parse_setting(text: str) -> tuple[str, list[str]]:
     name, sep, rest = text.partition(":")
     if not sep or not name:
         raise SystemExit(f"--setting {text!r}: expected name:override override ...")
-    return name, shlex.split(rest)
+    return setting_name(name, text, "v2_quick:experiment=quick"), shlex.split(rest)
 
 
 def run_overrides(args: argparse.Namespace, overrides: list[str]) -> list[str]:
@@ -162,7 +162,9 @@ def summarize(out: Path, names: list[str]) -> None:
     for name in names:
         path = out / name / "final.json"
         if not path.exists():
-            print(f"{name:<18}(no result; see {out / name}.log)")
+            log = out / f"{name}.log"
+            why = f"see {log}" if log.exists() else f"no run of it in {out}"
+            print(f"{name:<18}(no result; {why})")
             continue
         row = json.loads(path.read_text())
         for mode in row["modes"]:

@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
-from _args import positive_float, positive_int  # noqa: E402
+from _args import positive_float, positive_int, setting_name  # noqa: E402
 from _jobs import (  # noqa: E402
     exit_if_failed,
     make_out_folder,
@@ -66,6 +66,7 @@ def parse_setting(text: str) -> tuple[str, list[str]]:
             f"--setting {text!r}: expected name:key=value,... (name: alone for the experiment "
             "as it is)"
         )
+    setting_name(name, text, "lr1e-3:lr=1e-3")
     items, depth, cur = [], 0, ""
     for ch in rest + ",":  # split on commas outside brackets: data.domains=[circle,square]
         depth += (ch in "[(") - (ch in "])")

@@ -259,6 +259,27 @@ def test_quick_tuning_refuses_a_setting_without_name_and_colon(
     assert module.parse_setting("quick:") == ("quick", [])
 
 
+@pytest.mark.parametrize("script", ["quick_tuning", "compare_baseline"])
+@pytest.mark.parametrize("name", ["a/b", "..", "../up", ".hidden", "with space"])
+def test_a_setting_name_that_cannot_name_a_folder_is_refused(
+    script: str, name: str, tmp_path: Path, monkeypatch
+) -> None:
+    """A setting's name names its run folder: ``a/b`` made nested folders that the summary never
+    listed, ``..`` a folder outside --out. One line before anything runs or is made."""
+    module = load_benchmark(script)
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", "--out", str(out), "--setting", f"{name}:"])
+    monkeypatch.setattr(module, "prepare_shapes", lambda overrides: pytest.fail("it went on"))
+    with pytest.raises(SystemExit) as e:
+        module.main()
+    assert str(e.value.code).startswith(f"--setting '{name}:': the name {name!r} names"), (
+        e.value.code
+    )
+    assert "(no / or ..)" in str(e.value.code)
+    assert not out.exists()
+    assert module.parse_setting("a-1.b_2+c:")[0] == "a-1.b_2+c"
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -287,3 +308,16 @@ def test_ablation_summary_of_a_folder_without_runs_is_one_line(
     with pytest.raises(SystemExit, match="no runs with evaluations .* without --summary-only"):
         module.main()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_baseline_summary_names_a_log_only_when_there_is_one(
+    tmp_path: Path, capsys
+) -> None:
+    """--summary-only on a folder without the setting's run pointed at a log that did not exist."""
+    module = load_benchmark("compare_baseline")
+    (tmp_path / "ran.log").write_text("Traceback ...\n")
+    module.summarize(tmp_path, ["ran", "never"])
+    out = capsys.readouterr().out
+    assert f"(no result; see {tmp_path / 'ran.log'})" in out
+    assert f"(no result; no run of it in {tmp_path})" in out
+    assert "never.log" not in out
