@@ -76,6 +76,28 @@ def test_targets_by_name_and_sources_kept(ckpt, tmp_path):
     assert (out / "sub" / "über bild_triangle_0.png").is_file() and (out / "a.jpg").is_file()
 
 
+def test_id_offset_from_the_command_line_keeps_two_runs_mergeable(ckpt, tmp_path):
+    from starganv2.cli.augment import run
+
+    src = make_coco(tmp_path / "in", broken=False)
+    ids = []
+    for target, offset in (("square", 0), ("triangle", 100)):
+        out = tmp_path / target
+        run(
+            augment_cfg(
+                ckpt,
+                tmp_path,
+                f"input={src}",
+                f"output={out}",
+                f"targets=[{target}]",
+                f"id_offset={offset}",
+            )
+        )
+        doc = json.loads((out / "annotations.json").read_text(encoding="utf-8"))
+        ids.append({im["id"] for im in doc["images"]})
+    assert ids == [{13, 14, 15}, {113, 114, 115}]
+
+
 def test_the_label_check_from_the_command_line(ckpt, tmp_path):
     from starganv2.cli.augment import run
     from tests.synthesis.detection import detectors

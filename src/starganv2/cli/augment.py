@@ -82,6 +82,7 @@ def run(cfg: DictConfig) -> Any:
         strategy=cfg.strategy,
         progress=cfg.progress,
         overwrite=cfg.overwrite,
+        id_offset=cfg.id_offset,
     )
 
 

@@ -602,3 +602,33 @@ def test_drop_failed_on_a_rerun_deletes_the_label_files_the_first_run_wrote(
     assert {o["image"]: o["status"] for o in report.outputs}[dropped] == "dropped"
     assert [rel for rel in [dropped, *files] if (out / rel).exists()] == []
     assert read_dataset(out).problems == []
+
+
+def test_id_offset_keeps_the_ids_of_two_coco_runs_apart_so_they_merge(module, tmp_path):
+    src = make_coco(tmp_path / "in", broken=False)
+    augment(module, src, tmp_path / "night", targets=["night"])
+    augment(module, src, tmp_path / "day", targets=["day"], id_offset=1000)
+    docs = [
+        json.loads((tmp_path / run / "annotations.json").read_text(encoding="utf-8"))
+        for run in ("night", "day")
+    ]
+    image_ids = [im["id"] for doc in docs for im in doc["images"]]
+    ann_ids = [a["id"] for doc in docs for a in doc["annotations"]]
+    assert len(set(image_ids)) == len(image_ids) == 6
+    assert len(set(ann_ids)) == len(ann_ids) == 6
+    assert [im["id"] for im in docs[1]["images"]] == [1013, 1014, 1015]  # largest 12, + 1000
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True])
+def test_a_bad_id_offset_is_one_clear_error(module, tmp_path, value):
+    src = make_coco(tmp_path / "in", broken=False)
+    with pytest.raises(ValueError, match="id_offset="):
+        augment(module, src, tmp_path / "out", id_offset=value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_id_offset_is_refused_for_a_format_without_ids(module, tmp_path):
+    src = make_yolo(tmp_path / "in", broken=False)
+    with pytest.raises(ValueError, match="id_offset=5 .*COCO"):
+        augment(module, src, tmp_path / "out", id_offset=5)
+    assert not (tmp_path / "out").exists()

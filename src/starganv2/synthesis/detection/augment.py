@@ -50,7 +50,12 @@ import torch
 from starganv2.data.folders import list_domain_files
 from starganv2.models.interface import require_mode
 from starganv2.synthesis.detection.check import CHECKS, CheckOptions, LabelCheck, build_check
-from starganv2.synthesis.detection.dataset import DetectionImage, OutputImage, Problem
+from starganv2.synthesis.detection.dataset import (
+    DetectionDataset,
+    DetectionImage,
+    OutputImage,
+    Problem,
+)
 from starganv2.synthesis.detection.detect import read_dataset, write_dataset
 from starganv2.synthesis.detection.translate import (
     DETECTION_FITS,
@@ -212,6 +217,7 @@ def augment_dataset(
     tile_size: int | None = None,
     tile_overlap: float = 0.25,
     overwrite: bool = False,
+    id_offset: int = 0,
 ) -> AugmentReport:
     """Translate the detection dataset ``input`` into ``output`` (see the module docstring).
 
@@ -261,6 +267,9 @@ def augment_dataset(
         overwrite: replace the outputs of an earlier run into ``output`` made with other
             settings (see the module docstring), or write into a folder holding other files
             (no settings file nor report); without it either is refused.
+        id_offset: COCO only: added to the new image and annotation ids (which count up from
+            the input's largest), so that runs from one input given offsets further apart than
+            the ids each adds have no id in common and their files can be merged.
 
     Raises :class:`~.dataset.DetectionFormatError` (a ``ValueError``) for a wrong format or an
     empty dataset, ``ValueError`` for bad options; problems of single records and unreadable
@@ -286,6 +295,8 @@ def augment_dataset(
     if isinstance(styles, bool) or not isinstance(styles, int) or styles < 1:
         raise ValueError(f"styles={styles!r} is invalid: expected an int >= 1")
     psi = check_psi(psi)
+    if isinstance(id_offset, bool) or not isinstance(id_offset, int) or id_offset < 0:
+        raise ValueError(f"id_offset={id_offset!r} is invalid: expected an int >= 0")
     if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
         raise ValueError(f"quality={quality!r} is invalid: expected an int in [0, 100]")
     if not module.has_styles and styles != 1:
@@ -322,6 +333,7 @@ def augment_dataset(
         )
 
     ds = read_dataset(input_path, format, images_dir)
+    _offset_ids(ds, id_offset)
     _check_output_place(
         input_path, root, None if images_dir is None else Path(images_dir), ds.images
     )
@@ -475,6 +487,21 @@ def augment_dataset(
         report.path,
     )
     return report
+
+
+def _offset_ids(ds: DetectionDataset, id_offset: int) -> None:
+    """Start the new COCO ids ``id_offset`` above the input's largest, so two runs from one
+    input (two targets, two seeds) write ids that do not collide when their files are merged.
+    Other formats have no ids: an offset there is refused rather than silently ignored."""
+    if not id_offset:
+        return
+    if ds.format != "coco":
+        raise ValueError(
+            f"id_offset={id_offset} but input={ds.source} is {ds.format.upper()}, which has no "
+            "ids: id_offset is for COCO only (drop it)"
+        )
+    ds.meta["next_image_id"] += id_offset
+    ds.meta["next_annotation_id"] += id_offset
 
 
 def _weights_digest(module: Any) -> str:
