@@ -205,3 +205,14 @@ def test_linked_split_folders_are_read_and_links_to_nothing_reported(tmp_path):
     assert next(im for im in ds.images if im.rel == "images/train/a.jpg").boxes
     (problem,) = ds.problems
     assert "gone.jpg" in problem.line() and "unreadable image" in problem.line()
+
+
+def test_classes_txt_names_the_classes_and_is_copied(tmp_path):
+    src = make_yolo(tmp_path / "in", broken=False)
+    (src / "data.yaml").unlink()  # a darknet / LabelImg folder: the names in classes.txt
+    (src / "classes.txt").write_bytes(b"car\r\nperson\r\n")
+    ds = read_yolo(src)
+    assert ds.categories == ["car", "person"] and ds.problems == []
+    outs = [OutputImage(im, im.rel.replace(".", "_night_0."), "night", 0) for im in ds.images]
+    write_yolo(ds, outs, tmp_path / "out")
+    assert (tmp_path / "out/classes.txt").read_bytes() == b"car\r\nperson\r\n"

@@ -11,7 +11,8 @@ sizes are the upright ones (EXIF orientation applied), as Ultralytics normalises
 folder, or absolute split paths (``train: /data/in/images/train``) inside the input, which are
 set to the same paths in the output (the file is then re-serialised, comments lost). A split
 path outside the input is copied unchanged and reported. ``nc`` without ``names`` names the
-classes by their index, as Ultralytics does. Splits given as image-list files (``train:
+classes by their index, as Ultralytics does. A ``classes.txt`` (one name a line, as darknet and
+LabelImg write it) is copied as it is; without a ``data.yaml`` it names the classes. Splits given as image-list files (``train:
 train.txt``, relative to the folder) get a list of the output images of the listed sources;
 an absolute entry inside the input becomes the absolute path of its output.
 """
@@ -55,6 +56,8 @@ IMAGE_SUFFIXES += (".pfm", ".heic")
 """The image suffixes Ultralytics reads (``IMG_FORMATS``); one Pillow cannot decode here
 (``.heic`` without its plugin) is an unreadable image, one line of the report."""
 SPLITS = ("train", "val", "test")
+CLASSES_TXT = "classes.txt"
+"""Darknet's and LabelImg's class names, one a line; the names where there is no ``data.yaml``."""
 
 
 def find_data_yaml(root: Path) -> Path | None:
@@ -94,6 +97,18 @@ def _names(yaml_path: Path | None) -> tuple[dict[int, str], dict]:
     )
 
 
+def _classes_txt(root: Path) -> dict[int, str]:
+    """The names in ``root/classes.txt`` by line (blank lines skipped), or none without it."""
+    path = root / CLASSES_TXT
+    if not path.is_file():
+        return {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise DetectionFormatError(f"{path} is not a text file of class names: {err}") from err
+    return dict(enumerate(line.strip() for line in lines if line.strip()))
+
+
 def _parse_line(line: str, w: int, h: int) -> tuple[int, tuple[float, float, float, float]] | str:
     """``(class id, xyxy in pixels)`` of a label line, or why it is not one."""
     tokens = line.split()
@@ -118,6 +133,8 @@ def read_yolo(root: str | Path) -> DetectionDataset:
     yaml_path = find_data_yaml(root)
     names, cfg = _names(yaml_path)
     names_file = yaml_path.name if yaml_path else "the names (no data.yaml)"
+    if yaml_path is None and (root / CLASSES_TXT).is_file():
+        names, names_file = _classes_txt(root), CLASSES_TXT
     problems: list[Problem] = []
     images: list[DetectionImage] = []
     files: list[Path] = []
@@ -172,12 +189,18 @@ def read_yolo(root: str | Path) -> DetectionDataset:
     found = {p.relative_to(root).as_posix() for p in files}
     lists = _image_lists(root, cfg, found, problems)
     problems += _outside_splits(root, cfg, yaml_path)
-    meta = {"yaml_name": yaml_path.name if yaml_path else None, "yaml": cfg, "lists": lists}
+    meta = {
+        "yaml_name": yaml_path.name if yaml_path else None,
+        "yaml": cfg,
+        "lists": lists,
+        "classes_txt": (root / CLASSES_TXT).is_file(),
+    }
     return DetectionDataset("yolo", root, list(names.values()), images, meta, problems)
 
 
 def write_yolo(ds: DetectionDataset, outputs: Sequence[OutputImage], root: str | Path) -> Path:
-    """Write the label file of every output that has one, and ``data.yaml``, under ``root``;
+    """Write the label file of every output that has one, ``data.yaml`` and ``classes.txt``
+    under ``root``;
     returns ``root``. Image files are not written here."""
     root = Path(root)
     for out in outputs:
@@ -197,6 +220,8 @@ def write_yolo(ds: DetectionDataset, outputs: Sequence[OutputImage], root: str |
                 else:
                     new.append(("./" if text.startswith("./") else "") + o)
         atomic_write_text(root / rel, "".join(f"{line}\n" for line in new))
+    if ds.meta.get("classes_txt"):
+        _copy(ds.source / CLASSES_TXT, root / CLASSES_TXT)
     name = ds.meta["yaml_name"]
     if name:
         cfg = ds.meta["yaml"]
