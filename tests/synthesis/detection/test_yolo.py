@@ -216,3 +216,14 @@ def test_classes_txt_names_the_classes_and_is_copied(tmp_path):
     outs = [OutputImage(im, im.rel.replace(".", "_night_0."), "night", 0) for im in ds.images]
     write_yolo(ds, outs, tmp_path / "out")
     assert (tmp_path / "out/classes.txt").read_bytes() == b"car\r\nperson\r\n"
+
+
+def test_pose_lines_give_their_box_not_a_polygon_of_box_and_keypoints(tmp_path):
+    """Ultralytics' pose labels (``kpt_shape`` in data.yaml): ``class cx cy w h`` then the
+    keypoints; an even count of numbers must not be read as a segment's polygon."""
+    src = make_yolo(tmp_path, broken=False)
+    (src / "data.yaml").write_text("train: images/train\nkpt_shape: [2, 3]\nnames: [a, b]\n")
+    (src / "labels/train/a.txt").write_text("0 0.5 0.5 0.25 0.5 0.45 0.4 2 0.55 0.6 2\n")
+    ds = read_yolo(src)
+    a = next(im for im in ds.images if im.rel == "images/train/a.jpg")
+    assert a.boxes[0].xyxy == pytest.approx((18.0, 8.0, 30.0, 24.0)) and ds.problems == []

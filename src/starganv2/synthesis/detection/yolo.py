@@ -3,7 +3,8 @@ image at the same path under ``labels/`` (the last ``images`` component of the p
 suffix ``.txt``), class names in ``data.yaml``.
 
 A label line is ``class cx cy w h`` normalised to ``[0, 1]`` (or a segment ``class x1 y1 x2 y2
-...``, whose bounding box is used); it is kept verbatim, so writing copies each label file as it
+...``, whose bounding box is used; in a pose dataset, ``kpt_shape`` in ``data.yaml``, the box
+followed by keypoints); it is kept verbatim, so writing copies each label file as it
 is. An image without a label file (a background image) gets none in the output either.
 Images are the files with a suffix Ultralytics reads (:data:`IMAGE_SUFFIXES`, TIFF included);
 sizes are the upright ones (EXIF orientation applied), as Ultralytics normalises by them.
@@ -109,15 +110,18 @@ def _classes_txt(root: Path) -> dict[int, str]:
     return dict(enumerate(line.strip() for line in lines if line.strip()))
 
 
-def _parse_line(line: str, w: int, h: int) -> tuple[int, tuple[float, float, float, float]] | str:
-    """``(class id, xyxy in pixels)`` of a label line, or why it is not one."""
+def _parse_line(
+    line: str, w: int, h: int, pose: bool = False
+) -> tuple[int, tuple[float, float, float, float]] | str:
+    """``(class id, xyxy in pixels)`` of a label line, or why it is not one. With ``pose`` (a
+    ``kpt_shape`` in data.yaml) the box is the first 4 numbers, the keypoints follow it."""
     tokens = line.split()
     try:
         cls, nums = int(tokens[0]), [float(t) for t in tokens[1:]]
     except (ValueError, IndexError):
         return f"not a YOLO label line: {line!r} (expected 'class cx cy w h')"
-    if len(nums) == 4:
-        cx, cy, bw, bh = nums
+    if len(nums) == 4 or (pose and len(nums) > 4):
+        cx, cy, bw, bh = nums[:4]
         return cls, ((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)
     if len(nums) >= 6 and len(nums) % 2 == 0:
         xs, ys = nums[0::2], nums[1::2]
@@ -132,6 +136,7 @@ def read_yolo(root: str | Path) -> DetectionDataset:
         raise DetectionFormatError(f"input={root} is not a folder; expected a YOLO dataset folder")
     yaml_path = find_data_yaml(root)
     names, cfg = _names(yaml_path)
+    pose = isinstance(cfg, dict) and cfg.get("kpt_shape") is not None
     names_file = yaml_path.name if yaml_path else "the names (no data.yaml)"
     if yaml_path is None and (root / CLASSES_TXT).is_file():
         names, names_file = _classes_txt(root), CLASSES_TXT
@@ -167,7 +172,7 @@ def read_yolo(root: str | Path) -> DetectionDataset:
             for n, line in enumerate(label.read_text(encoding="utf-8").splitlines(), 1):
                 if not line.strip():
                     continue
-                parsed = _parse_line(line, w, h)
+                parsed = _parse_line(line, w, h, pose)
                 where = f"{label}:{n}"
                 if isinstance(parsed, str):
                     problems.append(Problem(where, parsed + " (kept as it is)"))
