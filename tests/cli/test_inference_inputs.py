@@ -181,6 +181,23 @@ def test_sample_names_an_unreadable_image(ckpt, folders, tmp_path):
         run(cfg)
 
 
+def test_sample_from_data_root_names_data_root_not_src_dir(ckpt, folders, tmp_path):
+    """An empty domain folder of data.root's split: the error names data.root and the split,
+    not src_dir, which the user did not set."""
+    from starganv2.cli.sample import run
+
+    root = folders.parent
+    for p in (folders / "b").iterdir():
+        p.unlink()
+    overrides = ["data=folder", f"data.root={root}", "data.num_domains=3"]
+    cfg = _cfg("sample", [f"ckpt_path={ckpt}", *overrides], tmp_path)
+    with pytest.raises(FileNotFoundError) as err:
+        run(cfg)
+    msg = str(err.value)
+    assert msg.startswith(f"{folders} (data.root={root}, split=val): expected one sub-folder")
+    assert "src_dir" not in msg and "(empty: ['b'])" in msg
+
+
 def test_convert_refuses_a_negative_iteration_a_folder_and_our_own_checkpoint(
     ckpt, tmp_path, caplog
 ):

@@ -173,14 +173,16 @@ def _load(items: list[tuple[Path, int]], img_size: int, device: Any, key: str) -
     return x, y
 
 
-def _split_files(folder: Path, what: str) -> dict[str, list[Path]]:
+def _split_files(folder: Path, where: str) -> dict[str, list[Path]]:
+    """The image files of each domain folder of ``folder``; ``where`` is how the error names
+    the folder (``src_dir=...``, or the data's root and split when the folder came from them)."""
     from starganv2.data.folders import list_domain_files
 
     files = list_domain_files(folder)
     empty = [d for d, paths in files.items() if not paths]
     if not files or empty:
         raise FileNotFoundError(
-            f"{what}={folder}: expected one sub-folder of images per domain; "
+            f"{where}: expected one sub-folder of images per domain; "
             f"found {sorted(files)} (empty: {empty})"
         )
     return files
@@ -270,8 +272,17 @@ def run(cfg: DictConfig) -> dict[str, Path]:
         if not split_dir.is_dir():
             log.info("%s does not exist; sampling from %s", split_dir, root / "train")
             split_dir = root / "train"
-    src_files = _split_files(Path(cfg.src_dir) if cfg.src_dir else split_dir, "src_dir")
-    ref_files = _split_files(Path(cfg.ref_dir) if cfg.ref_dir else split_dir, "ref_dir")
+    from_data = f"{split_dir} (data.root={root}, split={split_dir.name})" if root else ""
+    src_files = (
+        _split_files(Path(cfg.src_dir), f"src_dir={cfg.src_dir}")
+        if cfg.src_dir
+        else _split_files(split_dir, from_data)
+    )
+    ref_files = (
+        _split_files(Path(cfg.ref_dir), f"ref_dir={cfg.ref_dir}")
+        if cfg.ref_dir
+        else _split_files(split_dir, from_data)
+    )
     names = list(ref_files)
     if len(names) != module.num_domains:
         raise ValueError(_domain_mismatch(cfg, module.num_domains, names, split_dir))
