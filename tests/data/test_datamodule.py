@@ -80,6 +80,24 @@ def test_missing_root_and_train(tmp_path: Path) -> None:
         small_datamodule(tmp_path / "r").setup()
 
 
+def test_missing_train_says_where_the_domain_folders_go(tmp_path: Path) -> None:
+    """Domain folders straight under data.root, or data.root set to a split folder: the error
+    says where they go, not 'one sub-folder per domain under data.root', which the user's folder
+    already has."""
+    flat = tmp_path / "flat"
+    (make_root(tmp_path / "d", {"cat": 2, "dog": 2}, val=None) / "train").rename(flat)
+    with pytest.raises(FileNotFoundError) as err:
+        small_datamodule(flat).setup()
+    msg = str(err.value)
+    assert msg.startswith(f"{flat / 'train'}: folder not found; data.root={flat} should hold")
+    assert f"found the folders ['cat', 'dog'] directly under data.root={flat}" in msg
+    assert f"move them into {flat / 'train'}" in msg
+    split = make_root(tmp_path / "r", {"cat": 2, "dog": 2}) / "val"
+    with pytest.raises(FileNotFoundError) as err:
+        small_datamodule(split).setup()
+    assert str(err.value).endswith(f"; {split.parent} holds train/: set data.root={split.parent}")
+
+
 def test_num_domains_mismatch(tmp_path: Path) -> None:
     root = make_root(tmp_path / "afhq", {"cat": 2, "dog": 2})
     msg = f"data.num_domains=3 but found 2 domain folders under {root / 'train'}: ['cat', 'dog']"

@@ -21,6 +21,7 @@ from starganv2.data.folders import (
     eval_transform,
     image_sizes,
     list_domain_files,
+    list_domains,
     scan_images,
     train_transform,
     v1_eval_transform,
@@ -48,6 +49,26 @@ __all__ = ["ImageDomainDataModule", "ShapesDataModule", "ON_BAD_IMAGE"]
 log = logging.getLogger(__name__)
 
 ON_BAD_IMAGE = ("error", "skip")
+
+
+def _missing_train_message(root: Path) -> str:
+    """Why ``root/train`` is needed, and where the user's folders went instead: ``root`` set to
+    a split folder (its parent holds ``train/``: set that), or domain folders straight under
+    ``root`` (move them into ``root/train``)."""
+    train_dir = root / "train"
+    msg = (
+        f"{train_dir}: folder not found; data.root={root} should hold train/<domain>/ images "
+        "(and optionally val/<domain>/)"
+    )
+    others = [d for d in list_domains(root) if d != "val"]
+    if (root.parent / "train").is_dir() and root.resolve() != root.parent.resolve():
+        msg += f"; {root.parent} holds train/: set data.root={root.parent}"
+    elif others:
+        msg += (
+            f"; found the folders {others} directly under data.root={root}: if they are the "
+            f"domains, move them into {train_dir}"
+        )
+    return msg
 
 
 class ImageDomainDataModule(L.LightningDataModule):
@@ -246,10 +267,7 @@ class ImageDomainDataModule(L.LightningDataModule):
             )
         train_dir = self.root / "train"
         if not train_dir.is_dir():
-            raise FileNotFoundError(
-                f"{train_dir}: folder not found; expected one sub-folder per domain "
-                f"under data.root={self.root}"
-            )
+            raise FileNotFoundError(_missing_train_message(self.root))
         files = list_domain_files(train_dir)
         domains = list(files)
         if not domains:
