@@ -288,3 +288,20 @@ def test_a_model_converted_to_bfloat16_translates_a_folder(tmp_path):
         )
         assert report.written == 1 and not report.failed
         assert Image.open(out / "domain1/a_0.png").size == (40, 24)
+
+
+def test_an_unreadable_image_whose_name_is_not_utf8_is_listed(module, tmp_path):
+    """A name in another encoding (a zip made on an old system: latin-1 ``caf\\xe9``): the failure
+    listing keeps its bytes as on disk, instead of failing on the undecodable name and losing
+    the list and the exit status."""
+    import os
+
+    src = tmp_path / "in"
+    _img(src / "a.png")
+    bad = os.fsdecode(os.fsencode(src) + b"/caf\xe9.jpg")
+    with open(bad, "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0 truncated")
+    out = tmp_path / "out"
+    report = translate_folder(module, src, out, target_domains=[0], progress=False)
+    assert report.written == 1 and [str(p) for p, _ in report.failed] == [bad]
+    assert (out / FAILURES_FILE).read_bytes().startswith(os.fsencode(bad) + b"\t")

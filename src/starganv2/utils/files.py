@@ -196,13 +196,16 @@ def write_failures(
     """Keep ``listing`` the TSV of ``(path, reason)`` for every input that failed (one line each),
     log them, or remove a stale listing of an earlier run when nothing failed.
 
-    ``what`` completes "N image(s) could not be ...", e.g. ``"translated"``.
+    ``what`` completes "N image(s) could not be ...", e.g. ``"translated"``. UTF-8; a path not
+    in UTF-8 (a name from an old zip: ``caf\xe9.jpg``) keeps its bytes as on disk, so the list
+    can be written and names the file that a script can then find.
     """
     listing = Path(listing)
     if not failed:
         listing.unlink(missing_ok=True)  # a stale list of an earlier run
         return
-    atomic_write_text(listing, "".join(f"{p}\t{reason}\n" for p, reason in failed))
+    text = "".join(f"{p}\t{reason}\n" for p, reason in failed)
+    atomic_write(listing, lambda tmp: tmp.write_bytes(text.encode("utf-8", "surrogateescape")))
     log.error(
         "%d image(s) could not be %s (listed in %s):\n%s",
         len(failed),
