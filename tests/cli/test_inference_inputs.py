@@ -198,6 +198,19 @@ def test_sample_from_data_root_names_data_root_not_src_dir(ckpt, folders, tmp_pa
     assert "src_dir" not in msg and "(empty: ['b'])" in msg
 
 
+def test_sample_from_a_missing_data_root_names_data_root(ckpt, tmp_path):
+    from starganv2.cli.sample import run
+
+    root = tmp_path / "nowhere"
+    overrides = ["data=folder", f"data.root={root}", "data.num_domains=3"]
+    with pytest.raises(FileNotFoundError) as err:
+        run(_cfg("sample", [f"ckpt_path={ckpt}", *overrides], tmp_path))
+    assert str(err.value) == (
+        f"data.root={root}: no val/ or train/ folder found; expected "
+        f"{root}/val/<domain>/ (or train/<domain>/) images, or src_dir and ref_dir"
+    )
+
+
 def test_convert_refuses_a_negative_iteration_a_folder_and_our_own_checkpoint(
     ckpt, tmp_path, caplog
 ):

@@ -269,9 +269,14 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     split_dir = None
     if root is not None:
         split_dir = root / cfg.split
-        if not split_dir.is_dir():
+        if not split_dir.is_dir() and (root / "train").is_dir():
             log.info("%s does not exist; sampling from %s", split_dir, root / "train")
             split_dir = root / "train"
+        elif not split_dir.is_dir():
+            raise FileNotFoundError(
+                f"data.root={root}: no {cfg.split}/ or train/ folder found; expected "
+                f"{split_dir}/<domain>/ (or train/<domain>/) images, or src_dir and ref_dir"
+            )
     from_data = f"{split_dir} (data.root={root}, split={split_dir.name})" if root else ""
     src_files = (
         _split_files(Path(cfg.src_dir), f"src_dir={cfg.src_dir}")
