@@ -181,3 +181,15 @@ def test_tiff_files_are_images_and_links_to_nothing_are_reported(tmp_path: Path)
     assert load_image(t / "scan" / "b.TIFF").size == (32, 32)
     with pytest.raises(ValueError, match=r"gone\.png.*moved_away\.png, which does not exist"):
         small_datamodule(root, num_domains=2).setup()
+
+
+def test_an_image_over_pils_pixel_limit_says_to_downscale_it(tmp_path: Path, monkeypatch) -> None:
+    """A large but sound image (a gigapixel panorama) is over PIL's decompression-bomb limit:
+    the reason says so and what to do, not a bare ``DecompressionBombError`` listed as corrupt."""
+    path = tmp_path / "pano.png"
+    Image.new("1", (300, 20)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # 300x20 = 6000 > 2 x 2000
+    reason = check_image(path)
+    assert reason is not None and reason.startswith("over PIL's decompression-bomb limit (")
+    assert "Image size (6000 pixels) exceeds limit of 4000 pixels" in reason
+    assert reason.endswith("if the image is sound, downscale it")

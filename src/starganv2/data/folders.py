@@ -159,6 +159,8 @@ def check_image(path: str | Path) -> str | None:
         with Image.open(path) as img:
             fmt = img.format
         reason = _tail_ok(path, fmt)
+    except Image.DecompressionBombError as e:  # a sound but huge image: say what to do
+        return f"over PIL's decompression-bomb limit ({e}); if the image is sound, downscale it"
     except Exception as e:  # noqa: BLE001 - any failure to parse the header means a bad file
         return f"{type(e).__name__}: {e}"
     if reason is None:
