@@ -124,6 +124,21 @@ def test_val_domains_must_match_train(tmp_path: Path) -> None:
         small_datamodule(root).setup()
 
 
+def test_val_domains_that_differ_only_in_unicode_normalization_say_so(tmp_path: Path) -> None:
+    """'dög' composed (NFC) under train/ and decomposed (NFD, as macOS writes it) under val/
+    print alike: the error names the difference instead of two lists that look the same."""
+    import unicodedata
+
+    root = make_root(tmp_path, {"cat": 2, "d\u00f6g": 2})
+    (root / "val" / "d\u00f6g").rename(root / "val" / unicodedata.normalize("NFD", "d\u00f6g"))
+    with pytest.raises(ValueError) as err:
+        small_datamodule(root).setup()
+    assert str(err.value).endswith(
+        "; 'd\u00f6g' is spelled with other Unicode code points under val/ than under train/ "
+        "(NFD and NFC, as copies from macOS make): rename one of them"
+    )
+
+
 def _corrupt(root: Path) -> list[Path]:
     good_jpg = save_image(root / "train" / "cat" / "ok.jpg").read_bytes()
     good_png = (root / "train" / "cat" / "000.png").read_bytes()

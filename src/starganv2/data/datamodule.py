@@ -7,6 +7,7 @@ Training batches are dicts ``x_real, y_org, x_ref, x_ref2, y_trg`` (see
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +70,19 @@ def _missing_train_message(root: Path) -> str:
             f"domains, move them into {train_dir}"
         )
     return msg
+
+
+def _normalization_hint(val: list[str], train: list[str]) -> str:
+    """For names that differ only in Unicode normalization (``ö`` composed under one split,
+    decomposed under the other, as copies from macOS make), which print alike: say so."""
+    nfc = {unicodedata.normalize("NFC", t): t for t in train}
+    same = [nfc[n] for v in val if v not in train and (n := unicodedata.normalize("NFC", v)) in nfc]
+    if not same:
+        return ""
+    return (
+        f"; {', '.join(repr(t) for t in same)} is spelled with other Unicode code points under "
+        "val/ than under train/ (NFD and NFC, as copies from macOS make): rename one of them"
+    )
 
 
 class ImageDomainDataModule(L.LightningDataModule):
@@ -310,7 +324,7 @@ class ImageDomainDataModule(L.LightningDataModule):
         if list(files) != self.domains:
             raise ValueError(
                 f"domain folders under {val_dir}: {list(files)}, expected the training "
-                f"domains {self.domains}"
+                f"domains {self.domains}{_normalization_hint(list(files), self.domains)}"
             )
         for d, ps in files.items():
             if not ps:
