@@ -107,6 +107,11 @@ def _twins(hpf: bool = False, **hp) -> tuple[StarGANv2Module, StarGANv2Module]:
 
 def _run_fast(module, batch, z, **kw) -> list[dict[str, torch.Tensor]]:
     """One iteration of ``train_iteration``; the gradients of the stepped nets per update."""
+    return _run_fast_with_stats(module, batch, z, **kw)[0]
+
+
+def _run_fast_with_stats(module, batch, z, **kw) -> tuple[list[dict[str, torch.Tensor]], dict]:
+    """:func:`_run_fast`, and the iteration's logged terms."""
     opts = dict(zip(NETS, module.build_optimizers()))
     recorded: list[dict[str, torch.Tensor]] = []
 
@@ -118,8 +123,8 @@ def _run_fast(module, batch, z, **kw) -> list[dict[str, torch.Tensor]]:
         for n in names:
             opts[n].step()
 
-    train_iteration(module.online_nets(), batch, z, module.loss_weights(), update, **kw)
-    return recorded
+    stats = train_iteration(module.online_nets(), batch, z, module.loss_weights(), update, **kw)
+    return recorded, stats
 
 
 def _run_reference(module, batch, z, weights_per_update, mask_fn=None):
@@ -184,19 +189,7 @@ def test_terms_of_weight_zero_are_logged_but_not_back_propagated(zero):
     hook = fast.nets["generator"].register_forward_hook(
         lambda *_: graphs.append(torch.is_grad_enabled())
     )
-    stats: list[dict] = []
-    opts = dict(zip(NETS, fast.build_optimizers()))
-    got: list[dict[str, torch.Tensor]] = []
-
-    def update(loss, names):
-        for o in opts.values():
-            o.zero_grad(set_to_none=True)
-        loss.backward()
-        got.append({n: _flat_grad(fast.nets[n]) for n in names})
-        for n in names:
-            opts[n].step()
-
-    stats = train_iteration(fast.online_nets(), batch, z, fast.loss_weights(), update)
+    got, stats = _run_fast_with_stats(fast, batch, z)
     hook.remove()
     _compare(got, _run_reference(ref, batch, z, [fast.loss_weights()] * 4))
     for update_name in ("g_latent", "g_ref"):
