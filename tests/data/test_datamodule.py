@@ -180,6 +180,28 @@ def test_bad_files_skip_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert len(dm.train_set) == 7
 
 
+def test_pictures_in_formats_not_read_are_named_in_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A domain half made of .gif/.jfif pictures lost that half silently in training (translate
+    already said so): one warning names them and the formats read."""
+    from PIL import Image
+
+    root = make_root(tmp_path, {"cat": 3, "dog": 3})
+    Image.new("RGB", (8, 8)).save(root / "train" / "cat" / "moving.gif")
+    Image.new("RGB", (8, 8)).save(root / "train" / "dog" / "photo.jfif", format="JPEG")
+    (root / "train" / "dog" / "notes.txt").write_text("not a picture")
+    dm = small_datamodule(root)
+    with caplog.at_level(logging.WARNING, logger="starganv2.data"):
+        dm.setup()
+    warnings = [r.getMessage() for r in caplog.records if "not read" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"2 file(s) under {root / 'train'} are in formats")
+    assert "moving.gif" in warnings[0] and "photo.jfif" in warnings[0]
+    assert "notes.txt" not in warnings[0] and "train on them" in warnings[0]
+    assert len(dm.train_set) == 6  # still left out
+
+
 def test_skip_leaving_one_image_is_an_error(tmp_path: Path) -> None:
     root = make_root(tmp_path, {"cat": 2, "dog": 2})
     (root / "train" / "dog" / "001.png").write_bytes(b"\x89PNG broken")

@@ -27,6 +27,8 @@ from starganv2.data.folders import (
     train_transform,
     v1_eval_transform,
     v1_train_transform,
+    walk_files,
+    warn_unread_formats,
 )
 from starganv2.data.pinning import check_pin_memory, resolve_pin_memory
 from starganv2.data.sampling import (
@@ -283,6 +285,7 @@ class ImageDomainDataModule(L.LightningDataModule):
         if not train_dir.is_dir():
             raise FileNotFoundError(_missing_train_message(self.root))
         files = list_domain_files(train_dir)
+        warn_unread_formats(walk_files(train_dir), train_dir, "train on them", log)
         domains = list(files)
         if not domains:
             raise ValueError(

@@ -27,6 +27,7 @@ from starganv2.utils.images import from_uint8
 
 __all__ = [
     "IMG_EXTENSIONS",
+    "warn_unread_formats",
     "is_image_file",
     "list_domains",
     "list_domain_files",
@@ -68,6 +69,26 @@ def unread_image_files(paths: Sequence[Path]) -> list[Path]:
     return [
         p for p in paths if p.suffix.lower() in pil - IMG_EXTENSIONS and not p.name.startswith(".")
     ]
+
+
+def warn_unread_formats(
+    paths: Sequence[Path], folder: Path, action: str, logger: logging.Logger = log
+) -> None:
+    """A warning naming the files of ``paths`` (under ``folder``) in formats PIL reads but the
+    library does not (:func:`unread_image_files`: ``.gif``, ``.jfif``, ``.ppm``...), which are
+    left out; ``action`` says what converting them is for (``"translate them"``)."""
+    unread = unread_image_files(paths)
+    if unread:
+        names = ", ".join(str(p) for p in unread[:5]) + (", ..." if len(unread) > 5 else "")
+        logger.warning(
+            "%d file(s) under %s are in formats that are not read, left out (read: %s; convert "
+            "them to one of those to %s): %s",
+            len(unread),
+            folder,
+            IMAGE_SUFFIXES_TEXT,
+            action,
+            names,
+        )
 
 
 def is_image_file(path: Path) -> bool:

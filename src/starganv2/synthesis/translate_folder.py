@@ -39,6 +39,7 @@ from starganv2.data.folders import (
     load_image,
     unread_image_files,
     walk_files,
+    warn_unread_formats,
 )
 from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import StyleTranslator, Translator, require_styles
@@ -166,20 +167,6 @@ def _check_plan(
         f"two outputs would be written to {dst}: {src0} (domain {y0}, k={k0}) and {src} "
         f"(domain {y}, k={k}); nothing was written: {change}"
     )
-
-
-def _warn_unread(unread: list[Path], input_dir: Path) -> None:
-    """A warning naming the pictures of ``input_dir`` left out for their format (``.gif``...)."""
-    if unread:
-        names = ", ".join(str(p) for p in unread[:5]) + (", ..." if len(unread) > 5 else "")
-        log.warning(
-            "%d file(s) under %s are in formats this tool does not read, left out (it reads %s; "
-            "convert them to one of those to translate them): %s",
-            len(unread),
-            input_dir,
-            IMAGE_SUFFIXES_TEXT,
-            names,
-        )
 
 
 def _reference_styles(
@@ -328,7 +315,7 @@ def translate_folder(
     every = walk_files(input_dir)
     found = [p for p in every if is_image_file(p)]
     files = [p for p in found if output_dir.resolve() not in p.resolve().parents]  # not outputs
-    _warn_unread(unread_image_files(every), input_dir)
+    warn_unread_formats(every, input_dir, "translate them", log)
     if not files:
         raise FileNotFoundError(
             f"all {len(found)} images under input_dir={input_dir} are under "
