@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -289,7 +290,11 @@ def test_wandb_run_resumed_in_its_folder_continues_its_wandb_run(tmp_path, shape
     gets a new id."""
 
     def wandb_ids(out: Path) -> list[str]:
-        return sorted(p.name.rsplit("-", 1)[1] for p in (out / "wandb").glob("offline-run-*"))
+        # offline-run-<start second>-<id>, and -1, -2... after it for a start in the same second
+        names = [p.name for p in (out / "wandb").glob("offline-run-*")]
+        return sorted(
+            re.fullmatch(r"offline-run-\d{8}_\d{6}-([a-z0-9]+)(-\d+)?", n)[1] for n in names
+        )
 
     first = tiny_train_cfg(tmp_path, shapes_cache, ["logger=wandb", "run_name=wb"])
     run(first)
@@ -301,8 +306,8 @@ def test_wandb_run_resumed_in_its_folder_continues_its_wandb_run(tmp_path, shape
         ["logger=wandb", "run_name=wb", "model.total_iters=4", "resume=auto"],
     )
     assert run(second)["iteration"] == 4
-    # one folder per start (offline-run-<start second>-<id>): two, or one if in the same second
-    assert set(wandb_ids(out)) == {first_id}
+    # one folder per start, each named with the run's id
+    assert wandb_ids(out) == [first_id, first_id]
     assert (out / "wandb_id.txt").read_text().strip() == first_id
     other = tiny_train_cfg(tmp_path / "other", shapes_cache, ["logger=wandb", "run_name=wb"])
     run(other)
