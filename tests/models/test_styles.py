@@ -67,3 +67,15 @@ def test_latent_styles_take_what_translate_takes_and_name_what_they_refuse():
         latent_styles(module, z, 2, 0.7, s_mean)
     with pytest.raises(ValueError, match=r"z has shape \(4,\): expected \(N, 4\)"):
         latent_styles(module, torch.randn(4), 1)
+
+
+@pytest.mark.parametrize("shape", [(1, 8), (2, 16), (8,), (3, 8)])
+def test_latent_styles_refuse_style_means_of_another_shape(shape):
+    """``s_mean`` of another model or one domain's mean alone used to fail deep in the indexing
+    (IndexError) or, with ``(style_dim,)`` means and ``style_dim`` codes, truncate towards the
+    wrong numbers silently."""
+    from starganv2.models.styles import latent_styles
+
+    module = StarGANv2Module(**TINY).eval()
+    with pytest.raises(ValueError, match=r"^s_mean has shape .*: expected \(2, 8\)"):
+        latent_styles(module, torch.randn(8, 4), 1, psi=0.7, s_mean=torch.zeros(shape))

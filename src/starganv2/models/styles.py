@@ -21,6 +21,7 @@ __all__ = [
     "NUM_MEAN_CODES",
     "check_psi",
     "check_psi_rows",
+    "check_style_means",
     "style_means",
     "truncate",
     "latent_styles",
@@ -100,6 +101,24 @@ def check_psi_rows(psi: torch.Tensor, n: int, key: str = "psi") -> torch.Tensor:
     return psi.float().unsqueeze(1)  # (n, 1)
 
 
+def check_style_means(s_mean: object, model: StyleTranslator) -> torch.Tensor:
+    """``s_mean`` if it is a float tensor ``(num_domains, style_dim)`` of ``model`` (what
+    :func:`style_means` returns), else a ``TypeError``/``ValueError`` naming ``s_mean``: the means
+    of another model, or one domain's ``(style_dim,)`` mean, would otherwise fail deep in the
+    indexing or, indexed by domain, truncate towards the wrong numbers silently."""
+    expected = (model.num_domains, model.style_dim)
+    if not isinstance(s_mean, torch.Tensor) or not s_mean.is_floating_point():
+        shown = f"dtype {s_mean.dtype}" if isinstance(s_mean, torch.Tensor) else type(s_mean)
+        raise TypeError(f"s_mean is {shown}: expected a float tensor {expected} (style_means)")
+    if tuple(s_mean.shape) != expected:
+        raise ValueError(
+            f"s_mean has shape {tuple(s_mean.shape)}: expected {expected}, one mean style per "
+            "domain of this model (num_domains, style_dim); compute it with "
+            "style_means(model)"
+        )
+    return s_mean
+
+
 def truncate(
     s: torch.Tensor,
     s_mean: torch.Tensor,
@@ -151,4 +170,4 @@ def latent_styles(
         return s
     if s_mean is None:
         s_mean = style_means(model)
-    return truncate(s, s_mean.to(s.device), psi, y)
+    return truncate(s, check_style_means(s_mean, model).to(s.device), psi, y)
