@@ -245,3 +245,29 @@ def test_a_converted_model_draws_its_latent_codes_in_its_dtype(dtype):
     assert means.shape == (TINY["num_domains"], TINY["style_dim"])
     z = torch.randn(2, TINY["latent_dim"], dtype=dtype)
     assert latent_styles(model, z, 1, psi=0.7, s_mean=means).dtype == dtype
+
+
+@pytest.mark.parametrize("key", ["x", "x_ref", "z", "s"])
+def test_translate_names_an_input_on_another_device_than_the_model(v2, key):
+    """An input on another device than the model (CPU model, CUDA images) used to fail deep in a
+    conv or in the value-range check with torch's words, naming no argument; the "meta" device
+    stands in for the other device (no GPU needed)."""
+    shapes = {"x": (2, 3, 32, 32), "x_ref": (2, 3, 32, 32), "z": (2, 4), "s": (2, 8)}
+    x = torch.zeros(2, 3, 32, 32)
+    elsewhere = torch.empty(shapes[key], device="meta")
+    args = {"x": elsewhere} if key == "x" else {"x": x, key: elsewhere}
+    with pytest.raises(
+        ValueError, match=rf"^{key} is on meta but the model is on cpu: .*{key}\.to"
+    ):
+        v2.translate(y_trg=1, **args)
+
+
+def test_style_functions_and_v1_name_an_input_on_another_device(v2, v1):
+    """``style_from_latent``, ``style_from_reference`` and StarGAN v1's ``translate`` check the
+    device as ``translate`` does."""
+    with pytest.raises(ValueError, match=r"^z is on meta but the model is on cpu"):
+        v2.style_from_latent(torch.empty(2, 4, device="meta"), 1)
+    with pytest.raises(ValueError, match=r"^x_ref is on meta but the model is on cpu"):
+        v2.style_from_reference(torch.empty(2, 3, 32, 32, device="meta"), 1)
+    with pytest.raises(ValueError, match=r"^x is on meta but the model is on cpu"):
+        v1.translate(torch.empty(2, 3, 32, 32, device="meta"), 1)

@@ -150,7 +150,7 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         as a long ``(N,)`` tensor on ``x``'s device; the errors name the argument and show the
         value (8-bit images, a list of labels and a wrong size would otherwise translate
         silently into garbage)."""
-        check_images(x, self.img_size, "x", self.input_dtype)
+        check_images(x, self.img_size, "x", self.input_dtype, self.device)
         return domain_labels(y_trg, x.size(0), self.num_domains, x.device)
 
     def check_mode(self, mode: str) -> None:

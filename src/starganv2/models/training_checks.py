@@ -321,11 +321,16 @@ def check_data_references(model_name: str, datamodule: object) -> None:
 
 
 def check_images(
-    x: object, img_size: int, key: str = "x", dtype: torch.dtype | None = None
+    x: object,
+    img_size: int,
+    key: str = "x",
+    dtype: torch.dtype | None = None,
+    device: torch.device | None = None,
 ) -> torch.Tensor:
     """``x`` if it is a float tensor ``(N, 3, img_size, img_size)`` with values in [-1, 1] (up to
     :data:`RANGE_TOLERANCE`), else a ``TypeError``/``ValueError`` naming ``key``. With ``dtype``
     (the model's), ``x`` must have it: torch's own error for float64 images names no argument.
+    With ``device`` (the model's), ``x`` must be there (:func:`check_device`).
 
     Catches the usual slips: 8-bit images (uint8, or floats in 0-255), a missing batch dimension,
     channels last, another image size. Reads the value range back from the device (one sync).
@@ -340,6 +345,7 @@ def check_images(
             "images with starganv2.utils.images.from_uint8"
         )
     _check_dtype(x, dtype, key)
+    check_device(x, device, key)
     if x.dim() != 4 or x.size(1) != 3 or tuple(x.shape[2:]) != (img_size, img_size):
         raise ValueError(
             f"{key} has shape {tuple(x.shape)}: expected (N, 3, {img_size}, {img_size}), the "
@@ -354,6 +360,23 @@ def check_images(
                 "convert 8-bit images with starganv2.utils.images.from_uint8"
             )
     return x
+
+
+def check_device(t: torch.Tensor, device: torch.device | None, key: str) -> None:
+    """``ValueError`` naming ``key`` unless ``t`` is on ``device`` (the model's; ``None``: not
+    checked): torch's own error for CUDA images and a CPU model comes from deep inside a conv and
+    names no argument. A device without an index (``cuda``) matches any index of its type."""
+    if device is None:
+        return
+    device = torch.device(device)
+    here = t.device
+    if here.type != device.type or (
+        here.index is not None and device.index is not None and here.index != device.index
+    ):
+        raise ValueError(
+            f"{key} is on {here} but the model is on {device}: move it with "
+            f"{key}.to(model.device) (or the model with model.to({key}.device))"
+        )
 
 
 def _check_dtype(x: torch.Tensor, dtype: torch.dtype | None, key: str) -> None:
@@ -379,15 +402,17 @@ def check_codes(
     key: str,
     dim_name: str,
     dtype: torch.dtype | None = None,
+    device: torch.device | None = None,
 ) -> torch.Tensor:
     """``t`` if it is a float tensor ``(n, dim)`` (one latent or style code per image; any number
-    of rows with ``n=None``) of ``dtype``, else a ``TypeError``/``ValueError`` naming ``key`` and
-    the expected shape."""
+    of rows with ``n=None``) of ``dtype`` on ``device`` (``None``: any), else a
+    ``TypeError``/``ValueError`` naming ``key`` and the expected shape."""
     rows = "N" if n is None else n
     if not isinstance(t, torch.Tensor) or not t.is_floating_point():
         shown = f"dtype {t.dtype}" if isinstance(t, torch.Tensor) else f"a {type(t).__name__}"
         raise TypeError(f"{key} is {shown}: expected a float tensor ({rows}, {dim})")
     _check_dtype(t, dtype, key)
+    check_device(t, device, key)
     if t.dim() != 2 or t.size(1) != dim or (n is not None and t.size(0) != n):
         per = "one code per row" if n is None else "one code per row of x"
         raise ValueError(

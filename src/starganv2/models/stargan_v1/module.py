@@ -358,7 +358,7 @@ class StarGANv1Module(TranslationModule):
         e.g. the multi-hot attribute vectors of the original's CelebA weights (see
         ``docs/baselines.md``). ``x`` is checked as in :meth:`translate`; returns ``(N, 3, H, W)``
         clamped to [-1, 1]."""
-        check_images(x, self.img_size, "x", self.input_dtype)
+        check_images(x, self.img_size, "x", self.input_dtype, self.device)
         expected = (x.size(0), self.num_domains)
         if not isinstance(c_trg, torch.Tensor) or tuple(c_trg.shape) != expected:
             shown = tuple(c_trg.shape) if isinstance(c_trg, torch.Tensor) else type(c_trg).__name__

@@ -448,7 +448,7 @@ class StarGANv2Module(TranslationModule):
         Checked as ``translate`` checks them: ``z`` a float tensor of the model's dtype, ``y`` in
         ``[0, num_domains)``; anything else is a ``TypeError``/``ValueError`` naming ``z`` or ``y``.
         """
-        check_codes(z, None, self.latent_dim, "z", "latent_dim", self.input_dtype)
+        check_codes(z, None, self.latent_dim, "z", "latent_dim", self.input_dtype, self.device)
         y = domain_labels(y, z.size(0), self.num_domains, z.device, key="y")
         return self.inference_net("mapping_network")(z, y)
 
@@ -461,7 +461,7 @@ class StarGANv2Module(TranslationModule):
         Checked as ``translate`` checks ``x_ref``: 8-bit images, another size or dtype, and labels
         out of range are a ``TypeError``/``ValueError`` naming ``x_ref`` or ``y``.
         """
-        check_images(x_ref, self.img_size, "x_ref", self.input_dtype)
+        check_images(x_ref, self.img_size, "x_ref", self.input_dtype, self.device)
         y = domain_labels(y, x_ref.size(0), self.num_domains, x_ref.device, key="y")
         return self.inference_net("style_encoder")(x_ref, y)
 
@@ -479,7 +479,7 @@ class StarGANv2Module(TranslationModule):
         so each later ``translate(encoded, ...)`` only decodes (same outputs as ``translate(x,
         ...)``; see :mod:`starganv2.models.encoded_sources`). The high-pass skip's masks of ``x``
         are computed here too. Valid until the generator's weights change."""
-        check_images(x, self.img_size, "x", self.input_dtype)
+        check_images(x, self.img_size, "x", self.input_dtype, self.device)
         generator = self.inference_net("generator")
         masks = None if self.mask_source is None else self.mask_source.masks(x)
         features = generator.encode_source(x)
@@ -525,16 +525,16 @@ class StarGANv2Module(TranslationModule):
             raise ValueError("translate: pass at most one of z, x_ref, s")
         n, hp = x.size(0), self.hparams
         if x_ref is not None:
-            check_images(x_ref, self.img_size, "x_ref", self.input_dtype)
+            check_images(x_ref, self.img_size, "x_ref", self.input_dtype, self.device)
             if x_ref.size(0) != n:
                 raise ValueError(
                     f"x_ref has {x_ref.size(0)} images but x has {n}: expected one reference "
                     "per source image"
                 )
         if z is not None:
-            check_codes(z, n, hp.latent_dim, "z", "latent_dim", self.input_dtype)
+            check_codes(z, n, hp.latent_dim, "z", "latent_dim", self.input_dtype, self.device)
         if s is not None:
-            check_codes(s, n, hp.style_dim, "s", "style_dim", self.input_dtype)
+            check_codes(s, n, hp.style_dim, "s", "style_dim", self.input_dtype, self.device)
         if n == 0:  # nothing to translate (the generator's AdaIN cannot reshape no styles)
             return x.new_empty(x.shape)
         if s is None:  # the inputs are checked: the nets directly, not the checking methods
