@@ -123,6 +123,17 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         if self.EMA_NETS:
             self.nets_ema = nn.ModuleDict({n: make_ema(self.nets[n]) for n in self.EMA_NETS})
 
+    def train(self, mode: bool = True) -> TranslationModule:
+        """``nn.Module.train``, with the ``FROZEN_NETS`` (EMA copies, the FAN) left in eval mode:
+        ``model.train()`` in a user's loop put them in train mode, where the FAN's batch norms
+        would update their statistics from the training images and change the masks."""
+        super().train(mode)
+        for name in self.FROZEN_NETS:
+            net = getattr(self, name, None)
+            if isinstance(net, nn.Module):
+                net.eval()
+        return self
+
     # ------------------------------------------------------------------ Translator protocol
     @property
     def num_domains(self) -> int:

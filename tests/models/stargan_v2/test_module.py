@@ -158,3 +158,16 @@ def test_translate_api():
 def test_invalid_hparams_name_the_key(key, value):
     with pytest.raises(ValueError, match=key):
         StarGANv2Module(**{**TINY, key: value})
+
+
+def test_train_mode_leaves_the_ema_nets_and_the_fan_in_eval_mode():
+    """``model.train()`` (a user's own loop) put the EMA copies and the FAN in train mode: the
+    FAN's batch norms would then update their statistics from training images."""
+    module = StarGANv2Module(**{**TINY, "img_size": 64, "w_hpf": 1.0})
+    assert module.fan is not None
+    assert module.train() is module
+    assert module.nets.training and all(m.training for m in module.nets.modules())
+    for frozen in (module.nets_ema, module.fan):
+        assert not any(m.training for m in frozen.modules())
+    module.eval()
+    assert not module.nets.training
