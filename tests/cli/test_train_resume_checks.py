@@ -165,3 +165,46 @@ def test_resume_auto_says_which_checkpoint_it_took_and_each_rename(tmp_path, cap
         set_aside(damaged)
     assert _names(ckpts) == ["iter_0000002.ckpt", "last.ckpt.damaged"]
     assert "renamed the damaged last.ckpt to last.ckpt.damaged" in caplog.text
+
+
+# ------------------------------------------------ a run restarted from an earlier checkpoint
+def test_the_newest_grid_named_is_of_this_runs_iterations(tmp_path, caplog):
+    """Restarted from iter_0000003.ckpt of a run that had reached iteration 7, the run ends at
+    iteration 4: the report named 0000007_reference.png, a grid of the abandoned later run."""
+    from starganv2.cli.train import _report
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for it in (3, 4, 7):
+        for kind in ("latent", "reference"):
+            (samples / f"{it:07d}_{kind}.png").write_bytes(b"")
+    cfg = OmegaConf.create({})
+    with caplog.at_level(logging.INFO, logger="starganv2.train"):
+        _report(cfg, tmp_path, SimpleNamespace(iteration=4))
+    assert "(newest: 0000004_reference.png)" in caplog.text
+
+
+@pytest.mark.parametrize(("start", "warned"), [(3, True), (7, False)])
+def test_going_back_to_an_earlier_checkpoint_of_the_folder_is_said(tmp_path, caplog, start, warned):
+    """ckpt_path=<run>/checkpoints/iter_0000003.ckpt in the run's own folder, which holds files
+    up to iteration 7: the run silently replaced iter_0000004.ckpt and later ones."""
+    folder = tmp_path / "checkpoints"
+    for it in range(1, 8):
+        _checkpoint(folder / f"iter_{it:07d}.ckpt", it)
+    cfg = _cfg(tmp_path, ckpt_path=str(folder / f"iter_{start:07d}.ckpt"))
+    with caplog.at_level(logging.WARNING, logger="starganv2.train"):
+        resolve_ckpt_path(cfg)
+    assert ("holds 4 checkpoint(s) of later iterations" in caplog.text) is warned
+    if warned:
+        assert "iter_0000004.ckpt ... iter_0000007.ckpt" in caplog.text
+        assert "another run_name" in caplog.text
+
+
+def test_a_checkpoint_of_another_run_folder_is_not_going_back(tmp_path, caplog):
+    """Fine-tuning another run's checkpoint into a new folder: nothing to warn about."""
+    other = _checkpoint(tmp_path / "other" / "checkpoints" / "iter_0000003.ckpt", 3)
+    _checkpoint(tmp_path / "other" / "checkpoints" / "iter_0000007.ckpt", 7)
+    cfg = _cfg(tmp_path / "new", ckpt_path=str(other))
+    with caplog.at_level(logging.WARNING, logger="starganv2.train"):
+        resolve_ckpt_path(cfg)
+    assert "later iterations" not in caplog.text

@@ -52,6 +52,7 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
         if not path.is_file():
             raise ConfigError(f"ckpt_path={cfg.ckpt_path!r}: no such checkpoint file")
         read_checkpoint(path)
+        _warn_going_back(path, Path(cfg.paths.output_dir) / "checkpoints")
         return str(path), []
     if resume is None:
         check_new_run_folder(Path(cfg.paths.output_dir))
@@ -95,6 +96,30 @@ def check_new_run_folder(out: Path) -> None:
         "continue that run, or give another run_name or "
         f"{'hydra.sweep.dir' if multirun else 'hydra.run.dir'} to start a new one"
     )
+
+
+def _warn_going_back(path: Path, folder: Path) -> None:
+    """A warning when ``path`` is a checkpoint of this run folder and the folder holds
+    ``iter_*.ckpt`` files of later iterations: the run goes back to ``path``'s iteration and
+    replaces each of those files when it reaches its iteration (and ``last.ckpt`` at its first
+    save), which was silent."""
+    from starganv2.callbacks.checkpoint import iteration_checkpoints
+
+    if path.resolve().parent != folder.resolve():
+        return
+    start = _iteration_of(path)
+    later = [p for it, p in iteration_checkpoints(folder) if start is not None and it > start]
+    if later:
+        log.warning(
+            "ckpt_path=%s is at iteration %d, and this run folder holds %d checkpoint(s) of later "
+            "iterations (%s ... %s): this run replaces each when it reaches its iteration; to "
+            "keep them, start from it in a new run folder (another run_name)",
+            path,
+            start,
+            len(later),
+            later[0].name,
+            later[-1].name,
+        )
 
 
 def _iteration_of(path: Path) -> int | None:
@@ -633,9 +658,21 @@ def _report(cfg: DictConfig, out: Path, model: Any, has_val: bool = True) -> Non
                 "data have none (for image folders: root/val/<domain>/ images)"
             )
     if samples.is_dir():
-        grids = sorted(samples.glob("*.png"))
+        grids = _grids_up_to(samples, model.iteration)
         if grids:
             log.info("sample grids: %s (newest: %s)", samples.resolve(), grids[-1].name)
+
+
+def _grids_up_to(samples: Path, iteration: int) -> list[Path]:
+    """The sample grids in ``samples`` of iterations up to ``iteration``, oldest first: a run
+    restarted from an earlier checkpoint of its folder (``ckpt_path=.../iter_0000300.ckpt``)
+    leaves the grids of the later iterations it went back from, which are not its newest."""
+    grids = []
+    for path in sorted(samples.glob("*.png")):  # zero-padded iterations: oldest first
+        prefix = path.name.split("_", 1)[0]
+        if not prefix.isdigit() or int(prefix) <= iteration:
+            grids.append(path)
+    return grids
 
 
 _NOT_REPEATED = ("run_name=", "resume=", "ckpt_path=", "+ckpt_path=", "++ckpt_path=")
