@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -159,6 +160,26 @@ def check_domain_names(cfg: DictConfig, datamodule: object, num_domains: int) ->
     check_trained_domains(names, where, saved, f"ckpt_path={cfg.ckpt_path}")
 
 
+def check_output_file(output_file: str) -> None:
+    """Refuse an ``output_file`` that cannot be written as a file, before any work: an existing
+    folder (or a path ending in ``/``), or a path under an existing file. Found only at the end,
+    they would cost the whole evaluation and end with a traceback from the atomic write."""
+    path = Path(output_file)
+    if str(output_file).endswith(("/", os.sep)) or path.is_dir():
+        raise ValueError(
+            f"output_file={output_file} is a folder: give the JSON file to write, e.g. "
+            f"output_file={path / 'metrics.json'}"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"output_file={output_file}: {parent} is a file, not a folder; give a path "
+                    "in a folder (missing folders are made)"
+                )
+            return
+
+
 def log_results(loggers: list[Any], results: dict[str, float | int], iteration: int) -> None:
     """Log ``results`` as ``eval/<key>`` at ``step=iteration`` to every logger; a wandb run that
     cannot start is one line naming ``logger.wandb`` (``metrics.json`` is written already)."""
@@ -179,6 +200,7 @@ def run(cfg: DictConfig) -> dict[str, float | int]:
     from starganv2.utils.files import save_json
 
     quiet_third_party()
+    check_output_file(cfg.output_file)
     check_checkpoint_path(cfg.ckpt_path)
     model = load_module(cfg.ckpt_path, resolve_device(cfg.device))
     # before the data: missing weights fail before any image is read; after the model, whose

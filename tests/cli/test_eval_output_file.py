@@ -1,0 +1,25 @@
+"""``starganv2-eval output_file=...`` that cannot be written (a folder, or a path under a file) is
+refused before the checkpoint or any data is read, naming the key, not after the whole
+evaluation with ``IsADirectoryError`` / ``FileExistsError`` from the atomic write."""
+
+from __future__ import annotations
+
+import pytest
+
+from starganv2.cli.eval import run
+from tests.integration.test_eval_cli import _two_domains_no_data
+
+
+def test_output_file_that_is_a_folder_is_refused_at_once(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    cfg = _two_domains_no_data(tmp_path, f"output_file={folder}")
+    with pytest.raises(ValueError, match=r"^output_file=.*results is a folder: give the JSON"):
+        run(cfg)
+
+
+def test_output_file_under_a_file_is_refused_at_once(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    cfg = _two_domains_no_data(tmp_path, f"output_file={tmp_path}/notes.txt/metrics.json")
+    with pytest.raises(ValueError, match=r"^output_file=.*: .*notes\.txt is a file, not a folder"):
+        run(cfg)
