@@ -117,6 +117,27 @@ def main_stoppable(
     )
 
 
+def check_output_file(value: str, shown: str, what: str, example: str) -> None:
+    """Refuse, before any work, an output file that cannot be written as one: an existing folder
+    (or a path ending in ``/``: it would become a file of that name), or a path under an existing
+    file. Found only at the write, they cost the whole job and end in the atomic write's
+    traceback. ``shown`` names the setting in the message (``output_file=<value>``), ``what`` the
+    file (``"the JSON file"``), ``example`` a path to give instead."""
+    import os
+
+    path = Path(value)
+    if str(value).endswith(("/", os.sep)) or path.is_dir():
+        raise ValueError(f"{shown} is a folder: give {what} to write, e.g. {example}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"{shown}: {parent} is a file, not a folder; give a path in a folder "
+                    "(missing folders are made)"
+                )
+            return
+
+
 def from_launch_folder(words: list[str]) -> str:
     """``words`` quoted for a POSIX shell, after ``cd <launch folder> &&`` when the job knows the
     folder it was launched from: the launch's overrides may hold relative paths

@@ -25,11 +25,16 @@ from __future__ import annotations
 import argparse
 import ast
 import logging
-import os
 import sys
 from pathlib import Path
 
-from starganv2.cli.common import BAD_INPUT, add_verbose_flag, console_logging, report_error
+from starganv2.cli.common import (
+    BAD_INPUT,
+    add_verbose_flag,
+    check_output_file,
+    console_logging,
+    report_error,
+)
 
 
 def _pairs(items: list[str], flag: str) -> dict:
@@ -118,11 +123,12 @@ def _check_args(args: argparse.Namespace) -> None:
     named ``outdir``, an existing folder a traceback)."""
     if args.iteration is not None and args.iteration < 0:
         raise ValueError(f"--iteration={args.iteration} is invalid: expected an integer >= 0")
-    if args.output.endswith(("/", os.sep)) or Path(args.output).is_dir():
-        raise ValueError(
-            f"output {args.output!r} is a folder: give the checkpoint file to write, e.g. "
-            f"{Path(args.output) / 'model.ckpt'}"
-        )
+    check_output_file(
+        args.output,
+        f"output {args.output!r}",
+        "the checkpoint file",
+        str(Path(args.output) / "model.ckpt"),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

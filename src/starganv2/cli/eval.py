@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -161,23 +160,17 @@ def check_domain_names(cfg: DictConfig, datamodule: object, num_domains: int) ->
 
 
 def check_output_file(output_file: str) -> None:
-    """Refuse an ``output_file`` that cannot be written as a file, before any work: an existing
-    folder (or a path ending in ``/``), or a path under an existing file. Found only at the end,
-    they would cost the whole evaluation and end with a traceback from the atomic write."""
+    """Refuse an ``output_file`` that cannot be written as a file, before any work
+    (:func:`starganv2.cli.common.check_output_file`)."""
+    from starganv2.cli.common import check_output_file as check
+
     path = Path(output_file)
-    if str(output_file).endswith(("/", os.sep)) or path.is_dir():
-        raise ValueError(
-            f"output_file={output_file} is a folder: give the JSON file to write, e.g. "
-            f"output_file={path / 'metrics.json'}"
-        )
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(
-                    f"output_file={output_file}: {parent} is a file, not a folder; give a path "
-                    "in a folder (missing folders are made)"
-                )
-            return
+    check(
+        output_file,
+        f"output_file={output_file}",
+        "the JSON file",
+        f"output_file={path / 'metrics.json'}",
+    )
 
 
 def log_results(loggers: list[Any], results: dict[str, float | int], iteration: int) -> None:
