@@ -71,13 +71,17 @@ def test_a_signal_stops_it_cleanly_and_the_same_command_finishes(
         text=True,
         preexec_fn=default_sigint,  # Python's Ctrl-C handler even where the tests ignore SIGINT
     )
+
+    def finished(pattern: str) -> list[str]:  # pathlib's glob also matches hidden temporaries
+        return sorted(p.name for p in out.glob(pattern) if not p.name.startswith("."))
+
     deadline = time.monotonic() + 120
-    while not list(out.glob("*_domain1_*.jpg")) and time.monotonic() < deadline:
+    while not finished("*_domain1_*.jpg") and time.monotonic() < deadline:
         time.sleep(0.05)
     run.send_signal(sig)
     text, _ = run.communicate(timeout=120)
     assert run.returncode == status, text
-    made = sorted(p.name for p in out.glob("*.jpg"))  # temporary names start with a dot
+    made = finished("*.jpg")
     assert 0 < len(made) < 60 and not list(out.glob(".*")), made
     (line,) = [x for x in text.splitlines() if f"stopped by {cause}" in x]
     assert "run the same command again to finish" in line and "starganv2-augment" in line
