@@ -76,6 +76,36 @@ def test_a_launch_refused_for_its_folder_writes_no_hydra_record(tmp_path):
     assert run_record(tmp_path, "auto", str(ckpt)) is None  # both: refused
 
 
+def test_a_launch_into_a_folder_a_live_job_holds_writes_no_hydra_record(tmp_path):
+    """A second ``resume=auto`` launch on a folder that is training was refused by the run lock
+    only after Hydra had replaced the running job's .hydra/overrides.yaml with its own."""
+    import json
+    import os
+    import subprocess
+
+    _checkpoint(tmp_path)
+    hold = (
+        "import sys, time; from starganv2.utils.run_lock import RunLock; "
+        "RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert run_record(tmp_path, "auto", None) is None  # a live job trains there
+        assert run_record(tmp_path / "other", None, None) == ".hydra"
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert json.loads((tmp_path / "run.lock").read_text())["pid"] == holder.pid
+    assert run_record(tmp_path, "auto", None) == ".hydra"  # its lock is stale: resumed
+    (tmp_path / "run.lock").unlink()
+    (tmp_path / "run.lock").write_text(json.dumps({"host": os.uname().nodename, "pid": None}))
+    assert run_record(tmp_path, "auto", None) == ".hydra"
+
+
 def test_slurm_counts_must_be_numbers(caplog):
     assert slurm_count(4, "trainer.devices") == 4
     assert slurm_count("2", "trainer.num_nodes") == 2

@@ -197,13 +197,17 @@ def run_folder_name(value: object) -> str:
 def run_record(output_dir: object, resume: object, ckpt_path: object) -> str | None:
     """``hydra.output_subdir``: ``.hydra``, or ``None`` (Hydra writes no record) for a launch
     into a folder that holds a run's checkpoints which does not continue that run (neither
-    ``resume=auto`` nor a ``ckpt_path`` file, or both): the training entry point refuses it, but
-    Hydra writes the record first, which replaced that run's ``.hydra/config.yaml`` with a
-    configuration never trained. Other tools' folders hold no checkpoints: always ``.hydra``."""
+    ``resume=auto`` nor a ``ckpt_path`` file, or both), or into a folder whose ``run.lock`` a
+    live job holds: the training entry point refuses both, but Hydra writes the record first,
+    which replaced that run's ``.hydra/config.yaml`` and ``overrides.yaml`` with a configuration
+    never trained. Other tools' folders hold neither: always ``.hydra``."""
     from starganv2.callbacks.checkpoint import iteration_checkpoints
+    from starganv2.utils.run_lock import RunLock
 
     if output_dir is None:
         return ".hydra"
+    if RunLock(str(output_dir)).live_holder() is not None:
+        return None
     folder = Path(str(output_dir)) / "checkpoints"
     if not (folder / "last.ckpt").is_file() and not iteration_checkpoints(folder):
         return ".hydra"

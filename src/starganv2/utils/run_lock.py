@@ -176,6 +176,14 @@ class RunLock:
             f"folder; wait for it, stop it, or choose another run_name (lock {self.path}{where})"
         )
 
+    def live_holder(self) -> dict[str, Any] | None:
+        """The record of the live job that holds the folder (``acquire`` would refuse), or
+        ``None`` when the folder is free or its lock stale. Only a look: nothing is taken."""
+        if not self.path.is_file():
+            return None
+        holder = self.holder()
+        return holder if holder is not None and self._stale_because(holder) is None else None
+
     def holder(self) -> dict[str, Any] | None:
         """The lock file's record, or ``None`` when it is missing or unreadable."""
         try:
