@@ -18,16 +18,20 @@ hash of the whole.
 
 ``${slurm_count:...}`` gives ``hydra/launcher=slurm`` its task and GPU counts from
 ``trainer.devices`` and ``trainer.num_nodes``, and ``${run_record:...}`` decides where Hydra writes
-a launch's ``.hydra/`` record (not at all for a launch that will be refused)."""
+a launch's ``.hydra/`` record (not at all for a launch that will be refused);
+:class:`KeepSweepRecord` keeps an earlier launch's ``multirun.yaml`` when a sweep is relaunched."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
 __all__ = [
@@ -38,6 +42,8 @@ __all__ = [
     "job_label",
     "swept_keys",
     "register_resolvers",
+    "keep_sweep_record",
+    "KeepSweepRecord",
 ]
 
 MAX_NAME = 120
@@ -216,6 +222,39 @@ def run_record(output_dir: object, resume: object, ckpt_path: object) -> str | N
     if resume is None and ckpt_path and Path(str(ckpt_path)).is_file():
         return ".hydra"
     return None
+
+
+def keep_sweep_record(sweep_dir: Path) -> Path | None:
+    """Rename ``sweep_dir/multirun.yaml``, the record of an earlier launch into this sweep folder,
+    to ``multirun-<its time>.yaml`` (``-2``, ``-3``, ... when taken) and return the new path;
+    ``None`` where there is none. Hydra writes each launch's record there, so a relaunch with
+    ``resume=auto``, or one whose jobs are all refused, replaced the sweep's record (its swept
+    values and settings) with its own."""
+    record = sweep_dir / "multirun.yaml"
+    if not record.is_file():
+        return None
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(record.stat().st_mtime))
+    kept, n = sweep_dir / f"multirun-{stamp}.yaml", 1
+    while kept.exists():
+        n += 1
+        kept = sweep_dir / f"multirun-{stamp}-{n}.yaml"
+    record.rename(kept)
+    return kept
+
+
+class KeepSweepRecord(Callback):
+    """Keep the records of earlier launches into a sweep folder (:func:`keep_sweep_record`)
+    before the sweeper writes this launch's ``multirun.yaml``."""
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        """Runs before the sweeper, which writes the record when it starts."""
+        import logging
+
+        kept = keep_sweep_record(Path(str(config.hydra.sweep.dir)))
+        if kept is not None:
+            logging.getLogger("starganv2.cli").info(
+                "the earlier launch's multirun.yaml of this sweep is kept as %s", kept.name
+            )
 
 
 def register_resolvers() -> None:
