@@ -257,6 +257,20 @@ def test_resume_auto_without_run_name_warns_that_nothing_can_be_resumed(
         assert "no checkpoint under" in caplog.text  # the fresh start is still said
 
 
+def test_resume_auto_into_a_given_folder_with_checkpoints_does_not_say_nothing_resumes(
+    shapes_cache, trained, caplog
+):
+    """A run folder given by path (hydra.run.dir, as printed "continue it" commands do) holds
+    checkpoints whatever run_name says: the warning that nothing can be resumed was false there."""
+    from starganv2.cli.train import resolve_ckpt_path
+
+    cfg = tiny_train_cfg(trained.parent.parent, shapes_cache, ["resume=auto"])
+    with caplog.at_level(logging.INFO, logger="starganv2"):
+        found, _ = resolve_ckpt_path(cfg)
+    assert found is not None and Path(found).parent == trained
+    assert "resume=auto without run_name" not in caplog.text
+
+
 def test_resume_refuses_domain_folders_whose_labels_moved(tmp_path, caplog):
     """Checkpoints keep the domain names (the data module's state): a folder renamed so that
     another domain's label changes is refused on resume; a rename that keeps every label is

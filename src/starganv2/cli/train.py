@@ -59,15 +59,18 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
         return None, []
     if resume != "auto":
         raise ConfigError(f"resume={resume!r} is invalid: expected auto or null")
-    if str(OmegaConf.to_container(cfg, resolve=False).get("run_name", "")).startswith("${now:"):
-        log.warning(
-            "resume=auto without run_name: this run's folder is named by its start time "
-            "(run_name=%s), so it holds no earlier checkpoint; to continue a run, give its "
-            "run_name (the name of its folder)",
-            cfg.run_name,
-        )
     found = _newest_loadable(Path(cfg.paths.output_dir) / "checkpoints")
     if found[0] is None:
+        # only then: a folder given by path (hydra.run.dir) resumes whatever run_name says
+        if str(OmegaConf.to_container(cfg, resolve=False).get("run_name", "")).startswith(
+            "${now:"
+        ):
+            log.warning(
+                "resume=auto without run_name: this run's folder is named by its start time "
+                "(run_name=%s), so it holds no earlier checkpoint; to continue a run, give its "
+                "run_name (the name of its folder)",
+                cfg.run_name,
+            )
         _warn_other_jobs(Path(cfg.paths.output_dir))
     return found
 
