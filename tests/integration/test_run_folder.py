@@ -271,6 +271,30 @@ def test_resume_auto_into_a_given_folder_with_checkpoints_does_not_say_nothing_r
     assert "resume=auto without run_name" not in caplog.text
 
 
+def test_a_resume_with_another_batch_size_is_warned_and_saved(
+    tmp_path, shapes_cache, trained, caplog
+):
+    """Checkpoints keep the batch layout they trained with; a resume that changes it continues
+    with one warning (an epoch's draws and each step's batch are not the run's as before)."""
+    saved = torch.load(trained / "last.ckpt", weights_only=True)["starganv2"]
+    assert (saved["processes"], saved["batch_size"]) == (1, 2)
+    extra = [f"ckpt_path={trained / 'last.ckpt'}", "data.batch_size=3", "model.total_iters=4"]
+    with caplog.at_level(logging.WARNING, logger="starganv2"):
+        run(tiny_train_cfg(tmp_path, shapes_cache, extra))
+    said = [
+        r.getMessage() for r in caplog.records if "the checkpoint trained with" in r.getMessage()
+    ]
+    assert said == [
+        "resuming at iteration 3 with batch 3 per step (1 process x data.batch_size=3), but the "
+        "checkpoint trained with batch 2 per step (1 process x data.batch_size=2): each step now "
+        "averages another number of images (the learning rates and R1 weight are not "
+        "rescaled), and the rest of this epoch's draws is not the uninterrupted run's (some "
+        "images are trained twice, others skipped); to continue as before, set data.batch_size=2"
+    ]
+    again = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)["starganv2"]
+    assert (again["iteration"], again["batch_size"]) == (4, 3)
+
+
 def test_resume_refuses_domain_folders_whose_labels_moved(tmp_path, caplog):
     """Checkpoints keep the domain names (the data module's state): a folder renamed so that
     another domain's label changes is refused on resume; a rename that keeps every label is

@@ -54,6 +54,7 @@ import torch
 from lightning.fabric.utilities.warnings import PossibleUserWarning
 from torch import nn
 
+from starganv2.models.batch_layout import batch_layout, warn_batch_change
 from starganv2.models.domain_names import saved_domain_names
 from starganv2.models.ema import make_ema
 from starganv2.models.lightning_steps import EvaluationSteps
@@ -347,7 +348,11 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite()
-        checkpoint["starganv2"] = {"iteration": self.iteration, "model": self.MODEL_NAME}
+        checkpoint["starganv2"] = {
+            "iteration": self.iteration,
+            "model": self.MODEL_NAME,
+            **batch_layout(self._trainer),
+        }
         checkpoint[RNG_KEY] = {
             "cpu": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
@@ -360,6 +365,9 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._check_fixed_settings(checkpoint)
         self.iteration = int(checkpoint.get("starganv2", {}).get("iteration", 0))
+        if self._trainer is not None and self._trainer.is_global_zero:
+            saved = checkpoint.get("starganv2", {})
+            warn_batch_change(saved, batch_layout(self._trainer), self.iteration)
         self._resumed_rng = checkpoint.get(RNG_KEY)
         self.trained_domains = saved_domain_names(checkpoint, self.num_domains)
         self.migrate_checkpoint(checkpoint)
