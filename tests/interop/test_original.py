@@ -172,3 +172,47 @@ def test_converted_checkpoint_resumes_with_trainer_fit(tmp_path):
     assert not torch.equal(
         module.nets_ema["generator"].from_rgb.weight, src.nets_ema["generator"].from_rgb.weight
     )
+
+
+def test_optimizer_states_of_another_architecture_are_refused(tmp_path):
+    """Adam states whose moments do not have their parameters' shapes (an *_optims.ckpt of another
+    run) loaded silently, and the first fine-tuning step crashed the process (segfault)."""
+    src = _perturbed()
+    ema, nets = _original_layout(src)
+    torch.save(ema, tmp_path / "2_nets_ema.ckpt")
+    torch.save(nets, tmp_path / "2_nets.ckpt")
+    other = StarGANv2Module(**{**TINY, "hidden_dim": 16})  # another mapping network
+    optimizers = other.build_optimizers()
+    for name, opt in zip(NETS, optimizers):
+        sum(p.sum() for p in other.nets[name].parameters()).backward()
+        opt.step()
+    torch.save({n: o.state_dict() for n, o in zip(NETS, optimizers)}, tmp_path / "2_optims.ckpt")
+    out = tmp_path / "converted.ckpt"
+    with pytest.raises(
+        ConversionError, match=r"'mapping_network'.*'exp_avg'.*\(16, 4\).*\(32, 4\)"
+    ):
+        convert_checkpoint(tmp_path / "2_nets_ema.ckpt", out)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("net", "key", "value", "expected"),
+    [
+        ("generator", "decode.0.conv1.weight", 5, r"'decode.0.conv1.weight' is a int in the file"),
+        (
+            "mapping_network",
+            "shared.0.weight",
+            torch.zeros(5),
+            r"'shared.0.weight' has shape \(5,\)",
+        ),
+    ],
+)
+def test_entries_that_are_not_weights_name_the_key(tmp_path, net, key, value, expected):
+    """A non-tensor value ended in AttributeError ('int' object has no attribute 'shape'), a 1-d
+    weight in 'not enough values to unpack', neither naming the file's key."""
+    ema, _ = _original_layout(_perturbed())
+    ema[net][key] = value
+    torch.save(ema, tmp_path / "1_nets_ema.ckpt")
+    with pytest.raises(ConversionError, match=expected):
+        convert_checkpoint(tmp_path / "1_nets_ema.ckpt", tmp_path / "out.ckpt")
+    assert not (tmp_path / "out.ckpt").exists()

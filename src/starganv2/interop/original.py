@@ -127,9 +127,18 @@ def _count(state: Mapping[str, Any], pattern: str) -> int:
     return len({m.group(1) for k in state if (m := rx.match(k))})
 
 
-def _need(state: Mapping[str, Any], net: str, key: str) -> torch.Tensor:
+def _need(state: Mapping[str, Any], net: str, key: str, dims: int) -> torch.Tensor:
+    """``state[key]``, or :class:`ConversionError` naming the key when it is missing or does not
+    have ``dims`` dimensions (the shapes the architecture is read from)."""
     if key not in state:
         raise ConversionError(f"{net}: key {key!r} is missing; is this a StarGAN v2 checkpoint?")
+    value = state[key]
+    if not isinstance(value, torch.Tensor) or value.dim() != dims:
+        shown = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else "no tensor"
+        raise ConversionError(
+            f"{net}: key {key!r} has {shown}, expected {dims} dimensions; is this a StarGAN v2 "
+            "checkpoint?"
+        )
     return state[key]
 
 
@@ -146,11 +155,11 @@ def infer_config(nets: StateDicts) -> dict[str, Any]:
         raise ConversionError(f"the checkpoint lacks {missing}; found {sorted(nets)}")
     g, f, e = nets["generator"], nets["mapping_network"], nets["style_encoder"]
 
-    fc0 = _need(f, "mapping_network", "shared.0.weight")  # (hidden_dim, latent_dim)
+    fc0 = _need(f, "mapping_network", "shared.0.weight", 2)  # (hidden_dim, latent_dim)
     hidden_dim, latent_dim = fc0.shape
     num_domains = _count(f, r"^unshared\.(\d+)\.")
-    style_dim = _need(e, "style_encoder", "unshared.0.weight").shape[0]  # (style_dim, dim_out)
-    dim_in = _need(e, "style_encoder", "shared.0.weight").shape[0]  # (dim_in, 3, 3, 3)
+    style_dim = _need(e, "style_encoder", "unshared.0.weight", 2).shape[0]  # (style_dim, dim_out)
+    dim_in = _need(e, "style_encoder", "shared.0.weight", 4).shape[0]  # (dim_in, 3, 3, 3)
     n_resblk = _count(e, r"^shared\.(\d+)\.conv1\.weight$")
     img_size = 2 ** (n_resblk + 2)
     widths = [v.shape[0] for k, v in e.items() if k.endswith("conv2.weight")]
@@ -159,7 +168,7 @@ def infer_config(nets: StateDicts) -> dict[str, Any]:
     n_encode = _count(g, r"^encode\.(\d+)\.")
     stages = n_encode - 2  # minus the two bottleneck blocks
     if "hpf.filter" in g:
-        w_hpf = float(8.0 / g["hpf.filter"][1, 1])
+        w_hpf = float(8.0 / _need(g, "generator", "hpf.filter", 2)[1, 1])
     elif stages == int(math.log2(img_size)) - 3:
         w_hpf = 1.0
     else:
@@ -188,7 +197,12 @@ def _match(target: torch.nn.Module, state: dict[str, torch.Tensor], where: str) 
     expected = target.state_dict()
     problems = []
     for key, value in expected.items():
-        if key not in state:
+        if key in state and not isinstance(state[key], torch.Tensor):
+            problems.append(
+                f"{where}: key {key!r} is a {type(state[key]).__name__} in the file, expected a "
+                f"tensor of shape {tuple(value.shape)}"
+            )
+        elif key not in state:
             problems.append(
                 f"{where}: key {key!r} (shape {tuple(value.shape)} in the requested config) is "
                 "missing from the file"
@@ -200,9 +214,10 @@ def _match(target: torch.nn.Module, state: dict[str, torch.Tensor], where: str) 
             )
     for key in state:
         if key not in expected:
+            shape = getattr(state[key], "shape", None)
             problems.append(
-                f"{where}: key {key!r} (shape {tuple(state[key].shape)}) in the file has no place "
-                "in the requested config"
+                f"{where}: key {key!r} (shape {None if shape is None else tuple(shape)}) in the "
+                "file has no place in the requested config"
             )
     return problems
 
@@ -317,6 +332,26 @@ def _fan_source(
     )
 
 
+def _check_moment_shapes(opt: torch.optim.Optimizer, where: str) -> None:
+    """Raise :class:`ConversionError` naming the parameter and both shapes when a loaded state
+    tensor (Adam's ``exp_avg``, ``exp_avg_sq``) does not have its parameter's shape.
+
+    ``Optimizer.load_state_dict`` checks only the number of parameters, so the states of another
+    architecture (an ``*_optims.ckpt`` from another run) load silently, and the first fine-tuning
+    step then fails deep in Adam or crashes the process (a segmentation fault on the CPU).
+    """
+    for index, param in enumerate(p for group in opt.param_groups for p in group["params"]):
+        for key, value in opt.state.get(param, {}).items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
+                raise ConversionError(
+                    f"{where}: {key!r} of parameter {index} has shape {tuple(value.shape)} but the "
+                    f"parameter has {tuple(param.shape)}: the optimizer states belong to another "
+                    "model; pass the *_optims.ckpt of the same run (--optims), or leave it out "
+                    "(--no-siblings, and --nets for the online nets) to start with fresh Adam "
+                    "states"
+                )
+
+
 def convert_checkpoint(
     nets_ema_path: str | os.PathLike,
     output_path: str | os.PathLike,
@@ -375,6 +410,7 @@ def convert_checkpoint(
                 raise ConversionError(
                     f"{optims_path}: optimizer state {name!r} does not fit: {e}"
                 ) from e
+            _check_moment_shapes(opt, f"{optims_path}: optimizer state {name!r}")
         log.info("loaded the optimizer states from %s", optims_path)
     else:
         log.info("no *_optims.ckpt given: fine-tuning starts with fresh Adam states")
