@@ -52,3 +52,19 @@ def test_align_command_exit_status(photos, tmp_path):
     assert align_main([*args, "--mean-landmarks", str(tmp_path / "nope.npz")]) == 1
     bad = [str(photos), str(tmp_path / "o2"), "--fan", str(tmp_path / "nope.ckpt")]
     assert align_main([*bad, "--mean-landmarks", str(tmp_path / "lm.npz")]) == 1
+
+
+def test_an_output_folder_that_is_a_file_or_holds_the_input_is_refused_first(photos, tmp_path):
+    """An output_dir that is a file ended in NotADirectoryError's traceback after the FAN had run;
+    one that is (or contains) the input folder said "no images found" (its photos were taken for
+    outputs)."""
+    fan = random_fan(1)
+    ref = load_mean_landmarks(tmp_path / "lm.npz", 64)
+    afile = tmp_path / "a.ckpt"
+    afile.write_bytes(b"x")
+    with pytest.raises(FileExistsError, match=r"output_dir=.*a\.ckpt is a file"):
+        align_folder(fan, photos, afile, ref, img_size=64, progress=False)
+    for out in (photos, tmp_path):
+        with pytest.raises(ValueError, match="is or contains input_dir"):
+            align_folder(fan, photos, out, ref, img_size=64, progress=False)
+    assert afile.read_bytes() == b"x"

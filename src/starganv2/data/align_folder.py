@@ -92,6 +92,16 @@ def align_folder(
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise FileNotFoundError(f"input_dir={input_dir} is not a folder")
+    if output_dir.exists() and not output_dir.is_dir():  # else a traceback at the first write
+        raise FileExistsError(f"output_dir={output_dir} is a file: expected a folder")
+    if (
+        output_dir.resolve() == input_dir.resolve()
+        or output_dir.resolve() in input_dir.resolve().parents
+    ):
+        raise ValueError(  # its images would all be taken for outputs: "no images found"
+            f"output_dir={output_dir} is or contains input_dir={input_dir}: give an output folder "
+            "outside the input folder (e.g. aligned/)"
+        )
     if img_size < 64 or img_size % 64:
         raise ValueError(f"img_size={img_size} is invalid: expected a multiple of 64 (e.g. 256)")
     files = find_image_files(input_dir)
