@@ -30,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("output_dir", help="folder for <mode>.onnx (latent.onnx, reference.onnx...)")
     p.add_argument(
         "--mode",
-        choices=["latent", "reference", "label", "both", "all"],
+        choices=["latent", "reference", "label", "attribute", "both", "all"],
         default="all",
         help="guidance mode to export; all (or both): every mode the model has",
     )
