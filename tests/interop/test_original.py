@@ -216,3 +216,12 @@ def test_entries_that_are_not_weights_name_the_key(tmp_path, net, key, value, ex
     with pytest.raises(ConversionError, match=expected):
         convert_checkpoint(tmp_path / "1_nets_ema.ckpt", tmp_path / "out.ckpt")
     assert not (tmp_path / "out.ckpt").exists()
+
+
+def test_a_requested_high_pass_skip_the_file_lacks_is_named_as_the_request(tmp_path):
+    """--expect w_hpf=1 on a file without the skip said the *file* "has the high-pass skip
+    (w_hpf=1.0) but no 'fan' entry" and asked for --fan."""
+    ema, _ = _original_layout(_perturbed())
+    torch.save(ema, tmp_path / "1_nets_ema.ckpt")
+    with pytest.raises(ConversionError, match=r"w_hpf=1 was requested but .* has w_hpf=0.0"):
+        convert_checkpoint(tmp_path / "1_nets_ema.ckpt", tmp_path / "out.ckpt", w_hpf=1)

@@ -312,7 +312,14 @@ def _fan_source(
     """The file the FAN's weights come from for a model with the high-pass skip (``fan_path``,
     else ``nets_ema_path`` when it has a ``fan`` entry); ``None`` without the skip."""
     has_fan = nets_ema.pop(FAN_ENTRY, None) is not None
-    w_hpf = float(overrides.get("w_hpf", infer_config(nets_ema)["w_hpf"]))
+    inferred = infer_config(nets_ema)["w_hpf"]
+    w_hpf = float(overrides.get("w_hpf", inferred))
+    if (w_hpf > 0) != (inferred > 0):  # else the message below blames the file for the request
+        raise ConversionError(
+            f"w_hpf={overrides['w_hpf']!r} was requested but {nets_ema_path} has w_hpf={inferred} "
+            f"({'a' if inferred > 0 else 'no'} high-pass skip): remove that override to use the "
+            "file's value"
+        )
     if w_hpf <= 0:
         if has_fan:
             log.info("%s: ignoring 'fan' (w_hpf=0: no face masks)", nets_ema_path)
