@@ -225,3 +225,14 @@ def test_a_requested_high_pass_skip_the_file_lacks_is_named_as_the_request(tmp_p
     torch.save(ema, tmp_path / "1_nets_ema.ckpt")
     with pytest.raises(ConversionError, match=r"w_hpf=1 was requested but .* has w_hpf=0.0"):
         convert_checkpoint(tmp_path / "1_nets_ema.ckpt", tmp_path / "out.ckpt", w_hpf=1)
+
+
+def test_an_online_nets_file_without_the_discriminator_is_named(tmp_path):
+    """The error said "the online-nets file lacks ['discriminator']" without saying which file
+    (it may have been picked up beside the EMA file without the user naming it)."""
+    ema, nets = _original_layout(_perturbed())
+    del nets["discriminator"]
+    torch.save(ema, tmp_path / "1_nets_ema.ckpt")
+    torch.save(nets, tmp_path / "1_nets.ckpt")
+    with pytest.raises(ConversionError, match=r"1_nets\.ckpt lacks \['discriminator'\]"):
+        convert_checkpoint(tmp_path / "1_nets_ema.ckpt", tmp_path / "out.ckpt")

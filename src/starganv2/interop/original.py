@@ -399,6 +399,12 @@ def convert_checkpoint(
     nets = load_original(nets_path) if nets_path is not None else None
     if nets is not None:
         nets.pop(FAN_ENTRY, None)
+        missing = [n for n in ALL_NETS if n not in nets]
+        if missing:  # named here: build_module does not know the file
+            raise ConversionError(
+                f"{nets_path} lacks {missing} (found {sorted(nets)}): expected the online nets "
+                "of *_nets.ckpt; pass the right one with --nets, or --no-siblings to go without"
+            )
     fan_weights = _fan_source(nets_ema, nets_ema_path, fan_path, overrides)
     if fan_weights is not None:
         overrides.setdefault("fan_weights", fan_weights)
