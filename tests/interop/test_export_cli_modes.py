@@ -1,9 +1,15 @@
-"""``starganv2-export --mode`` accepts every guidance mode a model can have."""
+"""``starganv2-export``: ``--mode`` accepts every guidance mode a model can have, and an output
+folder that cannot be one is refused before the export."""
 
 from __future__ import annotations
 
+import pytest
+
 from starganv2.cli.export import parser
+from starganv2.interop.onnx import export_onnx
 from starganv2.models.interface import MODE_ATTRIBUTE, MODE_LABEL, MODE_LATENT, MODE_REFERENCE
+from starganv2.models.stargan_v2.module import StarGANv2Module
+from tests.helpers import TINY
 
 
 def test_every_guidance_mode_is_a_mode_choice():
@@ -11,3 +17,15 @@ def test_every_guidance_mode_is_a_mode_choice():
     export's error said to use it, but --mode refused 'attribute' (argparse: invalid choice)."""
     for mode in (MODE_LATENT, MODE_REFERENCE, MODE_LABEL, MODE_ATTRIBUTE):
         assert parser().parse_args(["m.ckpt", "out", "--mode", mode]).mode == mode
+
+
+def test_an_output_folder_that_is_or_lies_under_a_file_is_refused(tmp_path):
+    """Found only at the first write: a NotADirectoryError traceback (under a file) or a bare
+    '[Errno 17] File exists' (the file itself), after the model was traced."""
+    afile = tmp_path / "model.ckpt"
+    afile.write_bytes(b"x")
+    module = StarGANv2Module(**TINY)
+    for out in (afile, afile / "sub"):
+        with pytest.raises(FileExistsError, match=r"model\.ckpt is a file, not a folder"):
+            export_onnx(module, out, verify=False)
+    assert afile.read_bytes() == b"x"

@@ -157,6 +157,7 @@ def export_onnx(
     Returns ``{mode: {"path": Path, "max_abs_diff": {batch size: float}}}``.
     """
     psi = check_psi(psi)  # outside [0, 1] the baked-in "truncation" extrapolates
+    _check_output_dir(Path(output_dir))
     _require("onnx", "onnxscript", *(("onnxruntime",) if verify else ()))
     import onnx
 
@@ -211,6 +212,20 @@ def export_onnx(
         results[mode] = {"path": path, "max_abs_diff": diffs}
         log.info("wrote %s (inputs %s, dynamic batch)", path, names)
     return results
+
+
+def _check_output_dir(output_dir: Path) -> None:
+    """``FileExistsError`` naming ``output_dir`` when it, or the nearest of its parents that
+    exists, is a file: found only at the first write, it ended in a traceback
+    (``NotADirectoryError``) or a bare ``[Errno 17] File exists`` after the tracing."""
+    for folder in (output_dir, *output_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise FileExistsError(
+                    f"output_dir={output_dir}: {folder} is a file, not a folder; give a folder "
+                    "for the .onnx files (missing folders are made)"
+                )
+            return
 
 
 def _export_copy(wrapper: nn.Module) -> nn.Module:
