@@ -272,7 +272,11 @@ def test_ddp_checkpoints_written_once_by_rank_zero(ddp_run):
     ckpt = torch.load(ddp_run / "checkpoints" / "last.ckpt", weights_only=False)
     final = torch.load(ddp_run / "rank0.pt", weights_only=False)["state"]
     _assert_same_tree(ckpt["state_dict"], final, "checkpoint")
-    assert ckpt["starganv2"] == {"iteration": ITERS, "model": "stargan_v2"}
+    assert ckpt["starganv2"] == {
+        "iteration": ITERS,
+        "model": "stargan_v2",
+        "processes": WORLD,  # TriplesData has no batch_size: not recorded
+    }
 
 
 def test_ddp_cpu_from_the_cli(tmp_path, shapes_cache):
@@ -306,4 +310,9 @@ def test_ddp_cpu_from_the_cli(tmp_path, shapes_cache):
     rows = (out / "csv" / "version_0" / "metrics.csv").read_text().splitlines()
     assert len(rows) == 1 + 2  # header + one row per iteration (log_every_n_steps=1)
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
-    assert ckpt["starganv2"] == {"iteration": 2, "model": "stargan_v2"}
+    assert ckpt["starganv2"] == {
+        "iteration": 2,
+        "model": "stargan_v2",
+        "processes": 2,
+        "batch_size": 2,
+    }

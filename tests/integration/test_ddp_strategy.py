@@ -67,4 +67,9 @@ def test_devices_2_from_the_cli_trains_with_the_ddp_that_works(tmp_path, shapes_
     assert log.count("using ddp_find_unused_parameters_true, the DDP that trains this model") == 1
     assert "trainer.strategy=auto with 2 processes (trainer.devices=2" in log
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
-    assert ckpt["starganv2"] == {"iteration": 2, "model": "stargan_v2"}
+    assert ckpt["starganv2"] == {
+        "iteration": 2,
+        "model": "stargan_v2",
+        "processes": 2,
+        "batch_size": 2,
+    }

@@ -113,6 +113,8 @@ def test_quick_run_writes_checkpoints_samples_config_and_logs(tmp_path, shapes_c
     assert torch.load(out / "checkpoints/last.ckpt", weights_only=False)["starganv2"] == {
         "iteration": 2,
         "model": "stargan_v2",
+        "processes": 1,
+        "batch_size": 2,
     }
     assert sorted(p.name for p in (out / "samples").iterdir()) == [
         "0000002_latent.png",

@@ -39,7 +39,12 @@ def test_v1_run_writes_checkpoints_grids_logs_and_resumes(tmp_path, shapes_cache
     assert run(cfg)["iteration"] == 2
     out = Path(cfg.paths.output_dir)
     last = torch.load(out / "checkpoints/last.ckpt", weights_only=False)
-    assert last["starganv2"] == {"iteration": 2, "model": "stargan_v1"}
+    assert last["starganv2"] == {
+        "iteration": 2,
+        "model": "stargan_v1",
+        "processes": 1,
+        "batch_size": cfg.data.batch_size,
+    }
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["0000002_label.png"]
     rows = read_metrics(out)
     assert {"train/d/real", "train/d/gp", "train/g/rec", "train/g_lr"} <= set(rows[0])

@@ -80,7 +80,7 @@ def test_counts_iterations_stops_at_total_iters_and_logs_them(tmp_path):
     assert math.isfinite(float(metrics["train/g/loss"]))
     trainer.save_checkpoint(tmp_path / "toy.ckpt")
     raw = torch.load(tmp_path / "toy.ckpt", weights_only=False)
-    assert raw["starganv2"] == {"iteration": 3, "model": "toy"}
+    assert raw["starganv2"] == {"iteration": 3, "model": "toy", "processes": 1}
     assert Toy.load_from_checkpoint(tmp_path / "toy.ckpt").iteration == 3
 
 

@@ -133,7 +133,7 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
     path = tmp_path / "a.ckpt"
     trainer.save_checkpoint(path)
     saved = torch.load(path, weights_only=False, map_location="cpu")
-    assert saved["starganv2"] == {"iteration": 3, "model": "stargan_v1"}
+    assert saved["starganv2"] == {"iteration": 3, "model": "stargan_v1", "processes": 1}
 
     loaded = load_model(path)
     assert type(loaded) is StarGANv1Module and loaded.iteration == 3 and not loaded.training
