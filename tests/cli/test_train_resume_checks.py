@@ -36,6 +36,17 @@ def test_a_checkpoint_at_the_last_iteration_is_named(caplog, done, total, warned
         assert "--iteration 0" in caplog.text
 
 
+def test_a_finished_job_resumed_with_resume_auto_is_one_info_line(caplog):
+    """A relaunched sweep (resume=auto, README "Sweeps") resumes its finished jobs from their own
+    folders: that is the normal flow, not a converted release to convert again."""
+    checkpoint = {"starganv2": {"iteration": 8, "model": "stargan_v2"}}
+    with caplog.at_level(logging.INFO, logger="starganv2.train"):
+        _warn_nothing_left(checkpoint, _model(8), "run/checkpoints/last.ckpt", resumed=True)
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+    assert "already finished (iteration 8, model.total_iters=8)" in caplog.text
+    assert "--iteration 0" not in caplog.text
+
+
 # --------------------------------------------------------------- a new run in a used run folder
 def _cfg(run_dir: Path, **top) -> DictConfig:
     """The keys :func:`resolve_ckpt_path` reads, for a run folder ``run_dir``."""

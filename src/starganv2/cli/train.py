@@ -62,9 +62,7 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
     found = _newest_loadable(Path(cfg.paths.output_dir) / "checkpoints")
     if found[0] is None:
         # only then: a folder given by path (hydra.run.dir) resumes whatever run_name says
-        if str(OmegaConf.to_container(cfg, resolve=False).get("run_name", "")).startswith(
-            "${now:"
-        ):
+        if str(OmegaConf.to_container(cfg, resolve=False).get("run_name", "")).startswith("${now:"):
             log.warning(
                 "resume=auto without run_name: this run's folder is named by its start time "
                 "(run_name=%s), so it holds no earlier checkpoint; to continue a run, give its "
@@ -773,7 +771,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path is not None:
         checkpoint = read_checkpoint(ckpt_path)
         check_checkpoint_fits(checkpoint, model, ckpt_path)
-        _warn_nothing_left(checkpoint, model, ckpt_path)
+        _warn_nothing_left(checkpoint, model, ckpt_path, resumed=bool(cfg.get("resume")))
         del checkpoint
     callbacks = _honour_trainer_switches(cfg, build_callbacks(cfg))
     _check_optimized_metric(cfg, callbacks, model)
@@ -832,21 +830,33 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def _warn_nothing_left(checkpoint: dict, model: Any, ckpt_path: str | Path) -> None:
+def _warn_nothing_left(
+    checkpoint: dict, model: Any, ckpt_path: str | Path, resumed: bool = False
+) -> None:
     """A warning when ``ckpt_path`` is already at ``model.total_iters``: the run would end at
     once and write nothing, which looks like success (a converted release is at its last
-    iteration, 100000)."""
+    iteration, 100000). A checkpoint that ``resume=auto`` found in the run folder (``resumed``)
+    is a job that finished, as every finished job of a relaunched sweep is: one INFO line."""
     done = int(checkpoint.get("starganv2", {}).get("iteration", 0))
     total = getattr(getattr(model, "hparams", {}), "total_iters", None)
-    if total is not None and done >= int(total):
-        log.warning(
-            "ckpt_path=%s is at iteration %d and model.total_iters=%d: nothing is left to "
-            "train, so nothing is written. To train on, raise model.total_iters; to fine-tune a "
-            "converted release from iteration 0, convert it again with --iteration 0",
-            ckpt_path,
+    if total is None or done < int(total):
+        return
+    if resumed:
+        log.info(
+            "resume=auto: this job is already finished (iteration %d, model.total_iters=%d): "
+            "nothing to train; raise model.total_iters to train on",
             done,
             int(total),
         )
+        return
+    log.warning(
+        "ckpt_path=%s is at iteration %d and model.total_iters=%d: nothing is left to "
+        "train, so nothing is written. To train on, raise model.total_iters; to fine-tune a "
+        "converted release from iteration 0, convert it again with --iteration 0",
+        ckpt_path,
+        done,
+        int(total),
+    )
 
 
 _RESULT_KEYS: dict[str, tuple[str, ...]] = {
