@@ -44,6 +44,8 @@ __all__ = [
     "register_resolvers",
     "keep_sweep_record",
     "KeepSweepRecord",
+    "repeated_sweep_value",
+    "RepeatedSweepValueCheck",
 ]
 
 MAX_NAME = 120
@@ -255,6 +257,51 @@ class KeepSweepRecord(Callback):
             logging.getLogger("starganv2.cli").info(
                 "the earlier launch's multirun.yaml of this sweep is kept as %s", kept.name
             )
+
+
+def repeated_sweep_value(overrides: Sequence[str]) -> tuple[str, str] | None:
+    """The first swept key whose list gives a value twice (``model.lambda_sty=1,1``), with that
+    value as the command line spells it; ``None`` where each value is listed once. Both jobs of
+    such a list would have one folder: the second was refused as a new run in a used folder
+    (``add resume=auto``), which hid the typo."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException:  # Hydra reports a malformed override itself
+        return None
+    for override in parsed:
+        if not override.is_sweep_override() or not isinstance(override.value(), ChoiceSweep):
+            continue
+        seen: set[str] = set()
+        for value in override.sweep_string_iterator():
+            if value in seen:
+                return override.get_key_element(), value
+            seen.add(value)
+    return None
+
+
+class RepeatedSweepValueCheck(Callback):
+    """Refuse a multirun whose swept list gives a value twice (:func:`repeated_sweep_value`):
+    one error line naming the key and the value, exit status 1, before any job runs."""
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        """Check before the sweeper launches (Hydra turns a callback's exception into a warning,
+        so this exits itself, as :class:`~starganv2.cli.cluster.SlurmCommandsCheck` does)."""
+        import logging
+
+        repeated = repeated_sweep_value(config.hydra.overrides.task)
+        if repeated is None:
+            return
+        key, value = repeated
+        logging.getLogger("starganv2.cli").error(
+            "%s lists the value %s twice: each value is one job in its own folder, so list it once",
+            key,
+            value,
+        )
+        sys.exit(1)
 
 
 def register_resolvers() -> None:
