@@ -52,3 +52,30 @@ def test_the_resume_mid_epoch_warning_is_dropped(recwarn):
     )
     warnings.warn("a warning a user acts on", UserWarning, stacklevel=1)
     assert [str(w.message) for w in recwarn] == ["a warning a user acts on"]
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_only_rank_zero_shows_our_info_and_warnings_at_the_console(
+    console, tmp_path, monkeypatch, rank
+):
+    """Under DDP every rank runs the command: rank 1 repeated "resume=auto: continuing ...",
+    "data ..." and the like at the console. Its errors and its own log file keep every line."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    monkeypatch.setattr(rank_zero_only, "rank", rank, raising=False)
+    file = logging.FileHandler(tmp_path / "train_ddp_process_1.log")
+    logging.getLogger().addHandler(file)
+    try:
+        quiet_third_party()
+        ours = logging.getLogger("starganv2.train")
+        ours.info("resume=auto: continuing")
+        logging.getLogger("starganv2.data.sampling").warning("resuming within epoch 0")
+        ours.error("a failure")
+        logging.getLogger("lightning.fabric.utilities.distributed").info("GLOBAL_RANK: 1")
+    finally:
+        logging.getLogger().removeHandler(file)
+        file.close()
+    every = ["resume=auto: continuing", "resuming within epoch 0", "a failure", "GLOBAL_RANK: 1"]
+    shown = every if rank == 0 else ["a failure", "GLOBAL_RANK: 1"]
+    assert console.getvalue().splitlines() == shown
+    assert (tmp_path / "train_ddp_process_1.log").read_text().splitlines() == every

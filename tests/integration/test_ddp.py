@@ -305,6 +305,10 @@ def test_ddp_cpu_from_the_cli(tmp_path, shapes_cache):
         "train.log": 2,
         "train_ddp_process_1.log": 0,
     }
+    # our INFO lines once at the console (rank 0's); rank 1's are in its own log file
+    console = proc.stdout + proc.stderr
+    assert console.count("[starganv2.data.datamodule][INFO] - data ") == 1, console[-3000:]
+    assert "[INFO] - data " in logs["train_ddp_process_1.log"]
     assert (out / "config_resolved.yaml").is_file()
     assert [p.name for p in (out / "csv").iterdir()] == ["version_0"]
     rows = (out / "csv" / "version_0" / "metrics.csv").read_text().splitlines()

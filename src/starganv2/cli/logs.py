@@ -1,8 +1,11 @@
 """What a person sees on the console: each line once, and no known noise.
 
 Hydra configures the root logger (console and the job's log file); Lightning adds a console
-handler of its own to ``lightning.pytorch``, so every Lightning line used to appear twice. The
-entry points call :func:`quiet_third_party` first.
+handler of its own to ``lightning.pytorch``, so every Lightning line used to appear twice. Under
+DDP every process runs the command (Lightning starts ranks 1.. as copies of it, SLURM starts all),
+so each of our INFO and WARNING lines came once per process: at the console, a process other
+than global rank 0 shows only our errors (its own log file keeps every line). The entry points
+call :func:`quiet_third_party` first.
 """
 
 from __future__ import annotations
@@ -59,10 +62,36 @@ class _DropNoise(logging.Filter):
         return not any(p.match(msg) for p in self._patterns)
 
 
+def _global_rank() -> int:
+    """This process's rank as Lightning knows it: from the environment a launcher set (``RANK``,
+    ``LOCAL_RANK``, ``SLURM_PROCID``) until the trainer sets it; 0 in a single process."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
+
+
+class _RankZeroConsole(logging.Filter):
+    """Our own (``starganv2.*``) INFO and WARNING lines at the console of global rank 0 only:
+    the other ranks say the same. Errors are shown by every rank, and other libraries' lines
+    are left as they are (Lightning's own already come from rank 0 where they would repeat)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR or not record.name.startswith("starganv2"):
+            return True
+        return _global_rank() == 0
+
+
+def _is_console(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.StreamHandler) and not isinstance(
+        handler, logging.FileHandler
+    )
+
+
 def quiet_third_party() -> None:
     """Route Lightning's messages through the job's handlers only, and drop known noise:
     third-party deprecation warnings, the messages in :data:`NOISE` and the log lines in
-    :data:`LOG_NOISE`. Idempotent."""
+    :data:`LOG_NOISE`; at the console of a rank other than 0, our INFO and WARNING lines.
+    Idempotent."""
     noise = _DropNoise()
     for name in _LIGHTNING_LOGGERS:
         logger = logging.getLogger(name)
@@ -73,6 +102,10 @@ def quiet_third_party() -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _DropNoise) for f in handler.filters):
             handler.addFilter(noise)
+        if _is_console(handler) and not any(
+            isinstance(f, _RankZeroConsole) for f in handler.filters
+        ):
+            handler.addFilter(_RankZeroConsole())
     for pattern in NOISE:
         warnings.filterwarnings("ignore", message=pattern)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
