@@ -236,3 +236,32 @@ def test_an_online_nets_file_without_the_discriminator_is_named(tmp_path):
     torch.save(nets, tmp_path / "1_nets.ckpt")
     with pytest.raises(ConversionError, match=r"1_nets\.ckpt lacks \['discriminator'\]"):
         convert_checkpoint(tmp_path / "1_nets_ema.ckpt", tmp_path / "out.ckpt")
+
+
+def test_the_filled_hpf_filter_is_one_line_per_conversion(tmp_path, caplog):
+    """It was logged twice per generator (once checking the keys, once loading them)."""
+    src = _perturbed(w_hpf=1.0, fan_weights=str(write_wing_ckpt(tmp_path / "wing.ckpt")))
+    ema, nets = _original_layout(src, drop_hpf=True, fan=True)
+    torch.save(ema, tmp_path / "1_nets_ema.ckpt")
+    torch.save(nets, tmp_path / "1_nets.ckpt")
+    with caplog.at_level(logging.INFO, logger="starganv2.interop.original"):
+        convert_checkpoint(tmp_path / "1_nets_ema.ckpt", tmp_path / "out.ckpt")
+    lines = [r.getMessage() for r in caplog.records if "hpf.filter" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert lines[0].endswith("(nets_ema.generator, nets.generator)")
+
+
+def test_online_nets_of_another_model_are_not_blamed_on_overrides(tmp_path):
+    """Nothing was requested (no --set/--expect), yet the error said "Remove those overrides"."""
+    ema, _ = _original_layout(_perturbed())
+    _, other = _original_layout(_perturbed(num_domains=3))
+    torch.save(ema, tmp_path / "1_nets_ema.ckpt")
+    torch.save(other, tmp_path / "1_nets.ckpt")
+    with pytest.raises(ConversionError) as err:
+        convert_checkpoint(tmp_path / "1_nets_ema.ckpt", tmp_path / "out.ckpt")
+    msg = str(err.value)
+    assert "override" not in msg and "requested configuration" not in msg
+    assert "the nets do not agree with each other" in msg
+    assert "pass the right one with --nets, or --no-siblings" in msg
+    assert "nets.discriminator: key 'main.7.weight' has shape (3, 64, 1, 1)" in msg
+    assert not (tmp_path / "out.ckpt").exists()

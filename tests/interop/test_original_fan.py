@@ -97,3 +97,23 @@ def test_afhq_files_drop_the_fan(tmp_path, caplog):
         module = convert_checkpoint(src, tmp_path / "afhq.ckpt")
     assert module.fan is None and "ignoring 'fan' (w_hpf=0" in caplog.text
     assert not any(k.startswith("fan.") for k in module.state_dict())
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "no such file"), (b"junk", "could not be read"), ({}, "FAN weights are missing")],
+)
+def test_errors_about_the_fan_file_name_the_option(hpf_module, tmp_path, caplog, content, expected):
+    """They named model.fan_weights, a training setting this command has no option for."""
+    src = _release(tmp_path, hpf_module, fan_seed=7)
+    wing = tmp_path / "wing.ckpt"
+    if isinstance(content, bytes):
+        wing.write_bytes(content)
+    elif content is not None:
+        torch.save({"x": torch.zeros(2)}, wing)
+    with caplog.at_level(logging.ERROR):
+        rc = convert_main([str(src), str(tmp_path / "out.ckpt"), "--fan", str(wing)])
+    assert rc == 1
+    assert f"--fan={str(wing)!r}" in caplog.text and expected in caplog.text
+    assert "model.fan_weights" not in caplog.text
+    assert not (tmp_path / "out.ckpt").exists()

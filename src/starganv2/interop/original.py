@@ -222,10 +222,46 @@ def _match(target: torch.nn.Module, state: dict[str, torch.Tensor], where: str) 
     return problems
 
 
-def _fill_hpf(generator: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+def _fill_hpf(generator: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    """Give ``state`` the generator's constant ``hpf.filter`` where the file lacks it (the 2020
+    CelebA-HQ release); whether it did."""
     if "hpf.filter" in generator.state_dict() and "hpf.filter" not in state:
         state["hpf.filter"] = generator.state_dict()["hpf.filter"].clone()
-        log.info("%s: filled the missing constant buffer hpf.filter", where)
+        return True
+    return False
+
+
+def _mismatch_error(
+    source: str, problems: list[str], inferred: dict[str, Any], overrides: dict[str, Any]
+) -> ConversionError:
+    """The error for nets that do not fit: the requested values the file contradicts, with the
+    advice to drop them; without such a request, the nets disagree with each other (an online
+    nets file of another model) and there is no override to remove."""
+    differ = {k: (inferred[k], overrides[k]) for k in ARCH_KEYS if k in overrides}
+    differ = {k: v for k, v in differ.items() if v[0] != v[1]}
+    values = ", ".join(f"{k}={inferred[k]}" for k in ARCH_KEYS)
+    if differ:
+        requested = "; ".join(
+            f"{k}={req!r} was requested but the file has {k}={got!r}"
+            for k, (got, req) in differ.items()
+        )
+        head = (
+            f"{source} does not fit the requested configuration: {requested}. Remove those "
+            f"overrides to use the values inferred from the file ({values})."
+        )
+    else:
+        head = (
+            f"{source}: the nets do not agree with each other: the keys below do not fit the "
+            f"configuration inferred from the EMA nets ({values})."
+        )
+        if all(line.startswith("nets.") for line in problems):
+            head += (
+                " The online nets (*_nets.ckpt) belong to another model: pass the right one "
+                "with --nets, or --no-siblings to go without."
+            )
+    problems = sorted(problems, key=lambda line: "has shape" not in line)  # shapes first
+    shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+    return ConversionError(head + "\n" + "\n".join(shown))
 
 
 def build_module(
@@ -252,38 +288,22 @@ def build_module(
         if missing:
             raise ConversionError(f"the online-nets file lacks {missing}; found {sorted(nets)}")
         groups.append(("nets", nets, module.nets, ALL_NETS))
-    problems = []
+    problems, filled, loads = [], [], []
     for prefix, states, target, names in groups:
         for name in names:
             state = dict(states[name])
-            if name == "generator":
-                _fill_hpf(target[name], state, f"{source}: {prefix}.{name}")
+            if name == "generator" and _fill_hpf(target[name], state):
+                filled.append(f"{prefix}.{name}")
             problems += _match(target[name], state, f"{prefix}.{name}")
+            loads.append((target[name], state))
     if problems:
-        differ = {k: (inferred[k], overrides[k]) for k in ARCH_KEYS if k in overrides}
-        differ = {k: v for k, v in differ.items() if v[0] != v[1]}
-        hint = (
-            "; ".join(
-                f"{k}={req!r} was requested but the file has {k}={got!r}"
-                for k, (got, req) in differ.items()
-            )
-            or "the nets in the file do not agree with each other"
+        raise _mismatch_error(source, problems, inferred, overrides)
+    if filled:
+        log.info(
+            "%s: filled the missing constant buffer hpf.filter (%s)", source, ", ".join(filled)
         )
-        problems.sort(key=lambda line: "has shape" not in line)  # shape mismatches first
-        shown = problems[:20] + (
-            [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
-        )
-        raise ConversionError(
-            f"{source} does not fit the requested configuration: {hint}. Remove those "
-            "overrides to use the values inferred from the file "
-            f"({', '.join(f'{k}={inferred[k]}' for k in ARCH_KEYS)}).\n" + "\n".join(shown)
-        )
-    for prefix, states, target, names in groups:
-        for name in names:
-            state = dict(states[name])
-            if name == "generator":
-                _fill_hpf(target[name], state, f"{source}: {prefix}.{name}")
-            target[name].load_state_dict(state, strict=True)
+    for net, state in loads:
+        net.load_state_dict(state, strict=True)
     if nets is None:
         for name in EMA_NETS:
             module.nets[name].load_state_dict(module.nets_ema[name].state_dict())
@@ -337,6 +357,17 @@ def _fan_source(
         "face-landmark net's weights with --fan wing.ckpt (fan_path=...; clovaai/stargan-v2: "
         "`bash download.sh wing` saves expr/checkpoints/wing.ckpt)"
     )
+
+
+def _read_fan_option(module: StarGANv2Module, fan_path: str | os.PathLike | None) -> None:
+    """Read ``--fan``'s weights into ``module.fan`` now, so that a file that is missing or not
+    the FAN's is named as ``--fan`` (the module reads them later, as ``model.fan_weights``,
+    its training setting, which this command has no option for)."""
+    if fan_path is None or module.fan is None:
+        return
+    from starganv2.faces.fan import FAN
+
+    module.fan.load_state_dict(FAN.from_file(fan_path, key="--fan").state_dict())
 
 
 def _check_moment_shapes(opt: torch.optim.Optimizer, where: str) -> None:
@@ -409,6 +440,7 @@ def convert_checkpoint(
     if fan_weights is not None:
         overrides.setdefault("fan_weights", fan_weights)
     module = build_module(nets_ema, nets, source=str(nets_ema_path), **overrides)
+    _read_fan_option(module, fan_path)
 
     optimizers = module.build_optimizers()
     if optims_path is not None:
