@@ -5,15 +5,13 @@ Composing the SLURM config off the cluster still works (``tests/integration/test
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from starganv2.cli.cluster import SlurmCommandsCheck
+from tests.integration.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,16 +19,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_slurm_multirun_without_slurm_is_one_line(tmp_path: Path) -> None:
     empty = tmp_path / "bin"  # a PATH without sbatch or srun, whatever this machine has
     empty.mkdir()
-    env = {**os.environ, "PATH": str(empty), "PYTHONPATH": str(ROOT / "src")}
     sweep = tmp_path / "sweep"
-    proc = subprocess.run(
-        [sys.executable, "-m", "starganv2.cli.train", "-m", "hydra/launcher=slurm"]
-        + ["experiment=quick", "trainer.devices=1", f"hydra.sweep.dir={sweep}"],
-        capture_output=True,
-        text=True,
-        env=env,
+    proc = run_cli(
+        ["starganv2.cli.train", "-m", "hydra/launcher=slurm", "experiment=quick"]
+        + ["trainer.devices=1", f"hydra.sweep.dir={sweep}"],
         cwd=tmp_path,
         timeout=120,
+        env={"PATH": str(empty), "PYTHONPATH": str(ROOT / "src")},
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]

@@ -5,13 +5,12 @@ and settings of the first launch were lost. The record there before is now kept 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from starganv2.cli.job_names import KeepSweepRecord, keep_sweep_record
+from tests.integration.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,17 +30,14 @@ def test_an_earlier_record_is_renamed_never_overwritten(tmp_path: Path) -> None:
 
 
 def test_a_relaunch_keeps_the_first_launchs_record(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     sweep = tmp_path / "sweep"
     for values in ("-1,-2", "-3"):  # refused at once (a negative weight): no training needed
-        proc = subprocess.run(
-            [sys.executable, "-m", "starganv2.cli.train", "-m", f"model.lambda_sty={values}"]
+        proc = run_cli(
+            ["starganv2.cli.train", "-m", f"model.lambda_sty={values}"]
             + [f"hydra.sweep.dir={sweep}", f"data.cache_dir={tmp_path / 'cache'}"],
-            capture_output=True,
-            text=True,
-            env=env,
             cwd=tmp_path,
             timeout=120,
+            env={"PYTHONPATH": str(ROOT / "src")},
         )
         assert proc.returncode == 1, proc.stdout + proc.stderr
     records = sorted(p.name for p in sweep.glob("multirun*.yaml"))

@@ -5,15 +5,13 @@ and the value, before any job runs."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from starganv2.cli.job_names import RepeatedSweepValueCheck, repeated_sweep_value
+from tests.integration.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,16 +41,13 @@ def test_the_callback_exits_before_the_sweep(caplog: pytest.LogCaptureFixture) -
 
 
 def test_a_repeated_value_is_one_line_and_no_job(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     sweep = tmp_path / "sweep"
-    proc = subprocess.run(
-        [sys.executable, "-m", "starganv2.cli.train", "-m", "model.lambda_sty=1,1"]
-        + ["run_name=x", f"hydra.sweep.dir={sweep}", f"data.cache_dir={tmp_path / 'cache'}"],
-        capture_output=True,
-        text=True,
-        env=env,
+    proc = run_cli(
+        ["starganv2.cli.train", "-m", "model.lambda_sty=1,1", "run_name=x"]
+        + [f"hydra.sweep.dir={sweep}", f"data.cache_dir={tmp_path / 'cache'}"],
         cwd=tmp_path,
         timeout=120,
+        env={"PYTHONPATH": str(ROOT / "src")},
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
