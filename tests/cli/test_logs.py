@@ -79,3 +79,13 @@ def test_only_rank_zero_shows_our_info_and_warnings_at_the_console(
     shown = every if rank == 0 else ["a failure", "GLOBAL_RANK: 1"]
     assert console.getvalue().splitlines() == shown
     assert (tmp_path / "train_ddp_process_1.log").read_text().splitlines() == every
+
+
+def test_the_librarys_own_errors_are_never_noise(console):
+    """An error quoting torch's weights_only message (a FAN file that is an image) used to match
+    the weights_only noise pattern: the run exited with status 1 and printed nothing."""
+    quiet_third_party()
+    line = "model.fan_weights='a.jpg' could not be read with torch.load(weights_only=True): ..."
+    logging.getLogger("starganv2.train").error(line)
+    logging.getLogger("lightning.pytorch").info("the weights_only notice")
+    assert console.getvalue() == line + "\n"
