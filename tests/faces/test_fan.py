@@ -339,3 +339,14 @@ def test_bad_files_name_the_key(tmp_path):
     torch.save({"generator": {"a": torch.zeros(1)}, "epoch": 3}, tmp_path / "other.ckpt")
     with pytest.raises(FANWeightsError, match=r"holds no FAN weights \(found \['epoch'"):
         read_fan_state(tmp_path / "other.ckpt")
+
+
+def test_an_image_given_as_the_weights_is_one_line(tmp_path):
+    """An image passed as model.fan_weights: torch's refusal runs over several paragraphs and
+    advises weights_only=False; the error is one line that names the file and what it is."""
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "face.jpg")
+    with pytest.raises(FANWeightsError, match=r"'.*face.jpg'.*not a plain file of weights") as err:
+        read_fan_state(tmp_path / "face.jpg", key="model.fan_weights")
+    assert "\n" not in str(err.value) and "weights_only=False" not in str(err.value)

@@ -236,5 +236,16 @@ def load_weights_file(
     except Exception as err:
         raise error(
             f"{name} could not be read with torch.load(weights_only=True): "
-            f"{type(err).__name__}: {err}; expected {expected}"
+            f"{_load_failure(err)}; expected {expected}"
         ) from err
+
+
+def _load_failure(err: BaseException) -> str:
+    """torch.load's reason in one line: its refusal of a file that is no safe weights file (an
+    image, a pickle of objects) runs over several paragraphs and advises weights_only=False,
+    which would run whatever code the file holds."""
+    text = str(err)
+    if "Weights only load failed" in text:
+        return "not a plain file of weights (an image, or a pickle of Python objects)"
+    first = text.splitlines()[0] if text.strip() else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
