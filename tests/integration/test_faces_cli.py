@@ -35,3 +35,15 @@ def test_celeba_hq_trains_with_masks_and_its_checkpoint_carries_the_fan(tmp_path
     assert model.fan is not None and model.hparams.w_hpf == 1.0
     out = model.translate(torch.rand(2, 3, 32, 32) * 2 - 1, 1)
     assert torch.isfinite(out).all()
+
+
+def test_a_celeba_hq_run_resumes_after_its_fan_file_moved(tmp_path):
+    """The checkpoint carries the FAN, so resuming needs no model.fan_weights file: Lightning
+    calls the module's setup (which read the file) before it restores the checkpoint, so the
+    resumed run stopped with 'no such file' for weights it already had."""
+    wing = write_wing_ckpt(tmp_path / "wing.ckpt", seed=1)
+    fast = ["model.total_iters=1", "callbacks.samples.every_n_iters=100"]
+    assert run(_cfg(tmp_path, f"model.fan_weights={wing}", *fast))["iteration"] == 1
+    wing.unlink()
+    more = ["model.total_iters=2", "callbacks.samples.every_n_iters=100", "resume=auto"]
+    assert run(_cfg(tmp_path, f"model.fan_weights={wing}", *more))["iteration"] == 2

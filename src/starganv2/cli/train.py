@@ -770,6 +770,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     model.evaluator = validation_evaluator(cfg)
     if ckpt_path is not None:
         checkpoint = read_checkpoint(ckpt_path)
+        take_frozen_weights(checkpoint, model)
         check_checkpoint_fits(checkpoint, model, ckpt_path)
         _warn_nothing_left(checkpoint, model, ckpt_path, resumed=bool(cfg.get("resume")))
         del checkpoint
@@ -828,6 +829,17 @@ def run(cfg: DictConfig) -> dict[str, float]:
         metrics.update(_last_evaluation(callbacks, metrics))
     metrics["iteration"] = float(model.iteration)
     return metrics
+
+
+def take_frozen_weights(checkpoint: dict, model: Any) -> None:
+    """Give ``model`` the frozen FAN of the checkpoint it resumes from. The module reads
+    ``model.fan_weights`` in ``setup``, which Lightning calls before it restores the checkpoint,
+    so a resumed CelebA-HQ run stopped when that file had moved since, although the checkpoint
+    carries the weights (as it does for ``load_model``)."""
+    fan = getattr(model, "fan", None)
+    state = {k[4:]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith("fan.")}
+    if fan is not None and state:
+        fan.load_state_dict(state)  # marks the weights as provided: the file is not read
 
 
 def _warn_nothing_left(
