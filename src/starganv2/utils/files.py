@@ -246,6 +246,6 @@ def _load_failure(err: BaseException) -> str:
     which would run whatever code the file holds."""
     text = str(err)
     if "Weights only load failed" in text:
-        return "not a plain file of weights (an image, or a pickle of Python objects)"
+        return "not a plain file of weights (an image, a text file, a pickle of Python objects?)"
     first = text.splitlines()[0] if text.strip() else ""
     return f"{type(err).__name__}: {first}" if first else type(err).__name__
