@@ -191,6 +191,14 @@ def test_datamodule_argument_errors(tmp_path):
         dm.setup()
 
 
+def test_a_num_domains_that_disagrees_names_the_value_to_pass(tmp_path):
+    """data.attributes=[Male,Young] alone leaves the config's num_domains=5: the error says what
+    to add, not only that the two disagree."""
+    root, table = _attribute_root(tmp_path)
+    with pytest.raises(ValueError, match=r"add data.num_domains=2$"):
+        _dm(root, table, attributes=["Male", "Young"], exclusive=[], num_domains=5)
+
+
 def test_datamodule_refuses_an_epoch_without_a_full_batch(tmp_path):
     """drop_last with fewer training images than a batch would train 0 iterations."""
     root, table = _attribute_root(tmp_path)

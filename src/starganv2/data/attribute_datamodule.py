@@ -193,7 +193,8 @@ class AttributeDataModule(L.LightningDataModule):
             if num_domains is not None and num_domains != len(self.attributes):
                 raise ValueError(
                     f"data.num_domains={num_domains} but data.attributes has "
-                    f"{len(self.attributes)} names: {self.attributes}; expected them to agree"
+                    f"{len(self.attributes)} names: {self.attributes}; expected them to agree: "
+                    f"add data.num_domains={len(self.attributes)}"
                 )
         self.root = Path(root).expanduser()
         self.attr_file = Path(attr_file).expanduser()
