@@ -199,6 +199,26 @@ def test_a_num_domains_that_disagrees_names_the_value_to_pass(tmp_path):
         _dm(root, table, attributes=["Male", "Young"], exclusive=[], num_domains=5)
 
 
+def test_a_data_root_that_holds_none_of_the_images_is_one_line(tmp_path):
+    """data.root one folder too high (celeba/ instead of celeba/img_align_celeba/): every row
+    is missing, and the error listed all of them (202,599 lines for CelebA) and advised 'skip'."""
+    root, table = _attribute_root(tmp_path)
+    for mode in ("error", "skip"):
+        dm = _dm(root.parent, table, on_bad_image=mode)
+        with pytest.raises(FileNotFoundError, match=r"none of the 8 images .* data.root=") as err:
+            dm.setup()
+        assert "\n" not in str(err.value) and ".png', would be " in str(err.value)
+
+
+def test_many_missing_images_are_counted_not_all_listed(tmp_path):
+    root, table = _attribute_root(tmp_path, n=30)
+    for path in sorted(root.iterdir())[:25]:
+        path.unlink()
+    with pytest.raises(ValueError, match=r"25 image\(s\) listed") as err:
+        _dm(root, table).setup()
+    assert str(err.value).count("file not found") == 20 and "... and 5 more" in str(err.value)
+
+
 def test_datamodule_refuses_an_epoch_without_a_full_batch(tmp_path):
     """drop_last with fewer training images than a batch would train 0 iterations."""
     root, table = _attribute_root(tmp_path)

@@ -62,6 +62,8 @@ ON_BAD_IMAGE = ("error", "skip")
 ATTRIBUTES_KEY = "attributes"
 """Key of the attribute names in the data module's part of a checkpoint
 (``checkpoint["<DataModule class>"]["attributes"]``, :meth:`AttributeDataModule.state_dict`)."""
+_MAX_LISTED = 20
+"""Missing or unreadable images named one per line in the error or warning; the rest counted."""
 _NOT_DATA = ("state_dict", "optimizer_states", "hyper_parameters", "callbacks", "loops")
 """Checkpoint entries that are not a data module's (the model's hyperparameters hold an
 ``attributes`` too: its own, which may be unset)."""
@@ -237,10 +239,18 @@ class AttributeDataModule(L.LightningDataModule):
         """``rows`` whose image exists and decodes; the rest raise or are skipped with a warning."""
         paths = [self.root / files[r] for r in rows]
         bad = {p: "file not found" for p in paths if not p.is_file()}
+        if paths and len(bad) == len(paths):
+            raise FileNotFoundError(
+                f"none of the {len(paths)} images listed in {self.attr_file} is under "
+                f"data.root={self.root} (the first, {files[rows[0]]!r}, would be {paths[0]}): "
+                "expected data.root to be the folder the table's file names are relative to"
+            )
         bad.update(scan_images([p for p in paths if p not in bad], self.scan_workers))
         if not bad:
             return rows
-        listing = "\n".join(f"  {p}: {why}" for p, why in sorted(bad.items()))
+        listing = "\n".join(f"  {p}: {why}" for p, why in sorted(bad.items())[:_MAX_LISTED])
+        if len(bad) > _MAX_LISTED:  # one line each for a table of 200,000 rows is no message
+            listing += f"\n  ... and {len(bad) - _MAX_LISTED} more"
         if self.on_bad_image == "error":
             raise ValueError(
                 f"{len(bad)} image(s) listed in {self.attr_file} are missing or unreadable under "
