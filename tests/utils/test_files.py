@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,13 @@ def test_temporary_of_a_killed_writer_is_removed_by_the_next_one(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [other_host.name, "live.png", "next.txt"]
     )
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_where_no_file_can_be_made_names_the_file_to_write():
+    """/proc takes no new files: the error named only the hidden temporary
+    (``/proc/.x.tmp-<host>.<pid>.<random>.txt``), not the file the caller asked for."""
+    with pytest.raises(OSError) as err:
+        atomic_write_text("/proc/x.txt", "a")
+    assert "cannot write /proc/x.txt" in str(err.value)
+    assert ".tmp-" not in str(err.value)

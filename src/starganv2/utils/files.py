@@ -143,7 +143,13 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     suffix = path.suffix if suffix is None else suffix
     _remove_dead_temporaries(path.parent)
     prefix = f".{path.stem[:64]}.tmp-{owner_tag()}."  # the stem cut, so long names still fit
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    except OSError as err:  # its own message names only the temporary file
+        raise OSError(
+            err.errno,
+            f"{err.strerror}: cannot write {path} (no new file can be made in its folder)",
+        ) from err
     os.close(fd)
     tmp = Path(name)
     try:
