@@ -66,6 +66,7 @@ from starganv2.models.training_checks import (
     check_images,
     check_strategy,
     check_trainer_counts,
+    check_training_batch,
     domain_labels,
 )
 from starganv2.utils.amp import one_scaler_update
@@ -112,6 +113,7 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
             [f"{update}/{term}" for update, terms in self.TERMS.items() for term in terms]
         )
         self._eval_mode_filter: tuple[Any, ...] | None = None
+        self._batch_checked = False
 
     def set_nets(
         self, nets: Mapping[str, nn.Module], init: Callable[[nn.Module], None] | None = None
@@ -307,6 +309,7 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         backward passes (plain DDP would stop at the second one on every rank)."""
         check_trainer_counts(self.trainer, "model.total_iters")
         check_strategy(self.trainer)
+        self._batch_checked = False
         if self.trainer.fast_dev_run:
             # fast_dev_run=N sets max_steps=N optimizer steps, which one iteration exceeds; its
             # limit of N batches (one epoch) is what makes it N iterations.
@@ -340,11 +343,28 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         self._restore_warning_filters()
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
-        """Stop before a batch once ``iteration`` has reached ``total_iters``."""
+        """Stop before a batch once ``iteration`` has reached ``total_iters``; check the first
+        batch of a fit (:meth:`training_batch_keys`, :func:`check_training_batch`), so that a
+        dataloader of one's own that yields something else fails in one line naming the key."""
         if self.iteration >= self.hparams.total_iters:
             self.trainer.should_stop = True
             return -1
+        if not self._batch_checked:
+            self.check_first_batch(batch)
+            self._batch_checked = True
         return None
+
+    def check_first_batch(self, batch: Any) -> None:
+        """Refuse the first training batch of a fit unless it holds :meth:`training_batch_keys`
+        as the model trains on them (:func:`check_training_batch`)."""
+        image_keys, label_keys = self.training_batch_keys()
+        check_training_batch(batch, image_keys, label_keys, self.img_size, self.num_domains)
+
+    def training_batch_keys(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The image keys and the domain-label keys a training batch must hold: the source
+        (and the references where ``NEEDS_REFERENCES``), its domain and the target domain."""
+        refs = ("x_ref", "x_ref2") if self.NEEDS_REFERENCES else ()
+        return ("x_real", *refs), ("y_org", "y_trg")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite()

@@ -42,6 +42,7 @@ __all__ = [
     "check_adam",
     "check_data_fits",
     "check_data_references",
+    "check_training_batch",
     "domain_labels",
     "check_domain",
     "domain_list",
@@ -318,6 +319,46 @@ def check_data_references(model_name: str, datamodule: object) -> None:
             "(x_ref, x_ref2); set data.load_references=true (false is for StarGAN v1, "
             "model=stargan_v1)"
         )
+
+
+def check_training_batch(
+    batch: object,
+    image_keys: Sequence[str],
+    label_keys: Sequence[str],
+    img_size: int,
+    num_domains: int,
+) -> None:
+    """``TypeError``/``ValueError`` in one line when a training batch is not the dict the model
+    trains on: ``image_keys`` float ``(N, 3, img_size, img_size)`` in [-1, 1] and ``label_keys``
+    integer ``(N,)`` domain indices in ``[0, num_domains)``, as
+    :class:`~starganv2.data.datamodule.ImageDomainDataModule` yields them. A dataloader of one's
+    own (``(x, y)`` tuples, a missing reference, another image size) otherwise fails deep in the
+    nets with a bare ``KeyError``, an ``IndexError`` or a matrix-shape error. Reads the value
+    ranges back from the device: meant for the first batch of a fit."""
+    keys = [*image_keys, *label_keys]
+    if not isinstance(batch, Mapping):
+        raise TypeError(
+            f"a training batch is a {type(batch).__name__}: expected a dict with keys {keys}, "
+            "as starganv2.ImageDomainDataModule's train_dataloader yields"
+        )
+    missing = [k for k in keys if k not in batch]
+    if missing:
+        raise ValueError(
+            f"the training batch has no {missing} (it has {sorted(map(str, batch))}): expected "
+            f"keys {keys}, as starganv2.ImageDomainDataModule's train_dataloader yields"
+        )
+    n = None
+    for key in image_keys:
+        x = check_images(batch[key], img_size, key=f"batch[{key!r}]")
+        if n is not None and x.size(0) != n:
+            raise ValueError(
+                f"batch[{key!r}] has {x.size(0)} images but batch[{image_keys[0]!r}] has {n}: "
+                "expected one per source image"
+            )
+        n = x.size(0)
+    for key in label_keys:
+        y = batch[key]
+        domain_labels(y, n or 0, num_domains, getattr(y, "device", "cpu"), key=f"batch[{key!r}]")
 
 
 def check_images(

@@ -229,6 +229,31 @@ class StarGANv1Module(TranslationModule):
         """``("label",)``; ``("attribute",)`` with ``label_mode="multi"``."""
         return (MODE_ATTRIBUTE,) if self.multi_label else (MODE_LABEL,)
 
+    def _check_label_mode(self, y_org: torch.Tensor) -> None:
+        """``ValueError`` when the batch's labels are of the other ``label_mode``."""
+        if (y_org.dim() == 2) != self.multi_label:
+            raise ValueError(
+                f"model.label_mode={self.hparams.get('label_mode', 'single')!r} but the batch's "
+                f"labels y_org have shape {tuple(y_org.shape)}: attribute data (y_org (N, A)) "
+                "needs model.label_mode=multi, domain folders (y_org (N,)) model.label_mode=single"
+            )
+
+    def check_first_batch(self, batch: Any) -> None:
+        """The label mode first (its message says which ``label_mode`` the labels need), then
+        the keys, images and domain labels as every model checks them."""
+        y_org = batch.get("y_org") if isinstance(batch, Mapping) else None
+        if isinstance(y_org, torch.Tensor):
+            self._check_label_mode(y_org)
+        super().check_first_batch(batch)
+
+    def training_batch_keys(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``x_real``, and as domain indices ``y_org`` (single labels; attribute vectors are
+        checked by :meth:`training_step`) and ``y_trg`` where ``target_labels="batch"`` reads it."""
+        labels = () if self.multi_label else ("y_org",)
+        if self.hparams.target_labels == "batch":
+            labels = (*labels, "y_trg")
+        return ("x_real",), labels
+
     # ------------------------------------------------------------------ optimizers
     def configure_optimizers(self) -> list[dict[str, Any]]:
         """:meth:`build_optimizers` as Lightning takes them, named ``lr-generator`` and
@@ -291,12 +316,7 @@ class StarGANv1Module(TranslationModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         hp = self.hparams
         x_real, y_org = batch["x_real"], batch["y_org"]
-        if (y_org.dim() == 2) != self.multi_label:
-            raise ValueError(
-                f"model.label_mode={hp.get('label_mode', 'single')!r} but the batch's labels "
-                f"y_org have shape {tuple(y_org.shape)}: attribute data (y_org (N, A)) needs "
-                "model.label_mode=multi, domain folders (y_org (N,)) model.label_mode=single"
-            )
+        self._check_label_mode(y_org)
         if hp.target_labels == "shuffle":
             y_trg = shuffled_labels(y_org)
         elif hp.target_labels == "flip":
