@@ -68,3 +68,27 @@ def test_stargan_v1_reads_no_references_but_its_labels():
     )
     with pytest.raises(ValueError, match=r"batch\['y_org'\] values must be in \[0, 2\)"):
         _fit(StarGANv1Module(**TINY_V1, total_iters=1), Edited(y_org=5))
+
+
+def test_a_model_checkpoint_counting_optimizer_steps_is_refused(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from starganv2.callbacks.checkpoint import IterationCheckpoint
+
+    every = ModelCheckpoint(dirpath=tmp_path / "steps", every_n_train_steps=2)
+    module = StarGANv2Module(**TINY, total_iters=2)
+    with pytest.raises(ValueError) as err:
+        quiet_trainer(callbacks=[every]).fit(module, DataLoader(RandomPairs(n=4), batch_size=2))
+    assert str(err.value) == (
+        "ModelCheckpoint(every_n_train_steps=2) counts optimizer steps, and one iteration of this "
+        "model takes several; checkpoint every N iterations with "
+        "starganv2.callbacks.checkpoint.IterationCheckpoint(dirpath, every_n_iters=N)"
+    )
+    assert module.iteration == 0
+    iters = IterationCheckpoint(tmp_path / "iters", every_n_iters=1)
+    quiet_trainer(callbacks=[iters]).fit(module, DataLoader(RandomPairs(n=4), batch_size=2))
+    assert sorted(p.name for p in (tmp_path / "iters").glob("*.ckpt")) == [
+        "iter_0000001.ckpt",
+        "iter_0000002.ckpt",
+        "last.ckpt",
+    ]

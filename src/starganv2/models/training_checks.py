@@ -29,6 +29,7 @@ __all__ = [
     "NonFiniteLossError",
     "NonFiniteTracker",
     "check_trainer_counts",
+    "check_checkpoint_steps",
     "check_strategy",
     "strategy_problem",
     "check_manual_optimization",
@@ -135,12 +136,30 @@ def check_trainer_counts(trainer: Any, iterations_key: str) -> None:
                 f"takes several; set the training length in iterations with {iterations_key}=... "
                 f"and leave trainer.{name} unset"
             )
+    check_checkpoint_steps(trainer)
     every = getattr(trainer, "log_every_n_steps", 1)
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(  # Lightning takes 0 and writes no metrics at all, -1 logs every step
             f"trainer.log_every_n_steps={every!r} is invalid: expected an int >= 1 (iterations "
             "between logged losses)"
         )
+
+
+def check_checkpoint_steps(trainer: Any) -> None:
+    """Refuse a ``ModelCheckpoint(every_n_train_steps=N)`` among the trainer's callbacks: it
+    counts optimizer steps, several per iteration, so it would save every ``N / 6`` iterations
+    of StarGAN v2 under names that count optimizer steps (the final one under the iteration).
+    ``IterationCheckpoint`` counts iterations."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    for callback in getattr(trainer, "callbacks", None) or []:
+        steps = getattr(callback, "_every_n_train_steps", 0)
+        if isinstance(callback, ModelCheckpoint) and steps:
+            raise ValueError(
+                f"ModelCheckpoint(every_n_train_steps={steps}) counts optimizer steps, and one "
+                "iteration of this model takes several; checkpoint every N iterations with "
+                "starganv2.callbacks.checkpoint.IterationCheckpoint(dirpath, every_n_iters=N)"
+            )
 
 
 FIND_UNUSED_STRATEGY = "ddp_find_unused_parameters_true"
