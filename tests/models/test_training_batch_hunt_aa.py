@@ -92,3 +92,27 @@ def test_a_model_checkpoint_counting_optimizer_steps_is_refused(tmp_path):
         "iter_0000002.ckpt",
         "last.ckpt",
     ]
+
+
+def test_a_checkpoint_of_another_model_or_other_nets_is_one_line(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from starganv2.models.registry import CheckpointError
+
+    saver = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    module = StarGANv2Module(**TINY, total_iters=1)
+    quiet_trainer(callbacks=[saver]).fit(module, DataLoader(RandomPairs(n=4), batch_size=2))
+    last = tmp_path / "last.ckpt"
+    with pytest.raises(CheckpointError) as err:
+        StarGANv1Module.load_from_checkpoint(last)
+    assert str(err.value) == (
+        "the checkpoint holds a stargan_v2 model, not stargan_v1 (StarGANv1Module): "
+        "starganv2.load_model(path) builds the model a checkpoint holds; resume it with a module "
+        "of that model"
+    )
+    narrower = StarGANv2Module(**{**TINY, "dim_in": 8}, total_iters=2)
+    with pytest.raises(
+        CheckpointError, match=r"^ckpt_path='.*last\.ckpt' holds stargan_v2 nets of"
+    ):
+        quiet_trainer().fit(narrower, DataLoader(RandomPairs(n=4), batch_size=2), ckpt_path=last)
+    assert "\n" not in str(err.value)

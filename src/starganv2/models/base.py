@@ -59,6 +59,11 @@ from starganv2.models.domain_names import saved_domain_names
 from starganv2.models.ema import make_ema
 from starganv2.models.lightning_steps import EvaluationSteps
 from starganv2.models.prediction import PredictionMixin
+from starganv2.models.registry import (
+    CheckpointError,
+    check_checkpoint_fits,
+    checkpoint_model_name,
+)
 from starganv2.models.training_checks import (
     NonFiniteTracker,
     check_data_fits,
@@ -383,6 +388,7 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
     the tensors keep their shapes); :meth:`on_load_checkpoint` refuses a checkpoint of others."""
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._check_checkpoint_fits(checkpoint)
         self._check_fixed_settings(checkpoint)
         self.iteration = int(checkpoint.get("starganv2", {}).get("iteration", 0))
         if self._trainer is not None and self._trainer.is_global_zero:
@@ -422,6 +428,25 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
                 changed,
             )
         return optimizers
+
+    def _check_checkpoint_fits(self, checkpoint: dict[str, Any]) -> None:
+        """:class:`~starganv2.models.registry.CheckpointError` in one line when ``checkpoint``
+        holds another model (``load_from_checkpoint`` of the other class) or, when a fit resumes
+        from it (``trainer.fit(ckpt_path=...)``), nets of other sizes, as ``starganv2-train``
+        says it: Lightning's own error lists every key of the state dict. Outside a fit the sizes
+        are not compared: that would read deferred weights (the FAN) the checkpoint brings."""
+        trainer = self._trainer
+        fitting = trainer is not None and trainer.state.fn == "fit"
+        theirs = checkpoint_model_name(checkpoint)
+        if theirs != self.MODEL_NAME:
+            where = f"ckpt_path={str(trainer.ckpt_path)!r}" if fitting else "the checkpoint"
+            raise CheckpointError(
+                f"{where} holds a {theirs} model, not {self.MODEL_NAME} "
+                f"({type(self).__name__}): starganv2.load_model(path) builds the model a "
+                "checkpoint holds; resume it with a module of that model"
+            )
+        if fitting:
+            check_checkpoint_fits(checkpoint, self, trainer.ckpt_path)
 
     def _check_fixed_settings(self, checkpoint: dict[str, Any]) -> None:
         """``ValueError`` naming the key when ``checkpoint`` was written with another value of
