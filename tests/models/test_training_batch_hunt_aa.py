@@ -116,3 +116,10 @@ def test_a_checkpoint_of_another_model_or_other_nets_is_one_line(tmp_path):
     ):
         quiet_trainer().fit(narrower, DataLoader(RandomPairs(n=4), batch_size=2), ckpt_path=last)
     assert "\n" not in str(err.value)
+
+
+def test_predict_with_tuple_batches_names_the_expected_dict():
+    module = StarGANv2Module(**TINY).eval()
+    data = TensorDataset(torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match=r"^predict_step: the batch is a list: expected a dict"):
+        quiet_trainer().predict(module, DataLoader(data, batch_size=2))

@@ -84,6 +84,12 @@ class PredictionMixin:
         self, batch: Mapping[str, Any], batch_idx: int = 0, dataloader_idx: int = 0
     ) -> dict[str, Any]:
         """Translate one batch of requests; returns ``{"x_fake": (N, 3, S, S), **passed}``."""
+        if not isinstance(batch, Mapping):  # (x, y) tuples: ``in`` would compare tensors
+            raise TypeError(
+                f"predict_step: the batch is a {type(batch).__name__}: expected a dict with x "
+                "(N, 3, S, S), y_trg (N,), seed (N,) and optionally x_ref, psi, as "
+                "starganv2.prediction_loader(TranslationRequests(...)) yields"
+            )
         for key in ("x", "y_trg"):
             if key not in batch:
                 raise KeyError(
