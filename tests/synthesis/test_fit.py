@@ -45,6 +45,22 @@ def test_unfit_crops_exactly_the_pad_away():
     assert torch.all(unfit(y, how) == 0.5)
 
 
+@pytest.mark.parametrize("h, w", [(33, 200), (200, 33), (50, 120), (17, 160)])
+def test_letterbox_round_trip_keeps_edges_where_they_were(h, w):
+    # the content band of these sizes ends inside a model pixel (33 rows of 200 at 32 px are
+    # 5.28 model rows): cutting the square at whole model pixels moved edges by 2 source pixels
+    long = max(h, w)
+    for at in (long // 4, long // 2, 3 * long // 4):
+        x = -torch.ones(3, h, w)
+        if h < w:
+            x[:, at * h // w :] = 1.0  # a step across the short (padded) axis
+        else:
+            x[:, :, at * w // h :] = 1.0
+        back = unfit(*fit_square(x, 32, "letterbox"))
+        profile = back[0].mean(1) if h < w else back[0].mean(0)
+        assert int((profile > 0).nonzero()[0]) == at * min(h, w) // long
+
+
 def test_crop_takes_the_central_square_at_its_own_resolution():
     x = torch.zeros(3, 40, 60)
     x[:, :, 10:50] = 1  # the central 40x40 square is white

@@ -124,10 +124,22 @@ def unfit(y: torch.Tensor, fit: Fit) -> torch.Tensor:
             f"expected outputs of {fit.size}x{fit.size} (the fitted input), got {tuple(y.shape)}"
         )
     if fit.mode == "letterbox":
-        top, left, h, w = fit.box
-        # whole pixels of the square that hold content (at least one)
-        t0, l0 = int(round(top)), int(round(left))
-        t1 = max(t0 + 1, int(round(top + h)))
-        l1 = max(l0 + 1, int(round(left + w)))
-        y = y[..., t0:t1, l0:l1]
+        return _unletterbox(y, fit)
     return resize(y, fit.out_height, fit.out_width)
+
+
+def _unletterbox(y: torch.Tensor, fit: Fit) -> torch.Tensor:
+    """The letterboxed output ``y (..., S, S)`` back at the picture's ``height x width``: the
+    padded axis is resized to the padded square's side and the pad (whole source pixels) cut
+    away, then the other axis is resized. Cropping the square at whole model pixels instead
+    would move the content by up to half a model pixel (several source pixels), so boxes would
+    no longer sit on their objects. The padded axis goes first, while the other is still ``S``
+    pixels, so no ``side x side`` picture is ever made; a square picture (no pad) is resized
+    at once, as ``stretch`` does."""
+    h, w, side = fit.height, fit.width, max(fit.height, fit.width)
+    top, left = (side - h) // 2, (side - w) // 2  # the pad fit_square added
+    if h < w:
+        y = resize(y, side, fit.size)[..., top : top + h, :]
+    elif w < h:
+        y = resize(y, fit.size, side)[..., left : left + w]
+    return resize(y, h, w)
