@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -509,6 +510,22 @@ def test_a_rerun_with_other_settings_is_refused_unless_it_overwrites(module, tmp
     ]  # the day outputs of the first run are gone, with their labels
     assert sorted(p.name for p in (out / "labels/train").iterdir()) == ["a_night_0.txt"]
     assert augment(module, src, out, targets=[1]).skipped == 3  # same settings: resumes
+
+
+def test_overwrite_after_an_interrupted_run_deletes_that_runs_outputs(module, tmp_path):
+    """A run stopped before its report (Ctrl-C, SIGTERM) leaves translations that no report
+    lists; ``overwrite=true`` with other settings kept them, and in a YOLO folder an image
+    without a label file is a background image: its objects would be read as none."""
+    src = make_yolo(tmp_path / "in", broken=False)
+    out = tmp_path / "out"
+    augment(module, src, out, styles=2)
+    (out / REPORT_FILE).unlink()  # what a stopped run has not written yet
+    shutil.rmtree(out / "labels")
+    augment(module, src, out, targets=[1], overwrite=True)
+    assert sorted(p.name for p in (out / "images/train").iterdir()) == [
+        "a_night_0.jpg",
+        "background_night_0.jpg",
+    ]
 
 
 def test_a_folder_of_other_files_is_refused_and_overwrite_replaces_only_the_outputs_names(

@@ -585,6 +585,7 @@ def _claim_output(
             for o in (old.get("outputs", []) if isinstance(old, dict) else [])
             if isinstance(o, dict) and o.get("domain") is not None and "image" in o
         ]
+        stale += _earlier_outputs(earlier, planned)
         stale += [o.rel for o in planned if not o.is_source]
         _delete_outputs(root, stale, fmt)
         log.warning(
@@ -595,6 +596,18 @@ def _claim_output(
         replaced = True
     save_json(made_by, path)
     return replaced
+
+
+def _earlier_outputs(earlier: dict[str, Any], planned: Sequence[OutputImage]) -> list[str]:
+    """The translations of ``planned``'s sources that the run which recorded the settings
+    ``earlier`` planned (its ``targets`` and ``styles``). A run stopped before its report
+    leaves its outputs listed nowhere else; left in a YOLO folder, they would be read as
+    background images, objects without labels."""
+    targets, styles = earlier.get("targets"), earlier.get("styles")
+    if not isinstance(targets, list) or isinstance(styles, bool) or not isinstance(styles, int):
+        return []
+    sources = dict.fromkeys(o.source.rel for o in planned)
+    return [output_rel(rel, str(d), k) for rel in sources for d in targets for k in range(styles)]
 
 
 def _delete_outputs(root: Path, rels: Sequence[str], fmt: str) -> None:
