@@ -60,3 +60,17 @@ def test_v2_label_grid_names_the_grids_it_makes(tmp_path):
     ckpt = write_tiny_checkpoint(tmp_path / "v2.ckpt", num_domains=2)
     with pytest.raises(ValueError, match=r"outputs=\[latent_grid,reference_grid\]"):
         _sample(ckpt, tmp_path, "outputs=[label_grid]")
+
+
+def test_psi_truncates_the_same_latent_codes(tmp_path):
+    """The latent grid with psi < 1 truncates the codes that psi=1 shows: the style means were
+    drawn from the latent codes' generator, so any psi != 1 gave other codes (another grid)."""
+    import numpy as np
+    from PIL import Image
+
+    ckpt = write_tiny_checkpoint(tmp_path / "v2.ckpt", num_domains=2)
+    grids = []
+    for psi in (1.0, 0.9999):
+        written = _sample(ckpt, tmp_path / str(psi), "outputs=[latent_grid]", f"psi={psi}")
+        grids.append(np.asarray(Image.open(written["latent_grid/a"])).astype(int))
+    assert np.abs(grids[0] - grids[1]).max() <= 2

@@ -306,8 +306,9 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     written: dict[str, Path] = {}
     gen = torch.Generator().manual_seed(cfg.seed)
     s_mean = None
-    if cfg.psi != 1.0:
-        s_mean = style_means(require_styles(module, f"psi={cfg.psi}"), generator=gen)
+    if cfg.psi != 1.0:  # own generator: the latent codes drawn from gen do not depend on psi
+        mean_gen = torch.Generator().manual_seed(cfg.seed)
+        s_mean = style_means(require_styles(module, f"psi={cfg.psi}"), generator=mean_gen)
     videos = {}  # frame iterators made before any file is written: they check their settings
     if "video_ref" in outputs:
         videos["video_ref"] = video_ref_frames(
