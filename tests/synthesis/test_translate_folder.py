@@ -305,3 +305,19 @@ def test_an_unreadable_image_whose_name_is_not_utf8_is_listed(module, tmp_path):
     report = translate_folder(module, src, out, target_domains=[0], progress=False)
     assert report.written == 1 and [str(p) for p, _ in report.failed] == [bad]
     assert (out / FAILURES_FILE).read_bytes().startswith(os.fsencode(bad) + b"\t")
+
+
+def test_the_styles_of_an_image_take_different_references(module, tmp_path):
+    """num_styles=2 with two references: each image's two outputs use both (they were drawn
+    independently, so about half the images got one reference twice: two identical outputs)."""
+    src, refs = tmp_path / "in", tmp_path / "refs"
+    for i in range(6):
+        _img(src / f"i{i}.png", (32, 32), (40 * i, 30, 30))
+    _img(refs / "dog" / "r0.png", (32, 32), (0, 0, 255))
+    _img(refs / "dog" / "r1.png", (32, 32), (255, 255, 0))
+    out = tmp_path / "out"
+    kw = dict(target_domains=[1], domain_names=["cat", "dog"], num_styles=2, progress=False)
+    translate_folder(module, src, out, ref_dir=refs, batch_size=4, **kw)
+    for i in range(6):
+        k0, k1 = (np.asarray(Image.open(out / f"dog/i{i}_{k}.png")) for k in (0, 1))
+        assert not np.array_equal(k0, k1), f"i{i}: both styles took one reference"

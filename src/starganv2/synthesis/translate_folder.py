@@ -210,6 +210,36 @@ def _load_reference(path: Path) -> Image.Image:
         ) from err
 
 
+def _style_draws(
+    module: Translator,
+    ref_styles: dict[int, torch.Tensor] | None,
+    target_domains: Sequence[int],
+    num_styles: int,
+    n: int,
+    gen: torch.Generator,
+) -> dict[tuple[int, int], torch.Tensor | None]:
+    """What each ``(domain y, style k)`` of ``n`` images takes: ``None`` (deterministic model),
+    latent codes ``(n, latent_dim)``, or reference indices ``(n,)``. An image's styles take
+    references without replacement (style ``k`` the ``k % R``-th of a random order of the
+    domain's ``R``): drawn independently, two of its ``num_styles`` outputs could take one
+    reference and be the same image."""
+    if not module.has_styles:
+        return {(y, k): None for y in target_domains for k in range(num_styles)}
+    if ref_styles is None:
+        return {
+            (y, k): torch.randn(n, module.latent_dim, generator=gen)
+            for y in target_domains
+            for k in range(num_styles)
+        }
+    draws: dict[tuple[int, int], torch.Tensor | None] = {}
+    for y in target_domains:
+        num_refs = len(ref_styles[y])
+        order = torch.rand(n, num_refs, generator=gen).argsort(1)  # (n, R), a permutation a row
+        for k in range(num_styles):
+            draws[y, k] = order[:, k % num_refs]
+    return draws
+
+
 @torch.no_grad()
 def translate_folder(
     module: Translator,
@@ -370,17 +400,7 @@ def translate_folder(
             continue
         # draw every code for the chunk (even for skipped outputs) so results do not depend on
         # what already exists
-        draws = {
-            (y, k): (
-                None
-                if not module.has_styles
-                else torch.randn(len(loaded), module.latent_dim, generator=gen)
-                if ref_styles is None
-                else torch.randint(len(ref_styles[y]), (len(loaded),), generator=gen)
-            )
-            for y in target_domains
-            for k in range(num_styles)
-        }
+        draws = _style_draws(module, ref_styles, target_domains, num_styles, len(loaded), gen)
         todo = [
             (y, k)
             for y in target_domains
