@@ -154,3 +154,32 @@ def test_evaluator_passes_its_shifts_to_shapes_quality(shapes_root, monkeypatch)
         Evaluator({"shapes_quality": {"shift_px": [0]}})
     with pytest.raises(ValueError, match="metrics.shapes_quality.num_outs_per_domain=0"):
         Evaluator({"shapes_quality": {"num_outs_per_domain": 0}})
+
+
+class _KeepsOrRedraws(_Redraw):
+    """Keeps the source for a style with a positive first entry, else draws the target shape at
+    a fixed place: its shift figures depend on which style each image gets."""
+
+    def translate(self, x, y_trg, z=None, x_ref=None, s=None):
+        keep = (s[:, 0] > 0).view(-1, 1, 1, 1)
+        return torch.where(keep, x, super().translate(x, y_trg, s=s))
+
+
+def test_shift_figures_do_not_depend_on_the_batch_size(shapes_root):
+    """The style of the shifted translations is seeded by the image, as every other latent code
+    (it came from one generator drawn batch by batch: other draws at another batch size)."""
+    figures = [
+        Q.shapes_quality(
+            _KeepsOrRedraws(latent_dim=8),
+            shapes_root,
+            modes=["latent"],
+            num_outs_per_domain=2,
+            batch_size=batch_size,
+            classifier=_AnyClass(),
+            shift_px=(2,),
+        )
+        for batch_size in (1, 4)
+    ]
+    assert 0.1 < figures[0]["shapes/shift_gain"] < 0.9  # some sources kept, some redrawn
+    assert figures[0]["shapes/shift_gain"] == pytest.approx(figures[1]["shapes/shift_gain"])
+    assert figures[0]["shapes/shift_error_px"] == pytest.approx(figures[1]["shapes/shift_error_px"])

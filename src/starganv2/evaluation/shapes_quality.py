@@ -46,6 +46,7 @@ from starganv2.evaluation.protocol import (
     EvalData,
     EvalProtocol,
     as_model_input,
+    latent_codes,
     rank_world,
     reference_styles,
     translate_task,
@@ -102,7 +103,6 @@ class _Run:
     batch_size: int
     seed: int
     shifts: list[tuple[int, int]] = field(default_factory=list)
-    shift_gen: torch.Generator = field(default_factory=torch.Generator)
 
 
 @torch.no_grad()
@@ -162,7 +162,6 @@ def shapes_quality(
         batch_size,
         seed,
         shifts=[(int(k), 0) for k in shift_px] + [(0, int(k)) for k in shift_px],
-        shift_gen=torch.Generator().manual_seed(seed),
     )
     shift_mode = next((m for m in modes if m in (MODE_LATENT, MODE_LABEL)), None)
     was_training = module.training
@@ -226,7 +225,8 @@ def _mode_figures(run: _Run, mode: str, with_shifts: bool) -> dict[str, float]:
                     _colour_figures(figures, img, mask, ref_colours, b.ref_index.flatten())
                 if with_shifts:
                     background = run.truth.backgrounds(recs)  # (B, 3)
-                    for (dx, dy), err, gain in _shifted(run, b.x_src, trg, mode, background):
+                    shifted = _shifted(run, b.x_src, src, trg, b.index, mode, background)
+                    for (dx, dy), err, gain in shifted:
                         shift_errors.setdefault(max(abs(dx), abs(dy)), []).append(err)
                         shift_gains.append(gain)
     out = {f"shapes/{k}": v for k, v in figures.means().items()}
@@ -283,16 +283,26 @@ def _colour_figures(
 
 
 def _shifted(
-    run: _Run, x: torch.Tensor, trg: int, mode: str, background: torch.Tensor
+    run: _Run,
+    x: torch.Tensor,
+    src: int,
+    trg: int,
+    index: torch.Tensor,
+    mode: str,
+    background: torch.Tensor,
 ) -> Iterator[tuple[tuple[int, int], torch.Tensor, torch.Tensor]]:
     """For each of ``run.shifts``: ``(shift, distance of the output's move from it (B,), gain
-    (B,))`` of the sources ``x (B, 3, H, W)`` translated into ``trg`` with and without the shift,
-    with one style (a latent code from ``run.shift_gen`` in latent mode)."""
+    (B,))`` of the sources ``x (B, 3, H, W)`` (images ``index (B,)`` of domain ``src``) translated
+    into ``trg`` with and without the shift, with one style: in latent mode the first latent code
+    of each image (:func:`~starganv2.evaluation.protocol.latent_codes`, seeded by the image, so
+    the figures do not depend on the batch size)."""
     module = run.module
     y = torch.full((x.size(0),), trg, dtype=torch.long, device=x.device)
     s = None
     if mode == MODE_LATENT:
-        z = torch.randn(x.size(0), module.latent_dim, generator=run.shift_gen)
+        z = torch.cat(
+            [latent_codes(run.seed, src, trg, int(i), 1, module.latent_dim) for i in index]
+        )  # (B, latent_dim)
         s = module.style_from_latent(as_model_input(module, z), y)
 
     def centroid(v: torch.Tensor) -> torch.Tensor:
