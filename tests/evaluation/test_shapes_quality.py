@@ -138,3 +138,24 @@ def test_a_float64_module_is_measured_like_the_float32_one(shapes_root, classifi
     assert set(got) == set(ref) and "shapes/shift_error_px" in got
     for k, v in ref.items():
         assert got[k] == pytest.approx(v, rel=1e-4, abs=1e-4, nan_ok=True), k
+
+
+def test_the_seed_does_not_change_the_judge(shapes_root, monkeypatch):
+    """``seed`` draws the latent codes and references; the target-accuracy classifier is the
+    dataset's cached one whatever the seed (it was trained with the seed: another seed retrained
+    it over the cache and changed a deterministic model's target accuracy)."""
+    asked = []
+
+    def fake_classifier(root, *args, **kwargs):
+        asked.append((args, kwargs))
+        return _AnyClass(), {}
+
+    monkeypatch.setattr(Q, "load_or_train_classifier", fake_classifier)
+    for seed in (0, 3):
+        Q.shapes_quality(IdentityTranslator(latent_dim=2), shapes_root, modes=["latent"], seed=seed)
+    assert asked[0] == asked[1]
+
+
+class _AnyClass(nn.Module):
+    def forward(self, x):
+        return torch.zeros(x.size(0), 3)

@@ -132,7 +132,9 @@ def shapes_quality(
     the latent and label modes also translates every source shifted by ``k`` px right and ``k``
     px down, with the same style, for each ``k``: ``shift_error_px``, ``shift_gain`` and
     ``shift_error_px_<k>px``. ``classifier``: the target-accuracy judge (default: the dataset's
-    cached one, see :func:`~.shapes_classifier.load_or_train_classifier`).
+    cached one, see :func:`~.shapes_classifier.load_or_train_classifier`, trained with its own
+    fixed seed whatever ``seed``: another seed of the latent codes and references would otherwise
+    retrain it, over the cached one, and change the figures of even a deterministic model).
     """
     root = Path(root)
     truth = ShapesTruth(root, module.img_size)
@@ -147,8 +149,8 @@ def shapes_quality(
     if max_images_per_domain is not None:
         val_files = {d: ps[:max_images_per_domain] for d, ps in val_files.items()}
     out: dict[str, float] = {}
-    if classifier is None:
-        classifier, info = load_or_train_classifier(root, seed=seed)
+    if classifier is None:  # one judge for every seed: ``seed`` draws styles, not the judge
+        classifier, info = load_or_train_classifier(root)
         if "val_accuracy" in info:
             out["shapes/classifier_val_accuracy"] = float(info["val_accuracy"])
     out.update(real_floors(truth, val_files))
