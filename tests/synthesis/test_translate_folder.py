@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from starganv2.models.prediction import latent_codes
 from starganv2.models.stargan_v2.module import StarGANv2Module
+from starganv2.synthesis.requests import style_seed
 from starganv2.synthesis.translate_folder import FAILURES_FILE, find_sidecars, translate_folder
+from starganv2.utils.images import to_pil
 from tests.helpers import TINY
+from tests.helpers.translators import IdentityTranslator
 
 
 @pytest.fixture(scope="module")
@@ -294,8 +299,6 @@ def test_an_unreadable_image_whose_name_is_not_utf8_is_listed(module, tmp_path):
     """A name in another encoding (a zip made on an old system: latin-1 ``caf\\xe9``): the failure
     listing keeps its bytes as on disk, instead of failing on the undecodable name and losing
     the list and the exit status."""
-    import os
-
     src = tmp_path / "in"
     _img(src / "a.png")
     bad = os.fsdecode(os.fsencode(src) + b"/caf\xe9.jpg")
@@ -321,3 +324,54 @@ def test_the_styles_of_an_image_take_different_references(module, tmp_path):
     for i in range(6):
         k0, k1 = (np.asarray(Image.open(out / f"dog/i{i}_{k}.png")) for k in (0, 1))
         assert not np.array_equal(k0, k1), f"i{i}: both styles took one reference"
+
+
+class _StyleColour(IdentityTranslator):
+    """Paints each output in the colour ``tanh(s[:3])`` of its style code, so an output file
+    shows which latent code or reference it took."""
+
+    def translate(self, x, y_trg, z=None, x_ref=None, s=None):
+        return torch.tanh(s[:, :3])[:, :, None, None].expand_as(x).clone()
+
+
+def _outputs(out):
+    return {p.relative_to(out).as_posix(): np.asarray(Image.open(p)) for p in out.rglob("*.png")}
+
+
+@pytest.mark.parametrize("with_refs", [False, True])
+def test_an_output_does_not_depend_on_batch_size_domains_or_failed_images(tmp_path, with_refs):
+    """An output's code or reference depends on (seed, relative path, domain, k) only, as in
+    Trainer.predict: drawn per chunk, most outputs changed with batch_size, with the target
+    domains and with an unreadable image in the chunk, so a run resumed with another batch size
+    mixed two draws."""
+    src, refs = tmp_path / "in", tmp_path / "refs"
+    for i in range(5):
+        _img(src / "s" / f"i{i}.png", (32, 32), (40 * i, 0, 0))
+    for name in ("d0", "d1", "d2"):
+        for r in range(4):
+            _img(refs / name / f"r{r}.png", (32, 32), (60 * r, 255 - 60 * r, 90))
+    module = _StyleColour(num_domains=3, latent_dim=4).eval()
+    kw = dict(domain_names=["d0", "d1", "d2"], num_styles=2, progress=False)
+    kw |= {"ref_dir": refs} if with_refs else {}
+    translate_folder(module, src, tmp_path / "a", batch_size=2, **kw)
+    (src / "s" / "i2b.png").write_bytes(b"broken")  # shares a chunk with i2 and i3
+    translate_folder(module, src, tmp_path / "b", batch_size=3, target_domains=[1], **kw)
+    a, b = _outputs(tmp_path / "a"), _outputs(tmp_path / "b")
+    assert len(a) == 30 and len(b) == 10
+    changed = [k for k in b if not np.array_equal(a[k], b[k])]
+    assert not changed, f"{len(changed)} of 10 outputs changed: {changed}"
+    if not with_refs:  # the hash of requests_for / predict_step, keyed by the relative path
+        z = latent_codes(torch.tensor([style_seed(0, "s/i3.png", 1, 1)]), 4)
+        expected = np.asarray(to_pil(torch.tanh(z[0, :3])[:, None, None].expand(3, 32, 32)))
+        np.testing.assert_array_equal(b["d1/s/i3_1.png"], expected)
+
+
+def test_an_image_whose_name_is_not_utf8_is_translated(tmp_path):
+    """Its relative path enters the style seed's hash with its bytes (a UnicodeEncodeError
+    otherwise)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    name = os.fsdecode(os.fsencode(src) + b"/caf\xe9.png")
+    Image.new("RGB", (32, 32)).save(name, format="PNG")
+    report = translate_folder(_StyleColour(), src, tmp_path / "out", progress=False)
+    assert report.written == 3 and not report.failed

@@ -64,9 +64,10 @@ and other keys to pass through with the item."""
 
 def style_seed(base_seed: int, source_key: str, y_trg: int, style: int) -> int:
     """The style seed of one request: a 63-bit hash of ``(base_seed, source_key, y_trg, style)``
-    (the same on every machine and Python run; fits a long tensor)."""
+    (the same on every machine and Python run; fits a long tensor). A key from a file name that
+    is not UTF-8 (``os.fsdecode`` keeps its bytes as surrogates) hashes those bytes."""
     text = f"{int(base_seed)}\0{source_key}\0{int(y_trg)}\0{int(style)}"
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 

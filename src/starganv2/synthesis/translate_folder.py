@@ -43,6 +43,8 @@ from starganv2.data.folders import (
 )
 from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import StyleTranslator, Translator, require_styles
+from starganv2.models.prediction import latent_codes
+from starganv2.synthesis.requests import reference_index, style_seed
 from starganv2.synthesis.styles import latent_styles, style_means
 from starganv2.utils.checks import check_int
 from starganv2.utils.files import atomic_write, write_failures
@@ -213,31 +215,38 @@ def _load_reference(path: Path) -> Image.Image:
 def _style_draws(
     module: Translator,
     ref_styles: dict[int, torch.Tensor] | None,
-    target_domains: Sequence[int],
-    num_styles: int,
-    n: int,
-    gen: torch.Generator,
+    todo: Sequence[tuple[int, int]],
+    keys: Sequence[str],
+    seed: int,
 ) -> dict[tuple[int, int], torch.Tensor | None]:
-    """What each ``(domain y, style k)`` of ``n`` images takes: ``None`` (deterministic model),
-    latent codes ``(n, latent_dim)``, or reference indices ``(n,)``. An image's styles take
-    references without replacement (style ``k`` the ``k % R``-th of a random order of the
-    domain's ``R``): drawn independently, two of its ``num_styles`` outputs could take one
-    reference and be the same image."""
+    """What each ``(domain y, style k)`` in ``todo`` of the images ``keys`` (their paths relative
+    to ``input_dir``) takes: ``None`` (deterministic model), latent codes ``(n, latent_dim)``, or
+    reference indices ``(n,)``.
+
+    As in ``Trainer.predict`` (:mod:`starganv2.synthesis.requests`), an output's draw depends on
+    ``(seed, key, y, k)`` only (:func:`style_seed`, :func:`reference_index`), never on the batch,
+    the other target domains or the images that failed, so a run resumed with another
+    ``batch_size`` makes the outputs the first run would have made. An image's styles take
+    references without replacement: drawn independently, two of its ``num_styles`` outputs could
+    take one reference and be the same image.
+    """
     if not module.has_styles:
-        return {(y, k): None for y in target_domains for k in range(num_styles)}
+        return {(y, k): None for y, k in todo}
     if ref_styles is None:
         return {
-            (y, k): torch.randn(n, module.latent_dim, generator=gen)
-            for y in target_domains
-            for k in range(num_styles)
+            (y, k): latent_codes(
+                torch.tensor([style_seed(seed, key, y, k) for key in keys], dtype=torch.long),
+                module.latent_dim,
+            )
+            for y, k in todo
         }
-    draws: dict[tuple[int, int], torch.Tensor | None] = {}
-    for y in target_domains:
-        num_refs = len(ref_styles[y])
-        order = torch.rand(n, num_refs, generator=gen).argsort(1)  # (n, R), a permutation a row
-        for k in range(num_styles):
-            draws[y, k] = order[:, k % num_refs]
-    return draws
+    return {
+        (y, k): torch.tensor(
+            [reference_index(seed, key, y, k, len(ref_styles[y])) for key in keys],
+            dtype=torch.long,
+        )
+        for y, k in todo
+    }
 
 
 @torch.no_grad()
@@ -287,7 +296,10 @@ def translate_folder(
             the image is written in the format PIL registers for it (``.tif``: TIFF).
         quality: JPEG / WebP quality.
         overwrite: replace existing outputs (default: skip them, which makes runs resumable).
-        seed: seed of the latent codes / reference draws.
+        seed: base seed of the latent codes / reference draws: an output's draw is a hash of
+            ``(seed, its input's path relative to input_dir, domain, k)``, as in
+            :func:`~starganv2.synthesis.requests.style_seed`, so it does not depend on
+            ``batch_size``, ``target_domains`` or the other images.
         progress: show a tqdm progress bar.
 
     Returns: a :class:`TranslateReport`; every failed image is in ``report.failed``.
@@ -356,7 +368,6 @@ def translate_folder(
         )
     device = module.device
     dtype = getattr(module, "dtype", torch.float32)  # a model converted with .half() wants half
-    gen = torch.Generator().manual_seed(seed)
     ref_styles = None
     s_mean = None
     if ref_dir is not None:
@@ -398,15 +409,14 @@ def translate_folder(
         if not loaded:
             bar.update(len(chunk))
             continue
-        # draw every code for the chunk (even for skipped outputs) so results do not depend on
-        # what already exists
-        draws = _style_draws(module, ref_styles, target_domains, num_styles, len(loaded), gen)
         todo = [
             (y, k)
             for y in target_domains
             for k in range(num_styles)
             if overwrite or any(not out_path(p, y, k).exists() for p, _, _ in loaded)
         ]
+        keys = [p.relative_to(input_dir).as_posix() for p, _, _ in loaded]
+        draws = _style_draws(module, ref_styles, todo, keys, seed)  # per output, not per chunk
         x = torch.stack([t for _, _, t in loaded]).to(device, dtype)  # (B, 3, S, S)
         if todo:
             x = encode_once(module, x)  # one encoding for every domain and style
