@@ -375,3 +375,27 @@ def test_an_image_whose_name_is_not_utf8_is_translated(tmp_path):
     Image.new("RGB", (32, 32)).save(name, format="PNG")
     report = translate_folder(_StyleColour(), src, tmp_path / "out", progress=False)
     assert report.written == 3 and not report.failed
+
+
+def test_resize_back_false_with_pascal_voc_sidecars_warns_once(tmp_path, caplog):
+    """Square outputs with VOC .xml copied unchanged: its pixel boxes and <size> are the
+    original's, so they no longer fit; this was silent. YOLO .txt (normalized) and inputs
+    already img_size square get no warning."""
+    src = tmp_path / "in"
+    for name in ("a", "b"):
+        _img(src / f"{name}.png", (64, 40))
+        (src / f"{name}.xml").write_text("<annotation><size><width>64</width></size></annotation>")
+    _img(src / "ok" / "c.png", (32, 32))
+    (src / "ok" / "c.xml").write_text("<annotation/>")
+    (src / "ok" / "d.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    _img(src / "ok" / "d.png", (64, 40))
+    kw = dict(target_domains=[0], resize_back=False, progress=False)
+    with caplog.at_level(logging.WARNING):
+        translate_folder(IdentityTranslator(), src, tmp_path / "out", **kw)
+    warned = [r.getMessage() for r in caplog.records if "resize_back" in r.getMessage()]
+    assert len(warned) == 1 and "a.xml" in warned[0] and "resize_back=true" in warned[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        translate_folder(IdentityTranslator(), src / "ok", tmp_path / "out2", **kw)
+        translate_folder(IdentityTranslator(), src, tmp_path / "out3", target_domains=[0])
+    assert not [r for r in caplog.records if "resize_back" in r.getMessage()]

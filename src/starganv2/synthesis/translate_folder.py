@@ -171,6 +171,45 @@ def _check_plan(
     )
 
 
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` of ``path`` from its header, or ``None`` when it cannot be read (the
+    translation reports it)."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except OSError:
+        return None
+
+
+PIXEL_SIDECARS = (".xml", ".json")
+"""Sidecar suffixes whose annotations are usually in pixels of the image (Pascal VOC ``.xml``
+with its ``<size>``, LabelMe ``.json``), unlike YOLO ``.txt`` (normalized to the image size)."""
+
+
+def _warn_pixel_sidecars(
+    files: Sequence[Path], extensions: Sequence[str] | None, img_size: int
+) -> None:
+    """Warn once when ``resize_back=false`` would copy sidecars in pixel coordinates
+    (:data:`PIXEL_SIDECARS`) unchanged next to ``img_size`` square outputs of inputs of another
+    size: their boxes and sizes are the original image's, so they no longer fit. A warning, not an
+    error: sidecars are copied as they are and never parsed, so the caller may rewrite them or
+    not use them."""
+    for src in files:
+        found = [p for p in find_sidecars(src, extensions) if p.suffix.lower() in PIXEL_SIDECARS]
+        if found and _image_size(src) not in (None, (img_size, img_size)):
+            log.warning(
+                "resize_back=false: outputs are %dx%d squares, but sidecars such as %s (Pascal "
+                "VOC .xml / LabelMe .json: boxes and size in pixels of the original image) are "
+                "copied unchanged, so their boxes will not fit the outputs: set "
+                "resize_back=true to keep them valid (YOLO .txt is normalized and stays valid), "
+                "or leave them out with sidecar_extensions=[.txt]",
+                img_size,
+                img_size,
+                found[0],
+            )
+            return
+
+
 def _reference_styles(
     module: StyleTranslator,
     ref_dir: Path,
@@ -284,7 +323,9 @@ def translate_folder(
         ref_dir: folder with one sub-folder of reference images per domain name; each output
             takes the style of a reference drawn at random (seeded). ``None``: random latent codes.
         psi: truncation of latent styles towards the domain mean (1 = none; latent mode only).
-        resize_back: resize each output to its input's original size (else ``img_size``).
+        resize_back: resize each output to its input's original size (else ``img_size``; with
+            Pascal VOC ``.xml`` or LabelMe ``.json`` sidecars, whose boxes are in pixels and are
+            copied unchanged, a warning says so).
         batch_size: images translated per forward pass.
         sidecar_extensions: suffixes of sidecar files to copy (``None``: any non-image suffix;
             ``[]``: none).
@@ -366,6 +407,8 @@ def translate_folder(
             if found
             else f"no images ({IMAGE_SUFFIXES_TEXT}) found under {input_dir}"
         )
+    if not resize_back:
+        _warn_pixel_sidecars(files, sidecar_extensions, module.img_size)
     device = module.device
     dtype = getattr(module, "dtype", torch.float32)  # a model converted with .half() wants half
     ref_styles = None
