@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from starganv2.models.interface import GuidanceModeError
+from starganv2.models.prediction import MEAN_STYLE_SEED
 from starganv2.models.stargan_v2.module import StarGANv2Module
+from starganv2.models.styles import style_means
 from starganv2.synthesis.grids import latent_grid, reference_grid, save_grid
 from starganv2.utils.images import to_unit as denormalize
 from tests.helpers import TINY
@@ -132,3 +134,20 @@ def test_save_grid_refuses_a_suffix_no_image_format_has(tmp_path):
     with pytest.raises(ValueError, match=r"path=.*g\.xyz.*cannot write RGB images as '\.xyz'"):
         save_grid(torch.rand(3, 8, 8), tmp_path / "g.xyz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_latent_grid_means_without_s_mean_are_reproducible_and_leave_the_global_rng():
+    """psi < 1 and no s_mean: the means were drawn from torch's global random state, so two calls
+    gave different grids and the caller's next torch.rand changed."""
+    torch.manual_seed(0)
+    model = StarGANv2Module(**TINY).eval()
+    x, z = torch.rand(2, 3, 32, 32) * 2 - 1, torch.randn(2, model.latent_dim)
+    torch.manual_seed(1)
+    first = latent_grid(model, x, z, psi=0.5)
+    after = torch.rand(3)
+    torch.manual_seed(2)
+    second = latent_grid(model, x, z, psi=0.5)
+    torch.manual_seed(1)
+    assert torch.equal(first, second) and torch.equal(after, torch.rand(3))
+    means = style_means(model, generator=torch.Generator().manual_seed(MEAN_STYLE_SEED))
+    assert torch.equal(first, latent_grid(model, x, z, psi=0.5, s_mean=means))

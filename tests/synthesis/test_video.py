@@ -7,7 +7,9 @@ import weakref
 import pytest
 import torch
 
+from starganv2.models.prediction import MEAN_STYLE_SEED
 from starganv2.models.stargan_v2.module import StarGANv2Module
+from starganv2.models.styles import style_means
 from starganv2.synthesis.video import (
     VideoWriter,
     count_video_frames,
@@ -133,3 +135,31 @@ def test_latent_frames_of_a_model_converted_to_bfloat16():
         video_latent_frames(model, _images(1).bfloat16(), num_codes=2, frames_per_transition=2)
     )
     assert len(frames) == 2 * (1 * 2 + 1) and torch.isfinite(frames[-1].float()).all()
+
+
+def test_video_latent_means_leave_the_generator_and_the_global_rng(module):
+    """psi < 1 and no s_mean: the means were drawn from ``generator`` (torch's global random
+    state without one), so the latent codes after them were not psi=1's, and two calls without a
+    generator truncated toward different means."""
+    x = _images(2)
+
+    def frames(psi, generator=None):
+        return list(video_latent_frames(module, x, [1], 2, 2, psi=psi, generator=generator))
+
+    plain_gen, gen = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    plain = frames(1.0, plain_gen)
+    torch.manual_seed(1)
+    truncated = frames(0.999999, gen)
+    after = torch.rand(3)
+    torch.manual_seed(1)
+    assert torch.equal(after, torch.rand(3)), "the global random state moved"
+    assert torch.equal(gen.get_state(), plain_gen.get_state()), "the means used the generator"
+    assert all(torch.allclose(p, t, atol=1e-3) for p, t in zip(plain, truncated))
+    means = style_means(module, generator=torch.Generator().manual_seed(MEAN_STYLE_SEED))
+    given = frames(0.5, torch.Generator().manual_seed(3))
+    again = list(
+        video_latent_frames(
+            module, x, [1], 2, 2, psi=0.5, s_mean=means, generator=torch.Generator().manual_seed(3)
+        )
+    )
+    assert all(torch.equal(a, b) for a, b in zip(given, again))

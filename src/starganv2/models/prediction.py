@@ -36,15 +36,13 @@ from typing import Any
 import torch
 
 from starganv2.models.interface import GuidanceModeError
-from starganv2.models.styles import style_means, truncate
+from starganv2.models.styles import MEAN_STYLE_SEED, seeded_style_means, truncate
 from starganv2.models.training_checks import check_images
 
 __all__ = ["PredictionMixin", "latent_codes", "IMAGE_KEYS", "MEAN_STYLE_SEED"]
 
 IMAGE_KEYS = ("x", "x_ref")
 """Batch keys that ``predict_step`` consumes and does not pass through."""
-MEAN_STYLE_SEED = 0
-"""Seed of the latent codes averaged into the mean styles that ``psi`` truncates toward."""
 
 
 def latent_codes(seed: torch.Tensor, latent_dim: int) -> torch.Tensor:
@@ -151,8 +149,7 @@ class PredictionMixin:
         """The per-domain mean styles ``(num_domains, style_dim)`` that ``psi`` truncates toward
         (computed once per prediction run, from :data:`MEAN_STYLE_SEED`)."""
         if self._prediction_s_mean is None:
-            generator = torch.Generator().manual_seed(MEAN_STYLE_SEED)
-            self._prediction_s_mean = style_means(self, generator=generator)
+            self._prediction_s_mean = seeded_style_means(self)
         return self._prediction_s_mean
 
     def on_predict_start(self) -> None:

@@ -23,12 +23,17 @@ __all__ = [
     "check_psi_rows",
     "check_style_means",
     "style_means",
+    "seeded_style_means",
+    "MEAN_STYLE_SEED",
     "truncate",
     "latent_styles",
 ]
 
 NUM_MEAN_CODES = 10_000
 """Latent codes averaged per domain for the truncation mean (as in the paper's code)."""
+MEAN_STYLE_SEED = 0
+"""Seed of the latent codes averaged into the mean styles that ``psi`` truncates toward when no
+``s_mean`` is given (:func:`seeded_style_means`)."""
 
 
 def check_psi(psi: float, key: str = "psi") -> float:
@@ -84,6 +89,15 @@ def style_means(
             sums[d] += model.style_from_latent(z, y).double().sum(0)
         done += n
     return (sums / num).float()  # (num_domains, style_dim)
+
+
+def seeded_style_means(model: StyleTranslator) -> torch.Tensor:
+    """:func:`style_means` of codes drawn from their own generator seeded with
+    :data:`MEAN_STYLE_SEED`: the means a function uses when its caller gives no ``s_mean``. The
+    same in every call, and torch's global random state and the caller's generators are left as
+    they were (drawn from them, the means differed from run to run and moved the caller's next
+    draws)."""
+    return style_means(model, generator=torch.Generator().manual_seed(MEAN_STYLE_SEED))
 
 
 def check_psi_rows(psi: torch.Tensor, n: int, key: str = "psi") -> torch.Tensor:
@@ -156,7 +170,8 @@ def latent_styles(
 ) -> torch.Tensor:
     """Style codes ``(N, style_dim)`` of latent codes ``z (N, latent_dim)`` for domains ``y``,
     truncated towards ``s_mean`` (``(num_domains, style_dim)``, see :func:`style_means`) when
-    ``psi != 1``. ``s_mean=None`` with ``psi != 1`` computes the means (10,000 codes) first.
+    ``psi != 1``. ``s_mean=None`` with ``psi != 1`` computes the means (10,000 codes,
+    :func:`seeded_style_means`) first.
 
     ``y`` is an int (NumPy integers too) for every row or an integer ``(N,)`` tensor; ``z``,
     ``y`` and ``psi`` are checked as ``translate`` checks its inputs (errors name them).
@@ -169,5 +184,5 @@ def latent_styles(
     if psi == 1.0:
         return s
     if s_mean is None:
-        s_mean = style_means(model)
+        s_mean = seeded_style_means(model)
     return truncate(s, check_style_means(s_mean, model).to(s.device), psi, y)

@@ -27,7 +27,7 @@ from starganv2.models.interface import (
 )
 from starganv2.models.stargan_v1.step import original_test_labels
 from starganv2.models.training_checks import check_codes, check_images, domain_labels, domain_list
-from starganv2.synthesis.styles import latent_styles, style_means
+from starganv2.synthesis.styles import latent_styles, seeded_style_means
 from starganv2.utils.images import save_picture, to_pil, to_unit
 
 __all__ = ["latent_grid", "reference_grid", "label_grid", "attribute_grid", "save_grid"]
@@ -70,7 +70,8 @@ def latent_grid(
             default: all).
         psi: truncation; 1 disables it.
         s_mean: ``(num_domains, style_dim)`` style means for ``psi != 1`` (default: computed
-            with :func:`~starganv2.synthesis.styles.style_means`; pass them to reuse them).
+            with :func:`~starganv2.synthesis.styles.seeded_style_means`, the same in every call,
+            leaving torch's random state alone; pass them to reuse them).
 
     Returns: ``(3, H, W)`` grid with ``N`` rows and ``1 + len(domains) * K`` columns.
     """
@@ -79,7 +80,7 @@ def latent_grid(
     n = x_src.size(0)
     domains = _domains(model, domains)
     if psi != 1.0 and s_mean is None:
-        s_mean = style_means(model)
+        s_mean = seeded_style_means(model)
     src = encode_once(model, x_src)  # one encoding for every column
     columns = [x_src]
     for y in domains:

@@ -32,7 +32,7 @@ import torch
 
 from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import MODE_LATENT, MODE_REFERENCE, StyleTranslator, require_mode
-from starganv2.synthesis.styles import latent_styles, style_means
+from starganv2.synthesis.styles import latent_styles, seeded_style_means
 from starganv2.utils.files import atomic_path
 from starganv2.utils.images import to_hwc_uint8, to_unit
 
@@ -318,8 +318,8 @@ def video_latent_frames(
         raise ValueError(f"num_codes={num_codes!r} is invalid: interpolation needs at least 2")
     alphas = _alphas(frames_per_transition)
     domains = list(range(module.num_domains)) if domains is None else list(domains)
-    if psi != 1.0 and s_mean is None:
-        s_mean = style_means(module, generator=generator)
+    if psi != 1.0 and s_mean is None:  # not from generator: the codes stay those of psi=1
+        s_mean = seeded_style_means(module)
     return _video_latent_frames(module, x_src, domains, num_codes, alphas, psi, s_mean, generator)
 
 
