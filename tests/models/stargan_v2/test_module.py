@@ -171,3 +171,31 @@ def test_train_mode_leaves_the_ema_nets_and_the_fan_in_eval_mode():
         assert not any(m.training for m in frozen.modules())
     module.eval()
     assert not module.nets.training
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_ddp_ranks_draw_their_own_rows_of_the_global_batchs_latent_codes(world):
+    """Every rank is seeded alike; each used to draw the same n codes, so N processes trained
+    on n distinct codes per step. Now rank r keeps rows r*n..(r+1)*n of the global batch's codes,
+    and one process (world 1) draws exactly what it drew before."""
+    from types import SimpleNamespace
+
+    module = StarGANv2Module(**TINY)
+    n, d = 2, module.hparams.latent_dim
+    batch = {"x_real": torch.zeros(n, 3, 8, 8)}
+    seen = []
+    for rank in range(world):
+        module._trainer = SimpleNamespace(world_size=world, global_rank=rank)
+        torch.manual_seed(7)
+        z1, z2 = module._latents(batch, n)
+        assert z1.shape == z2.shape == (n, d)
+        seen.append((z1, z2, torch.get_rng_state()))
+    torch.manual_seed(7)
+    whole1, whole2 = torch.randn(world * n, d), torch.randn(world * n, d)
+    assert torch.equal(torch.cat([z1 for z1, _, _ in seen]), whole1)
+    assert torch.equal(torch.cat([z2 for _, z2, _ in seen]), whole2)
+    states = [state for _, _, state in seen]
+    assert all(torch.equal(states[0], state) for state in states)  # the streams stay equal
+    if world == 1:
+        torch.manual_seed(7)
+        assert torch.equal(seen[0][0], torch.randn(n, d))  # as before

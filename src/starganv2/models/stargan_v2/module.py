@@ -370,11 +370,22 @@ class StarGANv2Module(TranslationModule):
             self.nets[name].compile()  # in place: parameter names and checkpoints unchanged
 
     def _latents(self, batch: dict[str, torch.Tensor], n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if "z_trg" in batch and "z_trg2" in batch:  # fixed codes (tests, reproducibility)
+        """The iteration's two latent codes ``(n, latent_dim)`` per source: the batch's fixed
+        ``z_trg``/``z_trg2`` (tests, reproducibility), else drawn from torch's random state.
+
+        Under DDP every rank is seeded alike (so a resume continues from rank 0's saved state on
+        every rank): each draws the codes of the whole global batch, ``world_size * n`` rows, and
+        keeps its own rows. The ranks' random states stay equal, their codes differ, and together
+        they are the codes one process would draw for the global batch."""
+        if "z_trg" in batch and "z_trg2" in batch:
             return batch["z_trg"], batch["z_trg2"]
-        shape = (n, self.hparams.latent_dim)
+        trainer = self._trainer
+        world = int(getattr(trainer, "world_size", 1) or 1)
+        rank = int(getattr(trainer, "global_rank", 0) or 0)
+        shape = (world * n, self.hparams.latent_dim)
         device = batch["x_real"].device
-        return torch.randn(shape, device=device), torch.randn(shape, device=device)
+        mine = slice(rank * n, (rank + 1) * n)
+        return torch.randn(shape, device=device)[mine], torch.randn(shape, device=device)[mine]
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         hp = self.hparams
