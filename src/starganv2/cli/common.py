@@ -125,17 +125,17 @@ def check_output_file(value: str, shown: str, what: str, example: str) -> None:
     file (``"the JSON file"``), ``example`` a path to give instead."""
     import os
 
+    from starganv2.utils.files import blocking_file
+
     path = Path(value)
     if str(value).endswith(("/", os.sep)) or path.is_dir():
         raise ValueError(f"{shown} is a folder: give {what} to write, e.g. {example}")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(
-                    f"{shown}: {parent} is a file, not a folder; give a path in a folder "
-                    "(missing folders are made)"
-                )
-            return
+    blocker = blocking_file(path.parent)
+    if blocker is not None:
+        raise ValueError(
+            f"{shown}: {blocker} is a file, not a folder; give a path in a folder "
+            "(missing folders are made)"
+        )
 
 
 def from_launch_folder(words: list[str]) -> str:

@@ -35,7 +35,7 @@ from torch import nn
 
 from starganv2.models.interface import MODE_LATENT, Translator, require_mode
 from starganv2.models.styles import check_psi
-from starganv2.utils.files import atomic_path
+from starganv2.utils.files import atomic_path, blocking_file
 
 __all__ = [
     "export_onnx",
@@ -218,14 +218,12 @@ def _check_output_dir(output_dir: Path) -> None:
     """``FileExistsError`` naming ``output_dir`` when it, or the nearest of its parents that
     exists, is a file: found only at the first write, it ended in a traceback
     (``NotADirectoryError``) or a bare ``[Errno 17] File exists`` after the tracing."""
-    for folder in (output_dir, *output_dir.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise FileExistsError(
-                    f"output_dir={output_dir}: {folder} is a file, not a folder; give a folder "
-                    "for the .onnx files (missing folders are made)"
-                )
-            return
+    blocker = blocking_file(output_dir)
+    if blocker is not None:
+        raise FileExistsError(
+            f"output_dir={output_dir}: {blocker} is a file, not a folder; give a folder "
+            "for the .onnx files (missing folders are made)"
+        )
 
 
 def _export_copy(wrapper: nn.Module) -> nn.Module:

@@ -37,7 +37,20 @@ __all__ = [
     "save_json",
     "write_failures",
     "load_weights_file",
+    "blocking_file",
 ]
+
+
+def blocking_file(path: str | os.PathLike) -> Path | None:
+    """The nearest of ``path`` and its parents that exists, when it is a file: then ``path``
+    cannot become a folder, nor a file inside one (the write would fail with
+    ``NotADirectoryError`` or ``FileExistsError`` only when it comes). ``None`` when the nearest
+    existing one is a folder (missing folders can be made)."""
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return None if folder.is_dir() else folder
+    return None
 
 
 def current_umask() -> int:
