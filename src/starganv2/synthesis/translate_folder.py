@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from starganv2.data.folders import (
     IMAGE_SUFFIXES_TEXT,
     eval_transform,
+    image_sizes,
     is_image_file,
     list_domain_files,
     load_image,
@@ -171,16 +172,6 @@ def _check_plan(
     )
 
 
-def _image_size(path: Path) -> tuple[int, int] | None:
-    """``(width, height)`` of ``path`` from its header, or ``None`` when it cannot be read (the
-    translation reports it)."""
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except OSError:
-        return None
-
-
 PIXEL_SIDECARS = (".xml", ".json")
 """Sidecar suffixes whose annotations are usually in pixels of the image (Pascal VOC ``.xml``
 with its ``<size>``, LabelMe ``.json``), unlike YOLO ``.txt`` (normalized to the image size)."""
@@ -196,7 +187,7 @@ def _warn_pixel_sidecars(
     not use them."""
     for src in files:
         found = [p for p in find_sidecars(src, extensions) if p.suffix.lower() in PIXEL_SIDECARS]
-        if found and _image_size(src) not in (None, (img_size, img_size)):
+        if found and image_sizes([src]).get(src) not in (None, (img_size, img_size)):
             log.warning(
                 "resize_back=false: outputs are %dx%d squares, but sidecars such as %s (Pascal "
                 "VOC .xml / LabelMe .json: boxes and size in pixels of the original image) are "
