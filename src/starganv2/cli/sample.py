@@ -222,7 +222,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     from starganv2.cli.logs import quiet_third_party
     from starganv2.models.interface import require_styles
     from starganv2.synthesis.grids import label_grid, latent_grid, reference_grid, save_grid
-    from starganv2.synthesis.styles import check_psi, style_means
+    from starganv2.synthesis.styles import check_psi, seeded_style_means
     from starganv2.synthesis.video import (
         check_fps,
         require_pyav,
@@ -307,8 +307,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     gen = torch.Generator().manual_seed(cfg.seed)
     s_mean = None
     if cfg.psi != 1.0:  # own generator: the latent codes drawn from gen do not depend on psi
-        mean_gen = torch.Generator().manual_seed(cfg.seed)
-        s_mean = style_means(require_styles(module, f"psi={cfg.psi}"), generator=mean_gen)
+        s_mean = seeded_style_means(require_styles(module, f"psi={cfg.psi}"), cfg.seed)
     videos = {}  # frame iterators made before any file is written: they check their settings
     if "video_ref" in outputs:
         videos["video_ref"] = video_ref_frames(

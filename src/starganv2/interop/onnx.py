@@ -167,9 +167,9 @@ def export_onnx(
     if psi != 1.0:
         require_mode(module, MODE_LATENT, "truncation (psi < 1) in the exported graph")
         if s_mean is None:
-            from starganv2.synthesis.styles import style_means
+            from starganv2.synthesis.styles import seeded_style_means
 
-            s_mean = style_means(module, generator=torch.Generator().manual_seed(seed))
+            s_mean = seeded_style_means(module, seed)
         s_mean = s_mean.detach().cpu().float()
     provider = getattr(module, "mask_source", None)  # the masks inside the graphs, if any
     min_share = 1.0 if provider is None else MASKED_MIN_SHARE

@@ -91,13 +91,13 @@ def style_means(
     return (sums / num).float()  # (num_domains, style_dim)
 
 
-def seeded_style_means(model: StyleTranslator) -> torch.Tensor:
-    """:func:`style_means` of codes drawn from their own generator seeded with
-    :data:`MEAN_STYLE_SEED`: the means a function uses when its caller gives no ``s_mean``. The
-    same in every call, and torch's global random state and the caller's generators are left as
-    they were (drawn from them, the means differed from run to run and moved the caller's next
-    draws)."""
-    return style_means(model, generator=torch.Generator().manual_seed(MEAN_STYLE_SEED))
+def seeded_style_means(model: StyleTranslator, seed: int = MEAN_STYLE_SEED) -> torch.Tensor:
+    """:func:`style_means` of codes drawn from their own generator seeded with ``seed``
+    (default :data:`MEAN_STYLE_SEED`: the means a function uses when its caller gives no
+    ``s_mean``). The same in every call, and torch's global random state and the caller's
+    generators are left as they were (drawn from them, the means differed from run to run and
+    moved the caller's next draws, e.g. a grid's latent codes)."""
+    return style_means(model, generator=torch.Generator().manual_seed(seed))
 
 
 def check_psi_rows(psi: torch.Tensor, n: int, key: str = "psi") -> torch.Tensor:

@@ -46,7 +46,7 @@ from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import StyleTranslator, Translator, require_styles
 from starganv2.models.prediction import latent_codes
 from starganv2.synthesis.requests import reference_index, style_seed
-from starganv2.synthesis.styles import latent_styles, style_means
+from starganv2.synthesis.styles import latent_styles, seeded_style_means
 from starganv2.utils.checks import check_int
 from starganv2.utils.files import atomic_write, write_failures
 from starganv2.utils.images import COMMON_SUFFIXES, pil_format, save_picture, to_pil
@@ -409,7 +409,7 @@ def translate_folder(
             module, Path(ref_dir), target_domains, domain_names, batch_size
         )
     elif psi != 1.0:
-        s_mean = style_means(module, generator=torch.Generator().manual_seed(seed))
+        s_mean = seeded_style_means(module, seed)
     transform = eval_transform(module.img_size)
     report = TranslateReport()
 
