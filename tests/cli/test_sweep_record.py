@@ -31,9 +31,10 @@ def test_an_earlier_record_is_renamed_never_overwritten(tmp_path: Path) -> None:
 
 def test_a_relaunch_keeps_the_first_launchs_record(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    for values in ("-1,-2", "-3"):  # refused at once (a negative weight): no training needed
+    missing = tmp_path / "missing.ckpt"
+    for values in ("1,2", "3"):  # each job refused when it starts (no such checkpoint): no training
         proc = run_cli(
-            ["starganv2.cli.train", "-m", f"model.lambda_sty={values}"]
+            ["starganv2.cli.train", "-m", f"model.lambda_sty={values}", f"ckpt_path={missing}"]
             + [f"hydra.sweep.dir={sweep}", f"data.cache_dir={tmp_path / 'cache'}"],
             cwd=tmp_path,
             timeout=120,
@@ -43,5 +44,5 @@ def test_a_relaunch_keeps_the_first_launchs_record(tmp_path: Path) -> None:
     records = sorted(p.name for p in sweep.glob("multirun*.yaml"))
     assert len(records) == 2, records
     texts = [(sweep / name).read_text() for name in records]
-    assert "model.lambda_sty=-3" in (sweep / "multirun.yaml").read_text()
-    assert any("model.lambda_sty=-1,-2" in text for text in texts)
+    assert "model.lambda_sty=3" in (sweep / "multirun.yaml").read_text()
+    assert any("model.lambda_sty=1,2" in text for text in texts)

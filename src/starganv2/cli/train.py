@@ -735,6 +735,31 @@ def _report_stopped(cfg: DictConfig, out: Path, model: Any, cause: str = "SIGTER
         log.warning("continue it: %s", resume_command(cfg, out))
 
 
+def check_settings(cfg: DictConfig) -> None:
+    """The checks of a training configuration that read neither its run folder nor its data:
+    keys and types (:func:`~starganv2.cli.config_check.check_config`), the clipping and
+    validation settings, ``ckpt_path`` with ``resume``, the attribute table's names, and the data
+    and model constructors' own value checks (the model built on the meta device: no memory, no
+    weights drawn). A sweep runs it for each job before the first starts
+    (:class:`~starganv2.cli.sweep_check.SweepSettingsCheck`); :func:`run` makes the same checks.
+    Changes ``cfg`` as :func:`run` does (clipping moved to the model, attributes named)."""
+    import torch
+
+    from starganv2.cli.config_check import ConfigError, check_config, instantiate
+
+    check_config(cfg, ["data", "model", "trainer", "callbacks", "logger"])
+    if cfg.get("ckpt_path") and cfg.get("resume"):
+        raise ConfigError(
+            f"ckpt_path={cfg.ckpt_path!r} and resume={cfg.resume!r} both given: use one of them"
+        )
+    clip_in_the_model(cfg)
+    check_validation_interval(cfg)
+    name_all_attributes(cfg)
+    instantiate(cfg.data)
+    with torch.device("meta"):
+        instantiate(cfg.model)
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train as configured by ``cfg``; returns the final callback metrics as floats."""
     import lightning as L

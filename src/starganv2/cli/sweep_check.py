@@ -1,0 +1,112 @@
+"""Every job of a training sweep checked before the first one starts.
+
+Hydra composes a multirun job's configuration only when that job starts, and a job that stops on
+bad input ends the sweep: ``model.lambda_sty=1,-1,2`` trained the first job, refused the second
+(``model.lambda_sty=-1 is invalid``) and never ran the third, hours into a sweep. This Hydra
+callback (``hydra.callbacks`` in ``conf/train.yaml``) composes each job of a basic-sweeper
+multirun when the multirun starts and runs the training entry point's checks that read neither
+a job's run folder nor its data (:func:`starganv2.cli.train.check_settings`); the first job that
+would stop is one error line naming it and the reason, exit status 1, before any job runs.
+
+A sweeper that chooses its values while it runs (Optuna) is not checked: its jobs are not known
+in advance."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+
+__all__ = ["SweepSettingsCheck", "sweep_jobs", "job_config"]
+
+BASIC_SWEEPER = "BasicSweeper"
+"""The class name of Hydra's sweeper over the command line's lists (the cartesian product)."""
+
+
+def sweep_jobs(config: Any) -> list[list[str]]:
+    """Each job's overrides, in launch order, as Hydra's basic sweeper makes them from
+    ``hydra.sweeper.params`` and the command line (``config.hydra.overrides.task``)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    params = config.hydra.sweeper.get("params") or {}
+    arguments = [f"{key}={value}" for key, value in params.items()]
+    arguments += list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def job_config(config: Any, overrides: Sequence[str], num: int) -> Any:
+    """Job ``num``'s configuration as the launcher composes it, with ``hydra.runtime.output_dir``
+    set to the job's folder as Hydra sets it when the job starts (keys such as
+    ``callbacks.*.dirpath`` interpolate it)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    loader = GlobalHydra.instance().config_loader()
+    cfg = loader.load_sweep_config(config, list(overrides))
+    with open_dict(cfg):
+        cfg.hydra.job.id = num
+        cfg.hydra.job.num = num
+        folder = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
+        cfg.hydra.runtime.output_dir = str(folder.absolute())
+    return cfg
+
+
+class SweepSettingsCheck(Callback):
+    """Check every job of a basic-sweeper multirun (:func:`sweep_jobs`) with
+    :func:`starganv2.cli.train.check_settings` before any starts; the first that would stop on
+    bad input is one error line naming the job and the reason, exit status 1."""
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        """Runs before the sweeper (Hydra turns a callback's exception into a warning, so this
+        exits itself, as :class:`~starganv2.cli.job_names.RepeatedSweepValueCheck` does)."""
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.errors import HydraException
+
+        from starganv2.cli.common import BAD_INPUT
+        from starganv2.cli.train import check_settings
+
+        if not str(config.hydra.sweeper.get("_target_", "")).endswith(BASIC_SWEEPER):
+            return
+        log = logging.getLogger("starganv2.train")
+        try:
+            jobs = sweep_jobs(config)
+        except HydraException:  # a malformed override: the sweeper reports it itself
+            return
+        hydra_config = HydraConfig.instance()
+        kept = hydra_config.cfg
+        try:
+            for num, overrides in enumerate(jobs):
+                try:
+                    cfg = job_config(config, overrides, num)
+                except HydraException:  # one that does not compose: Hydra's own message
+                    return
+                hydra_config.set_config(cfg)  # ${hydra:...} resolves to this job's values
+                try:
+                    check_settings(cfg)
+                except BAD_INPUT as err:
+                    swept = " ".join(o for o in overrides if o in _swept(jobs))
+                    log.error(
+                        "job #%d of %d (%s) would stop: %s; no job has run: correct it and "
+                        "launch the sweep again",
+                        num,
+                        len(jobs),
+                        swept or " ".join(overrides),
+                        err,
+                    )
+                    sys.exit(1)
+        finally:
+            hydra_config.cfg = kept
+
+
+def _swept(jobs: Sequence[Sequence[str]]) -> set[str]:
+    """The overrides that differ between jobs (what tells a job apart), as ``key=value``."""
+    if len(jobs) < 2:
+        return set()
+    return {o for job in jobs for o in job if any(o not in other for other in jobs)}
