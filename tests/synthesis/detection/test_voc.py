@@ -198,3 +198,32 @@ def test_two_xml_files_of_one_image_are_one_problem_naming_both(tmp_path):
         f"{root / 'Annotations/a.xml'} too; left out (one XML file per image: merge the two, or "
         "give this one its own image)"
     ]
+
+
+def test_two_images_of_one_name_in_two_folders_keep_their_own_xml(tmp_path):
+    """``Annotations/x.xml`` naming ``s1/a.jpg`` and ``Annotations/y.xml`` naming ``s2/a.jpg``:
+    each translation gets its own XML (named after its source's XML), none overwrites the
+    other, and each image-set id names its own."""
+    root = tmp_path / "in"
+    for xml, image, box in (("x", "s1/a.jpg", 5), ("y", "s2/a.jpg", 9)):
+        save_image(root / "JPEGImages" / image, 32, 32)
+        (root / "Annotations").mkdir(parents=True, exist_ok=True)
+        text = NESTED_XML.format(folder="VOC", filename=image, path="")
+        (root / f"Annotations/{xml}.xml").write_text(text.replace("<xmax>20<", f"<xmax>{box}<"))
+    (root / "ImageSets/Main").mkdir(parents=True)
+    (root / "ImageSets/Main/train.txt").write_text("x\ny\n", encoding="utf-8")
+    ds = read_voc(root)
+    out = tmp_path / "out"
+    outputs = [OutputImage(im, im.rel.replace(".", "_night_0."), "night", 0) for im in ds.images]
+    write_voc(ds, outputs, out)
+    for o in outputs:
+        save_image(out / o.rel, 32, 32)
+    again = read_voc(out)
+    assert again.problems == []
+    boxes = {im.rel: [b.xyxy for b in im.boxes] for im in again.images}
+    assert boxes == {
+        "JPEGImages/s1/a_night_0.jpg": [(2.0, 3.0, 5.0, 30.0)],
+        "JPEGImages/s2/a_night_0.jpg": [(2.0, 3.0, 9.0, 30.0)],
+    }
+    sets = (out / "ImageSets/Main/train.txt").read_text(encoding="utf-8").splitlines()
+    assert sets == ["x_night_0", "y_night_0"]

@@ -1,7 +1,8 @@
 """Pascal VOC detection folders: ``Annotations/*.xml`` (one per image), ``JPEGImages/``, and
 optional ``ImageSets/**/*.txt`` lists of image ids.
 
-Each XML file is kept whole: a translated image's file is its source's with ``<filename>`` (and
+Each XML file is kept whole: a translated image's file (``x.xml`` -> ``x_night_0.xml``, named
+after the source's XML) is its source's with ``<filename>`` (and
 ``<path>``, where there is one) naming the new image; every other tag (``difficult``,
 ``truncated``, ``pose``, ``segmented``, parts, tags of other tools, comments) stays as it was.
 Boxes are VOC's ``xmin ymin xmax ymax`` pixel corners (1-based, as written). Image-set lists get
@@ -237,10 +238,14 @@ def _unknown_set_ids(
 
 
 def _xml_rel(out: OutputImage) -> str:
+    """The XML file of ``out``: its source's, or for a translation the source's XML name with
+    the domain and style added (``Annotations/x.xml`` -> ``Annotations/x_night_0.xml``). Named
+    after the XML, not the image, so two images of one name in two folders (``s1/a.jpg`` and
+    ``s2/a.jpg``, from ``x.xml`` and ``y.xml``) never share an XML file."""
     src = PurePosixPath(out.source.raw["xml"])
     if out.is_source:
         return src.as_posix()
-    return (src.parent / (PurePosixPath(out.rel).stem + ".xml")).as_posix()
+    return (src.parent / f"{src.stem}_{out.domain}_{out.k}.xml").as_posix()
 
 
 def output_files(out: OutputImage) -> list[str]:
