@@ -227,3 +227,20 @@ def test_pose_lines_give_their_box_not_a_polygon_of_box_and_keypoints(tmp_path):
     ds = read_yolo(src)
     a = next(im for im in ds.images if im.rel == "images/train/a.jpg")
     assert a.boxes[0].xyxy == pytest.approx((18.0, 8.0, 30.0, 24.0)) and ds.problems == []
+
+
+def test_a_label_file_that_is_not_utf8_is_one_problem_and_copied_as_it_is(tmp_path):
+    """A label file with a Latin-1 byte (a comment written by some tool) does not stop the run:
+    one problem line naming the file, its good lines read, the file copied byte for byte."""
+    src = make_yolo(tmp_path / "in", broken=False)
+    (src / "labels/train/a.txt").write_bytes(b"0 0.5 0.5 0.25 0.5\n1 0.1 0.2 0.1 0.2 # \xe9t\xe9\n")
+    ds = read_yolo(src)
+    lines = [p.line() for p in ds.problems]
+    assert len(lines) == 2, lines
+    assert any("a.txt" in line and "not UTF-8" in line for line in lines)
+    assert any("a.txt:2" in line and "not a YOLO label line" in line for line in lines)
+    first = next(im for im in ds.images if im.rel == "images/train/a.jpg")
+    assert [b.category for b in first.boxes] == ["car"]
+    out = tmp_path / "out"
+    write_yolo(ds, [OutputImage(im, im.rel) for im in ds.images], out)
+    assert (out / "labels/train/a.txt").read_bytes() == (src / "labels/train/a.txt").read_bytes()

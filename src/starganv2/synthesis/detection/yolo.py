@@ -129,6 +129,22 @@ def _parse_line(
     return f"not a YOLO label line: {line!r} ({len(nums)} numbers after the class id; expected 4)"
 
 
+def _label_lines(label: Path, problems: list[Problem]) -> list[str]:
+    """The lines of the label file ``label``. One that is not UTF-8 (a comment in another
+    encoding) is one problem, not the end of the run: its bytes that do not decode read as
+    U+FFFD, so its good lines still give boxes (the file is copied byte for byte anyway)."""
+    data = label.read_bytes()
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        problems.append(
+            Problem(
+                str(label), f"is not UTF-8 text ({err.reason} at byte {err.start}; copied as it is)"
+            )
+        )
+        return data.decode("utf-8", errors="replace").splitlines()
+
+
 def read_yolo(root: str | Path) -> DetectionDataset:
     """Read the YOLO dataset folder ``root`` (see the module docstring)."""
     root = Path(root)
@@ -169,7 +185,7 @@ def read_yolo(root: str | Path) -> DetectionDataset:
         label = root / label_rel(rel)
         boxes = []
         if label.is_file():
-            for n, line in enumerate(label.read_text(encoding="utf-8").splitlines(), 1):
+            for n, line in enumerate(_label_lines(label, problems), 1):
                 if not line.strip():
                     continue
                 parsed = _parse_line(line, w, h, pose)
