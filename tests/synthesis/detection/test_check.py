@@ -205,3 +205,29 @@ def test_a_detector_module_in_the_current_folder_imports(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
     detector = load_detector("cwd_detector_7f3a:Detector")
     assert type(detector).__name__ == "Detector" and detector([]) == []
+
+
+def test_two_coco_categories_of_one_name_each_need_their_own_id(tmp_path):
+    """COCO ``categories`` may repeat a name (``car`` id 1 and id 7): with ``check_labels=null``
+    each box is looked for under its own ``category_id``, not the id of the name's last box."""
+    import json
+
+    save_image(tmp_path / "a.png", 40, 30)
+    ann = {"image_id": 1, "area": 100, "iscrowd": 0}
+    doc = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}],
+        "annotations": [
+            {"id": 1, "category_id": 1, "bbox": [1, 1, 10, 10], **ann},
+            {"id": 2, "category_id": 7, "bbox": [20, 5, 10, 10], **ann},
+        ],
+        "categories": [{"id": 1, "name": "car"}, {"id": 7, "name": "car"}],
+    }
+    (tmp_path / "t.json").write_text(json.dumps(doc), encoding="utf-8")
+    ds = read_coco(tmp_path / "t.json")
+    detectors.reset({(40, 30): [([1, 1, 11, 11], 1), ([20, 5, 30, 15], 7)]})
+    check = build_check("detector", ds, CPU, CheckOptions(detector=f"{HERE}:SizeDetector"))
+    image = ds.images[0]
+    result = check([(image.path, image)])[0]
+    assert [b["matched"] for b in result["boxes"]] == [True, True]
+    detectors.reset({(40, 30): [([1, 1, 11, 11], 7), ([20, 5, 30, 15], 1)]})  # ids swapped
+    assert not any(b["matched"] for b in check([(image.path, image)])[0]["boxes"])

@@ -281,6 +281,16 @@ class DetectorCheck:
             )
         return {k: int(v) for k, v in ids.items() if v is not None}
 
+    def _label(self, box: Box) -> int:
+        """The detector label ``box`` must be found with: ``check_labels``'s for its class name,
+        else the dataset's own id of this box (COCO categories may share a name, so the name's
+        id is not the box's)."""
+        if self.options.labels is None:
+            label = _dataset_label(self.dataset, box)
+            if label is not None:
+                return label
+        return self.labels.get(box.category, -1)
+
     def detect(self, images: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """Run the detector on ``images`` (each ``(3, H, W)`` in [0, 1]); one dict per image,
         checked against the contract (``ValueError`` naming ``detector`` otherwise)."""
@@ -350,9 +360,7 @@ class DetectorCheck:
         boxes = torch.tensor([b.xyxy for b in image.boxes], dtype=torch.float32).reshape(-1, 4)
         labels = None
         if self.options.match_class:
-            labels = torch.tensor(
-                [self.labels.get(b.category, -1) for b in image.boxes], dtype=torch.long
-            )
+            labels = torch.tensor([self._label(b) for b in image.boxes], dtype=torch.long)
         ious, matched = match_boxes(boxes, labels, det, self.options.iou, self.options.score)
         records = [
             {
