@@ -231,3 +231,21 @@ def test_two_coco_categories_of_one_name_each_need_their_own_id(tmp_path):
     assert [b["matched"] for b in result["boxes"]] == [True, True]
     detectors.reset({(40, 30): [([1, 1, 11, 11], 7), ([20, 5, 30, 15], 1)]})  # ids swapped
     assert not any(b["matched"] for b in check([(image.path, image)])[0]["boxes"])
+
+
+def test_a_coco_box_without_category_id_is_one_error_naming_it(tmp_path):
+    """An annotation without ``category_id`` (reported when read) has no id to look for: with
+    ``check_labels=null`` that is one error line naming its category, not a ``KeyError``."""
+    import json
+
+    save_image(tmp_path / "a.png", 40, 30)
+    doc = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}],
+        "annotations": [{"id": 1, "image_id": 1, "bbox": [1, 1, 10, 10], "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "car"}],
+    }
+    (tmp_path / "t.json").write_text(json.dumps(doc), encoding="utf-8")
+    ds = read_coco(tmp_path / "t.json")
+    detectors.reset()
+    with pytest.raises(ValueError, match=r"no class ids \(categories \['None'\] have none\)"):
+        build_check("detector", ds, CPU, CheckOptions(detector=f"{HERE}:SizeDetector"))

@@ -229,9 +229,13 @@ def is_required(box: Box) -> bool:
 
 
 def _dataset_label(ds: DetectionDataset, box: Box) -> int | None:
-    """The dataset's own id of ``box``'s class (COCO ``category_id``, YOLO class index)."""
+    """The dataset's own id of ``box``'s class (COCO ``category_id``, YOLO class index);
+    ``None`` where it has none (a COCO annotation without a numeric ``category_id``)."""
     if ds.format == "coco" and isinstance(box.raw, dict):
-        return int(box.raw["category_id"])
+        try:
+            return int(box.raw.get("category_id"))
+        except (TypeError, ValueError):
+            return None
     if ds.format == "yolo" and isinstance(box.raw, str):
         return int(float(box.raw.split()[0]))
     return None
@@ -274,9 +278,11 @@ class DetectorCheck:
                 )
             return given
         ids = {name: _dataset_label(self.dataset, b) for name, b in used.items()}
-        if any(v is None for v in ids.values()):
+        without = sorted(name for name, v in ids.items() if v is None)
+        if without:
             raise ValueError(
-                f"check_labels=None but a {self.dataset.format} dataset has no class ids: give "
+                f"check_labels=None but a {self.dataset.format} dataset has no class ids "
+                f"(categories {without} have none): give "
                 "check_labels={category name: detector label} or check_class=false"
             )
         return {k: int(v) for k, v in ids.items() if v is not None}
