@@ -17,6 +17,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from starganv2.cli.overrides_check import checked_command_line
+
 log = logging.getLogger("starganv2.demo")
 
 
@@ -183,6 +185,7 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@checked_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="demo")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`."""

@@ -23,6 +23,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from starganv2.cli.overrides_check import checked_command_line
+
 log = logging.getLogger("starganv2.eval")
 
 
@@ -229,6 +231,7 @@ def run(cfg: DictConfig) -> dict[str, float | int]:
     return results
 
 
+@checked_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`; prints the JSON path; exits 1 with a one-line error."""

@@ -18,6 +18,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from starganv2.cli.overrides_check import checked_command_line
+
 log = logging.getLogger("starganv2.sample")
 
 OUTPUTS = (
@@ -343,6 +345,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     return written
 
 
+@checked_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`; exits with status 1 and a one-line error on bad input."""

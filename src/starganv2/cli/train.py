@@ -24,6 +24,7 @@ from starganv2.cli.common import (
     stopped_by_ctrl_c,
 )
 from starganv2.cli.common import hydra_config as _hydra_config
+from starganv2.cli.overrides_check import checked_command_line
 from starganv2.utils.files import atomic_write_text
 
 log = logging.getLogger("starganv2.train")
@@ -1038,6 +1039,7 @@ def _global_rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0))
 
 
+@checked_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra shim around :func:`run`; returns ``optimized_metric`` for sweepers. A run stopped by

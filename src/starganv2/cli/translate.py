@@ -16,6 +16,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, ListConfig
 
+from starganv2.cli.overrides_check import checked_command_line
+
 log = logging.getLogger("starganv2.translate")
 
 
@@ -173,6 +175,7 @@ def run(cfg: DictConfig) -> Any:
     )
 
 
+@checked_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="translate")
 def main(cfg: DictConfig) -> None:
     """Hydra shim around :func:`run`; bad input: one error line and status 1; images that could
