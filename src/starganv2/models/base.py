@@ -87,8 +87,10 @@ _EVAL_MODE_WARNING = r"Found \d+ module\(s\) in eval mode at the start of traini
 
 
 RNG_KEY = "starganv2_rng"
-"""Checkpoint entry holding torch's random state (``{"cpu": ByteTensor, "cuda": [ByteTensor]}``)
-when the checkpoint was written, restored when a fit resumes from it."""
+"""Checkpoint entry holding torch's random state when the checkpoint was written (``{"cpu":
+ByteTensor, "cuda": [ByteTensor per device], "device": ByteTensor}``, ``"device"`` the state of
+the GPU the writing process trained on, absent off CUDA and in older checkpoints), restored when
+a fit resumes from it."""
 
 IMPLEMENTATION_KEYS = ("fused", "foreach")
 """Optimizer param-group keys that choose how a step runs, not what it computes."""
@@ -382,6 +384,8 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
             "cpu": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
         }
+        if self.device.type == "cuda" and torch.cuda.is_initialized():
+            checkpoint[RNG_KEY]["device"] = torch.cuda.get_rng_state(self.device)
 
     FIXED_SETTINGS: tuple[str, ...] = ()
     """Hyperparameters a run cannot change on resume (they change what the weights mean while
@@ -465,11 +469,21 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         """Put back torch's random state saved with the checkpoint this fit resumes from, once
         Lightning has made the epoch's loader iterator: the latent codes (and, without loader
         workers, the crops and flips) continue as in the uninterrupted run. Under DDP rank 0's
-        state is saved; ``seed_everything`` gave every rank the same stream."""
+        state is saved; ``seed_everything`` gave every rank the same stream, and every rank makes
+        the same draws (:meth:`_latents` of the models), so rank 0's state is every rank's.
+
+        On a GPU each rank's own device takes the state of the device rank 0 trained on
+        (``"device"``): restoring rank 0's per-device list gave rank ``r`` the state rank 0's
+        process held for device ``r``, which it never drew from (the seeded start of the stream).
+        Older checkpoints without it restore the list as before."""
         saved, self._resumed_rng = getattr(self, "_resumed_rng", None), None
         if not isinstance(saved, dict) or not isinstance(saved.get("cpu"), torch.Tensor):
             return
         torch.set_rng_state(saved["cpu"])
+        device = saved.get("device")
+        if isinstance(device, torch.Tensor) and self.device.type == "cuda":
+            torch.cuda.set_rng_state(device, self.device)
+            return
         cuda = saved.get("cuda") or []
         if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda)
