@@ -81,6 +81,38 @@ def test_renamed_domains_keep_their_labels_with_a_warning(named_ckpt, tmp_path, 
     assert "trained with (0: cat, 1: dog, 2: wild)" in caplog.text
 
 
+def _refs(root, names):
+    from PIL import Image
+
+    for name in names:
+        (root / name).mkdir(parents=True)
+        Image.new("RGB", (32, 32), (40, 90, 140)).save(root / name / "r.png")
+    return root
+
+
+def test_a_ref_dir_with_some_of_the_checkpoints_domains_takes_its_names(named_ckpt, tmp_path):
+    # ref_dir holds the target's folder alone: its one name was taken as the model's domain list
+    # ("ref_dir gives 1 domain names ['dog'] but the model has num_domains=3")
+    refs = _refs(tmp_path / "refs", ["dog"])
+    report, out = _translate(named_ckpt, tmp_path, "domains=[dog]", f"ref_dir={refs}")
+    assert report.written == 2 and sorted(p.name for p in out.iterdir()) == ["dog"]
+
+
+def test_a_ref_dir_in_another_order_than_the_checkpoint_keeps_its_labels(tmp_path):
+    from starganv2.cli.translate import domain_names
+
+    path = write_tiny_checkpoint(tmp_path / "ckpt.ckpt")
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["ImageDomainDataModule"] = {"domains": ["wild", "cat", "dog"]}
+    torch.save(checkpoint, path)
+    refs = _refs(tmp_path / "refs", ["cat", "dog", "wild"])  # listed alphabetically
+    cfg = _cfg("translate", [f"ckpt_path={path}", f"ref_dir={refs}"], tmp_path)
+    assert domain_names(cfg, 3) == ["wild", "cat", "dog"]
+    other = _refs(tmp_path / "other", ["a", "b", "c"])  # not the checkpoint's: a rename, as before
+    cfg = _cfg("translate", [f"ckpt_path={path}", f"ref_dir={other}"], tmp_path)
+    assert domain_names(cfg, 3) == ["a", "b", "c"]
+
+
 def test_checkpoints_without_names_number_the_domains(unnamed_ckpt, tmp_path):
     report, out = _translate(unnamed_ckpt, tmp_path, "domains=[1]")
     assert report.written == 2 and sorted(p.name for p in out.iterdir()) == ["domain1"]

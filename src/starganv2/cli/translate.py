@@ -29,10 +29,16 @@ def domain_names(cfg: DictConfig, num_domains: int) -> list[str]:
     (``ckpt_path``) by training; else ``domain0, domain1, ...``. Names given by the first three
     are compared with the checkpoint's: one that the checkpoint has at another label is refused
     (its outputs would be another domain's translations, filed under its name); other renames
-    keep every label and are logged as a warning.
+    keep every label and are logged as a warning. ``ref_dir``'s folders that are all names the
+    checkpoint saved give the checkpoint's names: references for some of the domains (a
+    ``ref_dir`` with ``cat/`` alone, for ``domains=cat``), and the domains in the checkpoint's
+    order rather than the folders' alphabetical one.
     """
     given = _given_domain_names(cfg)
     saved = checkpoint_domain_names(cfg, num_domains)
+    if given is not None and saved is not None and given[1].startswith("ref_dir="):
+        if set(given[0]) <= set(saved):
+            return saved
     if given is None:
         return saved or [f"domain{i}" for i in range(num_domains)]
     names, source = given
