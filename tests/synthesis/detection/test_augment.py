@@ -528,6 +528,25 @@ def test_overwrite_after_an_interrupted_run_deletes_that_runs_outputs(module, tm
     ]
 
 
+@pytest.mark.parametrize("stopped", [False, True])
+def test_overwrite_in_voc_deletes_the_earlier_runs_xml_files(module, tmp_path, stopped):
+    """The XML files of an earlier run's translations were left behind by ``overwrite=true``:
+    ``Annotations/000001_night_1.xml`` named an image that was gone, and a loader that reads
+    every XML (not the image sets) took it for a labelled image."""
+    src = make_voc(tmp_path / "in", broken=False)
+    out = tmp_path / "out"
+    augment(module, src, out, styles=2)
+    assert (out / "Annotations/000001_night_1.xml").is_file()
+    if stopped:  # what a run stopped before its report leaves
+        (out / REPORT_FILE).unlink()
+    augment(module, src, out, targets=[1], overwrite=True)
+    images = {p.stem for p in (out / "JPEGImages").iterdir()}
+    xmls = {p.stem for p in (out / "Annotations").iterdir()}
+    assert images == {"000001_night_0", "ü2_night_0"}
+    assert xmls == images
+    assert read_voc(out).images  # every XML names an image that exists
+
+
 def test_a_folder_of_other_files_is_refused_and_overwrite_replaces_only_the_outputs_names(
     module, tmp_path
 ):

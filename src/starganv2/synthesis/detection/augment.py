@@ -585,9 +585,10 @@ def _claim_output(
             for o in (old.get("outputs", []) if isinstance(old, dict) else [])
             if isinstance(o, dict) and o.get("domain") is not None and "image" in o
         ]
-        stale += _earlier_outputs(earlier, planned)
-        stale += [o.rel for o in planned if not o.is_source]
         _delete_outputs(root, stale, fmt)
+        translations = [o for o in planned if not o.is_source]
+        for out in [*_earlier_outputs(earlier, planned), *translations]:
+            _drop(root, out, fmt)
         log.warning(
             "overwrite=true: deleted the outputs of the earlier run in %s (made with other %s)",
             root,
@@ -598,16 +599,22 @@ def _claim_output(
     return replaced
 
 
-def _earlier_outputs(earlier: dict[str, Any], planned: Sequence[OutputImage]) -> list[str]:
+def _earlier_outputs(earlier: dict[str, Any], planned: Sequence[OutputImage]) -> list[OutputImage]:
     """The translations of ``planned``'s sources that the run which recorded the settings
     ``earlier`` planned (its ``targets`` and ``styles``). A run stopped before its report
     leaves its outputs listed nowhere else; left in a YOLO folder, they would be read as
-    background images, objects without labels."""
+    background images, objects without labels; a VOC output's XML file would name an image
+    that is gone."""
     targets, styles = earlier.get("targets"), earlier.get("styles")
     if not isinstance(targets, list) or isinstance(styles, bool) or not isinstance(styles, int):
         return []
-    sources = dict.fromkeys(o.source.rel for o in planned)
-    return [output_rel(rel, str(d), k) for rel in sources for d in targets for k in range(styles)]
+    sources = {o.source.rel: o.source for o in planned}
+    return [
+        OutputImage(source, output_rel(rel, str(d), k), str(d), k)
+        for rel, source in sources.items()
+        for d in targets
+        for k in range(styles)
+    ]
 
 
 def _delete_outputs(root: Path, rels: Sequence[str], fmt: str) -> None:
@@ -620,8 +627,8 @@ def _delete_outputs(root: Path, rels: Sequence[str], fmt: str) -> None:
 
 def _drop(root: Path, out: OutputImage, fmt: str) -> None:
     """Delete the translation ``out`` under ``root`` with the files its format writes for it
-    (YOLO label file, VOC XML and masks), which an earlier run without ``drop_failed`` wrote:
-    none may name an image that is gone."""
+    (YOLO label file, VOC XML and masks), which an earlier run (without ``drop_failed``, or
+    with other settings) wrote: none may name an image that is gone."""
     _delete_outputs(root, [out.rel], fmt)
     if fmt == "voc":
         for rel in voc_output_files(out):
