@@ -156,3 +156,36 @@ def test_a_converted_model_gets_its_own_dtype_and_is_judged_in_float32():
     got = attribute_accuracy(_Double(False), train, val, ATTRS, GROUP, classifier=net)
     assert set(seen) == {torch.float64}
     assert got == ref
+
+
+class _Recorder(_Identity):
+    """A translator trained without exclusive groups that records the targets it is given."""
+
+    exclusive_groups: list[tuple[int, ...]] = []
+
+    def __init__(self):
+        super().__init__()
+        self.targets = []
+
+    def translate_labels(self, x, c_trg):
+        self.targets.append(c_trg.clone())
+        return x
+
+
+def test_the_test_labels_keep_the_models_exclusive_groups_not_the_datas(tmp_path, caplog):
+    """The figures judge the targets the model's sample grid shows: a model trained without
+    groups gets each shape switched, though the data's default groups the shapes (a shape set on
+    and the others cleared), and a warning names both."""
+    from starganv2.data.attribute_datamodule import ShapesAttributeDataModule
+    from starganv2.evaluation.evaluator import Evaluator
+
+    dm = ShapesAttributeDataModule(tmp_path, img_size=16, n_train=24, n_val=6, scan_workers=1)
+    evaluator = Evaluator(metrics={"attribute_accuracy": {"classifier_steps": 2}})
+    model = _Recorder()
+    with caplog.at_level("WARNING"):
+        evaluator.evaluate(model, dm)
+    c_src = torch.stack([dm.val_set[i]["y"] for i in range(len(dm.val_set))])
+    circle = torch.cat(model.targets)[: len(c_src)]  # the first column: circle
+    assert torch.equal(circle[:, 0], 1 - c_src[:, 0])  # switched, also where it was on
+    assert torch.equal(circle[:, 1:], c_src[:, 1:])  # the other shapes kept
+    assert "the model was trained with exclusive groups []" in caplog.text

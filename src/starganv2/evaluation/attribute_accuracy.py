@@ -133,6 +133,33 @@ def require_attribute_guidance(model: nn.Module) -> None:
         )
 
 
+def groups_for_test_labels(
+    model: nn.Module, names: Sequence[str], data_groups: Sequence[Sequence[int]]
+) -> list[tuple[int, ...]]:
+    """The exclusive groups the test labels keep: ``model``'s own (``exclusive_groups``, saved in
+    its checkpoint: the groups its training targets and ``starganv2-sample``'s test grid keep),
+    else the data's ``data_groups``. Data groups other than the model's are a warning naming
+    both: the figures would otherwise judge other targets than the grid shows (a hair colour
+    switched off instead of set)."""
+    own = getattr(model, "exclusive_groups", None)
+    data = [tuple(g) for g in data_groups]
+    if own is None:
+        return data
+    own = [tuple(g) for g in own]
+    if sorted(own) != sorted(data):
+
+        def named(groups: list[tuple[int, ...]]) -> list[list[str]]:
+            return [[names[i] for i in g] for g in groups]
+
+        log.warning(
+            "data.exclusive=%s but the model was trained with exclusive groups %s: the test "
+            "labels keep the model's, as its sample grid does",
+            named(data),
+            named(own),
+        )
+    return own
+
+
 @torch.no_grad()
 def _predict(net: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     return torch.cat([net(x[i : i + batch_size]) > 0 for i in range(0, len(x), batch_size)]).float()
@@ -306,7 +333,7 @@ def metric(
             a.train_set,
             a.val_set,
             a.names,
-            a.exclusive,
+            groups_for_test_labels(model, a.names, a.exclusive),
             classifier_steps=classifier_steps,
             batch_size=protocol.batch_size,
             seed=protocol.seed,
