@@ -228,3 +228,34 @@ def test_v1_options_on_a_v2_conversion_are_refused(tmp_path, caplog, monkeypatch
         assert f"{extra[0]}: StarGAN v1 option(s)" in caplog.text and "--v1" in caplog.text
         assert not (tmp_path / "o.ckpt").exists()
     assert g_path.exists()
+
+
+def _attribute_loader(n: int = 4) -> torch.utils.data.DataLoader:
+    """Training items of five attributes (``{"x_real", "y_org"}``, 1.0 / 0.0 labels)."""
+    g = torch.Generator().manual_seed(0)
+    items = [
+        {"x_real": torch.rand(3, 32, 32, generator=g) * 2 - 1, "y_org": torch.eye(5)[i % 5]}
+        for i in range(n)
+    ]
+    return torch.utils.data.DataLoader(items, batch_size=2)
+
+
+def test_fine_tuning_the_celeba_weights_with_the_attributes_reordered_is_refused(tmp_path):
+    """The converted file holds no data module's attribute names, only the model's: the run
+    checks those, so another order does not silently teach each attribute at another's label."""
+    from starganv2.interop.original_v1 import CELEBA_ATTRIBUTES
+
+    g_path = _write(_source(img_size=32, num_domains=5, d_conv_dim=4), tmp_path, it=5)
+    out = tmp_path / "celeba.ckpt"
+    convert_v1_checkpoint(g_path, out, labels="celeba", total_iters=6)
+    arch = {**ARCH, "img_size": 32, "num_domains": 5, "d_conv_dim": 4, "total_iters": 6}
+    names = list(CELEBA_ATTRIBUTES)
+
+    def run(attributes):
+        module = StarGANv1Module(**arch, label_mode="multi", attributes=attributes, n_critic=1)
+        quiet_trainer().fit(module, _attribute_loader(), ckpt_path=out)
+        return module
+
+    with pytest.raises(ValueError, match=r"'Male', 'Young'\] would change label"):
+        run([*names[3:], *names[:3]])
+    assert run([*names[:4], "Smiling"]).iteration == 6  # a replaced attribute keeps its label

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from starganv2.models.base import Stats, TranslationModule
+from starganv2.models.domain_names import describe_domains, moved_domains
 from starganv2.models.interface import MODE_ATTRIBUTE, MODE_LABEL, GuidanceModeError
 from starganv2.models.named_optimizers import named_optimizers
 from starganv2.models.stargan_v1.graphs import AttributeTranslator, LabelTranslator
@@ -228,6 +229,32 @@ class StarGANv1Module(TranslationModule):
     def guidance_modes(self) -> tuple[str, ...]:
         """``("label",)``; ``("attribute",)`` with ``label_mode="multi"``."""
         return (MODE_ATTRIBUTE,) if self.multi_label else (MODE_LABEL,)
+
+    def _check_fixed_settings(self, checkpoint: dict[str, Any]) -> None:
+        """Also refuse a checkpoint whose attributes this run puts at other labels
+        (:meth:`_check_attribute_order`)."""
+        super()._check_fixed_settings(checkpoint)
+        self._check_attribute_order(checkpoint)
+
+    def _check_attribute_order(self, checkpoint: dict[str, Any]) -> None:
+        """``ValueError`` when an attribute of ``checkpoint``'s model sits at another label in
+        this run's ``attributes``: the nets would go on learning it under another attribute's
+        label. The attribute data module checks the same on resume from the names it saved; a
+        checkpoint converted from the original's CelebA weights holds none, only the model's."""
+        saved = (checkpoint.get("hyper_parameters") or {}).get("attributes")
+        now = self.hparams.get("attributes")
+        if not saved or not now:
+            return
+        saved, now = [str(a) for a in saved], [str(a) for a in now]
+        moved = moved_domains(saved, now)
+        if moved:
+            raise ValueError(
+                f"data.attributes: the checkpoint was trained with the attributes "
+                f"({describe_domains(saved)}) and this run has ({describe_domains(now)}): "
+                f"{moved} would change label, so the nets would learn them as other attributes; "
+                f"give data.attributes in the checkpoint's order, "
+                f"'data.attributes=[{','.join(saved)}]', or start a new run without the checkpoint"
+            )
 
     def _check_label_mode(self, y_org: torch.Tensor) -> None:
         """``ValueError`` when the batch's labels are of the other ``label_mode``."""
