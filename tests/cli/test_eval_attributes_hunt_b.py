@@ -149,3 +149,21 @@ def test_auto_on_attribute_data_asks_for_no_fid_weights(table, tmp_path, empty_h
     )
     with pytest.raises(ValueError, match=r"metrics='auto' \(here \['attribute_accuracy'\]\)"):
         build_evaluator(saving)
+
+
+def test_the_advice_gives_the_label_length_too_when_it_differs():
+    """A model of six attributes against the five of data=attributes' default: setting
+    data.attributes alone would stop on data.num_domains=5, so the advice names both."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from starganv2.cli.eval import check_attribute_names
+
+    six = [*ORDER, "Smiling"]
+    model = SimpleNamespace(hparams={"attributes": six})
+    with pytest.raises(ValueError) as err:
+        check_attribute_names(
+            OmegaConf.create({"ckpt_path": "m.ckpt"}), SimpleNamespace(attributes=ORDER), model
+        )
+    assert str(err.value).endswith(f"'data.attributes=[{','.join(six)}]' data.num_domains=6")

@@ -138,10 +138,13 @@ def check_attribute_names(cfg: DictConfig, datamodule: object, model: object) ->
     if not trained or list(trained) == names:
         return
     trained = [str(a) for a in trained]
+    # data.num_domains must give the label length too, or the advice fails on the next run
+    count = f" data.num_domains={len(trained)}" if len(trained) != len(names) else ""
     raise ValueError(
         f"data.attributes={names} but ckpt_path={cfg.ckpt_path} was trained on {trained} (in "
         "that order): labels are positions, so other attributes would be translated and named "
         f"as these; set data.attributes to the model's: 'data.attributes=[{','.join(trained)}]'"
+        f"{count}"
     )
 
 
