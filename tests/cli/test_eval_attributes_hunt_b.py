@@ -167,3 +167,21 @@ def test_the_advice_gives_the_label_length_too_when_it_differs():
             OmegaConf.create({"ckpt_path": "m.ckpt"}), SimpleNamespace(attributes=ORDER), model
         )
     assert str(err.value).endswith(f"'data.attributes=[{','.join(six)}]' data.num_domains=6")
+
+
+def test_sampling_a_model_of_domains_from_attribute_data_says_so(table, tmp_path):
+    """A StarGAN v1 model of domains given data=attributes: one line naming the mismatch, not
+    a missing val/ folder under the table's image folder."""
+    module = StarGANv1Module(img_size=32, num_domains=5, g_conv_dim=8, d_conv_dim=8, g_repeat_num=1)
+    path = tmp_path / "domains.ckpt"
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": L.__version__,
+            "starganv2": {"iteration": 0, "model": "stargan_v1"},
+        },
+        path,
+    )
+    with pytest.raises(ValueError, match=r"translate into domains, but the data config is attri"):
+        _sample(path, table, tmp_path)

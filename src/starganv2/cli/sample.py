@@ -216,6 +216,21 @@ def _attribute_sources(cfg: DictConfig, module: Any, device: Any) -> tuple[Any, 
     return x, dataset.labels[idx].to(device)
 
 
+def _refuse_attribute_data(cfg: DictConfig, outputs: list[str]) -> None:
+    """``ValueError`` for domain outputs read from attribute data (``data=attributes``,
+    ``data=shapes_attributes``): those hold a table of attribute labels, not the domain folders
+    the grids need, which the folder lookup would report as a missing ``val/`` folder."""
+    from starganv2.cli.eval import is_attribute_config
+
+    if is_attribute_config(cfg):
+        raise ValueError(
+            f"outputs={outputs} translate into domains, but the data config is attribute data "
+            f"({cfg.data._target_}: a table of attribute labels, no domain folders); sample "
+            "with the data the model was trained on (data=shapes, data=folder data.root=...), "
+            "or give src_dir and ref_dir"
+        )
+
+
 def run(cfg: DictConfig) -> dict[str, Path]:
     """Sample as configured by ``cfg``; returns ``{output name: path}``."""
     import torch
@@ -268,6 +283,8 @@ def run(cfg: DictConfig) -> dict[str, Path]:
         return {"attribute_grid": path}
 
     root = None if cfg.src_dir and cfg.ref_dir else _data_root(cfg)
+    if root is not None:
+        _refuse_attribute_data(cfg, outputs)
     split_dir = None
     if root is not None:
         split_dir = root / cfg.split
