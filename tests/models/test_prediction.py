@@ -129,6 +129,28 @@ def test_stargan_v1_translates_by_label_and_refuses_style_keys():
             v1.predict_step({**batch, **extra}, 0)
 
 
+def test_stargan_v1_refuses_requests_of_several_styles():
+    """``requests_for(..., num_styles=2)`` for a v1 model wrote each output twice, identical,
+    under ``<stem>_0`` and ``<stem>_1``."""
+    from starganv2.synthesis.requests import TranslationRequests, prediction_loader, requests_for
+
+    torch.manual_seed(0)
+    v1 = StarGANv1Module(**V1).eval()
+
+    def first_batch(num_styles: int) -> dict:
+        requests = requests_for({"a.png": "a.png"}, [1], num_styles=num_styles)
+        data = TranslationRequests(requests, lambda source: torch.zeros(3, 32, 32))
+        return next(iter(prediction_loader(data, batch_size=4)))
+
+    batch = first_batch(2)
+    assert list(batch["style"]) == [0, 1]
+    with pytest.raises(
+        GuidanceModeError, match=r"style 1, but StarGANv1Module is determ.*styles=1"
+    ):
+        v1.predict_step(batch, 0)
+    assert v1.predict_step(first_batch(1), 0)["x_fake"].shape == (1, 3, 32, 32)
+
+
 def test_mean_styles_are_recomputed_for_each_prediction_run(v2):
     v2.on_predict_start()
     first = v2.prediction_style_means()

@@ -104,6 +104,7 @@ class PredictionMixin:
                     f"deterministic (modes {list(self.guidance_modes)}): it has no style codes "
                     "to take from a reference or truncate; leave x_ref and psi out"
                 )
+            _refuse_style_copies(batch.get("style"), type(self).__name__)
             x_fake = self.translate(x, y_trg)
         else:
             s = self._prediction_styles(batch, x, y_trg, x_ref, psi)  # (N, style_dim)
@@ -155,3 +156,19 @@ class PredictionMixin:
     def on_predict_start(self) -> None:
         """Forget the mean styles of an earlier run: the weights may have changed since."""
         self._prediction_s_mean = None
+
+
+def _refuse_style_copies(style: Any, model: str) -> None:
+    """``GuidanceModeError`` for requests of a deterministic model with a style index above 0
+    (``requests_for(..., num_styles=K)``, ``K > 1``): every style of a source and target would
+    be the same image, written ``K`` times under different names, as ``starganv2-translate``
+    and ``starganv2-augment`` refuse ``styles > 1`` for such a model."""
+    if style is None:
+        return
+    top = int(torch.as_tensor(style).max()) if torch.as_tensor(style).numel() else 0
+    if top > 0:
+        raise GuidanceModeError(
+            f"predict_step: the batch has requests of style {top}, but {model} is deterministic "
+            "(one output per source and target): every style would be the same image; make "
+            "the requests with num_styles=1"
+        )
