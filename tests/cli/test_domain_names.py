@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from starganv2.models.domain_names import moved_domains, saved_domain_names
-from tests.helpers import write_tiny_checkpoint
+from tests.helpers import write_module_checkpoint, write_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,6 @@ def test_a_data_root_without_train_folder_is_named_not_skipped(named_ckpt, tmp_p
 
 
 def test_a_model_on_attribute_vectors_is_refused_saying_where_its_grid_is(tmp_path):
-    import lightning as L
 
     from starganv2.models.stargan_v1.module import StarGANv1Module
 
@@ -151,16 +150,7 @@ def test_a_model_on_attribute_vectors_is_refused_saying_where_its_grid_is(tmp_pa
         label_mode="multi",
         attributes=["smile", "male"],
     )
-    ckpt = tmp_path / "v1.ckpt"
-    torch.save(
-        {
-            "state_dict": module.state_dict(),
-            "hyper_parameters": dict(module.hparams),
-            "pytorch-lightning_version": L.__version__,
-            "starganv2": {"iteration": 0, "model": "stargan_v1"},
-        },
-        ckpt,
-    )
+    ckpt = write_module_checkpoint(module, tmp_path / "v1.ckpt")
     with pytest.raises(ValueError, match=r"starganv2-translate translates images into domains"):
         _translate(ckpt, tmp_path)
     assert not (tmp_path / "out").exists()

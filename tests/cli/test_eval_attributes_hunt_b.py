@@ -4,7 +4,6 @@ the checkpoint's, in its order (one shared check); the images are read at the mo
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 from PIL import Image
@@ -13,6 +12,7 @@ from starganv2.cli.eval import build_evaluator
 from starganv2.evaluation import registry
 from starganv2.models.stargan_v1.module import StarGANv1Module
 from tests.data.test_attributes import _attribute_root
+from tests.helpers import write_module_checkpoint
 from tests.integration.conftest import compose_train
 
 ORDER = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
@@ -35,16 +35,8 @@ def _checkpoint(path, attributes=ORDER, saved=None):
         attributes=attributes,
         exclusive=exclusive,
     )
-    checkpoint = {
-        "state_dict": module.state_dict(),
-        "hyper_parameters": dict(module.hparams),
-        "pytorch-lightning_version": L.__version__,
-        "starganv2": {"iteration": 0, "model": "stargan_v1"},
-    }
-    if saved is not None:
-        checkpoint["AttributeDataModule"] = {"attributes": saved}
-    torch.save(checkpoint, path)
-    return path
+    extra = {} if saved is None else {"AttributeDataModule": {"attributes": saved}}
+    return write_module_checkpoint(module, path, **extra)
 
 
 @pytest.fixture(scope="module")
@@ -173,15 +165,6 @@ def test_sampling_a_model_of_domains_from_attribute_data_says_so(table, tmp_path
     """A StarGAN v1 model of domains given data=attributes: one line naming the mismatch, not
     a missing val/ folder under the table's image folder."""
     module = StarGANv1Module(img_size=32, num_domains=5, g_conv_dim=8, d_conv_dim=8, g_repeat_num=1)
-    path = tmp_path / "domains.ckpt"
-    torch.save(
-        {
-            "state_dict": module.state_dict(),
-            "hyper_parameters": dict(module.hparams),
-            "pytorch-lightning_version": L.__version__,
-            "starganv2": {"iteration": 0, "model": "stargan_v1"},
-        },
-        path,
-    )
+    path = write_module_checkpoint(module, tmp_path / "domains.ckpt")
     with pytest.raises(ValueError, match=r"translate into domains, but the data config is attri"):
         _sample(path, table, tmp_path)

@@ -3,12 +3,11 @@ setting and what to ask for instead (StarGAN v1: label grids only; StarGAN v2: n
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 
-from starganv2.models.stargan_v1.module import MODEL_NAME, StarGANv1Module
-from tests.helpers import write_tiny_checkpoint
+from starganv2.models.stargan_v1.module import StarGANv1Module
+from tests.helpers import write_module_checkpoint, write_tiny_checkpoint
 from tests.models.stargan_v1.test_module import TINY_V1
 
 
@@ -17,17 +16,7 @@ def v1_ckpt(tmp_path_factory):
     """An untrained tiny StarGAN v1 checkpoint (2 domains, 32 px) in starganv2-train's layout."""
     torch.manual_seed(0)
     module = StarGANv1Module(**TINY_V1)
-    path = tmp_path_factory.mktemp("ckpt") / "v1.ckpt"
-    torch.save(
-        {
-            "state_dict": module.state_dict(),
-            "hyper_parameters": dict(module.hparams),
-            "pytorch-lightning_version": L.__version__,
-            "starganv2": {"iteration": 0, "model": MODEL_NAME},
-        },
-        path,
-    )
-    return path
+    return write_module_checkpoint(module, tmp_path_factory.mktemp("ckpt") / "v1.ckpt")
 
 
 def _sample(ckpt, tmp_path, *extra):

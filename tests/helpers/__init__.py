@@ -64,6 +64,21 @@ def quiet_trainer(**kw) -> L.Trainer:
     return L.Trainer(**opts)
 
 
+def write_module_checkpoint(module, path, **extra):
+    """``module`` saved at ``path`` in the layout ``starganv2-train`` writes at iteration 0
+    (weights, hyper-parameters, Lightning's version, the ``starganv2`` record), with the
+    entries ``extra`` (a data module's saved names...); returns ``path``."""
+    checkpoint = {
+        "state_dict": module.state_dict(),
+        "hyper_parameters": dict(module.hparams),
+        "pytorch-lightning_version": L.__version__,
+        "starganv2": {"iteration": 0, "model": module.MODEL_NAME},
+        **extra,
+    }
+    torch.save(checkpoint, path)
+    return path
+
+
 def write_tiny_checkpoint(path, num_domains: int = 3):
     """A checkpoint of an untrained :data:`TINY` StarGAN v2 (seed 0) at ``path``, in the layout
     ``starganv2-train`` writes (weights, hyper-parameters, Lightning's version)."""
