@@ -339,3 +339,43 @@ def test_saves_cut_off_by_a_killed_process_are_removed_when_a_run_starts(tmp_pat
         "last.ckpt",
     ]
     assert caplog.text.count("a checkpoint save cut off when its process died") == 2
+
+
+class _FallingEvaluator:
+    """A validation figure that improves at every measurement: minus the iteration."""
+
+    def evaluate(self, model, datamodule) -> dict[str, float]:
+        return {"FID_latent/mean": -float(model.iteration)}
+
+
+def test_a_checkpoint_at_a_validated_iteration_holds_that_validation(tmp_path):
+    """Checkpoint and validation intervals meet at iteration 4: its checkpoint must hold the
+    monitoring callbacks' state after that validation, since a resume does not repeat it."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from starganv2.data.datamodule import ImageDomainDataModule
+    from tests.evaluation.conftest import write_domain_data
+
+    root = write_domain_data(tmp_path / "data", ["a", "b"], n_train=2, n_val=2)
+    dm = ImageDomainDataModule(root, img_size=32, batch_size=2, num_domains=2, num_workers=0)
+    module = StarGANv2Module(**TINY, total_iters=4)
+    module.evaluator = _FallingEvaluator()
+    ckpt_dir = tmp_path / "ckpt"
+    best = ModelCheckpoint(tmp_path / "best", monitor="val/fid/latent", mode="min", save_top_k=1)
+    stop = EarlyStopping(monitor="val/fid/latent", mode="min", patience=5)
+    callbacks = [IterationCheckpoint(ckpt_dir, every_n_iters=2), best, stop]
+    trainer = quiet_trainer(
+        callbacks=callbacks,
+        val_check_interval=2,
+        check_val_every_n_epoch=None,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, datamodule=dm)
+    assert float(best.best_model_score) == -4.0
+    for it in (2, 4):
+        saved = torch.load(ckpt_dir / f"iter_{it:07d}.ckpt", weights_only=False)["callbacks"]
+        assert float(saved[best.state_key]["best_model_score"]) == -it
+        assert float(saved[stop.state_key]["best_score"]) == -it
+    last = torch.load(ckpt_dir / "last.ckpt", weights_only=False)["callbacks"]
+    assert last[best.state_key]["best_model_path"] == best.best_model_path

@@ -2,12 +2,14 @@
 
 ``iter_XXXXXXX.ckpt`` every N iterations plus ``last.ckpt``, each written whole (temporary file,
 then rename, see :mod:`starganv2.utils.files`), so a kill during a save never leaves a broken
-file. Being a ``ModelCheckpoint``, it is ``trainer.checkpoint_callback``; ``fit(ckpt_path="last")``
-finds its ``last.ckpt``; ``Trainer(enable_checkpointing=False)`` refuses it (the training command
-leaves it out instead). Lightning's ``global_step`` counts optimizer steps (several per
-iteration), which is why the trigger is the model's own ``iteration``. Under
-``Trainer(fast_dev_run=...)``, a try of the set-up, it writes nothing, as Lightning's own
-checkpointing does then.
+file. Being a ``ModelCheckpoint``, it is ``trainer.checkpoint_callback``, unless another
+``ModelCheckpoint`` (one monitoring a validation figure, say) is given: it runs after all other
+callbacks, so that its checkpoint of a validated iteration holds their view of that validation.
+``fit(ckpt_path="last")`` finds its ``last.ckpt``; ``Trainer(enable_checkpointing=False)``
+refuses it (the training command leaves it out instead). Lightning's ``global_step`` counts
+optimizer steps (several per iteration), which is why the trigger is the model's own
+``iteration``. Under ``Trainer(fast_dev_run=...)``, a try of the set-up, it writes nothing,
+as Lightning's own checkpointing does then.
 
 Ctrl-C: Python raises ``KeyboardInterrupt`` wherever the main thread happens to be, possibly
 between the discriminator and generator updates of an iteration, and a checkpoint written then
@@ -120,6 +122,7 @@ class IterationCheckpoint(ModelCheckpoint):
         self.every_n_iters = every_n_iters
         self.keep_last = keep_last
         self._last_saved: int | None = None
+        self._written: int | None = None  # the iteration this fit last wrote a checkpoint of
         self._own: set[Path] = set()  # the iter_*.ckpt files of this run, for keep_last
         # Ctrl-C during fit: the handler, the one it replaced, the iteration this callback saw
         # begin (None between iterations) and whether a stop after it was asked for
@@ -144,9 +147,14 @@ class IterationCheckpoint(ModelCheckpoint):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Lightning's setup warns that the folder is not empty, which is normal when resuming.
         self.dirpath = trainer.strategy.broadcast(str(Path(self.dirpath).resolve()))
+        # Last of the callbacks (a new list: the hook loop is iterating the old one), so that at
+        # on_validation_end the others (EarlyStopping, a monitoring ModelCheckpoint) have taken
+        # the validation in before this callback writes it into a checkpoint.
+        trainer.callbacks = [c for c in trainer.callbacks if c is not self] + [self]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._last_saved = model_iteration(pl_module)  # a resumed run need not re-save its start
+        self._written = None
         self._own = self._resumed_files(trainer, self._last_saved)
         if trainer.is_global_zero and not trainer.fast_dev_run:
             remove_unfinished(Path(self.dirpath))
@@ -167,7 +175,15 @@ class IterationCheckpoint(ModelCheckpoint):
         """Epochs mean nothing here (the sampler's epoch is a number of draws)."""
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Validation does not trigger checkpoints."""
+        """Validation triggers no checkpoint of its own, but one of an iteration this fit has just
+        saved (both intervals met there) is written again: saved before the validation, it held
+        EarlyStopping and a monitoring ModelCheckpoint as they were before it, and Lightning does
+        not repeat that validation on resume, so a resumed run forgot its result (best score and
+        best files, patience)."""
+        it = model_iteration(pl_module)
+        if trainer.sanity_checking or trainer.fast_dev_run or it != self._written:
+            return
+        self.save(trainer, it, note=" (again, with the validation of that iteration)")
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._release_ctrl_c()
@@ -210,8 +226,9 @@ class IterationCheckpoint(ModelCheckpoint):
         )
 
     # ------------------------------------------------------------------ writing
-    def save(self, trainer: L.Trainer, iteration: int) -> Path:
-        """Write the checkpoint of ``iteration`` (collective: every rank calls it)."""
+    def save(self, trainer: L.Trainer, iteration: int, note: str = "") -> Path:
+        """Write the checkpoint of ``iteration`` (collective: every rank calls it); ``note`` ends
+        the log line."""
         dirpath = Path(self.dirpath)
         path = dirpath / f"iter_{iteration:07d}{self.FILE_EXTENSION}"
         self._save_checkpoint(trainer, str(path))  # rank 0 writes; raises on NaN losses first
@@ -222,8 +239,8 @@ class IterationCheckpoint(ModelCheckpoint):
                 self.last_model_path = str(self.last_path)
             self.best_model_path = str(path)
             self._prune(dirpath)
-            log.info("saved checkpoint %s", path)
-        self._last_saved = iteration
+            log.info("saved checkpoint %s%s", path, note)
+        self._last_saved = self._written = iteration
         return path
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
