@@ -329,10 +329,20 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
 
     def on_train_end(self) -> None:
         """Say so when a trainer limit (``max_epochs``, ``max_time``...) ended training before
-        ``total_iters``: the run looks finished otherwise. ``fast_dev_run`` is meant to."""
+        ``total_iters``: the run looks finished otherwise. ``fast_dev_run`` is meant to; an
+        ``EarlyStopping`` stop is said with its reason (one info line)."""
         total = self.hparams.total_iters
         trainer = self.trainer
         if self.iteration >= total or trainer.interrupted or trainer.fast_dev_run:
+            return
+        early = _early_stopping_reason(trainer)
+        if early is not None:  # meant to stop: say why, without advice on the length
+            log.info(
+                "training stopped early at iteration %d of model.total_iters=%d by EarlyStopping: %s",
+                self.iteration,
+                total,
+                early,
+            )
             return
         if trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs:
             reason = f"trainer.max_epochs={trainer.max_epochs} (epochs are passes over the data)"
@@ -545,3 +555,15 @@ def _set_group_values(
     return "; ".join(
         f"{key} {old} -> {new} ({', '.join(nets)})" for (key, old, new), nets in changed.items()
     )
+
+
+def _early_stopping_reason(trainer: L.Trainer) -> str | None:
+    """Why an ``EarlyStopping`` callback of ``trainer`` stopped training (its own message, e.g.
+    ``Monitored metric val/fid/latent did not improve in the last 3 records. ...``), or ``None``
+    when none did. Lightning logs it only with ``verbose=True``, and the run would otherwise end
+    with advice on its length, as if a limit had cut it short."""
+    for callback in trainer.early_stopping_callbacks:
+        reason = getattr(callback, "stopping_reason_message", None)  # Lightning >= 2.5
+        if reason:
+            return reason
+    return None
