@@ -355,6 +355,28 @@ def test_an_evaluation_metric_without_the_evaluation_is_refused_before_training(
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.parametrize(
+    ("monitor", "says"),
+    [
+        ("val/shapes/target_acc", "is not a key the validation"),
+        ("eval/shapes/target_accuracy_latent", "is a result of the evaluation"),
+    ],
+)
+def test_a_monitor_key_the_run_does_not_log_is_refused_before_training(
+    tmp_path, shapes_cache, monitor, says
+):
+    """EarlyStopping on a misspelt key stopped the run at its first validation, with Lightning's
+    traceback and no checkpoint of the iterations done: one line naming the setting instead."""
+    stop = (
+        "+callbacks.early_stop={_target_: lightning.pytorch.callbacks.EarlyStopping, "
+        f"monitor: {monitor}, mode: max}}"
+    )
+    cfg = tiny_train_cfg(tmp_path, shapes_cache, ["val_every_n_iters=1", stop])
+    with pytest.raises(ConfigError, match=f"callbacks.early_stop.monitor='{monitor}' {says}"):
+        run(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_a_narrowed_sweep_job_with_nothing_to_resume_says_why(tmp_path, monkeypatch, caplog):
     """Relaunching only some values (model.lambda_ds=1 instead of 1,2) drops that key from the
     folder names, so resume=auto finds nothing: said as a warning, naming the jobs that have

@@ -802,6 +802,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         del checkpoint
     callbacks = _honour_trainer_switches(cfg, build_callbacks(cfg))
     _check_optimized_metric(cfg, callbacks, model)
+    _check_monitored_keys(cfg, callbacks, model)
     out = Path(cfg.paths.output_dir)
     wandb_id = keep_wandb_run(cfg, out, resuming=ckpt_path is not None)
     loggers = _instantiate_all(cfg.get("logger"))
@@ -949,21 +950,38 @@ def _evaluator_key(logged: str) -> str:
 
 def _check_optimized_metric(cfg: DictConfig, callbacks: list[Any], model: Any) -> None:
     """An ``optimized_metric`` that the run will not log could only fail after the whole
-    training: refused before it starts, in one line. A key of the evaluation (``eval/...``)
-    needs its callback (``callbacks=eval``), one of validation (``val/...``) needs
-    ``val_every_n_iters``; after the prefix, the key must be one the configured metrics make
-    for the model's guidance modes (built-in metrics; another metric's keys are not known until
-    it runs)."""
+    training: refused before it starts, in one line (:func:`_check_logged_key`)."""
+    key = cfg.get("optimized_metric")
+    if key:
+        _check_logged_key(cfg, callbacks, model, str(key), "optimized_metric", "optimize")
+
+
+def _check_monitored_keys(cfg: DictConfig, callbacks: list[Any], model: Any) -> None:
+    """The ``monitor`` of a callback added to the ``callbacks`` group (``EarlyStopping``,
+    ``ModelCheckpoint``) that the run will not log stopped it at the first validation, with
+    Lightning's traceback and no checkpoint of the iterations done: refused before training, in
+    one line naming ``callbacks.<name>.monitor`` (:func:`_check_logged_key`)."""
+    group = cfg.get("callbacks") or {}
+    for name, node in group.items():
+        key = node.get("monitor") if isinstance(node, DictConfig) else None
+        if isinstance(key, str) and key:
+            _check_logged_key(cfg, callbacks, model, key, f"callbacks.{name}.monitor", "monitor")
+
+
+def _check_logged_key(
+    cfg: DictConfig, callbacks: list[Any], model: Any, key: str, setting: str, verb: str
+) -> None:
+    """Refuse ``setting=key`` unless the run logs ``key``, in one line (``verb``: what the
+    setting does with it). A key of the evaluation (``eval/...``) needs its callback
+    (``callbacks=eval``), one of validation (``val/...``) needs ``val_every_n_iters``; after the
+    prefix, the key must be one the configured metrics make for the model's guidance modes
+    (built-in metrics; another metric's keys are not known until it runs)."""
     import re
 
     from starganv2.callbacks.evaluation import EvaluationCallback
     from starganv2.cli.config_check import ConfigError
     from starganv2.models.lightning_steps import logged_name
 
-    key = cfg.get("optimized_metric")
-    if not key:
-        return
-    key = str(key)
     sources = {
         cb.log_prefix: cb.evaluator for cb in callbacks if isinstance(cb, EvaluationCallback)
     }
@@ -971,14 +989,14 @@ def _check_optimized_metric(cfg: DictConfig, callbacks: list[Any], model: Any) -
         sources.setdefault("val/", getattr(model, "evaluator", None))
     if key.startswith("eval/") and "eval/" not in sources:
         raise ConfigError(
-            f"optimized_metric={key!r} is a result of the evaluation during training, which is "
+            f"{setting}={key!r} is a result of the evaluation during training, which is "
             "off: add callbacks=eval (see README, Sweeps)"
         )
     if key.startswith("val/") and "val/" not in sources:
         raise ConfigError(
-            f"optimized_metric={key!r} is a result of validation, which is off "
+            f"{setting}={key!r} is a result of validation, which is off "
             "(val_every_n_iters=null): set val_every_n_iters=N (iterations between validations), "
-            "or optimize a key of the evaluation (callbacks=eval, eval/...)"
+            f"or {verb} a key of the evaluation (callbacks=eval, eval/...)"
         )
     prefix = next(
         (p for p in sorted(sources, key=len, reverse=True) if p and key.startswith(p)), None
@@ -1005,7 +1023,7 @@ def _check_optimized_metric(cfg: DictConfig, callbacks: list[Any], model: Any) -
         examples = [prefix + e for e in shown]
         where = "evaluation (callbacks.evaluation.evaluator"
     raise ConfigError(
-        f"optimized_metric={key!r} is not a key the {where}.metrics={names}, modes {modes}) "
+        f"{setting}={key!r} is not a key the {where}.metrics={names}, modes {modes}) "
         f"logs: expected e.g. {', '.join(examples)} (the keys: docs/evaluation.md)"
     )
 
