@@ -12,6 +12,7 @@ from starganv2.models.stargan_v2.module import StarGANv2Module
 from starganv2.models.styles import style_means
 from starganv2.synthesis.video import (
     VideoWriter,
+    check_fps,
     count_video_frames,
     video_latent,
     video_latent_frames,
@@ -112,6 +113,24 @@ def test_a_fractional_frame_rate_is_logged_as_written(tmp_path, caplog):
     with caplog.at_level("INFO", logger="starganv2.synthesis.video"):
         write_video(iter([torch.rand(3, 16, 16)] * 2), tmp_path / "v.mp4", fps=2.5)
     assert "(2 frames, 2.5 fps)" in caplog.text
+
+
+@pytest.mark.parametrize("fps, rate", [(29.97, "2997/100"), (30000 / 1001, "30000/1001")])
+def test_an_ntsc_frame_rate_is_written(tmp_path, fps, rate):
+    """``video.fps=29.97`` stopped with ``OverflowError: value too large to convert to int``:
+    the float's exact fraction (denominator 2**48) was given to the encoder."""
+    import av
+
+    write_video(iter([torch.rand(3, 16, 16)] * 3), tmp_path / "v.mp4", fps=fps)
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        assert str(container.streams.video[0].average_rate) == rate
+    assert count_video_frames(tmp_path / "v.mp4") == 3
+
+
+@pytest.mark.parametrize("fps", [float("inf"), float("nan"), 1e-4])
+def test_an_infinite_or_vanishing_frame_rate_is_refused_by_name(fps):
+    with pytest.raises(ValueError, match="video.fps=.* is invalid"):
+        check_fps(fps, "video.fps")
 
 
 def test_failed_write_leaves_existing_file_untouched(tmp_path):

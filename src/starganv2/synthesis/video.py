@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
@@ -117,7 +118,7 @@ class VideoWriter:
         self._file = contextlib.ExitStack()
         self._tmp = self._file.enter_context(atomic_path(self.path, suffix=".mp4"))
         self._container = av.open(str(self._tmp), mode="w", format="mp4")
-        self._stream = self._container.add_stream(codec, rate=Fraction(self.fps))
+        self._stream = self._container.add_stream(codec, rate=frame_rate(self.fps))
         self._stream.pix_fmt = "yuv420p"
         if codec == "libx264":
             self._stream.options = {"crf": str(self.crf)}
@@ -194,10 +195,23 @@ def count_video_frames(path: str | os.PathLike) -> int:
         return sum(1 for _ in container.decode(video=0))
 
 
+MAX_RATE_DENOMINATOR = 1001
+"""Largest denominator of the frame rate given to the encoder (NTSC's 30000/1001)."""
+
+
+def frame_rate(fps: float) -> Fraction:
+    """``fps`` as the fraction the encoder stores, its denominator at most
+    :data:`MAX_RATE_DENOMINATOR`: a float's exact fraction (``29.97`` is
+    ``8435870297325159 / 2**48``) overflows the encoder's 32-bit rational."""
+    return Fraction(fps).limit_denominator(MAX_RATE_DENOMINATOR)
+
+
 def check_fps(fps: float, key: str = "fps") -> float:
-    """``fps`` if it is a number > 0, else ``ValueError`` naming ``key`` (a video of 0 or a
+    """``fps`` if it is a finite number > 0 (at least ``1 / 2002``, the smallest rate
+    :func:`frame_rate` keeps above 0), else ``ValueError`` naming ``key`` (a video of 0 or a
     negative frame rate does not exist; the encoder would silently pick its default)."""
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+    number = isinstance(fps, (int, float)) and not isinstance(fps, bool)
+    if not number or not math.isfinite(fps) or not frame_rate(fps) > 0:
         raise ValueError(f"{key}={fps!r} is invalid: expected frames per second > 0")
     return fps
 
