@@ -29,3 +29,13 @@ def test_an_output_folder_that_is_or_lies_under_a_file_is_refused(tmp_path):
         with pytest.raises(FileExistsError, match=r"model\.ckpt is a file, not a folder"):
             export_onnx(module, out, verify=False)
     assert afile.read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("opset", [9, 17, 10_000])
+def test_an_opset_the_exporter_cannot_write_is_refused_by_name(tmp_path, opset):
+    """``--opset 9`` wrote opset 18 files after a page of the converter's tracebacks, 17 and
+    anything above the installed onnx's newest ended in ``onnx.checker``'s traceback."""
+    pytest.importorskip("onnxscript")
+    with pytest.raises(ValueError, match=f"opset={opset} is invalid: the exporter writes"):
+        export_onnx(StarGANv2Module(**TINY), tmp_path / "o", opset=opset, verify=False)
+    assert not (tmp_path / "o").exists()

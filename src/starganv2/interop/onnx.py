@@ -43,6 +43,7 @@ __all__ = [
     "ONNXParityError",
     "TOLERANCE",
     "MASKED_MIN_SHARE",
+    "MIN_OPSET",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ TOLERANCE = 1e-4
 """Largest accepted absolute difference between onnxruntime and PyTorch outputs."""
 MASKED_MIN_SHARE = 0.9
 """Graphs with masks: share of output values that must be within the tolerance."""
+MIN_OPSET = 18
+"""Lowest opset the dynamo exporter writes: it converts a graph to a lower one only when every
+op allows it, and otherwise keeps 18 (ours fail: ``GroupNormalization``, ``Split``)."""
 
 
 class ONNXParityError(RuntimeError):
@@ -146,7 +150,7 @@ def export_onnx(
     ``modes``: guidance modes (default: all the model has: ``latent`` and ``reference`` for
     StarGAN v2, ``label`` for StarGAN v1); the inputs of each graph are
     ``module.graph_input_names(mode)``. ``psi``/``s_mean``: truncation baked into the latent graph
-    (``psi`` in [0, 1], else ``ValueError`` before anything is written).
+    (``psi`` in [0, 1], else ``ValueError`` before anything is written). ``opset``: :data:`MIN_OPSET` to the installed onnx's newest.
     The graphs are traced from a copy of the inference nets, on the CPU, in float32, in eval mode
     and contiguous memory format (``module`` itself is left as it was: device, dtype, mode,
     layout), with a batch of 2 and a dynamic batch axis, then (with ``verify``) run by
@@ -160,6 +164,8 @@ def export_onnx(
     _check_output_dir(Path(output_dir))
     _require("onnx", "onnxscript", *(("onnxruntime",) if verify else ()))
     import onnx
+
+    _check_opset(opset, onnx.defs.onnx_opset_version())
 
     modes = tuple(module.guidance_modes) if modes is None else tuple(modes)
     for mode in modes:
@@ -212,6 +218,17 @@ def export_onnx(
         results[mode] = {"path": path, "max_abs_diff": diffs}
         log.info("wrote %s (inputs %s, dynamic batch)", path, names)
     return results
+
+
+def _check_opset(opset: int, highest: int) -> None:
+    """``ValueError`` naming ``opset`` unless it lies in [:data:`MIN_OPSET`, ``highest``] (the
+    installed onnx's newest): below, the exporter silently wrote opset 18 (``--opset 9``) or
+    wrote a file ``onnx.checker`` rejects with a traceback (17); above, the checker did."""
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= highest:
+        raise ValueError(
+            f"opset={opset!r} is invalid: the exporter writes opsets {MIN_OPSET} (the default) "
+            f"to {highest} (the installed onnx's newest)"
+        )
 
 
 def _check_output_dir(output_dir: Path) -> None:
