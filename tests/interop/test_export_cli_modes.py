@@ -39,3 +39,13 @@ def test_an_opset_the_exporter_cannot_write_is_refused_by_name(tmp_path, opset):
     with pytest.raises(ValueError, match=f"opset={opset} is invalid: the exporter writes"):
         export_onnx(StarGANv2Module(**TINY), tmp_path / "o", opset=opset, verify=False)
     assert not (tmp_path / "o").exists()
+
+
+def test_psi_with_no_latent_graph_is_refused(tmp_path):
+    """``--mode reference --psi 0.7`` wrote an untruncated reference.onnx and said nothing."""
+    pytest.importorskip("onnxscript")
+    with pytest.raises(ValueError, match=r"psi=0.7 truncates .* modes=\['reference'\] export no"):
+        export_onnx(
+            StarGANv2Module(**TINY), tmp_path / "o", modes=["reference"], psi=0.7, verify=False
+        )
+    assert not (tmp_path / "o").exists()

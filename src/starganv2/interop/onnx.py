@@ -150,7 +150,8 @@ def export_onnx(
     ``modes``: guidance modes (default: all the model has: ``latent`` and ``reference`` for
     StarGAN v2, ``label`` for StarGAN v1); the inputs of each graph are
     ``module.graph_input_names(mode)``. ``psi``/``s_mean``: truncation baked into the latent graph
-    (``psi`` in [0, 1], else ``ValueError`` before anything is written). ``opset``: :data:`MIN_OPSET` to the installed onnx's newest.
+    (``psi`` in [0, 1], and ``latent`` among ``modes`` when ``psi < 1``, else ``ValueError``
+    before anything is written). ``opset``: :data:`MIN_OPSET` to the installed onnx's newest.
     The graphs are traced from a copy of the inference nets, on the CPU, in float32, in eval mode
     and contiguous memory format (``module`` itself is left as it was: device, dtype, mode,
     layout), with a batch of 2 and a dynamic batch axis, then (with ``verify``) run by
@@ -172,6 +173,12 @@ def export_onnx(
         require_mode(module, mode, "ONNX export")
     if psi != 1.0:
         require_mode(module, MODE_LATENT, "truncation (psi < 1) in the exported graph")
+        if MODE_LATENT not in modes:  # else --mode reference --psi 0.7 dropped psi silently
+            raise ValueError(
+                f"psi={psi:g} truncates latent-guided styles, but modes={list(modes)} export no "
+                "latent graph (reference-guided outputs are never truncated): drop psi, or "
+                "export the latent mode"
+            )
         if s_mean is None:
             from starganv2.synthesis.styles import seeded_style_means
 
