@@ -49,3 +49,16 @@ def test_psi_with_no_latent_graph_is_refused(tmp_path):
             StarGANv2Module(**TINY), tmp_path / "o", modes=["reference"], psi=0.7, verify=False
         )
     assert not (tmp_path / "o").exists()
+
+
+def test_an_extra_that_fails_to_import_is_not_called_missing(tmp_path, monkeypatch):
+    """An ``onnx.py`` beside a user's script made onnxscript's import fail, and the export said
+    onnxscript "is not installed": pip install 'starganv2[export]' then changed nothing."""
+    from starganv2.interop.onnx import _require
+
+    (tmp_path / "broken_extra.py").write_text("from onnx import not_a_name\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError, match="broken_extra, which is installed but cannot be imp"):
+        _require("broken_extra")
+    with pytest.raises(ImportError, match="absent_extra, which is not installed: pip install"):
+        _require("absent_extra")

@@ -62,19 +62,34 @@ class ONNXParityError(RuntimeError):
 
 
 def _require(*modules: str) -> None:
+    """``ImportError`` naming the extra to install when one of ``modules`` is missing, or, when
+    one is installed but its import fails (a broken dependency, a file of the same name in the
+    working folder), that module and the failure: "not installed" sent people to a pip install
+    that changed nothing."""
     import importlib
 
     missing = []
     for name in modules:
         try:
             importlib.import_module(name)
-        except ImportError:
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise _broken(name, err) from err
             missing.append(name)
+        except ImportError as err:
+            raise _broken(name, err) from err
     if missing:
         raise ImportError(
             f"ONNX export needs {', '.join(missing)}, which is not installed: "
             "pip install 'starganv2[export]' (onnx, onnxruntime, onnxscript)"
         )
+
+
+def _broken(name: str, err: ImportError) -> ImportError:
+    """The error for ``name`` installed but failing to import with ``err``."""
+    return ImportError(
+        f"ONNX export needs {name}, which is installed but cannot be imported: {err}"
+    )
 
 
 def verify_onnx(
