@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +100,14 @@ def test_the_limit_is_a_setting(tmp_path):
     with pytest.raises(PictureError, match="limit is 1,000"):
         read_picture(path, max_pixels=1000)
     assert np.asarray(read_picture(path, max_pixels=2400).image).shape == (40, 60, 3)
+
+
+def test_the_limit_message_names_the_demo_key_that_sets_it(tmp_path):
+    """It said "(demo.max_pixels)", which starganv2-demo refuses: the key is max_pixels."""
+    from omegaconf import OmegaConf
+
+    path = write_picture(tmp_path / "a.png", 60, 40)
+    with pytest.raises(PictureError, match=r"\(starganv2-demo max_pixels=N sets it\)"):
+        read_picture(path, max_pixels=1000)
+    conf = Path(__file__).parents[3] / "conf" / "demo.yaml"
+    assert "max_pixels" in OmegaConf.load(conf)

@@ -63,7 +63,7 @@ def read_picture(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Pictu
         if w * h > max_pixels:
             raise PictureError(
                 f"{name} is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,} "
-                f"(demo.max_pixels): resize it first"
+                "(starganv2-demo max_pixels=N sets it): resize it first"
             )
         frames = getattr(img, "n_frames", 1)
         note = None
