@@ -103,6 +103,26 @@ def test_reference_guided_uses_the_reference_style_and_its_domain(v2, source, tm
         v2.translate(src, mode="reference")
 
 
+def test_blend_and_video_styles_start_at_the_result_shown(v2, source, tmp_path):
+    """A reference-guided result's video moved through the seed's latent styles alone: the
+    reference's style, the one on the page, was in none of its frames."""
+    src = v2.prepare(source)
+    ref = v2.prepare(Image.open(write_picture(tmp_path / "ref.png", 32, 32, seed=9)))
+    result = v2.translate(src, mode="reference", ref=ref, y_ref=1, seed=4)
+    moved = v2.styles_to_move_through(result.styles, 1, 4, seed=4)
+    latent = v2.latent_styles(1, 4, seed=4)
+    assert moved.shape == (4, result.styles.size(1))
+    torch.testing.assert_close(moved[0], result.styles[0])
+    torch.testing.assert_close(moved[1:], latent[1:])
+    assert not torch.allclose(moved[0], latent[0])
+    one = v2.translate(src, mode="latent", y_trg=1, num_styles=1, seed=4, psi=0.5)
+    torch.testing.assert_close(  # a latent result of one style: the seed's first four, as before
+        v2.styles_to_move_through(one.styles, 1, 4, seed=4, psi=0.5), v2.latent_styles(1, 4, 4, 0.5)
+    )
+    three = v2.translate(src, mode="latent", y_trg=0, num_styles=3, seed=4)
+    assert v2.styles_to_move_through(three.styles, 0, 4, seed=4) is three.styles  # its own
+
+
 def test_a_label_model_translates_by_domain_and_has_no_styles(v1, source):
     src = v1.prepare(source)
     result = v1.translate(src, mode="label", y_trg=2)

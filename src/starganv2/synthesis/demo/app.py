@@ -243,11 +243,9 @@ def build_app(
             raise page_error(
                 gr, "translate with a style model first; the slider moves between its styles"
             )
-        codes = state["styles"]
-        if codes.size(0) < 2 and max(int(a), int(b)) > 1:
-            codes = engine.latent_styles(
-                state["y"], max(int(a), int(b)), state["seed"], state["psi"]
-            )
+        codes = engine.styles_to_move_through(
+            state["styles"], state["y"], max(int(a), int(b)), state["seed"], state["psi"]
+        )
         k = codes.size(0)
         if not (1 <= int(a) <= k and 1 <= int(b) <= k):
             raise page_error(gr, f"styles are numbered 1 to {k}; got {int(a)} and {int(b)}")
@@ -258,9 +256,10 @@ def build_app(
             raise page_error(
                 gr, "translate with a style model first; the video moves through its styles"
             )
-        codes = state["styles"]
-        if codes.size(0) < 2:  # one style shown: move through the first four of the same seed
-            codes = engine.latent_styles(state["y"], 4, state["seed"], state["psi"])
+        # one style shown: it, then the next three of the same seed
+        codes = engine.styles_to_move_through(
+            state["styles"], state["y"], 4, state["seed"], state["psi"]
+        )
         path = scratch.new() / "styles.mp4"
         try:
             engine.video(state["src"], state["y"], codes, path, frames_per_transition, fps)

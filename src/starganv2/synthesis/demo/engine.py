@@ -256,6 +256,20 @@ class DemoEngine:
             s = truncate(s, self.style_means().to(s.device), psi, y_trg)
         return s
 
+    def styles_to_move_through(
+        self, shown: torch.Tensor, y: int, num: int, seed: int, psi: float = 1.0
+    ) -> torch.Tensor:
+        """The styles ``(n, style_dim)`` the blend slider and the video move through, from a
+        result's styles ``shown`` ``(K, style_dim)``: ``shown`` itself when ``K >= 2``; with one
+        style shown, that style then the next ``num - 1`` latent styles of ``seed``
+        (:meth:`latent_styles`). So a reference-guided result's video starts at the reference's
+        style; replacing it by the seed's first latent style, as before, gave a video of styles
+        unrelated to the result on the page."""
+        if shown.size(0) >= 2 or num <= 1:
+            return shown
+        more = self.latent_styles(y, num, seed, psi).to(shown.device, shown.dtype)
+        return torch.cat([shown[:1], more[1:]])
+
     def reference_style(self, ref: Prepared, y_ref: int) -> tuple[torch.Tensor, int, str | None]:
         """Style code ``(1, style_dim)`` of a reference, its domain (``AUTO``: predicted) and a
         note saying what was predicted."""
