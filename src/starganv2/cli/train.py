@@ -37,7 +37,9 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
     ``checkpoints/last.ckpt`` and ``iter_*.ckpt`` that loads (a fresh start when there is none);
     each damaged newer one is named in a warning (see :func:`set_aside`). A given ``ckpt_path``
     that does not load is one ``CheckpointError`` line. Without either, a run folder that already
-    holds checkpoints is refused (:func:`check_new_run_folder`)."""
+    holds checkpoints is refused (:func:`check_new_run_folder`). A SLURM job that SLURM
+    restarted continues from its run folder's checkpoints without ``resume=auto``
+    (:func:`_requeued_run`)."""
     from starganv2.cli.config_check import ConfigError
     from starganv2.models.registry import check_checkpoint_path, read_checkpoint
 
@@ -46,6 +48,9 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
         raise ConfigError(
             f"ckpt_path={cfg.ckpt_path!r} and resume={resume!r} both given: use one of them"
         )
+    requeued = None if resume else _requeued_run(Path(cfg.paths.output_dir) / "checkpoints")
+    if requeued is not None:
+        return requeued
     if cfg.get("ckpt_path"):
         path = Path(cfg.ckpt_path)
         if path.is_dir():
@@ -72,6 +77,32 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
             )
         _warn_other_jobs(Path(cfg.paths.output_dir))
     return found
+
+
+def slurm_restarts() -> int:
+    """How many times SLURM restarted this job (``SLURM_RESTART_COUNT``): 0 outside SLURM and
+    in a job's first run."""
+    text = os.environ.get("SLURM_RESTART_COUNT", "").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def _requeued_run(folder: Path) -> tuple[str | None, list[Path]] | None:
+    """In a SLURM job that SLURM restarted (a requeue after a time limit, ``max_num_timeout``
+    of ``hydra/launcher=slurm``, or a pre-emption) whose run folder holds checkpoints: the newest
+    that loads, as ``resume=auto`` finds it; else ``None``. The launcher requeues the job with
+    the command it was submitted with, without ``resume=auto``, so the requeued job refused its
+    own folder's checkpoints (or went back to the given ``ckpt_path``) instead of continuing."""
+    from starganv2.callbacks.checkpoint import iteration_checkpoints
+
+    restarts = slurm_restarts()
+    if not restarts or not (iteration_checkpoints(folder) or (folder / "last.ckpt").is_file()):
+        return None
+    log.info(
+        "SLURM restarted this job (SLURM_RESTART_COUNT=%d, a requeue): it continues from its "
+        "run folder's checkpoints, as resume=auto does",
+        restarts,
+    )
+    return _newest_loadable(folder)
 
 
 def check_new_run_folder(out: Path) -> None:
