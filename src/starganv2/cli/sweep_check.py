@@ -8,8 +8,9 @@ multirun when the multirun starts and runs the training entry point's checks tha
 a job's run folder nor its data (:func:`starganv2.cli.train.check_settings`); the first job that
 would stop is one error line naming it and the reason, exit status 1, before any job runs.
 
-A sweeper that chooses its values while it runs (Optuna) is not checked: its jobs are not known
-in advance."""
+A sweeper that chooses its values while it runs (Optuna) has its jobs checked as each starts:
+they are not known in advance. Its search space is checked here (:func:`search_space_error`): a
+range Optuna cannot sample (``interval(4, 1)``) was its traceback."""
 
 from __future__ import annotations
 
@@ -21,10 +22,21 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-__all__ = ["SweepSettingsCheck", "sweep_jobs", "job_config"]
+__all__ = ["SweepSettingsCheck", "sweep_jobs", "job_config", "search_space_error"]
 
 BASIC_SWEEPER = "BasicSweeper"
 """The class name of Hydra's sweeper over the command line's lists (the cartesian product)."""
+OPTUNA_SWEEPER = "OptunaSweeper"
+"""The class name of the Optuna sweeper (``hparams_search=optuna``)."""
+
+
+def _sweep_arguments(config: Any) -> list[str]:
+    """``hydra.sweeper.params`` and the command line's overrides, as the sweepers read them."""
+    from omegaconf import OmegaConf
+
+    params = config.hydra.sweeper.get("params") or {}
+    arguments = [f"{key}={value}" for key, value in params.items()]
+    return arguments + list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
 
 
 def sweep_jobs(config: Any) -> list[list[str]]:
@@ -32,13 +44,38 @@ def sweep_jobs(config: Any) -> list[list[str]]:
     ``hydra.sweeper.params`` and the command line (``config.hydra.overrides.task``)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import OmegaConf
 
-    params = config.hydra.sweeper.get("params") or {}
-    arguments = [f"{key}={value}" for key, value in params.items()]
-    arguments += list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
-    parsed = OverridesParser.create().parse_overrides(arguments)
+    parsed = OverridesParser.create().parse_overrides(_sweep_arguments(config))
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def search_space_error(config: Any) -> str | None:
+    """The first entry of an Optuna search (``hydra.sweeper.params``, the command line's sweeps)
+    that Optuna cannot make a distribution of, as ``key=value: why`` (``interval(4, 1)``: low
+    above high; ``tag(log, interval(0, 1))``: a log range from 0), else ``None``. The sweeper
+    builds them when the search starts and stopped with Optuna's traceback. Optuna is imported
+    with INFO lines held back (its database layer logs a line per plugin it sets up)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from starganv2.utils.quiet import info_held_back
+
+    with info_held_back():
+        from hydra_plugins.hydra_optuna_sweeper._impl import (
+            create_optuna_distribution_from_override,
+        )
+
+    parser = OverridesParser.create()
+    for argument in _sweep_arguments(config):
+        try:
+            (override,) = parser.parse_overrides([argument])
+        except HydraException:  # a malformed override: the sweeper reports it itself
+            continue
+        try:
+            create_optuna_distribution_from_override(override)
+        except (ValueError, TypeError) as err:
+            return f"{argument}: {str(err).rstrip('.')}"
+    return None
 
 
 def job_config(config: Any, overrides: Sequence[str], num: int) -> Any:
@@ -61,7 +98,8 @@ def job_config(config: Any, overrides: Sequence[str], num: int) -> Any:
 class SweepSettingsCheck(Callback):
     """Check every job of a basic-sweeper multirun (:func:`sweep_jobs`) with
     :func:`starganv2.cli.train.check_settings` before any starts; the first that would stop on
-    bad input is one error line naming the job and the reason, exit status 1."""
+    bad input is one error line naming the job and the reason, exit status 1. An Optuna search's
+    space is checked (:func:`search_space_error`), its trials as each starts."""
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         """Runs before the sweeper (Hydra turns a callback's exception into a warning, so this
@@ -72,9 +110,20 @@ class SweepSettingsCheck(Callback):
         from starganv2.cli.common import BAD_INPUT
         from starganv2.cli.train import check_settings
 
-        if not str(config.hydra.sweeper.get("_target_", "")).endswith(BASIC_SWEEPER):
-            return
         log = logging.getLogger("starganv2.train")
+        sweeper = str(config.hydra.sweeper.get("_target_", ""))
+        if sweeper.endswith(OPTUNA_SWEEPER):
+            error = search_space_error(config)
+            if error is not None:
+                log.error(
+                    "the Optuna search space has %s; no trial has run: correct it and launch "
+                    "the search again",
+                    error,
+                )
+                sys.exit(1)
+            return
+        if not sweeper.endswith(BASIC_SWEEPER):
+            return
         try:
             jobs = sweep_jobs(config)
         except HydraException:  # a malformed override: the sweeper reports it itself
