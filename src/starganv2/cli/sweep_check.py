@@ -22,7 +22,13 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-__all__ = ["SweepSettingsCheck", "sweep_jobs", "job_config", "search_space_error"]
+__all__ = [
+    "SweepSettingsCheck",
+    "sweep_jobs",
+    "job_config",
+    "search_space_error",
+    "direction_error",
+]
 
 BASIC_SWEEPER = "BasicSweeper"
 """The class name of Hydra's sweeper over the command line's lists (the cartesian product)."""
@@ -47,6 +53,22 @@ def sweep_jobs(config: Any) -> list[list[str]]:
 
     parsed = OverridesParser.create().parse_overrides(_sweep_arguments(config))
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def direction_error(config: Any) -> str | None:
+    """``hydra.sweeper.direction`` of an Optuna search as ``key=value: why`` when it is neither
+    ``minimize`` nor ``maximize`` (nor a list of them), else ``None``: Optuna refused it when the
+    search started, in a traceback."""
+    from collections.abc import Sequence as Listed
+
+    direction = config.hydra.sweeper.get("direction", "minimize")
+    listed = isinstance(direction, Listed) and not isinstance(direction, str)
+    names = [getattr(d, "name", d) for d in (direction if listed else [direction])]
+    if names and all(name in ("minimize", "maximize") for name in names):
+        return None
+    return (
+        f"hydra.sweeper.direction={direction!r}: expected minimize or maximize (or a list of them)"
+    )
 
 
 def search_space_error(config: Any) -> str | None:
@@ -99,7 +121,8 @@ class SweepSettingsCheck(Callback):
     """Check every job of a basic-sweeper multirun (:func:`sweep_jobs`) with
     :func:`starganv2.cli.train.check_settings` before any starts; the first that would stop on
     bad input is one error line naming the job and the reason, exit status 1. An Optuna search's
-    space is checked (:func:`search_space_error`), its trials as each starts."""
+    direction and space are checked (:func:`direction_error`, :func:`search_space_error`), its
+    trials as each starts."""
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         """Runs before the sweeper (Hydra turns a callback's exception into a warning, so this
@@ -113,6 +136,10 @@ class SweepSettingsCheck(Callback):
         log = logging.getLogger("starganv2.train")
         sweeper = str(config.hydra.sweeper.get("_target_", ""))
         if sweeper.endswith(OPTUNA_SWEEPER):
+            direction = direction_error(config)
+            if direction is not None:
+                log.error("%s; no trial has run: correct it and launch the search again", direction)
+                sys.exit(1)
             error = search_space_error(config)
             if error is not None:
                 log.error(
