@@ -346,6 +346,21 @@ def test_a_finished_job_relaunched_with_resume_auto_returns_its_last_evaluation(
     assert again[key] == pytest.approx(first[key])
 
 
+def test_a_finished_job_relaunched_with_resume_auto_returns_its_last_logged_loss(
+    tmp_path, shapes_cache
+):
+    """The same with an optimized_metric of training (train/..., accepted before training): no
+    evaluation file holds it, so it was a KeyError that ended the search; the run folder's CSV
+    log gives the value the first launch returned."""
+    extra = ["model.total_iters=2", "trainer.log_every_n_steps=1", "run_name=done"]
+    key = "train/g_latent/adv"
+    first = run(tiny_train_cfg(tmp_path, shapes_cache, extra))
+    again = run(tiny_train_cfg(tmp_path, shapes_cache, [*extra, "resume=auto"]))
+    assert again["iteration"] == first["iteration"] == 2
+    assert again[key] == pytest.approx(first[key])
+    assert "step" not in again
+
+
 def test_an_evaluation_metric_without_the_evaluation_is_refused_before_training(
     tmp_path, shapes_cache
 ):

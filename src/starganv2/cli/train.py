@@ -885,6 +885,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     if trainer.is_global_zero:
         metrics.update(_last_evaluation(callbacks, metrics))
+        metrics.update(_last_csv_values(out, metrics))
     metrics["iteration"] = float(model.iteration)
     return metrics
 
@@ -1078,6 +1079,31 @@ def _last_evaluation(callbacks: list[Any], logged: dict[str, float]) -> dict[str
             name = cb.log_prefix + key
             if name not in logged and isinstance(value, (int, float)):
                 found[name] = float(value)
+    return found
+
+
+def _last_csv_values(out: Path, logged: dict[str, float]) -> dict[str, float]:
+    """The last value of each key in the run folder's CSV logs (``csv/version_<n>/metrics.csv``,
+    one per segment of the run, read oldest first; not the logger's ``step`` column) where this
+    process logged none: a relaunched sweep job that had already finished logs nothing, and an
+    ``optimized_metric`` of training or validation (``train/...``, ``val/...``) was a
+    ``KeyError`` that ended the search."""
+    import csv
+
+    def version(path: Path) -> int:
+        number = path.parent.name.removeprefix("version_")
+        return int(number) if number.isdigit() else -1
+
+    found: dict[str, float] = {}
+    for path in sorted((out / "csv").glob("version_*/metrics.csv"), key=version):
+        with path.open(newline="", encoding="utf-8") as rows:
+            for row in csv.DictReader(rows):
+                for key, value in row.items():
+                    if key and key != "step" and key not in logged and value not in (None, ""):
+                        try:
+                            found[key] = float(value)
+                        except ValueError:
+                            continue
     return found
 
 
