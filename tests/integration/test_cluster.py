@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from omegaconf import OmegaConf
 
+import starganv2.cli  # noqa: F401  the configs' resolvers (${run_folder_name:...}), as the CLI has
 from tests.integration.conftest import CONF_DIR
 
 OVERRIDES = [
