@@ -38,6 +38,13 @@ def test_slurm_launcher_composes_two_nodes_one_task_per_gpu():
     assert cfg.trainer.use_distributed_sampler is False
 
 
+def test_slurm_asks_for_no_gpus_for_processes_on_the_cpu():
+    # trainer=ddp_cpu asked SLURM for a GPU per process, which it would not use
+    cfg = compose_with_hydra(["hydra/launcher=slurm", "trainer=ddp_cpu", "trainer.devices=3"])
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert (launcher["tasks_per_node"], launcher["gpus_per_node"]) == (3, None)
+
+
 def test_slurm_environment_sets_ranks(monkeypatch):
     cfg = compose_with_hydra(OVERRIDES + ["trainer.accelerator=cpu"])  # no GPU in tests
     env = {  # what srun sets for task 5 of 8 (second node, second GPU)

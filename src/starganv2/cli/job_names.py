@@ -181,6 +181,16 @@ def slurm_count(value: object, key: str) -> int:
     sys.exit(1)
 
 
+def slurm_gpus(accelerator: object, devices: object) -> int | None:
+    """GPUs per node for ``hydra/launcher=slurm``: none (``null``, no ``--gpus-per-node``) for
+    processes on the CPU (``trainer.accelerator=cpu``, as ``trainer=ddp_cpu`` sets), which asked
+    SLURM for as many GPUs as processes and could wait for nodes with GPUs it would not use;
+    else :func:`slurm_count` of ``trainer.devices``."""
+    if str(accelerator).strip().lower() == "cpu":
+        return None
+    return slurm_count(devices, "trainer.devices")
+
+
 def run_folder_name(value: object) -> str:
     """``run_name`` as the last part of a run folder (``outputs/<task>/<run_name>``). A name that
     gives no folder of its own (empty, as ``run_name=$NAME`` with ``NAME`` unset gives; ``null``;
@@ -305,12 +315,13 @@ class RepeatedSweepValueCheck(Callback):
 
 
 def register_resolvers() -> None:
-    """Make ``${job_folder:...}``, ``${job_label:}``, ``${slurm_count:...}``,
+    """Make ``${job_folder:...}``, ``${job_label:}``, ``${slurm_count:...}``, ``${slurm_gpus:...}``,
     ``${run_record:...}`` and ``${run_folder_name:...}`` available to the configs (idempotent)."""
     for name, resolver in (
         ("job_folder", job_folder),
         ("job_label", job_label),
         ("slurm_count", slurm_count),
+        ("slurm_gpus", slurm_gpus),
         ("run_record", run_record),
         ("run_folder_name", run_folder_name),
     ):
