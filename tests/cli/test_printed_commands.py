@@ -21,6 +21,7 @@ VALUES = [
     "/data/it's/last.ckpt",
     '/data/say "hi"/last.ckpt',
     "/data/$HOME/*/last.ckpt",
+    "/data/run~1/last.ckpt",  # Hydra's grammar takes no ~ in an unquoted value
 ]
 
 

@@ -191,13 +191,15 @@ def load_module(ckpt_path: str | Path, device: Any) -> Any:
     return load_model(ckpt_path).to(device).eval()
 
 
-_HYDRA_PLAIN = re.compile(r"[\w/.\-+@~]+")
+# characters Hydra reads unquoted inside a value (not ``~``, its delete operator, nor spaces)
+_HYDRA_PLAIN = re.compile(r"[\w/.\-+@]+")
 
 
 def hydra_arg(key: str, value: object) -> str:
     """``key=value`` as Hydra reads it back with ``value`` unchanged: quoted (``key="..."``) when
     the value holds anything Hydra's override grammar treats specially (``,`` makes a sweep,
-    ``=``, brackets, quotes, spaces). Quote the whole command for the shell with ``shlex.join``."""
+    ``=``, brackets, quotes, spaces, ``~``). Quote the whole command for the shell with
+    ``shlex.join``."""
     text = str(value)
     if _HYDRA_PLAIN.fullmatch(text):
         return f"{key}={text}"
