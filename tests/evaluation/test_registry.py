@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import pytest
+import torch
 
 from starganv2.evaluation import registry
 from starganv2.evaluation.evaluator import Evaluator
@@ -60,3 +62,33 @@ def test_factories_take_the_protocol_first_and_settings_by_keyword():
         params = list(inspect.signature(registry._factory(name)).parameters.values())
         assert params[0].name == "protocol"
         assert all(p.kind == p.KEYWORD_ONLY for p in params[1:]), name
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        ({"b/mean": "bright"}, r"metric 'bad' returned 'b/mean': str 'bright', not a number"),
+        ({"b/mean": torch.tensor(0.5)}, r"'b/mean': Tensor .*\.item\(\)"),
+        (None, r"metric 'bad' returned NoneType None: .* dict \{key: number\}"),
+        ({"n/latent": 1.0}, r"returned the key 'n/latent': another metric's key"),
+    ],
+)
+def test_a_registered_metric_that_returns_no_numbers_is_named(
+    monkeypatch, tmp_path, returned, message
+):
+    """A metric's figures go to JSON, the loggers and ``trainer.callback_metrics``: a string, a
+    tensor or ``None`` failed there with an unrelated ``TypeError`` (or a string was written to
+    ``metrics.json``), and a key of another metric replaced its figure silently."""
+    monkeypatch.setattr(registry, "_FACTORIES", dict(registry._FACTORIES))
+    registry.register_metric("good", lambda protocol: lambda model, data, modes: {"n/latent": 1})
+    registry.register_metric("bad", lambda protocol: lambda model, data, modes: returned)
+    files = [tmp_path / f"{i}.png" for i in range(3)]
+    data = EvalData(["a"], {"a": files}, {"a": files}, None)
+    model = IdentityTranslator(num_domains=1, latent_dim=2)
+    with pytest.raises(ValueError, match=message):
+        Evaluator(["good", "bad"], modes=["latent"]).evaluate(model, data)
+    fine = {"b/mean": np.float32(0.5), "b/count": np.int64(3)}
+    monkeypatch.setitem(registry._FACTORIES, "bad", lambda p: lambda m, d, modes: fine)
+    results = Evaluator(["good", "bad"], modes=["latent"]).evaluate(model, data)
+    assert results == {"n/latent": 1, "b/mean": 0.5, "b/count": 3}
+    assert [type(v) for v in results.values()] == [int, float, int]  # what json.dumps takes

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import numbers
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -288,7 +289,7 @@ class Evaluator:
         for name in names:
             if name not in self._runners:  # auto's shapes_quality, with its defaults
                 self._runners[name] = build_metric(name, self.protocol)
-            results.update(self._runners[name](model, data, modes))
+            results.update(_checked_results(name, self._runners[name](model, data, modes), results))
         return results
 
     @staticmethod
@@ -319,6 +320,32 @@ class Evaluator:
             few = {d: files.get(d, []) for d in data.domains if len(files.get(d, [])) < 2}
             if few:
                 raise ValueError(_too_few_images(data.root, split, few))
+
+
+def _checked_results(name: str, returned: object, earlier: Mapping[str, Any]) -> dict[str, float]:
+    """The figures metric ``name`` ``returned``, as plain numbers (a ``float`` or ``int``: what JSON,
+    the loggers and ``trainer.callback_metrics`` take), else ``ValueError`` naming the metric and
+    the key. A registered metric is anyone's code, and what it returns is otherwise noticed only
+    after the evaluation, by an unrelated part (a string in ``metrics.json``, a tensor failing the
+    JSON writer, a string failing the callback), or never: a key another metric gave before
+    (``earlier``) would replace its figure."""
+    if not isinstance(returned, Mapping):
+        raise ValueError(
+            f"metric {name!r} returned {type(returned).__name__} {returned!r:.80}: its runner must "
+            "return a dict {key: number}"
+        )
+    checked: dict[str, float] = {}
+    for key, value in returned.items():
+        if not isinstance(key, str) or key in earlier:
+            why = "another metric's key" if key in earlier else "not a string"
+            raise ValueError(f"metric {name!r} returned the key {key!r}: {why}; use its own keys")
+        if not isinstance(value, numbers.Real):
+            raise ValueError(
+                f"metric {name!r} returned {key!r}: {type(value).__name__} {value!r:.80}, not a "
+                "number; return a float (a tensor's or array's .item())"
+            )
+        checked[key] = int(value) if isinstance(value, numbers.Integral) else float(value)
+    return checked
 
 
 def _too_few_images(root: Path | None, split: str, few: Mapping[str, Sequence[Path]]) -> str:
