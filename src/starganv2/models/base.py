@@ -462,17 +462,25 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         if fitting:
             check_checkpoint_fits(checkpoint, self, trainer.ckpt_path)
 
+    def resolved_settings(self, hparams: Mapping[str, Any]) -> dict[str, Any]:
+        """The :attr:`FIXED_SETTINGS` of ``hparams`` that it records, as the nets take them:
+        compared on resume, so a model that resolves a default (``None``: the preset's) or
+        accepts two spellings of one value says so here. The values as given by default."""
+        return {key: hparams[key] for key in self.FIXED_SETTINGS if key in hparams}
+
     def _check_fixed_settings(self, checkpoint: dict[str, Any]) -> None:
         """``ValueError`` naming the key when ``checkpoint`` was written with another value of
-        one of :attr:`FIXED_SETTINGS` (a checkpoint that does not record it is not compared)."""
+        one of :attr:`FIXED_SETTINGS` (a checkpoint that does not record it is not compared;
+        the values are compared as :meth:`resolved_settings` gives them)."""
         saved = checkpoint.get("hyper_parameters") or {}
+        theirs, ours = self.resolved_settings(saved), self.resolved_settings(self.hparams)
         for key in self.FIXED_SETTINGS:
-            if key in saved and saved[key] != self.hparams.get(key):
+            if key in theirs and theirs[key] != ours.get(key):
                 raise ValueError(
                     f"the checkpoint was trained with model.{key}={saved[key]!r} but this run has "
                     f"model.{key}={self.hparams.get(key)!r}: the weights would be trained on "
-                    f"another meaning of their inputs; set model.{key}={saved[key]}, or start a "
-                    "new run without the checkpoint"
+                    f"another meaning of their inputs; set {_override(key, saved[key])}, or "
+                    "start a new run without the checkpoint"
                 )
 
     def _restore_rng(self) -> None:
@@ -567,3 +575,23 @@ def _early_stopping_reason(trainer: L.Trainer) -> str | None:
         if reason:
             return reason
     return None
+
+
+def _override(key: str, value: Any) -> str:
+    """``model.<key>=<value>`` as a Hydra override that works pasted into a shell: ``null``,
+    ``true``, ``[16,32]``, ``'model.downsample={generator: strided}'`` (quoted where the shell
+    would split or expand it)."""
+
+    def hydra(v: Any) -> str:
+        if v is None:
+            return "null"
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, Mapping):
+            return "{" + ", ".join(f"{k}: {hydra(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, (list, tuple)):
+            return "[" + ",".join(hydra(x) for x in v) + "]"
+        return str(v)
+
+    text = f"model.{key}={hydra(value)}"
+    return f"'{text}'" if any(c in text for c in " {}[]") else text

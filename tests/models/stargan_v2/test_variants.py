@@ -10,7 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from starganv2.models.stargan_v2.downsample import Downsample, per_net_downsample, subsample
+from starganv2.models.stargan_v2.downsample import (
+    DOWNSAMPLING_NETS,
+    Downsample,
+    per_net_downsample,
+    subsample,
+)
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from starganv2.models.stargan_v2.nets import (
     Discriminator,
@@ -255,3 +260,67 @@ def test_module_builds_each_net_with_its_downsampling_and_the_skip():
     extra = {k for k in module.state_dict() if k not in default.state_dict()}
     assert all(".attn.32." in k for k in extra)
     assert module.translate(torch.rand(2, 3, 32, 32) * 2 - 1, 1).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize(
+    ("saved", "run", "message"),
+    [
+        (
+            {"downsample": "strided"},
+            {},
+            r"model.downsample='strided'.*set model.downsample=strided,",
+        ),
+        (
+            {"downsample": {"generator": "blur"}},
+            {},
+            r"set 'model.downsample=\{generator: blur\}'",
+        ),
+        ({"skip": "attention"}, {"skip": "cross_attention"}, r"set model.skip=attention,"),
+        ({"decoder_shortcut": False}, {}, r"set model.decoder_shortcut=false,"),
+        (
+            {"w_hpf": 1.0, "mask_provider": "shape_oracle"},
+            {"extra_stage": True, "decoder_shortcut": False, "mask_provider": "shape_oracle"},
+            r"set model.w_hpf=1.0,",
+        ),
+        (
+            {"w_hpf": 1.0, "skip_resolutions": [16]},
+            {"w_hpf": 1.0},
+            r"set 'model.skip_resolutions=\[16\]'",
+        ),
+    ],
+)
+def test_a_checkpoint_of_another_variant_is_refused_naming_the_setting(saved, run, message):
+    """The variants of one size have the same state-dict shapes (the downsampling, the attention
+    and cross-attention skips, the high-pass layout with or without its skip, the decoder
+    shortcut at equal widths): a run configured as another variant resumed from such a
+    checkpoint silently, training the weights as another net."""
+    theirs = StarGANv2Module(**{**TINY, **saved})
+    ours = StarGANv2Module(**{**TINY, **run})
+    checkpoint = {"hyper_parameters": dict(theirs.hparams), "starganv2": {"model": "stargan_v2"}}
+    with pytest.raises(ValueError, match=message):
+        ours._check_fixed_settings(checkpoint)
+
+
+def test_two_spellings_of_one_variant_resume_each_other():
+    """``None`` resolves as the nets resolve it, one name is every net's downsampling."""
+    pairs = [
+        ({"downsample": "strided"}, {"downsample": dict.fromkeys(DOWNSAMPLING_NETS, "strided")}),
+        (
+            {"w_hpf": 1.0, "mask_provider": "shape_oracle"},
+            {
+                "w_hpf": 1.0,
+                "skip": "highpass",
+                "extra_stage": True,
+                "decoder_shortcut": False,
+                "skip_resolutions": [32],
+                "mask_provider": "shape_oracle",
+            },
+        ),
+        ({"skip": "attention"}, {"skip": "attention", "skip_resolutions": [32]}),
+    ]
+    for a, b in pairs:
+        theirs, ours = StarGANv2Module(**{**TINY, **a}), StarGANv2Module(**{**TINY, **b})
+        ours._check_fixed_settings({"hyper_parameters": dict(theirs.hparams)})  # no error
+        resolved, generator = theirs.resolved_settings(theirs.hparams), theirs.nets.generator
+        assert resolved["skip"] == generator.skip
+        assert resolved["skip_resolutions"] == list(generator.skip_resolutions)

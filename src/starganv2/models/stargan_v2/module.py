@@ -40,6 +40,7 @@ from starganv2.models.stargan_v2.nets import (
     Generator,
     MappingNetwork,
     StyleEncoder,
+    generator_layout,
     he_init,
     validate_img_size,
 )
@@ -156,6 +157,32 @@ class StarGANv2Module(TranslationModule):
     EMA_NETS = EMA_NETS
     FROZEN_NETS = ("nets_ema", "fan")
     NEEDS_REFERENCES = True
+    # what the nets are; a checkpoint of another value often has the same tensor shapes (the
+    # downsampling, the attention and cross-attention skips, the high-pass skip's weight and sizes)
+    FIXED_SETTINGS = (
+        "w_hpf",
+        "downsample",
+        "extra_stage",
+        "decoder_shortcut",
+        "skip",
+        "skip_resolutions",
+    )
+
+    def resolved_settings(self, hparams: Mapping[str, Any]) -> dict[str, Any]:
+        """The architecture settings ``hparams`` records, as the nets take them (one downsampling
+        per net, the generator's ``None`` resolved by :func:`generator_layout`), so that
+        ``downsample=strided`` and ``{generator: strided, ...}``, or ``skip=null`` and the skip
+        ``w_hpf`` implies, are one value on resume."""
+        found = super().resolved_settings(hparams)
+        if "downsample" in found:
+            found["downsample"] = per_net_downsample(found["downsample"])
+        layout_keys = ("extra_stage", "decoder_shortcut", "skip", "skip_resolutions")
+        if "img_size" in hparams and "w_hpf" in hparams:
+            layout = generator_layout(
+                hparams["img_size"], hparams["w_hpf"], **{k: hparams.get(k) for k in layout_keys}
+            )
+            found.update({k: v for k, v in layout.items() if k in found})
+        return found
 
     def __init__(
         self,

@@ -39,6 +39,7 @@ __all__ = [
     "default_dim_in",
     "he_init",
     "validate_img_size",
+    "generator_layout",
     "SKIPS",
 ]
 
@@ -456,6 +457,36 @@ class SourceFeatures(NamedTuple):
     def detach(self) -> SourceFeatures:
         """The same features cut from their graph."""
         return SourceFeatures(self.h.detach(), {k: v.detach() for k, v in self.skips.items()})
+
+
+def generator_layout(
+    img_size: int,
+    w_hpf: float,
+    extra_stage: bool | None = None,
+    decoder_shortcut: bool | None = None,
+    skip: str | None = None,
+    skip_resolutions: Sequence[int] | None = None,
+) -> dict[str, object]:
+    """The layout :class:`Generator` builds from these arguments, with ``None`` resolved as it
+    resolves them (the ``w_hpf`` preset, the default skip sizes the net has): two spellings of
+    one net give the same dict. Several layouts have the same state-dict shapes (the high-pass
+    skip's sizes and the decoder shortcut at equal widths), so a resumed run compares this."""
+    extra_stage = w_hpf > 0 if extra_stage is None else bool(extra_stage)
+    decoder_shortcut = w_hpf == 0 if decoder_shortcut is None else bool(decoder_shortcut)
+    skip = _resolve_skip(w_hpf, skip)
+    repeat_num = int(math.log2(img_size)) - 4 + int(extra_stage)
+    sizes = dict.fromkeys((img_size >> k for k in range(repeat_num)), 0)  # the decoder's sizes
+    resolutions = (
+        ()
+        if skip == "none"
+        else _resolve_skip_resolutions(skip, skip_resolutions, sizes, img_size, w_hpf)
+    )
+    return {
+        "extra_stage": extra_stage,
+        "decoder_shortcut": decoder_shortcut,
+        "skip": skip,
+        "skip_resolutions": list(resolutions),
+    }
 
 
 def _resolve_skip(w_hpf: float, skip: str | None) -> str:
