@@ -463,10 +463,12 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
             check_checkpoint_fits(checkpoint, self, trainer.ckpt_path)
 
     def resolved_settings(self, hparams: Mapping[str, Any]) -> dict[str, Any]:
-        """The :attr:`FIXED_SETTINGS` of ``hparams`` that it records, as the nets take them:
-        compared on resume, so a model that resolves a default (``None``: the preset's) or
-        accepts two spellings of one value says so here. The values as given by default."""
-        return {key: hparams[key] for key in self.FIXED_SETTINGS if key in hparams}
+        """``hparams`` with each setting as the nets take it: a model whose ``None`` stands for a
+        value it fills in, or that takes two spellings of one value, gives that value, so a
+        checkpoint and a run that build the same nets do not read as different (on resume,
+        :attr:`FIXED_SETTINGS`; in the size error, every setting). ``hparams`` as they are by
+        default."""
+        return dict(hparams)
 
     def _check_fixed_settings(self, checkpoint: dict[str, Any]) -> None:
         """``ValueError`` naming the key when ``checkpoint`` was written with another value of

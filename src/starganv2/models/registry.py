@@ -265,7 +265,8 @@ def check_checkpoint_fits(
 ) -> None:
     """Raise :class:`CheckpointError` (one line naming both sides) when ``checkpoint`` holds
     another model than ``model`` (a ``LightningModule`` with ``MODEL_NAME``) or nets of other
-    sizes; the settings that differ (``hyper_parameters``) are listed to say which."""
+    sizes; the settings that differ (``hyper_parameters``) are listed to say which. A setting the
+    model cannot change on resume (its ``FIXED_SETTINGS``) is a ``ValueError`` naming it."""
     name = _name(key, path)
     theirs = checkpoint_model_name(checkpoint)
     mine = getattr(model, "MODEL_NAME", None)
@@ -275,6 +276,9 @@ def check_checkpoint_fits(
             f"{name} holds a {theirs} model ({cls}) but this run trains {mine} "
             f"({type(model).__name__}): choose {_model_choice(theirs)}, or another checkpoint"
         )
+    fixed = getattr(model, "_check_fixed_settings", None)
+    if fixed is not None:  # another variant of the same sizes, named by its setting; first, as
+        fixed(checkpoint)  # migrating it would ask for weights (a FAN) the checkpoint never used
     migrate = getattr(model, "migrate_checkpoint", None)
     if migrate is not None:  # what loading will do first: an older checkpoint is brought up to date
         checkpoint = {**checkpoint, "state_dict": dict(checkpoint["state_dict"])}

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from starganv2.models.registry import check_checkpoint_fits
 from starganv2.models.stargan_v2.downsample import (
     DOWNSAMPLING_NETS,
     Downsample,
@@ -324,3 +325,17 @@ def test_two_spellings_of_one_variant_resume_each_other():
         resolved, generator = theirs.resolved_settings(theirs.hparams), theirs.nets.generator
         assert resolved["skip"] == generator.skip
         assert resolved["skip_resolutions"] == list(generator.skip_resolutions)
+
+
+def test_a_run_with_the_high_pass_skip_from_a_checkpoint_without_it_names_w_hpf(tmp_path):
+    """The checkpoint fit check brought the checkpoint up to date first, which asked for FAN
+    weights "this checkpoint has w_hpf=1" when the checkpoint had ``w_hpf=0`` (the run had 1)."""
+    theirs = StarGANv2Module(**TINY)
+    ours = StarGANv2Module(**{**TINY, "w_hpf": 1.0})  # the FAN's masks, no fan_weights
+    checkpoint = {
+        "hyper_parameters": dict(theirs.hparams),
+        "state_dict": theirs.state_dict(),
+        "starganv2": {"model": "stargan_v2"},
+    }
+    with pytest.raises(ValueError, match=r"trained with model.w_hpf=0.0 but this run has"):
+        check_checkpoint_fits(checkpoint, ours, tmp_path / "last.ckpt")

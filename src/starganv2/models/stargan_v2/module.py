@@ -169,11 +169,11 @@ class StarGANv2Module(TranslationModule):
     )
 
     def resolved_settings(self, hparams: Mapping[str, Any]) -> dict[str, Any]:
-        """The architecture settings ``hparams`` records, as the nets take them (one downsampling
-        per net, the generator's ``None`` resolved by :func:`generator_layout`), so that
+        """``hparams`` with the architecture settings it records as the nets take them (one
+        downsampling per net, the generator's ``None`` resolved by :func:`generator_layout`):
         ``downsample=strided`` and ``{generator: strided, ...}``, or ``skip=null`` and the skip
         ``w_hpf`` implies, are one value on resume."""
-        found = super().resolved_settings(hparams)
+        found = dict(hparams)
         if "downsample" in found:
             found["downsample"] = per_net_downsample(found["downsample"])
         layout_keys = ("extra_stage", "decoder_shortcut", "skip", "skip_resolutions")
