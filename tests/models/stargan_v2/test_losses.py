@@ -161,3 +161,37 @@ def test_r1_fp32_under_autocast_is_float32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss, stats = d_loss(*nets, x, y_org, y_trg, z_trg=torch.randn(2, 4), r1_fp32=True)
     assert stats["reg"].dtype == torch.float32 and torch.isfinite(loss)
+
+
+def test_r1_at_weight_zero_is_logged_without_a_double_backward(monkeypatch):
+    """``lambda_reg=0`` built R1's graph and back-propagated ``0 * reg`` (a double backward for
+    nothing); its value is still logged, and D's gradients are those of the two other terms."""
+    nets = tiny_nets()
+    x, y_org, y_trg = batch()
+    z = torch.randn(2, 4)
+    d = nets[3]
+    graphs = []
+    grad = torch.autograd.grad
+
+    def recording_grad(*args, **kwargs):
+        graphs.append(kwargs.get("create_graph", False))
+        return grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", recording_grad)
+
+    def run(lambda_reg, compute_r1=True):
+        d.zero_grad(set_to_none=True)
+        loss, stats = d_loss(
+            *nets, x, y_org, y_trg, z_trg=z, lambda_reg=lambda_reg, compute_r1=compute_r1
+        )
+        loss.backward()
+        return loss, stats, [p.grad.clone() for p in d.parameters()]
+
+    loss0, stats0, grads0 = run(0.0)
+    assert graphs == [False]  # the input gradient for the log only
+    _, stats1, _ = run(1.0)
+    assert graphs == [False, True]  # trained: the double backward
+    torch.testing.assert_close(stats0["reg"], stats1["reg"])  # the same value in the log
+    torch.testing.assert_close(loss0, stats0["real"] + stats0["fake"])
+    _, _, without = run(1.0, compute_r1=False)  # R1 skipped, as lazy R1 does
+    torch.testing.assert_close(grads0, without, rtol=0, atol=0)

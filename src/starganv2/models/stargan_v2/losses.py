@@ -49,13 +49,15 @@ def adv_loss(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(target)))
 
 
-def r1_reg(d_out: torch.Tensor, x_in: torch.Tensor) -> torch.Tensor:
+def r1_reg(d_out: torch.Tensor, x_in: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
     """R1 penalty: ``0.5 * mean_i ||d D(x_i) / d x_i||^2`` over the batch.
 
     ``x_in (N, 3, H, W)`` must be a leaf with ``requires_grad`` that produced ``d_out (N,)``.
-    The graph is kept (``create_graph``) so the penalty itself can be back-propagated into D.
+    With ``create_graph`` the graph of the input gradient is kept, so the penalty itself can be
+    back-propagated into D (a double backward); without it the penalty is its value alone (for
+    the log, at weight 0), and ``d_out``'s graph is kept for the loss's own backward.
     """
-    (grad,) = torch.autograd.grad(d_out.sum(), x_in, create_graph=True)
+    (grad,) = torch.autograd.grad(d_out.sum(), x_in, create_graph=create_graph, retain_graph=True)
     return 0.5 * grad.float().pow(2).flatten(1).sum(1).mean()
 
 
@@ -178,7 +180,12 @@ def d_loss(
     with no_autocast:
         out = discriminator(x_real, y_org)
         loss_real = adv_loss(out, 1.0)
-        loss_reg = r1_reg(out, x_real) if compute_r1 else torch.zeros((), device=out.device)
+        # at weight 0 the penalty is logged, not trained: no double backward
+        loss_reg = (
+            r1_reg(out, x_real, create_graph=lambda_reg != 0)
+            if compute_r1
+            else torch.zeros((), device=out.device)
+        )
 
     if fake is not None:
         x_fake = fake.x_fake.detach()
@@ -191,7 +198,7 @@ def d_loss(
     loss_fake = adv_loss(out, 0.0)
 
     loss = loss_real + loss_fake
-    if compute_r1:
+    if compute_r1 and lambda_reg != 0:
         loss = loss + lambda_reg * loss_reg
     stats = {"real": loss_real.detach(), "fake": loss_fake.detach(), "reg": loss_reg.detach()}
     return loss, stats
