@@ -9,22 +9,10 @@ import logging
 from pathlib import Path
 
 import pytest
-import torch
-from omegaconf import DictConfig, OmegaConf
 
 from starganv2.cli.config_check import ConfigError
 from starganv2.cli.train import resolve_ckpt_path
-
-
-def _cfg(run_dir: Path, **top) -> DictConfig:
-    keys = {"run_name": "afhq_2x4", "ckpt_path": None, "resume": None, **top}
-    return OmegaConf.create({**keys, "paths": {"output_dir": str(run_dir)}})
-
-
-def _checkpoint(path: Path, iteration: int) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": {}, "starganv2": {"iteration": iteration}}, path)
-    return path
+from tests.cli.test_train_resume_checks import _cfg, _checkpoint
 
 
 @pytest.fixture

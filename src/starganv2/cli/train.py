@@ -43,11 +43,8 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
     from starganv2.cli.config_check import ConfigError
     from starganv2.models.registry import check_checkpoint_path, read_checkpoint
 
+    check_one_start(cfg)
     resume = cfg.get("resume")
-    if cfg.get("ckpt_path") and resume:
-        raise ConfigError(
-            f"ckpt_path={cfg.ckpt_path!r} and resume={resume!r} both given: use one of them"
-        )
     requeued = None if resume else _requeued_run(Path(cfg.paths.output_dir) / "checkpoints")
     if requeued is not None:
         return requeued
@@ -77,6 +74,16 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str | None, list[Path]]:
             )
         _warn_other_jobs(Path(cfg.paths.output_dir))
     return found
+
+
+def check_one_start(cfg: DictConfig) -> None:
+    """``ConfigError`` when both ``ckpt_path`` and ``resume`` say where the run starts."""
+    from starganv2.cli.config_check import ConfigError
+
+    if cfg.get("ckpt_path") and cfg.get("resume"):
+        raise ConfigError(
+            f"ckpt_path={cfg.ckpt_path!r} and resume={cfg.resume!r} both given: use one of them"
+        )
 
 
 def slurm_restarts() -> int:
@@ -777,13 +784,10 @@ def check_settings(cfg: DictConfig) -> None:
     Changes ``cfg`` as :func:`run` does (clipping moved to the model, attributes named)."""
     import torch
 
-    from starganv2.cli.config_check import ConfigError, check_config, instantiate
+    from starganv2.cli.config_check import check_config, instantiate
 
     check_config(cfg, ["data", "model", "trainer", "callbacks", "logger"])
-    if cfg.get("ckpt_path") and cfg.get("resume"):
-        raise ConfigError(
-            f"ckpt_path={cfg.ckpt_path!r} and resume={cfg.resume!r} both given: use one of them"
-        )
+    check_one_start(cfg)
     clip_in_the_model(cfg)
     check_validation_interval(cfg)
     name_all_attributes(cfg)

@@ -165,7 +165,8 @@ def _refuse_style_copies(style: Any, model: str) -> None:
     and ``starganv2-augment`` refuse ``styles > 1`` for such a model."""
     if style is None:
         return
-    top = int(torch.as_tensor(style).max()) if torch.as_tensor(style).numel() else 0
+    styles = torch.as_tensor(style)
+    top = int(styles.max()) if styles.numel() else 0
     if top > 0:
         raise GuidanceModeError(
             f"predict_step: the batch has requests of style {top}, but {model} is deterministic "
