@@ -46,8 +46,12 @@ def test_sweep_jobs_are_the_basic_sweepers_product_in_launch_order() -> None:
     ]
 
 
-def test_a_sweeper_that_chooses_as_it_goes_is_not_checked() -> None:
+def test_a_sweeper_that_chooses_as_it_goes_is_not_checked(monkeypatch) -> None:
     # an Optuna search: its jobs are unknown in advance, and nothing is composed or refused
+    def composed(*args, **kwargs):
+        raise AssertionError("an Optuna search's jobs were composed at its start")
+
+    monkeypatch.setattr("starganv2.cli.sweep_check.job_config", composed)
     config = OmegaConf.create(
         {
             "hydra": {
@@ -56,7 +60,10 @@ def test_a_sweeper_that_chooses_as_it_goes_is_not_checked() -> None:
             }
         }
     )
-    SweepSettingsCheck().on_multirun_start(config)
+    SweepSettingsCheck().on_multirun_start(config)  # neither composes nor exits
+    config.hydra.sweeper._target_ = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+    with pytest.raises(AssertionError, match="were composed"):  # the same lists, basic: composed
+        SweepSettingsCheck().on_multirun_start(config)
 
 
 def test_a_bad_value_in_a_later_job_stops_the_sweep_before_any_job(tmp_path: Path) -> None:
