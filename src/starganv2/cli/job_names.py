@@ -37,6 +37,7 @@ from omegaconf import OmegaConf
 __all__ = [
     "MAX_NAME",
     "NOT_NAMING",
+    "FIRST_TRIAL_KEY",
     "job_folder",
     "folder_keys",
     "job_label",
@@ -55,6 +56,12 @@ NOT_NAMING = ("run_name", "resume", "ckpt_path")
 """Keys that name a job only when swept: they say where and how to run it, not what it trains."""
 
 _SWEEPS = ("range(", "choice(", "glob(", "interval(")
+
+FIRST_TRIAL_KEY = "STARGANV2_FIRST_TRIAL"
+"""``hydra.job.env_set.<this>``: the number of an Optuna search's first trial in this launch,
+which :class:`~starganv2.cli.sweep_check.SweepSettingsCheck` sets (as a Hydra override, so every
+job's configuration has it wherever it is composed) when the study in ``hydra.sweeper.storage``
+already holds trials; ``hydra.sweep.subdir`` passes it to :func:`job_folder`."""
 
 
 def _top_level_comma(value: str) -> bool:
@@ -100,11 +107,16 @@ def _is_basic(sweeper: object) -> bool:
     return sweeper is None or str(sweeper).endswith("BasicSweeper")
 
 
-def job_folder(overrides: Sequence[str], num: object = None, sweeper: object = None) -> str:
+def job_folder(
+    overrides: Sequence[str], num: object = None, sweeper: object = None, first: object = 0
+) -> str:
     """The folder name of a multirun job with ``overrides`` (``["model.lambda_sty=0.5", ...]``):
     the swept ones and the sweeper's own choices as ``key-value`` joined by ``__`` (all of them
-    when none is known to be swept), after ``trial-<num>`` (``trial-007``) when ``sweeper`` (its
-    ``_target_``) is not Hydra's basic one; ``default`` for a basic job without any override."""
+    when none is known to be swept), after ``trial-<first + num>`` (``trial-007``) when
+    ``sweeper`` (its ``_target_``) is not Hydra's basic one; ``default`` for a basic job without
+    any override. ``first`` is the number of the launch's first trial: that of an Optuna study
+    kept in ``hydra.sweeper.storage`` goes on from the trials it holds
+    (:data:`FIRST_TRIAL_KEY`), so a relaunch's trials do not take the earlier ones' folders."""
     argv = sys.argv[1:]
     swept, given = swept_keys(argv), _given_keys(argv)
     # a swept key of NOT_NAMING names the job all the same (`starganv2-eval -m ckpt_path=a,b`):
@@ -114,6 +126,8 @@ def job_folder(overrides: Sequence[str], num: object = None, sweeper: object = N
     parts = ["-".join(o.lstrip("+~").split("=", 1)) for o in sorted(chosen)]
     whole = ",".join(sorted(chosen))
     if num is not None and not _is_basic(sweeper):  # first: a shortened name keeps it
+        if str(num).isdigit() and str(first).isdigit():
+            num = int(first) + int(num)
         number = f"{int(num):03d}" if str(num).isdigit() else str(num)
         parts.insert(0, f"trial-{number}")
         whole = f"trial={number}," + whole

@@ -10,7 +10,11 @@ would stop is one error line naming it and the reason, exit status 1, before any
 
 A sweeper that chooses its values while it runs (Optuna) has its jobs checked as each starts:
 they are not known in advance. Its search space is checked here (:func:`search_space_error`): a
-range Optuna cannot sample (``interval(4, 1)``) was its traceback."""
+range Optuna cannot sample (``interval(4, 1)``) was its traceback. So is the database that keeps
+its study (``hydra.sweeper.storage``, :func:`storage_error`): Optuna 2 (the one
+hydra-optuna-sweeper allows) with SQLAlchemy 2 failed on any database in an ``AssertionError``.
+A study the database already holds goes on: its trials are numbered on from those it holds
+(:func:`first_trial_number`), so a relaunch's trials do not take the earlier ones' folders."""
 
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ __all__ = [
     "job_config",
     "search_space_error",
     "direction_error",
+    "storage_error",
+    "first_trial_number",
 ]
 
 BASIC_SWEEPER = "BasicSweeper"
@@ -100,6 +106,75 @@ def search_space_error(config: Any) -> str | None:
     return None
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """``"2.10.1"`` as ``(2, 10, 1)``; a part that is not a number ends it (``"2.0b1"``: (2,))."""
+    parts = []
+    for part in text.split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def storage_error(config: Any) -> str | None:
+    """``hydra.sweeper.storage`` of an Optuna search as ``key=value: why`` when Optuna cannot
+    open that database, else ``None`` (also without a storage). Optuna 2 cannot use SQLAlchemy 2
+    (its first query failed in an ``AssertionError``): said with the command that mends it,
+    before anything is opened. Else the database is opened (and, as the sweeper would, made):
+    a path in a missing folder or a URL SQLAlchemy cannot parse was the sweeper's traceback."""
+    storage = config.hydra.sweeper.get("storage")
+    if not storage:
+        return None
+    from starganv2.utils.quiet import info_held_back
+
+    with info_held_back():
+        import optuna
+        import sqlalchemy
+
+    key = f"hydra.sweeper.storage={storage}"
+    if _version(optuna.__version__) < (3,) and _version(sqlalchemy.__version__) >= (2,):
+        return (
+            f"{key}: Optuna {optuna.__version__} (the version hydra-optuna-sweeper installs) "
+            f"cannot use SQLAlchemy {sqlalchemy.__version__}; install an earlier one: "
+            "pip install 'sqlalchemy<2' (the cluster extra pins it)"
+        )
+    try:
+        with info_held_back():
+            optuna.storages.get_storage(str(storage))
+    except Exception as err:  # SQLAlchemy's and Optuna's own errors, of many kinds
+        why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"{key}: Optuna cannot open it ({why})"
+    return None
+
+
+def first_trial_number(config: Any) -> int:
+    """The number Optuna gives this launch's first trial: how many trials the study named
+    ``hydra.sweeper.study_name`` in ``hydra.sweeper.storage`` already holds, 0 without a storage
+    or such a study (an in-memory study starts anew at each launch)."""
+    storage = config.hydra.sweeper.get("storage")
+    name = config.hydra.sweeper.get("study_name")
+    if not storage or not name:
+        return 0
+    from starganv2.utils.quiet import info_held_back
+
+    with info_held_back():
+        import optuna
+
+        summaries = optuna.get_all_study_summaries(str(storage))
+    return next((s.n_trials for s in summaries if s.study_name == str(name)), 0)
+
+
+def _number_trials_from(config: Any, first: int) -> None:
+    """Give every job's configuration ``hydra.job.env_set.STARGANV2_FIRST_TRIAL=first`` (a Hydra
+    override: the launcher composes each job from them), which names its folder."""
+    from omegaconf import open_dict, read_write
+
+    from starganv2.cli.job_names import FIRST_TRIAL_KEY
+
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.overrides.hydra.append(f"++hydra.job.env_set.{FIRST_TRIAL_KEY}={first}")
+
+
 def job_config(config: Any, overrides: Sequence[str], num: int) -> Any:
     """Job ``num``'s configuration as the launcher composes it, with ``hydra.runtime.output_dir``
     set to the job's folder as Hydra sets it when the job starts (keys such as
@@ -121,8 +196,9 @@ class SweepSettingsCheck(Callback):
     """Check every job of a basic-sweeper multirun (:func:`sweep_jobs`) with
     :func:`starganv2.cli.train.check_settings` before any starts; the first that would stop on
     bad input is one error line naming the job and the reason, exit status 1. An Optuna search's
-    direction and space are checked (:func:`direction_error`, :func:`search_space_error`), its
-    trials as each starts."""
+    direction, space and database are checked (:func:`direction_error`,
+    :func:`search_space_error`, :func:`storage_error`), its trials as each starts; a study the
+    database already holds numbers this launch's trials on from its own."""
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         """Runs before the sweeper (Hydra turns a callback's exception into a warning, so this
@@ -148,6 +224,22 @@ class SweepSettingsCheck(Callback):
                     error,
                 )
                 sys.exit(1)
+            error = storage_error(config)
+            if error is not None:
+                log.error("%s; no trial has run", error)
+                sys.exit(1)
+            first = first_trial_number(config)
+            if first:
+                log.info(
+                    "Optuna study %s in %s holds %d trial%s: this launch's are numbered from "
+                    "trial-%03d",
+                    config.hydra.sweeper.study_name,
+                    config.hydra.sweeper.storage,
+                    first,
+                    "" if first == 1 else "s",
+                    first,
+                )
+                _number_trials_from(config, first)
             return
         if not sweeper.endswith(BASIC_SWEEPER):
             return
