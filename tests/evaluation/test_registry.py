@@ -92,3 +92,32 @@ def test_a_registered_metric_that_returns_no_numbers_is_named(
     results = Evaluator(["good", "bad"], modes=["latent"]).evaluate(model, data)
     assert results == {"n/latent": 1, "b/mean": 0.5, "b/count": 3}
     assert [type(v) for v in results.values()] == [int, float, int]  # what json.dumps takes
+
+
+def test_a_registered_metrics_own_refusal_names_the_metric(monkeypatch):
+    """A factory's ValueError ("threshold must be below 1") did not say which metric, of several
+    in the config, refused which setting; a required setting left out was a TypeError about a
+    function's arguments."""
+    monkeypatch.setattr(registry, "_FACTORIES", dict(registry._FACTORIES))
+
+    def thresholded(protocol: EvalProtocol, *, threshold: float, scale: float = 1.0):
+        if threshold >= 1:
+            raise ValueError(f"threshold={threshold}: expected below 1")
+        if scale <= 0:
+            raise ValueError(f"metrics.thresholded.scale={scale}: expected above 0")
+        return lambda model, data, modes: {}
+
+    registry.register_metric("thresholded", thresholded)
+    with pytest.raises(ValueError) as err:
+        registry.build_metric("thresholded", EvalProtocol(), {"threshold": 2})
+    assert str(err.value) == "metrics.thresholded: threshold=2: expected below 1"
+    with pytest.raises(ValueError) as err:  # one that names itself is kept as it is
+        registry.build_metric("thresholded", EvalProtocol(), {"threshold": 0.5, "scale": 0})
+    assert str(err.value) == "metrics.thresholded.scale=0: expected above 0"
+    with pytest.raises(ValueError) as err:
+        registry.build_metric("thresholded", EvalProtocol(), {"scale": 2})
+    assert str(err.value) == (
+        "metrics.thresholded.threshold is required: thresholded has no default for it; set "
+        "metrics.thresholded.threshold=<value>"
+    )
+    assert registry.build_metric("thresholded", EvalProtocol(), {"threshold": 0.5})(0, 0, []) == {}

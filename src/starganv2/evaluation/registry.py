@@ -100,8 +100,10 @@ def build_metric(
     name: str, protocol: EvalProtocol, settings: Mapping[str, Any] | None = None
 ) -> MetricRunner:
     """The runner of metric ``name`` with the shared ``protocol`` and its own ``settings``
-    (missing ones take the metric's defaults). An unknown setting is a ``ValueError`` that names
-    ``metrics.<name>.<key>`` and lists the valid ones."""
+    (missing ones take the metric's defaults). An unknown setting, or a missing one the metric
+    requires, is a ``ValueError`` that names ``metrics.<name>.<key>``; a ``ValueError`` or
+    ``TypeError`` of the factory's own is said after ``metrics.<name>:`` unless it names it (a
+    registered metric's "threshold must be below 1" did not say which metric refused it)."""
     factory = _factory(name)
     settings = dict(settings or {})
     takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
@@ -113,4 +115,16 @@ def build_metric(
             f"metrics.{name}.{key}={settings[key]!r}: {name} has no setting {key!r}; "
             f"expected some of {sorted(valid)}"
         )
-    return factory(protocol, **settings)
+    required = [k for k, default in valid.items() if default is inspect.Parameter.empty]
+    missing = [k for k in required if k not in settings]
+    if missing:
+        raise ValueError(
+            f"metrics.{name}.{missing[0]} is required: {name} has no default for it; set "
+            f"metrics.{name}.{missing[0]}=<value>"
+        )
+    try:
+        return factory(protocol, **settings)
+    except (ValueError, TypeError) as err:
+        if type(err) not in (ValueError, TypeError) or str(err).startswith(f"metrics.{name}"):
+            raise
+        raise type(err)(f"metrics.{name}: {err}") from err
