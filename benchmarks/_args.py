@@ -69,3 +69,36 @@ def setting_name(name: str, text: str, form: str) -> str:
             f"and _ . + - (no / or ..), as in {form}"
         )
     return name
+
+
+def image_side(text: str) -> int:
+    """A power of two >= 16, the sides the nets take (``argparse`` type): ``--img-size 30``
+    used to end in the model constructor's traceback (``arch_memory.py``: in its worker's)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 16 or value & (value - 1):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is invalid: expected a power of two >= 16 (e.g. 32, 64, 128, 256)"
+        )
+    return value
+
+
+def device_name(text: str) -> str:
+    """A torch device this machine has (``argparse`` type): ``--device cuda`` on a machine
+    without a usable CUDA device used to end in torch's driver traceback on first use."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is invalid: expected a torch device such as cpu, cuda, cuda:1"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: torch has no CUDA device here (torch {torch.__version__}, "
+            "torch.cuda.is_available() is False): use --device cpu"
+        )
+    return text

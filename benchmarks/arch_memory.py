@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _args module
-from _args import int_list  # noqa: E402
+from _args import device_name, image_side, int_list  # noqa: E402
 
 from starganv2.utils.files import atomic_write_text  # noqa: E402
 
@@ -128,10 +128,10 @@ def check_arguments(args: argparse.Namespace) -> list[int]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--img-size", type=int, default=256)
+    p.add_argument("--img-size", type=image_side, default=256)
     p.add_argument("--batch", default="8", help="comma list of batch sizes")
     p.add_argument("--options", default=",".join(OPTIONS))
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device_name, default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None, help="write the rows to this file")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)

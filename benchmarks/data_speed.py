@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _args module
+from _args import non_negative_int, positive_int  # noqa: E402
 
 from starganv2.data.datamodule import ImageDomainDataModule, ShapesDataModule
 
@@ -29,11 +33,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--root", default=None, help="dataset root (root/train/<domain>/...); default: shapes"
     )
-    p.add_argument("--img-size", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--batches", type=int, default=50, help="timed batches (K)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed batches first (worker start-up)")
+    p.add_argument("--img-size", type=positive_int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--workers", type=non_negative_int, default=2)
+    p.add_argument("--batches", type=positive_int, default=50, help="timed batches (K)")
+    p.add_argument(
+        "--warmup", type=non_negative_int, default=5, help="untimed batches first (worker start-up)"
+    )
     p.add_argument("--pin-memory", action="store_true")
     p.add_argument(
         "--make-jpeg",
@@ -41,7 +47,7 @@ def parse_args() -> argparse.Namespace:
         metavar="DIR",
         help="write a photo-like JPEG dataset there first (2 domains) and measure it",
     )
-    p.add_argument("--jpeg-count", type=int, default=200, help="JPEG files per domain")
+    p.add_argument("--jpeg-count", type=positive_int, default=200, help="JPEG files per domain")
     p.add_argument("--jpeg-size", type=int, default=512, help="side of the JPEG files")
     p.add_argument(
         "--cache-dir",

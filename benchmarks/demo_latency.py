@@ -25,6 +25,7 @@ import os
 import platform
 import socket
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,17 +34,38 @@ import numpy as np
 import torch
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _args module
+from _args import image_side, int_list, positive_int  # noqa: E402
+
+
+def picture_size(text: str) -> tuple[int, int]:
+    """``--source`` ``WIDTHxHEIGHT``, both >= 1 (``argparse`` type): ``640`` used to end in an
+    unpacking traceback."""
+    parts = text.lower().split("x")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is invalid: expected WIDTHxHEIGHT, e.g. 640x480"
+        )
+    return positive_int(parts[0]), positive_int(parts[1])
+
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--img-size", type=int, default=256)
+    p.add_argument("--img-size", type=image_side, default=256)
     p.add_argument("--dim-in", type=int, default=None, help="None: the paper's 2**14 // img_size")
     p.add_argument("--max-conv-dim", type=int, default=512)
-    p.add_argument("--source", default="640x480", help="WIDTHxHEIGHT of the uploaded picture")
+    p.add_argument(
+        "--source",
+        type=picture_size,
+        default="640x480",
+        help="WIDTHxHEIGHT of the uploaded picture",
+    )
     p.add_argument("--styles", default="1,4", help="numbers of styles to time")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None)
-    return p.parse_args()
+    p.add_argument("--rounds", type=positive_int, default=5)
+    p.add_argument("--threads", type=positive_int, default=None)
+    args = p.parse_args()
+    args.styles = int_list(args.styles, "--styles", 1, "1,4")
+    return args
 
 
 def _free_port() -> int:
@@ -76,7 +98,7 @@ def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    width, height = (int(v) for v in args.source.split("x"))
+    width, height = args.source
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="demo-latency-"))
     torch.manual_seed(0)
@@ -99,7 +121,7 @@ def main() -> None:
     client = Client(app.local_url, verbose=False, download_files=str(work / "downloads"))
     rows = []
     try:
-        for k in (int(v) for v in args.styles.split(",")):
+        for k in args.styles:
             t_engine = _median_s(
                 lambda k=k: engine.translate(engine.prepare(picture), y_trg=1, num_styles=k),
                 args.rounds,

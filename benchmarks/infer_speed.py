@@ -30,12 +30,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _args module
-from _args import positive_int  # noqa: E402
+from _args import device_name, image_side, positive_int  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--img-size", type=int, default=64)
+    p.add_argument("--img-size", type=image_side, default=64)
     p.add_argument("--batch", type=positive_int, default=16)
     p.add_argument("--num-domains", type=int, default=2)
     p.add_argument("--dim-in", type=int, default=None, help="None: the paper's 2**14 // img_size")
@@ -46,7 +46,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--variants", default="fp32,channels_last,bf16")
     p.add_argument("--rounds", type=positive_int, default=3)
     p.add_argument("--iters", type=positive_int, default=5, help="timed batches per round and mode")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", type=device_name, default=None)
     p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--styles", type=positive_int, default=1, help="K > 1: add the K-styles columns")
     return p.parse_args()

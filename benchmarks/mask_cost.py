@@ -37,12 +37,12 @@ from starganv2.models.stargan_v2.module import OPTIMIZER_ORDER, StarGANv2Module
 from starganv2.models.stargan_v2.step import train_iteration
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _args module
-from _args import non_negative_int, positive_int  # noqa: E402
+from _args import device_name, image_side, non_negative_int, positive_int  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--img-size", type=int, default=64)
+    p.add_argument("--img-size", type=image_side, default=64)
     p.add_argument("--batch", type=positive_int, default=4)
     p.add_argument("--dim-in", type=int, default=32)
     p.add_argument("--max-conv-dim", type=int, default=128)
@@ -55,7 +55,12 @@ def parse_args() -> argparse.Namespace:
         "--warmup", type=non_negative_int, default=1, help="untimed iterations per round"
     )
     p.add_argument("--fan", default=None, help="wing.ckpt (default: random weights)")
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument(
+        "--device",
+        type=device_name,
+        default=None,
+        help="cpu, cuda, ... (default: cuda if available)",
+    )
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="cpu: process seconds")
     p.add_argument("--seed", type=int, default=0)

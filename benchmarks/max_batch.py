@@ -17,21 +17,32 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import sys
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _args module
+from _args import device_name, image_side, positive_float, positive_int  # noqa: E402
+
+
+def caps_list(text: str) -> list[float]:
+    """``--caps-gb``'s comma list of memory caps, each > 0 (``argparse`` type): ``abc`` used to
+    end in a traceback after the table's header was printed."""
+    return [positive_float(c) for c in text.split(",")]
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--img-size", type=int, default=256)
+    p.add_argument("--img-size", type=image_side, default=256)
     p.add_argument("--num-domains", type=int, default=2)
     p.add_argument("--dim-in", type=int, default=None, help="None: the paper's 2**14 // img_size")
     p.add_argument("--max-conv-dim", type=int, default=512)
-    p.add_argument("--caps-gb", default="24,40,80")
-    p.add_argument("--max-batch", type=int, default=1024)
+    p.add_argument("--caps-gb", type=caps_list, default="24,40,80")
+    p.add_argument("--max-batch", type=positive_int, default=1024)
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", type=device_name, default=None)
     return p.parse_args()
 
 
@@ -125,7 +136,7 @@ def main() -> None:
     )
     print("| memory cap (GB) | largest batch | peak GiB at that batch |")
     print("|---|---|---|", flush=True)
-    for cap in (float(c) for c in args.caps_gb.split(",")):  # a row as each is found
+    for cap in args.caps_gb:  # a row as each is found
         if device.type == "cuda":
             if cap * 2**30 > total:
                 print(f"| {cap:g} | larger than this GPU | |", flush=True)

@@ -79,7 +79,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the comparator, original_iteration
-from _args import non_negative_int, positive_int  # noqa: E402
+from _args import device_name, image_side, non_negative_int, positive_int  # noqa: E402
 from original_iteration import (  # noqa: E402
     original_iteration,
     original_layers,
@@ -89,7 +89,7 @@ from original_iteration import (  # noqa: E402
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--img-size", type=int, default=64)
+    p.add_argument("--img-size", type=image_side, default=64)
     p.add_argument("--batch", type=positive_int, default=8)
     p.add_argument("--num-domains", type=int, default=2)
     p.add_argument("--dim-in", type=int, default=None, help="None: the paper's 2**14 // img_size")
@@ -105,7 +105,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--warmup", type=non_negative_int, default=1, help="untimed iterations per round"
     )
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument(
+        "--device",
+        type=device_name,
+        default=None,
+        help="cpu, cuda, ... (default: cuda if available)",
+    )
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(

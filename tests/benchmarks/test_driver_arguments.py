@@ -321,3 +321,40 @@ def test_compare_baseline_summary_names_a_log_only_when_there_is_one(
     assert f"(no result; see {tmp_path / 'ran.log'})" in out
     assert f"(no result; no run of it in {tmp_path})" in out
     assert "never.log" not in out
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "message"),
+    [
+        ("train_speed", ["--img-size", "33"], "argument --img-size: '33' is invalid"),
+        ("infer_speed", ["--img-size", "30"], "argument --img-size: '30' is invalid"),
+        ("arch_memory", ["--img-size", "30"], "argument --img-size: '30' is invalid"),
+        ("max_batch", ["--caps-gb", "abc"], "argument --caps-gb: 'abc' is invalid"),
+        ("max_batch", ["--max-batch", "0"], "argument --max-batch: '0' is invalid"),
+        ("data_speed", ["--batches", "0"], "argument --batches: '0' is invalid"),
+        ("demo_latency", ["--source", "640"], "argument --source: '640' is invalid"),
+    ],
+)
+def test_measuring_scripts_refuse_bad_sizes_in_one_line(
+    script: str, argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", *argv])
+    module = load_benchmark(script)
+    with pytest.raises(SystemExit) as e:
+        getattr(module, "parse_args", module.main)()  # arch_memory parses in main
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script", ["train_speed", "infer_speed", "mask_cost", "max_batch"])
+def test_cuda_without_a_cuda_device_is_one_line(
+    script: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", "--device", "cuda"])
+    with pytest.raises(SystemExit) as e:
+        load_benchmark(script).parse_args()
+    assert e.value.code == 2
+    assert "torch has no CUDA device here" in capsys.readouterr().err
