@@ -11,7 +11,8 @@
 # gets its own deadline, cut to what is left of BUDGET less 15 s (kill grace, packing), and a step
 # that would get under 20 s is skipped (steps.txt says so: the seconds left, or that the budget is
 # used up): the largest-batch sweep comes last and runs only if time is left. The last line of
-# steps.txt counts the steps that ran, those that did not exit 0, and those skipped. A step
+# steps.txt counts the steps that ran, those that did not exit 0, and those skipped; the exit
+# status is 1 when one that ran did not exit 0. A step
 # still running GRACE s (10) after its deadline is killed: on the first H200 run the compile
 # step did not end on SIGTERM and the run overran its lease (Lightning's SIGTERM handler lets the
 # iteration in progress end first, and the compile warm-up happens inside an iteration: on the
@@ -186,3 +187,6 @@ SUMMARY="$RAN step(s) ran, $NOT_ZERO of them did not exit 0${NOT_ZERO_LIST:+ ($N
 ((SKIPPED)) && SUMMARY+=", $SKIPPED skipped (budget)"
 echo "done in ${SECONDS} s (budget ${BUDGET} s): $SUMMARY: $OUT" | tee -a "$OUT/steps.txt"
 pack
+# exit status 1 when a step that ran did not exit 0 (a skipped one does not count), as a wrapper
+# or a CI job reads it: it was 0 whatever the steps did
+((NOT_ZERO == 0)) || exit 1

@@ -2,7 +2,8 @@
 ``train_iteration``, fp32 or bf16 autocast) must fit under each memory cap.
 
 Each cap is emulated on the one GPU at hand with ``torch.cuda.set_per_process_memory_fraction``
-(a 24 GB, 40 GB or 80 GB card); the batch is found by doubling, then bisection. Run by hand:
+(a 24 GB, 40 GB or 80 GB card; GB of 10^9 bytes, as cards are sold); the batch is found by
+doubling, then bisection. Run by hand:
 
     python benchmarks/max_batch.py --img-size 256 --caps-gb 24,40,80
     python benchmarks/max_batch.py --img-size 256 --caps-gb 24,40,80 --bf16 --channels-last
@@ -30,6 +31,18 @@ def caps_list(text: str) -> list[float]:
     """``--caps-gb``'s comma list of memory caps, each > 0 (``argparse`` type): ``abc`` used to
     end in a traceback after the table's header was printed."""
     return [positive_float(c) for c in text.split(",")]
+
+
+GB = 10**9
+"""A gigabyte as cards are sold: an "80 GB" H100 has 85.5e9 bytes (79.6 GiB)."""
+
+
+def cap_fraction(cap_gb: float, total_bytes: int) -> float | None:
+    """The share of a GPU of ``total_bytes`` that a cap of ``cap_gb`` GB is, for
+    ``set_per_process_memory_fraction``; ``None`` when the cap is larger than the GPU. The cap
+    was taken in GiB, so on an 80 GB H100 the 80 cap was "larger than this GPU"."""
+    share = cap_gb * GB / total_bytes
+    return share if share <= 1 else None
 
 
 def parse_args() -> argparse.Namespace:
@@ -138,10 +151,11 @@ def main() -> None:
     print("|---|---|---|", flush=True)
     for cap in args.caps_gb:  # a row as each is found
         if device.type == "cuda":
-            if cap * 2**30 > total:
+            share = cap_fraction(cap, total)
+            if share is None:
                 print(f"| {cap:g} | larger than this GPU | |", flush=True)
                 continue
-            torch.cuda.set_per_process_memory_fraction(cap * 2**30 / total, device)
+            torch.cuda.set_per_process_memory_fraction(share, device)
         batch, peak = largest(args, device)
         shown = f"{peak:.1f}" if device.type == "cuda" else "-"
         print(f"| {cap:g} | {batch} | {shown} |", flush=True)

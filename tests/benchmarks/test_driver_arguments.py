@@ -358,3 +358,13 @@ def test_cuda_without_a_cuda_device_is_one_line(
         load_benchmark(script).parse_args()
     assert e.value.code == 2
     assert "torch has no CUDA device here" in capsys.readouterr().err
+
+
+def test_max_batch_caps_are_gigabytes_as_cards_are_sold() -> None:
+    """The caps were taken in GiB: on an 80 GB H100 (85.5e9 bytes, 79.6 GiB) the 80 cap was
+    "larger than this GPU" and its row was never measured."""
+    cap_fraction = load_benchmark("max_batch").cap_fraction
+    h100 = 85_520_809_984
+    assert cap_fraction(80, h100) == pytest.approx(80e9 / h100)
+    assert cap_fraction(24, h100) == pytest.approx(24e9 / h100)
+    assert cap_fraction(86, h100) is None

@@ -185,8 +185,8 @@ def test_a_step_that_ignores_sigterm_is_killed_within_the_budget(tmp_path: Path)
         "wait\n"
     )
     python.chmod(0o755)
-    budget = 50
-    steps, elapsed = _run(tmp_path / "out", tmp_path, budget=budget, python=str(python))
+    budget = 50  # exit status 1: a step that ran did not exit 0
+    steps, elapsed = _run(tmp_path / "out", tmp_path, budget, python=str(python), returncode=1)
     assert "exit 137" in steps and "killed" in steps, steps
     assert "== max_batch_bf16: skipped" in steps, steps
     assert elapsed < budget, (elapsed, steps)
