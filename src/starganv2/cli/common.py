@@ -219,11 +219,26 @@ BAD_INPUT: tuple[type[BaseException], ...] = (
 entry point adds the run-time failures it reports the same way (a non-finite loss...)."""
 
 
+def worker_error_message(err: BaseException) -> str:
+    """The message of ``err`` as it was raised: an error raised in a DataLoader worker process
+    reaches the main process as ``Caught <Error> in DataLoader worker process N.`` followed by
+    the worker's traceback, whose last entry holds the message. Other errors: ``str(err)``."""
+    text = str(err)
+    if not text.startswith(f"Caught {type(err).__name__} in DataLoader worker process"):
+        return text
+    cls = type(err)
+    builtin = cls.__module__ in ("builtins", "__main__")
+    name = cls.__qualname__ if builtin else f"{cls.__module__}.{cls.__qualname__}"
+    _, found, message = text.rpartition(f"\n{name}: ")
+    return message.rstrip("\n") if found else text
+
+
 def report_error(err: BaseException, log: logging.Logger) -> int:
-    """Report ``err`` the way every console script does: its message as one error line, the
-    traceback only at debug level (``hydra.verbose=true``, or ``--verbose`` for the argparse
+    """Report ``err`` the way every console script does: its message as one error line (an
+    error of a DataLoader worker without the worker's traceback: :func:`worker_error_message`),
+    the traceback only at debug level (``hydra.verbose=true``, or ``--verbose`` for the argparse
     scripts). Returns the exit status, 1."""
-    log.error("%s", err)
+    log.error("%s", worker_error_message(err))
     log.debug("where it was raised", exc_info=err)
     return 1
 

@@ -189,6 +189,22 @@ def log_results(loggers: list[Any], results: dict[str, float | int], iteration: 
         logger.finalize("success")
 
 
+def evaluate_images(evaluator: Any, model: Any, datamodule: Any) -> dict[str, float]:
+    """``evaluator.evaluate(model, datamodule)``; an image that does not decode (damaged in the
+    middle, which the data's quick check of each file's header and end does not read) is a
+    ``ValueError`` of one line naming it and what to do, not a traceback from the loader."""
+    from starganv2.cli.common import worker_error_message
+    from starganv2.data.folders import ImageLoadError
+
+    try:
+        return evaluator.evaluate(model, datamodule, settings_key="")
+    except ImageLoadError as err:
+        raise ValueError(
+            f"{worker_error_message(err)}; the file passed the quick check of its header and "
+            "end but does not decode: replace it or move it out of the data folder"
+        ) from err
+
+
 def run(cfg: DictConfig) -> dict[str, float | int]:
     """Evaluate as configured by ``cfg``; returns the results (also written to ``output_file``)."""
     from starganv2.cli.common import finish_wandb, load_module, resolve_device
@@ -221,7 +237,7 @@ def run(cfg: DictConfig) -> dict[str, float | int]:
             )
         check_domain_names(cfg, datamodule, model.num_domains)
         model.trained_domains = None  # compared just now, naming ckpt_path: no second warning
-    results = evaluator.evaluate(model, datamodule, settings_key="")
+    results = evaluate_images(evaluator, model, datamodule)
     iteration = int(getattr(model, "iteration", 0))
     results["iteration"] = iteration  # a count: JSON "7", not "7.0"
     path = save_json(results, cfg.output_file)

@@ -40,6 +40,7 @@ __all__ = [
     "image_sizes",
     "to_rgb",
     "load_image",
+    "ImageLoadError",
     "train_transform",
     "eval_transform",
     "v1_train_transform",
@@ -266,11 +267,17 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+class ImageLoadError(OSError):
+    """An image file that does not decode (damaged in the middle, which the quick check of
+    :func:`check_image` does not read, or changed since): the message names the file."""
+
+
 def load_image(path: str | Path, exif: bool = True) -> Image.Image:
     """Open ``path``, apply its EXIF orientation (unless ``exif=False``: the pixels as stored)
     and return 8-bit RGB.
 
-    Raises ``OSError`` naming the file if it cannot be decoded (e.g. truncated after the scan).
+    Raises :class:`ImageLoadError` (an ``OSError``) naming the file if it cannot be decoded
+    (e.g. truncated after the scan).
     """
     try:
         with Image.open(path) as img:
@@ -279,7 +286,7 @@ def load_image(path: str | Path, exif: bool = True) -> Image.Image:
                 img = ImageOps.exif_transpose(img)
             return to_rgb(img)
     except Exception as e:
-        raise OSError(f"failed to load image {path}: {type(e).__name__}: {e}") from e
+        raise ImageLoadError(f"failed to load image {path}: {type(e).__name__}: {e}") from e
 
 
 class ToModelRange:
