@@ -98,9 +98,21 @@ def is_image_file(path: Path) -> bool:
 
 
 def list_domains(split_dir: str | Path) -> list[str]:
-    """Sorted names of the (non-hidden) sub-folders of ``split_dir``."""
+    """Sorted names of the (non-hidden) sub-folders of ``split_dir``.
+
+    Raises ``FileNotFoundError`` naming a link there whose target does not exist (a domain
+    folder linked from a drive that is not mounted): left out, its domain would vanish from
+    the labels without a word.
+    """
     split_dir = Path(split_dir)
-    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    entries = [p for p in split_dir.iterdir() if not p.name.startswith(".")]
+    broken = [p for p in entries if p.is_symlink() and not p.exists()]
+    if broken:
+        raise FileNotFoundError(
+            f"{broken[0]}: a link to {os.readlink(broken[0])}, which does not exist (each "
+            f"folder under {split_dir} is a domain): restore its target or remove the link"
+        )
+    return sorted(p.name for p in entries if p.is_dir())
 
 
 def list_domain_files(split_dir: str | Path) -> dict[str, list[Path]]:
