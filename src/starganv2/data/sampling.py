@@ -185,9 +185,11 @@ class SourceReferenceDataset(Dataset):
                 continue
             self._in_a_row = 0
             return x, candidate
+        pair = "" if avoid is None else ", the reference pair's other image aside"
         raise UnreadableDataError(
             f"no readable image left in the domain of {self.images.files[index]} "
-            f"({len(members)} files); check the storage and resume with resume=auto"
+            f"({len(members)} files{pair}; the unreadable ones are named in the warnings "
+            "above): replace or remove them, or check the storage, and resume with resume=auto"
         )
 
     def __getitem__(self, index: tuple[int, int, int]) -> dict[str, torch.Tensor | int]:
