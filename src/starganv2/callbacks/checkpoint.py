@@ -33,6 +33,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from starganv2.data.folders import ImageLoadError
 from starganv2.data.sampling import UnreadableDataError
 from starganv2.utils.checks import check_int
 from starganv2.utils.files import atomic_link_or_copy, atomic_path
@@ -47,9 +48,10 @@ _UNFINISHED = re.compile(r"^\.(iter_\d+|last)\.(\w+|tmp-.+)\.ckpt$")
 :func:`~starganv2.utils.files.atomic_path`): left behind only when the process died while
 writing it (``kill -9``, a lost node, power)."""
 
-SAVE_ON = (UnreadableDataError, KeyboardInterrupt, SIGTERMException)
+SAVE_ON = (UnreadableDataError, ImageLoadError, KeyboardInterrupt, SIGTERMException)
 """Exceptions after which a checkpoint is still written: the model is at the end of a complete
-iteration (the data failed before the next one began, the user pressed Ctrl-C, or the process got
+iteration (the data failed before the next one began, a validation image did not decode (the
+training loader replaces those it cannot read), the user pressed Ctrl-C, or the process got
 SIGTERM: Lightning holds that signal until the iteration in progress has ended, then raises
 ``SIGTERMException``; without this save a ``kill``, ``timeout`` or scheduler stop lost every
 iteration since the last interval checkpoint). A ``KeyboardInterrupt`` raised in the middle of

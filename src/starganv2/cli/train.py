@@ -1118,6 +1118,19 @@ def _global_rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0))
 
 
+def run_errors() -> tuple[type[BaseException], ...]:
+    """The errors a run reports in one line (no traceback): bad input, and the run-time
+    failures the user acts on: a non-finite loss, training images unreadable in a row, and a
+    validation image that does not decode (damaged in the middle, which the start-up check of
+    each file's header and end does not read)."""
+    from starganv2.cli.common import BAD_INPUT
+    from starganv2.data.folders import ImageLoadError
+    from starganv2.data.sampling import UnreadableDataError
+    from starganv2.models.training_checks import NonFiniteLossError
+
+    return (*BAD_INPUT, NonFiniteLossError, UnreadableDataError, ImageLoadError)
+
+
 @checked_command_line
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
@@ -1126,12 +1139,10 @@ def main(cfg: DictConfig) -> float | None:
     with :data:`SIGINT_EXIT` (Lightning's own status for it is 1, that of bad input)."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    from starganv2.cli.common import BAD_INPUT, run_or_exit
-    from starganv2.data.sampling import UnreadableDataError
-    from starganv2.models.training_checks import NonFiniteLossError
+    from starganv2.cli.common import run_or_exit
 
     try:  # bad input (ConfigError is a ValueError) and the run-time failures to act on
-        metrics = run_or_exit(run, cfg, log, (*BAD_INPUT, NonFiniteLossError, UnreadableDataError))
+        metrics = run_or_exit(run, cfg, log, run_errors())
     except SIGTERMException:  # reported, checkpointed: a status that is not "finished"
         sys.exit(SIGTERM_EXIT)
     except (KeyboardInterrupt, SystemExit) as err:
