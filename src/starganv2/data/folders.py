@@ -160,7 +160,7 @@ def _tail_ok(path: Path, fmt: str | None) -> str | None:
     with open(path, "rb") as f:
         f.seek(max(0, size - _TAIL_BYTES))
         tail = f.read()
-        if fmt == "JPEG":
+        if fmt in ("JPEG", "MPO"):  # MPO: phone and camera JPEGs holding several pictures
             if not tail.rstrip(b"\x00\r\n\t ").endswith(b"\xff\xd9"):
                 return "JPEG does not end with the EOI marker FFD9 (truncated?)"
         elif fmt == "PNG":
