@@ -179,6 +179,21 @@ def _tail_ok(path: Path, fmt: str | None) -> str | None:
     return None
 
 
+def _tiff_short(img: Image.Image, size: int) -> str | None:
+    """Cheap truncation check of an opened TIFF: its strips (or tiles) must end within the
+    file's ``size`` bytes, as the header's offsets and byte counts say; a reason if not."""
+    tags = img.tag_v2
+    offsets, counts = tags.get(273, tags.get(324)), tags.get(279, tags.get(325))
+    if not offsets or not counts:
+        return None
+    if isinstance(offsets, int):
+        offsets, counts = (offsets,), (counts,)
+    end = max(o + c for o, c in zip(offsets, counts, strict=False))
+    if end > size:
+        return f"TIFF header says the image data end at byte {end} but the file has {size} (truncated?)"
+    return None
+
+
 def check_image(path: str | Path) -> str | None:
     """Fast validity check of one file: header parse plus a format-specific end-of-file check.
 
@@ -192,7 +207,8 @@ def check_image(path: str | Path) -> str | None:
     try:
         with Image.open(path) as img:
             fmt = img.format
-        reason = _tail_ok(path, fmt)
+            reason = _tiff_short(img, path.stat().st_size) if fmt == "TIFF" else None
+        reason = reason or _tail_ok(path, fmt)
     except Image.DecompressionBombError as e:  # a sound but huge image: say what to do
         return f"over PIL's decompression-bomb limit ({e}); if the image is sound, downscale it"
     except Exception as e:  # noqa: BLE001 - any failure to parse the header means a bad file
