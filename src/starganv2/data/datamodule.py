@@ -55,16 +55,22 @@ ON_BAD_IMAGE = ("error", "skip")
 
 
 def _missing_train_message(root: Path) -> str:
-    """Why ``root/train`` is needed, and where the user's folders went instead: ``root`` set to
-    a split folder (its parent holds ``train/``: set that), or domain folders straight under
-    ``root`` (move them into ``root/train``)."""
+    """Why ``root/train`` is needed, and where the user's folders went instead: ``Train/`` (named
+    on a system that ignores case: rename it), ``root`` set to a split folder (its parent holds
+    ``train/``: set that), or domain folders straight under ``root`` (move them into
+    ``root/train``)."""
     train_dir = root / "train"
     msg = (
         f"{train_dir}: folder not found; data.root={root} should hold train/<domain>/ images "
         "(and optionally val/<domain>/)"
     )
     others = [d for d in list_domains(root) if d != "val"]
-    if (root.parent / "train").is_dir() and root.resolve() != root.parent.resolve():
+    cased = [d for d in others if d.lower() in ("train", "val")]
+    if any(d.lower() == "train" for d in cased):  # Train/ from a case-insensitive system
+        msg += f"; found {cased} under data.root={root}: split folder names are lower-case, " + (
+            "rename " + " and ".join(f"{d} to {d.lower()}" for d in cased)
+        )
+    elif (root.parent / "train").is_dir() and root.resolve() != root.parent.resolve():
         msg += f"; {root.parent} holds train/: set data.root={root.parent}"
     elif others:
         msg += (
