@@ -139,7 +139,13 @@ def largest(args: argparse.Namespace, device: torch.device) -> tuple[int, float]
 
 def main() -> None:
     args = parse_args()
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.device is None and not torch.cuda.is_available():
+        # the default 256 px sweep on the CPU doubles its batch up to --max-batch with no cap
+        sys.exit(
+            "max_batch.py: no CUDA device here; the caps emulate GPU memory, so give --device cpu "
+            "for a CPU smoke run (small sizes, see --help)"
+        )
+    device = torch.device(args.device or "cuda")
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     mode = ("bf16" if args.bf16 else "fp32") + (" channels_last" if args.channels_last else "")

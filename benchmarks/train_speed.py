@@ -135,7 +135,7 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument(
         "--profile",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="after timing, print the N operators whose self time differs most between variants",

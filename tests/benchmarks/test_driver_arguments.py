@@ -368,3 +368,23 @@ def test_max_batch_caps_are_gigabytes_as_cards_are_sold() -> None:
     assert cap_fraction(80, h100) == pytest.approx(80e9 / h100)
     assert cap_fraction(24, h100) == pytest.approx(24e9 / h100)
     assert cap_fraction(86, h100) is None
+
+
+def test_max_batch_without_a_gpu_or_device_stops_before_measuring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without --device on a machine without CUDA it ran the default 256 px sweep on the CPU,
+    doubling the batch up to 1024 with no memory cap."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(sys, "argv", ["max_batch.py"])
+    module = load_benchmark("max_batch")
+    monkeypatch.setattr(module, "largest", lambda *a: pytest.fail("it measured"))
+    with pytest.raises(SystemExit) as e:
+        module.main()
+    assert "no CUDA device here" in str(e.value.code) and "--device cpu" in str(e.value.code)
+    monkeypatch.setattr(sys, "argv", ["train_speed.py", "--profile", "-1"])
+    with pytest.raises(SystemExit) as e:
+        load_benchmark("train_speed").parse_args()
+    assert e.value.code == 2
