@@ -24,3 +24,28 @@ def test_style_means_do_not_depend_on_the_default_dtype():
         torch.set_default_dtype(previous)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+
+
+def test_style_means_refuses_a_batch_size_below_one():
+    """``batch_size=0`` drew no codes per round and looped forever; it is a ``ValueError`` naming
+    it. Run in a thread so that, without the check, the test fails instead of hanging."""
+    import threading
+
+    import pytest
+
+    module = StarGANv2Module(**TINY)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            style_means(module, num=10, batch_size=0)
+        except ValueError as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "style_means(batch_size=0) did not return"
+    assert len(errors) == 1
+    with pytest.raises(ValueError, match="batch_size=0"):
+        raise errors[0]

@@ -16,6 +16,7 @@ from torch import nn
 
 from starganv2.models.interface import StyleTranslator, require_styles
 from starganv2.models.training_checks import check_codes, domain_labels
+from starganv2.utils.checks import check_int
 
 __all__ = [
     "NUM_MEAN_CODES",
@@ -76,6 +77,7 @@ def style_means(
     model = require_styles(model, "truncation (psi < 1)")
     if num < 1:
         raise ValueError(f"num={num!r} is invalid: expected at least one latent code")
+    check_int(batch_size, "batch_size")  # 0 would draw no codes and loop forever
     device, dtype = model.device, _parameter_dtype(model)
     sums = torch.zeros(model.num_domains, model.style_dim, dtype=torch.float64, device=device)
     done = 0
