@@ -106,6 +106,20 @@ def test_grids_name_the_argument_they_refuse():
         reference_grid(module, x, x, torch.tensor([0, 1, 1]))
 
 
+def test_grids_name_the_sources_they_refuse():
+    """8-bit sources failed in reference_grid inside ``full_like`` ('value cannot be converted to
+    type uint8_t'), and a list of sources in latent_grid on ``.size``; both name ``x_src`` now."""
+    module = StarGANv2Module(**TINY)
+    x, z = torch.rand(2, 3, 32, 32) * 2 - 1, torch.randn(2, 4)
+    x8 = ((x + 1) * 127.5).to(torch.uint8)
+    with pytest.raises(TypeError, match=r"x_src has dtype torch.uint8: expected a float tensor"):
+        reference_grid(module, x8, x, 1)
+    with pytest.raises(TypeError, match=r"x_src is a list: expected a float tensor"):
+        latent_grid(module, [x], z)
+    with pytest.raises(ValueError, match=r"x_src has shape \(3, 32, 32\)"):
+        reference_grid(module, x[0], x, 1)
+
+
 def test_grids_take_domains_as_translate_takes_them():
     module = StarGANv2Module(**TINY)
     x, z = torch.rand(2, 3, 32, 32) * 2 - 1, torch.randn(1, 4)

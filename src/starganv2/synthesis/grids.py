@@ -76,6 +76,7 @@ def latent_grid(
     Returns: ``(3, H, W)`` grid with ``N`` rows and ``1 + len(domains) * K`` columns.
     """
     require_mode(model, MODE_LATENT, "a latent-guided grid")
+    check_images(x_src, model.img_size, "x_src")  # before x_src.size(0): errors name x_src
     check_codes(z, None, model.latent_dim, "z", "latent_dim")
     n = x_src.size(0)
     domains = _domains(model, domains)
@@ -110,6 +111,8 @@ def reference_grid(
     Returns: ``(3, H, W)`` grid of ``(M + 1)`` rows and ``(N + 1)`` columns (top-left blank).
     """
     require_mode(model, MODE_REFERENCE, "a reference-guided grid")
+    # before the blank corner is made like x_src: 8-bit sources failed there naming nothing
+    check_images(x_src, model.img_size, "x_src")
     check_images(x_ref, model.img_size, "x_ref")
     y_ref = domain_labels(y_ref, x_ref.size(0), model.num_domains, x_ref.device, key="y_ref")
     n = x_src.size(0)
