@@ -195,6 +195,23 @@ def test_optimizer_states_of_another_architecture_are_refused(tmp_path):
     assert not out.exists()
 
 
+def test_an_optimizer_state_without_param_groups_names_the_missing_key(tmp_path):
+    """A state dict without 'param_groups' was reported as "does not fit: 'param_groups'", the
+    bare text of torch's KeyError."""
+    ema, nets = _original_layout(_perturbed())
+    torch.save(ema, tmp_path / "2_nets_ema.ckpt")
+    torch.save(nets, tmp_path / "2_nets.ckpt")
+    torch.save({n: {"state": {}} for n in NETS}, tmp_path / "2_optims.ckpt")
+    out = tmp_path / "converted.ckpt"
+    with pytest.raises(
+        ConversionError,
+        match=r"optimizer state 'generator' does not fit: it lacks the key "
+        r"'param_groups'",
+    ):
+        convert_checkpoint(tmp_path / "2_nets_ema.ckpt", out)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("net", "key", "value", "expected"),
     [

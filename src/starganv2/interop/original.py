@@ -370,6 +370,17 @@ def _read_fan_option(module: StarGANv2Module, fan_path: str | os.PathLike | None
     module.fan.load_state_dict(FAN.from_file(fan_path, key="--fan").state_dict())
 
 
+def _load_failure(err: ValueError | KeyError) -> str:
+    """Why ``Optimizer.load_state_dict`` refused a state: a ``KeyError``'s text is the bare key
+    (``'param_groups'``), so it is named as the missing key of an Adam state dict."""
+    if isinstance(err, KeyError):
+        return (
+            f"it lacks the key {err.args[0]!r} (an optimizer state dict holds 'state' and "
+            "'param_groups')"
+        )
+    return str(err)
+
+
 def _check_moment_shapes(opt: torch.optim.Optimizer, where: str) -> None:
     """Raise :class:`ConversionError` naming the parameter and both shapes when a loaded state
     tensor (Adam's ``exp_avg``, ``exp_avg_sq``) does not have its parameter's shape.
@@ -453,7 +464,7 @@ def convert_checkpoint(
                 opt.load_state_dict(states[name])
             except (ValueError, KeyError) as e:
                 raise ConversionError(
-                    f"{optims_path}: optimizer state {name!r} does not fit: {e}"
+                    f"{optims_path}: optimizer state {name!r} does not fit: {_load_failure(e)}"
                 ) from e
             _check_moment_shapes(opt, f"{optims_path}: optimizer state {name!r}")
         log.info("loaded the optimizer states from %s", optims_path)
