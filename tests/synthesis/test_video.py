@@ -66,6 +66,24 @@ def test_single_reference_domain_gives_a_clear_error_before_writing(module, tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+def test_videos_name_the_argument_they_refuse_before_writing(module, tmp_path):
+    """Labels as a list failed on ``.tolist``, one label too few was reported as a domain with a
+    single reference, and 8-bit sources failed inside ``full_like``, naming nothing."""
+    x, x_ref, out = _images(1), _images(4), tmp_path / "v.mp4"
+    with pytest.raises(TypeError, match=r"y_ref=\[0, 0, 1, 1\] is a list: expected an int"):
+        video_ref(module, x, x_ref, [0, 0, 1, 1], out)
+    with pytest.raises(ValueError, match=r"y_ref has shape \(3,\): expected \(4,\)"):
+        video_ref(module, x, x_ref, torch.tensor([0, 0, 1]), out)
+    x8 = ((x + 1) * 127.5).to(torch.uint8)
+    with pytest.raises(TypeError, match=r"x_src has dtype torch.uint8"):
+        video_ref(module, x8, x_ref, torch.tensor([0, 0, 1, 1]), out)
+    with pytest.raises(TypeError, match=r"x_src has dtype torch.uint8"):
+        video_latent(module, x8, out, num_codes=2, frames_per_transition=1)
+    with pytest.raises(ValueError, match=r"domains\[0\]=9 is out of range"):
+        video_latent_frames(module, x, domains=[9], num_codes=2, frames_per_transition=1)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_video_latent_frame_count(module, tmp_path):
     gen = torch.Generator().manual_seed(0)
     n = video_latent(

@@ -33,6 +33,7 @@ import torch
 
 from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import MODE_LATENT, MODE_REFERENCE, StyleTranslator, require_mode
+from starganv2.models.training_checks import check_images, domain_labels, domain_list
 from starganv2.synthesis.styles import latent_styles, seeded_style_means
 from starganv2.utils.files import atomic_path
 from starganv2.utils.images import to_hwc_uint8, to_unit
@@ -268,13 +269,19 @@ def video_ref_frames(
 
     Args:
         x_src: ``(N, 3, S, S)`` sources in [-1, 1]; x_ref: ``(M, 3, S, S)`` references of
-            domains ``y_ref (M,)``.
+            domains ``y_ref`` (an integer ``(M,)`` tensor, or one int for all), checked as
+            :func:`~starganv2.synthesis.grids.reference_grid` checks them.
         domain_names: names used in the error message for a domain with a single reference.
 
     Raises ``ValueError`` before any frame if a domain has fewer than two references.
     Yields ``(3, 2S, (N + 1) S)`` frames in [0, 1] (see the module docstring).
     """
     require_mode(module, MODE_REFERENCE, "a reference-guided video")
+    # checked here, not at the first frame: a list of labels failed on .tolist, and one label
+    # too few was reported as a domain with a single reference
+    check_images(x_src, module.img_size, "x_src")
+    check_images(x_ref, module.img_size, "x_ref")
+    y_ref = domain_labels(y_ref, x_ref.size(0), module.num_domains, x_ref.device, key="y_ref")
     groups = _group_references(y_ref, domain_names)
     alphas = _alphas(frames_per_transition)
     return _video_ref_frames(module, x_src, x_ref, y_ref, groups, alphas)
@@ -331,7 +338,13 @@ def video_latent_frames(
     if num_codes < 2:
         raise ValueError(f"num_codes={num_codes!r} is invalid: interpolation needs at least 2")
     alphas = _alphas(frames_per_transition)
-    domains = list(range(module.num_domains)) if domains is None else list(domains)
+    # checked here, not at the first frame: 8-bit sources failed inside full_like
+    check_images(x_src, module.img_size, "x_src")
+    domains = (
+        list(range(module.num_domains))
+        if domains is None
+        else domain_list(domains, module.num_domains, "domains")
+    )
     if psi != 1.0 and s_mean is None:  # not from generator: the codes stay those of psi=1
         s_mean = seeded_style_means(module)
     return _video_latent_frames(module, x_src, domains, num_codes, alphas, psi, s_mean, generator)
