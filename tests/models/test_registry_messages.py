@@ -85,3 +85,20 @@ def test_a_folder_without_checkpoints_says_so(tmp_path):
         f"ckpt_path={str(tmp_path)!r} is a folder, not a checkpoint file: it holds no *.ckpt "
         "file (nor does a checkpoints/ folder in it)"
     )
+
+
+def test_load_from_checkpoint_says_what_a_foreign_file_is(tmp_path):
+    """``StarGANv2Module.load_from_checkpoint`` of an original StarGAN v2 file failed deep in
+    Lightning with ``KeyError: 'pytorch-lightning_version'``; it now says what ``load_model``
+    says: the file is an original one, convert it first."""
+    import torch
+
+    module = StarGANv2Module(**TINY)
+    original = tmp_path / "100_nets_ema.ckpt"
+    torch.save({k: v.state_dict() for k, v in module.nets_ema.items()}, original)
+    with pytest.raises(CheckpointError, match=r"is an original StarGAN v2 file.*starganv2-convert"):
+        StarGANv2Module.load_from_checkpoint(original)
+    text = tmp_path / "notes.ckpt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match=r"notes\.ckpt' is a text file"):
+        StarGANv2Module.load_from_checkpoint(text)

@@ -45,6 +45,7 @@ and ends ``training_step`` with :meth:`end_iteration`.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -63,6 +64,7 @@ from starganv2.models.registry import (
     CheckpointError,
     check_checkpoint_fits,
     checkpoint_model_name,
+    read_checkpoint,
 )
 from starganv2.models.training_checks import (
     NonFiniteTracker,
@@ -121,6 +123,23 @@ class TranslationModule(EvaluationSteps, PredictionMixin, L.LightningModule):
         )
         self._eval_mode_filter: tuple[Any, ...] | None = None
         self._batch_checked = False
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Any:
+        """Lightning's ``load_from_checkpoint``; a file that is no checkpoint of this library (an
+        original StarGAN v2 file, a text or empty file) is a one-line
+        :class:`~starganv2.models.registry.CheckpointError` that says what the file is and what to
+        do, as :func:`~starganv2.models.registry.load_model` says it, not Lightning's
+        ``KeyError: 'pytorch-lightning_version'`` from deep inside."""
+        try:
+            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        except Exception:
+            if isinstance(checkpoint_path, (str, os.PathLike)) and os.path.isfile(checkpoint_path):
+                try:
+                    read_checkpoint(checkpoint_path, key="checkpoint_path")
+                except CheckpointError as err:  # a foreign file: this says what it is
+                    raise err from None
+            raise
 
     def set_nets(
         self, nets: Mapping[str, nn.Module], init: Callable[[nn.Module], None] | None = None
