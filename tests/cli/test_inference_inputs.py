@@ -247,10 +247,15 @@ def test_convert_refuses_a_negative_iteration_a_folder_and_our_own_checkpoint(
         ("--batch-size", "-1", "argument --batch-size: '-1': expected an int >= 1"),
         ("--quality", "500", "argument --quality: '500': expected an int in [0, 100]"),
         ("--quality", "-5", "argument --quality: '-5': expected an int in [0, 100]"),
+        ("--img-size", "100", "argument --img-size: '100': expected a multiple of 64 >= 64"),
+        ("--img-size", "0", "argument --img-size: '0': expected a multiple of 64 >= 64"),
+        ("--img-size", "big", "argument --img-size: 'big': expected a multiple of 64 >= 64"),
     ],
 )
 def test_align_checks_its_numbers_before_anything_loads(tmp_path, capsys, flag, value, message):
-    """--batch-size -1 aligned nothing and said it succeeded; 0 failed inside range()."""
+    """--batch-size -1 aligned nothing and said it succeeded; 0 failed inside range(); an
+    --img-size that is no multiple of 64 was refused as ``img_size=...`` (not the flag's name)
+    only after the FAN's weights and the mean landmarks were read, or their errors."""
     from starganv2.cli.align import main
 
     with pytest.raises(SystemExit) as stop:

@@ -23,17 +23,19 @@ import sys
 from starganv2.cli.common import add_verbose_flag, console_logging
 
 
-def _int_in(low: int, high: int | None = None):
-    """An argparse type: an int in ``[low, high]`` (``high`` None: no upper bound)."""
+def _int_in(low: int, high: int | None = None, step: int = 1):
+    """An argparse type: an int in ``[low, high]`` (``high`` None: no upper bound) that is a
+    multiple of ``step``: bad values stop the command before the FAN is read."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < low or (high is not None and value > high):
+        if value is None or value < low or (high is not None and value > high) or value % step:
             bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-            raise argparse.ArgumentTypeError(f"{text!r}: expected an int {bound}")
+            kind = f"a multiple of {step}" if step > 1 else "an int"
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {kind} {bound}")
         return value
 
     return parse
@@ -52,7 +54,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mean-landmarks", required=True, help="celeba_lm_mean.npz (array 'mean', 98x2)"
     )
-    p.add_argument("--img-size", type=int, default=256, help="output side, a multiple of 64")
+    p.add_argument(
+        "--img-size", type=_int_in(64, step=64), default=256, help="output side, a multiple of 64"
+    )
     p.add_argument("--batch-size", type=_int_in(1), default=8)
     p.add_argument("--quality", type=_int_in(0, 100), default=95, help="JPEG / WebP quality")
     p.add_argument("--device", default="auto", help="auto (an accelerator if any), cpu, cuda:0...")
