@@ -273,3 +273,21 @@ def test_align_checks_its_numbers_before_anything_loads(tmp_path, capsys, flag, 
         )
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("gpu", "--device='gpu' is invalid"),
+        ("cuda:99", "use --device=auto or --device=cpu"),
+    ],
+)
+def test_align_names_its_device_flag_before_the_fan_is_read(tmp_path, caplog, device, message):
+    """starganv2-align said ``device=... : use device=auto``, which its argparse command line
+    does not accept, and only after reading the FAN's weights (here: a missing file's error)."""
+    from starganv2.cli.align import main
+
+    args = [str(tmp_path), str(tmp_path / "out"), "--fan", "missing.ckpt"]
+    with caplog.at_level(logging.ERROR):
+        assert main([*args, "--mean-landmarks", "y", "--device", device]) == 1
+    assert message in caplog.text and "missing.ckpt" not in caplog.text

@@ -84,7 +84,8 @@ def _main(argv: list[str] | None = None) -> int:
     from starganv2.faces.fan import FAN
 
     try:
-        fan = FAN.from_file(args.fan, key="--fan").to(resolve_device(args.device))
+        device = resolve_device(args.device, key="--device")  # before the FAN is read
+        fan = FAN.from_file(args.fan, key="--fan").to(device)
         reference = load_mean_landmarks(args.mean_landmarks, args.img_size)
         report = align_folder(
             fan,

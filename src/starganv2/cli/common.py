@@ -152,11 +152,12 @@ def from_launch_folder(words: list[str]) -> str:
     return f"{shlex.join(['cd', str(cwd)])} && {command}"
 
 
-def resolve_device(name: str | None) -> Any:
+def resolve_device(name: str | None, key: str = "device") -> Any:
     """``auto`` (or ``None``): the current accelerator if there is one, else the CPU.
 
-    Raises ``ValueError`` naming ``device`` for a name torch does not know (``gpu``) and for a
-    CUDA or MPS device this machine does not have, before anything is loaded.
+    Raises ``ValueError`` naming ``key`` (the setting as the command spells it: ``device`` for
+    the Hydra commands, ``--device`` for ``starganv2-align``) for a name torch does not know
+    (``gpu``) and for a CUDA or MPS device this machine does not have, before anything is loaded.
     """
     import torch
 
@@ -167,7 +168,7 @@ def resolve_device(name: str | None) -> Any:
         device = torch.device(name)
     except RuntimeError as err:
         raise ValueError(
-            f"device={name!r} is invalid: expected auto, cpu, cuda, cuda:<index> or mps"
+            f"{key}={name!r} is invalid: expected auto, cpu, cuda, cuda:<index> or mps"
         ) from err
     count = {
         "cuda": torch.cuda.device_count() if torch.cuda.is_available() else 0,
@@ -175,8 +176,8 @@ def resolve_device(name: str | None) -> Any:
     }.get(device.type)
     if count is not None and (count == 0 or (device.index or 0) >= count):
         raise ValueError(
-            f"device={name!r} is not available on this machine ({count} {device.type} "
-            "device(s)): use device=auto or device=cpu"
+            f"{key}={name!r} is not available on this machine ({count} {device.type} "
+            f"device(s)): use {key}=auto or {key}=cpu"
         )
     return device
 
