@@ -152,3 +152,12 @@ def test_a_checkpoint_given_as_mean_landmarks_is_a_short_line(tmp_path):
         load_mean_landmarks(tmp_path / "wing.ckpt")
     assert len(str(err.value)) < 400
     assert "in all)" in str(err.value)
+
+
+def test_a_npy_file_given_as_mean_landmarks_is_a_short_line(tmp_path):
+    """``np.save`` writes a bare array that ``np.load`` returns as is: a TypeError traceback
+    (an ndarray is no context manager) instead of the file's one-line error."""
+    np.save(tmp_path / "lm.npy", mean_landmarks())
+    with pytest.raises(ValueError, match=r"lm.npy' is not a readable .npz file: it is a .npy") as e:
+        load_mean_landmarks(tmp_path / "lm.npy")
+    assert "mean=array" in str(e.value)

@@ -27,6 +27,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -57,8 +58,6 @@ _SCALE_POINTS = (96, 97, 76, 82)  # pupils and mouth corners
 def load_mean_landmarks(path: str | os.PathLike, img_size: int = REFERENCE_SIZE) -> torch.Tensor:
     """The mean CelebA-HQ landmarks ``(98, 2)`` (x, y) of ``celeba_lm_mean.npz`` (key ``mean``,
     at 256 px), scaled to ``img_size``. Errors name the file and say what was expected."""
-    import numpy as np
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -67,7 +66,7 @@ def load_mean_landmarks(path: str | os.PathLike, img_size: int = REFERENCE_SIZE)
             "expr/checkpoints/celeba_lm_mean.npz)"
         )
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with _open_npz(path) as data:
             mean = data["mean"] if "mean" in data.files else None
             found = list(data.files)
     except (OSError, ValueError) as err:
@@ -80,6 +79,20 @@ def load_mean_landmarks(path: str | os.PathLike, img_size: int = REFERENCE_SIZE)
             f"{_names(found) if mean is None else tuple(mean.shape)}"
         )
     return torch.from_numpy(mean.astype("float32")) * (img_size / REFERENCE_SIZE)
+
+
+def _open_npz(path: Path) -> Any:
+    """``numpy.load`` of an ``.npz`` file; a ``.npy`` file (one bare array, which ``np.load``
+    returns as is, with no names and no ``with``) is a ``ValueError`` saying what to write."""
+    import numpy as np
+
+    loaded = np.load(path, allow_pickle=False)
+    if isinstance(loaded, np.ndarray):
+        raise ValueError(
+            f"it is a .npy file (one array of shape {tuple(loaded.shape)}); expected an .npz "
+            "file with an array 'mean' of shape (98, 2), as numpy.savez(path, mean=array) writes"
+        )
+    return loaded
 
 
 def _names(found: list[str], shown: int = 5) -> str:
