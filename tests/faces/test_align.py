@@ -161,3 +161,14 @@ def test_a_npy_file_given_as_mean_landmarks_is_a_short_line(tmp_path):
     with pytest.raises(ValueError, match=r"lm.npy' is not a readable .npz file: it is a .npy") as e:
         load_mean_landmarks(tmp_path / "lm.npy")
     assert "mean=array" in str(e.value)
+
+
+@pytest.mark.parametrize("broken", ["zeros", "nan"])
+def test_mean_landmarks_without_a_face_layout_are_refused(tmp_path, broken):
+    """A reference of zeros or with a NaN made every photo "no face geometry could be fitted",
+    after the FAN had run on the whole folder: the file is named instead, when it is read."""
+    pts = np.zeros((98, 2), "float32") if broken == "zeros" else mean_landmarks()
+    pts[5] = np.nan if broken == "nan" else pts[5]
+    np.savez(tmp_path / "lm.npz", mean=pts)
+    with pytest.raises(ValueError, match=r"lm.npz'.*holds no face layout"):
+        load_mean_landmarks(tmp_path / "lm.npz")

@@ -78,7 +78,15 @@ def load_mean_landmarks(path: str | os.PathLike, img_size: int = REFERENCE_SIZE)
             f"mean landmarks {str(path)!r}: expected an array 'mean' of shape (98, 2), found "
             f"{_names(found) if mean is None else tuple(mean.shape)}"
         )
-    return torch.from_numpy(mean.astype("float32")) * (img_size / REFERENCE_SIZE)
+    reference = torch.from_numpy(mean.astype("float32")) * (img_size / REFERENCE_SIZE)
+    if not torch.isfinite(similarity_matrix(reference, reference)).all():
+        # else every photo would be listed as faceless, after the FAN had run on all of them
+        raise ValueError(
+            f"mean landmarks {str(path)!r}: the array 'mean' holds no face layout (non-finite "
+            "values, or eyes and mouth corners at one point); expected the celeba_lm_mean.npz "
+            "of the StarGAN v2 release"
+        )
+    return reference
 
 
 def _open_npz(path: Path) -> Any:
