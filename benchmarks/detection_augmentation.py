@@ -494,9 +494,20 @@ def detector_run(
 
 
 def detectors_stage(
-    out: Path, arms: Sequence[str], seeds: Sequence[int], setting: Setting, jobs: int
+    out: Path,
+    arms: Sequence[str],
+    seeds: Sequence[int],
+    setting: Setting,
+    jobs: int,
+    settings: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Every (arm, seed) run, ``jobs`` processes at a time with one torch thread each."""
+    """Every (arm, seed) run, ``jobs`` processes at a time with one torch thread each.
+
+    ``DIR/detectors`` is stamped with ``settings`` (every setting the records depend on: the
+    detector's steps, batch and rate, the scenes and translators behind them): a record is read
+    back instead of trained, so records of other settings (another ``--det-steps``) are refused
+    rather than summarized under the new ones."""
+    _stamp(out / "detectors", settings)
     todo = [(a, s) for a in arms for s in seeds]
     skipped = all((out / "detectors" / f"{a}_seed{s}.json").exists() for a, s in todo)
     if jobs <= 1:
@@ -735,7 +746,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     stages.record("translations", time.perf_counter() - start, done)
 
     start = time.perf_counter()
-    records, done = detectors_stage(out, args.arms, args.seeds, setting, args.threads)
+    run_settings = {
+        **asdict(setting),
+        "psi": args.psi,
+        "v2_overrides": args.v2_override,
+        "v1_overrides": args.v1_override,
+    }
+    records, done = detectors_stage(out, args.arms, args.seeds, setting, args.threads, run_settings)
     stages.record("detectors", time.perf_counter() - start, done)
 
     start = time.perf_counter()
@@ -748,13 +765,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     checked = checked_images(out)
     v2 = checked["v2_latent"] + checked["v2_reference"]
     extra = {
-        "setting": {
-            "name": args.setting,
-            **asdict(setting),
-            "psi": args.psi,
-            "v2_overrides": args.v2_override,
-            "v1_overrides": args.v1_override,
-        },
+        "setting": {"name": args.setting, **run_settings},
         "geometry": {name: geometry(rows) for name, rows in geometry_rows.items()},
         "check_drop_share": 1 - sum(v2) / max(1, len(v2)),
         "translator_train_s": translator_seconds(out),

@@ -239,3 +239,18 @@ def test_label_check_without_the_tools_check_applies_the_same_criterion(scenes, 
 def test_one_seed_gives_no_verdict():
     records = [_record("photometric", 0, 0.2), _record("stargan_v2", 0, 0.9)]
     assert bench.summarize(records)["v2_vs_photometric"]["beats_beyond_noise"] is None
+
+
+def test_detector_records_of_other_settings_are_refused(tmp_path):
+    """A rerun with another --det-steps read the old records back and summarized them under the
+    new steps; the detectors folder is stamped and other settings are refused, as other stages'."""
+    smoke = bench.SETTINGS["smoke"]
+    record = _record("day_only", 0, 0.1)
+    (tmp_path / "detectors").mkdir()
+    (tmp_path / "detectors" / "day_only_seed0.json").write_text(json.dumps(record))
+    settings = {"det_steps": smoke.det_steps, "psi": 1.0}
+    records, skipped = bench.detectors_stage(tmp_path, ["day_only"], [0], smoke, 1, settings)
+    assert records == [record] and skipped
+    longer = {**settings, "det_steps": 20}
+    with pytest.raises(SystemExit, match="det_steps"):
+        bench.detectors_stage(tmp_path, ["day_only"], [0], smoke, 1, longer)
