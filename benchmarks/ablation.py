@@ -127,6 +127,8 @@ def launch(args: argparse.Namespace, arms: list[str], seeds: list[int]) -> tuple
             if args.skip_done and _finished(run_dir):
                 continue
             shutil.rmtree(run_dir / "eval", ignore_errors=True)  # no rows of an earlier run
+            # nor its timing rows: they made a failed rerun look finished to --skip-done
+            (run_dir / "timing.jsonl").unlink(missing_ok=True)
             # a run anew: starganv2-train refuses a folder that holds an earlier run's checkpoints
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
             cmd = train_command(run_overrides(args, arm, seed), run_dir)

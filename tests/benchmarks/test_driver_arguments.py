@@ -388,3 +388,24 @@ def test_max_batch_without_a_gpu_or_device_stops_before_measuring(
     with pytest.raises(SystemExit) as e:
         load_benchmark("train_speed").parse_args()
     assert e.value.code == 2
+
+
+def test_ablation_rerun_that_fails_is_not_skipped_as_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished run started anew and failing kept its earlier timing.jsonl (its eval/ removed),
+    so --skip-done took it for finished: the seed left the summary for good, with exit 0."""
+    ablation = load_benchmark("ablation")
+    run_dir = tmp_path / "avgpool" / "seed0"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "config_resolved.yaml").write_text("model:\n  total_iters: 2\n")
+    (run_dir / "timing.jsonl").write_text(json.dumps({"iteration": 2, "train_s": 1.0}) + "\n")
+    assert ablation._finished(run_dir)
+    monkeypatch.setattr(ablation, "run_side_by_side", lambda jobs, *a: [j[0] for j in jobs])
+    args = argparse.Namespace(
+        out=str(tmp_path), skip_done=False, experiment="ablation_cpu", eval_every=1, device="cpu",
+        eval_images=None, iters=2, cache_dir=None, override=[], jobs=1, threads=1, deadline_s=None,
+    )  # fmt: skip
+    failed, started = ablation.launch(args, ["avgpool"], [0])  # the rerun fails at once
+    assert started == 1 and failed
+    assert not ablation._finished(run_dir)  # the next --skip-done runs it again
