@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Sequence
+from typing import Any
 
 
 def positive_int(text: str) -> int:
@@ -52,7 +54,19 @@ def int_list(text: str, flag: str, minimum: int, example: str) -> list[int]:
         raise SystemExit(
             f"{flag} {text!r}: expected a comma list of integers >= {minimum}, e.g. {example}"
         )
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:  # a seed listed twice ran twice into one folder, or counted twice in a mean
+        raise SystemExit(f"{flag} {text!r}: {repeated} listed more than once; give each once")
     return values
+
+
+def distinct(values: Sequence[Any], flag: str) -> list[Any]:
+    """``values`` of ``flag`` (an ``nargs="+"`` list) if none is repeated, else a one-line
+    ``SystemExit``: a seed given twice counted one result twice (a spread of 0)."""
+    repeated = sorted({str(v) for v in values if list(values).count(v) > 1})
+    if repeated:
+        raise SystemExit(f"{flag}: {', '.join(repeated)} listed more than once; give each once")
+    return list(values)
 
 
 SETTING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")

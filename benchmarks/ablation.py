@@ -49,7 +49,7 @@ from typing import Any
 from starganv2.utils.files import atomic_write_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs module
-from _args import int_list, positive_float, positive_int  # noqa: E402
+from _args import distinct, int_list, positive_float, positive_int  # noqa: E402
 from _jobs import (  # noqa: E402
     exit_if_failed,
     make_out_folder,
@@ -124,7 +124,7 @@ def launch(args: argparse.Namespace, arms: list[str], seeds: list[int]) -> tuple
     for seed in seeds:
         for arm in arms:
             run_dir = out / arm / f"seed{seed}"
-            if args.skip_done and _finished(run_dir):
+            if args.skip_done and _finished(run_dir, args.iters):
                 continue
             shutil.rmtree(run_dir / "eval", ignore_errors=True)  # no rows of an earlier run
             # nor its timing rows: they made a failed rerun look finished to --skip-done
@@ -137,8 +137,10 @@ def launch(args: argparse.Namespace, arms: list[str], seeds: list[int]) -> tuple
     return failed, len(jobs)
 
 
-def _finished(run_dir: Path) -> bool:
-    """Whether the run reached its ``model.total_iters`` (its last timing row is there)."""
+def _finished(run_dir: Path, iters: int | None = None) -> bool:
+    """Whether the run reached its ``model.total_iters`` (its last timing row is there), and
+    that is ``iters`` when given (``--iters``): a study run again longer took its shorter runs
+    for finished, and its table stayed at their length."""
     from omegaconf import OmegaConf
 
     from starganv2.callbacks.timing import read_timing
@@ -147,7 +149,8 @@ def _finished(run_dir: Path) -> bool:
     timing = read_timing(run_dir)
     if not config.is_file() or not timing:
         return False
-    return timing[-1]["iteration"] >= int(OmegaConf.load(config).model.total_iters)
+    total = int(OmegaConf.load(config).model.total_iters)
+    return timing[-1]["iteration"] >= total and (iters is None or total == iters)
 
 
 # ------------------------------------------------------------------------------------ summary
@@ -369,6 +372,7 @@ def main() -> None:
         unknown = [a for a in arms if a not in ARMS and a != "none"]
         if unknown:
             raise SystemExit(f"--arms: unknown {unknown}; expected names from {list(ARMS)}")
+        arms = distinct(arms, "--arms")  # one listed twice ran twice into one folder
         seeds = parse_seeds(args.seeds)
         if not arms:
             raise SystemExit(

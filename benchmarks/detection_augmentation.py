@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _jobs and _detector
+from _args import distinct, image_side, non_negative_int, positive_int  # noqa: E402
 from _detector import (  # noqa: E402
     DetectionSet,
     build_detector,
@@ -677,17 +678,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
     p.add_argument("--setting", choices=sorted(SETTINGS), default="quick")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="detector seeds")
+    p.add_argument(
+        "--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2], help="detector seeds"
+    )
     p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     p.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=2,
         help="CPU threads: split between the two translators; detector runs in parallel",
     )
-    p.add_argument("--img-size", type=int, default=None, help="translators' resolution")
-    p.add_argument("--v2-iters", type=int, default=None, help="StarGAN v2 iterations")
-    p.add_argument("--v1-iters", type=int, default=None, help="StarGAN v1 iterations")
+    p.add_argument("--img-size", type=image_side, default=None, help="translators' resolution")
+    p.add_argument("--v2-iters", type=positive_int, default=None, help="StarGAN v2 iterations")
+    p.add_argument("--v1-iters", type=positive_int, default=None, help="StarGAN v1 iterations")
     p.add_argument(
         "--v2-override",
         action="append",
@@ -704,9 +707,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="extra starganv2-train override of the v1 translator (repeat)",
     )
     p.add_argument("--psi", type=float, default=1.0, help="truncation of v2 latent styles")
-    p.add_argument("--det-steps", type=int, default=None, help="detector steps (every arm)")
-    p.add_argument("--det-batch", type=int, default=None, help="detector batch (every arm)")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--det-steps", type=positive_int, default=None, help="detector steps (every arm)"
+    )
+    p.add_argument(
+        "--det-batch", type=positive_int, default=None, help="detector batch (every arm)"
+    )
+    args = p.parse_args(argv)
+    args.seeds = distinct(args.seeds, "--seeds")  # a seed twice: one result counted twice
+    args.arms = distinct(args.arms, "--arms")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

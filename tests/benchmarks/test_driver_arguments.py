@@ -409,3 +409,49 @@ def test_ablation_rerun_that_fails_is_not_skipped_as_done(
     failed, started = ablation.launch(args, ["avgpool"], [0])  # the rerun fails at once
     assert started == 1 and failed
     assert not ablation._finished(run_dir)  # the next --skip-done runs it again
+
+
+def test_ablation_skip_done_reruns_runs_shorter_than_the_new_iters(tmp_path: Path) -> None:
+    """--skip-done compared a run with its own length: after a 2-iteration study, a 3-iteration
+    one skipped every run and its table stayed at iteration 2."""
+    ablation = load_benchmark("ablation")
+    run_dir = tmp_path / "avgpool" / "seed0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config_resolved.yaml").write_text("model:\n  total_iters: 2\n")
+    (run_dir / "timing.jsonl").write_text(json.dumps({"iteration": 2, "train_s": 1.0}) + "\n")
+    assert ablation._finished(run_dir) and ablation._finished(run_dir, 2)
+    assert not ablation._finished(run_dir, 3)
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "said"),
+    [
+        ("detection_augmentation", ["--out", "x", "--seeds", "0", "0"], "--seeds: 0 listed more"),
+        ("detection_augmentation", ["--out", "x", "--arms", "oracle", "oracle"], "--arms: oracle"),
+        ("ablation", ["--seeds", "1,2,1"], "--seeds '1,2,1': [1] listed more than once"),
+        ("ablation", ["--arms", "avgpool,blur_g,avgpool"], "--arms: avgpool listed more than"),
+    ],
+)
+def test_a_seed_or_arm_listed_twice_is_refused(
+    script: str, argv: list[str], said: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`--seeds 0 0` counted one detector result twice (a spread of 0, and a verdict "beyond
+    noise" on no standard error); an ablation seed or arm listed twice ran twice into one
+    folder."""
+    out = ["--out", str(tmp_path / "out")]
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", *argv, *out])
+    module = load_benchmark(script)
+    monkeypatch.setattr(module, "launch", lambda *a: pytest.fail("it ran"), raising=False)
+    with pytest.raises(SystemExit) as e:
+        module.parse_args(argv) if script == "detection_augmentation" else module.main()
+    assert said in str(e.value.code)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag", ["--threads", "--v2-iters", "--det-steps", "--det-batch"])
+def test_detection_augmentation_refuses_zero_counts(flag: str, capsys) -> None:
+    module = load_benchmark("detection_augmentation")
+    with pytest.raises(SystemExit) as e:
+        module.parse_args(["--out", "x", flag, "0"])
+    assert e.value.code == 2
+    assert f"argument {flag}: '0' is invalid" in capsys.readouterr().err
