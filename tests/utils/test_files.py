@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from starganv2.utils.files import (
+    OutputWriteError,
     atomic_link_or_copy,
     atomic_path,
     atomic_write,
@@ -120,3 +122,36 @@ def test_a_folder_where_no_file_can_be_made_names_the_file_to_write():
         atomic_write_text("/proc/x.txt", "a")
     assert "cannot write /proc/x.txt" in str(err.value)
     assert ".tmp-" not in str(err.value)
+
+
+def _disk_full(tmp):
+    tmp.write_text("half")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path):
+    """It was the bare ``OSError: [Errno 28] No space left on device``, naming no file, at the
+    end of a traceback."""
+    path = atomic_write_text(tmp_path / "a.json", "old")
+    with pytest.raises(OutputWriteError, match="disk is full") as info:
+        atomic_write(path, _disk_full)
+    assert str(info.value).startswith(f"cannot write {path}: No space left on device;")
+    assert info.value.errno == errno.ENOSPC
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_an_encoders_own_oserror_is_left_as_it_is(tmp_path):
+    def refused(tmp):
+        raise OSError("cannot write mode RGBA as JPEG")
+
+    with pytest.raises(OSError, match="^cannot write mode RGBA as JPEG$") as info:
+        atomic_write(tmp_path / "a.jpg", refused)
+    assert not isinstance(info.value, OutputWriteError)
+
+
+def test_a_file_in_place_of_a_folder_is_named(tmp_path):
+    """It was a ``NotADirectoryError`` traceback from the folder's ``mkdir``."""
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(OutputWriteError, match="taken is a file, not a folder"):
+        atomic_write_text(tmp_path / "taken" / "sub" / "a.txt", "hello")

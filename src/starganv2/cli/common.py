@@ -14,6 +14,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from starganv2.utils.files import OutputWriteError
+
 SIGTERM_EXIT = 128 + 15
 """Exit status of a run stopped by SIGTERM (the shell's status for a process that signal ended):
 not 0, so a job script or scheduler does not take the stopped run for a finished one."""
@@ -214,9 +216,11 @@ BAD_INPUT: tuple[type[BaseException], ...] = (
     FileExistsError,
     ValueError,
     ImportError,
+    OutputWriteError,
 )
-"""Errors that mean bad input (a path, a key, a value, a missing extra): reported by
-:func:`report_error`. ``ConfigError`` and the library's other input errors subclass these; an
+"""Errors that mean bad input (a path, a key, a value, a missing extra) or an output the file
+system refused (:class:`~starganv2.utils.files.OutputWriteError`: a full disk, a read-only
+folder), reported by :func:`report_error`. ``ConfigError`` and the library's other input errors subclass these; an
 entry point adds the run-time failures it reports the same way (a non-finite loss...)."""
 
 

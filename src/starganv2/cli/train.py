@@ -25,7 +25,7 @@ from starganv2.cli.common import (
 )
 from starganv2.cli.common import hydra_config as _hydra_config
 from starganv2.cli.overrides_check import checked_command_line
-from starganv2.utils.files import atomic_write_text
+from starganv2.utils.files import OutputWriteError, atomic_write_text
 
 log = logging.getLogger("starganv2.train")
 
@@ -774,6 +774,28 @@ def _report_stopped(cfg: DictConfig, out: Path, model: Any, cause: str = "SIGTER
         log.warning("continue it: %s", resume_command(cfg, out))
 
 
+def with_resume_command(err: OutputWriteError, cfg: DictConfig, out: Path) -> OutputWriteError:
+    """``err`` (a checkpoint, sample grid or log the file system refused during training: a full
+    disk) ending with the command that continues the run from its newest checkpoint once the
+    cause is fixed: the same command again would start a new run (a time-named folder) or be
+    refused (a folder that holds checkpoints). ``err`` itself when there is no checkpoint."""
+    if not (out / "checkpoints" / "last.ckpt").is_file():
+        return err
+    from hydra.types import RunMode
+
+    hc = _hydra_config()
+    if hc is not None and hc.mode == RunMode.MULTIRUN:
+        how = (
+            f"launch the same sweep again from {hc.runtime.cwd} with {sweep_folder_args(cfg)} "
+            "resume=auto"
+        )
+    else:
+        how = resume_command(cfg, out)
+    new = OutputWriteError(f"{err}; then continue the run: {how}")
+    new.errno = err.errno
+    return new
+
+
 def check_settings(cfg: DictConfig) -> None:
     """The checks of a training configuration that read neither its run folder nor its data:
     keys and types (:func:`~starganv2.cli.config_check.check_config`), the clipping and
@@ -872,6 +894,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         except SIGTERMException:
             if trainer.is_global_zero:
                 _report_stopped(cfg, out, model)
+            raise
+        except OutputWriteError as err:  # a full disk: say how to go on once there is space
+            if trainer.is_global_zero:
+                raise with_resume_command(err, cfg, out) from err
             raise
         except (KeyboardInterrupt, SystemExit) as err:  # Lightning ends Ctrl-C with exit(1)
             if not stopped_by_ctrl_c(err):

@@ -16,6 +16,7 @@ next process writing into the folder, once it is sure the writer is gone (see
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "OutputWriteError",
     "atomic_path",
     "atomic_write",
     "atomic_write_text",
@@ -39,6 +41,44 @@ __all__ = [
     "load_weights_file",
     "blocking_file",
 ]
+
+
+class OutputWriteError(OSError):
+    """An output file could not be written for a reason of the file system it goes to (a full
+    disk, a used-up quota, a read-only mount, no permission): one line naming the file and what
+    to do. Nothing was left under the file's name; files written before it are whole."""
+
+
+_WRITE_FAILURES = {
+    errno.ENOSPC: "the disk is full: free space on it (or give an output folder on another disk)",
+    errno.EDQUOT: "the disk quota is used up: free space (or give an output folder elsewhere)",
+    errno.EFBIG: "the file is larger than the file system allows: give an output folder elsewhere",
+    errno.EROFS: "the file system is read-only: give an output folder on a writable one",
+    errno.EACCES: "no permission to write there: give an output folder you can write to",
+    errno.EPERM: "no permission to write there: give an output folder you can write to",
+}
+"""The errors of a write that the file system refused, and what to do about each."""
+
+
+def write_error(err: OSError, path: Path, tmp: Path | None = None) -> OSError:
+    """``err``, raised while writing ``path`` (through its temporary ``tmp``), as an
+    :class:`OutputWriteError` naming ``path`` and what to do when the file system refused the
+    write (``err`` itself otherwise: an encoder's own ``OSError`` says what it could not do).
+    A full disk, say, was ``OSError: [Errno 28] No space left on device`` with no file named, or
+    the name of a temporary file, at the end of a traceback."""
+    todo = _WRITE_FAILURES.get(err.errno)
+    if todo is None or isinstance(err, OutputWriteError):
+        return err
+    written = err.filename2 if err.filename2 is not None else err.filename
+    where = ""  # a file other than the output, its temporary and its folder: name it too
+    if written is not None and str(written) not in (str(path), str(tmp), str(path.parent)):
+        where = f" (writing {written})"
+    new = OutputWriteError(
+        f"cannot write {path}: {err.strerror}{where}; {todo}. Nothing was written under that "
+        "name, and the files written before it are whole"
+    )
+    new.errno = err.errno  # str() stays the message alone, without "[Errno N]"
+    return new
 
 
 def blocking_file(path: str | os.PathLike) -> Path | None:
@@ -152,22 +192,39 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             later process removes it if this one is killed before it is renamed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # names the folder it could not make
+        blocker = blocking_file(path.parent)
+        if blocker is not None:  # NotADirectoryError, or a bare "[Errno 17] File exists"
+            new = OutputWriteError(
+                f"cannot write {path}: {blocker} is a file, not a folder; give an output path "
+                "in a folder (missing folders are made)"
+            )
+            new.errno = err.errno
+            raise new from err
+        raise write_error(err, path, Path(err.filename) if err.filename else None) from err
     suffix = path.suffix if suffix is None else suffix
     _remove_dead_temporaries(path.parent)
     prefix = f".{path.stem[:64]}.tmp-{owner_tag()}."  # the stem cut, so long names still fit
     try:
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     except OSError as err:  # its own message names only the temporary file
-        raise OSError(
-            err.errno,
-            f"{err.strerror}: cannot write {path} (no new file can be made in its folder)",
-        ) from err
+        new = write_error(err, path, Path(err.filename) if err.filename else None)
+        if new is err:
+            new = OSError(
+                err.errno,
+                f"{err.strerror}: cannot write {path} (no new file can be made in its folder)",
+            )
+        raise new from err
     os.close(fd)
     tmp = Path(name)
     try:
-        yield tmp
-        _finish(tmp, path)
+        try:
+            yield tmp
+            _finish(tmp, path)
+        except OSError as err:
+            raise write_error(err, path, tmp) from err
     finally:
         tmp.unlink(missing_ok=True)
 

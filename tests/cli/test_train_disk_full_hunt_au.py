@@ -1,0 +1,49 @@
+"""A full disk during training is one error line naming the file and the command that continues
+the run; the checkpoints written before it stay whole."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+import torch
+from PIL import Image
+
+from starganv2.cli.common import BAD_INPUT
+from starganv2.cli.train import run
+from starganv2.utils.files import OutputWriteError
+from tests.integration.conftest import TINY_OVERRIDES, TINY_SHAPES, compose_train
+
+
+def test_a_full_disk_at_a_sample_grid_names_it_and_how_to_continue(tmp_path, monkeypatch):
+    """It was ``OSError: [Errno 28] No space left on device`` at the end of a traceback, naming
+    no file, and the same command again would not have continued the run."""
+    save = Image.Image.save
+
+    def full_at_iteration_2(self, fp, *args, **kwargs):
+        if "0000002" in str(fp):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", full_at_iteration_2)
+    overrides = [
+        *TINY_OVERRIDES,
+        *TINY_SHAPES,
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "callbacks.samples.every_n_iters=1",
+        "run_name=full",
+    ]
+    out = tmp_path / "run"
+    with pytest.raises(OutputWriteError) as info:
+        run(compose_train(overrides, out))
+    message = str(info.value)
+    assert isinstance(info.value, BAD_INPUT)  # reported in one line by every console script
+    assert message.startswith(f"cannot write {out.resolve() / 'samples'}")
+    assert "the disk is full" in message
+    assert f"hydra.run.dir={out.resolve()} resume=auto" in message
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["starganv2"]["iteration"] == 1  # whole, and the newest
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "iter_0000001.ckpt",
+        "last.ckpt",
+    ]
