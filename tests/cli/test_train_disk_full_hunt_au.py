@@ -47,3 +47,32 @@ def test_a_full_disk_at_a_sample_grid_names_it_and_how_to_continue(tmp_path, mon
         "iter_0000001.ckpt",
         "last.ckpt",
     ]
+
+
+def test_a_full_disk_at_the_csv_log_names_the_run_folder(tmp_path, monkeypatch):
+    """Lightning's CSV writer raised the bare ``[Errno 28] No space left on device`` (twice: at
+    its flush, then again at its ``finalize``) after a traceback."""
+    from lightning.fabric.loggers.csv_logs import _ExperimentWriter
+
+    save = _ExperimentWriter.save
+    out = tmp_path / "run"
+
+    def full_after_a_checkpoint(self):
+        if (out / "checkpoints" / "last.ckpt").is_file():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return save(self)
+
+    monkeypatch.setattr(_ExperimentWriter, "save", full_after_a_checkpoint)
+    overrides = [
+        *TINY_OVERRIDES,
+        *TINY_SHAPES,
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "trainer.log_every_n_steps=1",
+        "run_name=full",
+    ]
+    with pytest.raises(OutputWriteError) as info:
+        run(compose_train(overrides, out))
+    message = str(info.value)
+    assert message.startswith(f"cannot write a log file of the run folder {out}")
+    assert "the disk is full" in message
+    assert f"hydra.run.dir={out.resolve()} resume=auto" in message

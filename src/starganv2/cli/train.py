@@ -25,7 +25,7 @@ from starganv2.cli.common import (
 )
 from starganv2.cli.common import hydra_config as _hydra_config
 from starganv2.cli.overrides_check import checked_command_line
-from starganv2.utils.files import OutputWriteError, atomic_write_text
+from starganv2.utils.files import WRITE_FAILURES, OutputWriteError, atomic_write_text
 
 log = logging.getLogger("starganv2.train")
 
@@ -774,6 +774,23 @@ def _report_stopped(cfg: DictConfig, out: Path, model: Any, cause: str = "SIGTER
         log.warning("continue it: %s", resume_command(cfg, out))
 
 
+def refused_write(err: OSError, out: Path) -> OutputWriteError | None:
+    """``err`` as an :class:`OutputWriteError` when the file system refused a write of the run
+    (a full disk...), else ``None``. The library's own writes name their file; a logger's
+    (``metrics.csv``, TensorBoard's events) was a bare ``[Errno 28] No space left on device``
+    after a traceback, so the run folder is named."""
+    if isinstance(err, OutputWriteError):
+        return err
+    todo = WRITE_FAILURES.get(err.errno)
+    if todo is None:
+        return None
+    refused = OutputWriteError(
+        f"cannot write a log file of the run folder {out}: {err.strerror}; {todo}"
+    )
+    refused.errno = err.errno
+    return refused
+
+
 def with_resume_command(err: OutputWriteError, cfg: DictConfig, out: Path) -> OutputWriteError:
     """``err`` (a checkpoint, sample grid or log the file system refused during training: a full
     disk) ending with the command that continues the run from its newest checkpoint once the
@@ -895,9 +912,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
             if trainer.is_global_zero:
                 _report_stopped(cfg, out, model)
             raise
-        except OutputWriteError as err:  # a full disk: say how to go on once there is space
-            if trainer.is_global_zero:
-                raise with_resume_command(err, cfg, out) from err
+        except OSError as err:  # a full disk: say how to go on once there is space
+            refused = refused_write(err, out)
+            if trainer.is_global_zero and refused is not None:
+                raise with_resume_command(refused, cfg, out) from err
             raise
         except (KeyboardInterrupt, SystemExit) as err:  # Lightning ends Ctrl-C with exit(1)
             if not stopped_by_ctrl_c(err):

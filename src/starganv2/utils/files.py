@@ -29,6 +29,7 @@ from typing import Any
 
 __all__ = [
     "OutputWriteError",
+    "WRITE_FAILURES",
     "atomic_path",
     "atomic_write",
     "atomic_write_text",
@@ -49,7 +50,7 @@ class OutputWriteError(OSError):
     to do. Nothing was left under the file's name; files written before it are whole."""
 
 
-_WRITE_FAILURES = {
+WRITE_FAILURES = {
     errno.ENOSPC: "the disk is full: free space on it (or give an output folder on another disk)",
     errno.EDQUOT: "the disk quota is used up: free space (or give an output folder elsewhere)",
     errno.EFBIG: "the file is larger than the file system allows: give an output folder elsewhere",
@@ -66,7 +67,7 @@ def write_error(err: OSError, path: Path, tmp: Path | None = None) -> OSError:
     write (``err`` itself otherwise: an encoder's own ``OSError`` says what it could not do).
     A full disk, say, was ``OSError: [Errno 28] No space left on device`` with no file named, or
     the name of a temporary file, at the end of a traceback."""
-    todo = _WRITE_FAILURES.get(err.errno)
+    todo = WRITE_FAILURES.get(err.errno)
     if todo is None or isinstance(err, OutputWriteError):
         return err
     written = err.filename2 if err.filename2 is not None else err.filename
