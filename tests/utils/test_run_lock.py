@@ -98,3 +98,20 @@ def test_process_start_time_of_a_finished_process_is_none():
     proc.wait()
     time.sleep(0.05)
     assert process_start_time(proc.pid) is None
+
+
+def test_a_lock_the_disk_has_no_room_for_names_the_lock(tmp_path, monkeypatch):
+    """A full disk named the lock's hidden temporary (``.run.lock.<host>.<pid>.tmp``)."""
+    import errno
+
+    from starganv2.utils import files
+
+    def full(path, text):
+        with files.atomic_path(path) as tmp:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+
+    monkeypatch.setattr("starganv2.utils.run_lock.atomic_write_text", full)
+    with pytest.raises(files.OutputWriteError) as info:
+        RunLock(tmp_path).acquire()
+    assert str(info.value).startswith(f"cannot write {tmp_path / LOCK_NAME}: No space left")
+    assert list(tmp_path.iterdir()) == []

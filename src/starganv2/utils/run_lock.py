@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from starganv2.utils.files import atomic_write_text
+from starganv2.utils.files import OutputWriteError, atomic_write_text
 
 __all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "process_start_time"]
 
@@ -114,7 +114,12 @@ class RunLock:
         Written to a temporary file first and hard-linked into place: the link fails when the
         lock exists, and a reader never sees a half-written record."""
         tmp = self.path.with_name(f".{LOCK_NAME}.{self._me['host']}.{self._me['pid']}.tmp")
-        atomic_write_text(tmp, json.dumps(self._me, indent=1) + "\n")
+        try:
+            atomic_write_text(tmp, json.dumps(self._me, indent=1) + "\n")
+        except OutputWriteError as err:  # it named the hidden temporary, not the lock
+            refused = OutputWriteError(str(err).replace(str(tmp), str(self.path), 1))
+            refused.errno = err.errno
+            raise refused from err
         try:
             os.link(tmp, self.path)
         except FileExistsError:
