@@ -57,8 +57,13 @@ def test_a_full_disk_at_the_csv_log_names_the_run_folder(tmp_path, monkeypatch):
     save = _ExperimentWriter.save
     out = tmp_path / "run"
 
+    failed = []
+
     def full_after_a_checkpoint(self):
-        if (out / "checkpoints" / "last.ckpt").is_file():
+        # once: a second failure, in the writer's finalize, would leave Lightning's SIGTERM
+        # handler installed for the tests after this one (it skips its teardown then)
+        if (out / "checkpoints" / "last.ckpt").is_file() and not failed:
+            failed.append(True)
             raise OSError(errno.ENOSPC, "No space left on device")
         return save(self)
 
