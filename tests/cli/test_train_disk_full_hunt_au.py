@@ -81,3 +81,19 @@ def test_a_full_disk_at_the_csv_log_names_the_run_folder(tmp_path, monkeypatch):
     assert message.startswith(f"cannot write a log file of the run folder {out}")
     assert "the disk is full" in message
     assert f"hydra.run.dir={out.resolve()} resume=auto" in message
+
+
+def test_a_refused_read_outside_the_run_folder_is_not_called_a_log_write(tmp_path):
+    """A PermissionError naming a data folder (no read permission) during fit would have been
+    reported as "cannot write a log file of the run folder": only errors that name no file, or a
+    file of the run folder, are the run's writes."""
+    from starganv2.cli.train import refused_write
+
+    out = tmp_path / "run"
+    data = tmp_path / "data" / "train" / "cat"
+    assert refused_write(PermissionError(errno.EACCES, "Permission denied", str(data)), out) is None
+    inside = refused_write(OSError(errno.EACCES, "Permission denied", str(out / "csv")), out)
+    assert str(inside).startswith(f"cannot write a log file of the run folder {out}")
+    bare = refused_write(OSError(errno.ENOSPC, "No space left on device"), out)
+    assert "the disk is full" in str(bare)
+    assert refused_write(OSError(errno.ENOENT, "No such file"), out) is None

@@ -778,17 +778,26 @@ def refused_write(err: OSError, out: Path) -> OutputWriteError | None:
     """``err`` as an :class:`OutputWriteError` when the file system refused a write of the run
     (a full disk...), else ``None``. The library's own writes name their file; a logger's
     (``metrics.csv``, TensorBoard's events) was a bare ``[Errno 28] No space left on device``
-    after a traceback, so the run folder is named."""
+    after a traceback, so the run folder is named. An error that names a file outside the run
+    folder (a data folder without read permission) is not the run's write: ``None``."""
     if isinstance(err, OutputWriteError):
         return err
     todo = WRITE_FAILURES.get(err.errno)
     if todo is None:
+        return None
+    if err.filename is not None and not _inside(Path(str(err.filename)), out):
         return None
     refused = OutputWriteError(
         f"cannot write a log file of the run folder {out}: {err.strerror}; {todo}"
     )
     refused.errno = err.errno
     return refused
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or under it (both made absolute, links not followed)."""
+    path, folder = Path(os.path.abspath(path)), Path(os.path.abspath(folder))
+    return path == folder or folder in path.parents
 
 
 def with_resume_command(err: OutputWriteError, cfg: DictConfig, out: Path) -> OutputWriteError:
