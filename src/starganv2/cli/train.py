@@ -470,6 +470,7 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
         check_trainer_counts,
         strategy_problem,
     )
+    from starganv2.utils.checkpoint_io import use_file_checkpoint_io
     from starganv2.utils.quiet import info_held_back
     from starganv2.utils.sigterm import notify_sigterm_without_collectives
 
@@ -493,6 +494,7 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
             )
             kw["strategy"] = FIND_UNUSED_STRATEGY
     trainer = _instantiate_trainer(cfg.trainer, **kw)
+    use_file_checkpoint_io(trainer)  # no checkpoint staged in $TMPDIR, nor copied in memory
     notify_sigterm_without_collectives(trainer)  # Lightning's handler can deadlock DDP
     check_strategy(trainer, given)
     check_trainer_counts(trainer, "model.total_iters")
