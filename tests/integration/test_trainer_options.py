@@ -333,6 +333,41 @@ def test_the_eval_command_names_the_data_an_experiment_chose(
     assert words[2:] == expected
 
 
+def test_the_eval_command_carries_the_data_a_users_own_experiment_sets(tmp_path, monkeypatch):
+    """A user's own experiment (found by ``--config-dir`` or ``hydra.searchpath``) that sets
+    ``data.root`` under ``data=folder``: the printed eval command named only ``data=folder``, and
+    stopped on ``data.root, data.num_domains are required but not set``. Now it composes to the
+    run's data (a top config of the user's, ``--config-name``, takes the same path)."""
+    import shlex
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from starganv2.cli.train import eval_command
+    from tests.integration.conftest import CONF_DIR
+
+    monkeypatch.delenv("STARGANV2_CACHE", raising=False)
+    conf = tmp_path / "my conf"
+    (conf / "experiment").mkdir(parents=True)
+    (conf / "experiment" / "mine.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /data: folder\n"
+        "data:\n  root: my data\n  num_domains: 2\n  img_size: 32\n  batch_size: 2\n"
+    )
+    searchpath = f"hydra.searchpath=[file://{conf}]"
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", [searchpath, "experiment=mine"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        words = shlex.split(eval_command(cfg, Path("/runs/r/checkpoints/last.ckpt")))
+        words = words[words.index("starganv2-eval") + 1 :]
+        assert "data.batch_size=2" not in words  # loader settings do not choose the images
+        evaluated = compose("eval", overrides=words).data
+    GlobalHydra.instance().clear()
+    assert (evaluated.root, evaluated.num_domains, evaluated.img_size) == ("my data", 2, 32)
+
+
 @pytest.mark.parametrize(
     ("overrides", "cache_arg"),
     [

@@ -579,6 +579,7 @@ def eval_command(cfg: DictConfig, ckpt: Path) -> str:
     choice = hc.runtime.choices.get("data") if hc is not None else None
     if choice and not any(o.startswith("data=") for o in data_args):
         data_args.insert(0, f"data={choice}")  # chosen by an experiment: eval's default differs
+    data_args += _data_from_configs(data_args, options)
     data_args += _cache_dir_from_env(cfg, data_args)
     # The built-in shapes evaluate offline with their own figures; `auto` would add FID/LPIPS,
     # whose Inception and AlexNet weights cannot be downloaded on an offline machine. Attribute
@@ -591,6 +592,60 @@ def eval_command(cfg: DictConfig, ckpt: Path) -> str:
         metrics = ["metrics=[attribute_accuracy]"]
     ckpt_arg = hydra_arg("ckpt_path", ckpt)
     return from_launch_folder(["starganv2-eval", *options, ckpt_arg, *data_args, *metrics])
+
+
+def _data_from_configs(data_args: list[str], options: list[str]) -> list[str]:
+    """``data.<key>=<value>`` for each setting of where the images come from (``root``,
+    ``num_domains``, ``img_size``...: not the loader settings of ``data/common/loader.yaml``) that
+    this launch took from a config file, not its command line, and that ``starganv2-eval`` with
+    ``data_args`` would not compose alike: a user's experiment or top config that sets
+    ``data.root`` under ``data=folder``. Without them the printed command stopped on a required
+    ``data.root`` not set, or measured another folder. Both configs are composed again from
+    their files (the run has changed its own); outside a Hydra app (tests, Python) none."""
+    from hydra import compose
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    hc = _hydra_config()
+    if hc is None or not GlobalHydra.instance().is_initialized():
+        return []
+    searchpath = [o for o in options if o.startswith("hydra.searchpath=")]
+    try:
+        trained = compose(hc.job.config_name, overrides=[*searchpath, *hc.overrides.task]).data
+        evaluated = compose("eval", overrides=[*searchpath, *data_args]).data
+    except HydraException:
+        return []
+    from importlib import resources
+
+    loader = OmegaConf.load(resources.files("starganv2.conf") / "data/common/loader.yaml")
+    args = []
+    for key in trained:
+        if key in loader or key == "_target_" or key not in evaluated.keys():
+            continue
+        value = _resolved(trained, key)
+        if OmegaConf.is_missing(evaluated, key) or value != _resolved(evaluated, key):
+            args.append(_data_arg(key, value))
+    return args
+
+
+def _resolved(node: DictConfig, key: str) -> Any:
+    """``node[key]`` resolved to plain Python (``None`` where it cannot be resolved)."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        value = node[key]
+    except OmegaConfBaseException:
+        return None
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def _data_arg(key: str, value: Any) -> str:
+    """``data.<key>=<value>`` as Hydra reads it back: a list as ``[a,b]``, ``None`` as ``null``."""
+    if isinstance(value, list):
+        return f"data.{key}=[{','.join(_data_arg('x', v)[len('data.x=') :] for v in value)}]"
+    if value is None or isinstance(value, bool):
+        return f"data.{key}={str(value).lower() if value is not None else 'null'}"
+    return hydra_arg(f"data.{key}", value)
 
 
 def _cache_dir_from_env(cfg: DictConfig, data_args: list[str]) -> list[str]:
