@@ -368,6 +368,21 @@ def test_the_eval_command_carries_the_data_a_users_own_experiment_sets(tmp_path,
     assert (evaluated.root, evaluated.num_domains, evaluated.img_size) == ("my data", 2, 32)
 
 
+def test_the_resume_command_keeps_the_launchs_working_folder(tmp_path):
+    """With ``hydra.job.chdir=true`` the job runs in its run folder and a relative
+    ``data.root=../../../my_data`` is read from there: the printed resume command dropped the
+    option, so from the launch folder the same path named no folder and the resume failed."""
+    import shlex
+
+    from starganv2.cli.train import resume_command
+    from tests.integration.conftest import compose_train
+
+    overrides = ["hydra.job.chdir=true", "data=folder", "data.root=../../../my_data"]
+    cfg = compose_train([*overrides, "data.num_domains=2", "run_name=r"], tmp_path / "run")
+    words = shlex.split(resume_command(cfg, tmp_path / "run"))
+    assert "hydra.job.chdir=true" in words and "data.root=../../../my_data" in words
+
+
 @pytest.mark.parametrize(
     ("overrides", "cache_arg"),
     [

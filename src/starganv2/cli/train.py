@@ -557,7 +557,9 @@ def check_one_process_per_job(trainer: Any) -> None:
 def _launch() -> tuple[list[str], list[str]]:
     """How this job was launched, for the commands it prints: the task overrides, and the options
     that find the configs (``--config-dir`` given on the command line, made absolute, and
-    ``hydra.searchpath`` overrides), so a printed command finds a user's own config groups."""
+    ``hydra.searchpath`` overrides), so a printed command finds a user's own config groups, and
+    ``hydra.job.chdir``, so the launch's relative paths name the same files (with it, relative to
+    the run folder)."""
     hc = _hydra_config()
     if hc is None:
         return [], []
@@ -565,7 +567,8 @@ def _launch() -> tuple[list[str], list[str]]:
     for source in hc.runtime.config_sources:
         if source.provider == "command-line" and source.schema == "file":
             options += ["--config-dir", str(Path(source.path).resolve())]
-    options += [o for o in hc.overrides.hydra if o.startswith("hydra.searchpath=")]
+    kept = ("hydra.searchpath=", "hydra.job.chdir=", "+hydra.job.chdir=", "++hydra.job.chdir=")
+    options += [o for o in hc.overrides.hydra if o.startswith(kept)]
     return list(hc.overrides.task), options
 
 
