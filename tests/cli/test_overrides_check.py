@@ -98,3 +98,22 @@ def test_the_tools_say_it_in_one_line(
     assert proc.returncode == 1, lines
     assert len(lines) == 1 and lines[0].startswith(expected), lines
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("package", [None, "hydra.run"])
+def test_cfg_hydra_resolve_prints_the_resolved_run_folder(tmp_path: Path, package: str | None):
+    """``--cfg hydra --resolve``: Hydra resolves the hydra block without the job's keys, of which
+    the run folder is made; it stopped with omegaconf's traceback (``Interpolation key
+    'paths.log_dir' not found``). It prints the block resolved, ``--package`` kept."""
+    args = ["--cfg", "hydra", "--resolve", "run_name=mine"]
+    proc = run_cli(
+        ["starganv2.cli.train", *args, *(["-p", package] if package else [])],
+        cwd=tmp_path,
+        timeout=120,
+        env={"PYTHONPATH": str(ROOT / "src")},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith(f"# @package {package or 'hydra'}\n")
+    assert "dir: ./outputs/train/mine\n" in proc.stdout
+    assert "${" not in proc.stdout
+    assert not (tmp_path / "outputs").exists()

@@ -109,6 +109,26 @@ def _list_entry_problem(override: Any, key: str, lists: dict[str, str]) -> str |
     return None
 
 
+_CFG_FLAGS = ("--cfg", "-c")
+
+
+def hydra_cfg_resolved(argv: list[str], package: str | None) -> list[str]:
+    """``argv`` with ``--cfg hydra --resolve`` made ``--cfg all --resolve --package hydra``: the
+    same block, resolved. Hydra resolves ``--cfg hydra`` without the job's keys, and the run
+    folder (``hydra.run.dir``) is made of them (``paths.log_dir``, ``task_name``, ``run_name``):
+    it stopped with a traceback of omegaconf's frames ending ``Interpolation key 'paths.log_dir'
+    not found``. A ``--package`` given (``hydra.run``) is kept."""
+    out: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word in _CFG_FLAGS:
+            next(words, None)  # its value, "hydra"
+        elif not word.startswith(tuple(f"{flag}=" for flag in _CFG_FLAGS)):
+            out.append(word)
+    out += ["--cfg", "all"]
+    return out if package else [*out, "--package", "hydra"]
+
+
 def checked_command_line(main: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap the ``@hydra.main`` function ``main``: called as a command (no arguments), its
     command line's overrides are checked with :func:`override_problem` first; a problem is one
@@ -127,6 +147,8 @@ def checked_command_line(main: Callable[..., Any]) -> Callable[..., Any]:
             if problem is not None:
                 print(f"Error: {problem}", file=sys.stderr)
                 sys.exit(1)
+            if given is not None and given.cfg == "hydra" and given.resolve:
+                sys.argv[1:] = hydra_cfg_resolved(sys.argv[1:], given.package)
         return main(*args, **kwargs)
 
     return wrapper
