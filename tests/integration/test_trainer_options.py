@@ -470,3 +470,19 @@ def test_log_every_n_steps_below_one_is_refused(tmp_path, every):
     over = [*TINY_OVERRIDES, *data, f"trainer.log_every_n_steps={every}"]
     with pytest.raises(ValueError, match=rf"^trainer\.log_every_n_steps={every} is invalid"):
         run(compose_train(over, tmp_path / "run"))
+
+
+@pytest.mark.parametrize(("callbacks", "warned"), [("timing", True), ("none", False)])
+def test_a_callback_set_without_the_checkpoints_says_so(tmp_path, caplog, callbacks, warned):
+    """``callbacks=timing`` (an option ``--help`` lists) holds the timing callback only: the quick
+    experiment's checkpoint and sample intervals had no callback to go to and the run wrote no
+    checkpoint without a word. ``callbacks=none`` asks for none: no warning."""
+    from starganv2.cli.train import warn_settings_without_a_callback
+    from tests.integration.conftest import compose_train
+
+    cfg = compose_train([f"callbacks={callbacks}"], tmp_path / "run")
+    with caplog.at_level(logging.WARNING, logger="starganv2"):
+        warn_settings_without_a_callback(cfg.callbacks)
+    message = "callbacks=timing has no callback for callbacks.checkpoint, callbacks.samples"
+    assert (message in caplog.text) == warned
+    assert ("callbacks=[default,timing]" in caplog.text) == warned

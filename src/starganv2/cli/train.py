@@ -261,6 +261,7 @@ def build_callbacks(cfg: DictConfig) -> list[Any]:
     from starganv2.evaluation.backbones import MissingWeightsError, WeightsFileError
 
     group = cfg.get("callbacks")
+    warn_settings_without_a_callback(group)
     evaluation = group.get("evaluation") if group else None
     if evaluation is not None and evaluation.get("evaluator") is not None:
         with open_dict(evaluation):
@@ -271,6 +272,26 @@ def build_callbacks(cfg: DictConfig) -> list[Any]:
         key = "callbacks.evaluation.evaluator.metrics"
         keep_auto_metrics(err, cfg, OmegaConf.select(cfg, key), key)
         raise
+
+
+def warn_settings_without_a_callback(group: DictConfig | None) -> None:
+    """Warn about entries of ``callbacks`` that hold settings but no ``_target_``: an experiment's
+    intervals (``checkpoint.every_n_iters``) for a callback the chosen set lacks. They are
+    skipped, so ``callbacks=timing`` (an option ``--help`` lists) trained with no checkpoint, and
+    no sample grid, without a word. ``callbacks=none`` asks for no callbacks: no warning."""
+    hc = _hydra_config()
+    choice = hc.runtime.choices.get("callbacks") if hc is not None else None
+    idle = [name for name, node in (group or {}).items() if node and "_target_" not in node]
+    if not idle or choice == "none":
+        return
+    chosen = f"callbacks={choice}" if choice else "the callbacks"
+    log.warning(
+        "%s has no callback for callbacks.%s: those settings are not used and the callbacks do "
+        "not run; with the default callbacks (checkpoints, sample grids) too: callbacks=[default,%s]",
+        chosen,
+        ", callbacks.".join(idle),
+        choice or "<set>",
+    )
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
