@@ -178,6 +178,7 @@ class AttributeDataModule(L.LightningDataModule):
             ("batch_size", batch_size, 1),
             ("num_workers", num_workers, 0),
             ("test_size", test_size, 0),
+            *([] if samples_per_epoch is None else [("samples_per_epoch", samples_per_epoch, 1)]),
             *([] if val_batch_size is None else [("val_batch_size", val_batch_size, 1)]),
         ):
             if not isinstance(value, int) or value < low:

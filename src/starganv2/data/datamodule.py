@@ -182,6 +182,7 @@ class ImageDomainDataModule(L.LightningDataModule):
             ("batch_size", batch_size, 1),
             ("num_workers", num_workers, 0),
             ("max_consecutive_failures", max_consecutive_failures, 1),
+            *([] if samples_per_epoch is None else [("samples_per_epoch", samples_per_epoch, 1)]),
             *([] if val_batch_size is None else [("val_batch_size", val_batch_size, 1)]),
         ):
             if not isinstance(value, int) or value < low:
