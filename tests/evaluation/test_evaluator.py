@@ -125,3 +125,12 @@ def test_save_images_without_a_metric_that_writes_images_is_refused(tmp_path, mo
     data = EvalData(["a", "b"], {}, {}, None, attributes=object())
     with pytest.raises(ValueError, match=r"^save_images=.*: metrics='auto' \(here \['attribute_"):
         auto.evaluate(IdentityTranslator(num_domains=2), data, settings_key="")
+
+
+def test_one_mode_given_as_a_name_is_that_mode(offline_hub):
+    """``modes=latent`` on the command line is the string ``"latent"``: the one mode, as
+    ``metrics=shapes_quality`` is the one metric, not the letters (which were refused as
+    ``modes=['l', 'a', 't', 'e', 'n', 't']``); a misspelt name is named as typed."""
+    assert Evaluator(TINY_FID, modes="latent").modes == ("latent",)
+    with pytest.raises(ValueError, match=r"^modes=\['latnet'\]: expected"):
+        Evaluator(TINY_FID, modes="latnet")

@@ -159,7 +159,8 @@ class Evaluator:
             (each with its defaults), or ``"auto"`` (``fid_lpips``, plus ``shapes_quality`` on
             the built-in shapes data).
         modes: guidance modes to evaluate (``latent``, ``reference`` for style models, ``label``
-            for deterministic ones); ``None``: every mode the model supports.
+            for deterministic ones; one name alone, ``"latent"``, is that mode); ``None``: every
+            mode the model supports.
         num_outs_per_domain: outputs per source image and task (>= 2; the paper uses 10).
         batch_size: source images per batch.
         seed: seed of the latent codes and reference draws (per image, so results do not depend
@@ -184,6 +185,8 @@ class Evaluator:
         num_workers: int = 0,
         save_images: str | os.PathLike | None = None,
     ):
+        if isinstance(modes, str):
+            modes = [modes]  # modes=latent: one mode, as metrics=shapes_quality is one metric
         if modes is not None:
             modes = tuple(modes)
             bad = [m for m in modes if m not in MODES]
