@@ -328,6 +328,65 @@ class RepeatedSweepValueCheck(Callback):
         sys.exit(1)
 
 
+def has_several_jobs(overrides: Sequence[str]) -> bool:
+    """Whether the multirun of ``overrides`` sweeps a key (``ckpt_path=a.ckpt,b.ckpt``), so
+    launches more than one job; ``-m ckpt_path=a.ckpt`` is one job."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException:  # Hydra reports a malformed override itself
+        return False
+    return any(override.is_sweep_override() for override in parsed)
+
+
+def shared_output_key(config: Any, keys: Sequence[str]) -> str | None:
+    """The first of ``keys`` that ``config`` sets to a fixed path (no ``${...}``, so one path for
+    every job of the multirun), or ``None``: each job would overwrite what the one before wrote
+    there, and only the last job's results would remain."""
+    for key in keys:
+        # unset, absent, or an interpolation that needs the job's Hydra (${paths.output_dir})
+        if not OmegaConf.select(config, key, throw_on_resolution_failure=False):
+            continue
+        if not OmegaConf.is_interpolation(config, key):
+            return key
+    return None
+
+
+class SharedOutputCheck(Callback):
+    """Refuse a multirun of several jobs (``starganv2-eval -m ckpt_path=a.ckpt,b.ckpt``) that
+    gives one of ``keys`` (``output_file``, ``save_images``) a fixed path: every job would write
+    the same file or folder, each overwriting the one before, and a comparison of checkpoints
+    would keep the last one's figures alone, without a word. One error line naming the key and
+    a per-job form, exit status 1, before any job runs."""
+
+    def __init__(self, keys: Sequence[str] = ()):
+        self.keys = list(keys)
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        """Check before the sweeper launches (Hydra turns a callback's exception into a warning,
+        so this exits itself, as :class:`RepeatedSweepValueCheck` does)."""
+        import logging
+
+        if not has_several_jobs(config.hydra.overrides.task):
+            return
+        key = shared_output_key(config, self.keys)
+        if key is None:
+            return
+        value = OmegaConf.select(config, key)
+        logging.getLogger("starganv2.cli").error(
+            "%s=%s is one path for every job of this multirun: each job would overwrite what the "
+            "one before wrote there; put it in each job's own folder, e.g. "
+            "'%s=${paths.output_dir}/%s'",
+            key,
+            value,
+            key,
+            Path(str(value)).name,
+        )
+        sys.exit(1)
+
+
 def register_resolvers() -> None:
     """Make ``${job_folder:...}``, ``${job_label:}``, ``${slurm_count:...}``, ``${slurm_gpus:...}``,
     ``${run_record:...}`` and ``${run_folder_name:...}`` available to the configs (idempotent)."""
