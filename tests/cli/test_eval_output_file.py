@@ -23,3 +23,15 @@ def test_output_file_under_a_file_is_refused_at_once(tmp_path):
     cfg = _two_domains_no_data(tmp_path, f"output_file={tmp_path}/notes.txt/metrics.json")
     with pytest.raises(ValueError, match=r"^output_file=.*: .*notes\.txt is a file, not a folder"):
         run(cfg)
+
+
+@pytest.mark.parametrize("sub", ["", "/imgs"])
+def test_save_images_that_is_a_file_is_refused_at_once(tmp_path, sub):
+    """``save_images=notes.txt`` (or a folder under it) failed only at the first image, after
+    the checkpoint, the weights and the real images were read, in a message without the key."""
+    (tmp_path / "notes.txt").write_text("x")
+    cfg = _two_domains_no_data(
+        tmp_path, "metrics=[fid_lpips]", f"save_images={tmp_path}/notes.txt{sub}"
+    )
+    with pytest.raises(ValueError, match=r"^save_images=.*: .*notes\.txt is a file, not a folder"):
+        run(cfg)

@@ -178,6 +178,22 @@ def check_output_file(output_file: str) -> None:
     )
 
 
+def check_save_images(save_images: str | None) -> None:
+    """Refuse, before any work, a ``save_images`` folder that is a file or lies under one: found
+    only at the first image, after the checkpoint, the weights and the first target domain's
+    real images were read, with no word of the setting."""
+    from starganv2.utils.files import blocking_file
+
+    if save_images is None:
+        return
+    blocker = blocking_file(save_images)
+    if blocker is not None:
+        raise ValueError(
+            f"save_images={save_images}: {blocker} is a file, not a folder; give a folder for "
+            "the images (missing folders are made)"
+        )
+
+
 def log_results(loggers: list[Any], results: dict[str, float | int], iteration: int) -> None:
     """Log ``results`` as ``eval/<key>`` at ``step=iteration`` to every logger; a wandb run that
     cannot start is one line naming ``logger.wandb`` (``metrics.json`` is written already)."""
@@ -215,6 +231,7 @@ def run(cfg: DictConfig) -> dict[str, float | int]:
 
     quiet_third_party()
     check_output_file(cfg.output_file)
+    check_save_images(cfg.get("save_images"))
     check_checkpoint_path(cfg.ckpt_path)
     model = load_module(cfg.ckpt_path, resolve_device(cfg.device))
     # before the data: missing weights fail before any image is read; after the model, whose
