@@ -54,18 +54,24 @@ def int_list(text: str, flag: str, minimum: int, example: str) -> list[int]:
         raise SystemExit(
             f"{flag} {text!r}: expected a comma list of integers >= {minimum}, e.g. {example}"
         )
-    repeated = sorted({v for v in values if values.count(v) > 1})
+    repeated = _repeated(values)
     if repeated:  # a seed listed twice ran twice into one folder, or counted twice in a mean
         raise SystemExit(f"{flag} {text!r}: {repeated} listed more than once; give each once")
     return values
 
 
+def _repeated(values: Sequence[Any]) -> list[Any]:
+    """The values listed more than once in ``values``, sorted."""
+    return sorted({v for v in values if list(values).count(v) > 1})
+
+
 def distinct(values: Sequence[Any], flag: str) -> list[Any]:
     """``values`` of ``flag`` (an ``nargs="+"`` list) if none is repeated, else a one-line
     ``SystemExit``: a seed given twice counted one result twice (a spread of 0)."""
-    repeated = sorted({str(v) for v in values if list(values).count(v) > 1})
+    repeated = _repeated(values)
     if repeated:
-        raise SystemExit(f"{flag}: {', '.join(repeated)} listed more than once; give each once")
+        shown = ", ".join(map(str, repeated))
+        raise SystemExit(f"{flag}: {shown} listed more than once; give each once")
     return list(values)
 
 

@@ -127,16 +127,21 @@ def check_output_file(value: str, shown: str, what: str, example: str) -> None:
     file (``"the JSON file"``), ``example`` a path to give instead."""
     import os
 
-    from starganv2.utils.files import blocking_file
-
     path = Path(value)
     if str(value).endswith(("/", os.sep)) or path.is_dir():
         raise ValueError(f"{shown} is a folder: give {what} to write, e.g. {example}")
-    blocker = blocking_file(path.parent)
+    check_output_folder(path.parent, shown, "give a path in a folder")
+
+
+def check_output_folder(folder: str | Path, shown: str, advice: str) -> None:
+    """Refuse, before any work, an output ``folder`` that is a file or lies under one: a
+    ``ValueError`` naming the setting (``shown``), the file in the way and ``advice``."""
+    from starganv2.utils.files import blocking_file
+
+    blocker = blocking_file(folder)
     if blocker is not None:
         raise ValueError(
-            f"{shown}: {blocker} is a file, not a folder; give a path in a folder "
-            "(missing folders are made)"
+            f"{shown}: {blocker} is a file, not a folder; {advice} (missing folders are made)"
         )
 
 

@@ -182,15 +182,11 @@ def check_save_images(save_images: str | None) -> None:
     """Refuse, before any work, a ``save_images`` folder that is a file or lies under one: found
     only at the first image, after the checkpoint, the weights and the first target domain's
     real images were read, with no word of the setting."""
-    from starganv2.utils.files import blocking_file
+    from starganv2.cli.common import check_output_folder
 
-    if save_images is None:
-        return
-    blocker = blocking_file(save_images)
-    if blocker is not None:
-        raise ValueError(
-            f"save_images={save_images}: {blocker} is a file, not a folder; give a folder for "
-            "the images (missing folders are made)"
+    if save_images is not None:
+        check_output_folder(
+            save_images, f"save_images={save_images}", "give a folder for the images"
         )
 
 

@@ -331,14 +331,7 @@ class RepeatedSweepValueCheck(Callback):
 def has_several_jobs(overrides: Sequence[str]) -> bool:
     """Whether the multirun of ``overrides`` sweeps a key (``ckpt_path=a.ckpt,b.ckpt``), so
     launches more than one job; ``-m ckpt_path=a.ckpt`` is one job."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except HydraException:  # Hydra reports a malformed override itself
-        return False
-    return any(override.is_sweep_override() for override in parsed)
+    return bool(swept_keys([str(o) for o in overrides]))
 
 
 def shared_output_key(config: Any, keys: Sequence[str]) -> str | None:

@@ -866,19 +866,12 @@ def refused_write(err: OSError, out: Path) -> OutputWriteError | None:
     todo = WRITE_FAILURES.get(err.errno)
     if todo is None:
         return None
-    if err.filename is not None and not _inside(Path(str(err.filename)), out):
+    named = Path(os.path.abspath(str(err.filename))) if err.filename is not None else None
+    if named is not None and not named.is_relative_to(os.path.abspath(out)):
         return None
-    refused = OutputWriteError(
-        f"cannot write a log file of the run folder {out}: {err.strerror}; {todo}"
+    return OutputWriteError(
+        f"cannot write a log file of the run folder {out}: {err.strerror}; {todo}", err.errno
     )
-    refused.errno = err.errno
-    return refused
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or under it (both made absolute, links not followed)."""
-    path, folder = Path(os.path.abspath(path)), Path(os.path.abspath(folder))
-    return path == folder or folder in path.parents
 
 
 def with_resume_command(err: OutputWriteError, cfg: DictConfig, out: Path) -> OutputWriteError:
@@ -898,9 +891,7 @@ def with_resume_command(err: OutputWriteError, cfg: DictConfig, out: Path) -> Ou
         )
     else:
         how = resume_command(cfg, out)
-    new = OutputWriteError(f"{err}; then continue the run: {how}")
-    new.errno = err.errno
-    return new
+    return OutputWriteError(f"{err}; then continue the run: {how}", err.errno)
 
 
 def check_settings(cfg: DictConfig) -> None:

@@ -47,7 +47,14 @@ __all__ = [
 class OutputWriteError(OSError):
     """An output file could not be written for a reason of the file system it goes to (a full
     disk, a used-up quota, a read-only mount, no permission): one line naming the file and what
-    to do. Nothing was left under the file's name; files written before it are whole."""
+    to do. Nothing was left under the file's name; files written before it are whole.
+
+    ``errno`` is that of the refused write; ``str()`` stays the message alone (without
+    ``[Errno N]``, which ``OSError(errno, message)`` would add)."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 WRITE_FAILURES = {
@@ -76,9 +83,9 @@ def write_error(err: OSError, path: Path, tmp: Path | None = None) -> OSError:
         where = f" (writing {written})"
     new = OutputWriteError(
         f"cannot write {path}: {err.strerror}{where}; {todo}. Nothing was written under that "
-        "name, and the files written before it are whole"
+        "name, and the files written before it are whole",
+        err.errno,
     )
-    new.errno = err.errno  # str() stays the message alone, without "[Errno N]"
     return new
 
 
@@ -200,9 +207,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         if blocker is not None:  # NotADirectoryError, or a bare "[Errno 17] File exists"
             new = OutputWriteError(
                 f"cannot write {path}: {blocker} is a file, not a folder; give an output path "
-                "in a folder (missing folders are made)"
+                "in a folder (missing folders are made)",
+                err.errno,
             )
-            new.errno = err.errno
             raise new from err
         raise write_error(err, path, Path(err.filename) if err.filename else None) from err
     suffix = path.suffix if suffix is None else suffix

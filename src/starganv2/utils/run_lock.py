@@ -117,9 +117,8 @@ class RunLock:
         try:
             atomic_write_text(tmp, json.dumps(self._me, indent=1) + "\n")
         except OutputWriteError as err:  # it named the hidden temporary, not the lock
-            refused = OutputWriteError(str(err).replace(str(tmp), str(self.path), 1))
-            refused.errno = err.errno
-            raise refused from err
+            named = str(err).replace(str(tmp), str(self.path), 1)
+            raise OutputWriteError(named, err.errno) from err
         try:
             os.link(tmp, self.path)
         except FileExistsError:
