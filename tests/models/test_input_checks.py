@@ -233,6 +233,17 @@ def test_an_empty_batch_translates_to_an_empty_batch(v2):
         assert out.shape == (0, 3, 32, 32)
 
 
+def test_an_empty_batch_translates_to_an_empty_batch_in_stargan_v1_too(v1):
+    """StarGAN v1 failed in torch's instance norm ('select(): index 0 out of range')."""
+    assert v1.translate(images(0), 1).shape == (0, 3, 32, 32)
+    assert v1.translate_labels(images(0), torch.zeros(0, TINY_V1["num_domains"])).shape == (
+        0,
+        3,
+        32,
+        32,
+    )
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_a_converted_model_draws_its_latent_codes_in_its_dtype(dtype):
     """README allows converted models; fresh codes used to be float32 (a dtype mismatch)."""

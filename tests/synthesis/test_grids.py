@@ -8,9 +8,16 @@ import torch
 
 from starganv2.models.interface import GuidanceModeError
 from starganv2.models.prediction import MEAN_STYLE_SEED
+from starganv2.models.stargan_v1.module import StarGANv1Module
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from starganv2.models.styles import style_means
-from starganv2.synthesis.grids import latent_grid, reference_grid, save_grid
+from starganv2.synthesis.grids import (
+    attribute_grid,
+    label_grid,
+    latent_grid,
+    reference_grid,
+    save_grid,
+)
 from starganv2.utils.images import to_unit as denormalize
 from tests.helpers import TINY
 
@@ -118,6 +125,32 @@ def test_grids_name_the_sources_they_refuse():
         latent_grid(module, [x], z)
     with pytest.raises(ValueError, match=r"x_src has shape \(3, 32, 32\)"):
         reference_grid(module, x[0], x, 1)
+
+
+def test_grids_refuse_an_empty_batch_of_sources_naming_x_src():
+    """latent_grid failed in make_grid with 'float division by zero', the StarGAN v1 grids in
+    torch's instance norm, and reference_grid drew the references without any source."""
+    module = StarGANv2Module(**TINY)
+    none, x, z = torch.zeros(0, 3, 32, 32), torch.rand(2, 3, 32, 32) * 2 - 1, torch.randn(2, 4)
+    expected = r"x_src has shape \(0, 3, 32, 32\): a grid needs at least one source image"
+    with pytest.raises(ValueError, match=expected):
+        latent_grid(module, none, z)
+    with pytest.raises(ValueError, match=expected):
+        reference_grid(module, none, x, 1)
+    v1 = StarGANv1Module(img_size=32, num_domains=2, g_conv_dim=8, d_conv_dim=8, g_repeat_num=1)
+    with pytest.raises(ValueError, match=expected):
+        label_grid(v1, none)
+    multi = StarGANv1Module(
+        img_size=32,
+        num_domains=2,
+        g_conv_dim=8,
+        d_conv_dim=8,
+        g_repeat_num=1,
+        label_mode="multi",
+        attributes=["a", "b"],
+    )
+    with pytest.raises(ValueError, match=expected):
+        attribute_grid(multi, none, torch.zeros(0, 2))
 
 
 def test_grids_take_domains_as_translate_takes_them():

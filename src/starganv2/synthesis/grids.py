@@ -40,6 +40,16 @@ def save_grid(grid: torch.Tensor, path: str | os.PathLike) -> Path:
     return save_picture(to_pil(grid, unit=True), path)
 
 
+def _check_sources(model: Translator, x_src: object) -> None:
+    """``x_src`` checked as images of ``model``'s size (errors name ``x_src``) holding at least
+    one: an empty batch failed in ``make_grid`` (a ZeroDivisionError) or in the nets."""
+    check_images(x_src, model.img_size, "x_src")
+    if x_src.size(0) == 0:
+        raise ValueError(
+            f"x_src has shape {tuple(x_src.shape)}: a grid needs at least one source image"
+        )
+
+
 def _domains(model: Translator, domains: object) -> list[int]:
     """A grid's target domains: all of ``model``'s for ``None``, else ``domains`` checked
     (:func:`~starganv2.models.training_checks.domain_list`; errors name ``domains``)."""
@@ -76,7 +86,7 @@ def latent_grid(
     Returns: ``(3, H, W)`` grid with ``N`` rows and ``1 + len(domains) * K`` columns.
     """
     require_mode(model, MODE_LATENT, "a latent-guided grid")
-    check_images(x_src, model.img_size, "x_src")  # before x_src.size(0): errors name x_src
+    _check_sources(model, x_src)  # before x_src.size(0): errors name x_src
     check_codes(z, None, model.latent_dim, "z", "latent_dim")
     n = x_src.size(0)
     domains = _domains(model, domains)
@@ -112,7 +122,7 @@ def reference_grid(
     """
     require_mode(model, MODE_REFERENCE, "a reference-guided grid")
     # before the blank corner is made like x_src: 8-bit sources failed there naming nothing
-    check_images(x_src, model.img_size, "x_src")
+    _check_sources(model, x_src)
     check_images(x_ref, model.img_size, "x_ref")
     y_ref = domain_labels(y_ref, x_ref.size(0), model.num_domains, x_ref.device, key="y_ref")
     n = x_src.size(0)
@@ -139,6 +149,7 @@ def label_grid(
     Returns: ``(3, H, W)`` grid with ``N`` rows and ``1 + len(domains)`` columns.
     """
     require_mode(model, MODE_LABEL, "a label-guided grid")
+    _check_sources(model, x_src)
     domains = _domains(model, domains)
     columns = [x_src] + [model.translate(x_src, y) for y in domains]
     tiles = torch.stack(columns, dim=1).flatten(0, 1)  # (N * cols, 3, S, S), row-major
@@ -167,6 +178,7 @@ def attribute_grid(
     Returns: ``(3, H, W)`` grid with ``N`` rows and ``1 + A`` columns.
     """
     require_mode(model, MODE_ATTRIBUTE, "an attribute grid")
+    _check_sources(model, x_src)
     targets = original_test_labels(c_org.to(x_src.dtype), exclusive)
     columns = [x_src] + [model.translate_labels(x_src, c_trg) for c_trg in targets]
     tiles = torch.stack(columns, dim=1).flatten(0, 1)  # (N * cols, 3, S, S), row-major

@@ -413,6 +413,8 @@ class StarGANv1Module(TranslationModule):
                 f"c_trg is {shown}: expected a tensor ({x.size(0)}, {self.num_domains}) of label "
                 "vectors, one row per image"
             )
+        if x.size(0) == 0:  # as StarGAN v2's translate: torch's instance norm fails on none
+            return x.clone()
         return self.inference_net("generator")(x, c_trg.to(x.dtype)).clamp_(-1, 1)
 
     # ------------------------------------------------------------------ export
