@@ -12,6 +12,7 @@ from PIL import Image
 from starganv2.cli.common import BAD_INPUT
 from starganv2.cli.train import run
 from starganv2.utils.files import OutputWriteError
+from tests.helpers.full_disk import full_disk_at
 from tests.integration.conftest import TINY_OVERRIDES, TINY_SHAPES, compose_train
 
 
@@ -40,6 +41,33 @@ def test_a_full_disk_at_a_sample_grid_names_it_and_how_to_continue(tmp_path, mon
     assert isinstance(info.value, BAD_INPUT)  # reported in one line by every console script
     assert message.startswith(f"cannot write {out.resolve() / 'samples'}")
     assert "the disk is full" in message
+    assert f"hydra.run.dir={out.resolve()} resume=auto" in message
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["starganv2"]["iteration"] == 1  # whole, and the newest
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "iter_0000001.ckpt",
+        "last.ckpt",
+    ]
+
+
+def test_a_full_disk_at_a_checkpoint_names_it_and_how_to_continue(tmp_path, monkeypatch):
+    """On a real full disk torch's writer raised a RuntimeError ('unexpected pos ...'): a
+    traceback naming no file and no way to continue. Then the message named the checkpoint's
+    temporary file (the callback's, around the checkpoint IO's own)."""
+    full_disk_at(monkeypatch, "iter_0000002")
+    overrides = [
+        *TINY_OVERRIDES,
+        *TINY_SHAPES,
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "callbacks.checkpoint.every_n_iters=1",
+        "run_name=full",
+    ]
+    out = tmp_path / "run"
+    with pytest.raises(OutputWriteError) as info:
+        run(compose_train(overrides, out))
+    message = str(info.value)
+    expected = out.resolve() / "checkpoints" / "iter_0000002.ckpt"
+    assert message.startswith(f"cannot write {expected}: No space left on device;"), message
     assert f"hydra.run.dir={out.resolve()} resume=auto" in message
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["starganv2"]["iteration"] == 1  # whole, and the newest

@@ -35,6 +35,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from starganv2.data.folders import ImageLoadError
 from starganv2.data.sampling import UnreadableDataError
+from starganv2.utils.checkpoint_io import writes_whole
 from starganv2.utils.checks import check_int
 from starganv2.utils.files import atomic_link_or_copy, atomic_path
 
@@ -246,12 +247,16 @@ class IterationCheckpoint(ModelCheckpoint):
         return path
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        """Lightning's save, through a temporary file renamed into place on rank 0."""
-        if not trainer.is_global_zero:
-            trainer.save_checkpoint(filepath, self.save_weights_only)  # collective; writes nothing
+        """Lightning's save, through a temporary file renamed into place on rank 0 (the
+        :class:`~starganv2.utils.checkpoint_io.FileCheckpointIO` of ``starganv2-train`` does
+        that itself: a second temporary would be the file its errors name, a full disk say)."""
+        if not trainer.is_global_zero or writes_whole(trainer):
+            trainer.save_checkpoint(filepath, self.save_weights_only)  # collective
+        else:
+            with atomic_path(filepath) as tmp:
+                trainer.save_checkpoint(tmp, self.save_weights_only)
+        if not trainer.is_global_zero:  # wrote nothing
             return
-        with atomic_path(filepath) as tmp:
-            trainer.save_checkpoint(tmp, self.save_weights_only)
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
         for logger in trainer.loggers:

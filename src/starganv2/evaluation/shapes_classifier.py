@@ -24,7 +24,7 @@ from torch import nn
 
 from starganv2.data.folders import eval_transform, list_domain_files, load_image
 from starganv2.data.shape_masks import silhouette
-from starganv2.utils.files import atomic_write
+from starganv2.utils.files import save_torch
 
 __all__ = [
     "CLASSIFIER_FILE",
@@ -205,7 +205,7 @@ def load_or_train_classifier(
     info["seed"] = seed
     state = {"state_dict": net.state_dict(), "info": info}
     try:
-        atomic_write(path, lambda tmp: torch.save(state, tmp))
+        save_torch(state, path)
     except OSError as err:
         log.warning(
             "%s: cannot cache the shape classifier (%s); it is trained again on next use",

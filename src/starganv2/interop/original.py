@@ -42,7 +42,7 @@ from starganv2.models.stargan_v2.module import (
     StarGANv2Module,
 )
 from starganv2.models.stargan_v2.step import NET_NAMES
-from starganv2.utils.files import atomic_write, load_weights_file
+from starganv2.utils.files import load_weights_file, save_torch
 
 __all__ = [
     "ConversionError",
@@ -494,7 +494,7 @@ def convert_checkpoint(
             },
         },
     }
-    atomic_write(output_path, lambda tmp: torch.save(checkpoint, tmp))
+    save_torch(checkpoint, output_path)
     log.info(
         "wrote %s (iteration %d; %s)",
         output_path,

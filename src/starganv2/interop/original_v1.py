@@ -44,7 +44,7 @@ import torch
 
 from starganv2.interop.original import ConversionError, refuse_library_checkpoint
 from starganv2.models.stargan_v1.module import MODEL_NAME, StarGANv1Module
-from starganv2.utils.files import atomic_write, load_weights_file
+from starganv2.utils.files import load_weights_file, save_torch
 
 __all__ = [
     "CELEBA_ATTRIBUTES",
@@ -319,7 +319,7 @@ def convert_v1_checkpoint(
             },
         },
     }
-    atomic_write(output_path, lambda tmp: torch.save(checkpoint, tmp))
+    save_torch(checkpoint, output_path)
     log.info(
         "wrote %s (StarGAN v1, iteration %d; %s)",
         output_path,

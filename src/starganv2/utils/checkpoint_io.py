@@ -6,8 +6,8 @@ Lightning's ``TorchCheckpointIO`` serializes a checkpoint into memory, then copi
 (256 px) a checkpoint of about 1.2 GB (nets, EMA nets, Adam moments) needed that much free
 space in ``$TMPDIR`` besides the run folder's disk, and twice its size in host memory.
 :class:`FileCheckpointIO` writes it with ``torch.save`` to a temporary file in the destination
-folder, renamed into place (:func:`~starganv2.utils.files.atomic_path`): as atomic, no staging,
-no copy in memory. Remote paths (``s3://``...) keep Lightning's way.
+folder, renamed into place (:func:`~starganv2.utils.files.save_torch`): as atomic, no staging,
+no copy in memory, and a full disk is an error naming the checkpoint. Remote paths (``s3://``...) keep Lightning's way.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from starganv2.utils.files import atomic_path
+from starganv2.utils.files import save_torch
 
-__all__ = ["FileCheckpointIO", "use_file_checkpoint_io"]
+__all__ = ["FileCheckpointIO", "use_file_checkpoint_io", "writes_whole"]
 
 
 class FileCheckpointIO(TorchCheckpointIO):
@@ -37,8 +36,7 @@ class FileCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, path, storage_options)
             return
         local = str(path).removeprefix("file://")
-        with atomic_path(local) as tmp:
-            torch.save(checkpoint, tmp)
+        save_torch(checkpoint, local)
 
 
 def use_file_checkpoint_io(trainer: Any) -> None:
@@ -48,3 +46,9 @@ def use_file_checkpoint_io(trainer: Any) -> None:
     strategy = trainer.strategy
     if type(getattr(strategy, "checkpoint_io", None)) is TorchCheckpointIO:
         strategy.checkpoint_io = FileCheckpointIO()
+
+
+def writes_whole(trainer: Any) -> bool:
+    """Whether ``trainer``'s checkpoint IO is a :class:`FileCheckpointIO` (it writes each
+    checkpoint whole by itself, through its own temporary file)."""
+    return isinstance(getattr(trainer.strategy, "checkpoint_io", None), FileCheckpointIO)

@@ -38,6 +38,7 @@ __all__ = [
     "owner_tag",
     "owner_is_gone",
     "save_json",
+    "save_torch",
     "write_failures",
     "load_weights_file",
     "blocking_file",
@@ -272,6 +273,43 @@ def save_json(obj: Mapping[str, Any], path: str | os.PathLike) -> Path:
         k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in obj.items()
     }
     return atomic_write_text(path, json.dumps(clean, indent=2) + "\n")
+
+
+def save_torch(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to ``path`` whole (:func:`atomic_path`); returns ``path``.
+
+    Written through a Python file object, not torch's own file: when the disk fills up (or the
+    quota, or the file system's size limit), torch's writer said only ``RuntimeError: ...
+    unexpected pos 350080 vs 349968`` (its C++ stream keeps no ``errno``). Through a Python
+    file the refused write's ``OSError`` is kept (the ``RuntimeError``'s context) and raised
+    instead, so :func:`atomic_path` names the file and what to do.
+    """
+    import torch
+
+    def write(tmp: Path) -> None:
+        try:
+            with open(tmp, "wb") as fh:
+                torch.save(obj, fh)
+        except RuntimeError as err:
+            refused = _os_error_in(err)
+            if refused is None:
+                raise
+            # a new OSError: ``refused`` is already ``err``'s context (no loop in the chain)
+            raise OSError(refused.errno, refused.strerror, refused.filename) from err
+
+    return atomic_write(path, write)
+
+
+def _os_error_in(err: BaseException) -> OSError | None:
+    """The first ``OSError`` among ``err``'s causes and contexts (``None`` if there is none)."""
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def write_failures(
