@@ -70,3 +70,46 @@ def test_an_id_wandb_refuses_offline_is_one_line_without_the_login_advice(tmp_pa
     with pytest.raises(ConfigError, match=r"^logger\.wandb: .*Run ID.*logger\.wandb\.id") as err:
         log_run_config([logger], {"seed": 0})
     assert "login" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "node", "in_the_way"),
+    [
+        ("csv", {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "csv"}, "csv"),
+        ("tb", {"_target_": "lightning.pytorch.loggers.TensorBoardLogger", "name": "tb"}, "tb"),
+        ("wandb", WANDB, "wandb"),
+        ("csv", {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "csv"}, ""),
+    ],
+)
+def test_a_file_where_a_logger_folder_goes_is_one_line_naming_the_key(
+    tmp_path, key, node, in_the_way
+):
+    """A file where a logger's folder goes stopped the CSV and TensorBoard loggers with a bare
+    ``[Errno 17] File exists`` or a ``NotADirectoryError`` traceback, and wandb wrote its run
+    to the system's temporary folder with a warning only."""
+    from starganv2.cli.train import check_logger_folders
+
+    save_dir = tmp_path / "run"
+    blocker = save_dir / in_the_way if in_the_way else save_dir
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("x")
+    cfg = logger_cfg(**{key: {**node, "save_dir": str(save_dir)}})
+    with pytest.raises(ValueError, match=rf"^logger\.{key}: {blocker} is a file.*{key}\.save_dir"):
+        check_logger_folders(cfg)
+
+
+def test_logger_folders_that_can_be_made_pass(tmp_path):
+    from starganv2.cli.train import check_logger_folders
+
+    (tmp_path / "csv").mkdir()
+    cfg = logger_cfg(
+        csv={
+            "_target_": "lightning.pytorch.loggers.CSVLogger",
+            "name": "csv",
+            "save_dir": str(tmp_path),
+        },
+        wandb={**WANDB, "save_dir": str(tmp_path / "new" / "deeper")},
+        other={"_target_": "lightning.pytorch.loggers.WandbLogger", "save_dir": None},
+    )
+    check_logger_folders(cfg)
+    check_logger_folders(OmegaConf.create({"logger": None}))

@@ -302,6 +302,27 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
+def check_logger_folders(cfg: DictConfig) -> None:
+    """Refuse, before the loggers are made, a logger folder that is a file or lies under one
+    (``<save_dir>/<name>`` of the CSV and TensorBoard loggers, ``<save_dir>/wandb`` of wandb's):
+    a ``ValueError`` naming the logger's key and the file. The CSV and TensorBoard loggers
+    stopped on it with a bare ``[Errno 17] File exists`` or a ``NotADirectoryError`` traceback,
+    and wandb wrote its run to the system's temporary folder with a warning only."""
+    from starganv2.cli.common import check_output_folder
+
+    for key, node in (cfg.get("logger") or {}).items():
+        if not node or node.get("save_dir") is None:
+            continue
+        folder = Path(str(node.save_dir))
+        if str(node.get("_target_", "")).endswith("WandbLogger"):
+            folder = folder / "wandb"
+        elif node.get("name"):
+            folder = folder / str(node.name)
+        check_output_folder(
+            folder, f"logger.{key}", f"move it, or give logger.{key}.save_dir another folder"
+        )
+
+
 WANDB_ID_FILE = "wandb_id.txt"
 """The run folder's file holding the id of the wandb run its training logs to."""
 
@@ -959,6 +980,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     _check_optimized_metric(cfg, callbacks, model)
     _check_monitored_keys(cfg, callbacks, model)
     out = Path(cfg.paths.output_dir)
+    check_logger_folders(cfg)
     wandb_id = keep_wandb_run(cfg, out, resuming=ckpt_path is not None)
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = build_trainer(cfg, callbacks, loggers)
