@@ -209,6 +209,8 @@ def test_going_back_to_an_earlier_checkpoint_of_the_folder_is_said(tmp_path, cap
     if warned:
         assert "iter_0000004.ckpt ... iter_0000007.ckpt" in caplog.text
         assert "another run_name" in caplog.text
+        # the loggers get iterations 4..7 twice (found by hunt AZ)
+        assert "get iterations 4 and on a second time" in caplog.text
 
 
 def test_a_checkpoint_of_another_run_folder_is_not_going_back(tmp_path, caplog):

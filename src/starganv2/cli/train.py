@@ -142,7 +142,8 @@ def _warn_going_back(path: Path, folder: Path) -> None:
     """A warning when ``path`` is a checkpoint of this run folder and the folder holds
     ``iter_*.ckpt`` files of later iterations: the run goes back to ``path``'s iteration and
     replaces each of those files when it reaches its iteration (and ``last.ckpt`` at its first
-    save), which was silent."""
+    save), which was silent, and logs those iterations again (a new csv ``version_N``, a second
+    TensorBoard events file, the folder's wandb run)."""
     from starganv2.callbacks.checkpoint import iteration_checkpoints
 
     if path.resolve().parent != folder.resolve():
@@ -152,13 +153,15 @@ def _warn_going_back(path: Path, folder: Path) -> None:
     if later:
         log.warning(
             "ckpt_path=%s is at iteration %d, and this run folder holds %d checkpoint(s) of later "
-            "iterations (%s ... %s): this run replaces each when it reaches its iteration; to "
-            "keep them, start from it in a new run folder (another run_name)",
+            "iterations (%s ... %s): this run replaces each when it reaches its iteration, and "
+            "its logs (csv, TensorBoard, the same wandb run) get iterations %d and on a second "
+            "time; to keep them apart, start from it in a new run folder (another run_name)",
             path,
             start,
             len(later),
             later[0].name,
             later[-1].name,
+            start + 1,
         )
 
 
