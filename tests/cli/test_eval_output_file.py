@@ -35,3 +35,15 @@ def test_save_images_that_is_a_file_is_refused_at_once(tmp_path, sub):
     )
     with pytest.raises(ValueError, match=r"^save_images=.*: .*notes\.txt is a file, not a folder"):
         run(cfg)
+
+
+@pytest.mark.parametrize("logger", ["csv", "tensorboard"])
+def test_a_file_where_the_loggers_folder_goes_is_refused_at_once(tmp_path, logger):
+    """The loggers are made after the evaluation: a file in place of their folder was a
+    ``FileExistsError`` traceback once the whole evaluation had run (found by hunt AZ)."""
+    (tmp_path / "logs").write_text("x")
+    cfg = _two_domains_no_data(
+        tmp_path, f"logger={logger}", f"logger.{logger}.save_dir={tmp_path}/logs"
+    )
+    with pytest.raises(ValueError, match=rf"^logger\.{logger}: .*logs is a file, not a folder"):
+        run(cfg)

@@ -87,7 +87,7 @@ def test_a_file_where_a_logger_folder_goes_is_one_line_naming_the_key(
     """A file where a logger's folder goes stopped the CSV and TensorBoard loggers with a bare
     ``[Errno 17] File exists`` or a ``NotADirectoryError`` traceback, and wandb wrote its run
     to the system's temporary folder with a warning only."""
-    from starganv2.cli.train import check_logger_folders
+    from starganv2.cli.common import check_logger_folders
 
     save_dir = tmp_path / "run"
     blocker = save_dir / in_the_way if in_the_way else save_dir
@@ -99,7 +99,7 @@ def test_a_file_where_a_logger_folder_goes_is_one_line_naming_the_key(
 
 
 def test_logger_folders_that_can_be_made_pass(tmp_path):
-    from starganv2.cli.train import check_logger_folders
+    from starganv2.cli.common import check_logger_folders
 
     (tmp_path / "csv").mkdir()
     cfg = logger_cfg(

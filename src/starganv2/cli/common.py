@@ -145,6 +145,25 @@ def check_output_folder(folder: str | Path, shown: str, advice: str) -> None:
         )
 
 
+def check_logger_folders(cfg: Any) -> None:
+    """Refuse, before the loggers are made, a logger folder that is a file or lies under one
+    (``<save_dir>/<name>`` of the CSV and TensorBoard loggers, ``<save_dir>/wandb`` of wandb's):
+    a ``ValueError`` naming the logger's key and the file. The CSV and TensorBoard loggers
+    stopped on it with a bare ``[Errno 17] File exists`` or a ``NotADirectoryError`` traceback,
+    and wandb wrote its run to the system's temporary folder with a warning only."""
+    for key, node in (cfg.get("logger") or {}).items():
+        if not node or node.get("save_dir") is None:
+            continue
+        folder = Path(str(node.save_dir))
+        if str(node.get("_target_", "")).endswith("WandbLogger"):
+            folder = folder / "wandb"
+        elif node.get("name"):
+            folder = folder / str(node.name)
+        check_output_folder(
+            folder, f"logger.{key}", f"move it, or give logger.{key}.save_dir another folder"
+        )
+
+
 def from_launch_folder(words: list[str]) -> str:
     """``words`` quoted for a POSIX shell, after ``cd <launch folder> &&`` when the job knows the
     folder it was launched from: the launch's overrides may hold relative paths

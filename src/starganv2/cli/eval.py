@@ -219,7 +219,12 @@ def evaluate_images(evaluator: Any, model: Any, datamodule: Any) -> dict[str, fl
 
 def run(cfg: DictConfig) -> dict[str, float | int]:
     """Evaluate as configured by ``cfg``; returns the results (also written to ``output_file``)."""
-    from starganv2.cli.common import finish_wandb, load_module, resolve_device
+    from starganv2.cli.common import (
+        check_logger_folders,
+        finish_wandb,
+        load_module,
+        resolve_device,
+    )
     from starganv2.cli.config_check import instantiate
     from starganv2.cli.logs import quiet_third_party
     from starganv2.models.registry import check_checkpoint_path
@@ -228,6 +233,7 @@ def run(cfg: DictConfig) -> dict[str, float | int]:
     quiet_third_party()
     check_output_file(cfg.output_file)
     check_save_images(cfg.get("save_images"))
+    check_logger_folders(cfg)  # the loggers are made after the evaluation: refused before it
     check_checkpoint_path(cfg.ckpt_path)
     model = load_module(cfg.ckpt_path, resolve_device(cfg.device))
     # before the data: missing weights fail before any image is read; after the model, whose

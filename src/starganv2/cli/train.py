@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from starganv2.cli.common import (
     SIGINT_EXIT,
     SIGTERM_EXIT,
+    check_logger_folders,
     finish_wandb,
     from_launch_folder,
     hydra_arg,
@@ -303,27 +304,6 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     if not group:
         return []
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
-
-
-def check_logger_folders(cfg: DictConfig) -> None:
-    """Refuse, before the loggers are made, a logger folder that is a file or lies under one
-    (``<save_dir>/<name>`` of the CSV and TensorBoard loggers, ``<save_dir>/wandb`` of wandb's):
-    a ``ValueError`` naming the logger's key and the file. The CSV and TensorBoard loggers
-    stopped on it with a bare ``[Errno 17] File exists`` or a ``NotADirectoryError`` traceback,
-    and wandb wrote its run to the system's temporary folder with a warning only."""
-    from starganv2.cli.common import check_output_folder
-
-    for key, node in (cfg.get("logger") or {}).items():
-        if not node or node.get("save_dir") is None:
-            continue
-        folder = Path(str(node.save_dir))
-        if str(node.get("_target_", "")).endswith("WandbLogger"):
-            folder = folder / "wandb"
-        elif node.get("name"):
-            folder = folder / str(node.name)
-        check_output_folder(
-            folder, f"logger.{key}", f"move it, or give logger.{key}.save_dir another folder"
-        )
 
 
 WANDB_ID_FILE = "wandb_id.txt"
