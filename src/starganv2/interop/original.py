@@ -115,11 +115,35 @@ def load_original(path: str | os.PathLike, allowed: tuple[str, ...] = ALL_NETS) 
         if name not in allowed and name != FAN_ENTRY:
             raise ConversionError(
                 f"{path} has an unexpected entry {name!r}; expected some of {list(allowed)}"
+                + _wrong_file_hint(name, allowed)
             )
         if not isinstance(state, Mapping):
             raise ConversionError(f"{path}: entry {name!r} is not a state dict")
         out[name] = _strip_prefix(state)
     return out
+
+
+def _wrong_file_hint(name: str, allowed: tuple[str, ...]) -> str:
+    """What to do when the nets_ema file holds ``name``, a net of the other files: the bare
+    "unexpected entry 'discriminator'" did not say that the *_nets.ckpt or *_optims.ckpt was
+    given where the *_nets_ema.ckpt goes."""
+    if name in ALL_NETS and allowed == EMA_NETS:
+        return (
+            ": this is an *_nets.ckpt or *_optims.ckpt file; give the <iter>_nets_ema.ckpt "
+            "(the other two are read from beside it, or from --nets and --optims)"
+        )
+    return ""
+
+
+def _infer_config_of(nets: StateDicts, source: str) -> dict[str, Any]:
+    """:func:`infer_config` with ``source`` (the file) named in its errors: it sees only the
+    nets, so "the checkpoint lacks ['style_encoder']" named no file."""
+    try:
+        return infer_config(nets)
+    except ConversionError as err:
+        raise ConversionError(
+            f"{source}: {err} (expected the EMA nets of an original <iter>_nets_ema.ckpt)"
+        ) from None
 
 
 def _count(state: Mapping[str, Any], pattern: str) -> int:
@@ -279,7 +303,7 @@ def build_module(
     them (the file with the face-landmark net). Without ``nets`` the online G, F, E start as
     copies of the EMA nets and D keeps its fresh initialisation (logged).
     """
-    inferred = infer_config(nets_ema)
+    inferred = _infer_config_of(nets_ema, source)
     kwargs = {**inferred, **overrides}
     module = StarGANv2Module(**kwargs)
     groups = [("nets_ema", nets_ema, module.nets_ema, EMA_NETS)]
@@ -332,7 +356,7 @@ def _fan_source(
     """The file the FAN's weights come from for a model with the high-pass skip (``fan_path``,
     else ``nets_ema_path`` when it has a ``fan`` entry); ``None`` without the skip."""
     has_fan = nets_ema.pop(FAN_ENTRY, None) is not None
-    inferred = infer_config(nets_ema)["w_hpf"]
+    inferred = _infer_config_of(nets_ema, str(nets_ema_path))["w_hpf"]
     w_hpf = float(overrides.get("w_hpf", inferred))
     if (w_hpf > 0) != (inferred > 0):  # else the message below blames the file for the request
         raise ConversionError(
