@@ -42,3 +42,16 @@ def test_the_online_nets_file_given_as_nets_ema_says_which_file_to_give(tmp_path
     err = caplog.text
     assert "7_nets.ckpt has an unexpected entry 'discriminator'" in err
     assert "give the <iter>_nets_ema.ckpt" in err
+
+
+def test_an_original_v1_file_given_as_ckpt_path_says_how_to_convert_it(tmp_path):
+    """sample, eval and export told a v1 <iter>-G.ckpt to run
+    ``starganv2-convert <iter>_nets_ema.ckpt``, the StarGAN v2 command."""
+    from starganv2.models.registry import CheckpointError, load_model
+    from starganv2.models.stargan_v1.module import StarGANv1Module
+
+    v1 = StarGANv1Module(num_domains=2, img_size=32, g_conv_dim=8, d_conv_dim=8, g_repeat_num=1)
+    for name, net in (("1-G.ckpt", "generator"), ("1-D.ckpt", "discriminator")):
+        torch.save(v1.nets[net].state_dict(), tmp_path / name)
+        with pytest.raises(CheckpointError, match=r"original StarGAN \(v1\) file.*<iter>-G\.ckpt"):
+            load_model(tmp_path / name)

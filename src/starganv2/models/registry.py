@@ -218,6 +218,18 @@ def _name(key: str, path: str | os.PathLike) -> str:
     return f"{key}: {str(path)!r}" if "=" in key else f"{key}={str(path)!r}"
 
 
+def _is_v1_original(checkpoint: Any) -> bool:
+    """Whether ``checkpoint`` looks like the original StarGAN (v1) code's ``<iter>-G.ckpt`` or
+    ``-D.ckpt``: a plain state dict of tensors with ``main.<i>`` keys. Such a file was sent to
+    the StarGAN v2 command (``starganv2-convert <iter>_nets_ema.ckpt``)."""
+    return (
+        isinstance(checkpoint, dict)
+        and bool(checkpoint)
+        and all(isinstance(v, torch.Tensor) for v in checkpoint.values())
+        and any(str(k).removeprefix("module.").startswith("main.") for k in checkpoint)
+    )
+
+
 def read_checkpoint(ckpt_path: str | os.PathLike, key: str = "ckpt_path") -> dict[str, Any]:
     """The checkpoint dict of a file this library wrote, tensors memory-mapped on the CPU.
 
@@ -241,6 +253,12 @@ def read_checkpoint(ckpt_path: str | os.PathLike, key: str = "ckpt_path") -> dic
             f"{name} is an original StarGAN v2 file, no training checkpoint of this library "
             f"(found nets {sorted(map(str, checkpoint))[:6]}): convert it first with "
             "starganv2-convert <iter>_nets_ema.ckpt out.ckpt and pass out.ckpt"
+        )
+    if _is_v1_original(checkpoint):
+        raise CheckpointError(
+            f"{name} is an original StarGAN (v1) file, no training checkpoint of this library "
+            "(a plain state dict of tensors): convert it first with starganv2-convert "
+            "<iter>-G.ckpt out.ckpt (--v1 for other file names) and pass out.ckpt"
         )
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         found = sorted(map(str, checkpoint))[:6] if isinstance(checkpoint, dict) else None
