@@ -43,11 +43,27 @@ def _pairs(items: list[str], flag: str) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise SystemExit(f"{flag} {item!r}: expected key=value")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
+        out[key] = _value(value)
     return out
+
+
+def _value(text: str) -> object:
+    """A Python literal (``1e-4``, ``['a', 'b']``), else a list or dict in the unquoted form of
+    the other commands' overrides (``[a,b]``, read as YAML: as a string it was taken apart into
+    characters, ``attributes=[a,b]`` giving the names ``'['``, ``'a'``, ``','``...), else the
+    text itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        pass
+    if text.strip()[:1] in ("[", "{"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            pass
+    return text
 
 
 def parser() -> argparse.ArgumentParser:
