@@ -200,7 +200,29 @@ def test_convert_celeba_weights_and_sample_the_originals_test_grid(tmp_path):
 def test_celeba_labels_need_five_label_channels(tmp_path, caplog):
     g_path = _write(_source(img_size=32), tmp_path / "models")  # 3 domains
     assert convert_main([str(g_path), str(tmp_path / "x.ckpt"), "--labels", "celeba"]) == 1
-    assert "attributes has 5 names" in caplog.text
+    # named as the option given: "attributes has 5 names", a key the user had not set, said
+    # nothing of --labels nor what to do (hunt BA)
+    assert "labels='celeba' (--labels celeba) is the layout of a generator with 5" in caplog.text
+    assert "this one takes 3" in caplog.text and "Drop --labels" in caplog.text
+    assert not (tmp_path / "x.ckpt").exists()
+
+
+def test_set_takes_lists_in_the_unquoted_form_of_the_other_commands(tmp_path):
+    """``--set attributes=[a,b,c]`` was kept as the string '[a,b,c]' and split into the names
+    '[', 'a', ',', ... (hunt BA)."""
+    g_path = _write(_source(img_size=32), tmp_path / "models")  # 3 domains
+    out = tmp_path / "x.ckpt"
+    sets = [
+        "--set",
+        "label_mode=multi",
+        "--set",
+        "attributes=[a,b,c]",
+        "--set",
+        "exclusive=[[a,b]]",
+    ]
+    assert convert_main([str(g_path), str(out), *sets]) == 0
+    hparams = torch.load(out, weights_only=False)["hyper_parameters"]
+    assert hparams["attributes"] == ["a", "b", "c"] and hparams["exclusive"] == [["a", "b"]]
 
 
 def test_library_checkpoint_and_renamed_v1_file_get_the_right_hint(tmp_path):

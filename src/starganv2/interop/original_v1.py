@@ -167,6 +167,22 @@ def infer_v1_config(g: State, d: State | None = None) -> dict[str, Any]:
     return config
 
 
+def _check_label_preset(labels: str, g: State, g_path: Path) -> None:
+    """:class:`ConversionError` naming ``labels`` when the generator in ``g_path`` does not take
+    as many labels as the preset has attributes: the module's own check blamed "attributes",
+    which the user had not given, and said nothing of ``--labels``."""
+    names = LABEL_PRESETS[labels]["attributes"]
+    num_domains = infer_v1_config(g)["num_domains"]
+    if num_domains != len(names):
+        raise ConversionError(
+            f"{g_path}: labels={labels!r} (--labels {labels}) is the layout of a generator "
+            f"with {len(names)} label channels ({', '.join(names)}), but this one takes "
+            f"{num_domains}: it is not that released model. Drop --labels: the file converts as "
+            f"{num_domains} single-label domains, or as attribute vectors with its own names "
+            "(--set label_mode=multi --set attributes=[a,b,...])"
+        )
+
+
 def _fill_counters(net: torch.nn.Module, state: State, where: str) -> State:
     """Add the ``num_batches_tracked`` buffers that files from PyTorch < 0.4.1 lack."""
     state = dict(state)
@@ -284,6 +300,7 @@ def convert_v1_checkpoint(
     The original saves no optimizer states: fine-tuning starts with fresh Adam states.
     """
     g_path, output_path = Path(g_path), Path(output_path)
+    own_names = "attributes" in overrides  # a layout of its own: no check against the preset
     if labels is not None:
         if labels not in LABEL_PRESETS:
             raise ConversionError(
@@ -300,6 +317,8 @@ def convert_v1_checkpoint(
         d_path = sibling if sibling.is_file() else None
     g = load_v1_state_dict(g_path)
     d = load_v1_state_dict(d_path) if d_path is not None else None
+    if labels is not None and not own_names:
+        _check_label_preset(labels, g, g_path)
     module = build_v1_module(g, d, source=str(g_path), **overrides)
     module.iteration = int(iteration if iteration is not None else (m.group(1) if m else 0))
     checkpoint = {
