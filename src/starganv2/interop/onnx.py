@@ -151,7 +151,7 @@ def verify_onnx(
 def export_onnx(
     module: Translator,
     output_dir: str | os.PathLike,
-    modes: Sequence[str] | None = None,
+    modes: str | Sequence[str] | None = None,
     psi: float = 1.0,
     s_mean: torch.Tensor | None = None,
     opset: int = 18,
@@ -183,7 +183,7 @@ def export_onnx(
 
     _check_opset(opset, onnx.defs.onnx_opset_version())
 
-    modes = tuple(module.guidance_modes) if modes is None else tuple(modes)
+    modes = tuple(module.guidance_modes) if modes is None else _mode_tuple(modes)
     for mode in modes:
         require_mode(module, mode, "ONNX export")
     if psi != 1.0:
@@ -240,6 +240,12 @@ def export_onnx(
         results[mode] = {"path": path, "max_abs_diff": diffs}
         log.info("wrote %s (inputs %s, dynamic batch)", path, names)
     return results
+
+
+def _mode_tuple(modes: str | Sequence[str]) -> tuple[str, ...]:
+    """``modes`` as a tuple, one name given alone included: ``modes="latent"`` was taken apart
+    into the letters and refused as "needs 'l' guidance"."""
+    return (modes,) if isinstance(modes, str) else tuple(modes)
 
 
 def _check_opset(opset: int, highest: int) -> None:
