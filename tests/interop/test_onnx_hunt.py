@@ -62,3 +62,27 @@ def test_a_failed_parity_check_names_the_file_it_did_not_write(tmp_path):
     assert "was not written" in message and "--no-verify" in message
     assert "opset" not in message
     assert list(out.glob("*.onnx")) + list(out.glob(".*")) == []
+
+
+def test_a_failed_check_at_the_second_graph_leaves_the_earlier_export_whole(tmp_path, monkeypatch):
+    """The first graph was renamed into place before the second was checked: a failure there
+    left a new latent.onnx beside an older reference.onnx of another model (found by hunt BA)."""
+    from starganv2.interop import onnx as onnx_export
+
+    out = tmp_path / "onnx"
+    out.mkdir()
+    for name in ("latent.onnx", "reference.onnx"):
+        (out / name).write_bytes(b"the earlier export's " + name.encode())
+    check = onnx_export.verify_onnx
+
+    def fails_at_the_reference_graph(path, wrapper, inputs, *args):
+        if "reference" in str(args[-1]):  # the final path, named in its errors
+            raise ONNXParityError(f"{args[-1]}: onnxruntime differs from PyTorch (test)")
+        return check(path, wrapper, inputs, *args)
+
+    monkeypatch.setattr(onnx_export, "verify_onnx", fails_at_the_reference_graph)
+    with pytest.raises(ONNXParityError, match=r"nor any other graph of this export"):
+        export_onnx(_module().eval(), out, verify_batch_sizes=(1,))
+    for name in ("latent.onnx", "reference.onnx"):
+        assert (out / name).read_bytes() == b"the earlier export's " + name.encode()
+    assert sorted(p.name for p in out.iterdir()) == ["latent.onnx", "reference.onnx"]

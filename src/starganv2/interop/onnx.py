@@ -23,6 +23,7 @@ a verification batch also passes when its median difference is under the toleran
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -171,8 +172,9 @@ def export_onnx(
     and contiguous memory format (``module`` itself is left as it was: device, dtype, mode,
     layout), with a batch of 2 and a dynamic batch axis, then (with ``verify``) run by
     onnxruntime for every size in ``verify_batch_sizes`` on random inputs and compared with
-    PyTorch. Files are written under a temporary name and renamed once verified; a failed check
-    raises :class:`ONNXParityError` and leaves no file.
+    PyTorch. Files are written under a temporary name and renamed once every graph is verified;
+    a failed check (or any error) raises and leaves every file as it was: no mix of new and
+    older graphs (:class:`ONNXParityError` for a failed check).
 
     Returns ``{mode: {"path": Path, "max_abs_diff": {batch size: float}}}``.
     """
@@ -204,14 +206,18 @@ def export_onnx(
     output_dir = Path(output_dir)
     gen = torch.Generator().manual_seed(seed)
     results: dict[str, dict[str, Any]] = {}
-    for mode in modes:
-        extra = {"psi": psi, "s_mean": s_mean} if mode == MODE_LATENT else {}
-        wrapper = _export_copy(module.inference_graph(mode, **extra))
-        names = module.graph_input_names(mode)
-        batch = torch.export.Dim("batch", min=1, max=4096)
-        dynamic_shapes = {name: {0: batch} for name in names}
-        path = output_dir / f"{mode}.onnx"
-        with atomic_path(path) as tmp:
+    # every graph is written and checked under its temporary name before any is renamed: a
+    # failed check (or a stop) at the second graph left a new latent.onnx beside an older
+    # reference.onnx of another model
+    with contextlib.ExitStack() as graphs:
+        for mode in modes:
+            extra = {"psi": psi, "s_mean": s_mean} if mode == MODE_LATENT else {}
+            wrapper = _export_copy(module.inference_graph(mode, **extra))
+            names = module.graph_input_names(mode)
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            dynamic_shapes = {name: {0: batch} for name in names}
+            path = output_dir / f"{mode}.onnx"
+            tmp = graphs.enter_context(atomic_path(path))
             with torch.no_grad():
                 program = torch.onnx.export(
                     wrapper,
@@ -233,12 +239,15 @@ def export_onnx(
                         diffs[n] = verify_onnx(tmp, wrapper, inputs, tolerance, min_share, path)
                     except ONNXParityError as err:
                         raise ONNXParityError(
-                            f"{err}, so it was not written. This is a bug of the exporter or of "
-                            "the model's graph: please report it with the model's hyperparameters; "
-                            "verify=False (starganv2-export --no-verify) writes the file unchecked"
+                            f"{err}, so it was not written (nor any other graph of this export). "
+                            "This is a bug of the exporter or of the model's graph: please report "
+                            "it with the model's hyperparameters; verify=False (starganv2-export "
+                            "--no-verify) writes the file unchecked"
                         ) from None
-        results[mode] = {"path": path, "max_abs_diff": diffs}
-        log.info("wrote %s (inputs %s, dynamic batch)", path, names)
+            results[mode] = {"path": path, "max_abs_diff": diffs}
+    for mode, result in results.items():
+        names = module.graph_input_names(mode)
+        log.info("wrote %s (inputs %s, dynamic batch)", result["path"], names)
     return results
 
 
