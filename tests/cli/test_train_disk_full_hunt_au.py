@@ -16,6 +16,31 @@ from tests.helpers.full_disk import full_disk_at
 from tests.integration.conftest import TINY_OVERRIDES, TINY_SHAPES, compose_train
 
 
+def _train_onto_a_disk_full_at_iteration_2(tmp_path, out, callback: str) -> str:
+    """Train 2 iterations into ``out`` with ``callback``'s files written every iteration, on a
+    disk (patched by the test) that refuses a file of iteration 2; the error's message, once
+    checked to be one line's error ending with the command that continues the run, and that
+    the checkpoint of iteration 1 is whole and the newest."""
+    overrides = [
+        *TINY_OVERRIDES,
+        *TINY_SHAPES,
+        f"data.cache_dir={tmp_path / 'cache'}",
+        f"callbacks.{callback}.every_n_iters=1",
+        "run_name=full",
+    ]
+    with pytest.raises(OutputWriteError) as info:
+        run(compose_train(overrides, out))
+    assert isinstance(info.value, BAD_INPUT)  # reported in one line by every console script
+    assert f"hydra.run.dir={out.resolve()} resume=auto" in str(info.value)
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["starganv2"]["iteration"] == 1  # whole, and the newest
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "iter_0000001.ckpt",
+        "last.ckpt",
+    ]
+    return str(info.value)
+
+
 def test_a_full_disk_at_a_sample_grid_names_it_and_how_to_continue(tmp_path, monkeypatch):
     """It was ``OSError: [Errno 28] No space left on device`` at the end of a traceback, naming
     no file, and the same command again would not have continued the run."""
@@ -27,27 +52,10 @@ def test_a_full_disk_at_a_sample_grid_names_it_and_how_to_continue(tmp_path, mon
         return save(self, fp, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "save", full_at_iteration_2)
-    overrides = [
-        *TINY_OVERRIDES,
-        *TINY_SHAPES,
-        f"data.cache_dir={tmp_path / 'cache'}",
-        "callbacks.samples.every_n_iters=1",
-        "run_name=full",
-    ]
     out = tmp_path / "run"
-    with pytest.raises(OutputWriteError) as info:
-        run(compose_train(overrides, out))
-    message = str(info.value)
-    assert isinstance(info.value, BAD_INPUT)  # reported in one line by every console script
+    message = _train_onto_a_disk_full_at_iteration_2(tmp_path, out, "samples")
     assert message.startswith(f"cannot write {out.resolve() / 'samples'}")
     assert "the disk is full" in message
-    assert f"hydra.run.dir={out.resolve()} resume=auto" in message
-    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
-    assert ckpt["starganv2"]["iteration"] == 1  # whole, and the newest
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
-        "iter_0000001.ckpt",
-        "last.ckpt",
-    ]
 
 
 def test_a_full_disk_at_a_checkpoint_names_it_and_how_to_continue(tmp_path, monkeypatch):
@@ -55,26 +63,10 @@ def test_a_full_disk_at_a_checkpoint_names_it_and_how_to_continue(tmp_path, monk
     traceback naming no file and no way to continue. Then the message named the checkpoint's
     temporary file (the callback's, around the checkpoint IO's own)."""
     full_disk_at(monkeypatch, "iter_0000002")
-    overrides = [
-        *TINY_OVERRIDES,
-        *TINY_SHAPES,
-        f"data.cache_dir={tmp_path / 'cache'}",
-        "callbacks.checkpoint.every_n_iters=1",
-        "run_name=full",
-    ]
     out = tmp_path / "run"
-    with pytest.raises(OutputWriteError) as info:
-        run(compose_train(overrides, out))
-    message = str(info.value)
+    message = _train_onto_a_disk_full_at_iteration_2(tmp_path, out, "checkpoint")
     expected = out.resolve() / "checkpoints" / "iter_0000002.ckpt"
     assert message.startswith(f"cannot write {expected}: No space left on device;"), message
-    assert f"hydra.run.dir={out.resolve()} resume=auto" in message
-    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
-    assert ckpt["starganv2"]["iteration"] == 1  # whole, and the newest
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
-        "iter_0000001.ckpt",
-        "last.ckpt",
-    ]
 
 
 def test_a_full_disk_at_the_csv_log_names_the_run_folder(tmp_path, monkeypatch):
