@@ -998,11 +998,6 @@ def run(cfg: DictConfig) -> dict[str, float]:
             if trainer.is_global_zero:
                 _report_stopped(cfg, out, model)
             raise
-        except OSError as err:  # a full disk: say how to go on once there is space
-            refused = refused_write(err, out)
-            if trainer.is_global_zero and refused is not None:
-                raise with_resume_command(refused, cfg, out) from err
-            raise
         except (KeyboardInterrupt, SystemExit) as err:  # Lightning ends Ctrl-C with exit(1)
             if not stopped_by_ctrl_c(err):
                 raise
@@ -1012,6 +1007,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
             raise
         if trainer.is_global_zero:
             _report(cfg, out, model, getattr(datamodule, "val_set", True) is not None)
+    except OSError as err:  # a full disk: say how to go on once there is space
+        # the loggers' first files (hparams.yaml) too: a bare '[Errno 28]' after a traceback
+        refused = refused_write(err, out)
+        if trainer.is_global_zero and refused is not None:
+            raise with_resume_command(refused, cfg, out) from err
+        raise
     finally:
         if lock is not None:
             lock.release()
