@@ -10,10 +10,12 @@ call :func:`quiet_third_party` first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import warnings
 
-__all__ = ["quiet_third_party", "NOISE", "LOG_NOISE"]
+__all__ = ["quiet_third_party", "NOISE", "LOG_NOISE", "RunLogFile"]
 
 _LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric")
 
@@ -66,6 +68,37 @@ class _DropNoise(logging.Filter):
             return True
         msg = record.getMessage()
         return not any(p.match(msg) for p in self._patterns)
+
+
+class RunLogFile(logging.FileHandler):
+    """The job's log file (``<run folder>/<tool>.log``, Hydra's ``job_logging`` file handler)
+    that stops, after one line, when the file system refuses its writes (a full disk). Python's
+    handler printed ``--- Logging error ---`` and a traceback of 50 lines at every record from
+    then on, around the one error line of the tool that met the same full disk. The console
+    keeps every line."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.refused = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.refused:  # FileHandler would open the file again
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        from starganv2.utils.files import WRITE_FAILURES
+
+        err = sys.exc_info()[1]
+        if not isinstance(err, OSError) or err.errno not in WRITE_FAILURES:
+            super().handleError(record)
+            return
+        self.refused = True
+        with contextlib.suppress(OSError, ValueError):  # its buffer cannot be written either
+            self.close()
+        sys.stderr.write(
+            f"{self.baseFilename}: this log file is no longer written ({err.strerror}); the "
+            "console shows every line\n"
+        )
 
 
 def _global_rank() -> int:
