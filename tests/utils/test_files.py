@@ -155,3 +155,24 @@ def test_a_file_in_place_of_a_folder_is_named(tmp_path):
     (tmp_path / "taken").write_text("x")
     with pytest.raises(OutputWriteError, match="taken is a file, not a folder"):
         atomic_write_text(tmp_path / "taken" / "sub" / "a.txt", "hello")
+
+
+def test_the_failures_are_logged_when_their_listing_cannot_be_written(
+    tmp_path, monkeypatch, caplog
+):
+    """On a full disk the listing's error was all that was said: the list of the images that
+    failed (the summary of a whole folder's run) was lost with its file."""
+    import logging
+
+    from starganv2.utils.files import write_failures
+    from tests.helpers.full_disk import full_disk_at
+
+    full_disk_at(monkeypatch, "failures.tmp", room=10)
+    listing = tmp_path / "out" / "failures.tsv"
+    log = logging.getLogger("test_write_failures")
+    with caplog.at_level(logging.ERROR, logger="test_write_failures"):
+        with pytest.raises(OutputWriteError, match=f"cannot write {listing}: No space left"):
+            write_failures(listing, [(tmp_path / "bad.png", "not an image")], "translated", log)
+    assert f"{tmp_path / 'bad.png'}: not an image" in caplog.text
+    assert not listing.exists()
+    assert os.listdir(listing.parent) == []  # no temporary left either

@@ -320,21 +320,26 @@ def write_failures(
 
     ``what`` completes "N image(s) could not be ...", e.g. ``"translated"``. UTF-8; a path not
     in UTF-8 (a name from an old zip: ``caf\xe9.jpg``) keeps its bytes as on disk, so the list
-    can be written and names the file that a script can then find.
+    can be written and names the file that a script can then find. When the listing cannot
+    be written (a full disk), the failures are logged all the same before its error is raised.
     """
     listing = Path(listing)
     if not failed:
         listing.unlink(missing_ok=True)  # a stale list of an earlier run
         return
     text = "".join(f"{p}\t{reason}\n" for p, reason in failed)
-    atomic_write(listing, lambda tmp: tmp.write_bytes(text.encode("utf-8", "surrogateescape")))
-    log.error(
-        "%d image(s) could not be %s (listed in %s):\n%s",
-        len(failed),
-        what,
-        listing,
-        "\n".join(f"  {p}: {reason}" for p, reason in failed),
-    )
+    lines = "\n".join(f"  {p}: {reason}" for p, reason in failed)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(text.encode("utf-8", "surrogateescape"))
+
+    try:
+        atomic_write(listing, write)
+    except OSError:  # a full disk: the failures are still said, before the error naming the file
+        log.error("%d image(s) could not be %s:\n%s", len(failed), what, lines)
+        raise
+    log.error("%d image(s) could not be %s (listed in %s):\n%s", len(failed), what, listing, lines)
 
 
 def load_weights_file(
