@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -328,3 +329,25 @@ def test_attribute_mode_cache_is_deterministic(tmp_path: Path) -> None:
     assert shapes.ensure_shapes_attribute_dataset(tmp_path / "c1", img_size=16, n_images=6) == a
     with pytest.raises(ValueError, match="expected at least two distinct names"):
         shapes.check_attribute_params(32, 10, ["circle", "hexagon"])
+
+
+def test_a_full_cache_disk_names_the_cache_folder_and_its_key(tmp_path: Path, monkeypatch) -> None:
+    """PIL's ``OSError: [Errno 28]`` on a full disk names no file: training reported it as "cannot
+    write a log file of the run folder", the other tools as a bare errno after a traceback."""
+    save = Image.Image.save
+    saved = []
+
+    def full_after_three(self, fp, *args, **kwargs):
+        if len(saved) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")  # as PIL's write raises it
+        saved.append(fp)
+        return save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", full_after_three)
+    with pytest.raises(shapes.CacheDirError) as info:
+        ensure_shapes_dataset(tmp_path / "cache", **SMALL)
+    message = str(info.value)
+    assert message.startswith(f"shapes cache folder {tmp_path / 'cache'}: cannot generate"), message
+    assert "(No space left on device)" in message
+    assert "data.cache_dir (or $STARGANV2_CACHE)" in message
+    assert os.listdir(tmp_path / "cache") == []  # no half dataset, no temporary

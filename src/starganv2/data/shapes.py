@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from starganv2.utils.files import owner_is_gone, owner_tag
+from starganv2.utils.files import WRITE_FAILURES, owner_is_gone, owner_tag
 
 log = logging.getLogger(__name__)
 
@@ -516,6 +516,23 @@ def _check_images(final: Path, doc: dict[str, Any]) -> None:
         )
 
 
+def _make_or_say_why(make: Any, folder: Path, final: Path, what: str) -> None:
+    """``make(folder)``; a write the file system refuses (a full disk) is a
+    :class:`CacheDirError` naming the cache folder and the key that moves it. PIL's and json's
+    ``OSError`` names no file: in training it was reported as a log file of the run folder that
+    could not be written, and elsewhere as a bare ``[Errno 28]`` after a traceback."""
+    try:
+        make(folder)
+    except OSError as err:
+        if err.errno not in WRITE_FAILURES:
+            raise
+        raise CacheDirError(
+            f"shapes cache folder {final.parent}: cannot generate {what} there "
+            f"({err.strerror}); make room there, or set data.cache_dir (or ${CACHE_ENV}) to a "
+            f"writable folder with room. Nothing was left under {final.name}"
+        ) from err
+
+
 def _ensure_cached(final: Path, make: Any, what: str) -> Path:
     """``final`` if it holds a complete dataset, else ``make(folder)`` into a temporary sibling
     renamed into place (a killed run never leaves a half dataset that looks complete, and its
@@ -531,7 +548,7 @@ def _ensure_cached(final: Path, make: Any, what: str) -> Path:
         )
     tmp_parent = _make_temp_parent(final)
     try:
-        make(tmp_parent / "data")
+        _make_or_say_why(make, tmp_parent / "data", final, what)
         try:
             os.rename(tmp_parent / "data", final)
             log.info("generated %s in %s", what, final)
