@@ -56,3 +56,32 @@ def test_every_tool_logs_to_that_file(tool):
         cfg = compose(tool, return_hydra_config=True)
     assert cfg.hydra.job_logging.handlers.file["class"] == "starganv2.cli.logs.RunLogFile"
     GlobalHydra.instance().clear()
+
+
+def test_tensorboards_writer_thread_on_a_full_disk_prints_no_traceback(tmp_path, monkeypatch):
+    """TensorBoard's writer thread printed 'Exception in thread Thread-1' and its traceback before
+    the training's one error line (TensorBoard raises the kept error at the next write)."""
+    import threading
+
+    from tensorboard.summary.writer.event_file_writer import _AsyncWriter
+
+    from starganv2.cli import logs
+
+    reported = []
+    monkeypatch.setattr(threading, "excepthook", reported.append)  # restored afterwards
+    monkeypatch.setattr(logs, "_previous_excepthook", logs._previous_excepthook)
+    logs.quiet_third_party()
+    events = io.BufferedWriter(FillingFile(tmp_path / "events.out.tfevents", room=100))
+    writer = _AsyncWriter(events, flush_secs=0)
+    writer.write(b"x" * 200)
+    with pytest.raises(OSError, match="No space left"):  # in the training's thread
+        writer.flush()
+    assert reported == []
+
+    def fails():
+        raise OSError(28, "No space left on device")
+
+    other = threading.Thread(target=fails)  # another thread's error is reported as before
+    other.start()
+    other.join()
+    assert len(reported) == 1

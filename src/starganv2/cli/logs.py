@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
 import warnings
 
 __all__ = ["quiet_third_party", "NOISE", "LOG_NOISE", "RunLogFile"]
@@ -101,6 +102,23 @@ class RunLogFile(logging.FileHandler):
         )
 
 
+def _quiet_refused_log_writes(args: threading.ExceptHookArgs) -> None:
+    """The thread hook that leaves out TensorBoard's writer thread's refused write (a full disk):
+    the thread keeps the error and TensorBoard raises it in the training at the next write, where
+    it is one line naming the run folder; the thread's own traceback came before that line.
+    Every other thread's error goes to the hook that was there before."""
+    from starganv2.utils.files import WRITE_FAILURES
+
+    thread = type(args.thread).__module__ if args.thread is not None else ""
+    refused = isinstance(args.exc_value, OSError) and args.exc_value.errno in WRITE_FAILURES
+    if refused and thread.startswith("tensorboard."):
+        return
+    _previous_excepthook(args)
+
+
+_previous_excepthook = threading.excepthook
+
+
 def _global_rank() -> int:
     """This process's rank as Lightning knows it: from the environment a launcher set (``RANK``,
     ``LOCAL_RANK``, ``SLURM_PROCID``) until the trainer sets it; 0 in a single process."""
@@ -129,8 +147,8 @@ def _is_console(handler: logging.Handler) -> bool:
 def quiet_third_party() -> None:
     """Route Lightning's messages through the job's handlers only, and drop known noise:
     third-party deprecation warnings, the messages in :data:`NOISE` and the log lines in
-    :data:`LOG_NOISE`; at the console of a rank other than 0, our INFO and WARNING lines.
-    Idempotent."""
+    :data:`LOG_NOISE`; at the console of a rank other than 0, our INFO and WARNING lines; the
+    traceback of TensorBoard's writer thread on a full disk. Idempotent."""
     noise = _DropNoise()
     for name in _LIGHTNING_LOGGERS:
         logger = logging.getLogger(name)
@@ -145,6 +163,9 @@ def quiet_third_party() -> None:
             isinstance(f, _RankZeroConsole) for f in handler.filters
         ):
             handler.addFilter(_RankZeroConsole())
+    global _previous_excepthook
+    if threading.excepthook is not _quiet_refused_log_writes:
+        _previous_excepthook, threading.excepthook = threading.excepthook, _quiet_refused_log_writes
     for pattern in NOISE:
         warnings.filterwarnings("ignore", message=pattern)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
