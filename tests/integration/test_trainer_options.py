@@ -417,6 +417,34 @@ def test_the_eval_command_keeps_generated_data_found_through_the_environment(
         assert cache_args == [cache_arg]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "cache_arg"),
+    [
+        (["data=shapes"], "from_env"),
+        (["data=shapes", "data.cache_dir=mine"], "data.cache_dir=mine"),
+    ],
+)
+def test_the_resume_command_keeps_generated_data_found_through_the_environment(
+    tmp_path, monkeypatch, overrides, cache_arg
+):
+    """As the eval command: the resume command printed after a full disk or a stop is run from
+    other shells too (found by hunt BB), where the data would be generated again elsewhere."""
+    import shlex
+
+    from starganv2.cli.train import resume_command
+    from tests.integration.conftest import compose_train
+
+    cache = tmp_path / "my cache"
+    monkeypatch.setenv("STARGANV2_CACHE", str(cache))
+    cfg = compose_train([*overrides, "run_name=r"], tmp_path / "run")
+    words = shlex.split(resume_command(cfg, tmp_path / "run"))
+    cache_args = [w for w in words if w.startswith("data.cache_dir=")]
+    if cache_arg == "from_env":
+        assert cache_args == [f'data.cache_dir="{cache.resolve()}"']
+    else:
+        assert cache_args == [cache_arg]
+
+
 def test_missing_weights_in_training_name_the_key_a_user_types(tmp_path, shapes_cache, monkeypatch):
     """The evaluator names its own keys (metrics.fid_lpips.fid_weights); in training they sit
     under callbacks.evaluation.evaluator, where the short key is accepted and ignored."""

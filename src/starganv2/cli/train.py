@@ -806,13 +806,15 @@ _NOT_REPEATED = ("run_name=", "resume=", "ckpt_path=", "+ckpt_path=", "++ckpt_pa
 def resume_command(cfg: DictConfig, out: Path) -> str:
     """The command that continues this run in ``out``: the launch's overrides and config options
     with ``resume=auto``, the run's ``run_name`` and its folder given whole (``hydra.run.dir``),
-    run from the launch folder, so it works from any folder. Quoted for a POSIX shell and for
-    Hydra."""
+    run from the launch folder, so it works from any folder (and from any shell: generated data
+    found through ``$STARGANV2_CACHE`` are named by ``data.cache_dir``). Quoted for a POSIX
+    shell and for Hydra."""
     overrides, options = _launch()
     hc = _hydra_config()
     if hc is not None and hc.job.config_name != "train":
         options += ["--config-name", hc.job.config_name]
     kept = [o for o in overrides if not o.startswith(_NOT_REPEATED)]
+    kept += _cache_dir_from_env(cfg, kept)  # the data found through $STARGANV2_CACHE, as eval's
     folder = hydra_arg("hydra.run.dir", out.resolve())
     args = [*options, *kept, hydra_arg("run_name", cfg.run_name), folder, "resume=auto"]
     return from_launch_folder(["starganv2-train", *args])
