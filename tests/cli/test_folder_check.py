@@ -72,3 +72,14 @@ def test_folders_that_exist_or_can_be_made_pass(tmp_path):
     assert folder_problem(tmp_path / "new" / "deeper") is None
     RunFolderCheck().on_multirun_start(_config("hydra.sweep.dir", tmp_path / "sweep"))
     assert not (tmp_path / "sweep").exists()  # the check makes nothing
+
+
+def test_a_full_disk_is_said_before_hydra_writes_its_record(tmp_path, monkeypatch):
+    """On a disk with no room Hydra's own .hydra/config.yaml failed in a traceback, leaving an
+    empty file, before the tool started (found by hunt BB)."""
+    monkeypatch.setattr(
+        folder_check.os, "statvfs", lambda p: SimpleNamespace(f_flag=0, f_bavail=3, f_frsize=4096)
+    )
+    expected = f"{tmp_path} is on a full disk (12 KB free; free space there)"
+    assert folder_problem(tmp_path / "runs" / "a") == expected
+    assert folder_problem(tmp_path) == expected  # an existing run folder (resume=auto) too

@@ -22,15 +22,21 @@ from omegaconf import OmegaConf
 __all__ = ["RunFolderCheck", "folder_problem"]
 
 
+MIN_FREE_BYTES = 1 << 20
+"""Less free space than this where the run folder goes is a full disk: Hydra's own record of
+the run (``.hydra/config.yaml``) failed there in a traceback, leaving an empty file."""
+
+
 def folder_problem(folder: str | os.PathLike) -> str | None:
     """Why ``folder`` (and its missing parents) cannot be made, or ``None`` when it exists as a
-    folder or its nearest existing parent is a folder this process may write to."""
+    folder or its nearest existing parent is a folder this process may write to, on a disk
+    with at least :data:`MIN_FREE_BYTES` free."""
     for existing in (Path(folder), *Path(folder).parents):
         if not os.path.lexists(existing):
             continue
         if existing.is_dir():
             if existing == Path(folder) or os.access(existing, os.W_OK | os.X_OK):
-                return None
+                return _full_disk(existing)
             try:  # access() says EROFS and EACCES apart only through errno, so ask statvfs
                 read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
             except OSError:
@@ -41,6 +47,18 @@ def folder_problem(folder: str | os.PathLike) -> str | None:
             return f"{where} is a folder this user may not write to"
         return f"{os.path.abspath(existing)} is a file, not a folder"
     return None
+
+
+def _full_disk(folder: Path) -> str | None:
+    """``folder`` is on a full disk (less than :data:`MIN_FREE_BYTES` free), or ``None``."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return None
+    free = stat.f_bavail * stat.f_frsize
+    if free >= MIN_FREE_BYTES:
+        return None
+    return f"{os.path.abspath(folder)} is on a full disk ({free // 1024} KB free; free space there)"
 
 
 class RunFolderCheck(Callback):
