@@ -448,6 +448,25 @@ def check_validation_interval(cfg: DictConfig) -> None:
     )
 
 
+def check_process_options(cfg: DictConfig) -> None:
+    """Refuse a ``keep_freed_memory`` that is not a bool and an unknown ``matmul_precision``.
+
+    Both were read as they came: ``keep_freed_memory='false'`` (a quoted string) is truthy and
+    turned the option on, and torch only warns about an unknown matmul precision and keeps its
+    own, so either typo trained on settings other than the ones given."""
+    from starganv2.cli.config_check import ConfigError
+
+    keep = cfg.get("keep_freed_memory")
+    if keep is not None and not isinstance(keep, bool):
+        raise ConfigError(f"keep_freed_memory={keep!r} is invalid: expected true or false")
+    precision = cfg.get("matmul_precision")
+    if precision is not None and precision not in ("highest", "high", "medium"):
+        raise ConfigError(
+            f"matmul_precision={precision!r} is invalid: expected highest, high, medium or null "
+            "(torch's default)"
+        )
+
+
 def _one_process(node: DictConfig) -> bool:
     """Whether a trainer node surely runs one process (the default ``devices: 1``)."""
     return node.get("devices", "auto") in (1, "1") and node.get("num_nodes", 1) == 1
@@ -943,6 +962,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     ckpt_path, damaged = resolve_ckpt_path(cfg)
     clip_in_the_model(cfg)
     check_validation_interval(cfg)
+    check_process_options(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("matmul_precision"):
