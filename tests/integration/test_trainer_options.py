@@ -514,3 +514,27 @@ def test_a_callback_set_without_the_checkpoints_says_so(tmp_path, caplog, callba
     message = "callbacks=timing has no callback for callbacks.checkpoint, callbacks.samples"
     assert (message in caplog.text) == warned
     assert ("callbacks=[default,timing]" in caplog.text) == warned
+
+
+@pytest.mark.parametrize(
+    ("strategy", "cls"),
+    [("fsdp", "FSDPStrategy"), ("deepspeed_stage_2", "DeepSpeedStrategy")],
+)
+def test_a_strategy_lightning_cannot_build_here_is_refused_naming_the_fix(tmp_path, strategy, cls):
+    """FSDP on the CPU and DeepSpeed without its package failed in Lightning's Trainer (a
+    multi-line Hydra instantiation error for DeepSpeed) before the strategy check could name
+    the strategy that trains these models."""
+    from starganv2.cli.train import build_trainer
+    from tests.integration.conftest import TINY_OVERRIDES, compose_train
+
+    overrides = [*TINY_OVERRIDES, "trainer=ddp_cpu", f"trainer.strategy={strategy}"]
+    cfg = compose_train(overrides, tmp_path / "run")
+    with pytest.raises(ValueError) as err:
+        build_trainer(cfg, [], [])
+    assert str(err.value).startswith(
+        f"trainer.strategy={strategy} cannot train this model: {cls} is not supported"
+    )
+    assert str(err.value).endswith(
+        "use trainer.strategy=ddp_find_unused_parameters_true or trainer=ddp "
+        '(in Python: Trainer(strategy="ddp_find_unused_parameters_true"))'
+    )

@@ -511,6 +511,7 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
         FIND_UNUSED_STRATEGY,
         check_manual_optimization,
         check_strategy,
+        check_strategy_name,
         check_trainer_counts,
         strategy_problem,
     )
@@ -521,6 +522,7 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
     check_accelerator_present(cfg.trainer)
     kw: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
     given = cfg.trainer.get("strategy", "auto")
+    check_strategy_name(given)  # FSDP, DeepSpeed: before Lightning builds (and refuses) them
     if given == "auto" and not _one_process(cfg.trainer):
         # what `auto` resolves to (devices: auto counts the devices); built quietly, as the
         # trainer below says the same device lines

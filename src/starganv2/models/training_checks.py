@@ -31,6 +31,7 @@ __all__ = [
     "check_trainer_counts",
     "check_checkpoint_steps",
     "check_strategy",
+    "check_strategy_name",
     "strategy_problem",
     "check_manual_optimization",
     "check_gradient_clipping",
@@ -188,10 +189,40 @@ def strategy_problem(strategy: Any) -> str | None:
                 "gradients to another set of nets)"
             )
         return None
+    return _unsupported(type(strategy).__name__)
+
+
+def _unsupported(class_name: str) -> str:
+    """Why a strategy other than DDP or one device cannot train these models."""
     return (
-        f"{type(strategy).__name__} is not supported (several nets with an optimizer each, "
-        "several backward passes per iteration and a gradient penalty's double backward: "
-        "only DDP is tested with these models)"
+        f"{class_name} is not supported (several nets with an optimizer each, several backward "
+        "passes per iteration and a gradient penalty's double backward: only DDP is tested with "
+        "these models)"
+    )
+
+
+def check_strategy_name(name: object) -> None:
+    """``ValueError`` in :func:`check_strategy`'s line for a strategy named by a string that is
+    registered as neither plain DDP nor one device (``fsdp``, ``deepspeed_stage_2``, ...), before a
+    ``Trainer`` is built: building one needs what these strategies need (FSDP a GPU, DeepSpeed
+    its package), so Lightning's own error came first and the fix was never named. DDP names are
+    checked on the built trainer (their arguments decide)."""
+    from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy, StrategyRegistry
+
+    if not isinstance(name, str) or name not in StrategyRegistry:
+        return
+    cls = StrategyRegistry[name]["strategy"]
+    if cls is DDPStrategy or issubclass(cls, SingleDeviceStrategy):  # DeepSpeed subclasses DDP
+        return
+    raise ValueError(_strategy_refusal(name, _unsupported(cls.__name__)))
+
+
+def _strategy_refusal(shown: str, problem: str) -> str:
+    """The one line that refuses strategy ``shown`` for ``problem``, naming the one that works."""
+    return (
+        f"trainer.strategy={shown} cannot train this model: {problem}; use "
+        f"trainer.strategy={FIND_UNUSED_STRATEGY} or trainer=ddp "
+        f'(in Python: Trainer(strategy="{FIND_UNUSED_STRATEGY}"))'
     )
 
 
@@ -208,11 +239,7 @@ def check_strategy(trainer: Any, given: object = None) -> None:
     if problem is None:
         return
     shown = given if isinstance(given, str) else type(trainer.strategy).__name__
-    raise ValueError(
-        f"trainer.strategy={shown} cannot train this model: {problem}; use "
-        f"trainer.strategy={FIND_UNUSED_STRATEGY} or trainer=ddp "
-        f'(in Python: Trainer(strategy="{FIND_UNUSED_STRATEGY}"))'
-    )
+    raise ValueError(_strategy_refusal(shown, problem))
 
 
 def check_manual_optimization(trainer: Any, batch_size: int | None = None) -> None:
