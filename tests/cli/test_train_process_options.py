@@ -39,3 +39,11 @@ def test_a_process_option_of_the_wrong_kind_is_refused(tmp_path, override, messa
 )
 def test_the_documented_process_options_pass(tmp_path, overrides):
     check_process_options(compose_train(overrides, tmp_path / "run"))
+
+
+def test_a_sweep_checks_them_for_each_job_before_any_starts(tmp_path):
+    """check_settings (run for every job of a sweep before the first) holds the check too."""
+    from starganv2.cli.train import check_settings
+
+    with pytest.raises(ConfigError, match=r"matmul_precision='foo' is invalid"):
+        check_settings(compose_train(["matmul_precision=foo"], tmp_path / "run"))

@@ -923,8 +923,9 @@ def with_resume_command(err: OutputWriteError, cfg: DictConfig, out: Path) -> Ou
 
 def check_settings(cfg: DictConfig) -> None:
     """The checks of a training configuration that read neither its run folder nor its data:
-    keys and types (:func:`~starganv2.cli.config_check.check_config`), the clipping and
-    validation settings, ``ckpt_path`` with ``resume``, the attribute table's names, and the data
+    keys and types (:func:`~starganv2.cli.config_check.check_config`), the clipping, validation
+    and process settings (``keep_freed_memory``, ``matmul_precision``), ``ckpt_path`` with
+    ``resume``, the attribute table's names, and the data
     and model constructors' own value checks (the model built on the meta device: no memory, no
     weights drawn). A sweep runs it for each job before the first starts
     (:class:`~starganv2.cli.sweep_check.SweepSettingsCheck`); :func:`run` makes the same checks.
@@ -937,6 +938,7 @@ def check_settings(cfg: DictConfig) -> None:
     check_one_start(cfg)
     clip_in_the_model(cfg)
     check_validation_interval(cfg)
+    check_process_options(cfg)
     name_all_attributes(cfg)
     instantiate(cfg.data)
     with torch.device("meta"):
