@@ -53,3 +53,30 @@ def test_the_check_passes_where_slurm_is_and_for_other_launchers(
         command.write_text("#!/bin/sh\n")
         command.chmod(0o755)
     SlurmCommandsCheck().on_multirun_start(_config(slurm))
+
+
+def test_the_slurm_launcher_without_multirun_is_refused_naming_m(tmp_path: Path, caplog) -> None:
+    """Hydra uses launchers in multiruns only: `starganv2-train hydra/launcher=slurm ...` trained
+    on the login node without a word (found by hunt BC)."""
+    slurm = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    basic = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+    SlurmCommandsCheck().on_run_start(_config(basic))
+    with pytest.raises(SystemExit) as stop:
+        SlurmCommandsCheck().on_run_start(_config(slurm))
+    assert stop.value.code == 1
+    assert "hydra/launcher=slurm submits jobs only in a multirun: add -m" in caplog.text
+
+
+def test_a_single_run_with_the_slurm_launcher_is_one_line_and_no_folder(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = run_cli(
+        ["starganv2.cli.train", "hydra/launcher=slurm", "experiment=quick"]
+        + [f"hydra.run.dir={run}"],
+        cwd=tmp_path,
+        timeout=120,
+        env={"PYTHONPATH": str(ROOT / "src")},
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and "add -m to submit this run to SLURM" in lines[0], lines
+    assert not run.exists()

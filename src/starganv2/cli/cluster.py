@@ -29,13 +29,24 @@ def missing_slurm_commands() -> list[str]:
 
 class SlurmCommandsCheck(Callback):
     """Refuse a multirun whose launcher is submitit's SLURM one where SLURM's commands are
-    missing: one error line, exit status 1, before the sweep folder is made."""
+    missing, and a single run with that launcher (it would not be submitted): one error line,
+    exit status 1, before any folder is made."""
+
+    def on_run_start(self, config: Any, **kwargs: Any) -> None:
+        """A single run with the SLURM launcher: Hydra uses launchers in multiruns only, so it
+        trained on this machine (a login node, say) without a word; refused, naming ``-m``."""
+        if not _slurm_launcher(config):
+            return
+        logging.getLogger("starganv2.train").error(
+            "hydra/launcher=slurm submits jobs only in a multirun: add -m to submit this run to "
+            "SLURM (one job), or drop hydra/launcher=slurm to run it on this machine"
+        )
+        sys.exit(1)
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         """Check before the sweeper launches (Hydra turns a callback's exception into a warning,
         so this exits itself, as the ``slurm_count`` resolver does)."""
-        target = str(config.hydra.launcher.get("_target_", ""))
-        if not target.endswith("SlurmLauncher"):
+        if not _slurm_launcher(config):
             return
         missing = missing_slurm_commands()
         if not missing:
@@ -46,3 +57,9 @@ class SlurmCommandsCheck(Callback):
             ", ".join(missing),
         )
         sys.exit(1)
+
+
+def _slurm_launcher(config: Any) -> bool:
+    """Whether ``config`` (with its ``hydra`` node) uses submitit's SLURM launcher."""
+    launcher = config.hydra.get("launcher") or {}
+    return str(launcher.get("_target_", "")).endswith("SlurmLauncher")
