@@ -79,6 +79,17 @@ def test_translate_domains_refuses_empty_bool_and_repeated(tmp_path, domains, me
         target_domains(cfg, ["a", "b", "c"])
 
 
+def test_translate_domains_refuses_a_name_two_domains_share(tmp_path):
+    """domain_names=[x,x,y] domains=[x] translated into domain 0 alone, silently, though the
+    name also stands for domain 1."""
+    from starganv2.cli.translate import target_domains
+
+    cfg = _cfg("translate", ["ckpt_path=m", "input_dir=i", "output_dir=o", "domains=x"], tmp_path)
+    with pytest.raises(ValueError, match=r"'x' names domains \[0, 1\]"):
+        target_domains(cfg, ["x", "x", "y"])
+    assert target_domains(cfg, ["x", "y", "y"]) == [0]
+
+
 @pytest.mark.parametrize(
     ("override", "error", "message"),
     [

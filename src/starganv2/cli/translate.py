@@ -122,7 +122,8 @@ def target_domains(cfg: DictConfig, names: list[str]) -> list[int] | None:
     """``domains`` (names or indices; one value is a list of one) as indices; ``None`` for all.
 
     ``ValueError`` naming ``domains`` for an empty list (which would translate nothing), a bool,
-    an unknown name or index, or a domain listed twice (its outputs would be written twice)."""
+    an unknown name or index, a name that ``names`` gives more than one domain (which of them
+    is meant cannot be told), or a domain listed twice (its outputs would be written twice)."""
     domains = cfg.get("domains")
     if domains is None:
         return None
@@ -137,7 +138,7 @@ def target_domains(cfg: DictConfig, names: list[str]) -> list[int] | None:
         if not isinstance(d, bool) and isinstance(d, int) and 0 <= d < len(names):
             out.append(d)
         elif not isinstance(d, bool) and d in names:
-            out.append(names.index(d))
+            out.append(_index_of_name(d, names))
         else:
             raise ValueError(
                 f"domains: {d!r} is not one of {names} nor an index below {len(names)}"
@@ -146,6 +147,17 @@ def target_domains(cfg: DictConfig, names: list[str]) -> list[int] | None:
     if twice:
         raise ValueError(f"domains={values} names {twice} more than once: list each domain once")
     return out
+
+
+def _index_of_name(name: str, names: list[str]) -> int:
+    """The label ``name`` names in ``names``; ``ValueError`` when several domains have it."""
+    labels = [y for y, n in enumerate(names) if n == name]
+    if len(labels) > 1:
+        raise ValueError(
+            f"domains: {name!r} names domains {labels} (domain names {names}): give each "
+            "domain its own name in domain_names=[...], or select it by index"
+        )
+    return labels[0]
 
 
 def run(cfg: DictConfig) -> Any:
