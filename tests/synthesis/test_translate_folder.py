@@ -172,7 +172,8 @@ def _flat(tmp_path):
     ("kw", "message"),
     [
         ({"output_suffix": ".png"}, r"a\.(png|jpg) .* and .*a\.(png|jpg) .*output_suffix=null"),
-        ({"domain_names": ["x", "x"]}, "domains 0 and 1 distinct domain_names"),
+        ({"domain_names": ["x", "x"]}, "domains 0 and 1 distinct domain_names$"),
+        ({"name_template": "{stem}_{k}"}, r"distinct domain_names, or put \{domain\} in"),
         ({"name_template": "{domain}/{stem}", "num_styles": 3}, r"put \{k\} in name_template"),
         ({"name_template": "{domain}/../../{stem}_{k}"}, "outside output_dir"),
     ],

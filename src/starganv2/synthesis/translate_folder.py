@@ -160,10 +160,9 @@ def _check_plan(
             else f"change name_template={name_template!r} to keep {{rel_dir}} and {{stem}}"
         )
     elif y0 != y:
-        change = (
-            f"give domains {y0} and {y} distinct domain_names, or put {{domain}} in "
-            f"name_template={name_template!r}"
-        )
+        change = f"give domains {y0} and {y} distinct domain_names"
+        if "{domain}" not in name_template:  # else two domains of one name are the cause
+            change += f", or put {{domain}} in name_template={name_template!r}"
     else:
         change = f"put {{k}} in name_template={name_template!r}"
     raise ValueError(
