@@ -246,6 +246,17 @@ def test_unreadable_reference_and_output_dir_that_is_a_file_are_named(module, tr
         translate_folder(module, tree, tmp_path / "file", **kw)
 
 
+def test_psi_with_reference_styles_is_refused(module, tree, tmp_path):
+    """ref_dir with psi=0.5 wrote the same images as psi=1: references are never truncated, and
+    the setting was ignored without a word (starganv2-augment refuses it the same way)."""
+    refs = tmp_path / "refs"
+    _img(refs / "dog" / "r1.png", (32, 32))
+    kw = {"domain_names": ["cat", "dog"], "target_domains": [1], "progress": False}
+    with pytest.raises(ValueError, match=r"psi=0.5 truncates latent styles only, but ref_dir="):
+        translate_folder(module, tree, tmp_path / "o", ref_dir=refs, psi=0.5, **kw)
+    assert not (tmp_path / "o").exists()
+
+
 def test_output_dir_holding_every_input_says_so(module, tmp_path):
     _img(tmp_path / "in" / "a.png")
     with pytest.raises(FileNotFoundError, match="all 1 images under input_dir=.* are under output"):

@@ -46,7 +46,7 @@ from starganv2.models.encoded_sources import encode_once
 from starganv2.models.interface import StyleTranslator, Translator, require_styles
 from starganv2.models.prediction import latent_codes
 from starganv2.synthesis.requests import reference_index, style_seed
-from starganv2.synthesis.styles import latent_styles, seeded_style_means
+from starganv2.synthesis.styles import check_psi, latent_styles, seeded_style_means
 from starganv2.utils.checks import check_int
 from starganv2.utils.files import atomic_write, write_failures
 from starganv2.utils.images import COMMON_SUFFIXES, pil_format, save_picture, to_pil
@@ -312,7 +312,8 @@ def translate_folder(
             deterministic model, which makes one output per image and domain.
         ref_dir: folder with one sub-folder of reference images per domain name; each output
             takes the style of a reference drawn at random (seeded). ``None``: random latent codes.
-        psi: truncation of latent styles towards the domain mean (1 = none; latent mode only).
+        psi: truncation of latent styles towards the domain mean (1 = none; latent mode only:
+            refused with ``ref_dir``, whose reference styles are never truncated).
         resize_back: resize each output to its input's original size (else ``img_size``; with
             Pascal VOC ``.xml`` or LabelMe ``.json`` sidecars, whose boxes are in pixels and are
             copied unchanged, a warning says so).
@@ -360,6 +361,12 @@ def translate_folder(
         given += [f"psi={psi} (truncation of latent styles)"] if psi != 1.0 else []
         if given:  # named as given: one of them alone is not the other's mistake
             require_styles(module, " and ".join(given))
+    if ref_dir is not None and psi != 1.0:  # else psi would be ignored without a word
+        raise ValueError(
+            f"psi={check_psi(psi)} truncates latent styles only, but ref_dir={ref_dir} gives "
+            "reference styles: expected psi=1 with ref_dir (or ref_dir=null for truncated latent "
+            "styles)"
+        )
     target_domains = list(range(num_domains)) if target_domains is None else list(target_domains)
     bad = [
         y
