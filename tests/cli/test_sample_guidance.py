@@ -51,6 +51,15 @@ def test_v2_label_grid_names_the_grids_it_makes(tmp_path):
         _sample(ckpt, tmp_path, "outputs=[label_grid]")
 
 
+def test_psi_without_a_latent_output_is_refused(tmp_path):
+    """psi=0.5 with outputs=[reference_grid] wrote the psi=1 grid without a word: reference
+    styles are never truncated."""
+    ckpt = write_tiny_checkpoint(tmp_path / "v2.ckpt", num_domains=2)
+    with pytest.raises(ValueError, match=r"psi=0.5 truncates latent styles only, but outputs="):
+        _sample(ckpt, tmp_path, "outputs=[reference_grid]", "psi=0.5")
+    assert not list((tmp_path / "run").rglob("*.png"))
+
+
 def test_psi_truncates_the_same_latent_codes(tmp_path):
     """The latent grid with psi < 1 truncates the codes that psi=1 shows: the style means were
     drawn from the latent codes' generator, so any psi != 1 gave other codes (another grid)."""

@@ -51,8 +51,9 @@ OUTPUT_MODES = {
 def check_outputs_fit(outputs: list[str], psi: float, module: Any) -> None:
     """``ValueError`` naming the setting and what the model makes instead when an output needs a
     guidance mode the model lacks (StarGAN v1 has no latent or reference grids, StarGAN v2 no
-    label grid) or ``psi`` truncates style codes it does not have; checked before any data is
-    read, as the grids would otherwise fail one by one with advice in terms of modes."""
+    label grid) or ``psi`` truncates style codes it does not have, or that no output draws
+    (reference grids and videos, never truncated); checked before any data is read, as the
+    grids would otherwise fail one by one with advice in terms of modes."""
     modes = list(module.guidance_modes)
     instead = f"outputs=auto or outputs=[{','.join(AUTO_OUTPUTS[m] for m in modes)}]"
     name = type(module).__name__
@@ -66,6 +67,12 @@ def check_outputs_fit(outputs: list[str], psi: float, module: Any) -> None:
         raise ValueError(
             f"psi={psi} truncates style codes, but {name} has none (it makes one output per "
             f"image and target domain, modes {modes}): leave psi at 1.0"
+        )
+    if psi != 1.0 and not {"latent_grid", "video_latent"} & set(outputs):  # else ignored
+        raise ValueError(
+            f"psi={psi} truncates latent styles only, but outputs=[{','.join(outputs)}] has "
+            "none (reference styles are never truncated): add latent_grid or video_latent to "
+            "outputs, or leave psi at 1.0"
         )
 
 
