@@ -102,10 +102,10 @@ def test_unwritable_dataset_folder_only_costs_the_cache(tmp_path, monkeypatch, c
     where writing the cache file crashed the evaluation."""
     root = make_shapes_dataset(tmp_path / "data", img_size=32, n_train=4, n_val=0)
 
-    def refuse(path, write):
+    def refuse(obj, path):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(C, "atomic_write", refuse)
+    monkeypatch.setattr(C, "save_torch", refuse)
     net, info = C.load_or_train_classifier(root, steps=2)
     assert isinstance(net, C.ShapeClassifier) and info["steps"] == 2
     assert not (root / C.CLASSIFIER_FILE).exists()
