@@ -121,3 +121,34 @@ def test_a_registered_metrics_own_refusal_names_the_metric(monkeypatch):
         "metrics.thresholded.threshold=<value>"
     )
     assert registry.build_metric("thresholded", EvalProtocol(), {"threshold": 0.5})(0, 0, []) == {}
+
+
+def _other_factory(protocol: EvalProtocol):
+    return lambda model, data, modes: {}
+
+
+def test_a_wrong_registration_is_refused_in_one_line_naming_the_metric(monkeypatch):
+    """A non-callable factory, an empty or non-string name and a name taken by another function
+    (``fid_lpips`` included) were accepted: the built-in was replaced silently, a name ``3`` broke
+    every later message that lists the names (``'<' not supported between 'int' and 'str'``), and
+    a factory that returned no runner failed with ``'NoneType' object is not callable``."""
+    monkeypatch.setattr(registry, "_FACTORIES", dict(registry._FACTORIES))
+    with pytest.raises(TypeError, match=r"^metric 'mine': factory=42 is not callable"):
+        registry.register_metric("mine", 42)
+    for name in ("", 3):
+        with pytest.raises(ValueError, match=r"is invalid: expected a non-empty string"):
+            registry.register_metric(name, _other_factory)
+    with pytest.raises(ValueError) as err:
+        registry.register_metric("fid_lpips", _other_factory)
+    assert str(err.value) == (
+        "metric 'fid_lpips' is already registered by starganv2.evaluation.fid_lpips:metric; "
+        "tests.evaluation.test_registry:_other_factory must use another name"
+    )
+    registry.register_metric("mine", _other_factory)
+    registry.register_metric("mine", _other_factory)  # the same function again: a reload
+    with pytest.raises(ValueError, match=r"'mine' is already registered by .*:_other_factory"):
+        registry.register_metric("mine", lambda protocol: _other_factory(protocol))
+    registry.register_metric("no_runner", lambda protocol: None)
+    with pytest.raises(TypeError, match=r"^metrics.no_runner: its factory .* returned NoneType"):
+        registry.build_metric("no_runner", EvalProtocol())
+    assert registry.metric_names() == sorted(registry.metric_names())

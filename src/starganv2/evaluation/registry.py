@@ -54,14 +54,38 @@ def register_metric(name: str, factory: MetricFactory, *, saves_images: bool = F
 
     ``saves_images``: whether the runner writes its outputs to ``protocol.save_images`` (the
     evaluator refuses ``save_images`` when no metric that runs does, as it would save nothing).
+    A name registered by another function (a built-in's included) is refused, as mask providers'
+    are: the second metric would replace the first silently; the same function again (a reloaded
+    module) replaces it.
     """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name={name!r} is invalid: expected a non-empty string")
     if name == "auto":
         raise ValueError("'auto' is reserved: it picks the metrics that fit the data")
+    if not callable(factory):
+        raise TypeError(
+            f"metric {name!r}: factory={factory!r} is not callable; expected "
+            "factory(protocol, **settings) -> runner(model, data, modes)"
+        )
+    known = _FACTORIES.get(name)
+    if known is not None and _origin(known) != _origin(factory):
+        raise ValueError(
+            f"metric {name!r} is already registered by {_origin(known)}; "
+            f"{_origin(factory)} must use another name"
+        )
     _FACTORIES[name] = factory
     if saves_images:
         _SAVES_IMAGES.add(name)
     else:
         _SAVES_IMAGES.discard(name)
+
+
+def _origin(factory: str | MetricFactory) -> str:
+    """Where ``factory`` is defined, as ``module:qualname`` (the form of the built-in entries),
+    so that registering the same function again (a reloaded module) is told from another one."""
+    if isinstance(factory, str):
+        return factory
+    return f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', factory)}"
 
 
 def image_metrics() -> list[str]:
@@ -123,8 +147,14 @@ def build_metric(
             f"metrics.{name}.{missing[0]}=<value>"
         )
     try:
-        return factory(protocol, **settings)
+        runner = factory(protocol, **settings)
     except (ValueError, TypeError) as err:
         if type(err) not in (ValueError, TypeError) or str(err).startswith(f"metrics.{name}"):
             raise
         raise type(err)(f"metrics.{name}: {err}") from err
+    if not callable(runner):
+        raise TypeError(
+            f"metrics.{name}: its factory {_origin(factory)} returned {type(runner).__name__} "
+            f"{runner!r:.80}, not a runner(model, data, modes) -> {{key: number}}"
+        )
+    return runner
