@@ -118,3 +118,26 @@ def test_grids_go_to_wandb_at_the_iteration_as_the_step():
         SimpleNamespace(loggers=[recorder]), "samples/latent", torch.zeros(3, 4, 4), 10
     )
     assert recorder.calls == [("samples/latent", 10)]
+
+
+class _BatchesOnly:
+    """A data module of one's own that only yields training batches (docs/architecture.md, "A
+    data source")."""
+
+    train_set = None
+
+
+@pytest.mark.parametrize("dataset", [None, [torch.zeros(3, 8, 8)]])
+def test_a_data_module_without_a_dataset_to_draw_from_is_one_line_naming_it(tmp_path, dataset):
+    """A data module of one's own without ``val_set``/``train_set`` (or with a plain list) stopped
+    ``starganv2-train`` with a traceback (a ``RuntimeError`` the console script does not report,
+    or an ``AttributeError`` on ``labels``) that said neither which data module nor how to train
+    without the grids."""
+    dm = _BatchesOnly()
+    dm.train_set = dataset
+    trainer = SimpleNamespace(datamodule=dm)
+    with pytest.raises(ValueError) as err:
+        SampleGrids(tmp_path / "samples")._fixed_inputs(trainer, MODEL)
+    message = str(err.value)
+    assert message.startswith("callbacks.samples: data module _BatchesOnly has no val_set")
+    assert "'~callbacks.samples'" in message and "\n" not in message

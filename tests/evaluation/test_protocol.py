@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from starganv2.data.folders import list_domain_files
@@ -90,3 +91,21 @@ def test_protocol_feeds_a_converted_model_its_own_dtype(tmp_path, tiny_module):
             got = outs(copy.deepcopy(tiny_module).to(dtype), mode)
             assert got.dtype == torch.float32
             torch.testing.assert_close(got, ref, rtol=0, atol=tol)
+
+
+def test_a_data_module_without_image_files_is_one_line_naming_it():
+    """A data module of one's own that only yields batches failed the evaluation (the callback,
+    ``Trainer.validate``) with ``AttributeError: ... has no attribute 'val_files'``, after its
+    ``setup``."""
+    import lightning as L
+
+    from starganv2.evaluation.protocol import EvalData
+
+    class BatchesOnly(L.LightningDataModule):
+        pass
+
+    with pytest.raises(ValueError) as err:
+        EvalData.from_datamodule(BatchesOnly())
+    assert str(err.value).startswith(
+        "data module BatchesOnly has no domains, train_files, val_files, root: evaluation reads"
+    )

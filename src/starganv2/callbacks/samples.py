@@ -97,9 +97,12 @@ class SampleGrids(L.Callback):
     def _fixed_inputs(self, trainer: L.Trainer, model: Translator) -> dict[str, torch.Tensor]:
         dm = trainer.datamodule
         dataset = getattr(dm, "val_set", None) or getattr(dm, "train_set", None)
-        if dataset is None:
-            raise RuntimeError(
-                "SampleGrids needs a data module with a val_set or train_set after setup()"
+        if dataset is None or not hasattr(dataset, "labels") or not hasattr(dataset, "load"):
+            raise ValueError(
+                f"callbacks.samples: data module {type(dm).__name__} has no val_set or train_set "
+                "with labels and load(i) -> (3, H, W) after setup(), which the sample grids draw "
+                "their fixed images from; give it one (as ImageDomainDataModule's) or leave the "
+                "grids out with '~callbacks.samples'"
             )
         if MODE_ATTRIBUTE in model.guidance_modes:  # attribute vectors: the first sources
             idx = list(range(min(self.num_sources, len(dataset))))

@@ -369,6 +369,13 @@ class EvalData:
         if not getattr(dm, "domains", None):
             dm.prepare_data()
             dm.setup("validate")
+        missing = [k for k in ("domains", "train_files", "val_files", "root") if not hasattr(dm, k)]
+        if missing:
+            raise ValueError(
+                f"data module {type(dm).__name__} has no {', '.join(missing)}: evaluation reads "
+                "the image files of each domain (domains, train_files, val_files, root, as "
+                "ImageDomainDataModule has after setup()); give it those or subclass that"
+            )
         if dm.val_files is None:
             raise FileNotFoundError(
                 f"{Path(dm.root) / 'val'}: not found; evaluation translates the validation "
