@@ -91,6 +91,24 @@ def test_a_name_belongs_to_one_provider(halves):
     assert MASK_PROVIDERS["halves"] is _halves
 
 
+def _no_masks(*, weights, key, load_weights):
+    return object()
+
+
+def test_a_provider_without_masks_is_refused_when_built(monkeypatch):
+    """A factory that returns an object without ``masks(x)`` built a module, which then failed at
+    its first translation with ``AttributeError: 'object' object has no attribute 'masks'``,
+    naming neither the provider nor what it must have."""
+    monkeypatch.setitem(MASK_PROVIDERS, "no_masks", _no_masks)
+    with pytest.raises(TypeError) as err:
+        StarGANv2Module(**{**TINY, "w_hpf": 1.0, "mask_provider": "no_masks"})
+    assert str(err.value) == (
+        "mask provider 'no_masks': its factory tests.models.test_masks._no_masks returned "
+        "object, which has no masks(x) method: expected masks(x) -> (mask_32, mask_64_128), "
+        "each (N, 1, h, w) in [0, 1]"
+    )
+
+
 def test_every_provider_is_known_without_importing_its_layer_or_torch():
     """The data layer's provider is registered by the package root, not by an upward import from
     models, and registering imports no torch (``import starganv2`` stays light)."""

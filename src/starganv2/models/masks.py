@@ -137,7 +137,9 @@ def build_mask_provider(
             weights (``load_from_checkpoint``).
 
     Returns:
-        the provider (frozen, eval mode when it is a net), or ``None`` without the skip.
+        the provider (frozen, eval mode when it is a net), or ``None`` without the skip; a
+        factory that returns an object without ``masks`` is a ``TypeError`` naming both, here
+        rather than at the first translation.
     """
     check_mask_provider(name)
     if w_hpf <= 0:
@@ -146,7 +148,15 @@ def build_mask_provider(
         if name != DEFAULT_MASK_PROVIDER:
             log.warning("mask_provider=%r is not used: w_hpf=%s has no masks", name, w_hpf)
         return None
-    return MASK_PROVIDERS[name](weights=weights, key=key, load_weights=load_weights)
+    factory = MASK_PROVIDERS[name]
+    provider = factory(weights=weights, key=key, load_weights=load_weights)
+    if not callable(getattr(provider, "masks", None)):
+        raise TypeError(
+            f"mask provider {name!r}: its factory {_origin(factory)} returned "
+            f"{type(provider).__name__}, which has no masks(x) method: expected masks(x) -> "
+            "(mask_32, mask_64_128), each (N, 1, h, w) in [0, 1]"
+        )
+    return provider
 
 
 def _fan(*, weights: str | None, key: str, load_weights: bool) -> MaskProvider:
