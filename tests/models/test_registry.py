@@ -111,3 +111,32 @@ def test_a_device_this_machine_lacks_is_no_checkpoint_error(tmp_path, monkeypatc
     ) as err:
         load_model(path, map_location=map_location)
     assert not isinstance(err.value, CheckpointError)
+
+
+class _Mine(StarGANv2Module):
+    MODEL_NAME = "mine"
+
+
+def test_a_wrong_model_registration_is_one_line_naming_the_class(monkeypatch):
+    """``register_model`` took anything: another class under ``stargan_v2`` made every stock
+    checkpoint load into it, a subclass keeping ``MODEL_NAME = "stargan_v2"`` registered as
+    ``mine`` wrote checkpoints ``load_model`` then loaded as StarGANv2Module, and a target
+    without ``:`` failed later in ``load_model`` with ``not enough values to unpack``."""
+    from starganv2.models import registry
+
+    monkeypatch.setattr(registry, "MODELS", dict(registry.MODELS))
+    with pytest.raises(ValueError) as err:
+        registry.register_model("stargan_v2", _Mine)
+    assert str(err.value) == (
+        "model 'stargan_v2': tests.models.test_registry:_Mine has MODEL_NAME='mine', which its "
+        "checkpoints record; set MODEL_NAME = 'stargan_v2' on the class or register it as 'mine'"
+    )
+    with pytest.raises(ValueError, match=r"^model 'stargan_v2' is already registered to starg"):
+        registry.register_model("stargan_v2", "tests.models.test_registry:_Mine")
+    with pytest.raises(ValueError, match=r"^model 'x': target='a.b.C' is invalid: expected"):
+        registry.register_model("x", "a.b.C")
+    with pytest.raises(ValueError, match=r"^name='' is invalid"):
+        registry.register_model("", _Mine)
+    registry.register_model("mine", _Mine)
+    registry.register_model("mine", "tests.models.test_registry:_Mine")  # the same: fine
+    assert model_class("mine") is _Mine

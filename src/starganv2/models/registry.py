@@ -80,10 +80,36 @@ def _model_choice(name: str) -> str:
 
 
 def register_model(name: str, target: str | type) -> None:
-    """Make checkpoints naming ``name`` load with ``target`` (a class or ``"module:Class"``)."""
-    MODELS[name] = (
-        target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
-    )
+    """Make checkpoints naming ``name`` load with ``target`` (a class or ``"module:Class"``).
+
+    ``ValueError`` (one line naming ``name`` and the class) for a name that is not a non-empty
+    string, a string target without ``:``, a class whose ``MODEL_NAME`` is another name (its
+    checkpoints record ``MODEL_NAME``, so ``load_model`` would not find it under ``name``), and a
+    name already registered to another class (the built-in models' included: their checkpoints
+    would load into it); the same class again (a reloaded module) is fine.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name={name!r} is invalid: expected a non-empty string")
+    if isinstance(target, str):
+        if target.count(":") != 1:
+            raise ValueError(
+                f"model {name!r}: target={target!r} is invalid: expected 'module:Class'"
+            )
+        where = target
+    else:
+        where = f"{target.__module__}:{target.__qualname__}"
+        own = getattr(target, "MODEL_NAME", None)
+        if own != name:
+            raise ValueError(
+                f"model {name!r}: {where} has MODEL_NAME={own!r}, which its checkpoints record; "
+                f"set MODEL_NAME = {name!r} on the class or register it as {own!r}"
+            )
+    known = MODELS.get(name)
+    if known is not None and known != where:
+        raise ValueError(
+            f"model {name!r} is already registered to {known}; {where} must use another name"
+        )
+    MODELS[name] = where
 
 
 def model_class(name: str) -> type:
