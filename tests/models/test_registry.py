@@ -140,3 +140,27 @@ def test_a_wrong_model_registration_is_one_line_naming_the_class(monkeypatch):
     registry.register_model("mine", _Mine)
     registry.register_model("mine", "tests.models.test_registry:_Mine")  # the same: fine
     assert model_class("mine") is _Mine
+
+
+def test_a_checkpoint_of_an_unregistered_mask_provider_names_the_file(tmp_path, monkeypatch):
+    """A model trained with a mask provider of one's own, loaded where that provider is not
+    registered (another script, a console script), failed with ``mask_provider='halves' is
+    invalid``, naming neither the checkpoint nor that the provider must be registered first."""
+    from starganv2.models.masks import MASK_PROVIDERS
+    from starganv2.models.registry import CheckpointError
+
+    def halves(*, weights, key, load_weights):
+        return MASK_PROVIDERS["shape_oracle"](weights=None, key=key, load_weights=load_weights)
+
+    monkeypatch.setitem(MASK_PROVIDERS, "halves", halves)
+    model = StarGANv2Module(**{**TINY, "w_hpf": 1.0, "mask_provider": "halves"})
+    path = _save(model, tmp_path / "m.ckpt")
+    assert load_model(path).hparams.mask_provider == "halves"
+    monkeypatch.delitem(MASK_PROVIDERS, "halves")
+    with pytest.raises(CheckpointError) as err:
+        load_model(path)
+    assert str(err.value).startswith(
+        f"ckpt_path={str(path)!r} was trained with mask_provider='halves', which is not "
+        "registered here (known: ['fan', 'shape_oracle']): import the code that calls "
+        "register_mask_provider('halves', ...) before loading it"
+    )

@@ -396,6 +396,22 @@ def _check_map_location(map_location: Any) -> None:
         )
 
 
+def _check_mask_provider_known(checkpoint: Mapping[str, Any], name: str) -> None:
+    """``CheckpointError`` naming the file when its model was built with a mask provider that is
+    not registered in this process (one of your own, registered by code not imported here):
+    building the model said only ``mask_provider='x' is invalid``, naming neither the file nor
+    what to do."""
+    from starganv2.models.masks import MASK_PROVIDERS
+
+    provider = checkpoint.get("hyper_parameters", {}).get("mask_provider")
+    if isinstance(provider, str) and provider not in MASK_PROVIDERS:
+        raise CheckpointError(
+            f"{name} was trained with mask_provider={provider!r}, which is not registered here "
+            f"(known: {sorted(MASK_PROVIDERS)}): import the code that calls "
+            f"register_mask_provider({provider!r}, ...) before loading it"
+        )
+
+
 def load_model(ckpt_path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     """The model of a checkpoint written by this library (or by ``starganv2-convert``), in eval
     mode, whatever its class.
@@ -415,6 +431,7 @@ def load_model(ckpt_path: str | os.PathLike, map_location: Any = "cpu") -> Any:
             "starganv2-convert"
         )
     cls = model_class(checkpoint_model_name(peek))
+    _check_mask_provider_known(peek, name)
     del peek
     _check_map_location(map_location)
     try:
