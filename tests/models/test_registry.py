@@ -6,7 +6,7 @@ import lightning as L
 import pytest
 import torch
 
-from starganv2.models.registry import load_model, model_class
+from starganv2.models.registry import CheckpointError, load_model, model_class
 from starganv2.models.stargan_v2.module import StarGANv2Module
 from tests.helpers import TINY, quiet_trainer, random_loader
 
@@ -52,6 +52,10 @@ def test_unknown_model_name_is_a_clear_error(tmp_path):
     torch.save(ckpt, path)
     with pytest.raises(ValueError, match="unknown model 'stargan_v9'; known: \\[.*'stargan_v2'"):
         load_model(path)
+    with pytest.raises(CheckpointError) as err:  # a model of one's own not registered here
+        load_model(path)
+    assert str(err.value).startswith(f"ckpt_path={str(path)!r} holds an unknown model")
+    assert str(err.value).endswith("register_model('stargan_v9', ...) before loading it")
     with pytest.raises(FileNotFoundError, match="ckpt_path='nope.ckpt'"):
         load_model("nope.ckpt")
     assert model_class("stargan_v2") is StarGANv2Module

@@ -430,7 +430,13 @@ def load_model(ckpt_path: str | os.PathLike, map_location: Any = "cpu") -> Any:
             "'pytorch-lightning_version' entry); pass a checkpoint from starganv2-train or "
             "starganv2-convert"
         )
-    cls = model_class(checkpoint_model_name(peek))
+    model_name = checkpoint_model_name(peek)
+    if model_name not in MODELS:  # a model of one's own, registered by code not imported here
+        raise CheckpointError(
+            f"{name} holds an unknown model {model_name!r}; known: {sorted(MODELS)}: import the "
+            f"code that calls register_model({model_name!r}, ...) before loading it"
+        )
+    cls = model_class(model_name)
     _check_mask_provider_known(peek, name)
     del peek
     _check_map_location(map_location)
