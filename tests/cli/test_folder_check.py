@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from starganv2.cli import folder_check
 from starganv2.cli.folder_check import RunFolderCheck, folder_problem
+from tests.helpers.console import the_one_error_line
 from tests.integration.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +29,10 @@ def test_a_file_in_the_way_of_the_run_folder_is_one_line(tmp_path: Path, multiru
         timeout=120,
         env={"PYTHONPATH": str(ROOT / "src")},
     )
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, lines
+    line = the_one_error_line(proc)
     kind = "sweep" if multirun else "run"
-    assert f"cannot make the {kind} folder {tmp_path}/notes/logs/train/" in lines[0]
-    assert f"{tmp_path}/notes is a file, not a folder; give paths.log_dir a folder" in lines[0]
+    assert f"cannot make the {kind} folder {tmp_path}/notes/logs/train/" in line
+    assert f"{tmp_path}/notes is a file, not a folder; give paths.log_dir a folder" in line
 
 
 def _config(key: str, folder: Path, by_hand: bool = False):

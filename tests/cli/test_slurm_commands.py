@@ -11,6 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from starganv2.cli.cluster import SlurmCommandsCheck
+from tests.helpers.console import the_one_error_line
 from tests.integration.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,11 +28,9 @@ def test_slurm_multirun_without_slurm_is_one_line(tmp_path: Path) -> None:
         timeout=120,
         env={"PATH": str(empty), "PYTHONPATH": str(ROOT / "src")},
     )
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert "SLURM's commands (sbatch, srun) are not on this machine" in lines[0]
-    assert "login node" in lines[0] and "drop hydra/launcher=slurm" in lines[0]
+    line = the_one_error_line(proc)
+    assert "SLURM's commands (sbatch, srun) are not on this machine" in line
+    assert "login node" in line and "drop hydra/launcher=slurm" in line
     assert not sweep.exists()
 
 
@@ -76,7 +75,5 @@ def test_a_single_run_with_the_slurm_launcher_is_one_line_and_no_folder(tmp_path
         timeout=120,
         env={"PYTHONPATH": str(ROOT / "src")},
     )
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1 and "add -m to submit this run to SLURM" in lines[0], lines
+    assert "add -m to submit this run to SLURM" in the_one_error_line(proc)
     assert not run.exists()

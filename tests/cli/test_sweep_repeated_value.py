@@ -11,6 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from starganv2.cli.job_names import RepeatedSweepValueCheck, repeated_sweep_value
+from tests.helpers.console import the_one_error_line
 from tests.integration.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +50,6 @@ def test_a_repeated_value_is_one_line_and_no_job(tmp_path: Path) -> None:
         timeout=120,
         env={"PYTHONPATH": str(ROOT / "src")},
     )
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert "model.lambda_sty lists the value 1 twice" in lines[0]
+    line = the_one_error_line(proc)
+    assert "model.lambda_sty lists the value 1 twice" in line
     assert not sweep.exists()

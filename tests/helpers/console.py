@@ -39,3 +39,12 @@ def _weight_placeholders() -> dict[str, str]:
 
 WEIGHT_PLACEHOLDERS = _weight_placeholders()
 """The placeholder paths the weight errors print, by setting."""
+
+
+def the_one_error_line(proc) -> str:
+    """The one non-blank line a console script refused its input with (exit status 1), after
+    checking that it printed nothing else."""
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    return lines[0]
