@@ -103,7 +103,7 @@ def test_a_provider_without_masks_is_refused_when_built(monkeypatch):
     with pytest.raises(TypeError) as err:
         StarGANv2Module(**{**TINY, "w_hpf": 1.0, "mask_provider": "no_masks"})
     assert str(err.value) == (
-        "mask provider 'no_masks': its factory tests.models.test_masks._no_masks returned "
+        "mask provider 'no_masks': its factory tests.models.test_masks:_no_masks returned "
         "object, which has no masks(x) method: expected masks(x) -> (mask_32, mask_64_128), "
         "each (N, 1, h, w) in [0, 1]"
     )

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from starganv2.evaluation.protocol import EvalData, EvalProtocol
+from starganv2.utils.registration import check_new_entry, defined_at
 
 __all__ = [
     "MetricFactory",
@@ -58,8 +59,6 @@ def register_metric(name: str, factory: MetricFactory, *, saves_images: bool = F
     are: the second metric would replace the first silently; the same function again (a reloaded
     module) replaces it.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name={name!r} is invalid: expected a non-empty string")
     if name == "auto":
         raise ValueError("'auto' is reserved: it picks the metrics that fit the data")
     if not callable(factory):
@@ -67,25 +66,12 @@ def register_metric(name: str, factory: MetricFactory, *, saves_images: bool = F
             f"metric {name!r}: factory={factory!r} is not callable; expected "
             "factory(protocol, **settings) -> runner(model, data, modes)"
         )
-    known = _FACTORIES.get(name)
-    if known is not None and _origin(known) != _origin(factory):
-        raise ValueError(
-            f"metric {name!r} is already registered by {_origin(known)}; "
-            f"{_origin(factory)} must use another name"
-        )
+    check_new_entry("metric", name, _FACTORIES, factory)
     _FACTORIES[name] = factory
     if saves_images:
         _SAVES_IMAGES.add(name)
     else:
         _SAVES_IMAGES.discard(name)
-
-
-def _origin(factory: str | MetricFactory) -> str:
-    """Where ``factory`` is defined, as ``module:qualname`` (the form of the built-in entries),
-    so that registering the same function again (a reloaded module) is told from another one."""
-    if isinstance(factory, str):
-        return factory
-    return f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', factory)}"
 
 
 def image_metrics() -> list[str]:
@@ -154,7 +140,7 @@ def build_metric(
         raise type(err)(f"metrics.{name}: {err}") from err
     if not callable(runner):
         raise TypeError(
-            f"metrics.{name}: its factory {_origin(factory)} returned {type(runner).__name__} "
+            f"metrics.{name}: its factory {defined_at(factory)} returned {type(runner).__name__} "
             f"{runner!r:.80}, not a runner(model, data, modes) -> {{key: number}}"
         )
     return runner

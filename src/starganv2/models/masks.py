@@ -37,8 +37,9 @@ registers with :func:`register_mask_provider` before the model is built; configs
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from starganv2.utils.registration import check_new_entry, defined_at
 
 if TYPE_CHECKING:
     import torch
@@ -84,10 +85,6 @@ MASK_PROVIDERS: dict[str, MaskProviderFactory] = {}
 """The registry: provider name -> factory (fill it with :func:`register_mask_provider`)."""
 
 
-def _origin(factory: Callable[..., object]) -> str:
-    return f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', factory)}"
-
-
 def register_mask_provider(name: str, factory: MaskProviderFactory) -> None:
     """Make ``mask_provider=name`` build its provider with ``factory`` (a
     :class:`MaskProviderFactory`).
@@ -95,14 +92,7 @@ def register_mask_provider(name: str, factory: MaskProviderFactory) -> None:
     Registering a name again with a different function raises ``ValueError`` (two providers
     would fight over one name); the same function again (a reloaded module) replaces it.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name={name!r} is invalid: expected a non-empty string")
-    known = MASK_PROVIDERS.get(name)
-    if known is not None and _origin(known) != _origin(factory):
-        raise ValueError(
-            f"mask provider {name!r} is already registered by {_origin(known)}; "
-            f"{_origin(factory)} must use another name"
-        )
+    check_new_entry("mask provider", name, MASK_PROVIDERS, factory)
     MASK_PROVIDERS[name] = factory
 
 
@@ -152,7 +142,7 @@ def build_mask_provider(
     provider = factory(weights=weights, key=key, load_weights=load_weights)
     if not callable(getattr(provider, "masks", None)):
         raise TypeError(
-            f"mask provider {name!r}: its factory {_origin(factory)} returned "
+            f"mask provider {name!r}: its factory {defined_at(factory)} returned "
             f"{type(provider).__name__}, which has no masks(x) method: expected masks(x) -> "
             "(mask_32, mask_64_128), each (N, 1, h, w) in [0, 1]"
         )
