@@ -17,6 +17,9 @@ TINY = {
     "w_hpf": 0.0,
 }
 
+TINY_V1 = {"img_size": 32, "num_domains": 2, "g_conv_dim": 8, "d_conv_dim": 8, "g_repeat_num": 1}
+"""A tiny StarGAN v1 (``StarGANv1Module(**TINY_V1)``), the size of :data:`TINY`."""
+
 
 class RandomPairs(Dataset):
     """Random training items in the data module's batch format (fixed by ``seed``)."""

@@ -15,9 +15,8 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 
 from starganv2.models.stargan_v1.module import StarGANv1Module
 from starganv2.models.stargan_v2.module import StarGANv2Module
-from tests.helpers import TINY, quiet_trainer, random_loader
+from tests.helpers import TINY, TINY_V1, quiet_trainer, random_loader
 
-TINY_V1 = {"img_size": 32, "num_domains": 2, "g_conv_dim": 8, "d_conv_dim": 8, "g_repeat_num": 1}
 CLIP = 1e-3  # far below these nets' gradient norms at initialisation: every step is clipped
 
 

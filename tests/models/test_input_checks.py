@@ -10,9 +10,10 @@ import torch
 
 from starganv2.models.stargan_v1.module import StarGANv1Module
 from starganv2.models.stargan_v2.module import StarGANv2Module
+from tests import helpers
 from tests.helpers import TINY
 
-TINY_V1 = {"img_size": 32, "num_domains": 3, "g_conv_dim": 8, "d_conv_dim": 8, "g_repeat_num": 1}
+TINY_V1 = {**helpers.TINY_V1, "num_domains": 3}
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from starganv2.synthesis.grids import (
     save_grid,
 )
 from starganv2.utils.images import to_unit as denormalize
-from tests.helpers import TINY
+from tests.helpers import TINY, TINY_V1
 
 
 def test_latent_grid_layout_and_first_column_is_source():
@@ -137,18 +137,10 @@ def test_grids_refuse_an_empty_batch_of_sources_naming_x_src():
         latent_grid(module, none, z)
     with pytest.raises(ValueError, match=expected):
         reference_grid(module, none, x, 1)
-    v1 = StarGANv1Module(img_size=32, num_domains=2, g_conv_dim=8, d_conv_dim=8, g_repeat_num=1)
+    v1 = StarGANv1Module(**TINY_V1)
     with pytest.raises(ValueError, match=expected):
         label_grid(v1, none)
-    multi = StarGANv1Module(
-        img_size=32,
-        num_domains=2,
-        g_conv_dim=8,
-        d_conv_dim=8,
-        g_repeat_num=1,
-        label_mode="multi",
-        attributes=["a", "b"],
-    )
+    multi = StarGANv1Module(**TINY_V1, label_mode="multi", attributes=["a", "b"])
     with pytest.raises(ValueError, match=expected):
         attribute_grid(multi, none, torch.zeros(0, 2))
 
